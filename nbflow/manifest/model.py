@@ -1,0 +1,137 @@
+"""Frozen dataclasses describing a loaded manifest.
+
+Every model object keeps the :class:`Source` of the YAML node it came from, so a
+check made long after loading (a cycle found while planning, a bad value given on
+the command line) can still point at a line. Paths in a manifest are relative to
+the folder holding ``workflow.yaml``; the loader keeps them relative and
+:class:`Workflow` resolves them, so a workflow folder can be moved or copied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from nbflow.errors import Source
+
+__all__ = [
+    "Defaults",
+    "Notify",
+    "ParamType",
+    "Parameter",
+    "Source",
+    "Step",
+    "Triggers",
+    "Workflow",
+]
+
+
+class ParamType(StrEnum):
+    STR = "str"
+    INT = "int"
+    FLOAT = "float"
+    BOOL = "bool"
+    DATE = "date"
+    DATETIME = "datetime"
+    PATH = "path"
+    LIST = "list"
+    DICT = "dict"
+    CHOICE = "choice"
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A typed workflow parameter. ``default`` is already checked against ``type``;
+    the special defaults ``today`` (date) and ``now`` (datetime) are kept as written
+    and resolved when a run starts."""
+
+    name: str
+    type: ParamType
+    source: Source
+    default: Any = None
+    has_default: bool = False
+    required: bool = False
+    description: str = ""
+    choices: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """Step settings that apply unless a step overrides them. Durations in seconds."""
+
+    timeout: float | None = None
+    retries: int = 0
+    retry_delay: float = 0.0
+    kernel: str = "python3"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One notebook run. ``needs`` is already resolved: a step that did not write
+    ``needs`` needs the step above it (none for the first step)."""
+
+    id: str
+    notebook: str
+    source: Source
+    needs: tuple[str, ...] = ()
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    parameter_sources: Mapping[str, Source] = field(default_factory=dict)
+    needs_sources: tuple[Source, ...] = ()
+    timeout: float | None = None
+    retries: int = 0
+    retry_delay: float = 0.0
+    kernel: str = "python3"
+    inputs: tuple[str, ...] = ()
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Triggers:
+    schedule: tuple[str, ...] = ()
+    push_paths: tuple[str, ...] = ()
+    dispatch: bool = False
+
+
+@dataclass(frozen=True)
+class Notify:
+    on_failure: tuple[str, ...] = ()
+    on_success: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Workflow:
+    """A loaded, checked manifest."""
+
+    name: str
+    manifest: Path
+    source: Source
+    steps: tuple[Step, ...]
+    description: str = ""
+    triggers: Triggers = Triggers()
+    parameters: tuple[Parameter, ...] = ()
+    secrets: tuple[str, ...] = ()
+    defaults: Defaults = Defaults()
+    notify: Notify = Notify()
+
+    @property
+    def directory(self) -> Path:
+        """The workflow folder: notebooks' paths and the steps' working directory."""
+        return self.manifest.parent
+
+    def step(self, step_id: str) -> Step:
+        for step in self.steps:
+            if step.id == step_id:
+                return step
+        raise KeyError(step_id)
+
+    def parameter(self, name: str) -> Parameter:
+        for parameter in self.parameters:
+            if parameter.name == name:
+                return parameter
+        raise KeyError(name)
+
+    def notebook_path(self, step: Step) -> Path:
+        return self.directory / step.notebook

@@ -1,0 +1,142 @@
+"""Planning: manifest + selection → Plan. Pure: no disk, no kernels, no Git.
+
+A plan lists the steps to execute in a topological order that keeps the
+manifest's order among independent steps, grouped into layers whose steps may run
+concurrently. Steps outside the selection are not executed; a step that needs one
+of them reuses what an earlier run recorded (the caller supplies those outputs).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from nbflow.errors import ManifestError, Problem, UsageError
+from nbflow.manifest.model import Step, Workflow
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Which steps to execute, in what order."""
+
+    workflow: Workflow
+    order: tuple[str, ...]  # every step of the workflow, topologically sorted
+    selected: frozenset[str]  # the steps to execute
+
+    @property
+    def steps(self) -> tuple[Step, ...]:
+        """The selected steps, in execution order."""
+        return tuple(self.workflow.step(s) for s in self.order if s in self.selected)
+
+    def layers(self) -> list[list[str]]:
+        """Selected steps grouped so that every step comes after all it needs."""
+        depth: dict[str, int] = {}
+        for step_id in self.order:
+            needs = self.workflow.step(step_id).needs
+            depth[step_id] = 1 + max((depth[n] for n in needs), default=-1)
+        result: dict[int, list[str]] = {}
+        for step_id in self.order:
+            if step_id in self.selected:
+                result.setdefault(depth[step_id], []).append(step_id)
+        return [result[d] for d in sorted(result)]
+
+
+def find_cycle(steps: Sequence[Step]) -> list[str] | None:
+    """A cycle among ``needs`` as a list of step ids (first repeated last), or None."""
+    needs = {s.id: list(s.needs) for s in steps}
+    state: dict[str, int] = {}  # 1 visiting, 2 done
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in needs.get(node, ()):
+            if nxt not in needs:
+                continue
+            if state.get(nxt) == 1:
+                return stack[stack.index(nxt) :] + [nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for step in steps:
+        if step.id not in state and (found := visit(step.id)):
+            return found
+    return None
+
+
+def cycle_problem(workflow_steps: Sequence[Step], cycle: list[str]) -> Problem:
+    """A located problem describing a cycle."""
+    first = next(s for s in workflow_steps if s.id == cycle[0])
+    index = workflow_steps.index(first)
+    return Problem(
+        first.needs_sources[0] if first.needs_sources else first.source,
+        f"steps[{index}] ({first.id}).needs",
+        "cycle: " + " -> ".join(cycle),
+        "remove one of these needs so the steps form a graph without loops",
+    )
+
+
+def topological_order(steps: Sequence[Step]) -> tuple[str, ...]:
+    """Kahn's algorithm, taking ready steps in manifest order."""
+    if cycle := find_cycle(steps):
+        raise ManifestError([cycle_problem(steps, cycle)])
+    done: list[str] = []
+    remaining = list(steps)
+    while remaining:
+        ready = next(s for s in remaining if all(n in done for n in s.needs))
+        done.append(ready.id)
+        remaining.remove(ready)
+    return tuple(done)
+
+
+def downstream(workflow: Workflow, roots: Iterable[str]) -> set[str]:
+    """``roots`` and every step that needs one of them, directly or not."""
+    result = set(roots)
+    for step_id in topological_order(workflow.steps):
+        if set(workflow.step(step_id).needs) & result:
+            result.add(step_id)
+    return result
+
+
+def upstream(workflow: Workflow, roots: Iterable[str]) -> set[str]:
+    """``roots`` and every step they need, directly or not."""
+    result: set[str] = set()
+    pending = list(roots)
+    while pending:
+        step_id = pending.pop()
+        if step_id not in result:
+            result.add(step_id)
+            pending.extend(workflow.step(step_id).needs)
+    return result
+
+
+def check_step_ids(workflow: Workflow, ids: Iterable[str]) -> None:
+    """Raise UsageError for ids that name no step, with a suggestion."""
+    known = [s.id for s in workflow.steps]
+    for step_id in ids:
+        if step_id not in known:
+            close = difflib.get_close_matches(step_id, known, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else f"; steps are: {', '.join(known)}"
+            raise UsageError(f"{workflow.name}: unknown step '{step_id}'{hint}")
+
+
+def plan_run(
+    workflow: Workflow,
+    steps: Iterable[str] | None = None,
+    *,
+    done: Mapping[str, object] | None = None,
+) -> Plan:
+    """Plan a run of ``workflow``.
+
+    Args:
+        steps: execute only these steps (None: all).
+        done: steps whose results are already known (resume, cached): not executed.
+    """
+    order = topological_order(workflow.steps)
+    wanted = set(order) if steps is None else set(steps)
+    check_step_ids(workflow, wanted)
+    return Plan(workflow, order, frozenset(wanted - set(done or {})))

@@ -1,0 +1,150 @@
+"""The run record: the machine-readable summary of a run, stored as ``run.json``.
+
+Plain dataclasses with a stable JSON form. The engine fills them in, the store
+writes and reads them, the report renders them. Times are ISO 8601 strings in UTC
+so a record read back is equal to the one written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+RECORD_VERSION = 1
+
+
+class RunStatus(StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class StepStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        return self not in (StepStatus.PENDING, StepStatus.RUNNING)
+
+
+def utc_now() -> str:
+    """The current time as the record stores it."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+@dataclass(frozen=True)
+class StepError:
+    """Why a step failed: the failing cell (0-based index among all cells, None
+    when no cell was running, e.g. a timeout before start) and the exception."""
+
+    ename: str
+    evalue: str
+    cell: int | None = None
+    traceback: str = ""
+
+    @property
+    def summary(self) -> str:
+        where = f"cell {self.cell}: " if self.cell is not None else ""
+        return f"{where}{self.ename}: {self.evalue}"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    number: int
+    start: str
+    end: str
+    duration: float
+    status: StepStatus
+    error: StepError | None = None
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    id: str
+    status: StepStatus = StepStatus.PENDING
+    needs: tuple[str, ...] = ()
+    notebook: str = ""  # the executed notebook, relative to the run folder
+    source_notebook: str = ""  # the input notebook, relative to the workflow folder
+    parameters: dict[str, Any] = field(default_factory=dict)
+    attempts: tuple[Attempt, ...] = ()
+    start: str | None = None
+    end: str | None = None
+    duration: float | None = None
+    error: StepError | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)
+    reason: str = ""  # why skipped or cancelled
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    workflow: str
+    run_id: str
+    status: RunStatus
+    trigger: str
+    start: str
+    end: str | None = None
+    duration: float | None = None
+    commit: str | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    steps: tuple[StepRecord, ...] = ()
+    manifest: str = ""  # the manifest, relative to the project root
+    version: int = RECORD_VERSION
+
+    def step(self, step_id: str) -> StepRecord:
+        for step in self.steps:
+            if step.id == step_id:
+                return step
+        raise KeyError(step_id)
+
+    def with_step(self, updated: StepRecord) -> RunRecord:
+        """A copy with one step record replaced."""
+        steps = tuple(updated if s.id == updated.id else s for s in self.steps)
+        return replace(self, steps=steps)
+
+    def count(self, status: StepStatus) -> int:
+        return sum(1 for s in self.steps if s.status == status)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunRecord:
+        steps = tuple(_step_from_json(s) for s in data.get("steps", ()))
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known and k != "steps"}
+        values["status"] = RunStatus(values["status"])
+        return cls(**values, steps=steps)
+
+
+def _error_from_json(data: dict[str, Any] | None) -> StepError | None:
+    return StepError(**data) if data else None
+
+
+def _step_from_json(data: dict[str, Any]) -> StepRecord:
+    attempts = tuple(
+        Attempt(
+            **{**a, "status": StepStatus(a["status"]), "error": _error_from_json(a.get("error"))}
+        )
+        for a in data.get("attempts", ())
+    )
+    known = {f.name for f in fields(StepRecord)}
+    values = {k: v for k, v in data.items() if k in known}
+    values.update(
+        status=StepStatus(data["status"]),
+        needs=tuple(data.get("needs", ())),
+        attempts=attempts,
+        error=_error_from_json(data.get("error")),
+    )
+    return StepRecord(**values)
