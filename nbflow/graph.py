@@ -1,0 +1,259 @@
+"""Step graphs: a workflow or a run record → Mermaid, Graphviz DOT or plain text.
+
+One renderer serves both sources. A workflow (from its manifest) and a run record
+(from ``run.json`` alone, so a report needs no manifest) are first reduced to a
+tuple of :class:`GraphNode` — id, needs, status — sorted into layers; each format
+then renders that tuple. Output is deterministic: nodes keep the topological order
+of the source, edges follow the order of ``needs``, styles the order of
+:data:`STATUS_STYLES`.
+
+Mermaid node ids are generated (``s_`` + the step id with every character outside
+``[A-Za-z0-9_]`` replaced), because step ids may contain ``-`` and may be Mermaid
+keywords such as ``end``; the step id itself is the quoted label.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from nbflow.manifest.model import Workflow
+from nbflow.plan import topological_order
+from nbflow.record import RunRecord
+
+__all__ = [
+    "DIRECTIONS",
+    "FORMATS",
+    "STATUS_STYLES",
+    "GraphNode",
+    "StatusStyle",
+    "graph_nodes",
+    "record_graph_nodes",
+    "render_graph",
+    "render_nodes",
+    "render_record_graph",
+]
+
+
+@dataclass(frozen=True)
+class StatusStyle:
+    """How a node with a given status is coloured."""
+
+    fill: str
+    stroke: str
+    text: str
+
+
+STATUS_STYLES: Mapping[str, StatusStyle] = {
+    "succeeded": StatusStyle("#2da44e", "#1a7f37", "#ffffff"),  # green
+    "failed": StatusStyle("#cf222e", "#a40e26", "#ffffff"),  # red
+    "skipped": StatusStyle("#d0d7de", "#8c959f", "#24292f"),  # grey
+    "cancelled": StatusStyle("#fb8500", "#bc4c00", "#24292f"),  # orange
+    "running": StatusStyle("#0969da", "#0550ae", "#ffffff"),  # blue
+    "pending": StatusStyle("#ffffff", "#8c959f", "#24292f"),  # white
+    "cached": StatusStyle("#1b998b", "#127068", "#ffffff"),  # teal
+}
+
+FORMATS = ("mermaid", "dot", "text")
+DIRECTIONS = ("LR", "TD", "TB", "RL", "BT")
+
+
+@dataclass(frozen=True)
+class GraphNode:
+    """One step as a graph shows it. ``layer`` is 0 for steps that need nothing."""
+
+    id: str
+    needs: tuple[str, ...] = ()
+    status: str | None = None
+    layer: int = 0
+
+
+def graph_nodes(
+    workflow: Workflow, statuses: Mapping[str, str] | None = None
+) -> tuple[GraphNode, ...]:
+    """The steps of ``workflow`` as layered nodes, in topological order."""
+    statuses = statuses or {}
+    order = topological_order(workflow.steps)  # raises ManifestError on a cycle
+    steps = [workflow.step(step_id) for step_id in order]
+    return _layered((s.id, s.needs, statuses.get(s.id)) for s in steps)
+
+
+def record_graph_nodes(record: RunRecord) -> tuple[GraphNode, ...]:
+    """The steps of a run record as layered nodes, coloured by their status."""
+    return _layered((s.id, s.needs, s.status.value) for s in record.steps)
+
+
+def render_graph(
+    workflow: Workflow,
+    fmt: str = "text",
+    statuses: Mapping[str, str] | None = None,
+    *,
+    direction: str = "LR",
+) -> str:
+    """Render the step graph of ``workflow`` as ``mermaid``, ``dot`` or ``text``."""
+    _check_options(fmt, direction)
+    return render_nodes(workflow.name, graph_nodes(workflow, statuses), fmt, direction=direction)
+
+
+def render_record_graph(record: RunRecord, fmt: str = "mermaid", *, direction: str = "LR") -> str:
+    """Render the step graph of a run from its record alone, coloured by status."""
+    _check_options(fmt, direction)
+    return render_nodes(record.workflow, record_graph_nodes(record), fmt, direction=direction)
+
+
+def render_nodes(name: str, nodes: Sequence[GraphNode], fmt: str, *, direction: str = "LR") -> str:
+    """Render layered nodes (from :func:`graph_nodes`) in one format."""
+    _check_options(fmt, direction)
+    return _RENDERERS[fmt](name, nodes, direction)
+
+
+def _check_options(fmt: str, direction: str) -> None:
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown graph format {fmt!r}; use one of: {', '.join(FORMATS)}")
+    if direction not in DIRECTIONS:
+        raise ValueError(f"unknown direction {direction!r}; use one of: {', '.join(DIRECTIONS)}")
+
+
+# Layering ---------------------------------------------------------------------------
+
+
+def _layered(items: Iterable[tuple[str, Sequence[str], str | None]]) -> tuple[GraphNode, ...]:
+    """Nodes with their layer, stable-sorted by layer (a topological order).
+
+    A need naming no node (a record edited by hand) becomes a node of its own, so
+    every edge has both ends.
+    """
+    nodes = [GraphNode(i, tuple(needs), status) for i, needs, status in items]
+    known = {n.id for n in nodes}
+    missing = dict.fromkeys(need for n in nodes for need in n.needs if need not in known)
+    nodes = [GraphNode(m) for m in missing] + nodes
+    depths = _depths(nodes)
+    layered = [GraphNode(n.id, n.needs, n.status, depths[n.id]) for n in nodes]
+    return tuple(sorted(layered, key=lambda n: n.layer))
+
+
+def _depths(nodes: Sequence[GraphNode]) -> dict[str, int]:
+    """Each node's longest distance from a node that needs nothing."""
+    needs = {n.id: n.needs for n in nodes}
+    depth: dict[str, int] = {}
+
+    def visit(node_id: str, path: tuple[str, ...]) -> int:
+        if node_id in path:
+            raise ValueError("cycle among needs: " + " -> ".join((*path, node_id)))
+        if node_id not in depth:
+            below = (visit(n, (*path, node_id)) for n in needs[node_id])
+            depth[node_id] = 1 + max(below, default=-1)
+        return depth[node_id]
+
+    for node_id in needs:
+        visit(node_id, ())
+    return depth
+
+
+def _edges(nodes: Sequence[GraphNode]) -> list[tuple[str, str]]:
+    return [(need, node.id) for node in nodes for need in node.needs]
+
+
+def _used_styles(nodes: Sequence[GraphNode]) -> list[str]:
+    """The styled statuses present among ``nodes``, in STATUS_STYLES order."""
+    present = {n.status for n in nodes}
+    return [status for status in STATUS_STYLES if status in present]
+
+
+# Mermaid ----------------------------------------------------------------------------
+
+
+def _render_mermaid(name: str, nodes: Sequence[GraphNode], direction: str) -> str:
+    ids = _mermaid_ids(nodes)
+    lines = [f"flowchart {direction}"]
+    lines += [f'    {ids[n.id]}["{_mermaid_label(n.id)}"]' for n in nodes]
+    lines += [f"    {ids[a]} --> {ids[b]}" for a, b in _edges(nodes)]
+    for status in _used_styles(nodes):
+        style = STATUS_STYLES[status]
+        members = ",".join(ids[n.id] for n in nodes if n.status == status)
+        lines.append(
+            f"    classDef {status} fill:{style.fill},stroke:{style.stroke},color:{style.text}"
+        )
+        lines.append(f"    class {members} {status}")
+    return "\n".join(lines) + "\n"
+
+
+def _mermaid_ids(nodes: Sequence[GraphNode]) -> dict[str, str]:
+    """Unique Mermaid-safe node ids; a clash (``a-b`` and ``a_b``) gets a suffix."""
+    ids: dict[str, str] = {}
+    for node in nodes:
+        base = candidate = "s_" + re.sub(r"[^A-Za-z0-9_]", "_", node.id)
+        suffix = 1
+        while candidate in ids.values():
+            suffix += 1
+            candidate = f"{base}_{suffix}"
+        ids[node.id] = candidate
+    return ids
+
+
+def _mermaid_label(text: str) -> str:
+    # Mermaid's entity codes: a raw quote would end the label, <> may be read as HTML.
+    return text.replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
+
+
+# Graphviz DOT -----------------------------------------------------------------------
+
+
+def _render_dot(name: str, nodes: Sequence[GraphNode], direction: str) -> str:
+    rankdir = "TB" if direction == "TD" else direction
+    lines = [
+        f"digraph {_dot_quote(name)} {{",
+        f"    rankdir={rankdir};",
+        '    node [shape=box, style="rounded,filled", fillcolor="#ffffff", fontname="Helvetica"];',
+    ]
+    lines += [f"    {_dot_quote(n.id)}{_dot_attributes(n.status)};" for n in nodes]
+    lines += [f"    {_dot_quote(a)} -> {_dot_quote(b)};" for a, b in _edges(nodes)]
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _dot_attributes(status: str | None) -> str:
+    style = STATUS_STYLES.get(status or "")
+    if style is None:
+        return ""
+    return (
+        f' [fillcolor="{style.fill}", color="{style.stroke}", '
+        f'fontcolor="{style.text}", tooltip="{status}"]'
+    )
+
+
+def _dot_quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+# Text -------------------------------------------------------------------------------
+
+
+def _render_text(name: str, nodes: Sequence[GraphNode], direction: str) -> str:
+    """One line per step: ``[layer] step_id  status  ← needs a, b`` (layers 1-based)."""
+    layers = 1 + max((n.layer for n in nodes), default=-1)
+    header = f"{name}: {_plural(len(nodes), 'step')} in {_plural(layers, 'layer')}"
+    id_width = max((len(n.id) for n in nodes), default=0)
+    status_width = max((len(n.status or "") for n in nodes), default=0)
+    return "\n".join([header, *(_text_line(n, id_width, status_width) for n in nodes)]) + "\n"
+
+
+def _text_line(node: GraphNode, id_width: int, status_width: int) -> str:
+    columns = [f"[{node.layer + 1}]", node.id.ljust(id_width)]
+    if status_width:
+        columns.append((node.status or "").ljust(status_width))
+    if node.needs:
+        columns.append("← needs " + ", ".join(node.needs))
+    return "  ".join(columns).rstrip()
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+_RENDERERS: Mapping[str, Callable[[str, Sequence[GraphNode], str], str]] = {
+    "mermaid": _render_mermaid,
+    "dot": _render_dot,
+    "text": _render_text,
+}
