@@ -100,6 +100,7 @@ class RunRecord:
     parameters: dict[str, Any] = field(default_factory=dict)
     steps: tuple[StepRecord, ...] = ()
     manifest: str = ""  # the manifest, relative to the project root
+    pid: int | None = None  # the process running it, to tell an interrupted run
     version: int = RECORD_VERSION
 
     def step(self, step_id: str) -> StepRecord:

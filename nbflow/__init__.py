@@ -1,0 +1,35 @@
+"""nbflow: notebook-and-Git-native data workflows.
+
+Inside a notebook: ``nbflow.record(name, value)``. From Python: ``load_manifest``,
+``plan_run``, ``run_workflow``. Importing ``nbflow`` stays cheap because kernels
+import it: the API is loaded on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from nbflow.engine.outputs import record
+
+__version__ = "0.1.0"
+
+__all__ = ["load_manifest", "plan_run", "record", "run_workflow"]
+
+if TYPE_CHECKING:
+    from nbflow.engine.runner import run_workflow
+    from nbflow.manifest.load import load_manifest
+    from nbflow.plan import plan_run
+
+_LAZY = {
+    "load_manifest": "nbflow.manifest.load",
+    "plan_run": "nbflow.plan",
+    "run_workflow": "nbflow.engine.runner",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'nbflow' has no attribute {name!r}")

@@ -1,0 +1,97 @@
+"""What each notebook receives.
+
+Precedence, lowest first: the notebook's own parameters cell < the workflow
+parameter's default < a step's ``parameters:`` in the manifest < ``-p`` on the
+command line (``-p NAME=VALUE`` for a workflow parameter, ``-p STEP.NAME=VALUE``
+for one step). A workflow parameter reaches every notebook whose parameters cell
+defines a variable of that name, so ``run_date`` need not be repeated per step.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from nbflow.errors import UsageError
+from nbflow.manifest.expressions import Context, resolve
+from nbflow.manifest.model import Step, Workflow
+from nbflow.manifest.notebooks import inspect_notebook
+from nbflow.manifest.values import coerce, resolve_default
+
+
+def resolve_run_parameters(
+    workflow: Workflow, overrides: Mapping[str, Any], now: datetime
+) -> dict[str, Any]:
+    """The run's parameters: defaults, then ``overrides``; every required one set."""
+    known = [p.name for p in workflow.parameters]
+    for name in overrides:
+        if name not in known:
+            raise UsageError(f"{workflow.name}: unknown parameter '{name}'{_hint(name, known)}")
+    resolved: dict[str, Any] = {}
+    for param in workflow.parameters:
+        if param.name in overrides:
+            resolved[param.name] = _coerce(param, overrides[param.name])
+        elif param.has_default:
+            resolved[param.name] = resolve_default(param, now)
+        elif param.required:
+            raise UsageError(
+                f"{param.source}: parameters.{param.name}: required parameter not given; "
+                f"pass -p {param.name}=VALUE"
+            )
+    return resolved
+
+
+def _coerce(param: Any, value: Any) -> Any:
+    try:
+        return coerce(param, value)
+    except ValueError as exc:
+        raise UsageError(f"-p {param.name}: {exc}") from None
+
+
+def _hint(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1)
+    if close:
+        return f"; did you mean '{close[0]}'?"
+    return f"; declared parameters: {', '.join(known)}" if known else "; it declares none"
+
+
+def resolve_step_parameters(
+    workflow: Workflow,
+    step: Step,
+    params: Mapping[str, Any],
+    outputs: Mapping[str, Mapping[str, Any] | None],
+    run: Mapping[str, Any],
+    overrides: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The parameters injected into ``step``'s notebook."""
+    info = inspect_notebook(workflow.notebook_path(step))
+    accepted = info.parameters or ()
+    context = Context(
+        params=params,
+        outputs={k: v for k, v in outputs.items() if v is not None},
+        run=run,
+        env={k: v for k, v in os.environ.items() if k not in workflow.secrets},
+    )
+    injected = {name: params[name] for name in accepted if name in params}
+    injected.update(resolve(dict(step.parameters), context))
+    injected.update(overrides)
+    return injected
+
+
+def check_step_overrides(workflow: Workflow, overrides: Mapping[str, Mapping[str, Any]]) -> None:
+    """Raise UsageError for ``-p STEP.NAME`` naming an unknown step or parameter."""
+    from nbflow.plan import check_step_ids
+
+    check_step_ids(workflow, overrides)
+    for step_id, values in overrides.items():
+        step = workflow.step(step_id)
+        accepted = list(inspect_notebook(workflow.notebook_path(step)).parameters or ())
+        for name in values:
+            if name not in accepted:
+                raise UsageError(
+                    f"-p {step_id}.{name}: {step.notebook} has no parameter '{name}'"
+                    f"{_hint(name, accepted)}"
+                )

@@ -1,0 +1,354 @@
+"""Walk a Plan: parallel branches, retries, timeouts, cancellation.
+
+The runner is the single writer of the run record. Steps execute on worker
+threads through an :class:`Executor` (by default :func:`execute_step`, a local
+kernel per step); the main thread decides what is ready, resolves parameters once
+the steps a step needs have finished, and saves the record and report after every
+change, so an interrupted run leaves an accurate record behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from nbflow.engine.locks import workflow_lock
+from nbflow.engine.parameters import resolve_run_parameters, resolve_step_parameters
+from nbflow.engine.step import KernelHandle, StepResult, StepTask, execute_step
+from nbflow.errors import NbflowError
+from nbflow.manifest.model import Step, Workflow
+from nbflow.plan import Plan, plan_run
+from nbflow.project import Project, project_of_manifest
+from nbflow.record import (
+    Attempt,
+    RunRecord,
+    RunStatus,
+    StepError,
+    StepRecord,
+    StepStatus,
+    parse_time,
+    utc_now,
+)
+from nbflow.store import runs
+
+log = logging.getLogger(__name__)
+
+Executor = Callable[[StepTask, KernelHandle, Callable[[], bool]], StepResult]
+
+
+class RunObserver(Protocol):
+    """Told about every change of a run, on the thread that runs it."""
+
+    def run_started(self, record: RunRecord) -> None: ...
+
+    def step_changed(self, record: RunRecord, step: StepRecord) -> None: ...
+
+    def run_finished(self, record: RunRecord) -> None: ...
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run a workflow; the defaults run every step once."""
+
+    parameters: Mapping[str, Any] = field(default_factory=dict)  # overrides, typed
+    step_parameters: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    steps: Sequence[str] | None = None
+    trigger: str = "manual"
+    jobs: int = os.cpu_count() or 1
+    log_output: bool = False
+    run_id: str | None = None
+    now: datetime | None = None  # the run's clock, for `today` and the run id
+
+
+def run_workflow(
+    workflow: Workflow,
+    options: RunOptions | None = None,
+    *,
+    project: Project | None = None,
+    observer: RunObserver | None = None,
+    executor: Executor = execute_step,
+) -> RunRecord:
+    """Run ``workflow`` and return its final record (never raises for a failed step)."""
+    options = options or RunOptions()
+    project = project or project_of_manifest(workflow.manifest)
+    now = options.now or datetime.now(UTC)
+    params = resolve_run_parameters(workflow, options.parameters, now)
+    plan = plan_run(workflow, options.steps)
+    run_id = options.run_id or runs.new_run_id(now)
+    with workflow_lock(project.runs_dir, workflow.name):
+        run = _Run(workflow, plan, project, options, params, run_id, now, observer, executor)
+        return run.execute()
+
+
+class _Run:
+    """The state of one run while it executes."""
+
+    def __init__(
+        self,
+        workflow: Workflow,
+        plan: Plan,
+        project: Project,
+        options: RunOptions,
+        params: dict[str, Any],
+        run_id: str,
+        now: datetime,
+        observer: RunObserver | None,
+        executor: Executor,
+    ) -> None:
+        self.workflow, self.plan, self.project, self.options = workflow, plan, project, options
+        self.params, self.observer, self.executor = params, observer, executor
+        self.dir = runs.run_dir(project.runs_dir, workflow.name, run_id)
+        self.run_context = {"id": run_id, "date": now.date().isoformat()}
+        self.cancel = threading.Event()
+        self.handles: dict[str, KernelHandle] = {}
+        self.record = self._initial_record(run_id)
+
+    def _initial_record(self, run_id: str) -> RunRecord:
+        from nbflow.store.repo import head_commit
+
+        steps = tuple(self._initial_step(s) for s in self.workflow.steps)
+        return RunRecord(
+            workflow=self.workflow.name,
+            run_id=run_id,
+            status=RunStatus.RUNNING,
+            trigger=self.options.trigger,
+            start=utc_now(),
+            commit=head_commit(self.workflow.directory),
+            parameters=self.params,
+            steps=steps,
+            manifest=self.project.relative(self.workflow.manifest),
+            pid=os.getpid(),
+        )
+
+    def _initial_step(self, step: Step) -> StepRecord:
+        selected = step.id in self.plan.selected
+        return StepRecord(
+            id=step.id,
+            status=StepStatus.PENDING if selected else StepStatus.SKIPPED,
+            needs=step.needs,
+            source_notebook=step.notebook,
+            reason="" if selected else "not selected",
+        )
+
+    # -- the loop --------------------------------------------------------------
+
+    def execute(self) -> RunRecord:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._save()
+        if self.observer:
+            self.observer.run_started(self.record)
+        pool = ThreadPoolExecutor(max_workers=max(1, self.options.jobs), thread_name_prefix="step")
+        running: dict[Future[StepRecord], str] = {}
+        try:
+            with _sigterm_as_interrupt():
+                self._loop(pool, running)
+        except KeyboardInterrupt:
+            self._cancel(running)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        return self._finish()
+
+    def _loop(self, pool: ThreadPoolExecutor, running: dict[Future[StepRecord], str]) -> None:
+        while True:
+            for step in self._ready(running.values()):
+                self._update(replace(self._step(step.id), status=StepStatus.RUNNING, start=utc_now()))
+                running[pool.submit(self._attempts, step)] = step.id
+            if not running:
+                return
+            finished, _ = wait(list(running), timeout=0.5, return_when=FIRST_COMPLETED)
+            for future in finished:
+                running.pop(future)
+                self._update(future.result())
+                self._skip_dependants()
+
+    def _ready(self, running: Iterable[str]) -> list[Step]:
+        busy = set(running)
+        ready = []
+        for step in self.plan.steps:
+            current = self._step(step.id)
+            if current.status != StepStatus.PENDING or step.id in busy:
+                continue
+            if all(self._is_satisfied(n) for n in step.needs):
+                ready.append(step)
+        return ready
+
+    def _is_satisfied(self, need: str) -> bool:
+        status = self._step(need)
+        return status.status == StepStatus.SUCCEEDED or need not in self.plan.selected
+
+    def _skip_dependants(self) -> None:
+        changed = True
+        while changed:
+            changed = False
+            for step in self.plan.steps:
+                current = self._step(step.id)
+                if current.status != StepStatus.PENDING:
+                    continue
+                blocked = [n for n in step.needs if self._is_blocking(n)]
+                if blocked:
+                    reason = f"needs '{blocked[0]}', which {self._step(blocked[0]).status.value}"
+                    self._update(replace(current, status=StepStatus.SKIPPED, reason=reason))
+                    changed = True
+
+    def _is_blocking(self, need: str) -> bool:
+        status = self._step(need).status
+        return need in self.plan.selected and status in (
+            StepStatus.FAILED,
+            StepStatus.SKIPPED,
+            StepStatus.CANCELLED,
+        )
+
+    def _cancel(self, running: dict[Future[StepRecord], str]) -> None:
+        log.warning("interrupted: stopping %d running step(s)", len(running))
+        self.cancel.set()
+        for handle in list(self.handles.values()):
+            handle.stop("cancelled: the run was interrupted")
+        for future in list(running):
+            with contextlib.suppress(Exception):
+                self._update(future.result())
+        for step in self.record.steps:
+            if not step.status.is_final:
+                reason = "the run was interrupted"
+                self._update(replace(step, status=StepStatus.CANCELLED, reason=reason))
+
+    def _finish(self) -> RunRecord:
+        end = utc_now()
+        statuses = {s.status for s in self.record.steps}
+        if StepStatus.CANCELLED in statuses or self.cancel.is_set():
+            status = RunStatus.CANCELLED
+        elif StepStatus.FAILED in statuses:
+            status = RunStatus.FAILED
+        else:
+            status = RunStatus.SUCCEEDED
+        self.record = replace(
+            self.record, status=status, end=end, duration=_seconds(self.record.start, end)
+        )
+        self._save()
+        if self.observer:
+            self.observer.run_finished(self.record)
+        return self.record
+
+    # -- one step (worker thread) -----------------------------------------------
+
+    def _attempts(self, step: Step) -> StepRecord:
+        """Execute ``step`` with its retries; return its final record."""
+        current = self._step(step.id)
+        try:
+            task = self._task(step)
+        except NbflowError as exc:
+            error = StepError(type(exc).__name__, str(exc))
+            return replace(current, status=StepStatus.FAILED, error=error, end=utc_now())
+        current = replace(current, parameters=dict(task.parameters), notebook=task.output.name)
+        attempts: list[Attempt] = []
+        for number in range(1, step.retries + 2):
+            if number > 1 and not self._wait_before_retry(step, number):
+                break
+            handle = self.handles[step.id] = KernelHandle()
+            result = self.executor(task, handle, self.cancel.is_set)
+            attempts.append(
+                Attempt(number, result.start, result.end, result.duration, result.status, result.error)
+            )
+            if result.status != StepStatus.FAILED:
+                break
+            log.info("%s: attempt %d failed: %s", step.id, number, result.error and result.error.summary)
+        self.handles.pop(step.id, None)
+        return _step_from_attempts(current, attempts, result)
+
+    def _wait_before_retry(self, step: Step, number: int) -> bool:
+        delay = step.retry_delay * 2 ** (number - 2)
+        log.info("%s: retrying in %g s (attempt %d of %d)", step.id, delay, number, step.retries + 1)
+        return not self.cancel.wait(delay)
+
+    def _task(self, step: Step) -> StepTask:
+        outputs = {n: self._outputs_of(n) for n in _upstream_ids(self.workflow, step)}
+        parameters = resolve_step_parameters(
+            self.workflow,
+            step,
+            self.params,
+            outputs,
+            self.run_context,
+            self.options.step_parameters.get(step.id, {}),
+        )
+        return StepTask(
+            step_id=step.id,
+            notebook=self.workflow.notebook_path(step),
+            output=self.dir / f"{step.id}.ipynb",
+            cwd=self.workflow.directory,
+            parameters=parameters,
+            kernel=step.kernel,
+            timeout=step.timeout,
+            env={"NBFLOW_RUN_ID": self.record.run_id, "NBFLOW_STEP": step.id},
+            log_output=self.options.log_output,
+        )
+
+    def _outputs_of(self, step_id: str) -> Mapping[str, Any] | None:
+        if step_id in self.plan.selected:
+            return self._step(step_id).outputs
+        return runs.latest_outputs(self.project.runs_dir, self.workflow.name, step_id)
+
+    # -- the record ---------------------------------------------------------------
+
+    def _step(self, step_id: str) -> StepRecord:
+        return self.record.step(step_id)
+
+    def _update(self, step: StepRecord) -> None:
+        self.record = self.record.with_step(step)
+        self._save()
+        if self.observer:
+            self.observer.step_changed(self.record, step)
+
+    def _save(self) -> None:
+        from nbflow.report import render_report
+
+        runs.write_record(self.dir, self.record)
+        runs.write_atomic(self.dir / runs.REPORT_FILE, render_report(self.record))
+
+
+def _step_from_attempts(current: StepRecord, attempts: list[Attempt], last: StepResult) -> StepRecord:
+    start = attempts[0].start if attempts else current.start
+    return replace(
+        current,
+        status=last.status,
+        attempts=tuple(attempts),
+        start=start,
+        end=last.end,
+        duration=_seconds(start, last.end) if start else None,
+        error=last.error,
+        outputs=last.outputs,
+    )
+
+
+def _upstream_ids(workflow: Workflow, step: Step) -> set[str]:
+    from nbflow.plan import upstream
+
+    return upstream(workflow, step.needs)
+
+
+def _seconds(start: str, end: str) -> float:
+    return round((parse_time(end) - parse_time(start)).total_seconds(), 3)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C while a run executes (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
