@@ -1,0 +1,319 @@
+"""Run record → Markdown report, the ``README.md`` GitHub shows in a run folder.
+
+Design decisions:
+
+- The report is rendered from the run record alone (no manifest, no notebooks), so
+  any ``run.json`` can be re-rendered later, also on a machine without the workflow.
+- Deterministic for a given record: no clock, no environment; steps, parameters and
+  outputs keep the record's order. That keeps golden files and Git diffs stable.
+- Identifiers (step ids, parameter and output names, values) are shown as code
+  spans, which need no Markdown escaping; free text (reasons) is escaped. Inside
+  table cells ``|`` is escaped and newlines become ``<br>``.
+- Tracebacks lose their ANSI colour codes (IPython colours them) and are folded in
+  a ``<details>`` block; long output values are cut to :data:`MAX_VALUE_CHARS`
+  with a note saying so.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC
+from typing import Any
+from urllib.parse import quote
+
+from nbflow.graph import render_record_graph
+from nbflow.record import Attempt, RunRecord, StepError, StepRecord, StepStatus, parse_time
+
+__all__ = [
+    "MAX_VALUE_CHARS",
+    "STATUS_EMOJI",
+    "format_duration",
+    "render_report",
+    "render_summary_line",
+    "strip_ansi",
+]
+
+NotebookUrl = Callable[[str], str]
+
+MAX_VALUE_CHARS = 200
+
+STATUS_EMOJI = {
+    "succeeded": "✅",
+    "failed": "❌",
+    "skipped": "⏭️",
+    "cancelled": "🚫",
+    "running": "🔄",
+    "pending": "⏳",
+    "cached": "♻️",
+}
+
+# CSI sequences (colours, cursor moves) and OSC sequences (titles, hyperlinks).
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#~])")
+
+
+def render_report(record: RunRecord, *, notebook_url: NotebookUrl | None = None) -> str:
+    """The Markdown report of a run.
+
+    Args:
+        notebook_url: maps a notebook's path (relative to the run folder) to the
+            link target; by default the link is that relative path.
+    """
+    url = notebook_url or _relative_url
+    sections = [
+        _title(record),
+        _summary(record),
+        _steps_section(record, url),
+        _graph_section(record),
+        _errors_section(record, url),
+        _not_run_section(record),
+        _parameters_section(record),
+        _outputs_section(record),
+    ]
+    return "\n\n".join(s for s in sections if s) + "\n"
+
+
+def render_summary_line(record: RunRecord) -> str:
+    """One line, e.g. ``finance-daily failed (3/4 steps) run <id>``."""
+    succeeded = record.count(StepStatus.SUCCEEDED)
+    return (
+        f"{record.workflow} {record.status.value} "
+        f"({succeeded}/{len(record.steps)} steps) run {record.run_id}"
+    )
+
+
+def format_duration(seconds: float | None) -> str:
+    """A human duration: ``0.8 s``, ``42 s``, ``1 m 12 s``, ``2 h 5 m``; ``—`` if unknown."""
+    if seconds is None:
+        return "—"
+    if seconds < 9.95:
+        return f"{seconds:.1f} s"
+    whole = int(seconds + 0.5)  # half up: round() would give 12 s for 12.5 s
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} m" if minutes else f"{hours} h"
+    if minutes:
+        return f"{minutes} m {secs} s" if secs else f"{minutes} m"
+    return f"{secs} s"
+
+
+def strip_ansi(text: str) -> str:
+    """``text`` without ANSI escape sequences."""
+    return _ANSI.sub("", text)
+
+
+# Sections ---------------------------------------------------------------------------
+
+
+def _title(record: RunRecord) -> str:
+    status = record.status.value
+    return f"# {_emoji(status)} {record.workflow} {status} · run {_code(record.run_id)}"
+
+
+def _summary(record: RunRecord) -> str:
+    parts = [
+        f"**{_counts(record)}**",
+        f"trigger {_code(record.trigger)}",
+        f"started {_time(record.start)}",
+        f"took {format_duration(record.duration)}",
+    ]
+    if record.commit:
+        parts.append(f"input commit {_code(record.commit[:12])}")
+    return " · ".join(parts)
+
+
+def _steps_section(record: RunRecord, url: NotebookUrl) -> str:
+    rows = [
+        [
+            _code(step.id),
+            _status(step.status.value),
+            str(len(step.attempts)) if step.attempts else "—",
+            format_duration(step.duration),
+            _notebook_link(step, url),
+        ]
+        for step in record.steps
+    ]
+    header = ["step", "status", "attempts", "duration", "notebook"]
+    return "## Steps\n\n" + _table(header, rows)
+
+
+def _graph_section(record: RunRecord) -> str:
+    if not record.steps:
+        return ""
+    return "## Graph\n\n" + _fenced(render_record_graph(record, "mermaid"), "mermaid")
+
+
+def _errors_section(record: RunRecord, url: NotebookUrl) -> str:
+    failed = [s for s in record.steps if s.status == StepStatus.FAILED]
+    if not failed:
+        return ""
+    return "## Errors\n\n" + "\n\n".join(_step_error(step, url) for step in failed)
+
+
+def _not_run_section(record: RunRecord) -> str:
+    not_run = (StepStatus.SKIPPED, StepStatus.CANCELLED)
+    lines = [_not_run_line(s) for s in record.steps if s.status in not_run]
+    return "## Skipped and cancelled\n\n" + "\n".join(lines) if lines else ""
+
+
+def _parameters_section(record: RunRecord) -> str:
+    if not record.parameters:
+        return ""
+    rows = [[_code(name), _value(value)] for name, value in record.parameters.items()]
+    return "## Parameters\n\n" + _table(["parameter", "value"], rows)
+
+
+def _outputs_section(record: RunRecord) -> str:
+    rows = [
+        [_code(step.id), _code(name), _value(value)]
+        for step in record.steps
+        for name, value in step.outputs.items()
+    ]
+    return "## Outputs\n\n" + _table(["step", "output", "value"], rows) if rows else ""
+
+
+# Pieces of sections -----------------------------------------------------------------
+
+
+def _counts(record: RunRecord) -> str:
+    """``3/4 steps succeeded, 1 skipped``: succeeded of all, then the other statuses."""
+    others = [
+        f"{record.count(status)} {status.value}"
+        for status in StepStatus
+        if status != StepStatus.SUCCEEDED and record.count(status)
+    ]
+    succeeded = f"{record.count(StepStatus.SUCCEEDED)}/{len(record.steps)} steps succeeded"
+    return ", ".join([succeeded, *others])
+
+
+def _step_error(step: StepRecord, url: NotebookUrl) -> str:
+    heading = f"### {_status(step.status.value)}: {_code(step.id)}"
+    attempts = f"after {_plural(len(step.attempts), 'attempt')}"
+    notebook = f"notebook {_notebook_link(step, url)}"
+    if step.error is None:
+        reason = _text(step.reason) if step.reason else "no error recorded"
+        return f"{heading}\n\n{reason}, {attempts} · {notebook}"
+    parts = [
+        heading,
+        f"{_error_where(step.error)}, {attempts} · {notebook}",
+        _fenced(strip_ansi(step.error.evalue), "text") if step.error.evalue else "",
+        _attempt_list(step.attempts),
+        _traceback(step.error),
+    ]
+    return "\n\n".join(p for p in parts if p)
+
+
+def _error_where(error: StepError) -> str:
+    cell = f" at cell index {error.cell}" if error.cell is not None else ""
+    return f"{_code(error.ename)}{cell}"
+
+
+def _attempt_list(attempts: Sequence[Attempt]) -> str:
+    """Each attempt on one line, when there was more than one."""
+    if len(attempts) < 2:
+        return ""
+    return "\n".join(_attempt_line(a) for a in attempts)
+
+
+def _attempt_line(attempt: Attempt) -> str:
+    line = f"- attempt {attempt.number}: {attempt.status.value} after "
+    line += format_duration(attempt.duration)
+    return line + (f", {_error_where(attempt.error)}" if attempt.error else "")
+
+
+def _traceback(error: StepError) -> str:
+    if not error.traceback:
+        return ""
+    body = _fenced(strip_ansi(error.traceback), "text")
+    return f"<details>\n<summary>Traceback</summary>\n\n{body}\n\n</details>"
+
+
+def _not_run_line(step: StepRecord) -> str:
+    reason = _text(step.reason) if step.reason else "no reason recorded"
+    return f"- {_status(step.status.value)} {_code(step.id)}: {reason}"
+
+
+def _notebook_link(step: StepRecord, url: NotebookUrl) -> str:
+    """A link to the executed notebook; ``—`` for a step that never started."""
+    if not (step.notebook or step.attempts):
+        return "—"
+    path = step.notebook or f"{step.id}.ipynb"
+    return f"[{_code(path)}]({url(path)})"
+
+
+def _relative_url(path: str) -> str:
+    return quote(path)
+
+
+def _value(value: Any) -> str:
+    """A JSON-rendered value as a code span, cut to MAX_VALUE_CHARS with a note."""
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    if len(text) <= MAX_VALUE_CHARS:
+        return _code(text)
+    return f"{_code(text[:MAX_VALUE_CHARS] + '…')} _(truncated, {len(text):,} characters)_"
+
+
+# Markdown ---------------------------------------------------------------------------
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    lines = [_row(header), _row(["---"] * len(header))]
+    lines += [_row(row) for row in rows]
+    return "\n".join(lines)
+
+
+def _row(cells: Sequence[str]) -> str:
+    return "| " + " | ".join(_cell(c) for c in cells) + " |"
+
+
+def _cell(text: str) -> str:
+    """A table cell: ``|`` escaped (also inside code spans, as GFM wants), one line."""
+    lines = text.replace("|", "\\|").splitlines() or [""]
+    return "<br>".join(lines)
+
+
+def _code(text: str) -> str:
+    """An inline code span, fenced with more backticks than ``text`` holds in a row."""
+    fence = "`" * (_longest_backtick_run(text) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _fenced(text: str, info: str) -> str:
+    fence = "`" * max(3, _longest_backtick_run(text) + 1)
+    return f"{fence}{info}\n{text.rstrip()}\n{fence}"
+
+
+def _longest_backtick_run(text: str) -> int:
+    return max((len(run) for run in re.findall(r"`+", text)), default=0)
+
+
+def _text(text: str) -> str:
+    """Free text with Markdown's special characters escaped, on one line."""
+    return " ".join(_MARKDOWN_SPECIAL.sub(r"\\\1", text).split())
+
+
+def _status(status: str) -> str:
+    return f"{_emoji(status)} {status}"
+
+
+def _emoji(status: str) -> str:
+    return STATUS_EMOJI.get(status, "❔")
+
+
+def _time(value: str) -> str:
+    """An ISO time as ``2024-05-01 00:00:03 UTC``; left as is when it does not parse."""
+    try:
+        moment = parse_time(value)
+    except ValueError:
+        return _text(value)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
