@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC
 from typing import Any
 from urllib.parse import quote
@@ -118,8 +118,9 @@ def _summary(record: RunRecord) -> str:
         f"**{_counts(record)}**",
         f"trigger {_code(record.trigger)}",
         f"started {_time(record.start)}",
-        f"took {format_duration(record.duration)}",
     ]
+    if record.duration is not None:
+        parts.append(f"took {format_duration(record.duration)}")
     if record.commit:
         parts.append(f"input commit {_code(record.commit[:12])}")
     return " · ".join(parts)
@@ -137,33 +138,28 @@ def _steps_section(record: RunRecord, url: NotebookUrl) -> str:
         for step in record.steps
     ]
     header = ["step", "status", "attempts", "duration", "notebook"]
-    return "## Steps\n\n" + _table(header, rows)
+    return _section("Steps", _table(header, rows))
 
 
 def _graph_section(record: RunRecord) -> str:
-    if not record.steps:
-        return ""
-    return "## Graph\n\n" + _fenced(render_record_graph(record, "mermaid"), "mermaid")
+    graph = _fenced(render_record_graph(record, "mermaid"), "mermaid") if record.steps else ""
+    return _section("Graph", graph)
 
 
 def _errors_section(record: RunRecord, url: NotebookUrl) -> str:
     failed = [s for s in record.steps if s.status == StepStatus.FAILED]
-    if not failed:
-        return ""
-    return "## Errors\n\n" + "\n\n".join(_step_error(step, url) for step in failed)
+    return _section("Errors", "\n\n".join(_step_error(step, url) for step in failed))
 
 
 def _not_run_section(record: RunRecord) -> str:
     not_run = (StepStatus.SKIPPED, StepStatus.CANCELLED)
     lines = [_not_run_line(s) for s in record.steps if s.status in not_run]
-    return "## Skipped and cancelled\n\n" + "\n".join(lines) if lines else ""
+    return _section("Skipped and cancelled", "\n".join(lines))
 
 
 def _parameters_section(record: RunRecord) -> str:
-    if not record.parameters:
-        return ""
     rows = [[_code(name), _value(value)] for name, value in record.parameters.items()]
-    return "## Parameters\n\n" + _table(["parameter", "value"], rows)
+    return _section("Parameters", _table(["parameter", "value"], rows))
 
 
 def _outputs_section(record: RunRecord) -> str:
@@ -172,7 +168,7 @@ def _outputs_section(record: RunRecord) -> str:
         for step in record.steps
         for name, value in step.outputs.items()
     ]
-    return "## Outputs\n\n" + _table(["step", "output", "value"], rows) if rows else ""
+    return _section("Outputs", _table(["step", "output", "value"], rows))
 
 
 # Pieces of sections -----------------------------------------------------------------
@@ -190,20 +186,24 @@ def _counts(record: RunRecord) -> str:
 
 
 def _step_error(step: StepRecord, url: NotebookUrl) -> str:
-    heading = f"### {_status(step.status.value)}: {_code(step.id)}"
-    attempts = f"after {_plural(len(step.attempts), 'attempt')}"
-    notebook = f"notebook {_notebook_link(step, url)}"
-    if step.error is None:
-        reason = _text(step.reason) if step.reason else "no error recorded"
-        return f"{heading}\n\n{reason}, {attempts} · {notebook}"
+    error = step.error
+    cause = _error_where(error) if error else _text(step.reason) or "no error recorded"
     parts = [
-        heading,
-        f"{_error_where(step.error)}, {attempts} · {notebook}",
-        _fenced(strip_ansi(step.error.evalue), "text") if step.error.evalue else "",
+        f"### {_status(step.status.value)}: {_code(step.id)}",
+        " · ".join([cause, *_step_context(step, url)]),
+        _fenced(strip_ansi(error.evalue), "text") if error and error.evalue else "",
         _attempt_list(step.attempts),
-        _traceback(step.error),
+        _traceback(error),
     ]
     return "\n\n".join(p for p in parts if p)
+
+
+def _step_context(step: StepRecord, url: NotebookUrl) -> list[str]:
+    """``after 2 attempts``, ``notebook [...]``: what is known of a step's execution."""
+    context = [f"after {_plural(len(step.attempts), 'attempt')}"] if step.attempts else []
+    if _has_notebook(step):
+        context.append(f"notebook {_notebook_link(step, url)}")
+    return context
 
 
 def _error_where(error: StepError) -> str:
@@ -224,8 +224,8 @@ def _attempt_line(attempt: Attempt) -> str:
     return line + (f", {_error_where(attempt.error)}" if attempt.error else "")
 
 
-def _traceback(error: StepError) -> str:
-    if not error.traceback:
+def _traceback(error: StepError | None) -> str:
+    if error is None or not error.traceback:
         return ""
     body = _fenced(strip_ansi(error.traceback), "text")
     return f"<details>\n<summary>Traceback</summary>\n\n{body}\n\n</details>"
@@ -238,10 +238,14 @@ def _not_run_line(step: StepRecord) -> str:
 
 def _notebook_link(step: StepRecord, url: NotebookUrl) -> str:
     """A link to the executed notebook; ``—`` for a step that never started."""
-    if not (step.notebook or step.attempts):
+    if not _has_notebook(step):
         return "—"
     path = step.notebook or f"{step.id}.ipynb"
     return f"[{_code(path)}]({url(path)})"
+
+
+def _has_notebook(step: StepRecord) -> bool:
+    return bool(step.notebook or step.attempts)
 
 
 def _relative_url(path: str) -> str:
@@ -259,9 +263,16 @@ def _value(value: Any) -> str:
 # Markdown ---------------------------------------------------------------------------
 
 
-def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
-    lines = [_row(header), _row(["---"] * len(header))]
-    lines += [_row(row) for row in rows]
+def _section(title: str, body: str) -> str:
+    """A level-2 section; nothing when ``body`` is empty."""
+    return f"## {title}\n\n{body}" if body else ""
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A GitHub table; nothing when there are no rows."""
+    if not rows:
+        return ""
+    lines = [_row(header), _row(["---"] * len(header)), *(_row(row) for row in rows)]
     return "\n".join(lines)
 
 

@@ -248,7 +248,7 @@ def test_errors_section_has_cell_exception_attempts_and_traceback() -> None:
     errors = report.split("## Errors\n\n")[1].split("\n## ")[0]
     assert errors.startswith(
         "### ❌ failed: `transform`\n\n"
-        "`KeyError` at cell index 4, after 2 attempts · "
+        "`KeyError` at cell index 4 · after 2 attempts · "
         "notebook [`transform.ipynb`](transform.ipynb)\n\n"
         "```text\n'amount' | see columns\n```\n"
     )
@@ -282,9 +282,15 @@ def test_strip_ansi(text: str, expected: str) -> None:
 def test_failed_step_without_error_shows_its_reason() -> None:
     step = StepRecord("load", StepStatus.FAILED, reason="kernel died", attempts=(attempt(1, 2.0),))
     report = render_report(run(RunStatus.FAILED, (step,)))
-    assert (
-        "### ❌ failed: `load`\n\nkernel died, after 1 attempt · notebook [`load.ipynb`]" in report
-    )
+    expected = "### ❌ failed: `load`\n\nkernel died · after 1 attempt · notebook [`load.ipynb`]"
+    assert expected in report
+
+
+def test_step_that_failed_before_starting_has_no_attempts_or_notebook() -> None:
+    step = StepRecord("load", StepStatus.FAILED, error=StepError("UsageError", "bad -p value"))
+    report = render_report(run(RunStatus.FAILED, (step,)))
+    assert "### ❌ failed: `load`\n\n`UsageError`\n\n```text\nbad -p value\n```\n" in report
+    assert "<details>" not in report
 
 
 def test_skipped_and_cancelled_steps_list_their_reason() -> None:
@@ -340,7 +346,7 @@ def test_running_run_has_unknown_duration() -> None:
     report = render_report(record)
     assert report.startswith("# 🔄 wf running · run `r1`\n\n")
     assert "**0/2 steps succeeded, 1 pending, 1 running** · trigger `dispatch` · " in report
-    assert "took —" in report and "input commit" not in report
+    assert "took" not in report and "input commit" not in report
 
 
 def test_backticks_in_ids_and_tracebacks_get_longer_fences() -> None:
@@ -373,3 +379,11 @@ def test_format_duration(seconds: float | None, expected: str) -> None:
 
 def test_report_is_deterministic() -> None:
     assert len({render_report(failed_run()) for _ in range(3)}) == 1
+
+
+def test_record_without_steps_has_only_title_and_summary() -> None:
+    record = RunRecord("wf", "r1", RunStatus.SUCCEEDED, "push", START, duration=0.1)
+    assert render_report(record) == (
+        "# ✅ wf succeeded · run `r1`\n\n"
+        "**0/0 steps succeeded** · trigger `push` · started 2024-05-01 00:00:00 UTC · took 0.1 s\n"
+    )
