@@ -1,0 +1,127 @@
+"""``nbflow init`` and ``nbflow new``: create a project, a workflow or a step.
+
+Appending a step edits ``workflow.yaml`` through ruamel's round-trip mode, so the
+user's comments, key order and layout survive.
+"""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+from pathlib import Path
+
+from nbflow.errors import UsageError
+from nbflow.project import CONFIG_FILE, WORKFLOWS_DIR
+
+SAFE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+SAFE_STEP = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+CONFIG_TEXT = """\
+# nbflow project settings. Workflows live in workflows/<name>/workflow.yaml.
+runs_dir: runs
+"""
+
+SCHEMA_COPY = ".nbflow/manifest.schema.json"  # editors validate manifests against it
+GITIGNORE_LINES = ("runs/*/.lock", ".ipynb_checkpoints/")
+
+MANIFEST_TEXT = """\
+# yaml-language-server: $schema=../../.nbflow/manifest.schema.json
+name: {name}
+description: What this workflow does.
+on:
+  dispatch: true
+parameters:
+  run_date: {{type: date, default: today, description: The day to process.}}
+steps:
+  - id: {step}
+    notebook: {step}.ipynb
+"""
+
+
+def init_project(path: Path) -> list[Path]:
+    """Create ``nbflow.yaml``, ``workflows/``, the manifest schema and ignore rules;
+    keep what exists."""
+    path.mkdir(parents=True, exist_ok=True)
+    created: list[Path] = []
+    config = path / CONFIG_FILE
+    if not config.exists():
+        config.write_text(CONFIG_TEXT, encoding="utf-8")
+        created.append(config)
+    workflows = path / WORKFLOWS_DIR
+    if not workflows.exists():
+        workflows.mkdir()
+        created.append(workflows)
+    schema = path / SCHEMA_COPY
+    if not schema.exists():
+        schema.parent.mkdir(exist_ok=True)
+        schema.write_bytes(resources.files("nbflow.manifest").joinpath("schema.json").read_bytes())
+        created.append(schema)
+    ignore = path / ".gitignore"
+    lines = ignore.read_text(encoding="utf-8").splitlines() if ignore.exists() else []
+    missing = [line for line in GITIGNORE_LINES if line not in lines]
+    if missing:
+        ignore.write_text("\n".join([*lines, *missing]) + "\n", encoding="utf-8")
+        created.append(ignore)
+    return created
+
+
+def new_workflow(root: Path, name: str, first_step: str = "main") -> list[Path]:
+    """Create ``workflows/<name>/`` with a manifest and one step notebook."""
+    if not SAFE_NAME.match(name):
+        raise UsageError(f"invalid workflow name '{name}': use lower-case letters, digits, - and _")
+    folder = root / WORKFLOWS_DIR / name
+    if (folder / "workflow.yaml").exists():
+        raise UsageError(f"{folder / 'workflow.yaml'} exists already; add a step with "
+                         f"`nbflow new {name} STEP`")
+    folder.mkdir(parents=True, exist_ok=True)
+    manifest = folder / "workflow.yaml"
+    manifest.write_text(MANIFEST_TEXT.format(name=name, step=first_step), encoding="utf-8")
+    return [manifest, write_step_notebook(folder / f"{first_step}.ipynb")]
+
+
+def new_step(root: Path, workflow: str, step: str) -> list[Path]:
+    """Create ``<step>.ipynb`` and append the step to the manifest, keeping its layout."""
+    from ruamel.yaml import YAML
+
+    if not SAFE_STEP.match(step):
+        raise UsageError(f"invalid step id '{step}': use letters, digits, - and _ (at most 64)")
+    from nbflow.manifest.load import resolve_workflow
+
+    manifest = resolve_workflow(workflow, root)
+    yaml = YAML()  # round-trip: comments and order are kept
+    yaml.preserve_quotes = True
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    data = yaml.load(manifest.read_text(encoding="utf-8"))
+    steps = data.setdefault("steps", [])
+    if any(s.get("id") == step for s in steps):
+        raise UsageError(f"{manifest}: step '{step}' exists already")
+    notebook = manifest.parent / f"{step}.ipynb"
+    steps.append({"id": step, "notebook": notebook.name})
+    with manifest.open("w", encoding="utf-8") as handle:
+        yaml.dump(data, handle)
+    created = [manifest]
+    if not notebook.exists():
+        created.append(write_step_notebook(notebook))
+    return created
+
+
+def write_step_notebook(path: Path) -> Path:
+    """A new notebook with a markdown title and a cell tagged ``parameters``."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    params = nbformat.v4.new_code_cell(
+        "# Parameters: nbflow injects values for these names (see workflow.yaml).\n"
+        'run_date = "2026-01-01"'
+    )
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [
+        nbformat.v4.new_markdown_cell(f"# {path.stem}\n\nWhat this step does."),
+        params,
+        nbformat.v4.new_code_cell(
+            "import nbflow\n\n# ... your work ...\nnbflow.record(\"done\", True)  # an output later steps can use"
+        ),
+    ]
+    nbformat.write(nb, path)
+    return path
