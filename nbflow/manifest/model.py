@@ -86,6 +86,7 @@ class Step:
     kernel: str = "python3"
     inputs: tuple[str, ...] = ()
     description: str = ""
+    outputs: tuple[str, ...] = ()  # declared in the manifest, besides those recorded
 
 
 @dataclass(frozen=True)
