@@ -238,3 +238,8 @@ def test_output_is_deterministic() -> None:
             render_graph(make_workflow(), fmt, dict(reversed(STATUSES.items()))) for _ in range(3)
         }
         assert len(renders) == 1
+
+
+def test_mermaid_labels_escape_quotes_and_angle_brackets() -> None:
+    text = render_graph(make_workflow({'say "hi"': (), "a<b>": ('say "hi"',)}), "mermaid")
+    assert '    s_say__hi_["say #quot;hi#quot;"]\n    s_a_b_["a#lt;b#gt;"]\n' in text
