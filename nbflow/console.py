@@ -14,7 +14,7 @@ import sys
 import time
 from typing import IO, Any
 
-from nbflow.record import RunRecord, StepRecord, StepStatus
+from nbflow.record import RunRecord, StepRecord, StepStatus, parse_time
 
 STATUS_STYLE = {
     StepStatus.PENDING: ("·", "dim"),
@@ -62,8 +62,6 @@ def _elapsed(step: StepRecord) -> str:
     if step.duration is not None:
         return f"{step.duration:.1f} s"
     if step.start and step.status == StepStatus.RUNNING:
-        from nbflow.record import parse_time
-
         started = parse_time(step.start).timestamp()
         return f"{max(0.0, time.time() - started):.1f} s"
     return ""
@@ -78,8 +76,7 @@ def step_line(step: StepRecord) -> str:
     elif step.reason and step.status != StepStatus.PENDING:
         detail = f" — {step.reason}"
     attempts = f" (attempt {len(step.attempts)})" if len(step.attempts) > 1 else ""
-    elapsed = _elapsed(step)
-    elapsed = f" {elapsed}" if elapsed else ""
+    elapsed = f" {_elapsed(step)}" if step.status.is_final and step.duration is not None else ""
     return f"{mark} {step.id} {step.status.value}{elapsed}{attempts}{detail}"
 
 
