@@ -241,6 +241,7 @@ class _Run:
 
     def _attempts(self, step: Step) -> StepRecord:
         """Execute ``step`` with its retries; return its final record."""
+        threading.current_thread().name = step.id  # names the step in streamed output
         current = self._step(step.id)
         try:
             task = self._task(step)
