@@ -510,7 +510,7 @@ class _Checker:
             coerce(param, default)
         except ValueError as exc:
             dynamic = DYNAMIC_DEFAULTS.get(param.type)
-            fix = f"or write `default: {dynamic}`" if dynamic else ""
+            fix = f"`default: {dynamic}` is also accepted" if dynamic else ""
             self.add((*path, "default"), f"default does not fit type {param.type}: {exc}", fix)
 
     def _check_durations(self, path: KeyPath, settings: dict[str, Any]) -> None:
@@ -684,7 +684,7 @@ class _Checker:
             fix = _did_you_mean(ref.step, known) or f"steps are: {', '.join(known)}"
             return f"{ref.text}: unknown step '{ref.step}'", fix
         me = self.steps[step_index].get("id", f"steps[{step_index}]")
-        if ref.step not in self._upstream(step_index):
+        if not self._is_upstream(ref.step, step_index):
             return (
                 f"{ref.text}: step '{ref.step}' is not upstream of '{me}'",
                 f"add '{ref.step}' to the needs of '{me}'",
@@ -712,17 +712,20 @@ class _Checker:
     def _index_of(self) -> dict[str, int]:
         return {s["id"]: i for i, s in enumerate(self.steps) if isinstance(s.get("id"), str)}
 
-    def _upstream(self, index: int) -> set[str]:
+    def _is_upstream(self, step_id: str, index: int) -> bool:
+        """Whether ``step_id`` is needed, directly or not, by the step at ``index``."""
         ids = self._index_of
         seen: set[str] = set()
         pending = list(self.needs.get(index, ()))
         while pending:
-            step_id = pending.pop()
-            if step_id in seen or step_id not in ids:
+            current = pending.pop()
+            if current == step_id:
+                return True
+            if current in seen or current not in ids:
                 continue
-            seen.add(step_id)
-            pending.extend(self.needs.get(ids[step_id], ()))
-        return seen
+            seen.add(current)
+            pending.extend(self.needs.get(ids[current], ()))
+        return False
 
 
 def _strings(path: KeyPath, value: Any) -> Iterator[tuple[KeyPath, str]]:
