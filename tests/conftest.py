@@ -15,3 +15,14 @@ def _isolate_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An nbflow project at ``tmp_path/proj`` (``nbflow.yaml``, ``workflows/``), made the
+    current folder. Workflows go in ``project / "workflows" / NAME``."""
+    root = tmp_path / "proj"
+    (root / "workflows").mkdir(parents=True)
+    (root / "nbflow.yaml").write_text("runs_dir: runs\n", encoding="utf-8")
+    monkeypatch.chdir(root)
+    return root

@@ -59,3 +59,60 @@ def write_manifest(folder: Path, text: str) -> Path:
     path = folder / "workflow.yaml"
     path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
     return path
+
+
+def latest_run(root: Path, workflow: str) -> tuple[Path, Any]:
+    """The newest run folder of ``workflow`` under ``root/runs`` and its record."""
+    from nbflow.store.runs import iter_run_dirs, read_record
+
+    folders = list(iter_run_dirs(root / "runs", workflow))
+    assert folders, f"no runs of {workflow} under {root / 'runs'}"
+    return folders[-1], read_record(folders[-1])
+
+
+def cell_outputs(notebook: Path, source_prefix: str) -> list[dict[str, Any]]:
+    """The outputs of the first code cell of an executed notebook whose source starts
+    with ``source_prefix``."""
+    data = json.loads(notebook.read_text(encoding="utf-8"))
+    for cell in data["cells"]:
+        source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        if cell["cell_type"] == "code" and source.startswith(source_prefix):
+            return list(cell["outputs"])
+    raise AssertionError(f"{notebook}: no code cell starting with {source_prefix!r}")
+
+
+def injected_parameters(notebook: Path) -> str:
+    """The source of the cell papermill injected (tag ``injected-parameters``)."""
+    data = json.loads(notebook.read_text(encoding="utf-8"))
+    for cell in data["cells"]:
+        if "injected-parameters" in cell.get("metadata", {}).get("tags", ()):
+            source = cell["source"]
+            return "".join(source) if isinstance(source, list) else str(source)
+    raise AssertionError(f"{notebook}: no injected-parameters cell")
+
+
+def kernels_of_run(run_id: str) -> list[int]:
+    """Pids of live processes started for run ``run_id`` (kernels get
+    ``NBFLOW_RUN_ID`` in their environment); zombies are not counted."""
+    import psutil
+
+    found = []
+    for proc in psutil.process_iter(["pid"]):
+        try:
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                continue
+            if proc.environ().get("NBFLOW_RUN_ID") == run_id:
+                found.append(proc.pid)
+        except (psutil.Error, OSError):
+            continue
+    return found
+
+
+def wait_until_no_kernels(run_id: str, timeout: float = 5.0) -> list[int]:
+    """Poll until no process of run ``run_id`` is left; return those still alive."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while (left := kernels_of_run(run_id)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return left

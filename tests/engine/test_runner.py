@@ -1,0 +1,281 @@
+"""The runner: a whole run through real kernels, from manifest to run folder.
+
+Each test builds a tiny workflow in ``tmp_path`` and runs it with
+``run_workflow(load_manifest(...), RunOptions(...))`` or ``nbflow.cli.main``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from helpers import (
+    cell_outputs,
+    injected_parameters,
+    latest_run,
+    write_manifest,
+    write_notebook,
+)
+from nbflow.cli import main
+from nbflow.engine.locks import workflow_lock
+from nbflow.engine.runner import RunOptions, run_workflow
+from nbflow.errors import RunLockedError
+from nbflow.manifest.load import load_manifest
+from nbflow.record import RunStatus, StepStatus, parse_time
+from nbflow.report import render_report
+from nbflow.store.runs import read_record
+
+NOW = datetime(2026, 11, 20, 6, 30, tzinfo=UTC)
+ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+
+def chain_workflow(folder: Path) -> Path:
+    """a → b → c: a records an int, b receives it through ${{ steps.a.outputs.total }}."""
+    write_notebook(folder / "a.ipynb", "n = 0", ["import nbflow\nnbflow.record('total', n * 2)"])
+    write_notebook(
+        folder / "b.ipynb",
+        "count = 0\nrun_id = ''",
+        [
+            "import nbflow\n"
+            "nbflow.record('count_type', type(count).__name__)\n"
+            "nbflow.record('count', count + 1)\n"
+            "nbflow.record('run_id', run_id)"
+        ],
+    )
+    write_notebook(
+        folder / "c.ipynb",
+        "label = 'notebook'\ngreeting = ''",
+        ["import nbflow\nnbflow.record('label', label)\nnbflow.record('greeting', greeting)"],
+    )
+    return write_manifest(
+        folder,
+        """
+        name: chain
+        parameters:
+          limit: {type: int, default: 3}
+          label: {type: str, default: hello}
+        steps:
+          - id: a
+            notebook: a.ipynb
+            parameters: {n: "${{ params.limit }}"}
+          - id: b
+            notebook: b.ipynb
+            parameters:
+              count: "${{ steps.a.outputs.total }}"
+              run_id: "${{ run.id }}"
+          - id: c
+            notebook: c.ipynb
+            parameters: {greeting: "${{ params.label }} on ${{ run.date }}"}
+        """,
+    )
+
+
+def test_three_step_chain_records_the_run(project: Path) -> None:
+    manifest = chain_workflow(project / "workflows" / "chain")
+
+    record = run_workflow(load_manifest(manifest), RunOptions(jobs=1, now=NOW))
+
+    run_dir = project / "runs" / "chain" / record.run_id
+    data = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    assert re.fullmatch(r"2026-11-20T063000Z-[0-9a-f]{4}", data["run_id"])
+    assert data["workflow"] == "chain"
+    assert data["status"] == "succeeded"
+    assert data["trigger"] == "manual"
+    assert data["commit"] is None
+    assert data["manifest"] == "workflows/chain/workflow.yaml"
+    assert data["parameters"] == {"limit": 3, "label": "hello"}
+    assert ISO.match(data["start"]) and ISO.match(data["end"])
+    assert data["start"] <= data["end"]
+    assert [s["id"] for s in data["steps"]] == ["a", "b", "c"]
+    for step in data["steps"]:
+        assert step["status"] == "succeeded"
+        assert step["notebook"] == f"{step['id']}.ipynb"
+        assert len(step["attempts"]) == 1 and step["attempts"][0]["status"] == "succeeded"
+        assert ISO.match(step["start"]) and ISO.match(step["end"])
+        elapsed = (parse_time(step["end"]) - parse_time(step["start"])).total_seconds()
+        assert step["duration"] == pytest.approx(elapsed, abs=0.002)
+        assert (run_dir / step["notebook"]).is_file()
+    a, b, c = data["steps"]
+    assert a["end"] <= b["start"] and b["end"] <= c["start"]
+    assert a["parameters"] == {"n": 3} and a["outputs"] == {"total": 6}
+    assert b["parameters"] == {"count": 6, "run_id": record.run_id}
+    assert b["outputs"] == {"count_type": "int", "count": 7, "run_id": record.run_id}
+    assert c["parameters"] == {"label": "hello", "greeting": "hello on 2026-11-20"}
+    assert c["outputs"] == {"label": "hello", "greeting": "hello on 2026-11-20"}
+    assert injected_parameters(run_dir / "b.ipynb") == (
+        f'# Parameters\ncount = 6\nrun_id = "{record.run_id}"\n'
+    )
+    report = (run_dir / "README.md").read_text(encoding="utf-8")
+    assert report.splitlines()[0] == f"# ✅ chain succeeded · run `{record.run_id}`"
+    assert report == render_report(read_record(run_dir))
+    assert record.status == RunStatus.SUCCEEDED
+
+
+def test_run_records_the_head_commit_inside_git(project: Path) -> None:
+    folder = project / "workflows" / "one"
+    write_notebook(folder / "only.ipynb", "x = 1", ["x"])
+    manifest = write_manifest(folder, "name: one\nsteps:\n  - id: only\n    notebook: only.ipynb\n")
+    git = ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com",
+           "-c", "commit.gpgsign=false"]
+    subprocess.run([*git, "init", "-q"], cwd=project, check=True)
+    subprocess.run([*git, "add", "."], cwd=project, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "init"], cwd=project, check=True)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=project, check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+    record = run_workflow(load_manifest(manifest), RunOptions(jobs=1))
+
+    assert record.status == RunStatus.SUCCEEDED
+    assert record.commit == head
+    _, stored = latest_run(project, "one")
+    assert stored.commit == head
+
+
+def test_failing_cell_fails_the_run_and_skips_its_dependants(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = project / "workflows" / "broken"
+    write_notebook(
+        folder / "a.ipynb",
+        "x = 1",
+        ["y = x + 1", "raise ValueError(f'bad input {y * 21}')", "never = True"],
+    )
+    write_notebook(folder / "b.ipynb", None, ["1"])
+    write_notebook(folder / "c.ipynb", None, ["1"])
+    write_notebook(folder / "d.ipynb", None, ["import nbflow\nnbflow.record('ok', True)"])
+    write_manifest(
+        folder,
+        """
+        name: broken
+        steps:
+          - {id: a, notebook: a.ipynb}
+          - {id: b, notebook: b.ipynb}
+          - {id: c, notebook: c.ipynb}
+          - {id: d, notebook: d.ipynb, needs: []}
+        """,
+    )
+
+    code = main(["run", "broken", "--jobs", "2"])
+
+    assert code == 1
+    run_dir, record = latest_run(project, "broken")
+    assert capsys.readouterr().out == f"{run_dir}\n"
+    assert record.status == RunStatus.FAILED
+    a, b, c, d = record.steps
+    assert (a.status, b.status, c.status, d.status) == (
+        StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.SKIPPED, StepStatus.SUCCEEDED,
+    )
+    assert a.error is not None
+    assert (a.error.cell, a.error.ename, a.error.evalue) == (2, "ValueError", "bad input 42")
+    assert "ValueError" in a.error.traceback
+    assert b.reason == "needs 'a', which failed"
+    assert c.reason == "needs 'b', which skipped"
+    assert (b.notebook, c.notebook) == ("", "")
+    assert d.outputs == {"ok": True}
+    errors = [o for o in cell_outputs(run_dir / "a.ipynb", "raise ValueError")
+              if o["output_type"] == "error"]
+    assert [(o["ename"], o["evalue"]) for o in errors] == [("ValueError", "bad input 42")]
+    assert cell_outputs(run_dir / "a.ipynb", "never") == []
+    assert not (run_dir / "b.ipynb").exists()
+
+
+def test_step_retried_after_a_failed_attempt_succeeds(project: Path) -> None:
+    folder = project / "workflows" / "flaky"
+    write_notebook(
+        folder / "flaky.ipynb",
+        None,
+        [
+            "from pathlib import Path\n"
+            "counter = Path('attempts.txt')\n"
+            "attempt = int(counter.read_text()) + 1 if counter.exists() else 1\n"
+            "counter.write_text(str(attempt))\n"
+            "if attempt == 1:\n"
+            "    raise RuntimeError('first attempt fails')",
+        ],
+    )
+    manifest = write_manifest(
+        folder,
+        """
+        name: flaky
+        steps:
+          - {id: flaky, notebook: flaky.ipynb, retries: 2, retry_delay: 700ms}
+        """,
+    )
+
+    record = run_workflow(load_manifest(manifest), RunOptions(jobs=1))
+
+    assert record.status == RunStatus.SUCCEEDED
+    step = record.step("flaky")
+    assert step.status == StepStatus.SUCCEEDED
+    assert [(a.number, a.status) for a in step.attempts] == [
+        (1, StepStatus.FAILED), (2, StepStatus.SUCCEEDED),
+    ]
+    first, second = step.attempts
+    assert first.error is not None
+    assert (first.error.ename, first.error.evalue) == ("RuntimeError", "first attempt fails")
+    assert step.error is None
+    waited = (parse_time(second.start) - parse_time(first.end)).total_seconds()
+    assert waited >= 0.7
+    assert (step.start, step.end) == (first.start, second.end)
+    assert (folder / "attempts.txt").read_text() == "2"
+
+
+def test_second_run_while_the_lock_is_held_is_refused(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = project / "workflows" / "locked"
+    write_notebook(folder / "only.ipynb", None, ["1"])
+    manifest = write_manifest(folder, "name: locked\nsteps:\n  - {id: only, notebook: only.ipynb}\n")
+    message = (
+        f"locked: another run of this workflow is in progress (pid {os.getpid()}); "
+        "wait for it to finish, or stop it, then run again"
+    )
+
+    with workflow_lock(project / "runs", "locked"):
+        with pytest.raises(RunLockedError) as exc:
+            run_workflow(load_manifest(manifest), RunOptions(jobs=1))
+        code = main(["run", "locked"])
+
+    assert str(exc.value) == message
+    assert code == 1
+    assert capsys.readouterr().err.splitlines()[-1] == f"error: {message}"
+    assert not list((project / "runs" / "locked").glob("20*"))
+
+
+def test_selected_step_reuses_outputs_of_the_latest_successful_run(project: Path) -> None:
+    folder = project / "workflows" / "pick"
+    write_notebook(folder / "a.ipynb", "n = 0", ["import nbflow\nnbflow.record('x', n * 10)"])
+    write_notebook(folder / "b.ipynb", "x = 0", ["import nbflow\nnbflow.record('got', x)"])
+    manifest = write_manifest(
+        folder,
+        """
+        name: pick
+        parameters:
+          n: {type: int, default: 1}
+        steps:
+          - {id: a, notebook: a.ipynb, parameters: {n: "${{ params.n }}"}}
+          - {id: b, notebook: b.ipynb, parameters: {x: "${{ steps.a.outputs.x }}"}}
+        """,
+    )
+    workflow = load_manifest(manifest)
+    # distinct clocks: run ids sort by their time, to the second
+    for minute, n in ((1, 1), (2, 2)):
+        options = RunOptions(jobs=1, steps=["a"], parameters={"n": n}, now=NOW.replace(minute=minute))
+        assert run_workflow(workflow, options).status == RunStatus.SUCCEEDED
+
+    record = run_workflow(workflow, RunOptions(jobs=1, steps=["b"], now=NOW.replace(minute=3)))
+
+    assert record.status == RunStatus.SUCCEEDED
+    a, b = record.steps
+    assert (a.status, a.reason, a.attempts) == (StepStatus.SKIPPED, "not selected", ())
+    assert b.status == StepStatus.SUCCEEDED
+    assert b.parameters == {"x": 20}
+    assert b.outputs == {"got": 20}
+    run_dir = project / "runs" / "pick" / record.run_id
+    assert sorted(p.name for p in run_dir.glob("*.ipynb")) == ["b.ipynb"]
