@@ -261,7 +261,8 @@ _PARSE = {
 
 def resolve_default(param: Parameter, now: dt.datetime) -> Any:
     """``param``'s default for a run starting at ``now`` (``today``/``now`` resolved)."""
-    if param.default == DYNAMIC_DEFAULTS.get(param.type):
+    dynamic = DYNAMIC_DEFAULTS.get(param.type)
+    if dynamic is not None and param.default == dynamic:
         if param.type is ParamType.DATE:
             return now.date().isoformat()
         return now.isoformat()
