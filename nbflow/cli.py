@@ -61,7 +61,7 @@ def _is_located(exc: NbflowError) -> bool:
 # -- commands -----------------------------------------------------------------------
 
 
-def _project(args: argparse.Namespace) -> Any:
+def _project() -> Any:
     from nbflow.project import find_project
 
     return find_project()
@@ -70,17 +70,19 @@ def _project(args: argparse.Namespace) -> Any:
 def _workflow(name: str) -> Any:
     from nbflow.manifest.load import load_manifest, resolve_workflow
 
-    return load_manifest(resolve_workflow(name, _project(None).root))
+    return load_manifest(resolve_workflow(name, _project().root))
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from nbflow.errors import ManifestError
     from nbflow.manifest.load import find_manifests, load_manifest, resolve_workflow
 
-    root = _project(args).root
+    root = _project().root
     paths = [resolve_workflow(w, root) for w in args.workflows] or find_manifests(root)
     if not paths:
-        raise UsageError(f"no workflows under {root / 'workflows'}; create one with `nbflow new NAME`")
+        raise UsageError(
+            f"no workflows under {root / 'workflows'}; create one with `nbflow new NAME`"
+        )
     problems: list[str] = []
     for path in paths:
         try:
@@ -97,30 +99,53 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from nbflow.console import enable_notebook_output, progress
+    from nbflow.console import enable_notebook_output
+
+    if args.log_output:
+        enable_notebook_output()
+    codes = [_run_one(workflow, args) for workflow in _workflows_to_run(args)]
+    return max(codes, default=EXIT_OK)
+
+
+def _workflows_to_run(args: argparse.Namespace) -> list[Any]:
+    if args.schedule is None:
+        if not args.workflow:
+            raise UsageError("run: name a WORKFLOW, or give --schedule CRON")
+        return [_workflow(args.workflow)]
+    from nbflow.manifest.load import find_manifests, load_manifest
+    from nbflow.schedule import workflows_for_cron
+
+    candidates = (
+        [_workflow(args.workflow)]
+        if args.workflow
+        else [load_manifest(p) for p in find_manifests(_project().root)]
+    )
+    selected = workflows_for_cron(candidates, args.schedule)
+    if not selected:
+        print(f"no workflow lists the schedule '{args.schedule}'", file=sys.stderr)
+    return selected
+
+
+def _run_one(workflow: Any, args: argparse.Namespace) -> int:
+    from nbflow.console import progress
     from nbflow.engine.parameters import check_step_overrides
     from nbflow.engine.runner import RunOptions, run_workflow
     from nbflow.record import RunStatus
 
-    workflow = _workflow(args.workflow)
-    params, step_params = _parse_parameters(workflow, args.parameter)
+    params, step_params = _parse_parameters(workflow, args.parameter, args.params_json)
     check_step_overrides(workflow, step_params)
-    if args.log_output:
-        enable_notebook_output()
     options = RunOptions(
         parameters=params,
         step_parameters=step_params,
         steps=_split(args.steps),
-        trigger=args.trigger,
+        trigger="schedule" if args.schedule else args.trigger,
         jobs=args.jobs or (os.cpu_count() or 1),
         log_output=args.log_output,
     )
     record = run_workflow(workflow, options, observer=progress())
-    run_dir = _project(args).runs_dir / record.workflow / record.run_id
-    if args.json:
-        print(json.dumps(record.to_json(), indent=2))
-    else:
-        print(run_dir)
+    run_dir = _project().runs_dir / record.workflow / record.run_id
+    _publish_step_summary(record)
+    print(json.dumps(record.to_json(), indent=2) if args.json else run_dir)
     print(f"executed notebooks and report: {run_dir}", file=sys.stderr)
     return {
         RunStatus.SUCCEEDED: EXIT_OK,
@@ -128,19 +153,43 @@ def cmd_run(args: argparse.Namespace) -> int:
     }.get(record.status, EXIT_FAILED)
 
 
+def _publish_step_summary(record: Any) -> None:
+    """Append the report to the GitHub Actions job summary when running there."""
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not summary:
+        return
+    from nbflow.report import render_report
+
+    with open(summary, "a", encoding="utf-8") as handle:
+        handle.write(render_report(record) + "\n")
+
+
 def _split(text: str | None) -> list[str] | None:
     return [s.strip() for s in text.split(",") if s.strip()] if text else None
 
 
 def _parse_parameters(
-    workflow: Any, pairs: Sequence[str]
+    workflow: Any, pairs: Sequence[str], params_json: str | None = None
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    """``-p NAME=VALUE`` (typed by the manifest) and ``-p STEP.NAME=VALUE`` (YAML)."""
+    """``--params-json`` then ``-p NAME=VALUE`` (typed by the manifest) and
+    ``-p STEP.NAME=VALUE`` (YAML)."""
     from nbflow.manifest.values import parse_cli_value
 
-    params: dict[str, Any] = {}
     step_params: dict[str, dict[str, Any]] = {}
     declared = {p.name: p for p in workflow.parameters}
+
+    def parse(name: str, text: str, option: str) -> Any:
+        if name not in declared:
+            return text  # reported as unknown, with a suggestion, by the runner
+        try:
+            return parse_cli_value(declared[name], text)
+        except ValueError as exc:
+            raise UsageError(f"{option}: {exc}") from None
+
+    params = {
+        name: parse(name, value, f"--params-json {name}") if isinstance(value, str) else value
+        for name, value in _parse_params_json(params_json).items()
+    }
     for pair in pairs:
         name, sep, text = pair.partition("=")
         if not sep or not name:
@@ -148,14 +197,22 @@ def _parse_parameters(
         if "." in name:
             step_id, _, key = name.partition(".")
             step_params.setdefault(step_id, {})[key] = _yaml_scalar(text)
-        elif name in declared:
-            try:
-                params[name] = parse_cli_value(declared[name], text)
-            except ValueError as exc:
-                raise UsageError(f"-p {name}={text}: {exc}") from None
         else:
-            params[name] = text  # reported as unknown, with a suggestion, by the runner
+            params[name] = parse(name, text, f"-p {name}={text}")
     return params, step_params
+
+
+def _parse_params_json(text: str | None) -> dict[str, Any]:
+    """The ``--params-json`` object: how GitHub's dispatch passes many parameters."""
+    if not text or not text.strip():
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise UsageError(f"--params-json: not valid JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise UsageError('--params-json: expected a JSON object such as {"run_date": "2026-11-20"}')
+    return value
 
 
 def _yaml_scalar(text: str) -> Any:
@@ -165,6 +222,27 @@ def _yaml_scalar(text: str) -> Any:
         return YAML(typ="safe").load(text) if text else ""
     except Exception:
         return text
+
+
+def cmd_due(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime, timedelta
+
+    from nbflow.manifest.load import find_manifests, load_manifest
+    from nbflow.schedule import due_at
+
+    try:
+        at = datetime.fromisoformat(args.at) if args.at else datetime.now(UTC)
+    except ValueError:
+        raise UsageError(f"--at {args.at}: expected an ISO time such as 2026-11-23T00:00") from None
+    at = at if at.tzinfo else at.replace(tzinfo=UTC)
+    workflows = [load_manifest(p) for p in find_manifests(_project().root)]
+    for entry in due_at(workflows, at, timedelta(minutes=args.window)):
+        if entry.due or args.all:
+            state = "due" if entry.due else "not due"
+            print(
+                f"{entry.workflow.name}\t{entry.cron}\t{state}\tnext {entry.next:%Y-%m-%dT%H:%MZ}"
+            )
+    return EXIT_OK
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
@@ -177,7 +255,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
 def cmd_runs(args: argparse.Namespace) -> int:
     from nbflow.store.runs import is_interrupted, iter_run_dirs, read_record
 
-    records = [read_record(d) for d in iter_run_dirs(_project(args).runs_dir, args.workflow)]
+    records = [read_record(d) for d in iter_run_dirs(_project().runs_dir, args.workflow)]
     if args.json:
         print(json.dumps([r.to_json() for r in records], indent=2))
         return EXIT_OK
@@ -187,8 +265,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
         status = "interrupted" if is_interrupted(record) else record.status.value
         took = f"{record.duration:.1f} s" if record.duration is not None else "-"
         done = sum(1 for s in record.steps if s.status.value == "succeeded")
-        print(f"{record.run_id}  {record.workflow:<20} {status:<11} {done}/{len(record.steps)} steps"
-              f"  {took:>8}  {record.trigger}")
+        print(
+            f"{record.run_id}  {record.workflow:<20} {status:<11} {done}/{len(record.steps)} steps"
+            f"  {took:>8}  {record.trigger}"
+        )
     return EXIT_OK
 
 
@@ -196,7 +276,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     from nbflow.report import render_report
     from nbflow.store.runs import find_run, read_record
 
-    record = read_record(find_run(_project(args).runs_dir, args.run))
+    record = read_record(find_run(_project().runs_dir, args.run))
     print(json.dumps(record.to_json(), indent=2) if args.json else render_report(record))
     return EXIT_OK
 
@@ -212,7 +292,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 def cmd_new(args: argparse.Namespace) -> int:
     from nbflow.scaffold import new_step, new_workflow
 
-    root = _project(args).root
+    root = _project().root
     if args.step:
         created = new_step(root, args.workflow, args.step)
     else:
@@ -235,9 +315,16 @@ def _parser() -> argparse.ArgumentParser:
     from nbflow import __version__
 
     parser.add_argument("--version", action="version", version=f"nbflow {__version__}")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)"
+    )
     parser.add_argument("-C", dest="directory", metavar="DIR", help="run as if started in DIR")
-    parser.set_defaults(handler=lambda args: parser.print_help() or EXIT_INVALID)
+
+    def print_help(args: argparse.Namespace) -> int:
+        parser.print_help(sys.stderr)
+        return EXIT_INVALID
+
+    parser.set_defaults(handler=print_help)
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     p = sub.add_parser("validate", help="check manifests and their notebooks")
@@ -245,15 +332,46 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_validate)
 
     p = sub.add_parser("run", help="run a workflow")
-    p.add_argument("workflow", metavar="WORKFLOW", help="a name under workflows/ or a path")
-    p.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
-                   help="set a workflow parameter, or STEP.NAME=VALUE for one step")
+    p.add_argument(
+        "workflow", nargs="?", metavar="WORKFLOW", help="a name under workflows/ or a path"
+    )
+    p.add_argument(
+        "-p",
+        "--parameter",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set a workflow parameter, or STEP.NAME=VALUE for one step",
+    )
     p.add_argument("--steps", metavar="ID,...", help="run only these steps")
     p.add_argument("-j", "--jobs", type=int, metavar="N", help="steps at once (default: CPUs)")
     p.add_argument("--log-output", action="store_true", help="stream notebook output")
-    p.add_argument("--trigger", default="manual", help=argparse.SUPPRESS)
+    p.add_argument("--params-json", metavar="JSON", help="parameters as one JSON object")
+    p.add_argument(
+        "--schedule",
+        metavar="CRON",
+        help="run the workflows whose manifest lists this cron (GitHub: github.event.schedule)",
+    )
+    p.add_argument(
+        "--trigger",
+        default="manual",
+        choices=["manual", "push", "schedule", "dispatch", "pull_request", "hook"],
+        help="what started the run, kept in the record (default: manual)",
+    )
     p.add_argument("--json", action="store_true", help="print the run record")
     p.set_defaults(handler=cmd_run)
+
+    p = sub.add_parser("due", help="list the schedules due at a moment (default: now)")
+    p.add_argument("--at", metavar="TIME", help="ISO time, UTC unless it says otherwise")
+    p.add_argument(
+        "--window",
+        type=int,
+        default=0,
+        metavar="MINUTES",
+        help="also count firings this many minutes before TIME",
+    )
+    p.add_argument("--all", action="store_true", help="list schedules that are not due too")
+    p.set_defaults(handler=cmd_due)
 
     p = sub.add_parser("graph", help="show a workflow's step graph")
     p.add_argument("workflow", metavar="WORKFLOW")

@@ -129,8 +129,13 @@ class LiveProgress:
         for step in self.record.steps if self.record else ():
             mark, style = STATUS_STYLE.get(step.status, ("?", ""))
             detail = step.error.summary if step.error else step.reason
-            table.add_row(f"[{style}]{mark}[/]", step.id, f"[{style}]{step.status.value}[/]",
-                          _elapsed(step), detail or "")
+            table.add_row(
+                f"[{style}]{mark}[/]",
+                step.id,
+                f"[{style}]{step.status.value}[/]",
+                _elapsed(step),
+                detail or "",
+            )
         return table
 
     def run_started(self, record: RunRecord) -> None:

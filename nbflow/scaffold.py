@@ -6,9 +6,11 @@ user's comments, key order and layout survive.
 
 from __future__ import annotations
 
+import json
 import re
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from nbflow.errors import UsageError
 from nbflow.project import CONFIG_FILE, WORKFLOWS_DIR
@@ -71,8 +73,9 @@ def new_workflow(root: Path, name: str, first_step: str = "main") -> list[Path]:
         raise UsageError(f"invalid workflow name '{name}': use lower-case letters, digits, - and _")
     folder = root / WORKFLOWS_DIR / name
     if (folder / "workflow.yaml").exists():
-        raise UsageError(f"{folder / 'workflow.yaml'} exists already; add a step with "
-                         f"`nbflow new {name} STEP`")
+        raise UsageError(
+            f"{folder / 'workflow.yaml'} exists already; add a step with `nbflow new {name} STEP`"
+        )
     folder.mkdir(parents=True, exist_ok=True)
     manifest = folder / "workflow.yaml"
     manifest.write_text(MANIFEST_TEXT.format(name=name, step=first_step), encoding="utf-8")
@@ -107,21 +110,43 @@ def new_step(root: Path, workflow: str, step: str) -> list[Path]:
 
 def write_step_notebook(path: Path) -> Path:
     """A new notebook with a markdown title and a cell tagged ``parameters``."""
-    import nbformat
-
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    params = nbformat.v4.new_code_cell(
-        "# Parameters: nbflow injects values for these names (see workflow.yaml).\n"
-        'run_date = "2026-01-01"'
-    )
-    params.metadata["tags"] = ["parameters"]
-    nb.cells = [
-        nbformat.v4.new_markdown_cell(f"# {path.stem}\n\nWhat this step does."),
-        params,
-        nbformat.v4.new_code_cell(
-            "import nbflow\n\n# ... your work ...\nnbflow.record(\"done\", True)  # an output later steps can use"
+    cells = [
+        ("markdown", f"# {path.stem}\n\nWhat this step does.", []),
+        (
+            "code",
+            "# Parameters: nbflow injects values for these names (see workflow.yaml).\n"
+            'run_date = "2026-01-01"',
+            ["parameters"],
         ),
+        ("code", STEP_BODY, []),
     ]
-    nbformat.write(nb, path)
+    notebook = {
+        "cells": [_cell(kind, source, tags, n) for n, (kind, source, tags) in enumerate(cells)],
+        "metadata": {
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+            "language_info": {"name": "python"},
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    path.write_text(json.dumps(notebook, indent=1) + "\n", encoding="utf-8")
     return path
+
+
+STEP_BODY = """\
+import nbflow
+
+# ... your work ...
+nbflow.record("done", True)  # an output later steps can use"""
+
+
+def _cell(kind: str, source: str, tags: list[str], number: int) -> dict[str, Any]:
+    cell: dict[str, Any] = {
+        "cell_type": kind,
+        "id": f"cell-{number}",
+        "metadata": {"tags": tags} if tags else {},
+        "source": source,
+    }
+    if kind == "code":
+        cell.update(execution_count=None, outputs=[])
+    return cell

@@ -51,7 +51,7 @@ def _display(name: str, value: Any) -> None:
     if len(text) > 200:
         text = text[:200] + "…"
     bundle = {OUTPUT_MIME: {"name": name, "value": value}, "text/plain": f"{name} = {text}"}
-    display(bundle, raw=True)
+    display(bundle, raw=True)  # type: ignore[no-untyped-call]
 
 
 def _output_bundles(notebook: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:

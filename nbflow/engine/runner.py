@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Protocol
 
 from nbflow.engine.locks import workflow_lock
@@ -160,7 +159,9 @@ class _Run:
     def _loop(self, pool: ThreadPoolExecutor, running: dict[Future[StepRecord], str]) -> None:
         while True:
             for step in self._ready(running.values()):
-                self._update(replace(self._step(step.id), status=StepStatus.RUNNING, start=utc_now()))
+                self._update(
+                    replace(self._step(step.id), status=StepStatus.RUNNING, start=utc_now())
+                )
                 running[pool.submit(self._attempts, step)] = step.id
             if not running:
                 return
@@ -256,17 +257,23 @@ class _Run:
             handle = self.handles[step.id] = KernelHandle()
             result = self.executor(task, handle, self.cancel.is_set)
             attempts.append(
-                Attempt(number, result.start, result.end, result.duration, result.status, result.error)
+                Attempt(
+                    number, result.start, result.end, result.duration, result.status, result.error
+                )
             )
             if result.status != StepStatus.FAILED:
                 break
-            log.info("%s: attempt %d failed: %s", step.id, number, result.error and result.error.summary)
+            log.info(
+                "%s: attempt %d failed: %s", step.id, number, result.error and result.error.summary
+            )
         self.handles.pop(step.id, None)
         return _step_from_attempts(current, attempts, result)
 
     def _wait_before_retry(self, step: Step, number: int) -> bool:
         delay = step.retry_delay * 2 ** (number - 2)
-        log.info("%s: retrying in %g s (attempt %d of %d)", step.id, delay, number, step.retries + 1)
+        log.info(
+            "%s: retrying in %g s (attempt %d of %d)", step.id, delay, number, step.retries + 1
+        )
         return not self.cancel.wait(delay)
 
     def _task(self, step: Step) -> StepTask:
@@ -314,7 +321,9 @@ class _Run:
         runs.write_atomic(self.dir / runs.REPORT_FILE, render_report(self.record))
 
 
-def _step_from_attempts(current: StepRecord, attempts: list[Attempt], last: StepResult) -> StepRecord:
+def _step_from_attempts(
+    current: StepRecord, attempts: list[Attempt], last: StepResult
+) -> StepRecord:
     start = attempts[0].start if attempts else current.start
     return replace(
         current,

@@ -9,9 +9,11 @@ independent steps in parallel threads, each with its own event loop.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import signal
 import tempfile
 import threading
 import time
@@ -77,10 +79,8 @@ class KernelHandle:
 
     def _kill(self) -> None:
         if self._pid is not None:
-            try:
-                os.kill(self._pid, 9)
-            except ProcessLookupError:
-                pass
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._pid, signal.SIGKILL)
 
 
 def execute_step(
@@ -97,7 +97,9 @@ def execute_step(
             timer.cancel()
     notebook = _read_notebook(task.output)
     if handle.reason is not None:
-        error = StepError("Cancelled" if cancelled() else "Timeout", handle.reason, _running_cell(notebook))
+        error = StepError(
+            "Cancelled" if cancelled() else "Timeout", handle.reason, _running_cell(notebook)
+        )
     elif error is not None and error.cell is None:
         error = StepError(error.ename, error.evalue, _running_cell(notebook), error.traceback)
     if error is not None and error.ename in ("Timeout", "Cancelled", "DeadKernelError"):
@@ -106,7 +108,12 @@ def execute_step(
     if cancelled() and error is not None:
         status = StepStatus.CANCELLED
     return StepResult(
-        status, start, utc_now(), round(time.monotonic() - started, 3), error, read_outputs(notebook)
+        status,
+        start,
+        utc_now(),
+        round(time.monotonic() - started, 3),
+        error,
+        read_outputs(notebook),
     )
 
 
@@ -130,11 +137,15 @@ def _run_papermill(task: StepTask, handle: KernelHandle) -> StepError | None:
 
 
 def _log_tail(text: str) -> str:
-    lines = [line for line in text.splitlines() if line.strip() and "without encryption" not in line]
+    lines = [
+        line for line in text.splitlines() if line.strip() and "without encryption" not in line
+    ]
     return ("; kernel log: " + " | ".join(lines[-3:])) if lines else ""
 
 
-def _run_papermill_logged(task: StepTask, handle: KernelHandle, kernel_log: IO[str]) -> StepError | None:
+def _run_papermill_logged(
+    task: StepTask, handle: KernelHandle, kernel_log: IO[str]
+) -> StepError | None:
     import papermill
     from jupyter_client.manager import AsyncKernelManager
     from jupyter_core.utils import run_sync
@@ -205,5 +216,9 @@ def _running_cell(notebook: Mapping[str, Any]) -> int | None:
     for index, cell in enumerate(cells):
         if any(o.get("output_type") == "error" for o in cell.get("outputs", ())):
             return index
-    started = [i for i, c in enumerate(cells) if c.get("metadata", {}).get("papermill", {}).get("start_time")]
+    started = [
+        i
+        for i, c in enumerate(cells)
+        if c.get("metadata", {}).get("papermill", {}).get("start_time")
+    ]
     return started[-1] if started else None
