@@ -9,7 +9,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
+import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,6 +22,7 @@ from helpers import (
     cell_outputs,
     injected_parameters,
     latest_run,
+    wait_until_no_kernels,
     write_manifest,
     write_notebook,
 )
@@ -27,7 +31,7 @@ from nbflow.engine.locks import workflow_lock
 from nbflow.engine.runner import RunOptions, run_workflow
 from nbflow.errors import RunLockedError
 from nbflow.manifest.load import load_manifest
-from nbflow.record import RunStatus, StepStatus, parse_time
+from nbflow.record import RunStatus, StepError, StepStatus, parse_time
 from nbflow.report import render_report
 from nbflow.store.runs import read_record
 
@@ -279,3 +283,61 @@ def test_selected_step_reuses_outputs_of_the_latest_successful_run(project: Path
     assert b.outputs == {"got": 20}
     run_dir = project / "runs" / "pick" / record.run_id
     assert sorted(p.name for p in run_dir.glob("*.ipynb")) == ["b.ipynb"]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_interrupted_run_is_cancelled(project: Path, signum: int) -> None:
+    folder = project / "workflows" / "stop"
+    write_notebook(folder / "first.ipynb", None, ["import nbflow\nnbflow.record('done', 1)"])
+    write_notebook(
+        folder / "slow.ipynb",
+        None,
+        ["import pathlib, time\npathlib.Path('started.txt').write_text('yes')", "time.sleep(60)"],
+    )
+    write_notebook(folder / "after.ipynb", None, ["1"])
+    write_manifest(
+        folder,
+        """
+        name: stop
+        steps:
+          - {id: first, notebook: first.ipynb}
+          - {id: slow, notebook: slow.ipynb}
+          - {id: after, notebook: after.ipynb}
+        """,
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nbflow", "run", "stop", "--jobs", "1"],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not (folder / "started.txt").exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the slow step never started"
+            time.sleep(0.1)
+        run_dir, running = latest_run(project, "stop")
+        assert running.step("slow").status == StepStatus.RUNNING
+        started = time.monotonic()
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    took = time.monotonic() - started
+
+    assert proc.returncode == 130, err
+    assert took < 10
+    assert out == f"{run_dir}\n"
+    record = read_record(run_dir)
+    assert record.status == RunStatus.CANCELLED
+    first, slow, after = record.steps
+    assert first.status == StepStatus.SUCCEEDED and first.outputs == {"done": 1}
+    assert (run_dir / "first.ipynb").is_file()
+    assert slow.status == StepStatus.CANCELLED
+    assert slow.error == StepError("Cancelled", "cancelled: the run was interrupted", 1)
+    assert (run_dir / "slow.ipynb").is_file()
+    assert (after.status, after.reason) == (StepStatus.CANCELLED, "the run was interrupted")
+    assert record.end is not None
+    assert wait_until_no_kernels(record.run_id) == []
