@@ -5,13 +5,12 @@ In production the day's exports from PayPal, Stripe and Mastercard are dropped i
 This module fakes those drops so the example runs anywhere, offline. Each source keeps
 its own habits on purpose, because reconciling them is the point of the pipeline:
 
-==============  =============================  ===============================  ======================
-file            date                           amount                           currency
-==============  =============================  ===============================  ======================
-paypal.csv      ``Date`` DD/MM/YY + ``Time``   ``Gross`` "1,234.50", refunds <0  ``Currency`` "EUR"
-stripe.csv      ``created`` Unix seconds, UTC  ``amount`` integer cents          ``currency`` "usd"
-mastercard.csv  ``Transaction Date`` MM/DD/YY  ``Amount`` "1234.50"              ``Currency Code`` "978"
-==============  =============================  ===============================  ======================
+- ``paypal.csv``: ``Date`` as DD/MM/YY (plus ``Time``), ``Gross`` like "1,234.50"
+  (refunds negative), ``Currency`` as an ISO code ("EUR");
+- ``stripe.csv``: ``created`` as Unix seconds (UTC), ``amount`` in integer cents,
+  ``currency`` in lower case ("usd");
+- ``mastercard.csv``: ``Transaction Date`` as MM/DD/YY, ``Amount`` like "1234.50",
+  ``Currency Code`` as an ISO 4217 number ("978" for EUR).
 
 The random generator is seeded with the run date, so a date always yields the same
 files; existing files are never overwritten, so real exports placed there are kept.
@@ -27,7 +26,17 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-PAYPAL_HEADER = ["Date", "Time", "TimeZone", "Name", "Type", "Status", "Currency", "Gross", "Transaction ID"]
+PAYPAL_HEADER = [
+    "Date",
+    "Time",
+    "TimeZone",
+    "Name",
+    "Type",
+    "Status",
+    "Currency",
+    "Gross",
+    "Transaction ID",
+]
 STRIPE_HEADER = ["id", "created", "amount", "currency", "status", "customer_email"]
 MASTERCARD_HEADER = ["Reference Number", "Transaction Date", "Merchant", "Amount", "Currency Code"]
 
