@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -65,8 +65,10 @@ def resolve_step_parameters(
     outputs: Mapping[str, Mapping[str, Any] | None],
     run: Mapping[str, Any],
     overrides: Mapping[str, Any],
+    given: Collection[str] = (),
 ) -> dict[str, Any]:
-    """The parameters injected into ``step``'s notebook."""
+    """The parameters injected into ``step``'s notebook. ``given`` names the workflow
+    parameters set on the command line: they beat the step's ``parameters:``."""
     info = inspect_notebook(workflow.notebook_path(step))
     accepted = info.parameters or ()
     context = Context(
@@ -77,6 +79,7 @@ def resolve_step_parameters(
     )
     injected = {name: params[name] for name in accepted if name in params}
     injected.update(resolve(dict(step.parameters), context))
+    injected.update({name: params[name] for name in given if name in accepted and name in params})
     injected.update(overrides)
     return injected
 

@@ -285,6 +285,7 @@ class _Run:
             outputs,
             self.run_context,
             self.options.step_parameters.get(step.id, {}),
+            given=tuple(self.options.parameters),
         )
         return StepTask(
             step_id=step.id,
