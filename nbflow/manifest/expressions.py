@@ -83,6 +83,8 @@ class Context:
     outputs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     run: Mapping[str, Any] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=dict)
+    #: Declared secrets' values; ``${{ secrets.X }}`` falls back to ``env`` when empty.
+    secrets: Mapping[str, str] = field(default_factory=dict)
 
 
 def parse_reference(text: str) -> Reference:
@@ -183,7 +185,7 @@ def lookup(ref: Reference, context: Context) -> Any:
         "params": context.params,
         "run": context.run,
         "env": context.env,
-        "secrets": context.env,
+        "secrets": context.secrets or context.env,
     }[ref.kind]
     what = {
         "params": "unknown parameter",

@@ -659,6 +659,8 @@ class _Checker:
     def _reference_problem(
         self, ref: expressions.Reference, step_index: int | None
     ) -> tuple[str, str] | None:
+        if step_index is not None and (problem := self._secret_in_notebook(ref)):
+            return problem
         if ref.kind == "params":
             declared = list(_as_dict(self.doc.data.get("parameters")))
             if ref.name not in declared:
@@ -671,6 +673,15 @@ class _Checker:
                 return f"{ref.text}: undeclared secret '{ref.name}'", fix
         if ref.kind == "steps":
             return self._output_problem(ref, step_index)
+        return None
+
+    def _secret_in_notebook(self, ref: expressions.Reference) -> tuple[str, str] | None:
+        declared = [s for s in _as_list(self.doc.data.get("secrets")) if isinstance(s, str)]
+        if ref.kind == "secrets" or (ref.kind == "env" and ref.name in declared):
+            return (
+                f"{ref.text}: a secret is never written into a notebook",
+                f'read it in the notebook with os.environ["{ref.name}"]',
+            )
         return None
 
     def _output_problem(

@@ -108,3 +108,9 @@ def test_syntax_errors() -> None:
         "malformed expression '${{ run.when }}'; expected ${{ run.id }} or ${{ run.date }}",
         "unterminated expression: '${{' without a closing '}}'",
     ]
+
+
+def test_secrets_come_from_context_secrets_then_env() -> None:
+    with_secrets = Context(env={"TOKEN": "from-env"}, secrets={"TOKEN": "from-secrets"})
+    assert resolve("${{ secrets.TOKEN }}", with_secrets) == "from-secrets"
+    assert resolve("${{ secrets.TOKEN }}", Context(env={"TOKEN": "from-env"})) == "from-env"

@@ -85,13 +85,13 @@ steps:
   - id: c
     notebook: c.ipynb
     needs: []
-    parameters: {x: "${{ params.limit }}-${{ run.id }}-${{ secrets.WAREHOUSE_TOKEN }}"}
+    parameters: {x: "${{ params.limit }}-${{ run.id }}-${{ env.HOME }}"}
   - id: d
     notebook: d.ipynb
     needs: [b, c]
     parameters: {x: "${{ steps.a.outputs.extra }}"}
 notify:
-  on_failure: ["${{ env.SLACK_URL }}"]
+  on_failure: ["${{ env.SLACK_URL }}", "json://h/?t=${{ secrets.WAREHOUSE_TOKEN }}"]
   on_success: []
 commit: {target: current}
 """
@@ -109,7 +109,10 @@ def test_full_manifest_loads_into_the_model(folder: Path) -> None:
     )
     assert workflow.secrets == ("WAREHOUSE_TOKEN",)
     assert workflow.defaults == Defaults(timeout=600.0, retries=1, retry_delay=5.0)
-    assert workflow.notify == Notify(on_failure=("${{ env.SLACK_URL }}",), on_success=())
+    assert workflow.notify == Notify(
+        on_failure=("${{ env.SLACK_URL }}", "json://h/?t=${{ secrets.WAREHOUSE_TOKEN }}"),
+        on_success=(),
+    )
     assert workflow.parameters[0] == Parameter(
         name="run_date",
         type=ParamType.DATE,
@@ -543,9 +546,10 @@ def test_expression_problems(folder: Path) -> None:
         "  - id: e\n"
         "    notebook: e.ipynb\n"
         "    parameters:\n"
-        '      x: ["${{ foo }}", {y: "${{ steps.x }}"}, "${{ secrets.TOKN }}"]\n'
+        '      x: ["${{ foo }}", {y: "${{ steps.x }}"}, "${{ secrets.TOKEN }}"]\n'
         "notify:\n"
-        "  on_failure: ['${{ steps.a.outputs.a_rows }}', '${{ steps.zz.outputs.q }}']\n",
+        "  on_failure: ['${{ steps.a.outputs.a_rows }}', '${{ steps.zz.outputs.q }}',\n"
+        "               '${{ secrets.TOKN }}']\n",
     )
     assert problems(path) == [
         f"{path}:10:10: steps[1] (b).parameters.x: ${{{{ params.limt }}}}: "
@@ -558,12 +562,15 @@ def test_expression_problems(folder: Path) -> None:
         "an expression starts with one of params, steps, run, env, secrets",
         f"{path}:24:29: steps[4] (e).parameters.x[1].y: malformed expression "
         "'${{ steps.x }}'; expected ${{ steps.STEP_ID.outputs.NAME }}",
-        f"{path}:24:48: steps[4] (e).parameters.x[2]: ${{{{ secrets.TOKN }}}}: "
-        "undeclared secret 'TOKN'; did you mean 'TOKEN'?",
+        f"{path}:24:48: steps[4] (e).parameters.x[2]: ${{{{ secrets.TOKEN }}}}: "
+        "a secret is never written into a notebook; "
+        'read it in the notebook with os.environ["TOKEN"]',
         f"{path}:26:16: notify.on_failure[0]: ${{{{ steps.a.outputs.a_rows }}}}: "
         "step outputs can only be used in step parameters",
         f"{path}:26:49: notify.on_failure[1]: ${{{{ steps.zz.outputs.q }}}}: "
         "step outputs can only be used in step parameters",
+        f"{path}:27:16: notify.on_failure[2]: ${{{{ secrets.TOKN }}}}: "
+        "undeclared secret 'TOKN'; did you mean 'TOKEN'?",
     ]
 
 
