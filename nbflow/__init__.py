@@ -1,7 +1,7 @@
 """nbflow: notebook-and-Git-native data workflows.
 
-Inside a notebook: ``nbflow.record(name, value)``. From Python: ``load_manifest``,
-``plan_run``, ``run_workflow``. Importing ``nbflow`` stays cheap because kernels
+Inside a notebook: ``nbflow.record(name, value)`` and ``nbflow.secret(name)``.
+From Python: ``load_manifest``, ``plan_run``, ``run_workflow``. Importing ``nbflow`` stays cheap because kernels
 import it: the API is loaded on first use.
 """
 
@@ -10,10 +10,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from nbflow.engine.outputs import record
+from nbflow.secrets import secret
 
 __version__ = "0.1.0"
 
-__all__ = ["load_manifest", "plan_run", "record", "run_workflow"]
+__all__ = ["load_manifest", "plan_run", "record", "run_workflow", "secret"]
 
 if TYPE_CHECKING:
     from nbflow.engine.runner import run_workflow

@@ -127,11 +127,13 @@ def _workflows_to_run(args: argparse.Namespace) -> list[Any]:
 
 
 def _run_one(workflow: Any, args: argparse.Namespace) -> int:
-    from nbflow.console import progress
+    from nbflow.console import progress, redact_logs
     from nbflow.engine.parameters import check_step_overrides
     from nbflow.engine.runner import RunOptions, run_workflow
     from nbflow.record import RunStatus
+    from nbflow.secrets import Redactor
 
+    redact_logs(Redactor.from_environment(workflow.secrets, os.environ))
     params, step_params = _parse_parameters(workflow, args.parameter, args.params_json)
     check_step_overrides(workflow, step_params)
     options = RunOptions(

@@ -15,6 +15,7 @@ import time
 from typing import IO, Any
 
 from nbflow.record import RunRecord, StepRecord, StepStatus, parse_time
+from nbflow.secrets import Redactor
 
 STATUS_STYLE = {
     StepStatus.PENDING: ("·", "dim"),
@@ -46,6 +47,26 @@ def setup_logging(verbosity: int = 0) -> None:
     logging.getLogger("papermill").setLevel(logging.INFO if verbosity > 1 else logging.WARNING)
     for noisy in ("traitlets", "asyncio", "nbclient", "git"):
         logging.getLogger(noisy).setLevel(logging.ERROR if verbosity < 2 else logging.DEBUG)
+
+
+class _RedactingFilter(logging.Filter):
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__()
+        self.redactor = redactor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self.redactor.text(record.getMessage())
+        record.args = None
+        return True
+
+
+def redact_logs(redactor: Redactor) -> None:
+    """Mask secret values in every log line nbflow prints (notebook output included)."""
+    if not redactor:
+        return
+    for name in ("", "papermill"):
+        for handler in logging.getLogger(name).handlers:
+            handler.addFilter(_RedactingFilter(redactor))
 
 
 def enable_notebook_output() -> None:

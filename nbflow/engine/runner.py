@@ -37,6 +37,7 @@ from nbflow.record import (
     parse_time,
     utc_now,
 )
+from nbflow.secrets import Redactor
 from nbflow.store import runs
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,7 @@ class _Run:
         self.dir = runs.run_dir(project.runs_dir, workflow.name, run_id)
         self.run_context = {"id": run_id, "date": now.date().isoformat()}
         self.cancel = threading.Event()
+        self.redactor = Redactor.from_environment(workflow.secrets, os.environ)
         self.handles: dict[str, KernelHandle] = {}
         self.record = self._initial_record(run_id)
 
@@ -122,7 +124,7 @@ class _Run:
             trigger=self.options.trigger,
             start=utc_now(),
             commit=head_commit(self.workflow.directory),
-            parameters=self.params,
+            parameters=self.redactor.data(self.params),
             steps=steps,
             manifest=self.project.relative(self.workflow.manifest),
             pid=os.getpid(),
@@ -297,6 +299,7 @@ class _Run:
             timeout=step.timeout,
             env={"NBFLOW_RUN_ID": self.record.run_id, "NBFLOW_STEP": step.id},
             log_output=self.options.log_output,
+            redactor=self.redactor,
         )
 
     def _outputs_of(self, step_id: str) -> Mapping[str, Any] | None:
@@ -310,10 +313,18 @@ class _Run:
         return self.record.step(step_id)
 
     def _update(self, step: StepRecord) -> None:
-        self.record = self.record.with_step(step)
+        self.record = self.record.with_step(self._redact(step))
         self._save()
         if self.observer:
             self.observer.step_changed(self.record, step)
+
+    def _redact(self, step: StepRecord) -> StepRecord:
+        """The step with every secret value masked: records, reports, notifications and
+        commit messages are all made from the redacted record."""
+        if not self.redactor:
+            return step
+        redacted = self.redactor.data(self.record.with_step(step).to_json())
+        return RunRecord.from_json(redacted).step(step.id)
 
     def _save(self) -> None:
         from nbflow.report import render_report

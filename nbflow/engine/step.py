@@ -24,11 +24,14 @@ from typing import IO, Any
 
 from nbflow.engine.outputs import read_outputs
 from nbflow.record import StepError, StepStatus, utc_now
+from nbflow.secrets import Redactor
+from nbflow.store.runs import write_atomic
 
 log = logging.getLogger(__name__)
 
 KERNEL_START_TIMEOUT = 60.0
 INSERTED_TAGS = ("injected-parameters", "papermill-error-cell-tag")
+STOPPED = ("Timeout", "Cancelled", "DeadKernelError")  # stops the notebook cannot report
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ class StepTask:
     timeout: float | None = None
     env: Mapping[str, str] = field(default_factory=dict)
     log_output: bool = False
+    redactor: Redactor = field(default_factory=lambda: Redactor(()))
 
 
 @dataclass(frozen=True)
@@ -86,24 +90,29 @@ class KernelHandle:
 def execute_step(
     task: StepTask, handle: KernelHandle | None = None, cancelled: Callable[[], bool] = bool
 ) -> StepResult:
-    """Execute ``task`` once; never raises for a failing notebook."""
+    """Execute ``task`` once; never raises for a failing notebook.
+
+    papermill writes into a scratch folder; only the finished notebook, with secrets
+    redacted, is written to ``task.output``.
+    """
     handle = handle or KernelHandle()
     start, started = utc_now(), time.monotonic()
-    timer = _watchdog(task, handle)
-    try:
-        error = _run_papermill(task, handle)
-    finally:
-        if timer:
-            timer.cancel()
-    notebook = _read_notebook(task.output)
-    if handle.reason is not None:
-        error = StepError(
-            "Cancelled" if cancelled() else "Timeout", handle.reason, _running_cell(notebook)
-        )
-    elif error is not None and error.cell is None:
-        error = StepError(error.ename, error.evalue, _running_cell(notebook), error.traceback)
-    if error is not None and error.ename in ("Timeout", "Cancelled", "DeadKernelError"):
-        _show_error(task.output, notebook, error)
+    with tempfile.TemporaryDirectory(prefix="nbflow-step-") as scratch:
+        draft = Path(scratch) / task.output.name
+        timer = _watchdog(task, handle)
+        try:
+            error = _run_papermill(task, draft, handle)
+        finally:
+            if timer:
+                timer.cancel()
+        notebook = _read_notebook(draft)
+    error = _locate_error(error, notebook, handle, cancelled)
+    if error is not None and error.ename in STOPPED:
+        _show_error(notebook, error)
+    _portable_paths(notebook, task)
+    notebook = task.redactor.data(notebook)
+    if notebook:
+        write_atomic(task.output, json.dumps(notebook, indent=1, ensure_ascii=False) + "\n")
     status = StepStatus.SUCCEEDED if error is None else StepStatus.FAILED
     if cancelled() and error is not None:
         status = StepStatus.CANCELLED
@@ -112,8 +121,43 @@ def execute_step(
         start,
         utc_now(),
         round(time.monotonic() - started, 3),
-        error,
+        _redact_error(task.redactor, error),
         read_outputs(notebook),
+    )
+
+
+def _portable_paths(notebook: dict[str, Any], task: StepTask) -> None:
+    """Record the notebook's paths relative to the workflow and run folders, not as
+    this machine's absolute (or scratch) paths."""
+    meta = notebook.get("metadata", {}).get("papermill")
+    if isinstance(meta, dict):
+        meta["input_path"] = os.path.relpath(task.notebook, task.cwd)
+        meta["output_path"] = task.output.name
+
+
+def _locate_error(
+    error: StepError | None,
+    notebook: Mapping[str, Any],
+    handle: KernelHandle,
+    cancelled: Callable[[], bool],
+) -> StepError | None:
+    """Name a stop nbflow caused, and find the cell an error happened in."""
+    if handle.reason is not None:
+        ename = "Cancelled" if cancelled() else "Timeout"
+        return StepError(ename, handle.reason, _running_cell(notebook))
+    if error is not None and error.cell is None:
+        return StepError(error.ename, error.evalue, _running_cell(notebook), error.traceback)
+    return error
+
+
+def _redact_error(redactor: Redactor, error: StepError | None) -> StepError | None:
+    if error is None or not redactor:
+        return error
+    return StepError(
+        redactor.text(error.ename),
+        redactor.text(error.evalue),
+        error.cell,
+        redactor.text(error.traceback),
     )
 
 
@@ -126,9 +170,9 @@ def _watchdog(task: StepTask, handle: KernelHandle) -> threading.Timer | None:
     return timer
 
 
-def _run_papermill(task: StepTask, handle: KernelHandle) -> StepError | None:
+def _run_papermill(task: StepTask, draft: Path, handle: KernelHandle) -> StepError | None:
     with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as kernel_log:
-        error = _run_papermill_logged(task, handle, kernel_log)
+        error = _run_papermill_logged(task, draft, handle, kernel_log)
         if error is not None and error.ename == "DeadKernelError":
             kernel_log.seek(0)
             tail = _log_tail(kernel_log.read())
@@ -144,7 +188,7 @@ def _log_tail(text: str) -> str:
 
 
 def _run_papermill_logged(
-    task: StepTask, handle: KernelHandle, kernel_log: IO[str]
+    task: StepTask, draft: Path, handle: KernelHandle, kernel_log: IO[str]
 ) -> StepError | None:
     import papermill
     from jupyter_client.manager import AsyncKernelManager
@@ -158,7 +202,7 @@ def _run_papermill_logged(
         handle.attach(km.provisioner.pid if km.provisioner else None)  # type: ignore[attr-defined]
         papermill.execute_notebook(
             str(task.notebook),
-            str(task.output),
+            str(draft),
             parameters=dict(task.parameters),
             kernel_name=task.kernel,
             km=km,
@@ -194,14 +238,13 @@ def _read_notebook(path: Path) -> dict[str, Any]:
         return {}
 
 
-def _show_error(path: Path, notebook: dict[str, Any], error: StepError) -> None:
+def _show_error(notebook: dict[str, Any], error: StepError) -> None:
     """Make a stop the notebook itself could not report visible in the notebook."""
     cells = [c for c in notebook.get("cells", ()) if not _is_inserted(c)]
     if error.cell is None or error.cell >= len(cells):
         return
     output = {"output_type": "error", "ename": error.ename, "evalue": error.evalue, "traceback": []}
     cells[error.cell].setdefault("outputs", []).append(output)
-    path.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def _is_inserted(cell: Mapping[str, Any]) -> bool:
