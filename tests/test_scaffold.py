@@ -1,0 +1,84 @@
+"""``nbflow init`` and ``nbflow new`` below the command line: what they create,
+what they keep, and the names they refuse."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from nbflow.errors import UsageError
+from nbflow.manifest.load import load_manifest
+from nbflow.manifest.notebooks import inspect_notebook
+from nbflow.scaffold import init_project, new_step, new_workflow
+
+
+def test_init_keeps_what_exists(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "nbflow.yaml").write_text("runs_dir: elsewhere\n")
+    (root / ".gitignore").write_text("runs/*/.lock\n")
+
+    created = init_project(root)
+
+    assert created == [root / "workflows", root / ".nbflow/manifest.schema.json", root / ".gitignore"]
+    assert (root / "nbflow.yaml").read_text() == "runs_dir: elsewhere\n"
+    assert (root / ".gitignore").read_text() == "runs/*/.lock\n.ipynb_checkpoints/\n"
+    assert init_project(root) == []
+
+
+def test_new_workflow_loads_and_its_notebook_has_a_parameters_cell(tmp_path: Path) -> None:
+    created = new_workflow(tmp_path, "daily-sales")
+
+    folder = tmp_path / "workflows" / "daily-sales"
+    assert created == [folder / "workflow.yaml", folder / "main.ipynb"]
+    workflow = load_manifest(folder / "workflow.yaml")
+    assert [s.id for s in workflow.steps] == ["main"]
+    assert [p.name for p in workflow.parameters] == ["run_date"]
+    info = inspect_notebook(folder / "main.ipynb")
+    assert (info.parameters, info.records, info.kernel) == (("run_date",), ("done",), "python3")
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("Daily", "invalid workflow name 'Daily': use lower-case letters, digits, - and _"),
+        ("../x", "invalid workflow name '../x': use lower-case letters, digits, - and _"),
+    ],
+)
+def test_new_workflow_refuses_bad_names(tmp_path: Path, name: str, message: str) -> None:
+    with pytest.raises(UsageError) as exc:
+        new_workflow(tmp_path, name)
+    assert str(exc.value) == message
+
+
+def test_new_workflow_refuses_to_overwrite(tmp_path: Path) -> None:
+    new_workflow(tmp_path, "wf")
+
+    with pytest.raises(UsageError) as exc:
+        new_workflow(tmp_path, "wf")
+
+    manifest = tmp_path / "workflows" / "wf" / "workflow.yaml"
+    assert str(exc.value) == f"{manifest} exists already; add a step with `nbflow new wf STEP`"
+
+
+def test_new_step_keeps_the_manifest_layout_and_an_existing_notebook(tmp_path: Path) -> None:
+    new_workflow(tmp_path, "wf")
+    folder = tmp_path / "workflows" / "wf"
+    manifest = folder / "workflow.yaml"
+    manifest.write_text(
+        manifest.read_text().replace("  dispatch: true\n", "  dispatch: true   # by hand\n")
+    )
+    (folder / "extra.ipynb").write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4,
+                                                     "nbformat_minor": 5}))
+    before = manifest.read_text()
+
+    created = new_step(tmp_path, "wf", "extra")
+
+    assert created == [manifest]
+    assert manifest.read_text() == before + "  - id: extra\n    notebook: extra.ipynb\n"
+    assert json.loads((folder / "extra.ipynb").read_text())["cells"] == []
+    with pytest.raises(UsageError) as exc:
+        new_step(tmp_path, "wf", "bad id")
+    assert str(exc.value) == "invalid step id 'bad id': use letters, digits, - and _ (at most 64)"
