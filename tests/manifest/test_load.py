@@ -649,6 +649,10 @@ def test_a_thousand_steps_validate_in_under_a_second(tmp_path: Path) -> None:
         if i:
             lines.append(f"      x: ${{{{ steps.s{i - 1}.outputs.r{i - 1} }}}}")
     path = write_manifest(folder, "\n".join(lines) + "\n")
+    write_notebook(tmp_path / "warm" / "a.ipynb", "")
+    load_manifest(
+        write_manifest(tmp_path / "warm", "name: warm\n" + STEPS_AB.split("  - id: b")[0])
+    )
     start = time.perf_counter()
     workflow = load_manifest(path)
     assert time.perf_counter() - start < 1.0
@@ -688,3 +692,27 @@ def test_resolve_workflow_without_workflows(
         f"unknown workflow 'x': no workflows under {tmp_path / 'workflows'}; "
         "create one with `nbflow new NAME`"
     )
+
+
+def test_env_reference_to_a_declared_secret_is_not_passed_to_a_notebook(folder: Path) -> None:
+    path = write_manifest(
+        folder,
+        "name: demo\nsecrets: [TOKEN]\n" + STEPS_AB + "    parameters: {x: '${{ env.TOKEN }}'}\n",
+    )
+    assert one_problem(path) == (
+        f"{path}:8:21: steps[1] (b).parameters.x: ${{{{ env.TOKEN }}}}: a secret is never "
+        'written into a notebook; read it in the notebook with os.environ["TOKEN"]'
+    )
+
+
+def test_outputs_are_not_checked_without_reading_notebooks(tmp_path: Path) -> None:
+    path = write_manifest(
+        tmp_path,
+        "name: demo\n"
+        + STEPS_AB
+        + "    parameters: {x: '${{ steps.a.outputs.anything }}', y: 1}\n",
+    )
+    assert load_manifest(path, check_notebooks=False).step("b").parameters == {
+        "x": "${{ steps.a.outputs.anything }}",
+        "y": 1,
+    }
