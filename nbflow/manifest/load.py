@@ -227,9 +227,25 @@ def _parse_yaml(path: Path, text: str) -> tuple[Any, Any]:
     except MarkedYAMLError as exc:
         raise ManifestError([_yaml_problem(path, exc)]) from None
     except YAMLError as exc:
-        problem = Problem(Source(path, 1, 1), "", f"invalid YAML: {exc}")
+        problem = _reader_problem(path, text, exc)
         raise ManifestError([problem]) from None
     return data, node
+
+
+def _reader_problem(path: Path, text: str, exc: Any) -> Problem:
+    """ruamel's ReaderError (control characters) has an offset, not a mark."""
+    offset, char = getattr(exc, "position", None), getattr(exc, "character", None)
+    if not isinstance(offset, int) or not isinstance(char, int | str):
+        return Problem(Source(path, 1, 1), "", "invalid YAML: " + " ".join(str(exc).split()))
+    before = text[:offset]
+    line, col = before.count("\n") + 1, offset - (before.rfind("\n") + 1) + 1
+    code = char if isinstance(char, int) else ord(char)
+    return Problem(
+        Source(path, line, col),
+        "",
+        f"invalid YAML: control character #x{code:04x} is not allowed",
+        "remove it",
+    )
 
 
 def _yaml_problem(path: Path, exc: Any) -> Problem:
@@ -500,7 +516,10 @@ class _Checker:
                 "remove `default` or `required: true`",
                 key=True,
             )
+        unusable_choices = not isinstance(spec.get("choices", []), list)
         if "default" in spec and not (ptype is ParamType.CHOICE and "choices" not in spec):
+            if unusable_choices:
+                return
             self._check_default(path, _parameter(self.doc, name, spec), spec["default"])
 
     def _check_default(self, path: KeyPath, param: Parameter, default: Any) -> None:

@@ -716,3 +716,10 @@ def test_outputs_are_not_checked_without_reading_notebooks(tmp_path: Path) -> No
         "x": "${{ steps.a.outputs.anything }}",
         "y": 1,
     }
+
+
+def test_control_character(tmp_path: Path) -> None:
+    path = write_manifest(tmp_path, "name: demo\ndescription: a\x01b\n")
+    assert one_problem(path) == (
+        f"{path}:2:15: invalid YAML: control character #x0001 is not allowed; remove it"
+    )
