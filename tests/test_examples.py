@@ -1,0 +1,110 @@
+"""The example workflows, end to end, on a copy of the repository's ``workflows/``."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from helpers import cell_outputs, latest_run
+from nbflow.cli import main
+from nbflow.record import RunStatus, StepStatus, parse_time
+
+REPO = Path(__file__).resolve().parent.parent
+PAYPAL_HEADER = "Date,Time,TimeZone,Name,Type,Status,Currency,Gross,Transaction ID"
+
+
+@pytest.fixture
+def examples(project: Path) -> Path:
+    """A project holding a copy of the example workflows (no data from earlier runs)."""
+    shutil.copytree(
+        REPO / "workflows",
+        project / "workflows",
+        dirs_exist_ok=True,
+        ignore=shutil.ignore_patterns("data", "__pycache__", ".ipynb_checkpoints"),
+    )
+    return project
+
+
+def test_finance_daily_loads_the_day_then_stops_on_missing_exports(examples: Path) -> None:
+    folder = examples / "workflows" / "finance-daily"
+
+    assert main(["run", "finance-daily", "-p", "run_date=2026-11-20"]) == 0
+
+    _, record = latest_run(examples, "finance-daily")
+    assert record.status == RunStatus.SUCCEEDED
+    assert [(s.id, s.status) for s in record.steps] == [
+        (step, StepStatus.SUCCEEDED)
+        for step in ("generate_sample", "check_sources", "transform", "load_warehouse",
+                     "build_view", "cleanup")
+    ]
+    assert record.parameters["run_date"] == "2026-11-20"
+    rows = record.step("check_sources").outputs["rows"]
+    assert rows > 0
+    assert record.step("transform").parameters["rows_expected"] == rows
+    with duckdb.connect(str(folder / "data" / "warehouse.duckdb"), read_only=True) as con:
+        (loaded,) = con.execute(
+            "SELECT count(*) FROM payments WHERE run_date = '2026-11-20'"
+        ).fetchone()
+        (view_rows, view_payments) = con.execute(
+            "SELECT count(*), sum(payments) FROM daily_revenue"
+        ).fetchone()
+    assert loaded == rows
+    assert view_rows > 0 and view_payments == rows
+    assert len(record.step("cleanup").outputs["deleted"]) == 3
+    assert not (folder / "data" / "raw" / "2026-11-20").exists()
+
+    code = main(["run", "finance-daily", "-p", "run_date=2026-11-21", "-p", "generate_sample=false"])
+
+    assert code == 1
+    run_dir, failed = latest_run(examples, "finance-daily")
+    assert failed.status == RunStatus.FAILED
+    assert failed.parameters["generate_sample"] is False
+    check = failed.step("check_sources")
+    assert check.status == StepStatus.FAILED
+    assert check.error is not None
+    assert (check.error.ename, check.error.cell) == ("BadSource", 7)
+    assert check.error.evalue.startswith(
+        "3 of 3 source files for 2026-11-21 are not usable:\n"
+        f"- data/raw/2026-11-21/paypal.csv: missing; expected the day's export with header "
+        f"{PAYPAL_HEADER}\n"
+    )
+    assert failed.step("generate_sample").status == StepStatus.SUCCEEDED
+    assert [(s.id, s.status, s.reason) for s in failed.steps[2:]] == [
+        ("transform", StepStatus.SKIPPED, "needs 'check_sources', which failed"),
+        ("load_warehouse", StepStatus.SKIPPED, "needs 'transform', which skipped"),
+        ("build_view", StepStatus.SKIPPED, "needs 'load_warehouse', which skipped"),
+        ("cleanup", StepStatus.SKIPPED, "needs 'build_view', which skipped"),
+    ]
+    errors = [o for o in cell_outputs(run_dir / "check_sources.ipynb", "rows, problems = {}")
+              if o["output_type"] == "error"]
+    assert [(o["ename"], o["evalue"]) for o in errors] == [("BadSource", check.error.evalue)]
+    assert sorted(p.name for p in run_dir.glob("*.ipynb")) == [
+        "check_sources.ipynb", "generate_sample.ipynb",
+    ]
+
+
+def test_regional_sales_runs_its_regions_in_parallel(examples: Path) -> None:
+    code = main(["run", "regional-sales", "--jobs", "3", "-p", "run_date=2026-11-20"])
+
+    assert code == 0
+    run_dir, record = latest_run(examples, "regional-sales")
+    assert record.status == RunStatus.SUCCEEDED
+    assert all(s.status == StepStatus.SUCCEEDED for s in record.steps)
+    regions = [record.step(r) for r in ("eu", "us", "apac")]
+    starts = [parse_time(s.start) for s in regions if s.start]
+    ends = [parse_time(s.end) for s in regions if s.end]
+    assert max(starts) < min(ends), "the three regional steps did not overlap"
+    prepare, combine = record.step("prepare"), record.step("combine")
+    assert all(parse_time(prepare.end) <= start for start in starts)  # type: ignore[arg-type]
+    assert all(end <= parse_time(combine.start) for end in ends)  # type: ignore[arg-type]
+    totals = {r.id: r.outputs["total"] for r in regions}
+    assert combine.parameters == {"eu_total": totals["eu"], "us_total": totals["us"],
+                                  "apac_total": totals["apac"]}
+    assert combine.outputs["total"] == pytest.approx(sum(totals.values()))
+    report = examples / "workflows" / "regional-sales" / record.step("publish").outputs["report"]
+    assert report.read_text(encoding="utf-8").startswith("# Sales by region, 2026-11-20\n")
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "succeeded"
