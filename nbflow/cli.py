@@ -130,7 +130,7 @@ def _run_one(workflow: Any, args: argparse.Namespace) -> int:
     from nbflow.console import progress, redact_logs
     from nbflow.engine.parameters import check_step_overrides
     from nbflow.engine.runner import RunOptions, run_workflow
-    from nbflow.record import RunStatus
+    from nbflow.run_record import RunStatus
     from nbflow.secrets import Redactor
 
     redact_logs(Redactor.from_environment(workflow.secrets, os.environ))

@@ -14,7 +14,7 @@ import sys
 import time
 from typing import IO, Any
 
-from nbflow.record import RunRecord, StepRecord, StepStatus, parse_time
+from nbflow.run_record import RunRecord, StepRecord, StepStatus, parse_time
 from nbflow.secrets import Redactor
 
 STATUS_STYLE = {

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from nbflow.manifest.model import Workflow
 from nbflow.plan import topological_order
-from nbflow.record import RunRecord
+from nbflow.run_record import RunRecord
 
 __all__ = [
     "DIRECTIONS",

@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import quote
 
 from nbflow.graph import render_record_graph
-from nbflow.record import Attempt, RunRecord, StepError, StepRecord, StepStatus, parse_time
+from nbflow.run_record import Attempt, RunRecord, StepError, StepRecord, StepStatus, parse_time
 
 __all__ = [
     "MAX_VALUE_CHARS",

@@ -11,7 +11,7 @@ import pytest
 
 from helpers import cell_outputs, latest_run
 from nbflow.cli import main
-from nbflow.record import RunStatus, StepStatus, parse_time
+from nbflow.run_record import RunStatus, StepStatus, parse_time
 
 REPO = Path(__file__).resolve().parent.parent
 PAYPAL_HEADER = "Date,Time,TimeZone,Name,Type,Status,Currency,Gross,Transaction ID"

@@ -22,7 +22,7 @@ from nbflow.graph import (
     render_record_graph,
 )
 from nbflow.manifest.model import Step, Workflow
-from nbflow.record import RunRecord, RunStatus, StepRecord, StepStatus
+from nbflow.run_record import RunRecord, RunStatus, StepRecord, StepStatus
 
 GOLDEN = Path(__file__).parent / "golden"
 MANIFEST = Path("workflows/finance-daily/workflow.yaml")

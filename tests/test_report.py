@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from nbflow.graph import render_record_graph
-from nbflow.record import Attempt, RunRecord, RunStatus, StepError, StepRecord, StepStatus
+from nbflow.run_record import Attempt, RunRecord, RunStatus, StepError, StepRecord, StepStatus
 from nbflow.report import (
     MAX_VALUE_CHARS,
     format_duration,

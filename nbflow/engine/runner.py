@@ -27,7 +27,7 @@ from nbflow.errors import NbflowError
 from nbflow.manifest.model import Step, Workflow
 from nbflow.plan import Plan, plan_run
 from nbflow.project import Project, project_of_manifest
-from nbflow.record import (
+from nbflow.run_record import (
     Attempt,
     RunRecord,
     RunStatus,

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from nbflow.engine.outputs import read_outputs
-from nbflow.record import StepError, StepStatus, utc_now
+from nbflow.run_record import StepError, StepStatus, utc_now
 from nbflow.secrets import Redactor
 from nbflow.store.runs import write_atomic
 

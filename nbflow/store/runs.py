@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from nbflow.errors import UsageError
-from nbflow.record import RunRecord, RunStatus, StepStatus
+from nbflow.run_record import RunRecord, RunStatus, StepStatus
 
 RECORD_FILE = "run.json"
 REPORT_FILE = "README.md"

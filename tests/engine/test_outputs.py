@@ -29,13 +29,8 @@ def test_record_outside_ipython_keeps_the_value_and_returns_it() -> None:
     assert outputs._recorded["summary"] == {"rows": [1, 2], "ok": True}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: the submodule nbflow.record (the run record) replaces the function "
-    "nbflow.record as an attribute of the package once anything imports it",
-)
 def test_nbflow_record_stays_the_function_after_the_record_module_is_imported() -> None:
-    import nbflow.record  # noqa: F401  (what the engine, report and store import)
+    import nbflow.run_record  # noqa: F401  (what the engine, report and store import)
 
     assert callable(nbflow.record)
 

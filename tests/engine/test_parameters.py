@@ -16,7 +16,7 @@ from nbflow.cli import main
 from nbflow.engine.parameters import resolve_run_parameters, resolve_step_parameters
 from nbflow.errors import UsageError
 from nbflow.manifest.load import load_manifest
-from nbflow.record import RunStatus
+from nbflow.run_record import RunStatus
 
 NOW = datetime(2026, 11, 20, 6, 30, tzinfo=UTC)
 

@@ -31,7 +31,7 @@ from nbflow.engine.locks import workflow_lock
 from nbflow.engine.runner import RunOptions, run_workflow
 from nbflow.errors import RunLockedError
 from nbflow.manifest.load import load_manifest
-from nbflow.record import RunStatus, StepError, StepStatus, parse_time
+from nbflow.run_record import RunStatus, StepError, StepStatus, parse_time
 from nbflow.report import render_report
 from nbflow.store.runs import read_record
 

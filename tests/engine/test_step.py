@@ -12,7 +12,7 @@ from helpers import cell_outputs, markdown_cell, wait_until_no_kernels, write_ma
 from nbflow.engine.runner import RunOptions, run_workflow
 from nbflow.engine.step import StepTask, execute_step
 from nbflow.manifest.load import load_manifest
-from nbflow.record import RunStatus, StepError, StepStatus
+from nbflow.run_record import RunStatus, StepError, StepStatus
 
 
 def test_step_past_its_timeout_is_stopped(project: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -639,7 +638,8 @@ def test_all_problems_come_out_in_one_pass(folder: Path) -> None:
     ]
 
 
-def test_a_thousand_steps_validate_in_under_a_second(tmp_path: Path) -> None:
+def test_a_thousand_step_manifest_loads_with_every_reference_checked(tmp_path: Path) -> None:
+    # Its speed is measured by bench/, not asserted here.
     folder = tmp_path / "workflows" / "big"
     lines = ["name: big", "parameters: {n: {type: int, default: 1}}", "steps:"]
     for i in range(1000):
@@ -649,14 +649,10 @@ def test_a_thousand_steps_validate_in_under_a_second(tmp_path: Path) -> None:
         if i:
             lines.append(f"      x: ${{{{ steps.s{i - 1}.outputs.r{i - 1} }}}}")
     path = write_manifest(folder, "\n".join(lines) + "\n")
-    write_notebook(tmp_path / "warm" / "a.ipynb", "")
-    load_manifest(
-        write_manifest(tmp_path / "warm", "name: warm\n" + STEPS_AB.split("  - id: b")[0])
-    )
-    start = time.perf_counter()
     workflow = load_manifest(path)
-    assert time.perf_counter() - start < 1.0
     assert len(workflow.steps) == 1000
+    assert workflow.steps[999].needs == ("s998",)
+    assert workflow.steps[999].parameters["x"] == "${{ steps.s998.outputs.r998 }}"
 
 
 # --------------------------------------------------------------------------- finding workflows

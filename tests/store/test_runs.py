@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from nbflow.errors import UsageError
-from nbflow.record import Attempt, RunRecord, RunStatus, StepError, StepRecord, StepStatus
+from nbflow.run_record import Attempt, RunRecord, RunStatus, StepError, StepRecord, StepStatus
 from nbflow.store import runs
 
 
