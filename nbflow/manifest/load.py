@@ -699,7 +699,7 @@ class _Checker:
         if ref.kind == "secrets" or (ref.kind == "env" and ref.name in declared):
             return (
                 f"{ref.text}: a secret is never written into a notebook",
-                f'read it in the notebook with os.environ["{ref.name}"]',
+                f'read it in the notebook with nbflow.secret("{ref.name}")',
             )
         return None
 

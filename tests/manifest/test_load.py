@@ -563,7 +563,7 @@ def test_expression_problems(folder: Path) -> None:
         "'${{ steps.x }}'; expected ${{ steps.STEP_ID.outputs.NAME }}",
         f"{path}:24:48: steps[4] (e).parameters.x[2]: ${{{{ secrets.TOKEN }}}}: "
         "a secret is never written into a notebook; "
-        'read it in the notebook with os.environ["TOKEN"]',
+        'read it in the notebook with nbflow.secret("TOKEN")',
         f"{path}:26:16: notify.on_failure[0]: ${{{{ steps.a.outputs.a_rows }}}}: "
         "step outputs can only be used in step parameters",
         f"{path}:26:49: notify.on_failure[1]: ${{{{ steps.zz.outputs.q }}}}: "
@@ -697,7 +697,7 @@ def test_env_reference_to_a_declared_secret_is_not_passed_to_a_notebook(folder: 
     )
     assert one_problem(path) == (
         f"{path}:8:21: steps[1] (b).parameters.x: ${{{{ env.TOKEN }}}}: a secret is never "
-        'written into a notebook; read it in the notebook with os.environ["TOKEN"]'
+        'written into a notebook; read it in the notebook with nbflow.secret("TOKEN")'
     )
 
 
