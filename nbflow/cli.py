@@ -108,6 +108,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _workflows_to_run(args: argparse.Namespace) -> list[Any]:
+    if args.resume:
+        return [_workflow_of_run(args)]
     if args.schedule is None:
         if not args.workflow:
             raise UsageError("run: name a WORKFLOW, or give --schedule CRON")
@@ -124,6 +126,18 @@ def _workflows_to_run(args: argparse.Namespace) -> list[Any]:
     if not selected:
         print(f"no workflow lists the schedule '{args.schedule}'", file=sys.stderr)
     return selected
+
+
+def _workflow_of_run(args: argparse.Namespace) -> Any:
+    """The workflow of the run ``--resume`` names; its parameters are the run's own."""
+    from nbflow.store.runs import find_run
+
+    if args.parameter or args.params_json or args.schedule:
+        raise UsageError("--resume keeps the run's parameters: drop -p, --params-json, --schedule")
+    folder = find_run(_project().runs_dir, args.resume)
+    if args.workflow and _workflow(args.workflow).name != folder.parent.name:
+        raise UsageError(f"run {args.resume} belongs to workflow '{folder.parent.name}'")
+    return _workflow(str(folder.parent.name))
 
 
 def _run_one(workflow: Any, args: argparse.Namespace) -> int:
@@ -143,6 +157,7 @@ def _run_one(workflow: Any, args: argparse.Namespace) -> int:
         trigger="schedule" if args.schedule else args.trigger,
         jobs=args.jobs or (os.cpu_count() or 1),
         log_output=args.log_output,
+        resume=args.resume,
     )
     record = run_workflow(workflow, options, observer=progress())
     run_dir = _project().runs_dir / record.workflow / record.run_id
@@ -346,6 +361,11 @@ def _parser() -> argparse.ArgumentParser:
         help="set a workflow parameter, or STEP.NAME=VALUE for one step",
     )
     p.add_argument("--steps", metavar="ID,...", help="run only these steps")
+    p.add_argument(
+        "--resume",
+        metavar="RUN",
+        help="finish an interrupted or failed run: re-run only its steps that did not succeed",
+    )
     p.add_argument("-j", "--jobs", type=int, metavar="N", help="steps at once (default: CPUs)")
     p.add_argument("--log-output", action="store_true", help="stream notebook output")
     p.add_argument("--params-json", metavar="JSON", help="parameters as one JSON object")

@@ -67,6 +67,7 @@ class RunOptions:
     log_output: bool = False
     run_id: str | None = None
     now: datetime | None = None  # the run's clock, for `today` and the run id
+    resume: str | None = None  # the id of an earlier run to finish
 
 
 def run_workflow(
@@ -77,16 +78,73 @@ def run_workflow(
     observer: RunObserver | None = None,
     executor: Executor = execute_step,
 ) -> RunRecord:
-    """Run ``workflow`` and return its final record (never raises for a failed step)."""
+    """Run ``workflow`` and return its final record (never raises for a failed step).
+
+    With ``options.resume``, finish that earlier run instead: its succeeded steps keep
+    their notebooks and outputs, the others run again, and the run keeps its id,
+    folder, parameters and one record holding every attempt.
+    """
     options = options or RunOptions()
     project = project or project_of_manifest(workflow.manifest)
+    with workflow_lock(project.runs_dir, workflow.name):
+        start = _resume if options.resume else _start
+        params, plan, record = start(workflow, project, options)
+        run = _Run(workflow, plan, project, options, params, record, observer, executor)
+        return run.execute()
+
+
+_Start = tuple[dict[str, Any], Plan, RunRecord]
+
+
+def _start(workflow: Workflow, project: Project, options: RunOptions) -> _Start:
+    from nbflow.store.repo import head_commit
+
     now = options.now or datetime.now(UTC)
     params = resolve_run_parameters(workflow, options.parameters, now)
     plan = plan_run(workflow, options.steps)
-    run_id = options.run_id or runs.new_run_id(now)
-    with workflow_lock(project.runs_dir, workflow.name):
-        run = _Run(workflow, plan, project, options, params, run_id, now, observer, executor)
-        return run.execute()
+    record = RunRecord(
+        workflow=workflow.name,
+        run_id=options.run_id or runs.new_run_id(now),
+        status=RunStatus.RUNNING,
+        trigger=options.trigger,
+        start=now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        commit=head_commit(workflow.directory),
+        parameters=params,
+        steps=tuple(_initial_step(s, plan) for s in workflow.steps),
+        manifest=project.relative(workflow.manifest),
+        pid=os.getpid(),
+    )
+    return params, plan, record
+
+
+def _resume(workflow: Workflow, project: Project, options: RunOptions) -> _Start:
+    assert options.resume is not None
+    prior = runs.read_record(runs.run_dir(project.runs_dir, workflow.name, options.resume))
+    done = {s.id for s in prior.steps if s.status == StepStatus.SUCCEEDED}
+    plan = plan_run(workflow, options.steps, done=dict.fromkeys(done))
+    known = {s.id: s for s in prior.steps}
+    steps = tuple(
+        known[s.id] if s.id in done else _initial_step(s, plan, known.get(s.id))
+        for s in workflow.steps
+    )
+    resumed = replace(
+        prior, status=RunStatus.RUNNING, end=None, duration=None, pid=os.getpid(), steps=steps
+    )
+    return dict(prior.parameters), plan, resumed
+
+
+def _initial_step(step: Step, plan: Plan, before: StepRecord | None = None) -> StepRecord:
+    """A step as a run starts: pending when selected, with the attempts of an
+    interrupted run it resumes."""
+    selected = step.id in plan.selected
+    return StepRecord(
+        id=step.id,
+        status=StepStatus.PENDING if selected else StepStatus.SKIPPED,
+        needs=step.needs,
+        source_notebook=step.notebook,
+        attempts=before.attempts if before else (),
+        reason="" if selected else "not selected",
+    )
 
 
 class _Run:
@@ -99,46 +157,18 @@ class _Run:
         project: Project,
         options: RunOptions,
         params: dict[str, Any],
-        run_id: str,
-        now: datetime,
+        record: RunRecord,
         observer: RunObserver | None,
         executor: Executor,
     ) -> None:
         self.workflow, self.plan, self.project, self.options = workflow, plan, project, options
         self.params, self.observer, self.executor = params, observer, executor
-        self.dir = runs.run_dir(project.runs_dir, workflow.name, run_id)
-        self.run_context = {"id": run_id, "date": now.date().isoformat()}
+        self.dir = runs.run_dir(project.runs_dir, workflow.name, record.run_id)
+        self.run_context = {"id": record.run_id, "date": record.start[:10]}
         self.cancel = threading.Event()
         self.redactor = Redactor.from_environment(workflow.secrets, os.environ)
         self.handles: dict[str, KernelHandle] = {}
-        self.record = self._initial_record(run_id)
-
-    def _initial_record(self, run_id: str) -> RunRecord:
-        from nbflow.store.repo import head_commit
-
-        steps = tuple(self._initial_step(s) for s in self.workflow.steps)
-        return RunRecord(
-            workflow=self.workflow.name,
-            run_id=run_id,
-            status=RunStatus.RUNNING,
-            trigger=self.options.trigger,
-            start=utc_now(),
-            commit=head_commit(self.workflow.directory),
-            parameters=self.redactor.data(self.params),
-            steps=steps,
-            manifest=self.project.relative(self.workflow.manifest),
-            pid=os.getpid(),
-        )
-
-    def _initial_step(self, step: Step) -> StepRecord:
-        selected = step.id in self.plan.selected
-        return StepRecord(
-            id=step.id,
-            status=StepStatus.PENDING if selected else StepStatus.SKIPPED,
-            needs=step.needs,
-            source_notebook=step.notebook,
-            reason="" if selected else "not selected",
-        )
+        self.record = replace(record, parameters=self.redactor.data(record.parameters))
 
     # -- the loop --------------------------------------------------------------
 
@@ -154,6 +184,10 @@ class _Run:
                 self._loop(pool, running)
         except KeyboardInterrupt:
             self._cancel(running)
+        except BaseException:
+            self._cancel(running)  # a bug: still leave a final record behind
+            self._finish()
+            raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
         return self._finish()
@@ -252,6 +286,7 @@ class _Run:
             error = StepError(type(exc).__name__, str(exc))
             return replace(current, status=StepStatus.FAILED, error=error, end=utc_now())
         current = replace(current, parameters=dict(task.parameters), notebook=task.output.name)
+        earlier = list(current.attempts)  # of the run this one resumes
         attempts: list[Attempt] = []
         for number in range(1, step.retries + 2):
             if number > 1 and not self._wait_before_retry(step, number):
@@ -260,7 +295,12 @@ class _Run:
             result = self.executor(task, handle, self.cancel.is_set)
             attempts.append(
                 Attempt(
-                    number, result.start, result.end, result.duration, result.status, result.error
+                    len(earlier) + number,
+                    result.start,
+                    result.end,
+                    result.duration,
+                    result.status,
+                    result.error,
                 )
             )
             if result.status != StepStatus.FAILED:
@@ -269,7 +309,7 @@ class _Run:
                 "%s: attempt %d failed: %s", step.id, number, result.error and result.error.summary
             )
         self.handles.pop(step.id, None)
-        return _step_from_attempts(current, attempts, result)
+        return _step_from_attempts(current, earlier + attempts, result)
 
     def _wait_before_retry(self, step: Step, number: int) -> bool:
         delay = step.retry_delay * 2 ** (number - 2)
@@ -303,8 +343,9 @@ class _Run:
         )
 
     def _outputs_of(self, step_id: str) -> Mapping[str, Any] | None:
-        if step_id in self.plan.selected:
-            return self._step(step_id).outputs
+        step = self._step(step_id)
+        if step_id in self.plan.selected or step.status == StepStatus.SUCCEEDED:
+            return step.outputs
         return runs.latest_outputs(self.project.runs_dir, self.workflow.name, step_id)
 
     # -- the record ---------------------------------------------------------------
