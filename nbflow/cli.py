@@ -100,6 +100,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from nbflow.console import enable_notebook_output, progress
     from nbflow.engine.parameters import check_step_overrides
     from nbflow.engine.runner import RunOptions, run_workflow
+    from nbflow.notify import notify_run
     from nbflow.record import RunStatus
 
     workflow = _workflow(args.workflow)
@@ -116,6 +117,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         log_output=args.log_output,
     )
     record = run_workflow(workflow, options, observer=progress())
+    notify_run(workflow, record, env=os.environ)  # never raises; failures are warnings
     run_dir = _project(args).runs_dir / record.workflow / record.run_id
     if args.json:
         print(json.dumps(record.to_json(), indent=2))
