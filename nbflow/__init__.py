@@ -1,8 +1,8 @@
 """nbflow: notebook-and-Git-native data workflows.
 
 Inside a notebook: ``nbflow.record(name, value)`` and ``nbflow.secret(name)``.
-From Python: ``load_manifest``, ``plan_run``, ``run_workflow``. Importing ``nbflow`` stays cheap because kernels
-import it: the API is loaded on first use.
+From Python: ``load_manifest``, ``plan_run``, ``run_workflow``. Importing ``nbflow``
+stays cheap because kernels import it: the API is loaded on first use.
 """
 
 from __future__ import annotations

@@ -144,6 +144,7 @@ def _run_one(workflow: Any, args: argparse.Namespace) -> int:
     from nbflow.console import progress, redact_logs
     from nbflow.engine.parameters import check_step_overrides
     from nbflow.engine.runner import RunOptions, run_workflow
+    from nbflow.notify import notify_run
     from nbflow.run_record import RunStatus
     from nbflow.secrets import Redactor
 
@@ -160,6 +161,7 @@ def _run_one(workflow: Any, args: argparse.Namespace) -> int:
         resume=args.resume,
     )
     record = run_workflow(workflow, options, observer=progress())
+    notify_run(workflow, record, env=os.environ)  # never raises; failures are warnings
     run_dir = _project().runs_dir / record.workflow / record.run_id
     _publish_step_summary(record)
     print(json.dumps(record.to_json(), indent=2) if args.json else run_dir)

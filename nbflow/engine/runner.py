@@ -86,9 +86,9 @@ def run_workflow(
     """
     options = options or RunOptions()
     project = project or project_of_manifest(workflow.manifest)
+    start = _resume if options.resume else _start
+    params, plan, record = start(workflow, project, options)  # bad input fails before any write
     with workflow_lock(project.runs_dir, workflow.name):
-        start = _resume if options.resume else _start
-        params, plan, record = start(workflow, project, options)
         run = _Run(workflow, plan, project, options, params, record, observer, executor)
         return run.execute()
 
