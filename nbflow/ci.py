@@ -360,10 +360,11 @@ def _pull_request_job(context: _Context) -> Any:
 
 
 def _job_head(name: str, condition: str, permissions: Any, workflow: Workflow) -> Any:
+    condition_items = [("if", condition)] if condition else []
     return _map(
         [
             ("name", name),
-            ("if", condition),
+            *condition_items,
             ("runs-on", "ubuntu-latest"),
             ("timeout-minutes", timeout_minutes(workflow)),
             ("permissions", permissions),
@@ -373,8 +374,9 @@ def _job_head(name: str, condition: str, permissions: Any, workflow: Workflow) -
 
 
 def _run_condition(context: _Context) -> str:
+    """Not for pull requests (their own job), nor for a push of a run commit."""
     if not context.push_paths:
-        return "github.event_name != 'pull_request'"
+        return ""  # no pull_request trigger either
     return (
         "github.event_name != 'pull_request' && (github.event_name != 'push' || "
         f"!startsWith(github.event.head_commit.message, '{RUN_COMMIT_PREFIX}'))"
