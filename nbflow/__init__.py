@@ -1,8 +1,9 @@
 """nbflow: notebook-and-Git-native data workflows.
 
 Inside a notebook: ``nbflow.record(name, value)`` and ``nbflow.secret(name)``.
-From Python: ``load_manifest``, ``plan_run``, ``run_workflow``. Importing ``nbflow``
-stays cheap because kernels import it: the API is loaded on first use.
+From Python: ``load_manifest``, ``plan_run``, ``run_workflow``, and
+``generate_ci``/``write_ci``/``check_ci`` for the GitHub Actions files. Importing
+``nbflow`` stays cheap because kernels import it: the API is loaded on first use.
 """
 
 from __future__ import annotations
@@ -14,14 +15,27 @@ from nbflow.secrets import secret
 
 __version__ = "0.1.0"
 
-__all__ = ["load_manifest", "plan_run", "record", "run_workflow", "secret"]
+__all__ = [
+    "check_ci",
+    "generate_ci",
+    "load_manifest",
+    "plan_run",
+    "record",
+    "run_workflow",
+    "secret",
+    "write_ci",
+]
 
 if TYPE_CHECKING:
+    from nbflow.ci import check_ci, generate_ci, write_ci
     from nbflow.engine.runner import run_workflow
     from nbflow.manifest.load import load_manifest
     from nbflow.plan import plan_run
 
 _LAZY = {
+    "check_ci": "nbflow.ci",
+    "generate_ci": "nbflow.ci",
+    "write_ci": "nbflow.ci",
     "load_manifest": "nbflow.manifest.load",
     "plan_run": "nbflow.plan",
     "run_workflow": "nbflow.engine.runner",

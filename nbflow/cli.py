@@ -321,6 +321,32 @@ def cmd_new(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_ci_generate(args: argparse.Namespace) -> int:
+    from nbflow.ci import write_ci
+
+    root = _project().root
+    changed = write_ci(root)
+    for path in changed:
+        print(f"{'wrote' if path.exists() else 'removed'} {path.relative_to(root)}")
+    if not changed:
+        print("generated workflow files are up to date", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_ci_check(args: argparse.Namespace) -> int:
+    from nbflow.ci import check_ci
+
+    problems = check_ci(_project().root)
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f'{len(problems)} generated workflow file(s) out of date; run "nbflow ci generate"',
+              file=sys.stderr)
+        return EXIT_FAILED
+    print("generated workflow files are up to date", file=sys.stderr)
+    return EXIT_OK
+
+
 # -- the parser ---------------------------------------------------------------------
 
 
@@ -420,4 +446,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("workflow", metavar="WORKFLOW")
     p.add_argument("step", nargs="?", metavar="STEP")
     p.set_defaults(handler=cmd_new)
+
+    p = sub.add_parser("ci", help="generate or check the GitHub Actions workflow files")
+    p.set_defaults(handler=lambda args, p=p: p.print_help() or EXIT_INVALID)
+    ci = p.add_subparsers(title="commands", metavar="COMMAND")
+    c = ci.add_parser("generate", help="write .github/workflows/nbflow-*.yml from the manifests")
+    c.set_defaults(handler=cmd_ci_generate)
+    c = ci.add_parser("check", help="exit 1 if a generated workflow file is missing or stale")
+    c.set_defaults(handler=cmd_ci_check)
     return parser

@@ -1,0 +1,475 @@
+"""Manifests → GitHub Actions files: golden copies, hardening, actionlint, check mode.
+
+Golden files live in tests/golden/ci/; run with UPDATE_GOLDEN=1 to rewrite them,
+then review the diff. Nothing here writes into this repository.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import write_manifest
+from ruamel.yaml import YAML
+
+from nbflow.ci import (
+    GENERATED_HEADER,
+    MAX_TIMEOUT_MINUTES,
+    check_ci,
+    generate_ci,
+    write_ci,
+)
+from nbflow.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+GOLDEN = Path(__file__).parent / "golden" / "ci"
+SHA_PINNED = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+@[0-9a-f]{40}$")
+
+EVERYTHING = """
+    name: everything
+    description: Every parameter type, several crons, secrets and a pull-request target.
+    on:
+      schedule: ["0 6 * * 1-5", "30 18 * * *"]
+      push: true
+      dispatch: true
+    parameters:
+      label: {type: str, default: north, description: 'Text; may hold $HOME, `x` and "quotes".'}
+      count: {type: int, default: 3, description: How many.}
+      ratio: {type: float, default: 0.5}
+      dry_run: {type: bool, default: false, description: Only pretend.}
+      day: {type: date, default: today}
+      at: {type: datetime, default: "2024-01-31T08:00:00"}
+      out: {type: path, required: true, description: Where to write.}
+      regions: {type: list, default: [eu, us]}
+      options: {type: dict, default: {depth: 2}}
+      mode: {type: choice, choices: [fast, slow, 3], default: fast}
+    secrets: [API_TOKEN, DB_PASSWORD]
+    commit: {target: pr}
+    defaults: {timeout: 2h, retries: 1}
+    steps:
+      - id: first
+        notebook: first.ipynb
+      - id: second
+        notebook: second.ipynb
+"""
+
+MANY = (
+    """
+    name: many
+    on:
+      schedule: ["0 1 * * *", "0 13 * * *"]
+      dispatch: true
+    commit: {target: runs-branch}
+    defaults: {timeout: 90s}
+    parameters:
+"""
+    + "".join(f"      p{i}: {{type: int, default: {i}}}\n" for i in range(11))
+    + """
+    steps:
+      - id: only
+        notebook: only.ipynb
+"""
+)
+
+QUIET = """
+    name: quiet
+    steps:
+      - id: only
+        notebook: only.ipynb
+"""
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def assert_golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(text.encode("utf-8"))
+    assert text == path.read_bytes().decode("utf-8")
+
+
+def copy_examples(root: Path) -> Path:
+    """A user project holding this repository's two example workflows (no pyproject)."""
+    shutil.copytree(REPO / "workflows", root / "workflows")
+    (root / "nbflow.yaml").write_text("", encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A user project with the examples plus manifests exercising every feature."""
+    root = copy_examples(tmp_path / "project")
+    write_manifest(root / "workflows" / "everything", EVERYTHING)
+    write_manifest(root / "workflows" / "many", MANY)
+    write_manifest(root / "workflows" / "quiet", QUIET)
+    return root
+
+
+def load(text: str) -> Any:
+    return YAML(typ="safe", pure=True).load(text)
+
+
+def steps(doc: Any) -> Iterator[dict[str, Any]]:
+    for job in doc["jobs"].values():
+        yield from job["steps"]
+
+
+def tool(name: str) -> str:
+    """A command installed next to this Python (the venv), else on PATH; skip if absent."""
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.is_file() else shutil.which(name)
+    if not found:
+        pytest.skip(f"{name} is not installed (pip install -e '.[test]' provides it)")
+    return found
+
+
+def lint(files: dict[Path, str], folder: Path) -> None:
+    """actionlint and the GitHub workflow JSON Schema both accept every file."""
+    written = []
+    for relative, text in files.items():
+        path = folder / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        written.append(str(path))
+    actionlint = tool("actionlint")
+    try:
+        result = subprocess.run(
+            [actionlint, "-no-color", *written], cwd=folder, capture_output=True, text=True
+        )
+    except OSError as exc:  # e.g. a wheel built for another platform
+        pytest.skip(f"actionlint cannot run here: {exc}")
+    report = result.stdout + result.stderr
+    assert result.returncode == 0 and not report, report
+    schema = subprocess.run(
+        [tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *written],
+        capture_output=True,
+        text=True,
+    )
+    assert schema.returncode == 0, schema.stdout + schema.stderr
+
+
+# --------------------------------------------------------------------------- golden, lint
+
+
+def test_examples_match_golden(tmp_path: Path) -> None:
+    files = generate_ci(copy_examples(tmp_path))
+    assert sorted(p.as_posix() for p in files) == [
+        ".github/workflows/nbflow-finance-daily.yml",
+        ".github/workflows/nbflow-regional-sales.yml",
+    ]
+    for relative, text in files.items():
+        assert_golden(relative.name, text)
+
+
+def test_every_feature_matches_golden(project: Path) -> None:
+    files = generate_ci(project)
+    assert_golden("nbflow-everything.yml", files[Path(".github/workflows/nbflow-everything.yml")])
+    assert_golden("nbflow-many.yml", files[Path(".github/workflows/nbflow-many.yml")])
+
+
+def test_every_generated_file_passes_actionlint_and_schema(project: Path, tmp_path: Path) -> None:
+    files = generate_ci(project)
+    assert len(files) == 4  # quiet has no triggers, so no file
+    lint(files, tmp_path / "lint")
+
+
+def test_this_repository_files_pass_actionlint_and_schema(tmp_path: Path) -> None:
+    lint(generate_ci(REPO), tmp_path / "lint")
+
+
+def test_this_repository_carries_fresh_generated_files() -> None:
+    """`nbflow ci generate` was run and committed; regenerate if this fails."""
+    files = generate_ci(REPO)
+    assert sorted(p.name for p in files) == [
+        "nbflow-finance-daily.yml",
+        "nbflow-regional-sales.yml",
+    ]
+    for relative, text in files.items():
+        assert (REPO / relative).read_bytes().decode("utf-8") == text, (
+            f'{relative} is stale: run "nbflow ci generate"'
+        )
+    assert check_ci(REPO) == []
+
+
+def test_generation_is_deterministic_and_independent_of_location(
+    project: Path, tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "elsewhere" / "clone"
+    shutil.copytree(project, elsewhere)
+    first, second = generate_ci(project), generate_ci(project)
+    assert first == second
+    assert generate_ci(elsewhere) == first
+
+
+# --------------------------------------------------------------------------- hardening
+
+
+def test_hardening_holds_for_every_file(project: Path) -> None:
+    for relative, text in generate_ci(project).items():
+        doc = load(text)
+        assert text.startswith(f"{GENERATED_HEADER} from workflows/"), relative
+        assert "pull_request_target" not in text
+        assert doc["permissions"] == {}
+        for step in steps(doc):
+            assert "${{" not in step.get("run", ""), (relative, step)
+            if "uses" in step:
+                assert SHA_PINNED.match(step["uses"]), step["uses"]
+            if step.get("uses", "").startswith("actions/checkout@"):
+                assert step["with"]["persist-credentials"] is False
+            pushes = "--push" in step.get("run", "")
+            assert ("GITHUB_TOKEN" in step.get("env", {})) == pushes, (relative, step)
+        assert re.findall(r"@[0-9a-f]{40}  # v\d+\.\d+\.\d+$", text, re.M)
+
+
+def test_pull_request_job_is_read_only_without_secrets(project: Path) -> None:
+    doc = load(generate_ci(project)[Path(".github/workflows/nbflow-everything.yml")])
+    job = doc["jobs"]["pull_request"]
+    assert job["permissions"] == {"contents": "read"}
+    assert job["if"] == "github.event_name == 'pull_request'"
+    assert "secrets." not in repr(job)
+    assert job["steps"][-1]["run"] == "nbflow run everything --trigger pull_request"
+    assert "--commit" not in repr(job) and "--push" not in repr(job)
+
+
+def test_run_job_permissions_follow_the_commit_target(project: Path) -> None:
+    files = generate_ci(project)
+    jobs = {p.name: load(t)["jobs"] for p, t in files.items()}
+    assert jobs["nbflow-everything.yml"]["run"]["permissions"] == {
+        "contents": "write",
+        "pull-requests": "write",
+    }
+    for name in ("nbflow-many.yml", "nbflow-finance-daily.yml"):
+        assert jobs[name]["run"]["permissions"] == {"contents": "write"}
+    assert jobs["nbflow-everything.yml"]["run"]["concurrency"] == {
+        "group": "nbflow-everything",
+        "cancel-in-progress": False,
+    }
+
+
+def test_runs_never_trigger_runs(project: Path) -> None:
+    doc = load(generate_ci(project)[Path(".github/workflows/nbflow-everything.yml")])
+    for event in ("push", "pull_request"):
+        assert doc["on"][event]["paths"] == ["workflows/everything/**", "!runs/**"]
+    assert doc["jobs"]["run"]["if"] == (
+        "github.event_name != 'pull_request' && (github.event_name != 'push' || "
+        "!startsWith(github.event.head_commit.message, 'nbflow:'))"
+    )
+
+
+def test_secrets_reach_only_the_running_steps(project: Path) -> None:
+    doc = load(generate_ci(project)[Path(".github/workflows/nbflow-everything.yml")])
+    running = 0
+    for step in doc["jobs"]["run"]["steps"]:
+        secret = "API_TOKEN" in step.get("env", {})
+        assert secret == ("--push" in step.get("run", "")), step
+        if secret:
+            running += 1
+            assert step["env"]["API_TOKEN"] == "${{ secrets.API_TOKEN }}"
+            assert step["env"]["DB_PASSWORD"] == "${{ secrets.DB_PASSWORD }}"
+    assert running == 3  # push, schedule, dispatch
+
+
+# --------------------------------------------------------------------------- triggers, inputs
+
+
+def test_dispatch_inputs_are_typed(project: Path) -> None:
+    doc = load(generate_ci(project)[Path(".github/workflows/nbflow-everything.yml")])
+    inputs = doc["on"]["workflow_dispatch"]["inputs"]
+    assert list(inputs) == [
+        "label", "count", "ratio", "dry_run", "day", "at", "out", "regions", "options", "mode",
+    ]  # fmt: skip
+    assert {name: spec["type"] for name, spec in inputs.items()} == {
+        "label": "string",
+        "count": "number",
+        "ratio": "number",
+        "dry_run": "boolean",
+        "day": "string",
+        "at": "string",
+        "out": "string",
+        "regions": "string",
+        "options": "string",
+        "mode": "choice",
+    }
+    assert inputs["count"] == {
+        "description": "How many.", "required": False, "default": 3, "type": "number",
+    }  # fmt: skip
+    assert inputs["out"] == {"description": "Where to write.", "required": True, "type": "string"}
+    assert inputs["day"] == {
+        "description": "day (empty: today)",
+        "required": False,
+        "type": "string",
+    }
+    assert inputs["regions"]["default"] == '["eu", "us"]'
+    assert inputs["options"]["default"] == '{"depth": 2}'
+    assert inputs["mode"]["options"] == ["fast", "slow", "3"]
+    assert inputs["mode"]["default"] == "fast"
+    assert inputs["dry_run"]["default"] is False
+
+
+def test_dispatch_passes_inputs_through_env(project: Path) -> None:
+    doc = load(generate_ci(project)[Path(".github/workflows/nbflow-everything.yml")])
+    step = next(s for s in doc["jobs"]["run"]["steps"] if s.get("name") == "nbflow run (dispatch)")
+    assert step["env"]["NBFLOW_INPUT_OUT"] == "${{ inputs.out }}"
+    assert 'args+=(-p "out=$NBFLOW_INPUT_OUT")' in step["run"]
+    assert step["run"].endswith(
+        'nbflow run everything --trigger dispatch "${args[@]}" --commit --push\n'
+    )
+
+
+def test_more_parameters_than_inputs_become_one_json_input(project: Path) -> None:
+    doc = load(generate_ci(project)[Path(".github/workflows/nbflow-many.yml")])
+    inputs = doc["on"]["workflow_dispatch"]["inputs"]
+    assert list(inputs) == ["parameters"]
+    assert inputs["parameters"]["type"] == "string"
+    assert inputs["parameters"]["default"] == "{}"
+    step = doc["jobs"]["run"]["steps"][-1]
+    assert step["env"]["NBFLOW_PARAMETERS"] == "${{ inputs.parameters }}"
+    assert step["run"] == (
+        'nbflow run many --trigger dispatch --params-json "$NBFLOW_PARAMETERS" --commit --push'
+    )
+
+
+def test_several_crons_pass_the_one_that_fired(project: Path) -> None:
+    doc = load(generate_ci(project)[Path(".github/workflows/nbflow-many.yml")])
+    assert doc["on"]["schedule"] == [{"cron": "0 1 * * *"}, {"cron": "0 13 * * *"}]
+    assert "push" not in doc["on"] and "pull_request" not in doc["jobs"]
+    step = next(s for s in doc["jobs"]["run"]["steps"] if s.get("name") == "nbflow run (schedule)")
+    assert step["env"]["NBFLOW_CRON"] == "${{ github.event.schedule }}"
+    assert step["run"] == (
+        'nbflow run many --trigger schedule --schedule "$NBFLOW_CRON" --commit --push'
+    )
+
+
+def test_run_commands_follow_the_contract(tmp_path: Path) -> None:
+    doc = load(
+        generate_ci(copy_examples(tmp_path))[Path(".github/workflows/nbflow-finance-daily.yml")]
+    )
+    runs = {s["name"]: s["run"] for s in doc["jobs"]["run"]["steps"] if "name" in s}
+    assert runs["nbflow run (push)"] == "nbflow run finance-daily --trigger push --commit --push"
+    assert runs["nbflow run (schedule)"] == (
+        "nbflow run finance-daily --trigger schedule --commit --push"
+    )
+    assert runs["install nbflow"] == "pip install nbflow-workflows"
+    assert 'git config user.name "github-actions[bot]"' in runs["git identity for the run commit"]
+
+
+def test_timeout_is_the_sum_of_step_timeouts_capped(project: Path) -> None:
+    files = {p.name: load(t) for p, t in generate_ci(project).items()}
+    # finance-daily: 6 steps x 10m, load_warehouse 3 attempts + 2 x 5s delay, + 10m setup
+    assert files["nbflow-finance-daily.yml"]["jobs"]["run"]["timeout-minutes"] == 91
+    assert files["nbflow-many.yml"]["jobs"]["run"]["timeout-minutes"] == 12
+    assert files["nbflow-everything.yml"]["jobs"]["run"]["timeout-minutes"] == MAX_TIMEOUT_MINUTES
+
+
+def test_install_line_follows_the_project(tmp_path: Path) -> None:
+    root = copy_examples(tmp_path)
+    (root / "requirements.txt").write_text("duckdb\n", encoding="utf-8")
+    doc = load(generate_ci(root)[Path(".github/workflows/nbflow-regional-sales.yml")])
+    setup = doc["jobs"]["run"]["steps"]
+    assert setup[2]["run"] == "pip install nbflow-workflows\npip install -r requirements.txt\n"
+    assert setup[1]["with"]["cache-dependency-path"] == "requirements.txt"
+    own = load(generate_ci(REPO)[Path(".github/workflows/nbflow-regional-sales.yml")])
+    assert own["jobs"]["run"]["steps"][2]["run"] == 'pip install -e ".[examples]"'
+
+
+# --------------------------------------------------------------------------- write, check
+
+
+def test_write_then_check_is_fresh(project: Path) -> None:
+    written = write_ci(project)
+    assert [p.name for p in written] == [
+        "nbflow-everything.yml",
+        "nbflow-finance-daily.yml",
+        "nbflow-many.yml",
+        "nbflow-regional-sales.yml",
+    ]
+    assert check_ci(project) == []
+    assert write_ci(project) == []  # nothing changed, nothing rewritten
+
+
+def test_check_names_a_stale_file_after_a_manifest_edit(project: Path) -> None:
+    write_ci(project)
+    manifest = project / "workflows" / "finance-daily" / "workflow.yaml"
+    text = manifest.read_text(encoding="utf-8")
+    manifest.write_text(text.replace('"0 0 * * *"', '"0 2 * * *"'), encoding="utf-8")
+    assert check_ci(project) == [
+        ".github/workflows/nbflow-finance-daily.yml: stale (its manifest or nbflow changed)"
+    ]
+
+
+def test_generate_removes_only_generated_files_of_removed_workflows(project: Path) -> None:
+    write_ci(project)
+    ci_dir = project / ".github" / "workflows"
+    handmade = ci_dir / "nbflow-handmade.yml"
+    handmade.write_text("name: mine\non: push\n", encoding="utf-8")
+    shutil.rmtree(project / "workflows" / "many")
+    assert check_ci(project) == [
+        ".github/workflows/nbflow-many.yml: generated for a workflow that no longer exists "
+        "or has no triggers"
+    ]
+    assert write_ci(project) == [ci_dir / "nbflow-many.yml"]
+    assert not (ci_dir / "nbflow-many.yml").exists()
+    assert handmade.is_file()
+    assert check_ci(project) == []
+
+
+def test_generate_never_overwrites_a_handmade_file(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ci_dir = project / ".github" / "workflows"
+    ci_dir.mkdir(parents=True)
+    handmade = ci_dir / "nbflow-many.yml"
+    handmade.write_text("name: mine\non: push\n", encoding="utf-8")
+    assert ".github/workflows/nbflow-many.yml: not generated by nbflow (no header)" in check_ci(
+        project
+    )
+    monkeypatch.chdir(project)
+    assert main(["ci", "generate"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {handmade.resolve()} exists and was not generated by nbflow (no header); "
+        "rename or remove it, then run `nbflow ci generate` again\n"
+    )
+    assert handmade.read_text(encoding="utf-8") == "name: mine\non: push\n"
+    assert not (ci_dir / "nbflow-everything.yml").exists()  # nothing written
+
+
+def test_cli_check_exit_codes(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(project)
+    assert main(["ci", "check"]) == 1
+    out, err = capsys.readouterr()
+    assert ".github/workflows/nbflow-finance-daily.yml: missing" in out.splitlines()
+    assert 'run "nbflow ci generate"' in err
+
+    assert main(["ci", "generate"]) == 0
+    out, _ = capsys.readouterr()
+    assert "wrote .github/workflows/nbflow-everything.yml" in out.splitlines()
+    assert main(["ci", "check"]) == 0
+
+    (project / ".github" / "workflows" / "nbflow-many.yml").write_text(
+        f"{GENERATED_HEADER} from workflows/many/workflow.yaml\nedited: by hand\n", encoding="utf-8"
+    )
+    assert main(["ci", "check"]) == 1
+    out, err = capsys.readouterr()
+    assert out == ".github/workflows/nbflow-many.yml: stale (its manifest or nbflow changed)\n"
+    assert err.endswith('1 generated workflow file(s) out of date; run "nbflow ci generate"\n')
+
+
+def test_cli_reports_an_invalid_manifest(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_manifest(project / "workflows" / "broken", "name: broken\nsteps: []\n")
+    monkeypatch.chdir(project)
+    assert main(["ci", "generate"]) == 2
+    assert "a workflow needs at least one step" in capsys.readouterr().err
+    assert not (project / ".github").exists()
