@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import latest_run, write_manifest, write_notebook
 
 import nbflow.cli
-from helpers import latest_run, write_manifest, write_notebook
 from nbflow import __version__
 from nbflow.cli import main
 from nbflow.report import render_report
@@ -52,12 +52,14 @@ def two_steps(project: Path, needs: str = "extract") -> Path:
 
 
 def test_entry_points_run(tmp_path: Path) -> None:
-    help_ = subprocess.run([sys.executable, "-m", "nbflow", "--help"], capture_output=True,
-                           text=True, cwd=tmp_path)
+    help_ = subprocess.run(
+        [sys.executable, "-m", "nbflow", "--help"], capture_output=True, text=True, cwd=tmp_path
+    )
     script = Path(sys.executable).parent / "nbflow"
     bare = subprocess.run([str(script)], capture_output=True, text=True, cwd=tmp_path)
-    version = subprocess.run([str(script), "--version"], capture_output=True, text=True,
-                             cwd=tmp_path)
+    version = subprocess.run(
+        [str(script), "--version"], capture_output=True, text=True, cwd=tmp_path
+    )
 
     assert help_.returncode == 0, help_.stderr
     assert help_.stdout.startswith("usage: nbflow ")
@@ -137,8 +139,11 @@ def test_unknown_workflow_suggests_a_name(
     ("fmt", "expected"),
     [
         ("text", "demo: 2 steps in 2 layers\n[1]  extract\n[2]  load     ← needs extract\n"),
-        ("mermaid", 'flowchart LR\n    s_extract["extract"]\n    s_load["load"]\n'
-                    "    s_extract --> s_load\n"),
+        (
+            "mermaid",
+            'flowchart LR\n    s_extract["extract"]\n    s_load["load"]\n'
+            "    s_extract --> s_load\n",
+        ),
     ],
 )
 def test_graph_formats(
@@ -182,7 +187,10 @@ def test_runs_and_show_after_a_run(project: Path, capsys: pytest.CaptureFixture[
     shown_json = json.loads(capsys.readouterr().out)
 
     took = f"{record.duration:.1f} s"
-    assert listed == f"{record.run_id}  demo                 succeeded   1/1 steps  {took:>8}  schedule\n"
+    assert (
+        listed
+        == f"{record.run_id}  demo                 succeeded   1/1 steps  {took:>8}  schedule\n"
+    )
     assert as_json == [stored]
     assert shown == render_report(record) + "\n"
     assert shown_json == stored
@@ -197,8 +205,9 @@ def test_show_unknown_run_exits_2(project: Path, capsys: pytest.CaptureFixture[s
     )
 
 
-def test_init_sets_up_a_project(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_init_sets_up_a_project(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "repo").mkdir()
     (tmp_path / "repo" / ".gitignore").write_text("*.pyc\n")
@@ -207,7 +216,10 @@ def test_init_sets_up_a_project(tmp_path: Path, capsys: pytest.CaptureFixture[st
 
     root = tmp_path / "repo"
     assert capsys.readouterr().out.splitlines() == [
-        "repo/nbflow.yaml", "repo/workflows", "repo/.nbflow/manifest.schema.json", "repo/.gitignore",
+        "repo/nbflow.yaml",
+        "repo/workflows",
+        "repo/.nbflow/manifest.schema.json",
+        "repo/.gitignore",
     ]
     assert (root / "workflows").is_dir()
     assert (root / "nbflow.yaml").read_text().endswith("runs_dir: runs\n")
@@ -224,19 +236,19 @@ def test_new_workflow_then_new_step_keeps_comments_and_validates(
     assert main(["new", "wf"]) == 0
     folder = project.resolve() / "workflows" / "wf"
     assert capsys.readouterr().out.splitlines() == [
-        f"{folder}/workflow.yaml", f"{folder}/main.ipynb",
+        f"{folder}/workflow.yaml",
+        f"{folder}/main.ipynb",
     ]
     manifest = folder / "workflow.yaml"
-    manifest.write_text(manifest.read_text().replace(
-        "steps:\n", "# the steps, in order\nsteps:\n"
-    ))
+    manifest.write_text(manifest.read_text().replace("steps:\n", "# the steps, in order\nsteps:\n"))
 
     assert main(["new", "wf", "step2"]) == 0
     assert capsys.readouterr().out.splitlines() == [str(manifest), f"{folder}/step2.ipynb"]
     text = manifest.read_text()
     assert "# the steps, in order\nsteps:\n" in text
-    assert text.endswith("  - id: main\n    notebook: main.ipynb\n"
-                         "  - id: step2\n    notebook: step2.ipynb\n")
+    assert text.endswith(
+        "  - id: main\n    notebook: main.ipynb\n  - id: step2\n    notebook: step2.ipynb\n"
+    )
     assert main(["validate", "wf"]) == 0
     assert capsys.readouterr().err == f"ok {manifest} (2 steps)\n"
     assert main(["new", "wf", "step2"]) == 2

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import duckdb
 import pytest
-
 from helpers import cell_outputs, latest_run
+
 from nbflow.cli import main
 from nbflow.run_record import RunStatus, StepStatus, parse_time
 
@@ -38,8 +38,14 @@ def test_finance_daily_loads_the_day_then_stops_on_missing_exports(examples: Pat
     assert record.status == RunStatus.SUCCEEDED
     assert [(s.id, s.status) for s in record.steps] == [
         (step, StepStatus.SUCCEEDED)
-        for step in ("generate_sample", "check_sources", "transform", "load_warehouse",
-                     "build_view", "cleanup")
+        for step in (
+            "generate_sample",
+            "check_sources",
+            "transform",
+            "load_warehouse",
+            "build_view",
+            "cleanup",
+        )
     ]
     assert record.parameters["run_date"] == "2026-11-20"
     rows = record.step("check_sources").outputs["rows"]
@@ -57,7 +63,9 @@ def test_finance_daily_loads_the_day_then_stops_on_missing_exports(examples: Pat
     assert len(record.step("cleanup").outputs["deleted"]) == 3
     assert not (folder / "data" / "raw" / "2026-11-20").exists()
 
-    code = main(["run", "finance-daily", "-p", "run_date=2026-11-21", "-p", "generate_sample=false"])
+    code = main(
+        ["run", "finance-daily", "-p", "run_date=2026-11-21", "-p", "generate_sample=false"]
+    )
 
     assert code == 1
     run_dir, failed = latest_run(examples, "finance-daily")
@@ -79,11 +87,15 @@ def test_finance_daily_loads_the_day_then_stops_on_missing_exports(examples: Pat
         ("build_view", StepStatus.SKIPPED, "needs 'load_warehouse', which skipped"),
         ("cleanup", StepStatus.SKIPPED, "needs 'build_view', which skipped"),
     ]
-    errors = [o for o in cell_outputs(run_dir / "check_sources.ipynb", "rows, problems = {}")
-              if o["output_type"] == "error"]
+    errors = [
+        o
+        for o in cell_outputs(run_dir / "check_sources.ipynb", "rows, problems = {}")
+        if o["output_type"] == "error"
+    ]
     assert [(o["ename"], o["evalue"]) for o in errors] == [("BadSource", check.error.evalue)]
     assert sorted(p.name for p in run_dir.glob("*.ipynb")) == [
-        "check_sources.ipynb", "generate_sample.ipynb",
+        "check_sources.ipynb",
+        "generate_sample.ipynb",
     ]
 
 
@@ -102,8 +114,11 @@ def test_regional_sales_runs_its_regions_in_parallel(examples: Path) -> None:
     assert all(parse_time(prepare.end) <= start for start in starts)  # type: ignore[arg-type]
     assert all(end <= parse_time(combine.start) for end in ends)  # type: ignore[arg-type]
     totals = {r.id: r.outputs["total"] for r in regions}
-    assert combine.parameters == {"eu_total": totals["eu"], "us_total": totals["us"],
-                                  "apac_total": totals["apac"]}
+    assert combine.parameters == {
+        "eu_total": totals["eu"],
+        "us_total": totals["us"],
+        "apac_total": totals["apac"],
+    }
     assert combine.outputs["total"] == pytest.approx(sum(totals.values()))
     report = examples / "workflows" / "regional-sales" / record.step("publish").outputs["report"]
     assert report.read_text(encoding="utf-8").startswith("# Sales by region, 2026-11-20\n")

@@ -27,8 +27,9 @@ def _steps(*specs: tuple[str, tuple[str, ...]]) -> tuple[Step, ...]:
 
 
 def _workflow(*specs: tuple[str, tuple[str, ...]]) -> Workflow:
-    return Workflow(name="demo", manifest=MANIFEST, source=Source(MANIFEST, 1, 1),
-                    steps=_steps(*specs))
+    return Workflow(
+        name="demo", manifest=MANIFEST, source=Source(MANIFEST, 1, 1), steps=_steps(*specs)
+    )
 
 
 # extract → (clean, profile) → load; report is independent; notify needs report.
@@ -44,7 +45,12 @@ DIAMOND = _workflow(
 
 def test_topological_order_keeps_manifest_order_among_independent_steps() -> None:
     assert topological_order(DIAMOND.steps) == (
-        "extract", "report", "clean", "profile", "load", "notify",
+        "extract",
+        "report",
+        "clean",
+        "profile",
+        "load",
+        "notify",
     )
     late_first = _workflow(("b", ("a",)), ("a", ()), ("c", ()))
     assert topological_order(late_first.steps) == ("a", "b", "c")
@@ -52,7 +58,9 @@ def test_topological_order_keeps_manifest_order_among_independent_steps() -> Non
 
 def test_layers_group_steps_that_may_run_together() -> None:
     assert plan_run(DIAMOND).layers() == [
-        ["extract", "report"], ["clean", "profile", "notify"], ["load"],
+        ["extract", "report"],
+        ["clean", "profile", "notify"],
+        ["load"],
     ]
 
 

@@ -22,7 +22,11 @@ def test_init_keeps_what_exists(tmp_path: Path) -> None:
 
     created = init_project(root)
 
-    assert created == [root / "workflows", root / ".nbflow/manifest.schema.json", root / ".gitignore"]
+    assert created == [
+        root / "workflows",
+        root / ".nbflow/manifest.schema.json",
+        root / ".gitignore",
+    ]
     assert (root / "nbflow.yaml").read_text() == "runs_dir: elsewhere\n"
     assert (root / ".gitignore").read_text() == "runs/*/.lock\n.ipynb_checkpoints/\n"
     assert init_project(root) == []
@@ -70,8 +74,9 @@ def test_new_step_keeps_the_manifest_layout_and_an_existing_notebook(tmp_path: P
     manifest.write_text(
         manifest.read_text().replace("  dispatch: true\n", "  dispatch: true   # by hand\n")
     )
-    (folder / "extra.ipynb").write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4,
-                                                     "nbformat_minor": 5}))
+    (folder / "extra.ipynb").write_text(
+        json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+    )
     before = manifest.read_text()
 
     created = new_step(tmp_path, "wf", "extra")

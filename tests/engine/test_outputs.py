@@ -25,7 +25,7 @@ def _bundle_cell(*bundles: dict[str, Any], cell_type: str = "code") -> dict[str,
 def test_record_outside_ipython_keeps_the_value_and_returns_it() -> None:
     value = {"rows": [1, 2], "ok": True}
 
-    assert record("summary", value) is value
+    assert nbflow.record("summary", value) is value
     assert outputs._recorded["summary"] == {"rows": [1, 2], "ok": True}
 
 

@@ -10,13 +10,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-
 from helpers import injected_parameters, latest_run, write_manifest, write_notebook
+
 from nbflow.cli import main
 from nbflow.engine.parameters import resolve_run_parameters, resolve_step_parameters
 from nbflow.errors import UsageError
 from nbflow.manifest.load import load_manifest
 from nbflow.run_record import RunStatus
+from nbflow.store.runs import iter_run_dirs
 
 NOW = datetime(2026, 11, 20, 6, 30, tzinfo=UTC)
 
@@ -68,15 +69,27 @@ def test_parameters_follow_their_precedence(project: Path) -> None:
     run_dir, record = latest_run(project, "prec")
     assert record.status == RunStatus.SUCCEEDED
     assert record.parameters == {
-        "count": 5, "region": "from-workflow", "mode": "from-workflow",
-        "note": "from-workflow", "forced": "from-cli",
+        "count": 5,
+        "region": "from-workflow",
+        "mode": "from-workflow",
+        "note": "from-workflow",
+        "forced": "from-cli",
     }
     a, b = record.steps
-    assert a.parameters == {"region": "from-workflow", "mode": "from-step", "forced": "from-cli",
-                            "count": 5}
+    assert a.parameters == {
+        "region": "from-workflow",
+        "mode": "from-step",
+        "forced": "from-cli",
+        "count": 5,
+    }
     assert a.outputs == {
-        "seen": {"only_notebook": "from-notebook", "region": "from-workflow",
-                 "mode": "from-step", "forced": "from-cli", "count": 5},
+        "seen": {
+            "only_notebook": "from-notebook",
+            "region": "from-workflow",
+            "mode": "from-step",
+            "forced": "from-cli",
+            "count": 5,
+        },
         "count_type": "int",
     }
     # b's parameters cell defines only `note`: no other workflow parameter reaches it
@@ -91,14 +104,22 @@ def test_parameters_follow_their_precedence(project: Path) -> None:
     [
         (["-p", "count=five"], "error: -p count=five: expected an integer, got 'five'"),
         (["-p", "cuont=5"], "error: prec: unknown parameter 'cuont'; did you mean 'count'?"),
-        (["-p", "a.mdoe=x"],
-         "error: -p a.mdoe: a.ipynb has no parameter 'mdoe'; did you mean 'mode'?"),
+        (
+            ["-p", "a.mdoe=x"],
+            "error: -p a.mdoe: a.ipynb has no parameter 'mdoe'; did you mean 'mode'?",
+        ),
         (["-p", "z.mode=x"], "error: prec: unknown step 'z'; steps are: a, b"),
         (["-p", "count"], "error: -p count: expected NAME=VALUE or STEP.NAME=VALUE"),
         (["--steps", "bb"], "error: prec: unknown step 'bb'; did you mean 'b'?"),
     ],
-    ids=["bad-int", "unknown-name", "unknown-step-parameter", "unknown-step", "no-value",
-         "unknown-selected-step"],
+    ids=[
+        "bad-int",
+        "unknown-name",
+        "unknown-step-parameter",
+        "unknown-step",
+        "no-value",
+        "unknown-selected-step",
+    ],
 )
 def test_bad_command_line_parameter_exits_2(
     project: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
@@ -109,7 +130,7 @@ def test_bad_command_line_parameter_exits_2(
 
     assert code == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == message
-    assert not (project / "runs" / "prec").exists()
+    assert list(iter_run_dirs(project / "runs")) == []
 
 
 def test_missing_required_parameter_exits_2(
@@ -154,12 +175,14 @@ def test_run_parameters_resolve_defaults_against_the_run_clock(tmp_path: Path) -
     workflow = load_manifest(manifest)
 
     assert resolve_run_parameters(workflow, {}, NOW) == {
-        "run_date": "2026-11-20", "tags": ["x"], "ratio": 0.5,
+        "run_date": "2026-11-20",
+        "tags": ["x"],
+        "ratio": 0.5,
     }
     assert resolve_run_parameters(workflow, {"ratio": 2}, NOW)["ratio"] == 2.0
     with pytest.raises(UsageError) as exc:
         resolve_run_parameters(workflow, {"tags": "x"}, NOW)
-    assert str(exc.value) == "-p tags: expected a list, got str \"x\""
+    assert str(exc.value) == '-p tags: expected a list, got str "x"'
 
 
 def test_step_parameters_resolve_expressions_keeping_types(tmp_path: Path) -> None:
@@ -194,5 +217,9 @@ def test_step_parameters_resolve_expressions_keeping_types(tmp_path: Path) -> No
             {"id": "RUN", "date": "2026-11-20"},
             {"who": "override"},
         )
-    assert injected == {"run_date": "2026-11-20", "rows": 42, "label": "RUN/2026-11-20",
-                        "who": "override"}
+    assert injected == {
+        "run_date": "2026-11-20",
+        "rows": 42,
+        "label": "RUN/2026-11-20",
+        "who": "override",
+    }

@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-
 from helpers import (
     cell_outputs,
     injected_parameters,
@@ -26,13 +25,14 @@ from helpers import (
     write_manifest,
     write_notebook,
 )
+
 from nbflow.cli import main
 from nbflow.engine.locks import workflow_lock
 from nbflow.engine.runner import RunOptions, run_workflow
 from nbflow.errors import RunLockedError
 from nbflow.manifest.load import load_manifest
-from nbflow.run_record import RunStatus, StepError, StepStatus, parse_time
 from nbflow.report import render_report
+from nbflow.run_record import RunStatus, StepError, StepStatus, parse_time
 from nbflow.store.runs import read_record
 
 NOW = datetime(2026, 11, 20, 6, 30, tzinfo=UTC)
@@ -125,13 +125,21 @@ def test_run_records_the_head_commit_inside_git(project: Path) -> None:
     folder = project / "workflows" / "one"
     write_notebook(folder / "only.ipynb", "x = 1", ["x"])
     manifest = write_manifest(folder, "name: one\nsteps:\n  - id: only\n    notebook: only.ipynb\n")
-    git = ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com",
-           "-c", "commit.gpgsign=false"]
+    git = [
+        "git",
+        "-c",
+        "user.name=Test",
+        "-c",
+        "user.email=test@example.com",
+        "-c",
+        "commit.gpgsign=false",
+    ]
     subprocess.run([*git, "init", "-q"], cwd=project, check=True)
     subprocess.run([*git, "add", "."], cwd=project, check=True)
     subprocess.run([*git, "commit", "-q", "-m", "init"], cwd=project, check=True)
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=project, check=True,
-                          capture_output=True, text=True).stdout.strip()
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=project, check=True, capture_output=True, text=True
+    ).stdout.strip()
 
     record = run_workflow(load_manifest(manifest), RunOptions(jobs=1))
 
@@ -173,7 +181,10 @@ def test_failing_cell_fails_the_run_and_skips_its_dependants(
     assert record.status == RunStatus.FAILED
     a, b, c, d = record.steps
     assert (a.status, b.status, c.status, d.status) == (
-        StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.SKIPPED, StepStatus.SUCCEEDED,
+        StepStatus.FAILED,
+        StepStatus.SKIPPED,
+        StepStatus.SKIPPED,
+        StepStatus.SUCCEEDED,
     )
     assert a.error is not None
     assert (a.error.cell, a.error.ename, a.error.evalue) == (2, "ValueError", "bad input 42")
@@ -182,8 +193,11 @@ def test_failing_cell_fails_the_run_and_skips_its_dependants(
     assert c.reason == "needs 'b', which skipped"
     assert (b.notebook, c.notebook) == ("", "")
     assert d.outputs == {"ok": True}
-    errors = [o for o in cell_outputs(run_dir / "a.ipynb", "raise ValueError")
-              if o["output_type"] == "error"]
+    errors = [
+        o
+        for o in cell_outputs(run_dir / "a.ipynb", "raise ValueError")
+        if o["output_type"] == "error"
+    ]
     assert [(o["ename"], o["evalue"]) for o in errors] == [("ValueError", "bad input 42")]
     assert cell_outputs(run_dir / "a.ipynb", "never") == []
     assert not (run_dir / "b.ipynb").exists()
@@ -218,7 +232,8 @@ def test_step_retried_after_a_failed_attempt_succeeds(project: Path) -> None:
     step = record.step("flaky")
     assert step.status == StepStatus.SUCCEEDED
     assert [(a.number, a.status) for a in step.attempts] == [
-        (1, StepStatus.FAILED), (2, StepStatus.SUCCEEDED),
+        (1, StepStatus.FAILED),
+        (2, StepStatus.SUCCEEDED),
     ]
     first, second = step.attempts
     assert first.error is not None
@@ -235,7 +250,9 @@ def test_second_run_while_the_lock_is_held_is_refused(
 ) -> None:
     folder = project / "workflows" / "locked"
     write_notebook(folder / "only.ipynb", None, ["1"])
-    manifest = write_manifest(folder, "name: locked\nsteps:\n  - {id: only, notebook: only.ipynb}\n")
+    manifest = write_manifest(
+        folder, "name: locked\nsteps:\n  - {id: only, notebook: only.ipynb}\n"
+    )
     message = (
         f"locked: another run of this workflow is in progress (pid {os.getpid()}); "
         "wait for it to finish, or stop it, then run again"
@@ -270,7 +287,9 @@ def test_selected_step_reuses_outputs_of_the_latest_successful_run(project: Path
     workflow = load_manifest(manifest)
     # distinct clocks: run ids sort by their time, to the second
     for minute, n in ((1, 1), (2, 2)):
-        options = RunOptions(jobs=1, steps=["a"], parameters={"n": n}, now=NOW.replace(minute=minute))
+        options = RunOptions(
+            jobs=1, steps=["a"], parameters={"n": n}, now=NOW.replace(minute=minute)
+        )
         assert run_workflow(workflow, options).status == RunStatus.SUCCEEDED
 
     record = run_workflow(workflow, RunOptions(jobs=1, steps=["b"], now=NOW.replace(minute=3)))

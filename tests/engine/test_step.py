@@ -6,9 +6,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import pytest
+from helpers import (
+    cell_outputs,
+    markdown_cell,
+    wait_until_no_kernels,
+    write_manifest,
+    write_notebook,
+)
 
-from helpers import cell_outputs, markdown_cell, wait_until_no_kernels, write_manifest, write_notebook
 from nbflow.engine.runner import RunOptions, run_workflow
 from nbflow.engine.step import StepTask, execute_step
 from nbflow.manifest.load import load_manifest
@@ -39,7 +44,12 @@ def test_step_past_its_timeout_is_stopped(project: Path) -> None:
     executed = project / "runs" / "slow" / record.run_id / "slow.ipynb"
     errors = [o for o in cell_outputs(executed, "time.sleep") if o["output_type"] == "error"]
     assert errors == [
-        {"output_type": "error", "ename": "Timeout", "evalue": "timed out after 2 s", "traceback": []}
+        {
+            "output_type": "error",
+            "ename": "Timeout",
+            "evalue": "timed out after 2 s",
+            "traceback": [],
+        }
     ]
     assert cell_outputs(executed, "after = True") == []
     assert wait_until_no_kernels(record.run_id) == []
@@ -111,5 +121,3 @@ def test_step_runs_in_its_folder_with_the_run_environment(tmp_path: Path) -> Non
     assert (tmp_path / "written.txt").read_text() == "hello"
     assert task.output.is_file()
     assert result.duration > 0
-
-

@@ -15,9 +15,15 @@ from nbflow.run_record import Attempt, RunRecord, RunStatus, StepError, StepReco
 from nbflow.store import runs
 
 
-def _record(run_id: str, *, workflow: str = "demo", status: RunStatus = RunStatus.SUCCEEDED,
-            pid: int | None = None, outputs: dict[str, object] | None = None,
-            step_status: StepStatus = StepStatus.SUCCEEDED) -> RunRecord:
+def _record(
+    run_id: str,
+    *,
+    workflow: str = "demo",
+    status: RunStatus = RunStatus.SUCCEEDED,
+    pid: int | None = None,
+    outputs: dict[str, object] | None = None,
+    step_status: StepStatus = StepStatus.SUCCEEDED,
+) -> RunRecord:
     error = StepError("ValueError", "bad", 2, "Traceback ...") if step_status == "failed" else None
     step = StepRecord(
         id="a",
@@ -26,8 +32,11 @@ def _record(run_id: str, *, workflow: str = "demo", status: RunStatus = RunStatu
         notebook="a.ipynb",
         source_notebook="a.ipynb",
         parameters={"n": 1, "when": "2026-11-20"},
-        attempts=(Attempt(1, "2026-11-20T00:00:00.000Z", "2026-11-20T00:00:01.500Z", 1.5,
-                          step_status, error),),
+        attempts=(
+            Attempt(
+                1, "2026-11-20T00:00:00.000Z", "2026-11-20T00:00:01.500Z", 1.5, step_status, error
+            ),
+        ),
         start="2026-11-20T00:00:00.000Z",
         end="2026-11-20T00:00:01.500Z",
         duration=1.5,
@@ -70,8 +79,9 @@ def test_check_run_id_rejects_other_text() -> None:
 
 def test_record_round_trips_through_run_json(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    record = _record("2026-11-20T000000Z-ab12", step_status=StepStatus.FAILED,
-                     status=RunStatus.FAILED)
+    record = _record(
+        "2026-11-20T000000Z-ab12", step_status=StepStatus.FAILED, status=RunStatus.FAILED
+    )
 
     runs.write_record(run_dir, record)
 
@@ -117,7 +127,11 @@ def test_iter_run_dirs_lists_runs_oldest_first(tmp_path: Path) -> None:
 
 
 def test_find_run_and_latest_outputs(tmp_path: Path) -> None:
-    old, new, failed = "2026-11-20T000000Z-0000", "2026-11-21T000000Z-0000", "2026-11-22T000000Z-0000"
+    old, new, failed = (
+        "2026-11-20T000000Z-0000",
+        "2026-11-21T000000Z-0000",
+        "2026-11-22T000000Z-0000",
+    )
     runs.write_record(runs.run_dir(tmp_path, "demo", old), _record(old, outputs={"rows": 1}))
     runs.write_record(runs.run_dir(tmp_path, "demo", new), _record(new, outputs={"rows": 2}))
     runs.write_record(
@@ -140,8 +154,9 @@ def test_running_record_of_a_dead_process_is_interrupted() -> None:
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
 
-    assert runs.is_interrupted(_record("2026-11-20T000000Z-0000", status=RunStatus.RUNNING,
-                                       pid=dead.pid))
+    assert runs.is_interrupted(
+        _record("2026-11-20T000000Z-0000", status=RunStatus.RUNNING, pid=dead.pid)
+    )
     assert not runs.is_interrupted(
         _record("2026-11-20T000000Z-0000", status=RunStatus.RUNNING, pid=os.getpid())
     )
