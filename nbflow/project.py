@@ -24,8 +24,8 @@ WORKFLOWS_DIR = "workflows"
 RUNS_DIR = "runs"
 COMMIT_TARGETS = ("current", "runs-branch", "pr")
 DEFAULT_RUNS_BRANCH = "nbflow/runs"
-DEFAULT_WARN_NOTEBOOK_BYTES = 5_000_000
-DEFAULT_MAX_NOTEBOOK_BYTES = 50_000_000
+DEFAULT_WARN_BYTES = 5_000_000
+DEFAULT_MAX_BYTES = 50_000_000
 
 
 @dataclass(frozen=True)
@@ -34,8 +34,8 @@ class CommitSettings:
 
     target: str = "current"
     runs_branch: str = DEFAULT_RUNS_BRANCH
-    warn_notebook_bytes: int = DEFAULT_WARN_NOTEBOOK_BYTES
-    max_notebook_bytes: int = DEFAULT_MAX_NOTEBOOK_BYTES
+    warn_notebook_bytes: int = DEFAULT_WARN_BYTES
+    max_notebook_bytes: int = DEFAULT_MAX_BYTES
 
 
 @dataclass(frozen=True)
@@ -139,8 +139,8 @@ def _commit_settings(path: Path, section: Any) -> CommitSettings:
     return CommitSettings(
         target=target,
         runs_branch=branch.strip(),
-        warn_notebook_bytes=_bytes(path, section, "warn_notebook_bytes", DEFAULT_WARN_NOTEBOOK_BYTES),
-        max_notebook_bytes=_bytes(path, section, "max_notebook_bytes", DEFAULT_MAX_NOTEBOOK_BYTES),
+        warn_notebook_bytes=_bytes(path, section, "warn_notebook_bytes", DEFAULT_WARN_BYTES),
+        max_notebook_bytes=_bytes(path, section, "max_notebook_bytes", DEFAULT_MAX_BYTES),
     )
 
 
