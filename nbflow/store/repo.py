@@ -537,15 +537,14 @@ class _Git:
         header = base64.b64encode(f"x-access-token:{token}".encode()).decode()
         self.secrets += [token, header]
         key = f"http.https://{urlsplit(url).netloc.rpartition('@')[2]}/.extraheader"
-        # The empty value first clears a header actions/checkout may have persisted.
-        return {
-            **env,
-            "GIT_CONFIG_COUNT": "2",
-            "GIT_CONFIG_KEY_0": key,
-            "GIT_CONFIG_VALUE_0": "",
-            "GIT_CONFIG_KEY_1": key,
-            "GIT_CONFIG_VALUE_1": f"AUTHORIZATION: basic {header}",
-        }
+        # The empty value first clears a header actions/checkout may have persisted;
+        # entries already given through GIT_CONFIG_* are kept.
+        first = int(os.environ.get("GIT_CONFIG_COUNT", "0") or 0)
+        values = ("", f"AUTHORIZATION: basic {header}")
+        for n, value in enumerate(values, start=first):
+            env[f"GIT_CONFIG_KEY_{n}"], env[f"GIT_CONFIG_VALUE_{n}"] = key, value
+        env["GIT_CONFIG_COUNT"] = str(first + len(values))
+        return env
 
 
 def _record_from_tree(run_tree: Any, name: str) -> RunRecord | None:
