@@ -145,6 +145,7 @@ def _run_one(workflow: Any, args: argparse.Namespace) -> int:
     from nbflow.engine.parameters import check_step_overrides
     from nbflow.engine.runner import RunOptions, run_workflow
     from nbflow.notify import notify_run
+    from nbflow.project import project_of_manifest
     from nbflow.run_record import RunStatus
     from nbflow.secrets import Redactor
 
@@ -160,12 +161,22 @@ def _run_one(workflow: Any, args: argparse.Namespace) -> int:
         log_output=args.log_output,
         resume=args.resume,
     )
-    record = run_workflow(workflow, options, observer=progress())
-    notify_run(workflow, record, env=os.environ)  # never raises; failures are warnings
-    run_dir = _project().runs_dir / record.workflow / record.run_id
+    project = project_of_manifest(workflow.manifest)
+    commit = args.commit or args.push or args.target is not None
+    target = project.commit_target(args.target, workflow.commit_target) if commit else ""
+    record = run_workflow(workflow, options, project=project, observer=progress())
+    run_dir = project.runs_dir / record.workflow / record.run_id
     _publish_step_summary(record)
     print(json.dumps(record.to_json(), indent=2) if args.json else run_dir)
     print(f"executed notebooks and report: {run_dir}", file=sys.stderr)
+    pushed_sha = None
+    try:
+        if commit:
+            pushed_sha = _commit(project, run_dir, record, target, push=args.push or target == "pr")
+    finally:
+        # links in the message point at the pushed run commit when there is one
+        env = {**os.environ, "GITHUB_SHA": pushed_sha} if pushed_sha else os.environ
+        notify_run(workflow, record, env=env)  # never raises; failures are warnings
     return {
         RunStatus.SUCCEEDED: EXIT_OK,
         RunStatus.CANCELLED: EXIT_INTERRUPTED,
@@ -181,6 +192,33 @@ def _publish_step_summary(record: Any) -> None:
 
     with open(summary, "a", encoding="utf-8") as handle:
         handle.write(render_report(record) + "\n")
+
+
+def _commit(
+    project: Any, run_dir: Path, record: Any, target: str, *, push: bool
+) -> str | None:
+    """Commit (and push) a run folder; the commit's sha when it was pushed."""
+    from nbflow.store.repo import commit_run
+
+    result = commit_run(project, run_dir, record, target=target, push=push)
+    pushed = " and pushed" if result.pushed else ""
+    print(f"committed{pushed}: {result.sha[:12]} on {result.branch}", file=sys.stderr)
+    return result.sha if result.pushed else None
+
+
+def cmd_commit(args: argparse.Namespace) -> int:
+    from nbflow.manifest.load import load_manifest
+    from nbflow.store.runs import find_run, read_record
+
+    project = _project()
+    run_dir = find_run(project.runs_dir, args.run)
+    record = read_record(run_dir)
+    workflow_target = None
+    if record.manifest and (project.root / record.manifest).is_file():
+        workflow_target = load_manifest(project.root / record.manifest).commit_target
+    target = project.commit_target(args.target, workflow_target)
+    _commit(project, run_dir, record, target, push=args.push or target == "pr")
+    return EXIT_OK
 
 
 def _split(text: str | None) -> list[str] | None:
@@ -272,9 +310,9 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from nbflow.store.runs import is_interrupted, iter_run_dirs, read_record
+    from nbflow.store.runs import is_interrupted, list_runs
 
-    records = [read_record(d) for d in iter_run_dirs(_project().runs_dir, args.workflow)]
+    records = list_runs(_project(), args.workflow, args.branch)
     if args.json:
         print(json.dumps([r.to_json() for r in records], indent=2))
         return EXIT_OK
@@ -293,9 +331,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     from nbflow.report import render_report
-    from nbflow.store.runs import find_run, read_record
+    from nbflow.store.runs import find_record
 
-    record = read_record(find_run(_project().runs_dir, args.run))
+    record = find_record(_project(), args.run, args.branch)
     print(json.dumps(record.to_json(), indent=2) if args.json else render_report(record))
     return EXIT_OK
 
@@ -348,6 +386,18 @@ def cmd_ci_check(args: argparse.Namespace) -> int:
 
 
 # -- the parser ---------------------------------------------------------------------
+
+
+def _commit_options(p: argparse.ArgumentParser, *flag: str) -> None:
+    """--push and --target (and, for `run`, --commit; both imply committing)."""
+    if flag:
+        p.add_argument(flag[0], action="store_true", help=flag[1])
+    p.add_argument("--push", action="store_true",
+                   help="push the commit, retrying when another run landed first")
+    p.add_argument("--target", choices=["current", "runs-branch", "pr"],
+                   help="current branch, the runs branch, or a new branch for a pull request "
+                   "(pr implies --push); default: commit.target in the manifest, then in "
+                   "nbflow.yaml, then current")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -409,6 +459,7 @@ def _parser() -> argparse.ArgumentParser:
         help="what started the run, kept in the record (default: manual)",
     )
     p.add_argument("--json", action="store_true", help="print the run record")
+    _commit_options(p, "--commit", "commit the run folder when the run ends (see docs/git.md)")
     p.set_defaults(handler=cmd_run)
 
     p = sub.add_parser("due", help="list the schedules due at a moment (default: now)")
@@ -423,6 +474,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="list schedules that are not due too")
     p.set_defaults(handler=cmd_due)
 
+    p = sub.add_parser("commit", help="commit a run folder to Git (see docs/git.md)")
+    p.add_argument("run", metavar="RUN", help="a run id, as `nbflow runs` lists")
+    _commit_options(p)
+    p.set_defaults(handler=cmd_commit)
+
     p = sub.add_parser("graph", help="show a workflow's step graph")
     p.add_argument("workflow", metavar="WORKFLOW")
     p.add_argument("--format", choices=["text", "mermaid", "dot"], default="text")
@@ -430,12 +486,17 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("runs", help="list runs")
     p.add_argument("workflow", nargs="?", metavar="WORKFLOW")
+    p.add_argument("--branch", action="append", metavar="BRANCH",
+                   help="only runs committed on BRANCH (repeatable); default: the working "
+                   "tree, HEAD and the runs branch")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_runs)
 
     p = sub.add_parser("show", help="show one run's report")
     p.add_argument("run", metavar="RUN", help="a run id, as `nbflow runs` lists")
     p.add_argument("--json", action="store_true", help="the run record instead")
+    p.add_argument("--branch", action="append", metavar="BRANCH",
+                   help="look for the run committed on BRANCH only")
     p.set_defaults(handler=cmd_show)
 
     p = sub.add_parser("init", help="set up a repository for nbflow")

@@ -75,3 +75,7 @@ class RunLockedError(NbflowError):
     """Another run of the same workflow holds the checkout's run lock."""
 
     exit_code = 1
+
+
+class ConfigError(NbflowError):
+    """The project settings file (``nbflow.yaml``) cannot be read or has a bad value."""

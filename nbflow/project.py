@@ -4,16 +4,38 @@ The root is the nearest folder, from where nbflow is called upwards, holding
 ``nbflow.yaml`` (written by ``nbflow init``), else the top of the Git work tree,
 else the folder itself. Paths in records are relative to the root so a repository
 can be cloned anywhere.
+
+``nbflow.yaml`` holds project settings, read with ruamel's safe loader when first
+needed (``Project.config``); a bad file is a :class:`ConfigError` naming it.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from nbflow.errors import ConfigError
 
 CONFIG_FILE = "nbflow.yaml"
 WORKFLOWS_DIR = "workflows"
 RUNS_DIR = "runs"
+COMMIT_TARGETS = ("current", "runs-branch", "pr")
+DEFAULT_RUNS_BRANCH = "nbflow/runs"
+DEFAULT_WARN_BYTES = 5_000_000
+DEFAULT_MAX_BYTES = 50_000_000
+
+
+@dataclass(frozen=True)
+class CommitSettings:
+    """The ``commit:`` section of ``nbflow.yaml``: where and how runs are committed."""
+
+    target: str = "current"
+    runs_branch: str = DEFAULT_RUNS_BRANCH
+    warn_notebook_bytes: int = DEFAULT_WARN_BYTES
+    max_notebook_bytes: int = DEFAULT_MAX_BYTES
 
 
 @dataclass(frozen=True)
@@ -27,6 +49,25 @@ class Project:
     @property
     def runs_dir(self) -> Path:
         return self.root / RUNS_DIR
+
+    @property
+    def config_file(self) -> Path:
+        return self.root / CONFIG_FILE
+
+    @functools.cached_property
+    def config(self) -> dict[str, Any]:
+        """The settings in ``nbflow.yaml`` (``{}`` when there is none)."""
+        return _read_config(self.config_file)
+
+    @functools.cached_property
+    def commit(self) -> CommitSettings:
+        """The ``commit:`` settings, checked; defaults for what is not set."""
+        return _commit_settings(self.config_file, self.config.get("commit"))
+
+    def commit_target(self, requested: str | None = None, workflow: str | None = None) -> str:
+        """The target to commit a run to: ``requested`` (the command line), else the
+        workflow's ``commit.target``, else this project's, else ``current``."""
+        return requested or workflow or self.commit.target
 
     def relative(self, path: Path) -> str:
         """``path`` relative to the root when inside it, else absolute, as POSIX text."""
@@ -54,3 +95,60 @@ def project_of_manifest(manifest: Path) -> Project:
     if folder.parent.name == WORKFLOWS_DIR:
         return Project(folder.parent.parent)
     return find_project(folder)
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the project settings: {exc}") from None
+    try:
+        data = YAML(typ="safe").load(text)
+    except YAMLError as exc:
+        detail = " ".join(str(exc).split())
+        raise ConfigError(f"{path}: invalid YAML: {detail}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
+    return data
+
+
+def _commit_settings(path: Path, section: Any) -> CommitSettings:
+    if section is None:
+        return CommitSettings()
+    if not isinstance(section, Mapping):
+        raise ConfigError(f"{path}: commit: expected a mapping, e.g. `commit: {{target: current}}`")
+    allowed = ("target", "runs_branch", "warn_notebook_bytes", "max_notebook_bytes")
+    for key in section:
+        if key not in allowed:
+            raise ConfigError(f"{path}: commit.{key}: unknown key; allowed: {', '.join(allowed)}")
+    target = section.get("target", "current")
+    if target not in COMMIT_TARGETS:
+        raise ConfigError(
+            f"{path}: commit.target: {target!r} is not one of {', '.join(COMMIT_TARGETS)}"
+        )
+    branch = section.get("runs_branch", DEFAULT_RUNS_BRANCH)
+    if not isinstance(branch, str) or not branch.strip() or branch.startswith("-"):
+        raise ConfigError(f"{path}: commit.runs_branch: expected a branch name, got {branch!r}")
+    return CommitSettings(
+        target=target,
+        runs_branch=branch.strip(),
+        warn_notebook_bytes=_bytes(path, section, "warn_notebook_bytes", DEFAULT_WARN_BYTES),
+        max_notebook_bytes=_bytes(path, section, "max_notebook_bytes", DEFAULT_MAX_BYTES),
+    )
+
+
+def _bytes(path: Path, section: Mapping[str, Any], key: str, default: int) -> int:
+    value = section.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigError(
+            f"{path}: commit.{key}: expected a positive number of bytes, e.g. {default}, "
+            f"got {value!r}"
+        )
+    return value

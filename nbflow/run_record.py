@@ -85,6 +85,9 @@ class StepRecord:
     error: StepError | None = None
     outputs: dict[str, Any] = field(default_factory=dict)
     reason: str = ""  # why skipped or cancelled
+    # Volatile notebook metadata (papermill and nbclient timestamps, durations)
+    # moved out of the executed notebook so it diffs cleanly; see store/notebooks.py.
+    timings: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

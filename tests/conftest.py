@@ -26,3 +26,32 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (root / "nbflow.yaml").write_text("runs_dir: runs\n", encoding="utf-8")
     monkeypatch.chdir(root)
     return root
+
+
+@pytest.fixture
+def git_repo(tmp_path: Path) -> Path:
+    """A Git work tree in tmp_path (identity set, signing off, one commit on ``main``)
+    whose ``origin`` is a bare repository in tmp_path it was pushed to."""
+    from helpers import git
+
+    origin = tmp_path / "origin.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(origin))
+    repo = tmp_path / "repo"
+    git(tmp_path, "init", "-q", "-b", "main", str(repo))
+    configure_git(repo)
+    (repo / "README.md").write_text("# demo\n", encoding="utf-8")
+    (repo / ".gitignore").write_text("runs/*/.lock\n", encoding="utf-8")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "initial commit")
+    git(repo, "remote", "add", "origin", str(origin))
+    git(repo, "push", "-q", "-u", "origin", "main")
+    return repo
+
+
+def configure_git(repo: Path) -> None:
+    """Identity and no signing, in the repository's own config."""
+    from helpers import git
+
+    git(repo, "config", "user.name", "Test User")
+    git(repo, "config", "user.email", "test@example.com")
+    git(repo, "config", "commit.gpgsign", "false")

@@ -116,3 +116,49 @@ def wait_until_no_kernels(run_id: str, timeout: float = 5.0) -> list[int]:
     while (left := kernels_of_run(run_id)) and time.monotonic() < deadline:
         time.sleep(0.1)
     return left
+
+
+def git(repo: Path, *args: str) -> str:
+    """Run git in ``repo``; its stdout without the final newline (fails the test on error)."""
+    import subprocess
+
+    done = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True)
+    assert done.returncode == 0, f"git {' '.join(args)}: {done.stderr}"
+    return done.stdout.rstrip("\n")
+
+
+def write_run(
+    root: Path,
+    run_id: str,
+    *,
+    workflow: str = "demo",
+    status: str = "succeeded",
+    trigger: str = "manual",
+    notebook: str = '{"cells": []}\n',
+) -> tuple[Path, Any]:
+    """A run folder as the runner leaves it (record, report, one notebook), without
+    running a kernel; returns the folder and its RunRecord."""
+    from nbflow.run_record import RunRecord, RunStatus, StepRecord, StepStatus
+    from nbflow.store.runs import REPORT_FILE, write_record
+
+    step_status = StepStatus.SUCCEEDED if status == "succeeded" else StepStatus.FAILED
+    record = RunRecord(
+        workflow=workflow,
+        run_id=run_id,
+        status=RunStatus(status),
+        trigger=trigger,
+        start="2026-11-23T00:00:00.000Z",
+        end="2026-11-23T00:00:01.000Z",
+        duration=1.0,
+        steps=(
+            StepRecord(id="a", status=StepStatus.SUCCEEDED, notebook="a.ipynb"),
+            StepRecord(id="b", status=step_status, notebook="b.ipynb"),
+        ),
+    )
+    folder = root / "runs" / workflow / run_id
+    folder.mkdir(parents=True)
+    write_record(folder, record)
+    (folder / REPORT_FILE).write_text(f"# {workflow} {run_id}\n", encoding="utf-8")
+    (folder / "a.ipynb").write_text(notebook, encoding="utf-8")
+    (folder / "b.ipynb").write_text(notebook, encoding="utf-8")
+    return folder, record

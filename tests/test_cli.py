@@ -200,7 +200,7 @@ def test_runs_and_show_after_a_run(project: Path, capsys: pytest.CaptureFixture[
 def test_show_unknown_run_exits_2(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["show", "2026-01-01T000000Z-abcd"]) == 2
     assert capsys.readouterr().err == (
-        f"error: no run '2026-01-01T000000Z-abcd' under {project.resolve() / 'runs'}; "
+        f"error: no run '2026-01-01T000000Z-abcd' under {project.resolve() / 'runs'} or committed to Git; "
         "list runs with `nbflow runs`\n"
     )
 

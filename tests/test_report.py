@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from nbflow.graph import render_record_graph
-from nbflow.run_record import Attempt, RunRecord, RunStatus, StepError, StepRecord, StepStatus
 from nbflow.report import (
     MAX_VALUE_CHARS,
     format_duration,
@@ -20,6 +19,7 @@ from nbflow.report import (
     render_summary_line,
     strip_ansi,
 )
+from nbflow.run_record import Attempt, RunRecord, RunStatus, StepError, StepRecord, StepStatus
 
 GOLDEN = Path(__file__).parent / "golden"
 START = "2024-05-01T00:00:00.000Z"

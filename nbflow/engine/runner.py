@@ -39,6 +39,7 @@ from nbflow.run_record import (
 )
 from nbflow.secrets import Redactor
 from nbflow.store import runs
+from nbflow.store.notebooks import clean_notebook
 
 log = logging.getLogger(__name__)
 
@@ -309,7 +310,8 @@ class _Run:
                 "%s: attempt %d failed: %s", step.id, number, result.error and result.error.summary
             )
         self.handles.pop(step.id, None)
-        return _step_from_attempts(current, earlier + attempts, result)
+        timings = clean_notebook(task.output, root=self.project.root)
+        return _step_from_attempts(replace(current, timings=timings), earlier + attempts, result)
 
     def _wait_before_retry(self, step: Step, number: int) -> bool:
         delay = step.retry_delay * 2 ** (number - 2)

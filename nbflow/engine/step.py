@@ -109,7 +109,7 @@ def execute_step(
     error = _locate_error(error, notebook, handle, cancelled)
     if error is not None and error.ename in STOPPED:
         _show_error(notebook, error)
-    _portable_paths(notebook, task)
+    _set_output_path(notebook, task.output)
     notebook = task.redactor.data(notebook)
     if notebook:
         write_atomic(task.output, json.dumps(notebook, indent=1, ensure_ascii=False) + "\n")
@@ -126,13 +126,11 @@ def execute_step(
     )
 
 
-def _portable_paths(notebook: dict[str, Any], task: StepTask) -> None:
-    """Record the notebook's paths relative to the workflow and run folders, not as
-    this machine's absolute (or scratch) paths."""
+def _set_output_path(notebook: dict[str, Any], output: Path) -> None:
+    """papermill recorded the scratch path it wrote to; name the real one."""
     meta = notebook.get("metadata", {}).get("papermill")
     if isinstance(meta, dict):
-        meta["input_path"] = os.path.relpath(task.notebook, task.cwd)
-        meta["output_path"] = task.output.name
+        meta["output_path"] = str(output)
 
 
 def _locate_error(

@@ -854,6 +854,7 @@ def _build(doc: _Document, checker: _Checker) -> Workflow:
             on_failure=tuple(_as_dict(data.get("notify")).get("on_failure", ())),
             on_success=tuple(_as_dict(data.get("notify")).get("on_success", ())),
         ),
+        commit_target=_as_dict(data.get("commit")).get("target"),
     )
 
 

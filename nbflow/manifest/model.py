@@ -116,6 +116,7 @@ class Workflow:
     secrets: tuple[str, ...] = ()
     defaults: Defaults = Defaults()
     notify: Notify = Notify()
+    commit_target: str | None = None  # `commit.target`; None: the project's default
 
     @property
     def directory(self) -> Path:

@@ -311,7 +311,8 @@ def test_interrupted_run_is_cancelled(project: Path, signum: int) -> None:
     write_notebook(
         folder / "slow.ipynb",
         None,
-        ["import pathlib, time\npathlib.Path('started.txt').write_text('yes')", "time.sleep(60)"],
+        # the marker is written by the cell that sleeps, so that cell is surely running
+        ["import pathlib, time", "pathlib.Path('started.txt').write_text('yes')\ntime.sleep(60)"],
     )
     write_notebook(folder / "after.ipynb", None, ["1"])
     write_manifest(

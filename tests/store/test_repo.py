@@ -1,0 +1,387 @@
+"""Committing runs back: real git, temporary repositories and a bare ``origin``."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+import pytest
+from conftest import configure_git
+from helpers import git, write_manifest, write_notebook, write_run
+
+from nbflow.cli import main
+from nbflow.errors import StoreError
+from nbflow.project import Project
+from nbflow.store.repo import _Git, commit_run, iter_committed_records
+
+RUN_1 = "2026-11-23T000000Z-ab12"
+RUN_2 = "2026-11-23T000100Z-cd34"
+
+
+def run_files(repo: Path, rev: str = "HEAD") -> list[str]:
+    return git(repo, "show", "--name-only", "--format=", rev).splitlines()
+
+
+def clone(origin: Path, path: Path) -> Path:
+    git(origin.parent, "clone", "-q", str(origin), str(path))
+    configure_git(path)
+    return path
+
+
+# --------------------------------------------------------------------------- current branch
+
+
+def test_commit_push_lands_only_the_run_folder(
+    git_repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    workflow = git_repo / "workflows" / "demo"
+    write_notebook(workflow / "a.ipynb", "x = 1", ["print(x)"])
+    write_manifest(workflow, "name: demo\nsteps:\n  - id: a\n    notebook: a.ipynb\n")
+    (git_repo / "staged.txt").write_text("old\n")
+    git(git_repo, "add", ".")
+    git(git_repo, "commit", "-q", "-m", "add demo")
+    (git_repo / "staged.txt").write_text("staged change\n")
+    git(git_repo, "add", "staged.txt")
+    (git_repo / "README.md").write_text("# unstaged change\n")
+    before = git(git_repo, "status", "--porcelain")
+    assert before == " M README.md\nM  staged.txt"
+    monkeypatch.chdir(git_repo)
+
+    assert main(["run", "demo", "--commit", "--push"]) == 0
+
+    run_id = Path(capsys.readouterr().out.strip()).name
+    assert git(git_repo, "status", "--porcelain") == before
+    assert git(git_repo, "diff", "--cached", "--name-only") == "staged.txt"
+    assert git(git_repo, "diff", "staged.txt") == ""
+    folder = f"runs/demo/{run_id}"
+    assert run_files(git_repo) == [f"{folder}/README.md", f"{folder}/a.ipynb", f"{folder}/run.json"]
+    assert git(git_repo, "log", "-1", "--format=%s") == (
+        f"nbflow: demo succeeded (1/1 steps) run {run_id}"
+    )
+    assert git(git_repo, "rev-parse", "origin/main") == git(git_repo, "rev-parse", "HEAD")
+    assert git(git_repo.parent / "origin.git", "rev-parse", "main") == git(
+        git_repo, "rev-parse", "HEAD"
+    )
+
+
+def test_trailers_are_found_by_log_grep(git_repo: Path) -> None:
+    folder, record = write_run(git_repo, RUN_1, status="failed", trigger="schedule")
+
+    result = commit_run(Project(git_repo), folder, record, target="current", push=False)
+
+    assert result.pushed is False and result.branch == "main"
+    assert git(git_repo, "log", "--grep", "Nbflow-Workflow: demo", "--format=%H") == result.sha
+    assert git(git_repo, "log", "--grep", f"Nbflow-Run: {RUN_1}", "--format=%H") == result.sha
+    assert git(git_repo, "log", "-1", "--format=%B") == (
+        f"nbflow: demo failed (1/2 steps) run {RUN_1}\n\n"
+        "Executed notebooks, run record (run.json) and report (README.md) of this run.\n\n"
+        "Nbflow-Workflow: demo\n"
+        f"Nbflow-Run: {RUN_1}\n"
+        "Nbflow-Status: failed\n"
+        "Nbflow-Trigger: schedule"
+    )
+    status = git(git_repo, "log", "-1", "--format=%(trailers:key=Nbflow-Status,valueonly)")
+    assert status == "failed"
+    assert git(git_repo, "status", "--porcelain") == ""
+
+
+def test_index_lock_held_gives_a_clear_message(git_repo: Path) -> None:
+    folder, record = write_run(git_repo, RUN_1)
+    lock = git_repo / ".git" / "index.lock"
+    lock.write_text("")
+    head = git(git_repo, "rev-parse", "HEAD")
+
+    with pytest.raises(StoreError) as exc:
+        commit_run(Project(git_repo), folder, record, target="current", push=False)
+
+    assert str(exc.value) == (
+        f"cannot commit the run: {lock} exists, so another git process is using this "
+        "repository (or one crashed and left the file behind); wait for it to finish, or "
+        f"delete {lock} if no git process is running, then commit the run with "
+        f"`nbflow commit {RUN_1}`"
+    )
+    assert git(git_repo, "rev-parse", "HEAD") == head
+    lock.unlink()
+    assert commit_run(Project(git_repo), folder, record, target="current", push=False).sha
+
+
+def test_commit_failure_exits_1_and_keeps_the_run(
+    git_repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    workflow = git_repo / "workflows" / "demo"
+    write_notebook(workflow / "a.ipynb", "x = 1")
+    write_manifest(workflow, "name: demo\nsteps:\n  - id: a\n    notebook: a.ipynb\n")
+    (git_repo / ".git" / "index.lock").write_text("")
+    monkeypatch.chdir(git_repo)
+
+    assert main(["run", "demo", "--commit"]) == 1
+
+    out, err = capsys.readouterr()
+    assert Path(out.strip(), "a.ipynb").is_file()
+    assert "error: cannot commit the run: " in err and "index.lock exists" in err
+    assert git(git_repo, "log", "--format=%s") == "initial commit"
+
+
+def test_detached_head_is_refused_for_the_current_branch(git_repo: Path) -> None:
+    git(git_repo, "checkout", "-q", "--detach")
+    folder, record = write_run(git_repo, RUN_1)
+
+    with pytest.raises(StoreError, match="HEAD is detached; check out a branch, or use"):
+        commit_run(Project(git_repo), folder, record, target="current", push=False)
+
+
+# --------------------------------------------------------------------------- runs branch
+
+
+def test_runs_branch_leaves_the_checkout_untouched(git_repo: Path) -> None:
+    (git_repo / "README.md").write_text("# unstaged\n")
+    (git_repo / "new.txt").write_text("staged\n")
+    git(git_repo, "add", "new.txt")
+    state = [
+        git(git_repo, *args)
+        for args in (
+            ("rev-parse", "HEAD"),
+            ("symbolic-ref", "HEAD"),
+            ("ls-files", "--stage"),
+            ("status", "--porcelain"),
+        )
+    ]
+    folder, record = write_run(git_repo, RUN_1)
+
+    first = commit_run(Project(git_repo), folder, record, target="runs-branch", push=True)
+    folder2, record2 = write_run(git_repo, RUN_2)
+    second = commit_run(Project(git_repo), folder2, record2, target="runs-branch", push=True)
+
+    assert (first.branch, first.pushed) == ("nbflow/runs", True)
+    assert git(git_repo, "rev-list", "--parents", "nbflow/runs").splitlines() == [
+        f"{second.sha} {first.sha}",
+        first.sha,  # an orphan branch: no parent
+    ]
+    assert git(git_repo, "ls-tree", "-r", "--name-only", "nbflow/runs").splitlines() == [
+        f"runs/demo/{RUN_1}/README.md",
+        f"runs/demo/{RUN_1}/a.ipynb",
+        f"runs/demo/{RUN_1}/b.ipynb",
+        f"runs/demo/{RUN_1}/run.json",
+        f"runs/demo/{RUN_2}/README.md",
+        f"runs/demo/{RUN_2}/a.ipynb",
+        f"runs/demo/{RUN_2}/b.ipynb",
+        f"runs/demo/{RUN_2}/run.json",
+    ]
+    assert git(git_repo.parent / "origin.git", "rev-parse", "nbflow/runs") == second.sha
+    status = state[3] + "\n?? runs/"
+    assert [
+        git(git_repo, "rev-parse", "HEAD"),
+        git(git_repo, "symbolic-ref", "HEAD"),
+        git(git_repo, "ls-files", "--stage"),
+        git(git_repo, "status", "--porcelain"),
+    ] == [*state[:3], status]
+    assert folder.is_dir()  # the run folder stays in the working tree, untracked
+
+
+def test_runs_branch_in_a_fresh_clone_builds_on_the_remote_branch(
+    git_repo: Path, tmp_path: Path
+) -> None:
+    folder, record = write_run(git_repo, RUN_1)
+    first = commit_run(Project(git_repo), folder, record, target="runs-branch", push=True)
+    other = clone(git_repo.parent / "origin.git", tmp_path / "other")
+    folder2, record2 = write_run(other, RUN_2)
+
+    second = commit_run(Project(other), folder2, record2, target="runs-branch", push=True)
+
+    assert git(other, "rev-parse", f"{second.sha}^") == first.sha
+
+
+# --------------------------------------------------------------------------- pull-request branch
+
+
+def test_pr_target_pushes_a_new_branch_without_switching(git_repo: Path) -> None:
+    head = git(git_repo, "rev-parse", "HEAD")
+    folder, record = write_run(git_repo, RUN_1)
+
+    result = commit_run(Project(git_repo), folder, record, target="pr", push=True)
+
+    assert (result.branch, result.pushed) == (f"nbflow/demo/{RUN_1}", True)
+    assert git(git_repo, "rev-parse", f"{result.sha}^") == head
+    assert git(git_repo, "symbolic-ref", "--short", "HEAD") == "main"
+    assert git(git_repo, "rev-parse", "HEAD") == head
+    assert git(git_repo.parent / "origin.git", "rev-parse", result.branch) == result.sha
+    assert len(run_files(git_repo, result.sha)) == 4
+
+
+# --------------------------------------------------------------------------- pushing
+
+
+@pytest.mark.parametrize("target", ["current", "runs-branch"])
+def test_a_rejected_push_is_replayed_on_the_new_tip(
+    git_repo: Path, tmp_path: Path, target: str
+) -> None:
+    other = clone(git_repo.parent / "origin.git", tmp_path / "other")
+    if target == "runs-branch":  # both clones know the runs branch already
+        folder0, record0 = write_run(git_repo, "2026-11-22T000000Z-0000")
+        commit_run(Project(git_repo), folder0, record0, target=target, push=True)
+        git(other, "fetch", "-q", "origin", "nbflow/runs:nbflow/runs")
+    folder1, record1 = write_run(git_repo, RUN_1)
+    first = commit_run(Project(git_repo), folder1, record1, target=target, push=True)
+    folder2, record2 = write_run(other, RUN_2)
+
+    second = commit_run(Project(other), folder2, record2, target=target, push=True)
+
+    assert git(other, "rev-parse", f"{second.sha}^") == first.sha
+    assert git(other, "rev-parse", second.branch) == second.sha
+    assert git(other, "status", "--porcelain") == ("" if target == "current" else "?? runs/")
+    assert git(git_repo.parent / "origin.git", "rev-parse", second.branch) == second.sha
+
+
+@pytest.mark.parametrize("target", ["current", "runs-branch"])
+def test_two_clones_pushing_at_once_both_land(git_repo: Path, tmp_path: Path, target: str) -> None:
+    origin = git_repo.parent / "origin.git"
+    clones = [clone(origin, tmp_path / f"clone{i}") for i in range(2)]
+    runs = [write_run(c, run_id) for c, run_id in zip(clones, (RUN_1, RUN_2), strict=True)]
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def land(index: int) -> None:
+        folder, record = runs[index]
+        barrier.wait()
+        try:
+            commit_run(Project(clones[index]), folder, record, target=target, push=True)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=land, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    branch = "main" if target == "current" else "nbflow/runs"
+    landed = git(origin, "log", "--format=%(trailers:key=Nbflow-Run,valueonly)", branch)
+    assert sorted(line for line in landed.splitlines() if line) == [RUN_1, RUN_2]
+
+
+def test_a_real_conflict_stops_and_keeps_the_local_commit(git_repo: Path, tmp_path: Path) -> None:
+    other = clone(git_repo.parent / "origin.git", tmp_path / "other")
+    folder1, record1 = write_run(git_repo, RUN_1)
+    first = commit_run(Project(git_repo), folder1, record1, target="current", push=True)
+    folder2, record2 = write_run(other, RUN_1, notebook='{"cells": [], "other": 1}\n')
+
+    with pytest.raises(StoreError) as exc:
+        commit_run(Project(other), folder2, record2, target="current", push=True)
+
+    local = git(other, "rev-parse", "HEAD")
+    assert str(exc.value) == (
+        f"cannot push the run: runs/demo/{RUN_1}/README.md, runs/demo/{RUN_1}/a.ipynb, "
+        f"runs/demo/{RUN_1}/b.ipynb and 1 more already exists on origin main with other "
+        f"content (a real conflict); the run commit {local[:12]} is kept locally; compare "
+        "them and resolve by hand (`git pull --rebase`)"
+    )
+    assert git(other, "log", "-1", "--format=%(trailers:key=Nbflow-Run,valueonly)") == RUN_1
+    assert git(git_repo.parent / "origin.git", "rev-parse", "main") == first.sha
+
+
+def test_push_without_a_remote_names_the_fix(tmp_path: Path) -> None:
+    repo = tmp_path / "solo"
+    git(tmp_path, "init", "-q", "-b", "main", str(repo))
+    configure_git(repo)
+    folder, record = write_run(repo, RUN_1)
+
+    with pytest.raises(StoreError, match="no remote named 'origin'"):
+        commit_run(Project(repo), folder, record, target="runs-branch", push=True)
+
+
+def test_token_reaches_git_through_the_environment_only(
+    git_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    git(git_repo, "remote", "set-url", "origin", "https://127.0.0.1:9/owner/repo.git")
+    monkeypatch.setenv("GITHUB_TOKEN", "ghs_secret123")
+    config_before = (git_repo / ".git" / "config").read_text()
+    repo = _Git.open(git_repo)
+
+    env = repo._remote_env("origin")
+    failure = repo.try_push("origin", "HEAD:refs/heads/main")
+
+    headers = git_env_config(git_repo, env, "http.https://127.0.0.1:9/.extraheader")
+    assert headers == ["", "AUTHORIZATION: basic eC1hY2Nlc3MtdG9rZW46Z2hzX3NlY3JldDEyMw=="]
+    assert failure is not None and "ghs_secret123" not in str(failure)
+    assert (git_repo / ".git" / "config").read_text() == config_before
+
+
+def git_env_config(repo: Path, env: dict[str, str], key: str) -> list[str]:
+    import os
+    import subprocess
+
+    done = subprocess.run(
+        ["git", "config", "--get-all", key], cwd=repo, env={**os.environ, **env},
+        capture_output=True, text=True, check=True,
+    )
+    return done.stdout.split("\n")[:-1]
+
+
+# --------------------------------------------------------------------------- size limits
+
+
+def test_notebooks_above_the_warning_size_are_committed_with_a_warning(
+    git_repo: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (git_repo / "nbflow.yaml").write_text("commit: {warn_notebook_bytes: 100}\n")
+    folder, record = write_run(git_repo, RUN_1, notebook="x" * 2_000)
+
+    with caplog.at_level(logging.WARNING, logger="nbflow.store.repo"):
+        commit_run(Project(git_repo), folder, record, target="current", push=False)
+
+    assert caplog.messages[0] == (
+        f"runs/demo/{RUN_1}/a.ipynb is 0.0 MB, above 0.0 MB (commit.warn_notebook_bytes in "
+        "nbflow.yaml): large notebooks make the repository slow to clone"
+    )
+    assert len(run_files(git_repo)) == 4
+
+
+def test_notebooks_above_the_maximum_size_are_refused(git_repo: Path) -> None:
+    (git_repo / "nbflow.yaml").write_text("commit:\n  max_notebook_bytes: 1000000\n")
+    folder, record = write_run(git_repo, RUN_1, notebook="x" * 1_500_000)
+
+    with pytest.raises(StoreError) as exc:
+        commit_run(Project(git_repo), folder, record, target="current", push=False)
+
+    assert str(exc.value) == (
+        f"runs/demo/{RUN_1}/a.ipynb is 1.5 MB, above the limit of 1.0 MB: not committed; "
+        "clear large outputs in the notebook, or raise the limit in nbflow.yaml with "
+        "`commit: {max_notebook_bytes: 1500001}`"
+    )
+    assert git(git_repo, "log", "--format=%s") == "initial commit"
+
+
+# --------------------------------------------------------------------------- history
+
+
+def test_committed_records_are_read_without_a_checkout(git_repo: Path) -> None:
+    folder, record = write_run(git_repo, RUN_1)
+    commit_run(Project(git_repo), folder, record, target="runs-branch", push=False)
+
+    assert list(iter_committed_records(git_repo, "nbflow/runs")) == [record]
+    assert list(iter_committed_records(git_repo, "nbflow/runs", "other")) == []
+    assert list(iter_committed_records(git_repo, "no-such-branch")) == []
+    assert list(iter_committed_records(git_repo, "HEAD")) == []
+
+
+def test_runs_lists_a_run_that_exists_only_in_the_runs_branch(
+    git_repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    folder, record = write_run(git_repo, RUN_1, status="failed")
+    commit_run(Project(git_repo), folder, record, target="runs-branch", push=False)
+    shutil.rmtree(git_repo / "runs")
+    monkeypatch.chdir(git_repo)
+
+    assert main(["runs"]) == 0
+    listed = capsys.readouterr().out
+    assert listed.startswith(f"{RUN_1}  demo                 failed      1/2 steps")
+    assert main(["runs", "--branch", "main"]) == 0
+    assert capsys.readouterr().out == ""
+    assert main(["runs", "--branch", "nbflow/runs"]) == 0
+    assert capsys.readouterr().out == listed
+    assert main(["show", RUN_1, "--json"]) == 0
+    assert f'"run_id": "{RUN_1}"' in capsys.readouterr().out
