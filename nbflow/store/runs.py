@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nbflow.errors import UsageError
-from nbflow.run_record import RunRecord, RunStatus, StepStatus
+from nbflow.run_record import RunRecord, RunStatus, StepStatus, parse_time
 
 if TYPE_CHECKING:
     from nbflow.project import Project
@@ -94,11 +94,22 @@ def find_run(runs_dir: Path, run_id: str) -> Path:
 
 
 def latest_outputs(runs_dir: Path, workflow: str, step_id: str) -> dict[str, object] | None:
-    """Outputs of ``step_id`` in the newest run where it succeeded, or None."""
-    for folder in reversed(list(iter_run_dirs(runs_dir, workflow))):
+    """Outputs of ``step_id`` in the latest-started run where it succeeded, or None.
+
+    Runs are ordered by their record's ``start`` (milliseconds), then folder name: two
+    runs started in the same second have ids differing only by a random suffix.
+    """
+    started = []
+    for folder in iter_run_dirs(runs_dir, workflow):
         try:
-            step = read_record(folder).step(step_id)
-        except (KeyError, ValueError, OSError):
+            record = read_record(folder)
+            started.append((parse_time(record.start), folder.name, record))
+        except (KeyError, TypeError, ValueError, OSError):
+            continue
+    for _, _, record in sorted(started, key=lambda s: s[:2], reverse=True):
+        try:
+            step = record.step(step_id)
+        except KeyError:
             continue
         if step.status == StepStatus.SUCCEEDED:
             return dict(step.outputs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -164,3 +165,20 @@ def test_running_record_of_a_dead_process_is_interrupted() -> None:
         _record("2026-11-20T000000Z-0000", status=RunStatus.SUCCEEDED, pid=dead.pid)
     )
     assert runs.is_interrupted(_record("2026-11-20T000000Z-0000", status=RunStatus.RUNNING))
+
+
+def test_latest_outputs_orders_runs_of_the_same_second_by_their_start(tmp_path: Path) -> None:
+    # Same second, so the folder names differ only by their random suffix: the run
+    # that started later ("0000") sorts first by name.
+    earlier, later = "2026-11-20T000000Z-ffff", "2026-11-20T000000Z-0000"
+    runs.write_record(
+        runs.run_dir(tmp_path, "demo", earlier),
+        replace(_record(earlier, outputs={"rows": 1}), start="2026-11-20T00:00:00.100Z"),
+    )
+    runs.write_record(
+        runs.run_dir(tmp_path, "demo", later),
+        replace(_record(later, outputs={"rows": 2}), start="2026-11-20T00:00:00.900Z"),
+    )
+
+    assert [p.name for p in runs.iter_run_dirs(tmp_path, "demo")] == [later, earlier]
+    assert runs.latest_outputs(tmp_path, "demo", "a") == {"rows": 2}
