@@ -162,3 +162,32 @@ def write_run(
     (folder / "a.ipynb").write_text(notebook, encoding="utf-8")
     (folder / "b.ipynb").write_text(notebook, encoding="utf-8")
     return folder, record
+
+
+REPO = Path(__file__).resolve().parent.parent
+GOLDEN = Path(__file__).resolve().parent / "golden"
+
+
+def assert_golden(relative: str, text: str) -> None:
+    """Compare ``text`` with ``tests/golden/<relative>``; ``UPDATE_GOLDEN=1`` rewrites it."""
+    import os
+
+    path = GOLDEN / relative
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(text.encode("utf-8"))
+    assert text == path.read_bytes().decode("utf-8")
+
+
+def copy_examples(root: Path) -> Path:
+    """A project at ``root`` holding a copy of this repository's example workflows,
+    without data left by earlier runs."""
+    import shutil
+
+    shutil.copytree(
+        REPO / "workflows",
+        root / "workflows",
+        dirs_exist_ok=True,
+        ignore=shutil.ignore_patterns("data", "__pycache__", ".ipynb_checkpoints"),
+    )
+    return root

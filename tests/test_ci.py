@@ -6,7 +6,6 @@ then review the diff. Nothing here writes into this repository.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -16,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import write_manifest
+from helpers import assert_golden, write_manifest
+from helpers import copy_examples as copy_example_workflows
 from ruamel.yaml import YAML
 
 from nbflow.ci import (
@@ -89,17 +89,9 @@ QUIET = """
 # --------------------------------------------------------------------------- helpers
 
 
-def assert_golden(name: str, text: str) -> None:
-    path = GOLDEN / name
-    if os.environ.get("UPDATE_GOLDEN"):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(text.encode("utf-8"))
-    assert text == path.read_bytes().decode("utf-8")
-
-
 def copy_examples(root: Path) -> Path:
     """A user project holding this repository's two example workflows (no pyproject)."""
-    shutil.copytree(REPO / "workflows", root / "workflows")
+    copy_example_workflows(root)
     (root / "nbflow.yaml").write_text("", encoding="utf-8")
     return root
 
@@ -167,13 +159,15 @@ def test_examples_match_golden(tmp_path: Path) -> None:
         ".github/workflows/nbflow-regional-sales.yml",
     ]
     for relative, text in files.items():
-        assert_golden(relative.name, text)
+        assert_golden(f"ci/{relative.name}", text)
 
 
 def test_every_feature_matches_golden(project: Path) -> None:
     files = generate_ci(project)
-    assert_golden("nbflow-everything.yml", files[Path(".github/workflows/nbflow-everything.yml")])
-    assert_golden("nbflow-many.yml", files[Path(".github/workflows/nbflow-many.yml")])
+    assert_golden(
+        "ci/nbflow-everything.yml", files[Path(".github/workflows/nbflow-everything.yml")]
+    )
+    assert_golden("ci/nbflow-many.yml", files[Path(".github/workflows/nbflow-many.yml")])
 
 
 def test_every_generated_file_passes_actionlint_and_schema(project: Path, tmp_path: Path) -> None:

@@ -7,13 +7,12 @@ entry points in a subprocess.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from helpers import latest_run, write_manifest, write_notebook
+from helpers import copy_examples, latest_run, write_manifest, write_notebook
 
 import nbflow.cli
 from nbflow import __version__
@@ -22,15 +21,6 @@ from nbflow.report import render_report
 
 REPO = Path(__file__).resolve().parent.parent
 BUG = "nbflow: internal error (a bug): please report it at https://github.com/nbflow/nbflow/issues"
-
-
-def copy_examples(project: Path) -> None:
-    shutil.copytree(
-        REPO / "workflows",
-        project / "workflows",
-        dirs_exist_ok=True,
-        ignore=shutil.ignore_patterns("data", "__pycache__", ".ipynb_checkpoints"),
-    )
 
 
 def two_steps(project: Path, needs: str = "extract") -> Path:
@@ -200,8 +190,8 @@ def test_runs_and_show_after_a_run(project: Path, capsys: pytest.CaptureFixture[
 def test_show_unknown_run_exits_2(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["show", "2026-01-01T000000Z-abcd"]) == 2
     assert capsys.readouterr().err == (
-        f"error: no run '2026-01-01T000000Z-abcd' under {project.resolve() / 'runs'} or committed to Git; "
-        "list runs with `nbflow runs`\n"
+        f"error: no run '2026-01-01T000000Z-abcd' under {project.resolve() / 'runs'} "
+        "or committed to Git; list runs with `nbflow runs`\n"
     )
 
 

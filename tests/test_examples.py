@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import duckdb
 import pytest
-from helpers import cell_outputs, latest_run
+from helpers import cell_outputs, copy_examples, latest_run
 
 from nbflow.cli import main
 from nbflow.run_record import RunStatus, StepStatus, parse_time
@@ -20,13 +19,7 @@ PAYPAL_HEADER = "Date,Time,TimeZone,Name,Type,Status,Currency,Gross,Transaction 
 @pytest.fixture
 def examples(project: Path) -> Path:
     """A project holding a copy of the example workflows (no data from earlier runs)."""
-    shutil.copytree(
-        REPO / "workflows",
-        project / "workflows",
-        dirs_exist_ok=True,
-        ignore=shutil.ignore_patterns("data", "__pycache__", ".ipynb_checkpoints"),
-    )
-    return project
+    return copy_examples(project)
 
 
 def test_finance_daily_loads_the_day_then_stops_on_missing_exports(examples: Path) -> None:

@@ -5,13 +5,13 @@ Golden files live in tests/golden/; run with UPDATE_GOLDEN=1 to rewrite them.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from helpers import assert_golden
 
 from nbflow.errors import ManifestError, Source
 from nbflow.graph import (
@@ -45,14 +45,6 @@ STATUSES = {
     "end": "cancelled",
 }
 EDGES = [(need, step) for step, needs in NEEDS.items() for need in needs]
-
-
-def assert_golden(name: str, text: str) -> None:
-    path = GOLDEN / name
-    if os.environ.get("UPDATE_GOLDEN"):
-        path.parent.mkdir(exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    assert text == path.read_text(encoding="utf-8")
 
 
 def make_workflow(needs: dict[str, tuple[str, ...]] = NEEDS) -> Workflow:

@@ -41,12 +41,20 @@ def test_commit_settings_are_read(tmp_path: Path) -> None:
         ("commit: [a\n", "invalid YAML: "),
         ("- a list\n", "expected a mapping of settings, got list"),
         ("commit: yes\n", "commit: expected a mapping, e.g. `commit: {target: current}`"),
-        ("commit: {target: main}\n",
-         "commit.target: 'main' is not one of current, runs-branch, pr"),
-        ("commit: {branch: x}\n", "commit.branch: unknown key; allowed: target, runs_branch, "
-         "warn_notebook_bytes, max_notebook_bytes"),
-        ("commit: {max_notebook_bytes: 5MB}\n", "commit.max_notebook_bytes: expected a positive "
-         "number of bytes, e.g. 50000000, got '5MB'"),
+        (
+            "commit: {target: main}\n",
+            "commit.target: 'main' is not one of current, runs-branch, pr",
+        ),
+        (
+            "commit: {branch: x}\n",
+            "commit.branch: unknown key; allowed: target, runs_branch, "
+            "warn_notebook_bytes, max_notebook_bytes",
+        ),
+        (
+            "commit: {max_notebook_bytes: 5MB}\n",
+            "commit.max_notebook_bytes: expected a positive "
+            "number of bytes, e.g. 50000000, got '5MB'",
+        ),
     ],
 )
 def test_a_bad_settings_file_is_named(tmp_path: Path, text: str, message: str) -> None:

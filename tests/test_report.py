@@ -5,11 +5,11 @@ Run with UPDATE_GOLDEN=1 to rewrite the golden files, then review the diff.
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import pytest
+from helpers import assert_golden
 
 from nbflow.graph import render_record_graph
 from nbflow.report import (
@@ -32,14 +32,6 @@ TRACEBACK = (
     "\x1b[0;32m----> 2\x1b[0m totals[\x1b[38;5;124m'amount'\x1b[39m]\n"
     "\x1b[0;31mKeyError\x1b[0m: 'amount'"
 )
-
-
-def assert_golden(name: str, text: str) -> None:
-    path = GOLDEN / name
-    if os.environ.get("UPDATE_GOLDEN"):
-        path.parent.mkdir(exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    assert text == path.read_text(encoding="utf-8")
 
 
 def attempt(number: int, duration: float, error: StepError | None = None) -> Attempt:

@@ -313,8 +313,12 @@ def git_env_config(repo: Path, env: dict[str, str], key: str) -> list[str]:
     import subprocess
 
     done = subprocess.run(
-        ["git", "config", "--get-all", key], cwd=repo, env={**os.environ, **env},
-        capture_output=True, text=True, check=True,
+        ["git", "config", "--get-all", key],
+        cwd=repo,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return done.stdout.split("\n")[:-1]
 
