@@ -1,0 +1,203 @@
+"""Schedules: which workflows a cron string or a moment makes due (``nbflow.schedule``)
+and the ``nbflow due`` command that prints them.
+
+The unit tests load tiny manifests without their notebooks; ``nbflow due`` loads
+them fully, so its tests write the (never executed) notebooks too.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from helpers import write_manifest, write_notebook
+
+from nbflow.cli import main
+from nbflow.manifest.load import load_manifest
+from nbflow.manifest.model import Workflow
+from nbflow.schedule import due_at, workflows_for_cron
+
+
+def scheduled(folder: Path, *crons: str) -> Path:
+    """``folder/workflow.yaml``: one step, ``on.schedule`` listing ``crons`` as written."""
+    listed = ", ".join(f'"{cron}"' for cron in crons)
+    return write_manifest(
+        folder,
+        f"""
+        name: {folder.name}
+        on:
+          schedule: [{listed}]
+        steps:
+          - id: main
+            notebook: main.ipynb
+        """,
+    )
+
+
+def workflow(tmp_path: Path, name: str, *crons: str) -> Workflow:
+    return load_manifest(scheduled(tmp_path / name, *crons), check_notebooks=False)
+
+
+def utc(day: int, hour: int, minute: int, second: int = 0) -> datetime:
+    return datetime(2026, 11, day, hour, minute, second, tzinfo=UTC)
+
+
+# -- workflows_for_cron ---------------------------------------------------------------
+
+
+def test_workflows_for_cron_ignores_whitespace(tmp_path: Path) -> None:
+    nightly = workflow(tmp_path, "nightly", "0  0 * * *")  # two spaces, as written
+    weekdays = workflow(tmp_path, "weekdays", "30 6 * * 1-5", "0 0 * * *")
+    hourly = workflow(tmp_path, "hourly", "0 * * * *")
+
+    assert workflows_for_cron([nightly, weekdays, hourly], " 0 0\t* *  * ") == [nightly, weekdays]
+    assert workflows_for_cron([nightly, weekdays, hourly], "30 6 * * 1-5") == [weekdays]
+
+
+def test_workflows_for_cron_without_a_match_is_empty(tmp_path: Path) -> None:
+    nightly = workflow(tmp_path, "nightly", "0 0 * * *")
+    unscheduled = load_manifest(
+        write_manifest(
+            tmp_path / "adhoc",
+            """
+            name: adhoc
+            steps:
+              - id: main
+                notebook: main.ipynb
+            """,
+        ),
+        check_notebooks=False,
+    )
+
+    assert workflows_for_cron([nightly, unscheduled], "0 1 * * *") == []
+    assert workflows_for_cron([nightly, unscheduled], "0 0 * * 0") == []
+    assert workflows_for_cron([], "0 0 * * *") == []
+
+
+# -- due_at ---------------------------------------------------------------------------
+
+
+def test_due_at_the_exact_minute_with_previous_and_next(tmp_path: Path) -> None:
+    nightly = workflow(tmp_path, "nightly", "0 0 * * *", "30 6 * * 1-5")
+
+    # seconds are ignored: 00:00:45 is the minute 00:00 (2026-11-23 is a Monday)
+    entries = due_at([nightly], utc(23, 0, 0, 45))
+
+    assert [(e.workflow, e.cron, e.due, e.previous, e.next) for e in entries] == [
+        (nightly, "0 0 * * *", True, utc(23, 0, 0), utc(24, 0, 0)),
+        (nightly, "30 6 * * 1-5", False, utc(20, 6, 30), utc(23, 6, 30)),
+    ]
+
+
+def test_due_at_a_later_minute_is_not_due_without_a_window(tmp_path: Path) -> None:
+    nightly = workflow(tmp_path, "nightly", "0 0 * * *")
+
+    [entry] = due_at([nightly], utc(23, 0, 1))
+
+    assert (entry.due, entry.previous, entry.next) == (False, utc(23, 0, 0), utc(24, 0, 0))
+
+
+@pytest.mark.parametrize(
+    ("at", "window", "due"),
+    [
+        (utc(23, 0, 7), 10, True),  # fired 7 minutes ago: within 10
+        (utc(23, 0, 7), 6, False),  # but not within 6
+        (utc(23, 0, 0), 10, True),  # firing in the very minute asked about
+        (utc(22, 23, 59), 10, False),  # the window does not look ahead
+    ],
+)
+def test_due_at_with_a_window_counts_late_firings(
+    tmp_path: Path, at: datetime, window: int, due: bool
+) -> None:
+    nightly = workflow(tmp_path, "nightly", "0 0 * * *")
+
+    [entry] = due_at([nightly], at, timedelta(minutes=window))
+
+    assert entry.due is due
+
+
+def test_due_at_converts_other_time_zones_to_utc(tmp_path: Path) -> None:
+    nightly = workflow(tmp_path, "nightly", "0 0 * * *")
+    paris = timezone(timedelta(hours=1))
+
+    [entry] = due_at([nightly], datetime(2026, 11, 23, 1, 0, tzinfo=paris))
+
+    assert (entry.due, entry.previous, entry.next) == (True, utc(23, 0, 0), utc(24, 0, 0))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="due_at's docstring says (at - window, at] but the code tests "
+    "at - window <= previous: polled every N minutes with a window of N, a firing on "
+    "the boundary is due at two polls",
+)
+def test_due_at_counts_a_firing_in_one_poll_of_a_regular_scheduler(tmp_path: Path) -> None:
+    nightly = workflow(tmp_path, "nightly", "0 0 * * *")
+    window = timedelta(minutes=15)
+
+    polls = [due_at([nightly], at, window)[0].due for at in (utc(23, 0, 0), utc(23, 0, 15))]
+
+    assert polls == [True, False]
+
+
+# -- nbflow due -----------------------------------------------------------------------
+
+
+def two_scheduled_workflows(project: Path) -> None:
+    for name, crons in {
+        "nightly": ["0 0 * * *"],
+        "weekdays": ["*/15 * * * *", "30 6 * * 1-5"],
+    }.items():
+        folder = project / "workflows" / name
+        write_notebook(folder / "main.ipynb", None, ["1"])
+        scheduled(folder, *crons)
+
+
+@pytest.mark.parametrize(
+    ("args", "out"),
+    [
+        (
+            ["--at", "2026-11-23T00:00"],
+            "nightly\t0 0 * * *\tdue\tnext 2026-11-24T00:00Z\n"
+            "weekdays\t*/15 * * * *\tdue\tnext 2026-11-23T00:15Z\n",
+        ),
+        (["--at", "2026-11-23T00:10"], ""),
+        (
+            ["--at", "2026-11-23T00:10", "--window", "12"],
+            "nightly\t0 0 * * *\tdue\tnext 2026-11-24T00:00Z\n"
+            "weekdays\t*/15 * * * *\tdue\tnext 2026-11-23T00:15Z\n",
+        ),
+        (
+            ["--at", "2026-11-23T06:30:59", "--all"],
+            "nightly\t0 0 * * *\tnot due\tnext 2026-11-24T00:00Z\n"
+            "weekdays\t*/15 * * * *\tdue\tnext 2026-11-23T06:45Z\n"
+            "weekdays\t30 6 * * 1-5\tdue\tnext 2026-11-24T06:30Z\n",
+        ),
+        (
+            ["--at", "2026-11-23T01:10+01:00", "--window", "11", "--all"],
+            "nightly\t0 0 * * *\tdue\tnext 2026-11-24T00:00Z\n"
+            "weekdays\t*/15 * * * *\tdue\tnext 2026-11-23T00:15Z\n"
+            "weekdays\t30 6 * * 1-5\tnot due\tnext 2026-11-23T06:30Z\n",
+        ),
+    ],
+)
+def test_due_prints_one_line_per_schedule(
+    project: Path, capsys: pytest.CaptureFixture[str], args: list[str], out: str
+) -> None:
+    two_scheduled_workflows(project)
+
+    code = main(["due", *args])
+
+    assert (code, capsys.readouterr()) == (0, (out, ""))
+
+
+def test_due_with_a_bad_time_exits_2(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    two_scheduled_workflows(project)
+
+    code = main(["due", "--at", "tomorrow"])
+
+    assert (code, capsys.readouterr()) == (
+        2,
+        ("", "error: --at tomorrow: expected an ISO time such as 2026-11-23T00:00\n"),
+    )
