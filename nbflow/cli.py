@@ -469,7 +469,7 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=0,
         metavar="MINUTES",
-        help="also count firings this many minutes before TIME",
+        help="also count firings in the MINUTES before TIME (a late scheduler)",
     )
     p.add_argument("--all", action="store_true", help="list schedules that are not due too")
     p.set_defaults(handler=cmd_due)

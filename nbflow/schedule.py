@@ -47,6 +47,6 @@ def due_at(
         for cron in workflow.triggers.schedule:
             previous = croniter(cron, moment + timedelta(minutes=1)).get_prev(datetime)
             following = croniter(cron, moment).get_next(datetime)
-            due = moment - window <= previous <= moment if window else previous == moment
+            due = moment - window < previous <= moment if window else previous == moment
             result.append(Due(workflow, cron, due, previous, following))
     return result

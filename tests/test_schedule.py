@@ -126,12 +126,6 @@ def test_due_at_converts_other_time_zones_to_utc(tmp_path: Path) -> None:
     assert (entry.due, entry.previous, entry.next) == (True, utc(23, 0, 0), utc(24, 0, 0))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="due_at's docstring says (at - window, at] but the code tests "
-    "at - window <= previous: polled every N minutes with a window of N, a firing on "
-    "the boundary is due at two polls",
-)
 def test_due_at_counts_a_firing_in_one_poll_of_a_regular_scheduler(tmp_path: Path) -> None:
     nightly = workflow(tmp_path, "nightly", "0 0 * * *")
     window = timedelta(minutes=15)

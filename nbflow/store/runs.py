@@ -153,9 +153,7 @@ def list_runs(
     return sorted(found.values(), key=lambda r: (r.workflow, r.run_id))
 
 
-def find_record(
-    project: Project, run_id: str, branches: Sequence[str] | None = None
-) -> RunRecord:
+def find_record(project: Project, run_id: str, branches: Sequence[str] | None = None) -> RunRecord:
     """The record of run ``run_id``: from the working tree, else from Git."""
     check_run_id(run_id)
     if branches is None:
