@@ -26,3 +26,15 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (root / "nbflow.yaml").write_text("runs_dir: runs\n", encoding="utf-8")
     monkeypatch.chdir(root)
     return root
+
+
+@pytest.fixture
+def git_repo(project: Path) -> Path:
+    """``project`` made a Git repository (user set, no signing) with nothing committed."""
+    from helpers import git
+
+    git(project, "init", "-q", "-b", "main")
+    git(project, "config", "user.name", "Test")
+    git(project, "config", "user.email", "test@example.com")
+    git(project, "config", "commit.gpgsign", "false")
+    return project

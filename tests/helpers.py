@@ -116,3 +116,19 @@ def wait_until_no_kernels(run_id: str, timeout: float = 5.0) -> list[int]:
     while (left := kernels_of_run(run_id)) and time.monotonic() < deadline:
         time.sleep(0.1)
     return left
+
+
+def git(repo: Path, *args: str) -> str:
+    """Run ``git ARGS`` in ``repo``; its stdout, stripped. Fails the test on an error."""
+    import subprocess
+
+    done = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True)
+    assert done.returncode == 0, f"git {' '.join(args)}: {done.stderr}"
+    return done.stdout.strip()
+
+
+def commit_all(repo: Path, message: str = "change") -> str:
+    """Stage everything and commit it; the new commit's id."""
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message)
+    return git(repo, "rev-parse", "HEAD")
