@@ -282,6 +282,24 @@ def cmd_affected(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_hooks_install(args: argparse.Namespace) -> int:
+    from nbflow.hooks import install_hook
+
+    print(install_hook(_project().root, args.hook, force=args.force))
+    return EXIT_OK
+
+
+def cmd_hooks_uninstall(args: argparse.Namespace) -> int:
+    from nbflow.hooks import uninstall_hook
+
+    removed = uninstall_hook(_project().root, args.hook)
+    for path in removed:
+        print(f"removed {path}")
+    if not removed:
+        print("no nbflow hook installed", file=sys.stderr)
+    return EXIT_OK
+
+
 def cmd_due(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime, timedelta
 
@@ -460,6 +478,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("range", metavar="BASE..HEAD", help="e.g. HEAD~1..HEAD or origin/main..HEAD")
     p.add_argument("--json", action="store_true", help="one JSON list, with the reasons")
     p.set_defaults(handler=cmd_affected)
+
+    p = sub.add_parser("hooks", help="install or remove the Git hook running affected workflows")
+    p.set_defaults(handler=lambda args, p=p: p.print_help() or EXIT_INVALID)
+    hooks = p.add_subparsers(title="commands", metavar="COMMAND")
+    c = hooks.add_parser("install", help="run affected workflows after each commit (or push)")
+    c.add_argument("--hook", choices=["post-commit", "pre-push"], default="post-commit")
+    c.add_argument("--force", action="store_true", help="replace a hook nbflow did not write")
+    c.set_defaults(handler=cmd_hooks_install)
+    c = hooks.add_parser("uninstall", help="remove nbflow's hooks (never another hook)")
+    c.add_argument("--hook", choices=["post-commit", "pre-push"], help="default: both")
+    c.set_defaults(handler=cmd_hooks_uninstall)
 
     p = sub.add_parser("due", help="list the schedules due at a moment (default: now)")
     p.add_argument("--at", metavar="TIME", help="ISO time, UTC unless it says otherwise")
