@@ -275,8 +275,9 @@ def cmd_affected(args: argparse.Namespace) -> int:
     found = affected(project, args.range)
     if args.json:
         print(json.dumps([a.to_json(project) for a in found], indent=2))
-    for entry in [] if args.json else found:
-        print(f"{entry.workflow.name}: {', '.join(entry.steps)}")
+    else:
+        for entry in found:
+            print(f"{entry.workflow.name}: {', '.join(entry.steps)}")
     if not found:
         print(f"no workflow affected by {args.range}", file=sys.stderr)
     return EXIT_OK
