@@ -103,8 +103,27 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if args.log_output:
         enable_notebook_output()
-    codes = [_run_one(workflow, args) for workflow in _workflows_to_run(args)]
+    if args.changed:
+        targets = _changed_to_run(args)
+    else:
+        targets = [(workflow, _split(args.steps)) for workflow in _workflows_to_run(args)]
+    codes = [_run_one(workflow, args, steps) for workflow, steps in targets]
     return max(codes, default=EXIT_OK)
+
+
+def _changed_to_run(args: argparse.Namespace) -> list[tuple[Any, list[str] | None]]:
+    """``--changed BASE..HEAD``: each affected workflow with the steps to run."""
+    from nbflow.affected import affected
+
+    if args.steps or args.resume or args.schedule:
+        raise UsageError("--changed chooses the steps: drop --steps, --resume, --schedule")
+    found = affected(_project(), args.changed)
+    if args.workflow:
+        name = _workflow(args.workflow).name
+        found = [a for a in found if a.workflow.name == name]
+    if not found:
+        print(f"no workflow affected by {args.changed}", file=sys.stderr)
+    return [(a.workflow, list(a.steps)) for a in found]
 
 
 def _workflows_to_run(args: argparse.Namespace) -> list[Any]:
@@ -112,7 +131,7 @@ def _workflows_to_run(args: argparse.Namespace) -> list[Any]:
         return [_workflow_of_run(args)]
     if args.schedule is None:
         if not args.workflow:
-            raise UsageError("run: name a WORKFLOW, or give --schedule CRON")
+            raise UsageError("run: name a WORKFLOW, or give --schedule CRON or --changed RANGE")
         return [_workflow(args.workflow)]
     from nbflow.manifest.load import find_manifests, load_manifest
     from nbflow.schedule import workflows_for_cron
@@ -140,7 +159,7 @@ def _workflow_of_run(args: argparse.Namespace) -> Any:
     return _workflow(str(folder.parent.name))
 
 
-def _run_one(workflow: Any, args: argparse.Namespace) -> int:
+def _run_one(workflow: Any, args: argparse.Namespace, steps: list[str] | None) -> int:
     from nbflow.console import progress, redact_logs
     from nbflow.engine.parameters import check_step_overrides
     from nbflow.engine.runner import RunOptions, run_workflow
@@ -155,8 +174,8 @@ def _run_one(workflow: Any, args: argparse.Namespace) -> int:
     options = RunOptions(
         parameters=params,
         step_parameters=step_params,
-        steps=_split(args.steps),
-        trigger="schedule" if args.schedule else args.trigger,
+        steps=steps,
+        trigger=_trigger(args),
         jobs=args.jobs or (os.cpu_count() or 1),
         log_output=args.log_output,
         resume=args.resume,
@@ -181,6 +200,12 @@ def _run_one(workflow: Any, args: argparse.Namespace) -> int:
         RunStatus.SUCCEEDED: EXIT_OK,
         RunStatus.CANCELLED: EXIT_INTERRUPTED,
     }.get(record.status, EXIT_FAILED)
+
+
+def _trigger(args: argparse.Namespace) -> str:
+    if args.schedule:
+        return "schedule"
+    return str(args.trigger or ("push" if args.changed else "manual"))
 
 
 def _publish_step_summary(record: Any) -> None:
@@ -279,6 +304,39 @@ def _yaml_scalar(text: str) -> Any:
         return YAML(typ="safe").load(text) if text else ""
     except Exception:
         return text
+
+
+def cmd_affected(args: argparse.Namespace) -> int:
+    from nbflow.affected import affected
+
+    project = _project()
+    found = affected(project, args.range)
+    if args.json:
+        print(json.dumps([a.to_json(project) for a in found], indent=2))
+    else:
+        for entry in found:
+            print(f"{entry.workflow.name}: {', '.join(entry.steps)}")
+    if not found:
+        print(f"no workflow affected by {args.range}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_hooks_install(args: argparse.Namespace) -> int:
+    from nbflow.hooks import install_hook
+
+    print(install_hook(_project().root, args.hook, force=args.force))
+    return EXIT_OK
+
+
+def cmd_hooks_uninstall(args: argparse.Namespace) -> int:
+    from nbflow.hooks import uninstall_hook
+
+    removed = uninstall_hook(_project().root, args.hook)
+    for path in removed:
+        print(f"removed {path}")
+    if not removed:
+        print("no nbflow hook installed", file=sys.stderr)
+    return EXIT_OK
 
 
 def cmd_due(args: argparse.Namespace) -> int:
@@ -453,14 +511,36 @@ def _parser() -> argparse.ArgumentParser:
         help="run the workflows whose manifest lists this cron (GitHub: github.event.schedule)",
     )
     p.add_argument(
+        "--changed",
+        metavar="BASE..HEAD",
+        help="run the workflows and steps these commits affect (see `nbflow affected`)",
+    )
+    p.add_argument(
         "--trigger",
-        default="manual",
         choices=["manual", "push", "schedule", "dispatch", "pull_request", "hook"],
-        help="what started the run, kept in the record (default: manual)",
+        help="what started the run, kept in the record (default: manual; push with --changed)",
     )
     p.add_argument("--json", action="store_true", help="print the run record")
     _commit_options(p, "--commit", "commit the run folder when the run ends (see docs/git.md)")
     p.set_defaults(handler=cmd_run)
+
+    p = sub.add_parser(
+        "affected", help="list the workflows and steps that commits BASE..HEAD affect"
+    )
+    p.add_argument("range", metavar="BASE..HEAD", help="e.g. HEAD~1..HEAD or origin/main..HEAD")
+    p.add_argument("--json", action="store_true", help="one JSON list, with the reasons")
+    p.set_defaults(handler=cmd_affected)
+
+    p = sub.add_parser("hooks", help="install or remove the Git hook running affected workflows")
+    p.set_defaults(handler=lambda args, p=p: p.print_help() or EXIT_INVALID)
+    hooks = p.add_subparsers(title="commands", metavar="COMMAND")
+    c = hooks.add_parser("install", help="run affected workflows after each commit (or push)")
+    c.add_argument("--hook", choices=["post-commit", "pre-push"], default="post-commit")
+    c.add_argument("--force", action="store_true", help="replace a hook nbflow did not write")
+    c.set_defaults(handler=cmd_hooks_install)
+    c = hooks.add_parser("uninstall", help="remove nbflow's hooks (never another hook)")
+    c.add_argument("--hook", choices=["post-commit", "pre-push"], help="default: both")
+    c.set_defaults(handler=cmd_hooks_uninstall)
 
     p = sub.add_parser("due", help="list the schedules due at a moment (default: now)")
     p.add_argument("--at", metavar="TIME", help="ISO time, UTC unless it says otherwise")

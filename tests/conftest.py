@@ -55,3 +55,15 @@ def configure_git(repo: Path) -> None:
     git(repo, "config", "user.name", "Test User")
     git(repo, "config", "user.email", "test@example.com")
     git(repo, "config", "commit.gpgsign", "false")
+
+
+@pytest.fixture
+def project_repo(project: Path) -> Path:
+    """``project`` made a Git repository (user set, no signing) with nothing committed."""
+    from helpers import git
+
+    git(project, "init", "-q", "-b", "main")
+    git(project, "config", "user.name", "Test")
+    git(project, "config", "user.email", "test@example.com")
+    git(project, "config", "commit.gpgsign", "false")
+    return project

@@ -191,3 +191,10 @@ def copy_examples(root: Path) -> Path:
         ignore=shutil.ignore_patterns("data", "__pycache__", ".ipynb_checkpoints"),
     )
     return root
+
+
+def commit_all(repo: Path, message: str = "change") -> str:
+    """Stage everything and commit it; the new commit's id."""
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message)
+    return git(repo, "rev-parse", "HEAD")

@@ -99,8 +99,11 @@ def commit_message(record: RunRecord) -> str:
     from nbflow.report import render_summary_line
 
     trailers = dict(
-        zip(TRAILER_KEYS, (record.workflow, record.run_id, record.status.value, record.trigger),
-            strict=True)
+        zip(
+            TRAILER_KEYS,
+            (record.workflow, record.run_id, record.status.value, record.trigger),
+            strict=True,
+        )
     )
     return (
         f"nbflow: {render_summary_line(record)}\n\n"
@@ -124,7 +127,9 @@ def check_notebook_sizes(run_dir: Path, folder: str, settings: CommitSettings) -
             log.warning(
                 "%s is %s, above %s (commit.warn_notebook_bytes in nbflow.yaml): large "
                 "notebooks make the repository slow to clone",
-                name, _mb(size), _mb(settings.warn_notebook_bytes),
+                name,
+                _mb(size),
+                _mb(settings.warn_notebook_bytes),
             )
 
 
@@ -279,7 +284,8 @@ class _Committer:
         if self.git.try_run("read-tree", "-m", "-u", old, new) is not None:
             log.warning(
                 "the run landed on the remote as %s, but local changes are in the way of "
-                "updating this branch; run `git pull --rebase` when convenient", new[:12]
+                "updating this branch; run `git pull --rebase` when convenient",
+                new[:12],
             )
             return
         self.git.update_ref(ref, new, old)
@@ -344,7 +350,9 @@ class _Git:
 
         try:
             status, out, err = self.repo.git.execute(
-                ["git", *args], env=dict(env or {}), with_extended_output=True,
+                ["git", *args],
+                env=dict(env or {}),
+                with_extended_output=True,
                 with_exceptions=False,
             )
         except git.GitCommandError as exc:  # git missing, or it could not start
@@ -452,8 +460,9 @@ class _Git:
                 f"{folder}; nothing was committed"
             )
 
-    def commit_tree(self, tree: str, parents: Sequence[str], message: str,
-                    env: Mapping[str, str] | None = None) -> str:
+    def commit_tree(
+        self, tree: str, parents: Sequence[str], message: str, env: Mapping[str, str] | None = None
+    ) -> str:
         args = ["commit-tree", tree]
         for parent in parents:
             args += ["-p", parent]
@@ -489,8 +498,9 @@ class _Git:
                 raise StoreError(_conflict_message([p for _, _, p in changes], where, kept))
             tree = self.run("write-tree", env=env).strip()
         author = self.run("log", "-1", "--format=%an%x00%ae%x00%aI", commit).strip().split("\0")
-        env_author = dict(zip(("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_AUTHOR_DATE"), author,
-                              strict=False))
+        env_author = dict(
+            zip(("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_AUTHOR_DATE"), author, strict=False)
+        )
         message = self.run("log", "-1", "--format=%B", commit)
         return self.commit_tree(tree, [onto], message.rstrip("\n") + "\n", env_author)
 
@@ -576,3 +586,82 @@ def _conflict_message(paths: Sequence[str], where: str, kept: str) -> str:
 
 def _mb(size: int) -> str:
     return f"{size / 1_000_000:.1f} MB"
+
+
+# -- what changed between revisions (nbflow affected, run --changed, hooks) ---------
+# Imports stay inside the functions: nbflow --help must not load GitPython.
+
+
+def _repo(path: Path) -> Any:
+    """The repository containing ``path``; StoreError outside one."""
+    import git
+
+    from nbflow.errors import StoreError
+
+    try:
+        return git.Repo(path, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise StoreError(f"{path} is not inside a Git repository") from None
+
+
+def _git(path: Path, *args: str) -> str:
+    """Run ``git ARGS`` in the repository of ``path``; StoreError naming it on failure."""
+    import git
+
+    from nbflow.errors import StoreError
+
+    try:
+        return str(_repo(path).git.execute(["git", *args]))
+    except git.GitCommandError as exc:
+        stderr = str(exc.stderr).strip().removeprefix("stderr: ").strip("'").strip()
+        raise StoreError(f"git {' '.join(args)} failed: {stderr}") from exc
+
+
+def work_tree(path: Path) -> Path:
+    """The top folder of the work tree containing ``path``."""
+    return Path(_repo(path).working_tree_dir).resolve()
+
+
+def revision_range(path: Path, text: str) -> tuple[str, str]:
+    """``BASE..HEAD`` (or ``BASE...HEAD``: from their merge base) as two object ids."""
+    from nbflow.errors import StoreError
+
+    base, dots, head = text.partition("...") if "..." in text else text.partition("..")
+    if not dots:
+        raise StoreError(f"'{text}' is not a range: write BASE..HEAD, e.g. HEAD~1..HEAD")
+    base, head = _verify(path, base or "HEAD", text), _verify(path, head or "HEAD", text)
+    return (_git(path, "merge-base", base, head) if dots == "..." else base), head
+
+
+def _verify(path: Path, revision: str, text: str) -> str:
+    from nbflow.errors import StoreError
+
+    try:
+        return _git(path, "rev-parse", "--verify", "--quiet", f"{revision}^{{object}}")
+    except StoreError:
+        raise StoreError(f"{text}: unknown revision '{revision}'") from None
+
+
+def changed_paths(path: Path, base: str, head: str) -> list[str]:
+    """Paths (relative to the work tree top) that differ between two revisions; a
+    renamed file counts under its old and its new path."""
+    out = _git(path, "diff", "--name-only", "--no-renames", "--no-ext-diff", "-z", base, head)
+    return [p for p in out.split("\0") if p]
+
+
+def file_at(path: Path, revision: str, file: str) -> str | None:
+    """The text of ``file`` (relative to the work tree top) at ``revision``, or None
+    when it does not exist there."""
+    from nbflow.errors import StoreError
+
+    try:
+        _git(path, "cat-file", "-e", f"{revision}:{file}")
+    except StoreError:
+        return None
+    return _git(path, "show", f"{revision}:{file}")
+
+
+def hooks_dir(path: Path) -> Path:
+    """Where Git looks for hooks: ``core.hooksPath`` when set, else ``.git/hooks``."""
+    found = Path(_git(path, "rev-parse", "--git-path", "hooks"))
+    return found if found.is_absolute() else work_tree(path) / found

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 from conftest import configure_git
-from helpers import git, write_manifest, write_notebook, write_run
+from helpers import commit_all, git, write_manifest, write_notebook, write_run
 
 from nbflow.cli import main
 from nbflow.errors import StoreError
 from nbflow.project import Project
+from nbflow.store import repo
 from nbflow.store.repo import _Git, commit_run, iter_committed_records
 
 RUN_1 = "2026-11-23T000000Z-ab12"
@@ -389,3 +390,54 @@ def test_runs_lists_a_run_that_exists_only_in_the_runs_branch(
     assert capsys.readouterr().out == listed
     assert main(["show", RUN_1, "--json"]) == 0
     assert f'"run_id": "{RUN_1}"' in capsys.readouterr().out
+
+
+# -- changes between revisions (nbflow affected, run --changed, hooks)
+
+
+@pytest.fixture
+def two_commits(project_repo: Path) -> Path:
+    (project_repo / "a.txt").write_text("a\n")
+    (project_repo / "old name.txt").write_text("moved\n")
+    commit_all(project_repo, "first")
+    (project_repo / "a.txt").write_text("a2\n")
+    (project_repo / "sub").mkdir()
+    git(project_repo, "mv", "old name.txt", "sub/new name.txt")
+    commit_all(project_repo, "second")
+    return project_repo
+
+
+def test_changed_paths_count_a_rename_under_both_names(two_commits: Path) -> None:
+    base, head = repo.revision_range(two_commits, "HEAD~1..HEAD")
+    assert repo.changed_paths(two_commits, base, head) == [
+        "a.txt",
+        "old name.txt",
+        "sub/new name.txt",
+    ]
+
+
+def test_file_at_a_revision(two_commits: Path) -> None:
+    assert repo.file_at(two_commits, "HEAD~1", "a.txt") == "a"
+    assert repo.file_at(two_commits, "HEAD", "a.txt") == "a2"
+    assert repo.file_at(two_commits, "HEAD", "old name.txt") is None
+
+
+def test_revision_range_forms(two_commits: Path) -> None:
+    first, second = git(two_commits, "rev-parse", "HEAD~1"), git(two_commits, "rev-parse", "HEAD")
+    assert repo.revision_range(two_commits, "HEAD~1..") == (first, second)
+    assert repo.revision_range(two_commits, "HEAD...HEAD~1") == (first, first)
+    with pytest.raises(StoreError, match=r"^'HEAD' is not a range: write BASE\.\.HEAD"):
+        repo.revision_range(two_commits, "HEAD")
+
+
+def test_hooks_dir_follows_core_hooks_path(project_repo: Path) -> None:
+    assert repo.hooks_dir(project_repo) == project_repo.resolve() / ".git" / "hooks"
+    git(project_repo, "config", "core.hooksPath", ".githooks")
+    assert repo.hooks_dir(project_repo) == project_repo.resolve() / ".githooks"
+    git(project_repo, "config", "core.hooksPath", str(project_repo / "elsewhere"))
+    assert repo.hooks_dir(project_repo) == project_repo / "elsewhere"
+
+
+def test_outside_a_repository(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="is not inside a Git repository"):
+        repo.work_tree(tmp_path)

@@ -1,0 +1,120 @@
+"""The workflows and steps a range of commits affects: Git + manifests + run history.
+
+The diff (changed paths, the manifest at BASE and at HEAD) comes from Git, so
+uncommitted edits never count; the step graph, notebooks and ``inputs:`` come from
+the manifest as checked out, which is what ``nbflow run --changed`` runs. Files
+under the project's ``runs/`` never count: runs never trigger runs. A workflow
+whose manifest is not committed at HEAD (deleted, or not committed yet) is
+ignored. The deciding rules are in the pure ``changes.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nbflow.changes import select_steps, touched_steps
+from nbflow.manifest.model import Workflow
+from nbflow.project import Project
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Affected:
+    """One affected workflow: what to run and why."""
+
+    workflow: Workflow
+    steps: tuple[str, ...]  # to run, in plan order
+    touched: Mapping[str, str]  # step id → the reason it is touched
+
+    def to_json(self, project: Project) -> dict[str, Any]:
+        return {
+            "workflow": self.workflow.name,
+            "manifest": project.relative(self.workflow.manifest),
+            "steps": list(self.steps),
+            "touched": dict(self.touched),
+        }
+
+
+def affected(project: Project, revisions: str) -> list[Affected]:
+    """The workflows of ``project`` that the commits ``BASE..HEAD`` affect, with the
+    steps to run (see ``changes.py``); unaffected workflows are left out."""
+    from nbflow.manifest.load import find_manifests, load_manifest
+    from nbflow.store import repo
+
+    base, head = repo.revision_range(project.root, revisions)
+    top = repo.work_tree(project.root)
+    runs = _relative(project.runs_dir, top) + "/"
+    changed = [p for p in repo.changed_paths(project.root, base, head) if not p.startswith(runs)]
+    result = []
+    for manifest in find_manifests(project.root):
+        name = _relative(manifest, top)
+        after = _parse(repo.file_at(project.root, head, name))
+        if after is None:
+            continue
+        before = _parse(repo.file_at(project.root, base, name))
+        workflow = load_manifest(manifest)
+        if found := _affected(
+            project, workflow, _relative(manifest.parent, top), changed, before, after
+        ):
+            result.append(found)
+    return result
+
+
+def _affected(
+    project: Project,
+    workflow: Workflow,
+    folder: str,
+    changed: list[str],
+    before: Mapping[str, Any] | None,
+    after: Mapping[str, Any],
+) -> Affected | None:
+    from nbflow.store.runs import latest_outputs
+
+    touched = touched_steps(workflow, folder, changed, before, after, _uses(workflow))
+    if not touched:
+        return None
+    for step_id, reason in touched.items():
+        log.info("%s: %s: %s", workflow.name, step_id, reason)
+
+    def has_earlier_run(step_id: str) -> bool:
+        return latest_outputs(project.runs_dir, workflow.name, step_id) is not None
+
+    return Affected(workflow, select_steps(workflow, touched, has_earlier_run), touched)
+
+
+def _uses(workflow: Workflow) -> dict[str, set[str]]:
+    """For each step, the workflow parameters it uses: those its notebook's parameters
+    cell assigns (they are injected) and those its ``parameters:`` refer to."""
+    from nbflow.manifest.expressions import find_references
+    from nbflow.manifest.notebooks import inspect_notebook
+
+    declared = {p.name for p in workflow.parameters}
+    uses = {}
+    for step in workflow.steps:
+        cell = set(inspect_notebook(workflow.notebook_path(step)).parameters or ()) & declared
+        refs = {r.name for r in find_references(dict(step.parameters)) if r.kind == "params"}
+        uses[step.id] = cell | refs
+    return uses
+
+
+def _relative(path: Path, top: Path) -> str:
+    return path.resolve().relative_to(top).as_posix()
+
+
+def _parse(text: str | None) -> Mapping[str, Any] | None:
+    """A manifest's plain data; an empty mapping when it is not valid YAML (every
+    entry then differs, so every step counts as touched)."""
+    if text is None:
+        return None
+    from ruamel.yaml import YAML
+
+    try:
+        data = YAML(typ="safe").load(text)
+    except Exception:  # any YAML error: compare as if empty
+        return {}
+    return data if isinstance(data, Mapping) else {}
