@@ -84,6 +84,15 @@ def find_run(runs_dir: Path, run_id: str) -> Path:
     raise UsageError(f"no run '{run_id}' under {runs_dir}; list runs with `nbflow runs`")
 
 
+def latest_run(runs_dir: Path, workflow: str | None = None) -> Path:
+    """The folder of the newest run (of ``workflow``, or of any); UsageError when none."""
+    folders = list(iter_run_dirs(runs_dir, workflow))
+    if not folders:
+        of = f" of {workflow}" if workflow else ""
+        raise UsageError(f"no runs{of} under {runs_dir}; start one with `nbflow run WORKFLOW`")
+    return max(folders, key=lambda folder: folder.name)  # run ids sort by time
+
+
 def latest_outputs(runs_dir: Path, workflow: str, step_id: str) -> dict[str, object] | None:
     """Outputs of ``step_id`` in the newest run where it succeeded, or None."""
     for folder in reversed(list(iter_run_dirs(runs_dir, workflow))):
