@@ -201,6 +201,22 @@ def cmd_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_comment(args: argparse.Namespace) -> int:
+    from nbflow.github import github_settings, origin_url, path_in_repository, upsert_comment
+    from nbflow.store.runs import find_run, latest_run, read_record
+
+    project = _project(args)
+    folder = find_run(project.runs_dir, args.run) if args.run else latest_run(
+        project.runs_dir, args.workflow
+    )
+    settings = github_settings(os.environ, origin_url(project.root))
+    result = upsert_comment(
+        settings, pr_number=args.pr, record=read_record(folder), run_path=path_in_repository(folder)
+    )
+    print(result.url)
+    return EXIT_OK
+
+
 def cmd_init(args: argparse.Namespace) -> int:
     from nbflow.scaffold import init_project
 
@@ -269,6 +285,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("run", metavar="RUN", help="a run id, as `nbflow runs` lists")
     p.add_argument("--json", action="store_true", help="the run record instead")
     p.set_defaults(handler=cmd_show)
+
+    p = sub.add_parser("comment", help="post a run's report on a pull request")
+    p.add_argument("run", nargs="?", metavar="RUN", help="a run id (default: the latest run)")
+    p.add_argument("--pr", type=int, required=True, metavar="N", help="the pull request")
+    p.add_argument("--workflow", metavar="WORKFLOW", help="the latest run of this workflow")
+    p.set_defaults(handler=cmd_comment)
 
     p = sub.add_parser("init", help="set up a repository for nbflow")
     p.add_argument("path", nargs="?", default=".")

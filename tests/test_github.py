@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 import socket
+import subprocess
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from github_stub import GitHubStub, comment_json, pull_json
 
+from nbflow.cli import main
 from nbflow.github import (
     MAX_BODY_CHARS,
     GitHubError,
@@ -20,6 +23,7 @@ from nbflow.github import (
     upsert_comment,
 )
 from nbflow.record import RunRecord, RunStatus, StepRecord, StepStatus
+from nbflow.store.runs import write_record
 
 TOKEN = "ghp_s3cretTOKENvalue0123456789"
 REPO = "octo/data"
@@ -466,3 +470,65 @@ def test_unreachable_api() -> None:
             open_pr(offline)
     assert str(exc.value).startswith(f"{OPENING.split(': GitHub')[0]}: cannot reach {url}: ")
     assert TOKEN not in str(exc.value)
+
+
+# The command ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, github_stub: GitHubStub) -> Path:
+    """A Git work tree with two runs of two workflows, and GitHub settings for the stub."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    (root / "nbflow.yaml").write_text("{}\n")
+    write_record(root / RUN_PATH, run())
+    older = run("2026-11-22T000000Z-0001")
+    write_record(root / f"runs/other/{older.run_id}", RunRecord(
+        "other", older.run_id, RunStatus.SUCCEEDED, "manual", START
+    ))
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
+    monkeypatch.setenv("GITHUB_REPOSITORY", REPO)
+    monkeypatch.setenv("GITHUB_API_URL", github_stub.url)
+    monkeypatch.setenv("GITHUB_SERVER_URL", "https://github.com")
+    return root
+
+
+def test_comment_command_posts_the_latest_run(
+    project: Path, github_stub: GitHubStub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    api = github_stub.url
+    github_stub.reply("GET", f"{PULLS}/7", pull_json(api, REPO, 7, "feature/x"))
+    github_stub.reply("GET", COMMENTS, [])
+    github_stub.reply("POST", COMMENTS, comment_json(api, REPO, 7, 101, "x"), status=201)
+
+    assert main(["comment", "--pr", "7"]) == 0
+
+    assert capsys.readouterr().out == f"https://github.com/{REPO}/pull/7#issuecomment-101\n"
+    body = github_stub.requests[-1].body["body"]
+    assert f"run `{RUN_ID}`" in body
+    assert f"(https://github.com/{REPO}/blob/feature/x/{RUN_PATH}/extract.ipynb)" in body
+
+
+def test_comment_command_error(
+    project: Path, github_stub: GitHubStub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    github_stub.reply("GET", f"{PULLS}/7", {"message": "Bad credentials"}, status=401)
+
+    assert main(["comment", "--pr", "7", "--workflow", "other"]) == 1
+
+    assert capsys.readouterr().err == (
+        f"error: {COMMENTING}401 Bad credentials: the token in GITHUB_TOKEN is wrong or "
+        "expired; set a valid one\n"
+    )
+
+
+def test_comment_command_without_runs(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["comment", "--pr", "7", "--workflow", "missing"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: no runs of missing under {project / 'runs'}; "
+        "start one with `nbflow run WORKFLOW`\n"
+    )
