@@ -283,9 +283,10 @@ def upsert_comment(
         body = _body(settings, record, run_path, pull.head.ref, before=marker)
         for comment in pull.get_issue_comments():
             if comment.body.startswith(marker):
-                if comment.body != body:
+                changed = comment.body != body
+                if changed:
                     comment.edit(body)
-                log.info("updated comment %s", comment.html_url)
+                log.info("%s comment %s", "updated" if changed else "unchanged", comment.html_url)
                 return CommentResult(comment.id, comment.html_url, created=False)
         comment = pull.create_issue_comment(body)
     log.info("created comment %s", comment.html_url)
