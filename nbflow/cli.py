@@ -163,7 +163,6 @@ def _run_one(workflow: Any, args: argparse.Namespace, steps: list[str] | None) -
     from nbflow.console import progress, redact_logs
     from nbflow.engine.parameters import check_step_overrides
     from nbflow.engine.runner import RunOptions, run_workflow
-    from nbflow.notify import notify_run
     from nbflow.project import project_of_manifest
     from nbflow.run_record import RunStatus
     from nbflow.secrets import Redactor
@@ -188,14 +187,7 @@ def _run_one(workflow: Any, args: argparse.Namespace, steps: list[str] | None) -
     _publish_step_summary(record)
     print(json.dumps(record.to_json(), indent=2) if args.json else run_dir)
     print(f"executed notebooks and report: {run_dir}", file=sys.stderr)
-    pushed_sha = None
-    try:
-        if commit:
-            pushed_sha = _commit(project, run_dir, record, target, push=args.push or target == "pr")
-    finally:
-        # links in the message point at the pushed run commit when there is one
-        env = {**os.environ, "GITHUB_SHA": pushed_sha} if pushed_sha else os.environ
-        notify_run(workflow, record, env=env)  # never raises; failures are warnings
+    _deliver(workflow, project, record, target, push=args.push or target == "pr")
     return {
         RunStatus.SUCCEEDED: EXIT_OK,
         RunStatus.CANCELLED: EXIT_INTERRUPTED,
@@ -219,16 +211,49 @@ def _publish_step_summary(record: Any) -> None:
         handle.write(render_report(record) + "\n")
 
 
-def _commit(
-    project: Any, run_dir: Path, record: Any, target: str, *, push: bool
-) -> str | None:
-    """Commit (and push) a run folder; the commit's sha when it was pushed."""
+def _commit(project: Any, run_dir: Path, record: Any, target: str, *, push: bool) -> Any:
+    """Commit (and push) a run folder; its CommitResult."""
     from nbflow.store.repo import commit_run
 
     result = commit_run(project, run_dir, record, target=target, push=push)
     pushed = " and pushed" if result.pushed else ""
     print(f"committed{pushed}: {result.sha[:12]} on {result.branch}", file=sys.stderr)
-    return result.sha if result.pushed else None
+    return result
+
+
+def _deliver(workflow: Any, project: Any, record: Any, target: str, *, push: bool) -> None:
+    """Commit, push and open a pull request as asked; notify in any case, with links to
+    the pushed run commit when there is one."""
+    from nbflow.notify import notify_run
+
+    pushed_sha = None
+    try:
+        if target:
+            run_dir = project.runs_dir / record.workflow / record.run_id
+            result = _commit(project, run_dir, record, target, push=push)
+            pushed_sha = result.sha if result.pushed else None
+            if target == "pr":
+                _open_pull_request(project, run_dir, record, result.branch)
+    finally:
+        env = {**os.environ, "GITHUB_SHA": pushed_sha} if pushed_sha else os.environ
+        notify_run(workflow, record, env=env)  # never raises; failures are warnings
+
+
+def _open_pull_request(project: Any, run_dir: Path, record: Any, branch: str) -> None:
+    from nbflow.github import github_settings, open_pull_request, origin_url, path_in_repository
+    from nbflow.store.repo import current_branch
+    from nbflow.store.runs import previous_record
+
+    settings = github_settings(os.environ, origin_url(project.root))
+    result = open_pull_request(
+        settings,
+        branch=branch,
+        base=os.environ.get("GITHUB_REF_NAME") or current_branch(project.root),
+        record=record,
+        run_path=path_in_repository(run_dir),
+        previous=previous_record(project.runs_dir, record),
+    )
+    print(f"pull request: {result.url}", file=sys.stderr)
 
 
 def cmd_commit(args: argparse.Namespace) -> int:
@@ -396,6 +421,24 @@ def cmd_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_comment(args: argparse.Namespace) -> int:
+    from nbflow.github import github_settings, origin_url, path_in_repository, upsert_comment
+    from nbflow.store.runs import find_run, latest_run, read_record
+
+    project = _project()
+    folder = (
+        find_run(project.runs_dir, args.run)
+        if args.run
+        else latest_run(project.runs_dir, args.workflow)
+    )
+    settings = github_settings(os.environ, origin_url(project.root))
+    result = upsert_comment(
+        settings, pr_number=args.pr, record=read_record(folder), run_path=path_in_repository(folder)
+    )
+    print(result.url)
+    return EXIT_OK
+
+
 def cmd_init(args: argparse.Namespace) -> int:
     from nbflow.scaffold import init_project
 
@@ -436,8 +479,10 @@ def cmd_ci_check(args: argparse.Namespace) -> int:
     for problem in problems:
         print(problem)
     if problems:
-        print(f'{len(problems)} generated workflow file(s) out of date; run "nbflow ci generate"',
-              file=sys.stderr)
+        print(
+            f'{len(problems)} generated workflow file(s) out of date; run "nbflow ci generate"',
+            file=sys.stderr,
+        )
         return EXIT_FAILED
     print("generated workflow files are up to date", file=sys.stderr)
     return EXIT_OK
@@ -450,12 +495,18 @@ def _commit_options(p: argparse.ArgumentParser, *flag: str) -> None:
     """--push and --target (and, for `run`, --commit; both imply committing)."""
     if flag:
         p.add_argument(flag[0], action="store_true", help=flag[1])
-    p.add_argument("--push", action="store_true",
-                   help="push the commit, retrying when another run landed first")
-    p.add_argument("--target", choices=["current", "runs-branch", "pr"],
-                   help="current branch, the runs branch, or a new branch for a pull request "
-                   "(pr implies --push); default: commit.target in the manifest, then in "
-                   "nbflow.yaml, then current")
+    p.add_argument(
+        "--push",
+        action="store_true",
+        help="push the commit, retrying when another run landed first",
+    )
+    p.add_argument(
+        "--target",
+        choices=["current", "runs-branch", "pr"],
+        help="current branch, the runs branch, or a new branch for a pull request "
+        "(pr implies --push); default: commit.target in the manifest, then in "
+        "nbflow.yaml, then current",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -566,18 +617,32 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("runs", help="list runs")
     p.add_argument("workflow", nargs="?", metavar="WORKFLOW")
-    p.add_argument("--branch", action="append", metavar="BRANCH",
-                   help="only runs committed on BRANCH (repeatable); default: the working "
-                   "tree, HEAD and the runs branch")
+    p.add_argument(
+        "--branch",
+        action="append",
+        metavar="BRANCH",
+        help="only runs committed on BRANCH (repeatable); default: the working "
+        "tree, HEAD and the runs branch",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_runs)
 
     p = sub.add_parser("show", help="show one run's report")
     p.add_argument("run", metavar="RUN", help="a run id, as `nbflow runs` lists")
     p.add_argument("--json", action="store_true", help="the run record instead")
-    p.add_argument("--branch", action="append", metavar="BRANCH",
-                   help="look for the run committed on BRANCH only")
+    p.add_argument(
+        "--branch",
+        action="append",
+        metavar="BRANCH",
+        help="look for the run committed on BRANCH only",
+    )
     p.set_defaults(handler=cmd_show)
+
+    p = sub.add_parser("comment", help="post a run's report on a pull request")
+    p.add_argument("run", nargs="?", metavar="RUN", help="a run id (default: the latest run)")
+    p.add_argument("--pr", type=int, required=True, metavar="N", help="the pull request")
+    p.add_argument("--workflow", metavar="WORKFLOW", help="the latest run of this workflow")
+    p.set_defaults(handler=cmd_comment)
 
     p = sub.add_parser("init", help="set up a repository for nbflow")
     p.add_argument("path", nargs="?", default=".")

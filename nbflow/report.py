@@ -30,6 +30,7 @@ __all__ = [
     "MAX_VALUE_CHARS",
     "STATUS_EMOJI",
     "format_duration",
+    "render_output_changes",
     "render_report",
     "render_summary_line",
     "strip_ansi",
@@ -82,6 +83,25 @@ def render_summary_line(record: RunRecord) -> str:
         f"{record.workflow} {record.status.value} "
         f"({succeeded}/{len(record.steps)} steps) run {record.run_id}"
     )
+
+
+def render_output_changes(record: RunRecord, previous: RunRecord | None) -> str:
+    """A "Changes since the previous run" section: the recorded outputs that differ.
+
+    An output only one of the runs recorded shows ``—`` on the other side; steps and
+    outputs keep the record's order, then those only ``previous`` had.
+    """
+    if previous is None:
+        body = f"First run of {_code(record.workflow)}: nothing to compare with."
+    else:
+        rows = [
+            [_code(step), _code(name), _change_value(before), _change_value(after)]
+            for step, name, before, after in _changed_outputs(previous, record)
+        ]
+        against = f"Compared with run {_code(previous.run_id)} ({previous.status.value})"
+        table = _table(["step", "output", "before", "after"], rows)
+        body = f"{against}:\n\n{table}" if rows else f"{against}: no recorded output changed."
+    return _section("Changes since the previous run", body)
 
 
 def format_duration(seconds: float | None) -> str:
@@ -169,6 +189,27 @@ def _outputs_section(record: RunRecord) -> str:
         for name, value in step.outputs.items()
     ]
     return _section("Outputs", _table(["step", "output", "value"], rows))
+
+
+_ABSENT = object()
+
+
+def _changed_outputs(before: RunRecord, after: RunRecord) -> list[tuple[str, str, Any, Any]]:
+    """(step, output, before, after) for each output whose value differs."""
+    old = {(s.id, n): v for s in before.steps for n, v in s.outputs.items()}
+    new = {(s.id, n): v for s in after.steps for n, v in s.outputs.items()}
+    keys = list(new) + [k for k in old if k not in new]
+    changes = [(*k, old.get(k, _ABSENT), new.get(k, _ABSENT)) for k in keys]
+    return [c for c in changes if _comparable(c[2]) != _comparable(c[3])]
+
+
+def _comparable(value: Any) -> str | None:
+    """As JSON, so ``1`` and ``true`` differ as they do in run.json; None when absent."""
+    return None if value is _ABSENT else json.dumps(value, sort_keys=True, default=str)
+
+
+def _change_value(value: Any) -> str:
+    return "—" if value is _ABSENT else _value(value)
 
 
 # Pieces of sections -----------------------------------------------------------------

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from github_stub import GitHubStub
 
 
 @pytest.fixture(autouse=True)
@@ -67,3 +69,13 @@ def project_repo(project: Path) -> Path:
     git(project, "config", "user.email", "test@example.com")
     git(project, "config", "commit.gpgsign", "false")
     return project
+
+
+@pytest.fixture
+def github_stub() -> Iterator[GitHubStub]:
+    """A local stand-in for the GitHub API; point GitHubSettings.api_url at its url.
+    Every reply a test scripts must be asked for."""
+    stub = GitHubStub().start()
+    yield stub
+    stub.stop()
+    assert stub.unused == [], "scripted replies never requested"

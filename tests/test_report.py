@@ -15,6 +15,7 @@ from nbflow.graph import render_record_graph
 from nbflow.report import (
     MAX_VALUE_CHARS,
     format_duration,
+    render_output_changes,
     render_report,
     render_summary_line,
     strip_ansi,
@@ -378,4 +379,37 @@ def test_record_without_steps_has_only_title_and_summary() -> None:
     assert render_report(record) == (
         "# ✅ wf succeeded · run `r1`\n\n"
         "**0/0 steps succeeded** · trigger `push` · started 2024-05-01 00:00:00 UTC · took 0.1 s\n"
+    )
+
+
+def test_output_changes_list_changed_added_and_removed_outputs() -> None:
+    before = run(RunStatus.FAILED, (
+        ok("check_sources", 1.0, outputs={"rows": 40, "ok": 1, "same": [1, 2], "gone": "x"}),
+        ok("dropped", 1.0, outputs={"n": None}),
+    ))
+    after = run(RunStatus.SUCCEEDED, (
+        ok("check_sources", 1.0, outputs={"rows": 42, "ok": True, "same": [1, 2], "new": None}),
+    ))
+    assert render_output_changes(after, before) == (
+        "## Changes since the previous run\n\n"
+        "Compared with run `20240501T000000Z-3f2a` (failed):\n\n"
+        "| step | output | before | after |\n"
+        "| --- | --- | --- | --- |\n"
+        "| `check_sources` | `rows` | `40` | `42` |\n"
+        "| `check_sources` | `ok` | `1` | `true` |\n"
+        "| `check_sources` | `new` | — | `null` |\n"
+        "| `check_sources` | `gone` | `\"x\"` | — |\n"
+        "| `dropped` | `n` | `null` | — |"
+    )
+
+
+def test_output_changes_when_nothing_changed_or_first_run() -> None:
+    record = outputs_run()
+    assert render_output_changes(record, record) == (
+        "## Changes since the previous run\n\n"
+        "Compared with run `20240501T000000Z-3f2a` (succeeded): no recorded output changed."
+    )
+    assert render_output_changes(record, None) == (
+        "## Changes since the previous run\n\n"
+        "First run of `finance-daily`: nothing to compare with."
     )

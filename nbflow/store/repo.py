@@ -94,6 +94,11 @@ def commit_run(
     return committer.to_pr_branch(push)
 
 
+def current_branch(root: Path) -> str:
+    """The branch checked out in the repository at ``root``; StoreError when detached."""
+    return _Git.open(root).current_branch()
+
+
 def commit_message(record: RunRecord) -> str:
     """``nbflow: <summary line>``, a body, and trailers ``git log --grep`` can find."""
     from nbflow.report import render_summary_line

@@ -93,8 +93,17 @@ def find_run(runs_dir: Path, run_id: str) -> Path:
     raise UsageError(f"no run '{run_id}' under {runs_dir}; list runs with `nbflow runs`")
 
 
-def latest_outputs(runs_dir: Path, workflow: str, step_id: str) -> dict[str, object] | None:
-    """Outputs of ``step_id`` in the latest-started run where it succeeded, or None.
+def latest_run(runs_dir: Path, workflow: str | None = None) -> Path:
+    """The folder of the newest run (of ``workflow``, or of any); UsageError when none."""
+    folders = list(iter_run_dirs(runs_dir, workflow))
+    if not folders:
+        of = f" of {workflow}" if workflow else ""
+        raise UsageError(f"no runs{of} under {runs_dir}; start one with `nbflow run WORKFLOW`")
+    return max(folders, key=lambda folder: folder.name)  # run ids sort by time
+
+
+def records_newest_first(runs_dir: Path, workflow: str) -> list[RunRecord]:
+    """The readable records of ``workflow``, latest-started first.
 
     Runs are ordered by their record's ``start`` (milliseconds), then folder name: two
     runs started in the same second have ids differing only by a random suffix.
@@ -106,13 +115,25 @@ def latest_outputs(runs_dir: Path, workflow: str, step_id: str) -> dict[str, obj
             started.append((parse_time(record.start), folder.name, record))
         except (KeyError, TypeError, ValueError, OSError):
             continue
-    for _, _, record in sorted(started, key=lambda s: s[:2], reverse=True):
-        try:
-            step = record.step(step_id)
-        except KeyError:
-            continue
-        if step.status == StepStatus.SUCCEEDED:
+    return [record for *_, record in sorted(started, key=lambda s: s[:2], reverse=True)]
+
+
+def latest_outputs(runs_dir: Path, workflow: str, step_id: str) -> dict[str, object] | None:
+    """Outputs of ``step_id`` in the latest-started run where it succeeded, or None."""
+    for record in records_newest_first(runs_dir, workflow):
+        step = next((s for s in record.steps if s.id == step_id), None)
+        if step is not None and step.status == StepStatus.SUCCEEDED:
             return dict(step.outputs)
+    return None
+
+
+def previous_record(runs_dir: Path, record: RunRecord) -> RunRecord | None:
+    """The latest succeeded run of the same workflow that started before ``record``:
+    what a pull request compares outputs with."""
+    for other in records_newest_first(runs_dir, record.workflow):
+        is_earlier = other.run_id != record.run_id and other.start < record.start
+        if is_earlier and other.status == RunStatus.SUCCEEDED:
+            return other
     return None
 
 
@@ -168,3 +189,4 @@ def find_record(project: Project, run_id: str, branches: Sequence[str] | None = 
         f"no run '{run_id}' under {project.runs_dir} or committed to Git; "
         "list runs with `nbflow runs`"
     )
+

@@ -1,0 +1,434 @@
+"""GitHub: pull requests and sticky comments carrying a run's report.
+
+The only module importing ``github`` (PyGithub). Design decisions:
+
+- Settings come from what GitHub Actions sets (``GITHUB_TOKEN``, ``GITHUB_REPOSITORY``,
+  ``GITHUB_API_URL``, ``GITHUB_SERVER_URL``); outside Actions the repository and host
+  come from the ``origin`` remote, read with ``git config`` (no GitPython here), and a
+  remote on a host other than github.com means GitHub Enterprise at ``HOST/api/v3``.
+- The token lives in :class:`GitHubSettings` (left out of its repr) and PyGithub's
+  auth only. Every message this module builds is redacted before it is raised or
+  logged, and a remote URL loses its user-info before it is shown.
+- PyGithub runs lazily: objects are built from URLs without a GET, so opening a pull
+  request is one POST. Every ``GithubException`` is translated at this boundary into
+  a :class:`GitHubError` naming the operation, GitHub's status and message, and a fix.
+- Rate limits: retries wait at most :data:`MAX_RATE_LIMIT_WAIT` seconds; beyond that
+  the error says when the limit resets rather than blocking a CI job for an hour.
+- Notebook links in bodies point at a branch, so they work once the run is pushed
+  there (commit-back pushes before the pull request is opened).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import subprocess
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import requests
+from github import Auth, Github, GithubException, GithubRetry
+from github.PullRequest import PullRequest
+from github.Repository import Repository
+
+from nbflow.errors import NbflowError
+from nbflow.report import render_output_changes, render_report, render_summary_line
+from nbflow.run_record import RunRecord
+
+__all__ = [
+    "DEFAULT_API_URL",
+    "CommentResult",
+    "GitHubError",
+    "GitHubSettings",
+    "PullRequestResult",
+    "comment_marker",
+    "github_settings",
+    "open_pull_request",
+    "origin_url",
+    "path_in_repository",
+    "upsert_comment",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_API_URL = "https://api.github.com"
+DEFAULT_SERVER_URL = "https://github.com"
+TOKEN_VARIABLES = ("GITHUB_TOKEN", "GH_TOKEN")
+MAX_BODY_CHARS = 65_536  # GitHub rejects longer pull request and comment bodies
+MAX_RATE_LIMIT_WAIT = 60.0
+
+# https://host/owner/repo(.git), ssh://git@host:22/owner/repo, git@host:owner/repo.git
+_REMOTE = re.compile(
+    r"^(?:[a-z+]+://(?:[^@/]+@)?(?P<host>[^/:]+)(?::\d+)?/|(?:[^@/:]+@)?(?P<scp_host>[^/:]+):)"
+    r"(?P<repository>[\w.-]+/[\w.-]+?)(?:\.git)?/?$"
+)
+_REPOSITORY = re.compile(r"^[\w.-]+/[\w.-]+$")
+_PERMISSION_SETTING = "Allow GitHub Actions to create and approve pull requests"
+
+
+class GitHubError(NbflowError):
+    """A GitHub API call failed, or the settings to make one are missing."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class GitHubSettings:
+    """Where and as whom to call the GitHub API."""
+
+    repository: str  # OWNER/REPO
+    token: str = field(repr=False)
+    api_url: str = DEFAULT_API_URL
+    server_url: str = DEFAULT_SERVER_URL  # where pages and blobs are shown
+    token_variable: str = "GITHUB_TOKEN"  # where the token came from, for messages
+    throttle: bool = True  # retry and pause between requests as GitHub asks; off in tests
+
+    @property
+    def owner(self) -> str:
+        return self.repository.partition("/")[0]
+
+    def blob_url(self, ref: str, path: str) -> str:
+        """The web page of ``path`` (relative to the repository) on ``ref``."""
+        return f"{self.server_url}/{self.repository}/blob/{quote(ref)}/{quote(path)}"
+
+
+@dataclass(frozen=True)
+class PullRequestResult:
+    number: int
+    url: str
+    created: bool  # False: an open pull request for the branch was updated
+
+
+@dataclass(frozen=True)
+class CommentResult:
+    id: int
+    url: str
+    created: bool  # False: the workflow's comment was updated in place
+
+
+# Settings ---------------------------------------------------------------------------
+
+
+def github_settings(env: Mapping[str, str], remote_url: str | None = None) -> GitHubSettings:
+    """Settings from environment variables, falling back to the ``origin`` remote URL."""
+    token_variable, token = _token(env)
+    repository, host = _repository(env, remote_url)
+    api_url = (env.get("GITHUB_API_URL") or _api_url_of(host)).rstrip("/")
+    server_url = (env.get("GITHUB_SERVER_URL") or _server_url_of(api_url)).rstrip("/")
+    return GitHubSettings(repository, token, api_url, server_url, token_variable)
+
+
+def origin_url(path: Path) -> str | None:
+    """The URL of the ``origin`` remote of the repository at ``path``, or None."""
+    result = _git(path, "config", "--get", "remote.origin.url")
+    return result or None
+
+
+def path_in_repository(path: Path) -> str:
+    """``path`` (a folder in a Git work tree) relative to the top of the work tree."""
+    prefix = _git(path, "rev-parse", "--show-prefix")
+    if prefix is None:
+        raise GitHubError(f"{path} is not in a Git repository; links to it need one")
+    return prefix.rstrip("/")
+
+
+def _git(path: Path, *args: str) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(path), *args], capture_output=True, text=True, check=False
+        )
+    except OSError:
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def _token(env: Mapping[str, str]) -> tuple[str, str]:
+    for name in TOKEN_VARIABLES:
+        if env.get(name, "").strip():
+            return name, env[name].strip()
+    raise GitHubError(
+        "no GitHub token: set GITHUB_TOKEN (or GH_TOKEN); in a GitHub Actions workflow "
+        "add `env: GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }}` to the step"
+    )
+
+
+def _repository(env: Mapping[str, str], remote_url: str | None) -> tuple[str, str | None]:
+    """OWNER/REPO and, when read from a remote URL, its host."""
+    if named := env.get("GITHUB_REPOSITORY", "").strip():
+        if not _REPOSITORY.match(named):
+            raise GitHubError(f"GITHUB_REPOSITORY={named!r}: expected OWNER/REPO")
+        return named, None
+    if not remote_url:
+        raise GitHubError(
+            "cannot tell the GitHub repository: set GITHUB_REPOSITORY=OWNER/REPO "
+            "or add an `origin` remote on GitHub"
+        )
+    match = _REMOTE.match(remote_url.strip())
+    if not match:
+        raise GitHubError(
+            f"cannot tell the GitHub repository from the `origin` remote "
+            f"{_without_userinfo(remote_url)!r}: set GITHUB_REPOSITORY=OWNER/REPO"
+        )
+    return match["repository"], match["host"] or match["scp_host"]
+
+
+def _api_url_of(host: str | None) -> str:
+    if host is None or host == "github.com":
+        return DEFAULT_API_URL
+    return f"https://{host}/api/v3"
+
+
+def _server_url_of(api_url: str) -> str:
+    """``https://HOST`` for ``https://HOST/api/v3`` (Enterprise Server) and for
+    ``https://api.HOST`` (github.com, Enterprise Cloud with data residency)."""
+    return api_url.removesuffix("/api/v3").replace("://api.", "://", 1)
+
+
+def _without_userinfo(url: str) -> str:
+    return re.sub(r"//[^@/]+@", "//", url)
+
+
+# Pull requests ----------------------------------------------------------------------
+
+
+def open_pull_request(
+    settings: GitHubSettings,
+    *,
+    branch: str,
+    base: str,
+    record: RunRecord,
+    run_path: str,
+    previous: RunRecord | None,
+) -> PullRequestResult:
+    """Open a pull request of ``branch`` into ``base`` carrying the run's report, or
+    update the one already open for ``branch``.
+
+    Args:
+        run_path: the run folder relative to the repository, e.g. ``runs/x/<run-id>``.
+        previous: the run to compare outputs with; None for a workflow's first run.
+    """
+    title = render_summary_line(record)
+    body = _body(settings, record, run_path, branch, after=render_output_changes(record, previous))
+    operation = _Operation(
+        f"opening a pull request for {branch} in {settings.repository}",
+        _pull_request_permission,
+        {"head": f"is branch {branch} pushed to {settings.repository}?"},
+    )
+    repo = _client(settings).get_repo(settings.repository)
+    with _translating(settings, operation):
+        try:
+            pull = repo.create_pull(base=base, head=branch, title=title, body=body)
+            created = True
+        except GithubException as exc:
+            if exc.status != 422 or "already exists" not in _validation_message(exc.data):
+                raise
+            pull = _open_pull(repo, settings, branch)
+            pull.edit(title=title, body=body)
+            created = False
+    log.info("%s pull request %s", "opened" if created else "updated", pull.html_url)
+    return PullRequestResult(pull.number, pull.html_url, created)
+
+
+def _open_pull(repo: Repository, settings: GitHubSettings, branch: str) -> PullRequest:
+    for pull in repo.get_pulls(state="open", head=f"{settings.owner}:{branch}"):
+        return pull
+    raise GitHubError(
+        f"GitHub says a pull request for {branch} already exists in {settings.repository}, "
+        "but lists none open for it"
+    )
+
+
+def _pull_request_permission(message: str) -> str:
+    setting = f'enable the repository setting "{_PERMISSION_SETTING}"'
+    if "not permitted to create" in message:
+        return f"{setting} (Settings → Actions → General → Workflow permissions)"
+    return (
+        "give the workflow `permissions: pull-requests: write` and `contents: write`; "
+        f"from GitHub Actions also {setting}"
+    )
+
+
+# Comments ---------------------------------------------------------------------------
+
+
+def comment_marker(workflow: str) -> str:
+    """The hidden first line that identifies a workflow's comment on a pull request."""
+    return f"<!-- nbflow:report workflow={workflow} -->"
+
+
+def upsert_comment(
+    settings: GitHubSettings, *, pr_number: int, record: RunRecord, run_path: str
+) -> CommentResult:
+    """Post the run's report on pull request ``pr_number``: one comment per workflow,
+    edited in place by later runs. Notebook links point at the pull request's branch."""
+    operation = _Operation(
+        f"commenting on pull request #{pr_number} in {settings.repository}",
+        lambda message: "give the workflow `permissions: pull-requests: write`",
+        {},
+        f"pull request #{pr_number} in {settings.repository}",
+    )
+    marker = comment_marker(record.workflow)
+    repo = _client(settings).get_repo(settings.repository)
+    with _translating(settings, operation):
+        pull = repo.get_pull(pr_number)
+        body = _body(settings, record, run_path, pull.head.ref, before=marker)
+        for comment in pull.get_issue_comments():
+            if comment.body.startswith(marker):
+                changed = comment.body != body
+                if changed:
+                    comment.edit(body)
+                log.info("%s comment %s", "updated" if changed else "unchanged", comment.html_url)
+                return CommentResult(comment.id, comment.html_url, created=False)
+        comment = pull.create_issue_comment(body)
+    log.info("created comment %s", comment.html_url)
+    return CommentResult(comment.id, comment.html_url, created=True)
+
+
+# Bodies -----------------------------------------------------------------------------
+
+
+def _body(
+    settings: GitHubSettings,
+    record: RunRecord,
+    run_path: str,
+    ref: str,
+    *,
+    before: str = "",
+    after: str = "",
+) -> str:
+    """The report with notebook links on ``ref``, cut to what GitHub accepts (pointing
+    at the full report on ``ref`` when cut)."""
+
+    def url(path: str) -> str:
+        return settings.blob_url(ref, f"{run_path}/{path}")
+
+    report = render_report(record, notebook_url=url)
+    body = (f"{before}\n" if before else "") + report + (f"\n{after}\n" if after else "")
+    if len(body) <= MAX_BODY_CHARS:
+        return body
+    note = f"\n\n…\n\n_Cut to fit GitHub's limit: read the [full report]({url('README.md')})._\n"
+    return body[: MAX_BODY_CHARS - len(note)] + note
+
+
+# The client and its errors ----------------------------------------------------------
+
+
+def _client(settings: GitHubSettings) -> Github:
+    if settings.throttle:
+        retry = GithubRetry(total=3, max_rate_limit_wait=MAX_RATE_LIMIT_WAIT)
+        return Github(
+            auth=Auth.Token(settings.token),
+            base_url=settings.api_url,
+            retry=retry,
+            per_page=100,
+            lazy=True,
+        )
+    return Github(
+        auth=Auth.Token(settings.token),
+        base_url=settings.api_url,
+        retry=None,
+        per_page=100,
+        lazy=True,
+        seconds_between_requests=None,
+        seconds_between_writes=None,
+    )
+
+
+@dataclass(frozen=True)
+class _Operation:
+    """What was being done, to name it and suggest fixes when GitHub refuses."""
+
+    description: str
+    permission: Callable[[str], str]  # GitHub's 403 message → what to grant
+    invalid_hints: Mapping[str, str]  # a 422 error's field → a hint
+    missing: str = ""  # what a 404 may mean is missing, besides the repository
+
+
+@contextmanager
+def _translating(settings: GitHubSettings, operation: _Operation) -> Iterator[None]:
+    try:
+        yield
+    except GithubException as exc:
+        message = f"{operation.description}: GitHub answered {_explain(exc, settings, operation)}"
+        raise GitHubError(_redact(message, settings), status=exc.status) from exc
+    except requests.RequestException as exc:
+        message = f"{operation.description}: cannot reach {settings.api_url}: {exc}"
+        raise GitHubError(_redact(message, settings)) from exc
+
+
+def _explain(exc: GithubException, settings: GitHubSettings, operation: _Operation) -> str:
+    status, message = exc.status, _message(exc.data)
+    headers = {k.lower(): str(v) for k, v in (exc.headers or {}).items()}
+    variable = settings.token_variable
+    if status in (403, 429) and _is_rate_limit(headers, message):
+        return f"{status} {message}: rate limit exceeded; {_rate_limit_wait(headers)}"
+    if status == 401:
+        return f"401 {message}: the token in {variable} is wrong or expired; set a valid one"
+    if status == 403:
+        fix = operation.permission(message)
+        return f"403 {message}: the token in {variable} lacks permission; {fix}"
+    if status == 404:
+        what = f"{operation.missing} or repository" if operation.missing else "repository"
+        return (
+            f"404 {message}: {what} {settings.repository} not found, "
+            f"or the token in {variable} has no access to it"
+        )
+    if status == 422:
+        return f"422 {_validation_message(exc.data, operation.invalid_hints)}"
+    return f"{status} {message}"
+
+
+def _message(data: Any) -> str:
+    if isinstance(data, dict) and data.get("message"):
+        return str(data["message"])
+    if isinstance(data, bytes):
+        data = data.decode("utf-8", errors="replace")
+    return str(data).strip() if data else "(no message)"
+
+
+def _validation_message(data: Any, hints: Mapping[str, str] | None = None) -> str:
+    """``Validation Failed: head invalid (is branch x pushed?); ...`` from a 422 body."""
+    errors = data.get("errors", []) if isinstance(data, dict) else []
+    parts = [_validation_error(error, hints or {}) for error in errors]
+    return "; ".join([_message(data), *parts]) if parts else _message(data)
+
+
+def _validation_error(error: Any, hints: Mapping[str, str]) -> str:
+    if not isinstance(error, dict):
+        return str(error)
+    if error.get("message"):
+        return str(error["message"])
+    text = f"{error.get('field', '?')} {error.get('code', 'invalid')}"
+    hint = hints.get(str(error.get("field")))
+    return f"{text} ({hint})" if hint else text
+
+
+def _is_rate_limit(headers: Mapping[str, str], message: str) -> bool:
+    lowered = message.lower()
+    return (
+        headers.get("x-ratelimit-remaining") == "0"
+        or "rate limit" in lowered
+        or "retry-after" in headers
+    )
+
+
+def _rate_limit_wait(headers: Mapping[str, str]) -> str:
+    if retry_after := headers.get("retry-after"):
+        return f"retry after {retry_after} s"
+    if headers.get("x-ratelimit-remaining") == "0" and (reset := headers.get("x-ratelimit-reset")):
+        moment = datetime.fromtimestamp(int(reset), UTC)
+        return f"it resets at {moment:%Y-%m-%d %H:%M:%S} UTC"
+    return "wait a few minutes before retrying"
+
+
+def _redact(text: str, settings: GitHubSettings) -> str:
+    return text.replace(settings.token, "***") if settings.token else text

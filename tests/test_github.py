@@ -1,0 +1,572 @@
+"""nbflow.github against a local stand-in for the GitHub API (tests/github_stub.py)."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import subprocess
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from github_stub import GitHubStub, comment_json, pull_json
+
+from nbflow.cli import main
+from nbflow.github import (
+    MAX_BODY_CHARS,
+    GitHubError,
+    GitHubSettings,
+    comment_marker,
+    github_settings,
+    open_pull_request,
+    upsert_comment,
+)
+from nbflow.run_record import RunRecord, RunStatus, StepRecord, StepStatus
+from nbflow.store.runs import write_record
+
+TOKEN = "ghp_s3cretTOKENvalue0123456789"
+REPO = "octo/data"
+RUN_ID = "2026-11-23T000000Z-ab12"
+BRANCH = f"nbflow/finance-daily/{RUN_ID}"
+RUN_PATH = f"runs/finance-daily/{RUN_ID}"
+BLOB = f"https://github.com/{REPO}/blob/{BRANCH}/{RUN_PATH}"
+START = "2026-11-23T00:00:00.000Z"
+PULLS = f"/repos/{REPO}/pulls"
+COMMENTS = f"/repos/{REPO}/issues/7/comments"
+
+
+def step(step_id: str, outputs: dict[str, object], needs: tuple[str, ...] = ()) -> StepRecord:
+    return StepRecord(
+        step_id,
+        StepStatus.SUCCEEDED,
+        needs=needs,
+        notebook=f"{step_id}.ipynb",
+        start=START,
+        end=START,
+        duration=1.0,
+        outputs=outputs,
+    )
+
+
+def run(run_id: str = RUN_ID, rows: int = 42, total: float = 10.5) -> RunRecord:
+    return RunRecord(
+        "finance-daily",
+        run_id,
+        RunStatus.SUCCEEDED,
+        "schedule",
+        START,
+        end=START,
+        duration=2.0,
+        steps=(
+            step("extract", {"rows": rows}),
+            step("load", {"total": total, "table": "payments"}, needs=("extract",)),
+        ),
+    )
+
+
+@pytest.fixture
+def settings(github_stub: GitHubStub) -> GitHubSettings:
+    return GitHubSettings(REPO, TOKEN, api_url=github_stub.url, throttle=False)
+
+
+def open_pr(settings: GitHubSettings, previous: RunRecord | None = None):  # type: ignore[no-untyped-def]
+    return open_pull_request(
+        settings, branch=BRANCH, base="main", record=run(), run_path=RUN_PATH, previous=previous
+    )
+
+
+def comment(settings: GitHubSettings, record: RunRecord | None = None):  # type: ignore[no-untyped-def]
+    return upsert_comment(settings, pr_number=7, record=record or run(), run_path=RUN_PATH)
+
+
+# Settings ---------------------------------------------------------------------------
+
+
+def test_settings_from_github_actions_environment() -> None:
+    env = {
+        "GITHUB_TOKEN": TOKEN,
+        "GITHUB_REPOSITORY": REPO,
+        "GITHUB_API_URL": "https://ghe.example.com/api/v3",
+        "GITHUB_SERVER_URL": "https://ghe.example.com",
+    }
+    settings = github_settings(env, remote_url="git@github.com:someone/else.git")
+    assert settings == GitHubSettings(
+        REPO, TOKEN, "https://ghe.example.com/api/v3", "https://ghe.example.com", "GITHUB_TOKEN"
+    )
+    assert TOKEN not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("remote", "repository", "api_url", "server_url"),
+    [
+        ("https://github.com/octo/data.git", REPO, "https://api.github.com", "https://github.com"),
+        ("https://github.com/octo/data", REPO, "https://api.github.com", "https://github.com"),
+        ("https://github.com/octo/data/", REPO, "https://api.github.com", "https://github.com"),
+        (f"https://x-access-token:{TOKEN}@github.com/octo/data.git", REPO,
+         "https://api.github.com", "https://github.com"),
+        ("git@github.com:octo/data.git", REPO, "https://api.github.com", "https://github.com"),
+        ("git@github.com:octo/data", REPO, "https://api.github.com", "https://github.com"),
+        ("ssh://git@github.com/octo/data.git", REPO, "https://api.github.com", "https://github.com"),
+        ("ssh://git@github.com:22/octo/my.repo", "octo/my.repo",
+         "https://api.github.com", "https://github.com"),
+        ("https://ghe.example.com/octo/data.git", REPO,
+         "https://ghe.example.com/api/v3", "https://ghe.example.com"),
+        ("git@ghe.example.com:octo/data.git", REPO,
+         "https://ghe.example.com/api/v3", "https://ghe.example.com"),
+    ],
+)
+def test_settings_from_origin_url(
+    remote: str, repository: str, api_url: str, server_url: str
+) -> None:
+    settings = github_settings({"GH_TOKEN": TOKEN}, remote_url=remote)
+    assert (settings.repository, settings.api_url, settings.server_url) == (
+        repository, api_url, server_url
+    )
+    assert settings.token_variable == "GH_TOKEN"
+
+
+@pytest.mark.parametrize(
+    ("api_url", "server_url"),
+    [
+        ("https://git.corp/api/v3/", "https://git.corp"),
+        ("https://api.octo.ghe.com", "https://octo.ghe.com"),
+    ],
+)
+def test_api_url_variable_wins_over_remote_host(api_url: str, server_url: str) -> None:
+    env = {"GITHUB_TOKEN": TOKEN, "GITHUB_API_URL": api_url}
+    settings = github_settings(env, remote_url="git@ghe.example.com:octo/data.git")
+    assert (settings.api_url, settings.server_url) == (api_url.rstrip("/"), server_url)
+
+
+@pytest.mark.parametrize(
+    ("env", "remote", "message"),
+    [
+        ({"GITHUB_TOKEN": " ", "GITHUB_REPOSITORY": REPO}, None,
+         "no GitHub token: set GITHUB_TOKEN (or GH_TOKEN); in a GitHub Actions workflow add "
+         "`env: GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }}` to the step"),
+        ({"GITHUB_TOKEN": TOKEN}, None,
+         "cannot tell the GitHub repository: set GITHUB_REPOSITORY=OWNER/REPO "
+         "or add an `origin` remote on GitHub"),
+        ({"GITHUB_TOKEN": TOKEN}, f"https://user:{TOKEN}@example.com/just-a-path",
+         "cannot tell the GitHub repository from the `origin` remote "
+         "'https://example.com/just-a-path': set GITHUB_REPOSITORY=OWNER/REPO"),
+        ({"GITHUB_TOKEN": TOKEN, "GITHUB_REPOSITORY": "data"}, None,
+         "GITHUB_REPOSITORY='data': expected OWNER/REPO"),
+    ],
+)
+def test_settings_errors(env: dict[str, str], remote: str | None, message: str) -> None:
+    with pytest.raises(GitHubError) as exc:
+        github_settings(env, remote_url=remote)
+    assert str(exc.value) == message
+    assert exc.value.exit_code == 1
+
+
+# Pull requests ----------------------------------------------------------------------
+
+
+def test_open_pull_request(github_stub: GitHubStub, settings: GitHubSettings) -> None:
+    api = github_stub.url
+    github_stub.reply("POST", PULLS, pull_json(api, REPO, 12, BRANCH), status=201)
+    previous = run("2026-11-22T000000Z-0001", rows=40, total=10.5)
+
+    result = open_pr(settings, previous)
+
+    assert (result.number, result.url, result.created) == (
+        12, f"https://github.com/{REPO}/pull/12", True
+    )
+    assert github_stub.calls() == [("POST", PULLS)]
+    request = github_stub.requests[0]
+    assert request.headers["Authorization"] == f"token {TOKEN}"
+    body = request.body["body"]
+    assert {k: v for k, v in request.body.items() if k != "body"} == {
+        "title": f"finance-daily succeeded (2/2 steps) run {RUN_ID}",
+        "head": BRANCH,
+        "base": "main",
+    }
+    assert body.startswith(f"# ✅ finance-daily succeeded · run `{RUN_ID}`\n")
+    assert "| step | status | attempts | duration | notebook |" in body
+    for name in ("extract", "load"):
+        link = f"[`{name}.ipynb`]({BLOB}/{name}.ipynb)"
+        assert f"| `{name}` | ✅ succeeded | — | 1.0 s | {link} |" in body
+    assert "```mermaid\n" in body
+    assert body.endswith(
+        "## Changes since the previous run\n\n"
+        "Compared with run `2026-11-22T000000Z-0001` (succeeded):\n\n"
+        "| step | output | before | after |\n"
+        "| --- | --- | --- | --- |\n"
+        "| `extract` | `rows` | `40` | `42` |\n"
+    )
+
+
+def test_open_pull_request_first_run(github_stub: GitHubStub, settings: GitHubSettings) -> None:
+    github_stub.reply("POST", PULLS, pull_json(github_stub.url, REPO, 12, BRANCH), status=201)
+    open_pr(settings, previous=None)
+    assert github_stub.requests[0].body["body"].endswith(
+        "## Changes since the previous run\n\n"
+        "First run of `finance-daily`: nothing to compare with.\n"
+    )
+
+
+def test_open_pull_request_updates_the_one_already_open(
+    github_stub: GitHubStub, settings: GitHubSettings
+) -> None:
+    api = github_stub.url
+    exists = {
+        "message": "Validation Failed",
+        "errors": [{
+            "resource": "PullRequest",
+            "code": "custom",
+            "message": f"A pull request already exists for octo:{BRANCH}.",
+        }],
+        "documentation_url": "https://docs.github.com/rest/pulls/pulls#create-a-pull-request",
+    }
+    github_stub.reply("POST", PULLS, exists, status=422)
+    github_stub.reply("GET", PULLS, [pull_json(api, REPO, 9, BRANCH)])
+    github_stub.reply("PATCH", f"{PULLS}/9", pull_json(api, REPO, 9, BRANCH))
+
+    result = open_pr(settings)
+
+    assert (result.number, result.url, result.created) == (
+        9, f"https://github.com/{REPO}/pull/9", False
+    )
+    assert github_stub.calls() == [
+        ("POST", PULLS),
+        ("GET", f"{PULLS}?head=octo:{BRANCH}&per_page=100&state=open"),
+        ("PATCH", f"{PULLS}/9"),
+    ]
+    created, _, patched = github_stub.requests
+    assert patched.body == {"title": created.body["title"], "body": created.body["body"]}
+
+
+def test_long_report_is_cut_to_fit(github_stub: GitHubStub, settings: GitHubSettings) -> None:
+    github_stub.reply("POST", PULLS, pull_json(github_stub.url, REPO, 12, BRANCH), status=201)
+    many = RunRecord(
+        "finance-daily", RUN_ID, RunStatus.SUCCEEDED, "manual", START,
+        steps=tuple(step(f"step_{i:04d}", {"value": "x" * 150}) for i in range(400)),
+    )
+    open_pull_request(
+        settings, branch=BRANCH, base="main", record=many, run_path=RUN_PATH, previous=None
+    )
+    body = github_stub.requests[0].body["body"]
+    assert len(body) == MAX_BODY_CHARS
+    assert body.endswith(
+        f"_Cut to fit GitHub's limit: read the [full report]({BLOB}/README.md)._\n"
+    )
+
+
+# Sticky comments --------------------------------------------------------------------
+
+
+def test_comment_is_created_then_updated_in_place(
+    github_stub: GitHubStub, settings: GitHubSettings
+) -> None:
+    api = github_stub.url
+    other = comment_json(api, REPO, 7, 100, "LGTM")
+    github_stub.reply("GET", f"{PULLS}/7", pull_json(api, REPO, 7, "feature/x"))
+    github_stub.reply("GET", COMMENTS, [other])
+    github_stub.reply("POST", COMMENTS, comment_json(api, REPO, 7, 101, "posted"), status=201)
+
+    first = comment(settings)
+
+    assert (first.id, first.url, first.created) == (
+        101, f"https://github.com/{REPO}/pull/7#issuecomment-101", True
+    )
+    posted = github_stub.requests[-1].body["body"]
+    assert posted.startswith(
+        "<!-- nbflow:report workflow=finance-daily -->\n"
+        f"# ✅ finance-daily succeeded · run `{RUN_ID}`\n"
+    )
+    blob = f"https://github.com/{REPO}/blob/feature/x/{RUN_PATH}"
+    assert f"[`extract.ipynb`]({blob}/extract.ipynb)" in posted
+
+    github_stub.reply("GET", f"{PULLS}/7", pull_json(api, REPO, 7, "feature/x"))
+    github_stub.reply("GET", COMMENTS, [other, comment_json(api, REPO, 7, 101, posted)])
+    github_stub.reply("PATCH", f"/repos/{REPO}/issues/comments/101", comment_json(
+        api, REPO, 7, 101, "patched"
+    ))
+
+    second = comment(settings, run("2026-11-24T000000Z-cd34"))
+
+    assert (second.id, second.url, second.created) == (first.id, first.url, False)
+    assert github_stub.calls() == [
+        ("GET", f"{PULLS}/7"),
+        ("GET", f"{COMMENTS}?per_page=100"),
+        ("POST", COMMENTS),
+        ("GET", f"{PULLS}/7"),
+        ("GET", f"{COMMENTS}?per_page=100"),
+        ("PATCH", f"/repos/{REPO}/issues/comments/101"),
+    ]
+    assert "run `2026-11-24T000000Z-cd34`" in github_stub.requests[-1].body["body"]
+
+
+def test_comment_found_on_a_later_page(github_stub: GitHubStub, settings: GitHubSettings) -> None:
+    api = github_stub.url
+    marker = comment_marker("finance-daily")
+    page2 = f"{api}{COMMENTS}?per_page=100&page=2"
+    page3 = f"{api}{COMMENTS}?per_page=100&page=3"
+    github_stub.reply("GET", f"{PULLS}/7", pull_json(api, REPO, 7, "feature/x"))
+    github_stub.reply(
+        "GET", f"{COMMENTS}?per_page=100",
+        [comment_json(api, REPO, 7, 1, "first"), comment_json(api, REPO, 7, 2, "second")],
+        headers={"Link": f'<{page2}>; rel="next", <{page3}>; rel="last"'},
+    )
+    github_stub.reply(
+        "GET", f"{COMMENTS}?page=2&per_page=100",
+        [
+            comment_json(api, REPO, 7, 3, f"{comment_marker('finance')}\nanother workflow"),
+            comment_json(api, REPO, 7, 4, f"{marker}\nan older report"),
+        ],
+        headers={"Link": f'<{page3}>; rel="next", <{page3}>; rel="last"'},
+    )
+    github_stub.reply("PATCH", f"/repos/{REPO}/issues/comments/4", comment_json(
+        api, REPO, 7, 4, "patched"
+    ))
+
+    result = comment(settings)
+
+    assert (result.id, result.created) == (4, False)
+    assert github_stub.calls() == [  # page 3 is never fetched: the comment was found
+        ("GET", f"{PULLS}/7"),
+        ("GET", f"{COMMENTS}?per_page=100"),
+        ("GET", f"{COMMENTS}?page=2&per_page=100"),
+        ("PATCH", f"/repos/{REPO}/issues/comments/4"),
+    ]
+
+
+def test_unchanged_comment_is_not_edited(github_stub: GitHubStub, settings: GitHubSettings) -> None:
+    api = github_stub.url
+    github_stub.reply("GET", f"{PULLS}/7", pull_json(api, REPO, 7, "feature/x"))
+    github_stub.reply("GET", COMMENTS, [])
+    github_stub.reply("POST", COMMENTS, comment_json(api, REPO, 7, 101, "x"), status=201)
+    comment(settings)
+    posted = github_stub.requests[-1].body["body"]
+    github_stub.reply("GET", f"{PULLS}/7", pull_json(api, REPO, 7, "feature/x"))
+    github_stub.reply("GET", COMMENTS, [comment_json(api, REPO, 7, 101, posted)])
+
+    assert comment(settings).id == 101
+    assert [method for method, _ in github_stub.calls()] == ["GET", "GET", "POST", "GET", "GET"]
+
+
+# Errors -----------------------------------------------------------------------------
+
+OPENING = f"opening a pull request for {BRANCH} in {REPO}: GitHub answered "
+COMMENTING = f"commenting on pull request #7 in {REPO}: GitHub answered "
+DOCS = {"documentation_url": "https://docs.github.com/rest"}
+
+
+def assert_error(
+    exc: pytest.ExceptionInfo[GitHubError], message: str, status: int | None
+) -> None:
+    assert str(exc.value) == message
+    assert (exc.value.status, exc.value.exit_code) == (status, 1)
+    assert TOKEN not in str(exc.value) and TOKEN not in repr(exc.value)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "headers", "message"),
+    [
+        (401, {"message": "Bad credentials", **DOCS}, {},
+         "401 Bad credentials: the token in GITHUB_TOKEN is wrong or expired; set a valid one"),
+        (403, {"message": "Resource not accessible by integration", **DOCS}, {},
+         "403 Resource not accessible by integration: the token in GITHUB_TOKEN lacks "
+         "permission; give the workflow `permissions: pull-requests: write` and "
+         "`contents: write`; from GitHub Actions also enable the repository setting "
+         '"Allow GitHub Actions to create and approve pull requests"'),
+        (403, {"message": "GitHub Actions is not permitted to create or approve pull requests.",
+               **DOCS}, {},
+         "403 GitHub Actions is not permitted to create or approve pull requests.: the token "
+         "in GITHUB_TOKEN lacks permission; enable the repository setting \"Allow GitHub "
+         'Actions to create and approve pull requests" (Settings → Actions → General → '
+         "Workflow permissions)"),
+        (403, {"message": f"API rate limit exceeded for installation ID 1. {TOKEN}", **DOCS},
+         {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1795392000"},
+         "403 API rate limit exceeded for installation ID 1. ***: rate limit exceeded; "
+         "it resets at 2026-11-23 00:00:00 UTC"),
+        (429, {"message": "You have exceeded a secondary rate limit. Please wait a few "
+                          "minutes before you try again.", **DOCS},
+         {"Retry-After": "60"},
+         "429 You have exceeded a secondary rate limit. Please wait a few minutes before you "
+         "try again.: rate limit exceeded; retry after 60 s"),
+        (404, {"message": "Not Found", **DOCS}, {},
+         f"404 Not Found: repository {REPO} not found, or the token in GITHUB_TOKEN has no "
+         "access to it"),
+        (422, {"message": "Validation Failed", "errors": [
+            {"resource": "PullRequest", "field": "head", "code": "invalid"}], **DOCS}, {},
+         f"422 Validation Failed; head invalid (is branch {BRANCH} pushed to {REPO}?)"),
+        (422, {"message": "Validation Failed", "errors": [
+            {"resource": "PullRequest", "code": "custom",
+             "message": f"No commits between main and {BRANCH}"}], **DOCS}, {},
+         f"422 Validation Failed; No commits between main and {BRANCH}"),
+        (502, {"message": "Server Error"}, {}, "502 Server Error"),
+    ],
+    ids=["401", "403", "403-actions-setting", "403-rate-limit", "429-secondary", "404",
+         "422-head", "422-no-commits", "502"],
+)
+def test_pull_request_errors(
+    github_stub: GitHubStub,
+    settings: GitHubSettings,
+    caplog: pytest.LogCaptureFixture,
+    status: int,
+    body: dict[str, object],
+    headers: dict[str, str],
+    message: str,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    github_stub.reply("POST", PULLS, body, status=status, headers=headers)
+    with pytest.raises(GitHubError) as exc:
+        open_pr(settings)
+    assert_error(exc, OPENING + message, status)
+    assert TOKEN not in caplog.text
+
+
+def test_rate_limit_far_off_fails_at_once_with_retries_on(github_stub: GitHubStub) -> None:
+    """With retries on (as outside tests), a reset an hour away is not waited for."""
+    reset = int(time.time()) + 3600
+    headers = {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)}
+    github_stub.reply("POST", PULLS, {"message": "API rate limit exceeded for user ID 1."},
+                      status=403, headers=headers)
+    patient = GitHubSettings(REPO, TOKEN, api_url=github_stub.url)
+    started = time.monotonic()
+    with pytest.raises(GitHubError) as exc:
+        open_pr(patient)
+    assert time.monotonic() - started < 5
+    at = datetime.fromtimestamp(reset, UTC)
+    assert_error(exc, OPENING + (
+        f"403 API rate limit exceeded for user ID 1.: rate limit exceeded; "
+        f"it resets at {at:%Y-%m-%d %H:%M:%S} UTC"
+    ), 403)
+
+
+def test_comment_errors_name_the_pull_request_and_permission(
+    github_stub: GitHubStub, settings: GitHubSettings
+) -> None:
+    github_stub.reply("GET", f"{PULLS}/7", {"message": "Not Found", **DOCS}, status=404)
+    with pytest.raises(GitHubError) as exc:
+        comment(settings)
+    assert_error(exc, COMMENTING + (
+        f"404 Not Found: pull request #7 in {REPO} or repository {REPO} not found, "
+        "or the token in GITHUB_TOKEN has no access to it"
+    ), 404)
+
+    github_stub.reply("GET", f"{PULLS}/7", pull_json(github_stub.url, REPO, 7, "feature/x"))
+    github_stub.reply("GET", COMMENTS, [])
+    github_stub.reply("POST", COMMENTS, {"message": "Resource not accessible by integration"},
+                      status=403)
+    with pytest.raises(GitHubError) as exc:
+        comment(settings)
+    assert_error(exc, COMMENTING + (
+        "403 Resource not accessible by integration: the token in GITHUB_TOKEN lacks "
+        "permission; give the workflow `permissions: pull-requests: write`"
+    ), 403)
+
+
+def test_unreachable_api() -> None:
+    with socket.socket() as free:  # bound, never listening: connections are refused
+        free.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{free.getsockname()[1]}"
+        offline = GitHubSettings(REPO, TOKEN, api_url=url, throttle=False)
+        with pytest.raises(GitHubError) as exc:
+            open_pr(offline)
+    assert str(exc.value).startswith(f"{OPENING.split(': GitHub')[0]}: cannot reach {url}: ")
+    assert TOKEN not in str(exc.value)
+
+
+# The command ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, github_stub: GitHubStub) -> Path:
+    """A Git work tree with two runs of two workflows, and GitHub settings for the stub."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    (root / "nbflow.yaml").write_text("{}\n")
+    write_record(root / RUN_PATH, run())
+    older = run("2026-11-22T000000Z-0001")
+    write_record(root / f"runs/other/{older.run_id}", RunRecord(
+        "other", older.run_id, RunStatus.SUCCEEDED, "manual", START
+    ))
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
+    monkeypatch.setenv("GITHUB_REPOSITORY", REPO)
+    monkeypatch.setenv("GITHUB_API_URL", github_stub.url)
+    monkeypatch.setenv("GITHUB_SERVER_URL", "https://github.com")
+    return root
+
+
+def test_comment_command_posts_the_latest_run(
+    project: Path, github_stub: GitHubStub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    api = github_stub.url
+    github_stub.reply("GET", f"{PULLS}/7", pull_json(api, REPO, 7, "feature/x"))
+    github_stub.reply("GET", COMMENTS, [])
+    github_stub.reply("POST", COMMENTS, comment_json(api, REPO, 7, 101, "x"), status=201)
+
+    assert main(["comment", "--pr", "7"]) == 0
+
+    assert capsys.readouterr().out == f"https://github.com/{REPO}/pull/7#issuecomment-101\n"
+    body = github_stub.requests[-1].body["body"]
+    assert f"run `{RUN_ID}`" in body
+    assert f"(https://github.com/{REPO}/blob/feature/x/{RUN_PATH}/extract.ipynb)" in body
+
+
+def test_comment_command_error(
+    project: Path, github_stub: GitHubStub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    github_stub.reply("GET", f"{PULLS}/7", {"message": "Bad credentials"}, status=401)
+
+    assert main(["comment", "--pr", "7", "--workflow", "other"]) == 1
+
+    assert capsys.readouterr().err == (
+        f"error: {COMMENTING}401 Bad credentials: the token in GITHUB_TOKEN is wrong or "
+        "expired; set a valid one\n"
+    )
+
+
+def test_comment_command_without_runs(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["comment", "--pr", "7", "--workflow", "missing"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: no runs of missing under {project / 'runs'}; "
+        "start one with `nbflow run WORKFLOW`\n"
+    )
+
+
+def test_run_with_target_pr_pushes_a_branch_and_opens_a_pull_request(
+    git_repo: Path, github_stub: GitHubStub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from helpers import git, write_manifest, write_notebook
+
+    from nbflow.cli import main
+
+    folder = git_repo / "workflows" / "demo"
+    write_notebook(folder / "only.ipynb", "n = 1", ["import nbflow\nnbflow.record('n', n)"])
+    write_manifest(folder, "name: demo\nsteps:\n  - {id: only, notebook: only.ipynb}\n")
+    git(git_repo, "add", "workflows")
+    git(git_repo, "commit", "-q", "-m", "add demo")
+    for name, value in {
+        "GITHUB_REPOSITORY": REPO,
+        "GITHUB_TOKEN": TOKEN,
+        "GITHUB_API_URL": github_stub.url,
+        "GITHUB_SERVER_URL": "https://github.com",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("GITHUB_REF_NAME", raising=False)
+    monkeypatch.chdir(git_repo)
+    github_stub.reply("POST", PULLS, pull_json(github_stub.url, REPO, 3, "x"), status=201)
+
+    assert main(["run", "demo", "--target", "pr"]) == 0
+
+    run_id = next((git_repo / "runs" / "demo").glob("20*")).name
+    branch = f"nbflow/demo/{run_id}"
+    assert git(git_repo, "ls-remote", "--heads", "origin", branch).endswith(f"refs/heads/{branch}")
+    assert git(git_repo, "branch", "--show-current") == "main"
+    assert github_stub.calls() == [("POST", PULLS)]
+    request = github_stub.requests[0].body
+    assert (request["head"], request["base"]) == (branch, "main")
+    assert request["title"] == f"demo succeeded (1/1 steps) run {run_id}"
+    assert request["body"].startswith(f"# ✅ demo succeeded · run `{run_id}`\n")
+    blob = f"https://github.com/{REPO}/blob/{branch}/runs/demo/{run_id}/only.ipynb"
+    assert f"[`only.ipynb`]({blob})" in request["body"]
