@@ -451,10 +451,11 @@ def cmd_new(args: argparse.Namespace) -> int:
     from nbflow.scaffold import new_step, new_workflow
 
     root = _project().root
-    if args.step:
+    exists = (root / "workflows" / args.workflow / "workflow.yaml").exists()
+    if args.step and exists:
         created = new_step(root, args.workflow, args.step)
-    else:
-        created = new_workflow(root, args.workflow)
+    else:  # a new workflow, whose first step is STEP when given
+        created = new_workflow(root, args.workflow, args.step or "main")
     for path in created:
         print(path)
     return EXIT_OK

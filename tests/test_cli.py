@@ -257,3 +257,16 @@ def test_unexpected_exception_exits_3(
     err = capsys.readouterr().err
     assert err.startswith("Traceback (most recent call last):")
     assert err.splitlines()[-2:] == ["RuntimeError: boom", BUG]
+
+
+def test_new_with_a_step_creates_the_workflow_when_missing(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["new", "fresh", "extract"]) == 0
+    folder = project.resolve() / "workflows" / "fresh"
+    assert capsys.readouterr().out.splitlines() == [
+        str(folder / "workflow.yaml"),
+        str(folder / "extract.ipynb"),
+    ]
+    assert "  - id: extract\n    notebook: extract.ipynb\n" in (folder / "workflow.yaml").read_text()
+    assert main(["validate", "fresh"]) == 0
