@@ -268,5 +268,7 @@ def test_new_with_a_step_creates_the_workflow_when_missing(
         str(folder / "workflow.yaml"),
         str(folder / "extract.ipynb"),
     ]
-    assert "  - id: extract\n    notebook: extract.ipynb\n" in (folder / "workflow.yaml").read_text()
+    assert (
+        "  - id: extract\n    notebook: extract.ipynb\n" in (folder / "workflow.yaml").read_text()
+    )
     assert main(["validate", "fresh"]) == 0
