@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from nbflow.engine.kernels import KernelPool, KernelSpec
 from nbflow.engine.locks import workflow_lock
 from nbflow.engine.parameters import resolve_run_parameters, resolve_step_parameters
 from nbflow.engine.step import KernelHandle, StepResult, StepTask, execute_step
@@ -169,6 +170,7 @@ class _Run:
         self.redactor = Redactor.from_environment(workflow.secrets, os.environ)
         self.handles: dict[str, KernelHandle] = {}
         self.record = replace(record, parameters=self.redactor.data(record.parameters))
+        self.kernels = KernelPool(max(1, options.jobs) + 1)  # warm kernels, one per coming step
 
     # -- the loop --------------------------------------------------------------
 
@@ -190,6 +192,7 @@ class _Run:
             raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+            self.kernels.close()  # kills warm kernels and any a step left behind
         return self._finish()
 
     def _loop(self, pool: ThreadPoolExecutor, running: dict[Future[StepRecord], str]) -> None:
@@ -201,6 +204,7 @@ class _Run:
                 running[pool.submit(self._attempts, step)] = step.id
             if not running:
                 return
+            self._warm_ahead(running.values())
             finished, _ = wait(list(running), timeout=0.5, return_when=FIRST_COMPLETED)
             for future in finished:
                 running.pop(future)
@@ -217,6 +221,23 @@ class _Run:
             if all(self._is_satisfied(n) for n in step.needs):
                 ready.append(step)
         return ready
+
+    def _warm_ahead(self, running: Iterable[str]) -> None:
+        """Start kernels for the pending steps that running steps will make ready."""
+        busy = set(running)
+        for step in self.plan.steps:
+            if self.kernels.warming() >= self.kernels.size:
+                return
+            if self._step(step.id).status != StepStatus.PENDING or step.id in busy:
+                continue
+            if all(n in busy or self._is_satisfied(n) for n in step.needs):
+                self.kernels.warm(self._kernel_spec(step))
+
+    def _kernel_spec(self, step: Step) -> KernelSpec:
+        return KernelSpec.of(step.kernel, self.workflow.directory, self._kernel_env(step))
+
+    def _kernel_env(self, step: Step) -> dict[str, str]:
+        return {"NBFLOW_RUN_ID": self.record.run_id, "NBFLOW_STEP": step.id}
 
     def _is_satisfied(self, need: str) -> bool:
         status = self._step(need)
@@ -337,9 +358,10 @@ class _Run:
             parameters=parameters,
             kernel=step.kernel,
             timeout=step.timeout,
-            env={"NBFLOW_RUN_ID": self.record.run_id, "NBFLOW_STEP": step.id},
+            env=self._kernel_env(step),
             log_output=self.options.log_output,
             redactor=self.redactor,
+            kernels=self.kernels,
         )
 
     def _outputs_of(self, step_id: str) -> Mapping[str, Any] | None:
@@ -354,6 +376,8 @@ class _Run:
         return self.record.step(step_id)
 
     def _update(self, step: StepRecord) -> None:
+        if step.status in (StepStatus.SKIPPED, StepStatus.CANCELLED):
+            self.kernels.discard(self._kernel_spec(self.workflow.step(step.id)))
         self.record = self.record.with_step(self._redact(step))
         self._save()
         if self.observer:
