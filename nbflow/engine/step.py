@@ -51,6 +51,7 @@ class StepTask:
     log_output: bool = False
     redactor: Redactor = field(default_factory=lambda: Redactor(()))
     kernels: KernelPool | None = None  # warm kernels; None: start one for this step
+    inputs: tuple[str, ...] = ()  # the step's `inputs:` globs, expressions resolved
 
     @property
     def kernel_spec(self) -> KernelSpec:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from nbflow.errors import UsageError
-from nbflow.run_record import RunRecord, RunStatus, StepStatus
+from nbflow.run_record import RunRecord, RunStatus
 
 RECORD_FILE = "run.json"
 REPORT_FILE = "README.md"
@@ -85,13 +85,13 @@ def find_run(runs_dir: Path, run_id: str) -> Path:
 
 
 def latest_outputs(runs_dir: Path, workflow: str, step_id: str) -> dict[str, object] | None:
-    """Outputs of ``step_id`` in the newest run where it succeeded, or None."""
+    """Outputs of ``step_id`` in the newest run where it succeeded (or was cached), or None."""
     for folder in reversed(list(iter_run_dirs(runs_dir, workflow))):
         try:
             step = read_record(folder).step(step_id)
         except (KeyError, ValueError, OSError):
             continue
-        if step.status == StepStatus.SUCCEEDED:
+        if step.status.is_done:
             return dict(step.outputs)
     return None
 
