@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from nbflow.engine import fingerprint as fp
-from nbflow.engine.cache import StepCache
+from nbflow.engine.cache import CacheHit, StepCache
 from nbflow.engine.kernels import KernelPool, KernelSpec
 from nbflow.engine.locks import workflow_lock
 from nbflow.engine.parameters import (
@@ -257,10 +257,9 @@ class _Run:
             return False  # the worker reports it
         fingerprint = self.fingerprints[step.id] = self._fingerprint(step, task)
         hit = self.cache.find(fingerprint) if fingerprint else None
-        if hit is None:
+        if hit is None or not self._copied(hit, task):
             self.missed.add(step.id)
             return False
-        hit.copy_to(task.output)
         now = utc_now()
         cached = replace(
             self._step(step.id),
@@ -277,6 +276,14 @@ class _Run:
         )
         self._update(cached)
         return True
+
+    def _copied(self, hit: CacheHit, task: StepTask) -> bool:
+        try:
+            hit.copy_to(task.output)
+            return True
+        except OSError as exc:
+            log.warning("%s: cannot reuse %s, executing it: %s", task.step_id, hit.cached_from, exc)
+            return False
 
     def _is_cacheable(self, step: Step) -> bool:
         enabled = self.options.cached if step.cache is None else step.cache
