@@ -178,6 +178,9 @@ def _run_one(workflow: Any, args: argparse.Namespace, steps: list[str] | None) -
         jobs=args.jobs or (os.cpu_count() or 1),
         log_output=args.log_output,
         resume=args.resume,
+        cached=args.cached,
+        force=args.force,
+        force_steps=tuple(_split(",".join(args.force_step)) or ()),
     )
     project = project_of_manifest(workflow.manifest)
     commit = args.commit or args.push or args.target is not None
@@ -556,6 +559,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-j", "--jobs", type=int, metavar="N", help="steps at once (default: CPUs)")
     p.add_argument("--log-output", action="store_true", help="stream notebook output")
+    p.add_argument(
+        "--cached",
+        action="store_true",
+        help="reuse the last result of each step whose notebook, parameters, inputs and "
+        "upstream outputs are unchanged (steps with `cache: false` always run)",
+    )
+    p.add_argument("--force", action="store_true", help="execute every step, ignoring the cache")
+    p.add_argument(
+        "--force-step",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="execute this step and the steps that depend on it, ignoring the cache",
+    )
     p.add_argument("--params-json", metavar="JSON", help="parameters as one JSON object")
     p.add_argument(
         "--schedule",

@@ -24,6 +24,7 @@ STATUS_STYLE = {
     StepStatus.FAILED: ("✗", "bold red"),
     StepStatus.SKIPPED: ("-", "dim"),
     StepStatus.CANCELLED: ("■", "yellow"),
+    StepStatus.CACHED: ("♻", "cyan"),
 }
 
 
@@ -126,10 +127,12 @@ class PlainProgress:
 
 
 def _finish_line(record: RunRecord) -> str:
-    done = record.count(StepStatus.SUCCEEDED)
+    done = record.count(StepStatus.SUCCEEDED) + record.count(StepStatus.CACHED)
     total = len(record.steps)
     took = f" in {record.duration:.1f} s" if record.duration is not None else ""
-    return f"nbflow: {record.workflow} {record.status.value} ({done}/{total} steps){took}"
+    cached = record.count(StepStatus.CACHED)
+    reused = f", {cached} cached" if cached else ""
+    return f"nbflow: {record.workflow} {record.status.value} ({done}/{total} steps{reused}){took}"
 
 
 class LiveProgress:

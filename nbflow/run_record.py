@@ -29,10 +29,16 @@ class StepStatus(StrEnum):
     FAILED = "failed"
     SKIPPED = "skipped"
     CANCELLED = "cancelled"
+    CACHED = "cached"  # not executed: an earlier run's result, unchanged, is reused
 
     @property
     def is_final(self) -> bool:
         return self not in (StepStatus.PENDING, StepStatus.RUNNING)
+
+    @property
+    def is_done(self) -> bool:
+        """Its outputs are there for the steps that need it (succeeded or cached)."""
+        return self in (StepStatus.SUCCEEDED, StepStatus.CACHED)
 
 
 def utc_now() -> str:
@@ -84,7 +90,9 @@ class StepRecord:
     duration: float | None = None
     error: StepError | None = None
     outputs: dict[str, Any] = field(default_factory=dict)
-    reason: str = ""  # why skipped or cancelled
+    reason: str = ""  # why skipped, cancelled or cached
+    fingerprint: str | None = None  # what the result depends on (engine/fingerprint.py)
+    cached_from: str | None = None  # "<run-id>/<step>.ipynb" a cached step reuses
     # Volatile notebook metadata (papermill and nbclient timestamps, durations)
     # moved out of the executed notebook so it diffs cleanly; see store/notebooks.py.
     timings: dict[str, Any] = field(default_factory=dict)

@@ -71,17 +71,40 @@ def resolve_step_parameters(
     parameters set on the command line: they beat the step's ``parameters:``."""
     info = inspect_notebook(workflow.notebook_path(step))
     accepted = info.parameters or ()
-    context = Context(
-        params=params,
-        outputs={k: v for k, v in outputs.items() if v is not None},
-        run=run,
-        env={k: v for k, v in os.environ.items() if k not in workflow.secrets},
-    )
+    context = _context(workflow, params, outputs, run)
     injected = {name: params[name] for name in accepted if name in params}
     injected.update(resolve(dict(step.parameters), context))
     injected.update({name: params[name] for name in given if name in accepted and name in params})
     injected.update(overrides)
     return injected
+
+
+def resolve_inputs(
+    workflow: Workflow,
+    step: Step,
+    params: Mapping[str, Any],
+    outputs: Mapping[str, Mapping[str, Any] | None],
+    run: Mapping[str, Any],
+) -> tuple[str, ...]:
+    """``step``'s ``inputs:`` globs with their expressions (``${{ params.X }}``) resolved."""
+    if not step.inputs:
+        return ()
+    context = _context(workflow, params, outputs, run)
+    return tuple(str(resolve(pattern, context)) for pattern in step.inputs)
+
+
+def _context(
+    workflow: Workflow,
+    params: Mapping[str, Any],
+    outputs: Mapping[str, Mapping[str, Any] | None],
+    run: Mapping[str, Any],
+) -> Context:
+    return Context(
+        params=params,
+        outputs={k: v for k, v in outputs.items() if v is not None},
+        run=run,
+        env={k: v for k, v in os.environ.items() if k not in workflow.secrets},
+    )
 
 
 def check_step_overrides(workflow: Workflow, overrides: Mapping[str, Mapping[str, Any]]) -> None:

@@ -20,12 +20,19 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from nbflow.engine import fingerprint as fp
+from nbflow.engine.cache import CacheHit, StepCache
+from nbflow.engine.kernels import KernelPool, KernelSpec
 from nbflow.engine.locks import workflow_lock
-from nbflow.engine.parameters import resolve_run_parameters, resolve_step_parameters
+from nbflow.engine.parameters import (
+    resolve_inputs,
+    resolve_run_parameters,
+    resolve_step_parameters,
+)
 from nbflow.engine.step import KernelHandle, StepResult, StepTask, execute_step
 from nbflow.errors import NbflowError
 from nbflow.manifest.model import Step, Workflow
-from nbflow.plan import Plan, plan_run
+from nbflow.plan import Plan, check_step_ids, downstream, plan_run
 from nbflow.project import Project, project_of_manifest
 from nbflow.run_record import (
     Attempt,
@@ -69,6 +76,9 @@ class RunOptions:
     run_id: str | None = None
     now: datetime | None = None  # the run's clock, for `today` and the run id
     resume: str | None = None  # the id of an earlier run to finish
+    cached: bool = False  # reuse unchanged results for steps whose manifest leaves `cache` unset
+    force: bool = False  # execute every step, whatever the cache holds
+    force_steps: Sequence[str] = ()  # execute these steps and their dependants
 
 
 def run_workflow(
@@ -103,6 +113,7 @@ def _start(workflow: Workflow, project: Project, options: RunOptions) -> _Start:
     now = options.now or datetime.now(UTC)
     params = resolve_run_parameters(workflow, options.parameters, now)
     plan = plan_run(workflow, options.steps)
+    check_step_ids(workflow, options.force_steps)
     record = RunRecord(
         workflow=workflow.name,
         run_id=options.run_id or runs.new_run_id(now),
@@ -121,7 +132,7 @@ def _start(workflow: Workflow, project: Project, options: RunOptions) -> _Start:
 def _resume(workflow: Workflow, project: Project, options: RunOptions) -> _Start:
     assert options.resume is not None
     prior = runs.read_record(runs.run_dir(project.runs_dir, workflow.name, options.resume))
-    done = {s.id for s in prior.steps if s.status == StepStatus.SUCCEEDED}
+    done = {s.id for s in prior.steps if s.status.is_done}
     plan = plan_run(workflow, options.steps, done=dict.fromkeys(done))
     known = {s.id: s for s in prior.steps}
     steps = tuple(
@@ -170,6 +181,12 @@ class _Run:
         self.redactor = Redactor.from_environment(workflow.secrets, os.environ)
         self.handles: dict[str, KernelHandle] = {}
         self.record = replace(record, parameters=self.redactor.data(record.parameters))
+        self.kernels = KernelPool(max(1, options.jobs) + 1)  # warm kernels, one per coming step
+        self.cache = StepCache(project.runs_dir, workflow.name, record.run_id)
+        self.forced = downstream(workflow, options.force_steps) if options.force_steps else set()
+        self.fingerprints: dict[str, str | None] = {}  # computed before a step executes
+        self.missed: set[str] = set()  # looked up in the cache, not found
+        self.saves_deferred = self.save_pending = False
 
     # -- the loop --------------------------------------------------------------
 
@@ -191,17 +208,19 @@ class _Run:
             raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+            self.kernels.close()  # kills warm kernels and any a step left behind
         return self._finish()
 
     def _loop(self, pool: ThreadPoolExecutor, running: dict[Future[StepRecord], str]) -> None:
         while True:
-            for step in self._ready(running.values()):
+            for step in self._ready_to_execute(running.values()):
                 self._update(
                     replace(self._step(step.id), status=StepStatus.RUNNING, start=utc_now())
                 )
                 running[pool.submit(self._attempts, step)] = step.id
             if not running:
                 return
+            self._warm_ahead(running.values())
             finished, _ = wait(list(running), timeout=0.5, return_when=FIRST_COMPLETED)
             for future in finished:
                 running.pop(future)
@@ -219,9 +238,110 @@ class _Run:
                 ready.append(step)
         return ready
 
+    def _ready_to_execute(self, running: Iterable[str]) -> list[Step]:
+        """Ready steps, once those the cache answers are settled (which may make their
+        dependants ready too); the record is saved once for all cache hits."""
+        busy = list(running)
+        with self._deferred_saves():
+            while True:
+                ready = self._ready(busy)
+                if not [step for step in ready if self._settle_from_cache(step)]:
+                    return ready
+
+    def _settle_from_cache(self, step: Step) -> bool:
+        """Record ``step`` as cached when an earlier run has its fingerprint."""
+        if not self._is_cacheable(step):
+            return False
+        try:
+            task = self._task(step)
+        except NbflowError:
+            return False  # the worker reports it
+        fingerprint = self.fingerprints[step.id] = self._fingerprint(step, task)
+        hit = self.cache.find(fingerprint) if fingerprint else None
+        if hit is None or not self._copied(hit, task):
+            self.missed.add(step.id)
+            return False
+        now = utc_now()
+        cached = replace(
+            self._step(step.id),
+            status=StepStatus.CACHED,
+            parameters=dict(task.parameters),
+            notebook=task.output.name,
+            start=now,
+            end=now,
+            duration=0.0,
+            outputs=dict(hit.step.outputs),
+            fingerprint=fingerprint,
+            cached_from=hit.cached_from,
+            reason=f"unchanged since run {hit.cached_from.partition('/')[0]}",
+        )
+        self._update(cached)
+        return True
+
+    def _copied(self, hit: CacheHit, task: StepTask) -> bool:
+        try:
+            hit.copy_to(task.output)
+            return True
+        except OSError as exc:
+            log.warning("%s: cannot reuse %s, executing it: %s", task.step_id, hit.cached_from, exc)
+            return False
+
+    def _is_cacheable(self, step: Step) -> bool:
+        enabled = self.options.cached if step.cache is None else step.cache
+        forced = self.options.force or step.id in self.forced
+        return enabled and not forced and step.id not in self.missed
+
+    def _fingerprint(self, step: Step, task: StepTask) -> str | None:
+        """The step's fingerprint; None (never cached) when an input cannot be read."""
+        try:
+            return fp.step_fingerprint(
+                notebook=fp.notebook_digest(task.notebook),
+                kernel=step.kernel,
+                parameters=task.parameters,
+                needs={n: fp.outputs_digest(self._outputs_of(n)) for n in step.needs},
+                inputs=fp.input_digests(self.workflow.directory, task.inputs),
+            )
+        except (OSError, ValueError) as exc:
+            log.warning("%s: no fingerprint, the step will not be cached: %s", step.id, exc)
+            return None
+
+    @contextlib.contextmanager
+    def _deferred_saves(self) -> Iterator[None]:
+        self.saves_deferred = True
+        try:
+            yield
+        finally:
+            self.saves_deferred = False
+            if self.save_pending:
+                self._save()
+
+    def _warm_ahead(self, running: Iterable[str]) -> None:
+        """Start kernels for the pending steps that running steps will make ready."""
+        busy = set(running)
+        for step in self.plan.steps:
+            if self.kernels.warming() >= self.kernels.size:
+                return
+            if self._step(step.id).status != StepStatus.PENDING or step.id in busy:
+                continue
+            soon = all(n in busy or self._is_satisfied(n) for n in step.needs)
+            if soon and self._is_worth_warming(step, busy):
+                self.kernels.warm(self._kernel_spec(step))
+
+    def _is_worth_warming(self, step: Step, busy: set[str]) -> bool:
+        """A step the cache may answer gets a kernel only once a step it needs executes."""
+        if not self._is_cacheable(step):
+            return True
+        return any(n in busy or self._step(n).status == StepStatus.SUCCEEDED for n in step.needs)
+
+    def _kernel_spec(self, step: Step) -> KernelSpec:
+        return KernelSpec.of(step.kernel, self.workflow.directory, self._kernel_env(step))
+
+    def _kernel_env(self, step: Step) -> dict[str, str]:
+        return {"NBFLOW_RUN_ID": self.record.run_id, "NBFLOW_STEP": step.id}
+
     def _is_satisfied(self, need: str) -> bool:
         status = self._step(need)
-        return status.status == StepStatus.SUCCEEDED or need not in self.plan.selected
+        return status.status.is_done or need not in self.plan.selected
 
     def _skip_dependants(self) -> None:
         changed = True
@@ -286,7 +406,17 @@ class _Run:
         except NbflowError as exc:
             error = StepError(type(exc).__name__, str(exc))
             return replace(current, status=StepStatus.FAILED, error=error, end=utc_now())
-        current = replace(current, parameters=dict(task.parameters), notebook=task.output.name)
+        fingerprint = (
+            self.fingerprints[step.id]
+            if step.id in self.fingerprints
+            else self._fingerprint(step, task)
+        )
+        current = replace(
+            current,
+            parameters=dict(task.parameters),
+            notebook=task.output.name,
+            fingerprint=fingerprint,
+        )
         earlier = list(current.attempts)  # of the run this one resumes
         attempts: list[Attempt] = []
         for number in range(1, step.retries + 2):
@@ -339,14 +469,16 @@ class _Run:
             parameters=parameters,
             kernel=step.kernel,
             timeout=step.timeout,
-            env={"NBFLOW_RUN_ID": self.record.run_id, "NBFLOW_STEP": step.id},
+            env=self._kernel_env(step),
             log_output=self.options.log_output,
             redactor=self.redactor,
+            kernels=self.kernels,
+            inputs=resolve_inputs(self.workflow, step, self.params, outputs, self.run_context),
         )
 
     def _outputs_of(self, step_id: str) -> Mapping[str, Any] | None:
         step = self._step(step_id)
-        if step_id in self.plan.selected or step.status == StepStatus.SUCCEEDED:
+        if step_id in self.plan.selected or step.status.is_done:
             return step.outputs
         return runs.latest_outputs(self.project.runs_dir, self.workflow.name, step_id)
 
@@ -356,6 +488,8 @@ class _Run:
         return self.record.step(step_id)
 
     def _update(self, step: StepRecord) -> None:
+        if step.status in (StepStatus.SKIPPED, StepStatus.CANCELLED):
+            self.kernels.discard(self._kernel_spec(self.workflow.step(step.id)))
         self.record = self.record.with_step(self._redact(step))
         self._save()
         if self.observer:
@@ -372,6 +506,10 @@ class _Run:
     def _save(self) -> None:
         from nbflow.report import render_report
 
+        if self.saves_deferred:
+            self.save_pending = True
+            return
+        self.save_pending = False
         runs.write_record(self.dir, self.record)
         runs.write_atomic(self.dir / runs.REPORT_FILE, render_report(self.record))
 

@@ -1,7 +1,8 @@
 """Run one notebook through papermill: the only module that imports papermill.
 
-Each call starts its own kernel, in the workflow folder, and hands it to papermill
-(``km=``), so nbflow owns the kernel: a watchdog can kill it when the step's
+Each call gets its own fresh kernel, in the workflow folder — started now, or
+warmed ahead of need by a :class:`~nbflow.engine.kernels.KernelPool` — and hands
+it to papermill (``km=``), so nbflow owns the kernel: a watchdog can kill it when the step's
 timeout passes or the run is cancelled, which papermill's per-cell timeout cannot
 do for a whole step. Calls are independent and thread-safe: the runner executes
 independent steps in parallel threads, each with its own event loop.
@@ -20,8 +21,9 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
+from nbflow.engine.kernels import KernelPool, KernelSpec, start_kernel
 from nbflow.engine.outputs import read_outputs
 from nbflow.run_record import StepError, StepStatus, utc_now
 from nbflow.secrets import Redactor
@@ -48,6 +50,12 @@ class StepTask:
     env: Mapping[str, str] = field(default_factory=dict)
     log_output: bool = False
     redactor: Redactor = field(default_factory=lambda: Redactor(()))
+    kernels: KernelPool | None = None  # warm kernels; None: start one for this step
+    inputs: tuple[str, ...] = ()  # the step's `inputs:` globs, expressions resolved
+
+    @property
+    def kernel_spec(self) -> KernelSpec:
+        return KernelSpec.of(self.kernel, self.cwd, self.env)
 
 
 @dataclass(frozen=True)
@@ -169,13 +177,25 @@ def _watchdog(task: StepTask, handle: KernelHandle) -> threading.Timer | None:
 
 
 def _run_papermill(task: StepTask, draft: Path, handle: KernelHandle) -> StepError | None:
-    with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as kernel_log:
-        error = _run_papermill_logged(task, draft, handle, kernel_log)
+    try:
+        kernel = (
+            task.kernels.take(task.kernel_spec) if task.kernels else start_kernel(task.kernel_spec)
+        )
+    except Exception as exc:  # unknown kernels, kernels that fail to start
+        return StepError(type(exc).__name__, str(exc), None)
+    try:
+        handle.attach(kernel.pid)
+        error = _run_papermill_in(task, draft, kernel.km)
         if error is not None and error.ename == "DeadKernelError":
-            kernel_log.seek(0)
-            tail = _log_tail(kernel_log.read())
+            tail = _log_tail(kernel.log_text())
             return StepError(error.ename, f"{error.evalue}{tail}", error.cell)
         return error
+    finally:
+        kernel.close_clients()
+        if task.kernels:
+            task.kernels.release(kernel)  # killed in the background: the notebook is saved
+        else:
+            kernel.kill()
 
 
 def _log_tail(text: str) -> str:
@@ -185,19 +205,11 @@ def _log_tail(text: str) -> str:
     return ("; kernel log: " + " | ".join(lines[-3:])) if lines else ""
 
 
-def _run_papermill_logged(
-    task: StepTask, draft: Path, handle: KernelHandle, kernel_log: IO[str]
-) -> StepError | None:
+def _run_papermill_in(task: StepTask, draft: Path, km: Any) -> StepError | None:
     import papermill
-    from jupyter_client.manager import AsyncKernelManager
-    from jupyter_core.utils import run_sync
     from nbclient.exceptions import DeadKernelError
 
-    km = AsyncKernelManager(kernel_name=task.kernel)
     try:
-        env = {**os.environ, **task.env}
-        run_sync(km.start_kernel)(cwd=str(task.cwd), env=env, stderr=kernel_log, stdout=kernel_log)
-        handle.attach(km.provisioner.pid if km.provisioner else None)  # type: ignore[attr-defined]
         papermill.execute_notebook(
             str(task.notebook),
             str(draft),
@@ -213,18 +225,8 @@ def _run_papermill_logged(
         return StepError(exc.ename, exc.evalue, None, "\n".join(exc.traceback))
     except DeadKernelError as exc:
         return StepError("DeadKernelError", f"the kernel died: {exc}", None)
-    except Exception as exc:  # kernel start failures, unknown kernels, bad notebooks
+    except Exception as exc:  # bad notebooks, kernels that never become ready
         return StepError(type(exc).__name__, str(exc), None)
-    finally:
-        _shutdown(km, run_sync)
-
-
-def _shutdown(km: Any, run_sync: Callable[..., Any]) -> None:
-    try:
-        if km.has_kernel:
-            run_sync(km.shutdown_kernel)(now=True)
-    except Exception:  # the kernel is gone already; nothing to clean up
-        log.debug("kernel shutdown failed", exc_info=True)
 
 
 def _read_notebook(path: Path) -> dict[str, Any]:

@@ -583,6 +583,8 @@ class _Checker:
         self._check_notebook(index, step)
         for name, value in _as_dict(step.get("parameters")).items():
             self._check_expressions((*path, "parameters", name), value, step_index=index)
+        for position, pattern in enumerate(_as_list(step.get("inputs"))):
+            self._check_expressions((*path, "inputs", position), pattern, step_index=index)
         self._check_step_parameters(index, step)
 
     def _check_notebook(self, index: int, step: dict[str, Any]) -> None:
@@ -835,6 +837,7 @@ def _build(doc: _Document, checker: _Checker) -> Workflow:
         retries=int(settings.get("retries", 0)),
         retry_delay=_seconds(settings.get("retry_delay"), 0.0) or 0.0,
         kernel=str(settings.get("kernel", "python3")),
+        cache=settings.get("cache"),
     )
     return Workflow(
         name=data["name"],
@@ -878,6 +881,7 @@ def _step(
         inputs=tuple(spec.get("inputs", ())),
         description=str(spec.get("description", "")),
         outputs=tuple(spec.get("outputs", ())),
+        cache=spec.get("cache", defaults.cache),
     )
 
 

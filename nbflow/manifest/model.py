@@ -66,6 +66,7 @@ class Defaults:
     retries: int = 0
     retry_delay: float = 0.0
     kernel: str = "python3"
+    cache: bool | None = None  # None: not set in the manifest
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,7 @@ class Step:
     inputs: tuple[str, ...] = ()
     description: str = ""
     outputs: tuple[str, ...] = ()  # declared in the manifest, besides those recorded
+    cache: bool | None = None  # the step's or the defaults' `cache:`; None: not set
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nbflow.errors import UsageError
-from nbflow.run_record import RunRecord, RunStatus, StepStatus, parse_time
+from nbflow.run_record import RunRecord, RunStatus, parse_time
 
 if TYPE_CHECKING:
     from nbflow.project import Project
@@ -119,10 +119,10 @@ def records_newest_first(runs_dir: Path, workflow: str) -> list[RunRecord]:
 
 
 def latest_outputs(runs_dir: Path, workflow: str, step_id: str) -> dict[str, object] | None:
-    """Outputs of ``step_id`` in the latest-started run where it succeeded, or None."""
+    """Outputs of ``step_id`` in the latest-started run where it succeeded or was cached."""
     for record in records_newest_first(runs_dir, workflow):
         step = next((s for s in record.steps if s.id == step_id), None)
-        if step is not None and step.status == StepStatus.SUCCEEDED:
+        if step is not None and step.status.is_done:
             return dict(step.outputs)
     return None
 

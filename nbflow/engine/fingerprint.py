@@ -1,0 +1,114 @@
+"""A step's fingerprint: what its result depends on, as one sha256.
+
+Design decisions (docs/running.md, "Incremental runs"):
+
+- The notebook counts by its *source*: every cell's type, source and tags (tags
+  change what papermill does: ``parameters``, ``raises-exception``). Outputs,
+  execution counts and other metadata do not count, so re-saving a notebook after
+  running it by hand does not invalidate anything. Markdown counts: it is part of
+  the executed notebook a run keeps, and a cached run must not show stale text.
+- Parameters count as *resolved*: the values the notebook receives, including
+  upstream outputs passed through ``${{ steps.X.outputs.Y }}``.
+- The steps a step needs count by their *outputs*, not by their own fingerprints:
+  an upstream step that re-ran but recorded the same outputs leaves its dependants
+  cached, so changing something reruns exactly what it affects. Files that steps
+  pass along must be declared as ``inputs:`` of the step that reads them — their
+  content counts. What a step reads without declaring it (a database, a web API)
+  is invisible here: do not cache such a step (``cache: false``).
+- Inputs are globs relative to the workflow folder, with ``${{ params.X }}``
+  resolved; each matched file counts by its relative path and content, and a glob
+  matching nothing counts too (creating a file later changes the fingerprint).
+- The kernel name counts. nbflow's own version does not.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+VERSION = 1  # bump when the recipe changes: old fingerprints then never match
+
+_source_cache: dict[Path, tuple[tuple[int, int], str]] = {}
+
+
+def notebook_digest(path: Path) -> str:
+    """sha256 of a notebook's cell types, sources and tags (cached per file version)."""
+    stat = path.stat()
+    key = (stat.st_mtime_ns, stat.st_size)
+    cached = _source_cache.get(path)
+    if cached and cached[0] == key:
+        return cached[1]
+    with path.open(encoding="utf-8") as handle:
+        notebook = json.load(handle)
+    cells = [
+        [
+            cell.get("cell_type"),
+            _text(cell.get("source", "")),
+            sorted(cell.get("metadata", {}).get("tags", ())),
+        ]
+        for cell in notebook.get("cells", ())
+    ]
+    digest = _sha256(cells)
+    _source_cache[path] = (key, digest)
+    return digest
+
+
+def input_digests(directory: Path, patterns: Iterable[str]) -> dict[str, dict[str, str]]:
+    """For each glob (already resolved), the sha256 of every file it matches, by path
+    relative to ``directory``."""
+    result: dict[str, dict[str, str]] = {}
+    for pattern in patterns:
+        matches = sorted(glob.glob(pattern, root_dir=directory, recursive=True))
+        result[pattern] = {
+            Path(m).as_posix(): file_digest(directory / m)
+            for m in matches
+            if (directory / m).is_file()
+        }
+    return result
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def outputs_digest(outputs: Mapping[str, Any] | None) -> str:
+    """sha256 of a step's recorded outputs (None: not known)."""
+    return _sha256(None if outputs is None else dict(outputs))
+
+
+def step_fingerprint(
+    *,
+    notebook: str,
+    kernel: str,
+    parameters: Mapping[str, Any],
+    needs: Mapping[str, str],
+    inputs: Mapping[str, Mapping[str, str]],
+) -> str:
+    """The fingerprint from its parts (digests as the functions above return them)."""
+    return _sha256(
+        {
+            "version": VERSION,
+            "notebook": notebook,
+            "kernel": kernel,
+            "parameters": dict(parameters),
+            "needs": dict(needs),
+            "inputs": {k: dict(v) for k, v in inputs.items()},
+        }
+    )
+
+
+def _text(source: Any) -> str:
+    return "".join(source) if isinstance(source, list) else str(source)
+
+
+def _sha256(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

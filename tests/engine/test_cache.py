@@ -1,0 +1,223 @@
+"""Incremental runs: a step whose fingerprint is unchanged is cached, not executed.
+
+The workflow: ``a`` records ``double`` and ``parity`` of its parameter ``n``; ``b``
+receives a's parity; ``c`` reads the file its ``inputs:`` declares (the name comes
+from a workflow parameter) and b's output; ``d`` receives a's double.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import markdown_cell, write_manifest, write_notebook
+
+from nbflow.cli import main
+from nbflow.engine.runner import RunOptions, run_workflow
+from nbflow.errors import ManifestError
+from nbflow.manifest.load import load_manifest
+from nbflow.report import render_report
+from nbflow.run_record import RunRecord, RunStatus, StepStatus
+
+S, C = StepStatus.SUCCEEDED, StepStatus.CACHED
+
+
+def b_cells(comment: str = "") -> list[str]:
+    return [f"import nbflow{comment}\nnbflow.record('tens', parity * 10)"]
+
+
+def write_workflow(folder: Path, cache: str = "defaults: {cache: true}") -> Path:
+    write_notebook(
+        folder / "a.ipynb",
+        "n = 1",
+        ["import nbflow\nnbflow.record('double', n * 2)\nnbflow.record('parity', n % 2)"],
+    )
+    write_notebook(folder / "b.ipynb", "parity = 0", b_cells())
+    write_notebook(
+        folder / "c.ipynb",
+        "name = ''\ntens = 0",
+        [
+            "import nbflow, pathlib\nnbflow.record('text', pathlib.Path(name).read_text() + str(tens))"
+        ],
+    )
+    write_notebook(folder / "d.ipynb", "double = 0", ["import nbflow\nnbflow.record('d', double)"])
+    (folder / "data").mkdir(parents=True, exist_ok=True)
+    (folder / "data" / "in.txt").write_text("hello", encoding="utf-8")
+    return write_manifest(
+        folder,
+        f"""
+        name: inc
+        parameters:
+          n: {{type: int, default: 1}}
+          file: {{type: str, default: in}}
+        {cache}
+        steps:
+          - id: a
+            notebook: a.ipynb
+            parameters: {{n: "${{{{ params.n }}}}"}}
+          - id: b
+            notebook: b.ipynb
+            parameters: {{parity: "${{{{ steps.a.outputs.parity }}}}"}}
+          - id: c
+            notebook: c.ipynb
+            parameters:
+              name: "data/${{{{ params.file }}}}.txt"
+              tens: "${{{{ steps.b.outputs.tens }}}}"
+            inputs: ["data/${{{{ params.file }}}}.txt"]
+          - id: d
+            notebook: d.ipynb
+            needs: [a]
+            parameters: {{double: "${{{{ steps.a.outputs.double }}}}"}}
+        """,
+    )
+
+
+@pytest.fixture
+def folder(project: Path) -> Path:
+    folder = project / "workflows" / "inc"
+    write_workflow(folder)
+    return folder
+
+
+def run(folder: Path, **options: Any) -> RunRecord:
+    parameters = options.pop("parameters", {})
+    record = run_workflow(
+        load_manifest(folder / "workflow.yaml"), RunOptions(parameters=parameters, **options)
+    )
+    assert record.status == RunStatus.SUCCEEDED, [s.error for s in record.steps]
+    return record
+
+
+def statuses(record: RunRecord) -> dict[str, StepStatus]:
+    return {s.id: s.status for s in record.steps}
+
+
+def test_nothing_changed_all_cached(project: Path, folder: Path) -> None:
+    first = run(folder)
+    second = run(folder)
+
+    assert statuses(first) == {"a": S, "b": S, "c": S, "d": S}
+    assert statuses(second) == {"a": C, "b": C, "c": C, "d": C}
+    for before, after in zip(first.steps, second.steps, strict=True):
+        assert after.fingerprint == before.fingerprint and after.fingerprint
+        assert after.outputs == before.outputs
+        assert after.parameters == before.parameters
+        assert after.cached_from == f"{first.run_id}/{before.id}.ipynb"
+        assert after.reason == f"unchanged since run {first.run_id}"
+        assert after.attempts == ()
+    run_dir = project / "runs" / "inc" / second.run_id
+    copied = run_dir / "c.ipynb"
+    original = project / "runs" / "inc" / first.run_id / "c.ipynb"
+    assert copied.read_bytes() == original.read_bytes()
+    third = run(folder)  # cached from a cached step: points at the run that executed it
+    assert {s.cached_from for s in third.steps} == {f"{first.run_id}/{i}.ipynb" for i in "abcd"}
+    assert "♻️" in render_report(third)
+
+
+def test_parameter_change_reruns_the_step_and_what_its_outputs_reach(folder: Path) -> None:
+    run(folder)
+    assert statuses(run(folder, parameters={"n": 2})) == {"a": S, "b": S, "c": S, "d": S}
+    # n=4 changes a's double (b reruns: what it needs changed) but b's output stays
+    # the same, so c, which only receives b's output, is cached
+    assert statuses(run(folder, parameters={"n": 4})) == {"a": S, "b": S, "c": C, "d": S}
+    assert statuses(run(folder, parameters={"n": 2})) == {"a": C, "b": C, "c": C, "d": C}
+
+
+def test_code_change_reruns_the_step_and_dependants_whose_inputs_changed(folder: Path) -> None:
+    run(folder)
+    write_notebook(folder / "b.ipynb", "parity = 0", b_cells("  # same result"))
+    assert statuses(run(folder)) == {"a": C, "b": S, "c": C, "d": C}
+    write_notebook(folder / "b.ipynb", "parity = 0", ["import nbflow\nnbflow.record('tens', 7)"])
+    record = run(folder)
+    assert statuses(record) == {"a": C, "b": S, "c": S, "d": C}
+    assert record.step("c").outputs == {"text": "hello7"}
+
+
+def test_input_file_change_reruns_the_step_declaring_it(folder: Path) -> None:
+    run(folder)
+    (folder / "data" / "in.txt").write_text("changed", encoding="utf-8")
+    record = run(folder)
+    assert statuses(record) == {"a": C, "b": C, "c": S, "d": C}
+    assert record.step("c").outputs == {"text": "changed10"}
+
+
+def test_input_pattern_uses_parameters(folder: Path) -> None:
+    run(folder)
+    (folder / "data" / "other.txt").write_text("other", encoding="utf-8")
+    record = run(folder, parameters={"file": "other"})
+    assert statuses(record) == {"a": C, "b": C, "c": S, "d": C}
+
+
+def test_markdown_edit_reruns_only_that_step(folder: Path) -> None:
+    run(folder)
+    write_notebook(
+        folder / "a.ipynb",
+        "n = 1",
+        [
+            markdown_cell("# Doubling"),
+            "import nbflow\nnbflow.record('double', n * 2)\nnbflow.record('parity', n % 2)",
+        ],
+    )
+    assert statuses(run(folder)) == {"a": S, "b": C, "c": C, "d": C}
+
+
+def test_saved_outputs_and_metadata_do_not_count(folder: Path) -> None:
+    run(folder)
+    path = folder / "d.ipynb"
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    notebook["cells"][1]["outputs"] = [{"output_type": "stream", "name": "stdout", "text": "x"}]
+    notebook["cells"][1]["execution_count"] = 7
+    notebook["metadata"]["widgets"] = {"state": {}}
+    path.write_text(json.dumps(notebook), encoding="utf-8")
+    assert statuses(run(folder)) == {"a": C, "b": C, "c": C, "d": C}
+
+
+def test_force_and_force_step(folder: Path) -> None:
+    run(folder)
+    assert statuses(run(folder, force=True)) == {"a": S, "b": S, "c": S, "d": S}
+    assert statuses(run(folder, force_steps=("b",))) == {"a": C, "b": S, "c": S, "d": C}
+
+
+def test_caching_is_off_unless_asked(project: Path) -> None:
+    folder = project / "workflows" / "inc"
+    write_workflow(folder, cache="")
+    first = run(folder)
+    assert statuses(run(folder)) == {"a": S, "b": S, "c": S, "d": S}
+    assert all(s.fingerprint for s in first.steps)  # recorded anyway, for a later --cached
+    assert statuses(run(folder, cached=True)) == {"a": C, "b": C, "c": C, "d": C}
+
+
+def test_step_cache_false_always_runs(project: Path) -> None:
+    folder = project / "workflows" / "inc"
+    manifest = write_workflow(folder, cache="")
+    text = manifest.read_text(encoding="utf-8").replace(
+        "notebook: d.ipynb", "notebook: d.ipynb\n    cache: false"
+    )
+    manifest.write_text(text, encoding="utf-8")
+    run(folder)
+    assert statuses(run(folder, cached=True)) == {"a": C, "b": C, "c": C, "d": S}
+
+
+def test_cli_cached_force_step(project: Path, folder: Path, capsys: Any) -> None:
+    assert main(["run", "inc", "--cached"]) == 0
+    assert main(["run", "inc", "--force-step", "c", "--json"]) == 0
+    record = RunRecord.from_json(json.loads(capsys.readouterr().out.split("\n", 1)[1]))
+    assert statuses(record) == {"a": C, "b": C, "c": S, "d": C}
+    assert main(["run", "inc", "--force-step", "nope"]) == 2
+
+
+def test_unknown_parameter_in_inputs_is_located(project: Path) -> None:
+    folder = project / "workflows" / "inc"
+    manifest = write_workflow(folder)
+    text = manifest.read_text(encoding="utf-8").replace(
+        'params.file }}.txt"]', 'params.fil }}.txt"]'
+    )
+    manifest.write_text(text, encoding="utf-8")
+    with pytest.raises(ManifestError) as exc:
+        load_manifest(manifest)
+    assert str(exc.value) == (
+        f"{manifest}:18:14: steps[2] (c).inputs[0]: ${{{{ params.fil }}}}: "
+        "unknown parameter 'fil'; did you mean 'file'?"
+    )

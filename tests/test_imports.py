@@ -1,0 +1,53 @@
+"""The command line stays fast: ``nbflow --help`` and ``nbflow validate`` import none
+of the heavy libraries (papermill, Jupyter, nbformat, GitPython, PyGithub).
+
+Checked in a fresh interpreter, where nothing else has imported them yet.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+HEAVY = ("papermill", "jupyter_client", "nbclient", "nbformat", "git", "github", "zmq", "IPython")
+
+PROBE = """
+import json, sys
+from nbflow.cli import main
+try:
+    code = main(sys.argv[1:])
+except SystemExit as exc:
+    code = exc.code
+print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
+"""
+
+
+def imported_by(args: list[str], cwd: Path) -> tuple[int, set[str]]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, *args], cwd=cwd, env=env, capture_output=True, text=True
+    )
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    top_level = {name.partition(".")[0] for name in result["modules"]}
+    return result["code"], top_level
+
+
+@pytest.mark.parametrize("args", [["--help"], ["validate"], ["run", "--help"]])
+def test_cheap_commands_import_nothing_heavy(project: Path, args: list[str]) -> None:
+    shutil.copytree(
+        REPO / "workflows",
+        project / "workflows",
+        dirs_exist_ok=True,
+        ignore=shutil.ignore_patterns("data", "__pycache__", ".ipynb_checkpoints"),
+    )
+    code, modules = imported_by(args, project)
+    assert code == 0
+    assert "nbflow" in modules
+    assert sorted(modules & set(HEAVY)) == []
