@@ -39,7 +39,8 @@ def write_workflow(folder: Path, cache: str = "defaults: {cache: true}") -> Path
         folder / "c.ipynb",
         "name = ''\ntens = 0",
         [
-            "import nbflow, pathlib\nnbflow.record('text', pathlib.Path(name).read_text() + str(tens))"
+            "import nbflow, pathlib\n"
+            "nbflow.record('text', pathlib.Path(name).read_text() + str(tens))"
         ],
     )
     write_notebook(folder / "d.ipynb", "double = 0", ["import nbflow\nnbflow.record('d', double)"])
