@@ -40,16 +40,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except NbflowError as exc:
         if os.environ.get("NBFLOW_DEBUG"):
-            traceback.print_exc()
-        print(f"error: {exc}" if not _is_located(exc) else str(exc), file=sys.stderr)
+            _print_traceback()
+        message = f"error: {exc}" if not _is_located(exc) else str(exc)
+        print(_redact(message), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception:
-        traceback.print_exc()
+        _print_traceback()
         print(f"nbflow: internal error (a bug): please report it at {BUG_URL}", file=sys.stderr)
         return EXIT_INTERNAL
+
+
+def _redact(text: str) -> str:
+    from nbflow.console import redact
+
+    return redact(text)
+
+
+def _print_traceback() -> None:
+    print(_redact(traceback.format_exc()), end="", file=sys.stderr)
 
 
 def _is_located(exc: NbflowError) -> bool:
