@@ -119,10 +119,12 @@ def _start(workflow: Workflow, project: Project, options: RunOptions) -> _Start:
 
 def _resume(workflow: Workflow, project: Project, options: RunOptions) -> _Start:
     assert options.resume is not None
-    prior = runs.read_record(runs.run_dir(project.runs_dir, workflow.name, options.resume))
+    folder = runs.run_dir(project.runs_dir, workflow.name, options.resume)
+    prior = runs.read_record(folder)
+    last_seen = _timestamp((folder / runs.RECORD_FILE).stat().st_mtime)
     done = {s.id for s in prior.steps if s.status == StepStatus.SUCCEEDED}
     plan = plan_run(workflow, options.steps, done=dict.fromkeys(done))
-    known = {s.id: s for s in prior.steps}
+    known = {s.id: _cut_short(s, last_seen) for s in prior.steps}
     steps = tuple(
         known[s.id] if s.id in done else _initial_step(s, plan, known.get(s.id))
         for s in workflow.steps
@@ -131,6 +133,23 @@ def _resume(workflow: Workflow, project: Project, options: RunOptions) -> _Start
         prior, status=RunStatus.RUNNING, end=None, duration=None, pid=os.getpid(), steps=steps
     )
     return dict(prior.parameters), plan, resumed
+
+
+def _cut_short(step: StepRecord, last_seen: str) -> StepRecord:
+    """A step left ``running`` by a process that died (``kill -9``, a crash): record
+    the attempt it was making as cancelled, ending at the record's last write."""
+    if step.status != StepStatus.RUNNING or not step.start:
+        return step
+    end = max(last_seen, step.start)
+    error = StepError("Cancelled", "the run was interrupted (its process is gone)")
+    number = len(step.attempts) + 1
+    cut = Attempt(number, step.start, end, _seconds(step.start, end), StepStatus.CANCELLED, error)
+    return replace(step, attempts=(*step.attempts, cut))
+
+
+def _timestamp(seconds: float) -> str:
+    moment = datetime.fromtimestamp(seconds, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _initial_step(step: Step, plan: Plan, before: StepRecord | None = None) -> StepRecord:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from nbflow.engine.kernels import die_with_parent
 from nbflow.engine.outputs import read_outputs
 from nbflow.run_record import StepError, StepStatus, utc_now
 from nbflow.secrets import Redactor
@@ -198,7 +199,13 @@ def _run_papermill_logged(
     km = AsyncKernelManager(kernel_name=task.kernel)
     try:
         env = {**os.environ, **task.env}
-        run_sync(km.start_kernel)(cwd=str(task.cwd), env=env, stderr=kernel_log, stdout=kernel_log)
+        run_sync(km.start_kernel)(
+            cwd=str(task.cwd),
+            env=env,
+            stderr=kernel_log,
+            stdout=kernel_log,
+            preexec_fn=die_with_parent(),  # no kernel outlives nbflow, even kill -9
+        )
         handle.attach(km.provisioner.pid if km.provisioner else None)  # type: ignore[attr-defined]
         papermill.execute_notebook(
             str(task.notebook),
