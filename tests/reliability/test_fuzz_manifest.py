@@ -312,3 +312,26 @@ def test_validate_command_exits_2_without_a_traceback(manifest: Path, data: byte
     if code == 2:
         lines = out.getvalue().splitlines()
         assert lines and all(line.startswith(f"{manifest}:") for line in lines)
+
+
+def test_a_long_chain_written_backwards_loads_and_plans(manifest: Path) -> None:
+    """Cycle search and ordering used to recurse once per step, and to rescan every
+    step for each one placed: 3,000 steps each needing the next raised RecursionError."""
+    import time
+
+    from nbflow.plan import plan_run
+
+    count = 3000
+    steps = "".join(
+        f"  - {{id: s{i}, notebook: cleanup.ipynb, needs: [s{i + 1}]}}\n" for i in range(count - 1)
+    )
+    manifest.write_text(
+        f"name: finance-daily\nsteps:\n{steps}  - {{id: s{count - 1}, notebook: cleanup.ipynb, "
+        "needs: []}\n",
+        encoding="utf-8",
+    )
+    started = time.monotonic()
+    plan = plan_run(load_manifest(manifest))
+    assert time.monotonic() - started < 10
+    assert plan.order[:2] == (f"s{count - 1}", f"s{count - 2}")
+    assert len(plan.layers()) == count
