@@ -165,7 +165,7 @@ def _run_one(workflow: Any, args: argparse.Namespace) -> int:
     options = RunOptions(
         parameters=params,
         step_parameters=step_params,
-        steps=_split(args.steps),
+        steps=_selected_steps(args.steps),
         trigger="schedule" if args.schedule else args.trigger,
         jobs=args.jobs or (os.cpu_count() or 1),
         log_output=args.log_output,
@@ -192,6 +192,16 @@ def _publish_step_summary(record: Any) -> None:
 
     with open(summary, "a", encoding="utf-8") as handle:
         handle.write(render_report(record) + "\n")
+
+
+def _selected_steps(text: str | None) -> list[str] | None:
+    """``--steps a,b`` → ``["a", "b"]``; None without the option."""
+    if text is None:
+        return None
+    steps = _split(text)
+    if not steps:
+        raise UsageError(f"--steps '{text}': name at least one step, e.g. --steps a,b")
+    return steps
 
 
 def _split(text: str | None) -> list[str] | None:

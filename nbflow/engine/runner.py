@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from nbflow.engine.kernels import check_kernels
 from nbflow.engine.locks import workflow_lock
 from nbflow.engine.parameters import resolve_run_parameters, resolve_step_parameters
 from nbflow.engine.step import KernelHandle, StepResult, StepTask, execute_step
@@ -88,6 +89,7 @@ def run_workflow(
     project = project or project_of_manifest(workflow.manifest)
     start = _resume if options.resume else _start
     params, plan, record = start(workflow, project, options)  # bad input fails before any write
+    check_kernels(s for s in workflow.steps if s.id in plan.selected)
     with workflow_lock(project.runs_dir, workflow.name):
         run = _Run(workflow, plan, project, options, params, record, observer, executor)
         return run.execute()

@@ -587,6 +587,13 @@ class _Checker:
                 self.add((*path, "needs", position), f"unknown step '{need}'", fix)
         self._check_durations(path, step)
         self._check_notebook(index, step)
+        for position, pattern in enumerate(_as_list(step.get("inputs"))):
+            if isinstance(pattern, str) and pattern and _escapes(pattern):
+                self.add(
+                    (*path, "inputs", position),
+                    f"input path '{pattern}' leaves the workflow folder",
+                    "use a path relative to the folder holding workflow.yaml, without '..'",
+                )
         for name, value in _as_dict(step.get("parameters")).items():
             self._check_expressions((*path, "parameters", name), value, step_index=index)
         self._check_step_parameters(index, step)
