@@ -38,7 +38,7 @@ from nbflow.run_record import (
     parse_time,
     utc_now,
 )
-from nbflow.secrets import Redactor
+from nbflow.secrets import TOKEN_VARIABLES, Redactor
 from nbflow.store import runs
 
 log = logging.getLogger(__name__)
@@ -358,7 +358,13 @@ class _Run:
             parameters=parameters,
             kernel=step.kernel,
             timeout=step.timeout,
-            env={"NBFLOW_RUN_ID": self.record.run_id, "NBFLOW_STEP": step.id},
+            env={
+                "NBFLOW_RUN_ID": self.record.run_id,
+                "NBFLOW_STEP": step.id,
+                # the push token is nbflow's, not the notebooks' (least privilege);
+                # a workflow that needs it in a notebook lists it under `secrets:`
+                **{n: "" for n in TOKEN_VARIABLES if n not in self.workflow.secrets},
+            },
             log_output=self.options.log_output,
             redactor=self.redactor,
         )

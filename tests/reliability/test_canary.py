@@ -49,7 +49,7 @@ READ = (
     "import base64, logging, os, sys, urllib.parse, warnings\n"
     "import nbflow\n"
     "s = nbflow.secret('CANARY_TOKEN')\n"
-    "gh = os.environ['GITHUB_TOKEN']"
+    "gh = os.environ.get('GITHUB_TOKEN') or token or 'unset'"
 )
 PRINT = (
     "print(s)\n"
@@ -80,6 +80,7 @@ RICH = (
 RECORD_AND_LOG = (
     "nbflow.record('token', s)\n"
     "nbflow.record('nested', {'k': [s, {s: gh}]})\n"
+    "nbflow.record('kernel_sees_github_token', bool(os.environ.get('GITHUB_TOKEN')))\n"
     "logging.getLogger('leak').warning('token %s', s)\n"
     "warnings.warn(f'careful with {s}')\n"
     "print({k: v for k, v in os.environ.items() if 'TOKEN' in k})"
@@ -101,8 +102,8 @@ def leaky_workflow(root: Path, down_url: str) -> Path:
         "api_key = ''\ntoken = ''",
         [READ, PRINT, RICH, RECORD_AND_LOG],
     )
-    write_notebook(folder / "fails.ipynb", "api_key = ''", [READ, TRACEBACK])
-    write_notebook(folder / "dies.ipynb", None, [READ, DIE])
+    write_notebook(folder / "fails.ipynb", "api_key = ''\ntoken = ''", [READ, TRACEBACK])
+    write_notebook(folder / "dies.ipynb", "token = ''", [READ, DIE])
     return write_manifest(
         folder,
         f"""
@@ -155,7 +156,8 @@ def test_canary_secret_reaches_no_output(
 
     run = nbflow(
         ["-vv", "run", "leak", "--log-output", "--jobs", "3",
-         "-p", f"api_key={CANARY}", "-p", f"show.token={GH_CANARY}"],
+         "-p", f"api_key={CANARY}", "-p", f"show.token={GH_CANARY}",
+         "-p", f"fails.token={GH_CANARY}", "-p", f"dies.token={GH_CANARY}"],
         project,
         env,
     )
@@ -165,7 +167,9 @@ def test_canary_secret_reaches_no_output(
     show, fails, dies = record.steps
     # the leaks happened, and were redacted where they surfaced
     assert show.status.value == "succeeded"
-    assert show.outputs == {"token": "***", "nested": {"k": ["***", {"***": "***"}]}}
+    assert show.outputs == {
+        "token": "***", "nested": {"k": ["***", {"***": "***"}]}, "kernel_sees_github_token": False,
+    }
     assert record.parameters == {"api_key": "***"}
     assert show.parameters == {"api_key": "***", "token": "***"}
     assert injected_parameters(run_dir / "show.ipynb") == (

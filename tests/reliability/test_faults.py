@@ -53,7 +53,7 @@ def start_cli(root: Path, *args: str) -> subprocess.Popen[str]:
     )
 
 
-def wait_for(path: Path, proc: subprocess.Popen[str] | None = None, timeout: float = 30) -> None:
+def wait_for(path: Path, proc: subprocess.Popen[str] | None = None, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while not path.exists():
         if proc is not None:
@@ -93,23 +93,24 @@ def test_signal_mid_run_cancels_it(project: Path, marker: str, signum: int) -> N
     try:
         wait_for(folder / "left.started", proc)
         wait_for(folder / "right.started", proc)
-        assert len(kernel_processes(parent=proc.pid)) == 2
+        kernels = kernel_processes(parent=proc.pid)
         proc.send_signal(signum)
-        out, err = proc.communicate(timeout=20)
+        out, err = proc.communicate(timeout=60)
     finally:
         proc.kill()
 
+    assert len(kernels) == 2, kernels
     assert proc.returncode == 130, err
     run_dir, record = latest_run(project, "sig")
-    assert out == f"{run_dir}\n"
-    assert record.status == RunStatus.CANCELLED
+    assert out == f"{run_dir}\n", err
+    assert record.status == RunStatus.CANCELLED, record
     first, left, right = record.steps
     assert first.status == StepStatus.SUCCEEDED and first.outputs == {"done": 1}
     assert (run_dir / "first.ipynb").is_file()
     for step in (left, right):
-        assert step.status == StepStatus.CANCELLED
-        assert step.error is not None and step.error.ename == "Cancelled"
-        assert [a.status for a in step.attempts] == [StepStatus.CANCELLED]
+        assert step.status == StepStatus.CANCELLED, (step, err)
+        assert step.error is not None and step.error.ename == "Cancelled", (step, err)
+        assert [a.status for a in step.attempts] == [StepStatus.CANCELLED], (step, err)
         assert (run_dir / f"{step.id}.ipynb").is_file()
     assert kernel_processes(marker=marker) == []  # stopped before nbflow exited
 

@@ -2,7 +2,8 @@
 it or raises ManifestError whose every problem is one ``FILE:LINE:COL: ...`` line;
 no other exception, no hang (each case has a deadline).
 
-Strategies, with their example counts (:data:`EXAMPLES`, 4,000 in all):
+Strategies, with their example counts (:data:`EXAMPLES`, 3,000 in all, plus 60
+through `nbflow validate`), about 25 s of CPU time:
 
 - random YAML documents: recursive dicts, lists and scalars, dumped in block or
   flow style, sometimes under manifest keys;
@@ -33,7 +34,7 @@ from nbflow.errors import ManifestError
 from nbflow.manifest.load import load_manifest
 from tests.helpers import write_notebook
 
-EXAMPLES = {"documents": 1000, "near_valid": 1200, "text_mutations": 1000, "raw": 800}
+EXAMPLES = {"documents": 700, "near_valid": 1000, "text_mutations": 800, "raw": 500}
 def fuzz(examples: int) -> settings:
     return settings(
         max_examples=examples,
@@ -105,7 +106,7 @@ def check(path: Path, data: bytes) -> None:
         load_manifest(path)
     except ManifestError as exc:
         assert exc.problems
-        located = re.compile(re.escape(str(path)) + r":\d+:\d+: \S")
+        located = re.compile(re.escape(str(path)) + r":\d+:\d+: .")
         for problem in exc.problems:
             text = str(problem)
             assert located.match(text), text
