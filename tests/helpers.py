@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import textwrap
 from collections.abc import Iterable
@@ -182,10 +183,8 @@ def kernel_processes(*, parent: int | None = None, marker: str | None = None) ->
 
     candidates: list[Any] = []
     if parent is not None:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             candidates.extend(psutil.Process(parent).children(recursive=True))
-        except psutil.NoSuchProcess:
-            pass
     if marker is not None:
         candidates.extend(psutil.process_iter())
     found = set()

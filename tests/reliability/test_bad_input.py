@@ -12,7 +12,9 @@ from nbflow.cli import main
 from tests.helpers import write_manifest, write_notebook
 
 
-def one_workflow(root: Path, step: str = "{id: only, notebook: only.ipynb}", extra: str = "") -> Path:
+def one_workflow(
+    root: Path, step: str = "{id: only, notebook: only.ipynb}", extra: str = ""
+) -> Path:
     folder = root / "workflows" / "bad"
     write_notebook(folder / "only.ipynb", "limit = 0\nday = ''", ["1"])
     write_manifest(
@@ -193,8 +195,11 @@ PATHS = {
                     "notebook path '../only.ipynb' leaves the workflow folder"),
     "notebook absolute": ("{id: only, notebook: /tmp/only.ipynb}", ":7:26: steps[0] (only)."
                           "notebook: notebook path '/tmp/only.ipynb' leaves the workflow folder"),
-    "notebook inner ..": ("{id: only, notebook: a/../../only.ipynb}", ":7:26: steps[0] (only)."
-                          "notebook: notebook path 'a/../../only.ipynb' leaves the workflow folder"),
+    "notebook inner ..": (
+        "{id: only, notebook: a/../../only.ipynb}",
+        ":7:26: steps[0] (only).notebook: notebook path 'a/../../only.ipynb' leaves the "
+        "workflow folder",
+    ),
     "notebook windows": ("{id: only, notebook: 'C:\\x\\only.ipynb'}", ":7:26: steps[0] (only)."
                          "notebook: notebook path 'C:\\x\\only.ipynb' leaves the workflow folder"),
     "inputs ..": ("{id: only, notebook: only.ipynb, inputs: [data/*.csv, ../secret/*.csv]}",

@@ -70,7 +70,11 @@ def three_steps(root: Path, name: str) -> Path:
         write_notebook(
             folder / f"{slow}.ipynb",
             None,
-            [GATE.format(name=slow), WAIT_WHILE_BLOCKED, f"import nbflow\nnbflow.record('{slow}', 2)"],
+            [
+                GATE.format(name=slow),
+                WAIT_WHILE_BLOCKED,
+                f"import nbflow\nnbflow.record('{slow}', 2)",
+            ],
         )
     (folder / "block").write_text("")
     write_manifest(
@@ -285,7 +289,8 @@ def test_hung_cell_times_out_on_every_attempt(project: Path, marker: str) -> Non
 
 def blocked_workflow(root: Path, name: str, seconds: float = 0) -> Path:
     folder = root / "workflows" / name
-    cells = [GATE.format(name="only"), WAIT_WHILE_BLOCKED if not seconds else f"time.sleep({seconds})"]
+    wait = f"time.sleep({seconds})" if seconds else WAIT_WHILE_BLOCKED
+    cells = [GATE.format(name="only"), wait]
     write_notebook(folder / "only.ipynb", None, cells)
     write_manifest(folder, f"name: {name}\nsteps:\n  - {{id: only, notebook: only.ipynb}}\n")
     return folder

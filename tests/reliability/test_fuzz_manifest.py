@@ -191,13 +191,16 @@ def text_mutations(draw: st.DrawFn) -> bytes:
         at = draw(st.integers(0, max(0, len(text) - 1)))
         line = draw(st.integers(0, len(lines) - 1))
         if kind == "insert":
-            text = text[:at] + draw(st.text(alphabet=":-[]{}&*!|>'\"%@`#,?\t\n \\", max_size=3)) + text[at:]
+            noise = draw(st.text(alphabet=":-[]{}&*!|>'\"%@`#,?\t\n \\", max_size=3))
+            text = text[:at] + noise + text[at:]
         elif kind == "delete":
             text = text[:at] + text[at + draw(st.integers(1, 10)):]
         elif kind == "repeat":
             text = "".join(lines[: line + 1] + [lines[line]] + lines[line + 1:])
         elif kind == "tab":
-            text = "".join(l.replace("  ", "\t", 1) if i == line else l for i, l in enumerate(lines))
+            text = "".join(
+                s.replace("  ", "\t", 1) if i == line else s for i, s in enumerate(lines)
+            )
         elif kind == "bom":
             text = "\ufeff" + text
         elif kind == "truncate":
