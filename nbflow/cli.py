@@ -40,16 +40,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except NbflowError as exc:
         if os.environ.get("NBFLOW_DEBUG"):
-            traceback.print_exc()
-        print(f"error: {exc}" if not _is_located(exc) else str(exc), file=sys.stderr)
+            _print_traceback()
+        message = f"error: {exc}" if not _is_located(exc) else str(exc)
+        print(_redact(message), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception:
-        traceback.print_exc()
+        _print_traceback()
         print(f"nbflow: internal error (a bug): please report it at {BUG_URL}", file=sys.stderr)
         return EXIT_INTERNAL
+
+
+def _redact(text: str) -> str:
+    from nbflow.console import redact
+
+    return redact(text)
+
+
+def _print_traceback() -> None:
+    print(_redact(traceback.format_exc()), end="", file=sys.stderr)
 
 
 def _is_located(exc: NbflowError) -> bool:
@@ -106,7 +117,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.changed:
         targets = _changed_to_run(args)
     else:
-        targets = [(workflow, _split(args.steps)) for workflow in _workflows_to_run(args)]
+        targets = [(workflow, _selected_steps(args.steps)) for workflow in _workflows_to_run(args)]
     codes = [_run_one(workflow, args, steps) for workflow, steps in targets]
     return max(codes, default=EXIT_OK)
 
@@ -272,6 +283,16 @@ def cmd_commit(args: argparse.Namespace) -> int:
     target = project.commit_target(args.target, workflow_target)
     _commit(project, run_dir, record, target, push=args.push or target == "pr")
     return EXIT_OK
+
+
+def _selected_steps(text: str | None) -> list[str] | None:
+    """``--steps a,b`` → ``["a", "b"]``; None without the option."""
+    if text is None:
+        return None
+    steps = _split(text)
+    if not steps:
+        raise UsageError(f"--steps '{text}': name at least one step, e.g. --steps a,b")
+    return steps
 
 
 def _split(text: str | None) -> list[str] | None:

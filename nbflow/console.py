@@ -61,13 +61,26 @@ class _RedactingFilter(logging.Filter):
         return True
 
 
+_redactors: list[Redactor] = []  # of every workflow run by this process
+
+
 def redact_logs(redactor: Redactor) -> None:
-    """Mask secret values in every log line nbflow prints (notebook output included)."""
+    """Mask secret values in every log line nbflow prints (notebook output included),
+    and in the error messages the command line prints (see :func:`redact`)."""
     if not redactor:
         return
+    _redactors.append(redactor)
     for name in ("", "papermill"):
         for handler in logging.getLogger(name).handlers:
             handler.addFilter(_RedactingFilter(redactor))
+
+
+def redact(text: str) -> str:
+    """``text`` with the secrets of the workflows this process runs masked: an error
+    message may quote a value given on the command line (``-p limit=TOKEN``)."""
+    for redactor in _redactors:
+        text = redactor.text(text)
+    return text
 
 
 def enable_notebook_output() -> None:

@@ -8,6 +8,7 @@ how to fix it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,10 +42,19 @@ class Problem:
     fix: str = ""
 
     def __str__(self) -> str:
+        """``FILE:LINE:COL: key.path: message; fix``, always one line."""
         where = f"{self.source}: " if self.source else ""
         key = f"{self.path}: " if self.path else ""
         fix = f"; {self.fix}" if self.fix else ""
-        return f"{where}{key}{self.message}{fix}"
+        return _one_line(f"{where}{key}{self.message}{fix}")
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+
+
+def _one_line(text: str) -> str:
+    """Control characters (a newline in a quoted key or value) escaped, as in repr."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 class ManifestError(NbflowError):

@@ -9,6 +9,7 @@ of them reuses what an earlier run recorded (the caller supplies those outputs).
 from __future__ import annotations
 
 import difflib
+import heapq
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -43,28 +44,31 @@ class Plan:
 
 
 def find_cycle(steps: Sequence[Step]) -> list[str] | None:
-    """A cycle among ``needs`` as a list of step ids (first repeated last), or None."""
+    """A cycle among ``needs`` as a list of step ids (first repeated last), or None.
+
+    Depth-first, with an explicit stack: a chain of thousands of steps must not
+    exhaust Python's recursion limit."""
     needs = {s.id: list(s.needs) for s in steps}
     state: dict[str, int] = {}  # 1 visiting, 2 done
-    stack: list[str] = []
-
-    def visit(node: str) -> list[str] | None:
-        state[node] = 1
-        stack.append(node)
-        for nxt in needs.get(node, ()):
-            if nxt not in needs:
-                continue
-            if state.get(nxt) == 1:
-                return stack[stack.index(nxt) :] + [nxt]
-            if nxt not in state and (found := visit(nxt)):
-                return found
-        stack.pop()
-        state[node] = 2
-        return None
-
     for step in steps:
-        if step.id not in state and (found := visit(step.id)):
-            return found
+        if step.id in state:
+            continue
+        path, pending = [step.id], [iter(needs[step.id])]
+        state[step.id] = 1
+        while pending:
+            for nxt in pending[-1]:
+                if nxt not in needs:
+                    continue
+                if state.get(nxt) == 1:
+                    return path[path.index(nxt) :] + [nxt]
+                if nxt not in state:
+                    state[nxt] = 1
+                    path.append(nxt)
+                    pending.append(iter(needs[nxt]))
+                    break
+            else:
+                state[path.pop()] = 2
+                pending.pop()
     return None
 
 
@@ -81,15 +85,25 @@ def cycle_problem(workflow_steps: Sequence[Step], cycle: list[str]) -> Problem:
 
 
 def topological_order(steps: Sequence[Step]) -> tuple[str, ...]:
-    """Kahn's algorithm, taking ready steps in manifest order."""
+    """Kahn's algorithm, taking ready steps in manifest order (a heap of indexes)."""
     if cycle := find_cycle(steps):
         raise ManifestError([cycle_problem(steps, cycle)])
+    index = {s.id: i for i, s in enumerate(steps)}
+    waiting = {s.id: len({n for n in s.needs if n in index}) for s in steps}
+    dependants: dict[str, list[str]] = {s.id: [] for s in steps}
+    for step in steps:
+        for need in {n for n in step.needs if n in index}:
+            dependants[need].append(step.id)
+    ready = [index[s.id] for s in steps if not waiting[s.id]]
+    heapq.heapify(ready)
     done: list[str] = []
-    remaining = list(steps)
-    while remaining:
-        ready = next(s for s in remaining if all(n in done for n in s.needs))
-        done.append(ready.id)
-        remaining.remove(ready)
+    while ready:
+        step_id = steps[heapq.heappop(ready)].id
+        done.append(step_id)
+        for dependant in dependants[step_id]:
+            waiting[dependant] -= 1
+            if not waiting[dependant]:
+                heapq.heappush(ready, index[dependant])
     return tuple(done)
 
 

@@ -15,12 +15,17 @@ from __future__ import annotations
 import base64
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import quote, quote_plus
 
 MASK = "***"
 MIN_LENGTH = 4  # shorter values would mask ordinary words; such secrets are refused
+# A secret inside a longer base64 text (``Basic base64(user:TOKEN)``, a file or image
+# a notebook embeds) encodes differently at each of the 3 byte alignments; the
+# characters that depend on the secret alone are masked when at least this long, so
+# short cores cannot mask unrelated base64 by chance.
+MIN_EMBEDDED_LENGTH = 8
 TOKEN_VARIABLES = ("GITHUB_TOKEN", "GH_TOKEN")
 
 
@@ -46,7 +51,19 @@ def _encodings(value: str) -> set[str]:
     for encode in (base64.b64encode, base64.urlsafe_b64encode):
         encoded = encode(raw).decode()
         forms.update({encoded, encoded.rstrip("=")})
+        forms.update(c for c in _embedded(encode, raw) if len(c) >= MIN_EMBEDDED_LENGTH)
     return {f for f in forms if len(f) >= MIN_LENGTH}
+
+
+def _embedded(encode: Callable[[bytes], bytes], raw: bytes) -> list[str]:
+    """The part of ``raw``'s base64 that is the same wherever ``raw`` sits in a
+    longer input, for each of the three alignments (0, 1 or 2 bytes before it)."""
+    cores = []
+    for shift in range(3):
+        encoded = encode(b"\0" * shift + raw).decode()
+        first, stop = (shift * 8 + 5) // 6, ((shift + len(raw)) * 8) // 6
+        cores.append(encoded[first:stop])
+    return cores
 
 
 class Redactor:

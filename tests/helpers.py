@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import textwrap
 from collections.abc import Iterable
@@ -198,3 +199,97 @@ def commit_all(repo: Path, message: str = "change") -> str:
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", message)
     return git(repo, "rev-parse", "HEAD")
+
+
+# -- secrets and processes, for reliability tests (and the commit-back tests) -------
+
+
+def canary_forms(canary: str) -> dict[str, bytes]:
+    """Every form of ``canary`` a leak check looks for: raw, URL-encoded, and base64
+    (standard and URL-safe) at each of the three byte alignments, so a canary inside
+    a larger base64 blob (``Basic user:TOKEN``, an image) is found too."""
+    import base64
+    from urllib.parse import quote, quote_plus
+
+    raw = canary.encode()
+    forms = {
+        "raw": raw,
+        "url-encoded": quote(canary, safe="").encode(),
+        "url-encoded (plus)": quote_plus(canary).encode(),
+        "url-encoded (path)": quote(canary).encode(),
+    }
+    for name, encode in (("base64", base64.b64encode), ("base64url", base64.urlsafe_b64encode)):
+        for shift in range(3):
+            # the characters of the encoding that depend only on the canary's bytes
+            encoded = encode(b"\0" * shift + raw).rstrip(b"=")
+            start = (shift * 8 + 5) // 6
+            stop = ((shift + len(raw)) * 8) // 6
+            forms[f"{name} (offset {shift})"] = encoded[start:stop]
+    return forms
+
+
+def find_canary(path_or_bytes: Path | bytes | str, canary: str) -> list[str]:
+    """Where ``canary`` occurs in a file, a folder (every file, hidden ones too) or
+    some text: ``["<file>: <form>", ...]``, empty when it is nowhere."""
+    if isinstance(path_or_bytes, Path):
+        files = sorted(p for p in path_or_bytes.rglob("*") if p.is_file())
+        if path_or_bytes.is_file():
+            files = [path_or_bytes]
+        chunks = [(str(p), p.read_bytes()) for p in files]
+    else:
+        data = path_or_bytes.encode() if isinstance(path_or_bytes, str) else path_or_bytes
+        chunks = [("<data>", data)]
+    forms = canary_forms(canary)
+    return [
+        f"{where}: {name}"
+        for where, data in chunks
+        for name, form in forms.items()
+        if form and form in data
+    ]
+
+
+def assert_no_canary(path_or_bytes: Path | bytes | str, canary: str) -> None:
+    """Fail naming every file and form in which ``canary`` (a secret's value) occurs:
+    raw, URL-encoded or base64. Give it a run folder, a Git object dump
+    (``git log -p --all`` output), captured output or a request body."""
+    found = find_canary(path_or_bytes, canary)
+    assert not found, "secret leaked: " + "; ".join(found)
+
+
+def kernel_processes(*, parent: int | None = None, marker: str | None = None) -> list[int]:
+    """Pids of live ipykernel processes descended from ``parent``, or whose
+    environment holds ``NBFLOW_TEST_MARKER=<marker>`` (which survives the parent's
+    death: set it in the environment of the process that starts kernels, which they
+    inherit). Zombies are not counted."""
+    import psutil
+
+    candidates: list[Any] = []
+    if parent is not None:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            candidates.extend(psutil.Process(parent).children(recursive=True))
+    if marker is not None:
+        candidates.extend(psutil.process_iter())
+    found = set()
+    for proc in candidates:
+        try:
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                continue
+            if not any("ipykernel" in part for part in proc.cmdline()):
+                continue
+            if marker is None or proc.environ().get("NBFLOW_TEST_MARKER") == marker:
+                found.add(proc.pid)
+        except (psutil.Error, OSError):
+            continue
+    return sorted(found)
+
+
+def wait_for_no_kernel_processes(
+    *, parent: int | None = None, marker: str | None = None, timeout: float = 5.0
+) -> list[int]:
+    """Poll :func:`kernel_processes` until none is left; return those still alive."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while (left := kernel_processes(parent=parent, marker=marker)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return left

@@ -25,21 +25,37 @@ Design decisions:
   on a pool thread is therefore usable from any worker thread.
 - The pool is bounded (``size``), and :meth:`KernelPool.close` kills every kernel it
   started, warm or in use, including on Ctrl-C: nothing outlives the run.
+- A kernel must not outlive nbflow, even after ``kill -9``. ipykernel's own guard
+  (``JPY_PARENT_PID``) is a thread that checks once a second whether its parent
+  changed; it never runs while the kernel's main thread holds the GIL (a long C
+  call), so such a kernel lingers. On Linux each kernel is therefore started with
+  ``PR_SET_PDEATHSIG``: it gets SIGKILL as soon as the thread that started it ends.
+  Kernels are started on the pool's starter threads or a step's worker thread, both
+  alive until the run ends, so this fires only when nbflow itself is gone.
+- Kernel names are checked when a run starts, before anything is written, so a
+  typo in ``kernel:`` is a usage error (exit 2), not a failed step. ``nbflow
+  validate`` does not check them: it must not import Jupyter.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
 import logging
 import os
+import signal
+import sys
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO, Any
+
+from nbflow.errors import UsageError
+from nbflow.manifest.model import Step
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +86,13 @@ class Kernel:
         self.km: Any = _manager_class()(kernel_name=spec.kernel, client_class=ASYNC_CLIENT)
         env = {**os.environ, **dict(spec.env)}
         try:
-            self.km.start_kernel(cwd=spec.cwd, env=env, stdout=self.log, stderr=self.log)
+            self.km.start_kernel(
+                cwd=spec.cwd,
+                env=env,
+                stdout=self.log,
+                stderr=self.log,
+                preexec_fn=die_with_parent(),
+            )
         except BaseException:
             self.log.close()
             raise
@@ -281,3 +303,39 @@ class KernelPool:
     def _kill_result(self, future: Future[Kernel]) -> None:
         with contextlib.suppress(Exception):
             self._stopper.submit(self._kill, future.result())
+
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` making the kernel die with the thread that starts it (Linux);
+    None elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before fork, not after
+    parent = os.getpid()
+
+    def preexec() -> None:  # runs in the child between fork and exec: no imports, no locks
+        prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        if os.getppid() != parent:  # nbflow died before prctl took effect
+            os._exit(1)
+
+    return preexec
+
+
+def check_kernels(steps: Iterable[Step]) -> None:
+    """UsageError naming the first step whose kernel is not installed."""
+    steps = list(steps)
+    if all(step.kernel == "python3" for step in steps):
+        return  # ipykernel, a dependency, always provides it
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    installed = sorted(KernelSpecManager().find_kernel_specs())
+    for step in steps:
+        if step.kernel not in installed:
+            raise UsageError(
+                f"{step.source}: step '{step.id}': no such kernel: {step.kernel}; "
+                f"installed kernels: {', '.join(installed) or 'none'} "
+                "(`jupyter kernelspec list` shows them)"
+            )

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from nbflow.engine import fingerprint as fp
 from nbflow.engine.cache import CacheHit, StepCache
-from nbflow.engine.kernels import KernelPool, KernelSpec
+from nbflow.engine.kernels import KernelPool, KernelSpec, check_kernels
 from nbflow.engine.locks import workflow_lock
 from nbflow.engine.parameters import (
     resolve_inputs,
@@ -44,7 +44,7 @@ from nbflow.run_record import (
     parse_time,
     utc_now,
 )
-from nbflow.secrets import Redactor
+from nbflow.secrets import TOKEN_VARIABLES, Redactor
 from nbflow.store import runs
 from nbflow.store.notebooks import clean_notebook
 
@@ -99,6 +99,7 @@ def run_workflow(
     project = project or project_of_manifest(workflow.manifest)
     start = _resume if options.resume else _start
     params, plan, record = start(workflow, project, options)  # bad input fails before any write
+    check_kernels(s for s in workflow.steps if s.id in plan.selected)
     with workflow_lock(project.runs_dir, workflow.name):
         run = _Run(workflow, plan, project, options, params, record, observer, executor)
         return run.execute()
@@ -131,10 +132,12 @@ def _start(workflow: Workflow, project: Project, options: RunOptions) -> _Start:
 
 def _resume(workflow: Workflow, project: Project, options: RunOptions) -> _Start:
     assert options.resume is not None
-    prior = runs.read_record(runs.run_dir(project.runs_dir, workflow.name, options.resume))
+    folder = runs.run_dir(project.runs_dir, workflow.name, options.resume)
+    prior = runs.read_record(folder)
+    last_seen = _timestamp((folder / runs.RECORD_FILE).stat().st_mtime)
     done = {s.id for s in prior.steps if s.status.is_done}
     plan = plan_run(workflow, options.steps, done=dict.fromkeys(done))
-    known = {s.id: s for s in prior.steps}
+    known = {s.id: _cut_short(s, last_seen) for s in prior.steps}
     steps = tuple(
         known[s.id] if s.id in done else _initial_step(s, plan, known.get(s.id))
         for s in workflow.steps
@@ -143,6 +146,23 @@ def _resume(workflow: Workflow, project: Project, options: RunOptions) -> _Start
         prior, status=RunStatus.RUNNING, end=None, duration=None, pid=os.getpid(), steps=steps
     )
     return dict(prior.parameters), plan, resumed
+
+
+def _cut_short(step: StepRecord, last_seen: str) -> StepRecord:
+    """A step left ``running`` by a process that died (``kill -9``, a crash): record
+    the attempt it was making as cancelled, ending at the record's last write."""
+    if step.status != StepStatus.RUNNING or not step.start:
+        return step
+    end = max(last_seen, step.start)
+    error = StepError("Cancelled", "the run was interrupted (its process is gone)")
+    number = len(step.attempts) + 1
+    cut = Attempt(number, step.start, end, _seconds(step.start, end), StepStatus.CANCELLED, error)
+    return replace(step, attempts=(*step.attempts, cut))
+
+
+def _timestamp(seconds: float) -> str:
+    moment = datetime.fromtimestamp(seconds, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _initial_step(step: Step, plan: Plan, before: StepRecord | None = None) -> StepRecord:
@@ -337,7 +357,13 @@ class _Run:
         return KernelSpec.of(step.kernel, self.workflow.directory, self._kernel_env(step))
 
     def _kernel_env(self, step: Step) -> dict[str, str]:
-        return {"NBFLOW_RUN_ID": self.record.run_id, "NBFLOW_STEP": step.id}
+        return {
+            "NBFLOW_RUN_ID": self.record.run_id,
+            "NBFLOW_STEP": step.id,
+            # the push token is nbflow's, not the notebooks' (least privilege);
+            # a workflow that needs it in a notebook lists it under `secrets:`
+            **{n: "" for n in TOKEN_VARIABLES if n not in self.workflow.secrets},
+        }
 
     def _is_satisfied(self, need: str) -> bool:
         status = self._step(need)

@@ -31,7 +31,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from nbflow.errors import ManifestError, Problem, Source, UsageError
-from nbflow.manifest import expressions
+from nbflow.manifest import expressions, limits
 from nbflow.manifest.durations import parse_duration
 from nbflow.manifest.model import (
     Defaults,
@@ -116,7 +116,9 @@ class _Document:
             found = _position(current, part, key=key and last)
             if found is None:
                 break
-            (line, col), current = found
+            where, current = found
+            if isinstance(where, tuple) and len(where) == 2 and None not in where:
+                line, col = where  # a merged key (`<<: *base`) has no position of its own
         return Source(self.file, line + 1, col + 1)
 
     def keypath(self, path: KeyPath) -> str:
@@ -168,6 +170,7 @@ def _read(path: Path) -> _Document:
         raise ManifestError([Problem(None, "", f"{path}: manifest not found")]) from None
     except OSError as exc:
         raise ManifestError([Problem(None, "", f"{path}: {exc.strerror}")]) from exc
+    limits.check_size(path, raw)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -219,8 +222,11 @@ def _parse_yaml(path: Path, text: str) -> tuple[Any, Any]:
     yaml.allow_duplicate_keys = True  # reported, with positions, by _duplicate_keys
     try:
         constructor, parser = yaml.get_constructor_parser(io.StringIO(text))
+        limits.limit_depth(constructor.composer, path)
         try:
             node = constructor.composer.get_single_node()
+            if node is not None:
+                limits.check_aliases(path, node)
             data = None if node is None else constructor.construct_document(node)
         finally:
             parser.dispose()
@@ -490,7 +496,7 @@ class _Checker:
                     "a Python keyword cannot be a parameter name",
                     key=True,
                 )
-            if isinstance(spec, dict) and spec.get("type") in set(ParamType):
+            if isinstance(spec, dict) and spec.get("type") in list(ParamType):
                 self._check_parameter(("parameters", name), name, spec)
 
     def _check_parameter(self, path: KeyPath, name: str, spec: dict[str, Any]) -> None:
@@ -581,6 +587,13 @@ class _Checker:
                 self.add((*path, "needs", position), f"unknown step '{need}'", fix)
         self._check_durations(path, step)
         self._check_notebook(index, step)
+        for position, pattern in enumerate(_as_list(step.get("inputs"))):
+            if isinstance(pattern, str) and pattern and _escapes(pattern):
+                self.add(
+                    (*path, "inputs", position),
+                    f"input path '{pattern}' leaves the workflow folder",
+                    "use a path relative to the folder holding workflow.yaml, without '..'",
+                )
         for name, value in _as_dict(step.get("parameters")).items():
             self._check_expressions((*path, "parameters", name), value, step_index=index)
         for position, pattern in enumerate(_as_list(step.get("inputs"))):
