@@ -356,7 +356,10 @@ def test_interrupted_run_is_cancelled(project: Path, signum: int) -> None:
     assert first.status == StepStatus.SUCCEEDED and first.outputs == {"done": 1}
     assert (run_dir / "first.ipynb").is_file()
     assert slow.status == StepStatus.CANCELLED
-    assert slow.error == StepError("Cancelled", "cancelled: the run was interrupted", 1)
+    assert slow.error is not None
+    assert (slow.error.ename, slow.error.evalue) == ("Cancelled", "cancelled: the run was interrupted")
+    # the sleeping cell, or (when the signal beat papermill's last save) the one before it
+    assert slow.error.cell in (0, 1)
     assert (run_dir / "slow.ipynb").is_file()
     assert (after.status, after.reason) == (StepStatus.CANCELLED, "the run was interrupted")
     assert record.end is not None
