@@ -32,7 +32,7 @@ from nbflow.engine.runner import RunOptions, run_workflow
 from nbflow.errors import RunLockedError
 from nbflow.manifest.load import load_manifest
 from nbflow.report import render_report
-from nbflow.run_record import RunStatus, StepError, StepStatus, parse_time
+from nbflow.run_record import RunStatus, StepStatus, parse_time
 from nbflow.store.runs import read_record
 
 NOW = datetime(2026, 11, 20, 6, 30, tzinfo=UTC)
