@@ -357,7 +357,10 @@ def test_interrupted_run_is_cancelled(project: Path, signum: int) -> None:
     assert (run_dir / "first.ipynb").is_file()
     assert slow.status == StepStatus.CANCELLED
     assert slow.error is not None
-    assert (slow.error.ename, slow.error.evalue) == ("Cancelled", "cancelled: the run was interrupted")
+    assert (slow.error.ename, slow.error.evalue) == (
+        "Cancelled",
+        "cancelled: the run was interrupted",
+    )
     # the sleeping cell, or (when the signal beat papermill's last save) the one before it
     assert slow.error.cell in (0, 1)
     assert (run_dir / "slow.ipynb").is_file()
