@@ -315,3 +315,38 @@ def test_a_secret_in_a_bad_p_value_is_not_echoed(
     err = capsys.readouterr().err
     assert err.startswith("error: -p limit=***: ")
     assert_no_canary(err, CANARY)
+
+
+def test_canary_secret_reaches_no_commit(git_repo: Path, receiver: Receiver) -> None:
+    """A leaky run committed and pushed: nothing in the history (messages, trees,
+    blobs, on every branch, locally and in the remote) holds the secret."""
+    leaky_workflow(git_repo, f"http://127.0.0.1:{unused_port()}")
+    subprocess.run(["git", "add", "workflows"], cwd=git_repo, check=True)
+    subprocess.run(["git", "commit", "-q", "-m", "leaky workflow"], cwd=git_repo, check=True)
+    env = {
+        **os.environ,
+        "CANARY_TOKEN": CANARY,
+        "GITHUB_TOKEN": GH_CANARY,
+        "HOOK": receiver.url(),
+        "NBFLOW_API_KEY": CANARY,
+    }
+    for target in ("current", "runs-branch"):
+        done = nbflow(
+            ["run", "leak", "-p", f"api_key={CANARY}", "--commit", "--push", "--target", target],
+            git_repo,
+            env,
+        )
+        assert done.returncode == 1, done.stderr.decode()  # the leaky steps fail on purpose
+        assert_no_canary(done.stdout + done.stderr, CANARY)
+        assert_no_canary(done.stdout + done.stderr, GH_CANARY)
+    origin = git_repo.parent / "origin.git"
+    for repo in (git_repo, origin):
+        history = subprocess.run(
+            ["git", "log", "-p", "--all", "--format=%H%n%B", "--binary"],
+            cwd=repo,
+            capture_output=True,
+            check=True,
+        ).stdout
+        assert b"runs/leak/" in history  # both runs were committed there
+        assert_no_canary(history, CANARY)
+        assert_no_canary(history, GH_CANARY)
