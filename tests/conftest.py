@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from github_stub import GitHubStub
+from helpers import Receiver, serve_receiver
 
 
 @pytest.fixture(autouse=True)
@@ -79,3 +80,10 @@ def github_stub() -> Iterator[GitHubStub]:
     yield stub
     stub.stop()
     assert stub.unused == [], "scripted replies never requested"
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A local webhook receiver (see helpers.Receiver)."""
+    with serve_receiver() as state:
+        yield state

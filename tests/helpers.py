@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 import json
 import textwrap
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -293,3 +294,54 @@ def wait_for_no_kernel_processes(
     while (left := kernel_processes(parent=parent, marker=marker)) and time.monotonic() < deadline:
         time.sleep(0.1)
     return left
+
+
+# -- a local webhook receiver (notifications) ------------------------------------------
+
+
+@dataclass
+class Receiver:
+    """A local HTTP server standing in for a webhook: answers each POST with
+    ``status`` after ``delay`` seconds, and keeps the path and JSON body of each
+    (``posts``) and the raw request line, headers and body (``requests``)."""
+
+    port: int = 0
+    status: int = 200
+    delay: float = 0.0
+    posts: list[tuple[str, Any]] = field(default_factory=list)
+    requests: list[bytes] = field(default_factory=list)
+
+    def url(self, path: str = "/hook") -> str:
+        return f"json://127.0.0.1:{self.port}{path}"
+
+
+@contextlib.contextmanager
+def serve_receiver() -> Iterator[Receiver]:
+    """Run a :class:`Receiver` on a free loopback port for the duration."""
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    state = Receiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            time.sleep(state.delay)
+            state.requests.append(self.requestline.encode() + bytes(self.headers) + body)
+            state.posts.append((self.path, json.loads(body or b"null")))
+            self.send_response(state.status)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    state.port = server.server_address[1]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import socket
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,53 +19,12 @@ from nbflow.manifest.load import load_manifest
 from nbflow.manifest.model import Workflow
 from nbflow.notify import Delivery, notify_run, redact_url
 from nbflow.run_record import RunRecord, RunStatus, StepError, StepRecord, StepStatus
-from tests.helpers import write_manifest, write_notebook
+from tests.helpers import Receiver, write_manifest, write_notebook
 
 RUN_ID = "2026-11-23T000000Z-ab12"
 CANARY = "CANARYt0ken5ecret"
 HOOK = "${{ env.HOOK }}"
 SECRET_HOOK = "${{ secrets.HOOK }}"
-
-
-# The receiver ----------------------------------------------------------------------
-
-
-@dataclass
-class Receiver:
-    """A local webhook receiver; records each POST's path and JSON body."""
-
-    port: int
-    status: int = 200
-    delay: float = 0.0
-    posts: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-
-    def url(self, path: str = "/hook") -> str:
-        return f"json://127.0.0.1:{self.port}{path}"
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    state = Receiver(port=0)
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            time.sleep(state.delay)
-            state.posts.append((self.path, json.loads(body)))
-            self.send_response(state.status)
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    state.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
 
 
 @pytest.fixture
