@@ -1,0 +1,132 @@
+"""Turn a checked :class:`~nbflow.manifest.document.Document` into the frozen model.
+
+Design decisions:
+
+- Runs only once every check passed, so it reads the data without re-checking it;
+  :func:`build_parameter` is the exception, as the checks use it on a parameter
+  whose default is still to be checked (an uncoercible default is kept as written).
+- Each model object keeps the :class:`~nbflow.errors.Source` of what it was built
+  from, so later checks (a cycle in ``plan.py``, an unknown parameter in the
+  engine) point at a line too.
+- Step settings fall back to the workflow's ``defaults:``, then to built-in ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from nbflow.errors import Source
+from nbflow.manifest.document import Document, KeyPath, as_dict, as_list
+from nbflow.manifest.durations import parse_duration
+from nbflow.manifest.model import Defaults, Notify, Parameter, ParamType, Step, Triggers, Workflow
+from nbflow.manifest.values import DYNAMIC_DEFAULTS, coerce, jsonable
+
+__all__ = ["build_parameter", "build_workflow", "needs_sources"]
+
+
+def build_workflow(doc: Document, needs: Mapping[int, list[str]]) -> Workflow:
+    """The model of ``doc``, given each step's effective needs by step index."""
+    data = doc.data
+    settings = as_dict(data.get("defaults"))
+    defaults = Defaults(
+        timeout=_seconds(settings.get("timeout"), None),
+        retries=int(settings.get("retries", 0)),
+        retry_delay=_seconds(settings.get("retry_delay"), 0.0) or 0.0,
+        kernel=str(settings.get("kernel", "python3")),
+        cache=settings.get("cache"),
+    )
+    return Workflow(
+        name=data["name"],
+        manifest=doc.file,
+        source=Source(doc.file, 1, 1),
+        steps=tuple(_step(doc, i, s, needs[i], defaults) for i, s in enumerate(data["steps"])),
+        description=str(data.get("description", "")),
+        triggers=_triggers(doc.file, as_dict(data.get("on"))),
+        parameters=tuple(
+            build_parameter(doc, n, s) for n, s in as_dict(data.get("parameters")).items()
+        ),
+        secrets=tuple(data.get("secrets", ())),
+        defaults=defaults,
+        notify=Notify(
+            on_failure=tuple(as_dict(data.get("notify")).get("on_failure", ())),
+            on_success=tuple(as_dict(data.get("notify")).get("on_success", ())),
+        ),
+        commit_target=as_dict(data.get("commit")).get("target"),
+    )
+
+
+def build_parameter(doc: Document, name: str, spec: Mapping[str, Any]) -> Parameter:
+    """The workflow parameter ``name``; its default coerced to its type where it fits."""
+    ptype = ParamType(spec["type"])
+    raw = spec.get("default")
+    param = Parameter(
+        name=name,
+        type=ptype,
+        source=doc.source(("parameters", name), key=True),
+        has_default="default" in spec,
+        required=bool(spec.get("required", False)),
+        description=str(spec.get("description", "")),
+        choices=tuple(jsonable(c) for c in as_list(spec.get("choices"))),
+    )
+    if raw is None or raw == DYNAMIC_DEFAULTS.get(ptype):
+        default = raw
+    else:
+        try:
+            default = coerce(param, raw)
+        except ValueError:
+            default = raw
+    return dataclasses.replace(param, default=default)
+
+
+def needs_sources(doc: Document, index: int, step: Mapping[str, Any]) -> tuple[Source, ...]:
+    """Where each entry of the step's ``needs:`` is written (none when it is implied)."""
+    needs = step.get("needs")
+    if isinstance(needs, list):
+        return tuple(doc.source(("steps", index, "needs", i)) for i in range(len(needs)))
+    return ()
+
+
+def _seconds(value: Any, fallback: float | None) -> float | None:
+    return fallback if value is None else parse_duration(value)
+
+
+def _step(
+    doc: Document, index: int, spec: Mapping[str, Any], needs: list[str], defaults: Defaults
+) -> Step:
+    parameters = as_dict(spec.get("parameters"))
+    path: KeyPath = ("steps", index, "parameters")
+    return Step(
+        id=spec["id"],
+        notebook=spec["notebook"],
+        source=doc.source(("steps", index)),
+        needs=tuple(needs),
+        parameters={k: jsonable(v) for k, v in parameters.items()},
+        parameter_sources={k: doc.source((*path, k), key=True) for k in parameters},
+        needs_sources=needs_sources(doc, index, spec),
+        timeout=_seconds(spec.get("timeout"), defaults.timeout),
+        retries=int(spec.get("retries", defaults.retries)),
+        retry_delay=_seconds(spec.get("retry_delay"), defaults.retry_delay) or 0.0,
+        kernel=str(spec.get("kernel", defaults.kernel)),
+        inputs=tuple(spec.get("inputs", ())),
+        description=str(spec.get("description", "")),
+        outputs=tuple(spec.get("outputs", ())),
+        cache=spec.get("cache", defaults.cache),
+    )
+
+
+def _triggers(manifest: Path, on: Mapping[str, Any]) -> Triggers:
+    push = on.get("push", False)
+    if push is True:
+        paths: tuple[str, ...] = (f"workflows/{manifest.parent.name}/**",)
+    elif isinstance(push, Mapping):
+        paths = tuple(push.get("paths", ()))
+    else:
+        paths = ()
+    return Triggers(
+        schedule=tuple(on.get("schedule", ())),
+        push_paths=paths,
+        dispatch=bool(on.get("dispatch", False)),
+    )

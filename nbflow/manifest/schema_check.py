@@ -1,0 +1,123 @@
+"""Check a manifest's structure and types against the shipped JSON Schema.
+
+Design decisions:
+
+- ``schema.json`` is the one description of the manifest's shape: editors validate
+  against it too (``nbflow init`` copies it into the project).
+- jsonschema's errors are written for schema authors; each is translated here into
+  located :class:`~nbflow.errors.Problem` s in the manifest's own words, with a fix
+  ("did you mean …", the allowed keys or values). Keywords ``x-expected`` and
+  ``x-pattern`` in the schema carry the wording for types and patterns.
+- jsonschema is imported, and the validator built, on first use.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Mapping
+from importlib import resources
+from typing import Any
+
+from nbflow.errors import Problem
+from nbflow.manifest.document import Document, KeyPath
+from nbflow.manifest.suggestions import did_you_mean
+from nbflow.manifest.values import jsonable, type_name
+
+__all__ = ["schema", "schema_problems"]
+
+_PHRASES = {
+    "string": "text",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+    "array": "a list",
+    "object": "a mapping",
+}
+
+
+def schema() -> dict[str, Any]:
+    """The manifest's JSON Schema (draft 2020-12), as shipped in ``schema.json``."""
+    return dict(_validator().schema)
+
+
+def schema_problems(doc: Document) -> list[Problem]:
+    """Every place where ``doc`` does not fit the schema, as located problems."""
+    problems: list[Problem] = []
+    for error in _validator().iter_errors(doc.data):
+        problems.extend(_translate(doc, error))
+    return problems
+
+
+@functools.cache
+def _validator() -> Any:
+    import jsonschema
+
+    text = resources.files("nbflow.manifest").joinpath("schema.json").read_text("utf-8")
+    schema = json.loads(text)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def _translate(doc: Document, error: Any) -> list[Problem]:
+    """A jsonschema error → friendly located problems."""
+    path: KeyPath = tuple(error.absolute_path)
+    schema_node: Mapping[str, Any] = error.schema if isinstance(error.schema, Mapping) else {}
+    kind = error.validator
+    if kind == "additionalProperties":
+        allowed = list(schema_node.get("properties", {}))
+        extra = [k for k in error.instance if k not in allowed]
+        return [_unknown_key(doc, (*path, k), k, allowed) for k in extra]
+    if kind == "required":
+        missing = [k for k in error.validator_value if k not in error.instance]
+        return [doc.problem(path, f"missing required key '{k}'") for k in missing]
+    if kind == "type":
+        expected = schema_node.get("x-expected") or _PHRASES.get(
+            str(error.validator_value), str(error.validator_value)
+        )
+        return [doc.problem(path, f"expected {expected}, got {type_name(error.instance)}")]
+    if kind == "enum":
+        return [_enum_problem(doc, path, error.instance, list(error.validator_value))]
+    if kind == "pattern":
+        return [_pattern_problem(doc, path, error, schema_node)]
+    return [_other_problem(doc, path, error)]
+
+
+def _unknown_key(doc: Document, path: KeyPath, name: str, allowed: list[str]) -> Problem:
+    fix = did_you_mean(name, allowed) or f"allowed keys: {', '.join(allowed)}"
+    return doc.problem(path, f"unknown key '{name}'", fix, key=True)
+
+
+def _enum_problem(doc: Document, path: KeyPath, value: Any, allowed: list[Any]) -> Problem:
+    words = [str(a) for a in allowed]
+    fix = (
+        did_you_mean(value, words) if isinstance(value, str) else ""
+    ) or f"expected one of: {', '.join(words)}"
+    return doc.problem(path, f"unknown value {_quote(value)}", fix)
+
+
+def _pattern_problem(
+    doc: Document, path: KeyPath, error: Any, schema_node: Mapping[str, Any]
+) -> Problem:
+    explain = str(schema_node.get("x-pattern", f"expected text matching {error.validator_value}"))
+    if "propertyNames" in error.schema_path:
+        return doc.problem(
+            (*path, error.instance), f"invalid name '{error.instance}'", explain, key=True
+        )
+    return doc.problem(path, f"invalid value '{error.instance}'", explain)
+
+
+def _other_problem(doc: Document, path: KeyPath, error: Any) -> Problem:
+    kind, limit = error.validator, error.validator_value
+    if kind == "minItems" and path == ("steps",):
+        return doc.problem(path, "a workflow needs at least one step")
+    if kind == "minItems":
+        return doc.problem(path, f"expected at least {limit} item(s), got none")
+    if kind == "minimum":
+        return doc.problem(path, f"expected a number >= {limit}, got {error.instance}")
+    if kind == "minLength":
+        return doc.problem(path, "must not be empty")
+    return doc.problem(path, str(error.message))
+
+
+def _quote(value: Any) -> str:
+    return f"'{value}'" if isinstance(value, str) else json.dumps(jsonable(value))
