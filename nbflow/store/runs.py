@@ -189,4 +189,3 @@ def find_record(project: Project, run_id: str, branches: Sequence[str] | None = 
         f"no run '{run_id}' under {project.runs_dir} or committed to Git; "
         "list runs with `nbflow runs`"
     )
-
