@@ -174,7 +174,10 @@ def _run_one(workflow: Any, args: argparse.Namespace, steps: list[str] | None) -
     project = project_of_manifest(workflow.manifest)
     commit = args.commit or args.push or args.target is not None
     target = project.commit_target(args.target, workflow.commit_target) if commit else ""
-    record = run_workflow(workflow, options, project=project, observer=progress())
+    with _executor(args) as executor:
+        record = run_workflow(
+            workflow, options, project=project, observer=progress(), executor=executor
+        )
     run_dir = project.runs_dir / record.workflow / record.run_id
     _publish_step_summary(record)
     print(json.dumps(record.to_json(), indent=2) if args.json else run_dir)
@@ -260,6 +263,21 @@ def cmd_assemble(args: argparse.Namespace) -> int:
     print(json.dumps(record.to_json(), indent=2) if args.json else run_dir)
     print(f"assembled run {record.run_id}: {record.status.value}", file=sys.stderr)
     return EXIT_OK if record.status == RunStatus.SUCCEEDED else EXIT_FAILED
+
+
+def _executor(args: argparse.Namespace) -> Any:
+    """A context giving the step executor ``--executor`` names."""
+    import contextlib
+
+    from nbflow.engine.step import execute_step
+
+    if args.executor != "dask":
+        if args.scheduler:
+            raise UsageError("--scheduler is for --executor dask")
+        return contextlib.nullcontext(execute_step)
+    from nbflow.engine.dask import dask_executor
+
+    return dask_executor(args.scheduler)
 
 
 def _trigger(args: argparse.Namespace) -> str:
@@ -582,6 +600,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print the run record")
     p.add_argument("--run-id", metavar="RUN", help="the run's id (default: a new one)")
+    p.add_argument("--executor", choices=["local", "dask"], default="local",
+                   help="where steps execute: local kernels (default) or a Dask cluster")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="the Dask scheduler (default: a local cluster of 2 worker processes)")
     g = p.add_argument_group("steps run apart (docs/scale.md)")
     g.add_argument("--plan", action="store_true",
                    help="run nothing: write the run's seed (run.json) into --outputs")
