@@ -124,6 +124,9 @@ class DaskExecutor:
             result, notebook = self._wait(future, step.key, handle, cancelled)
         except Exception as exc:  # KilledWorker, a lost scheduler, an unpicklable value
             return _failed(start, _lost(exc), cancelled)
+        finally:
+            # a result still wanted would be computed again if its worker were lost later
+            future.release()
         if notebook is not None:
             _write_notebook(task, notebook)
         return result

@@ -15,6 +15,7 @@ exactly what a local run does.
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 from collections.abc import Sequence
@@ -74,11 +75,20 @@ def run_step(
             executor,
             log_output,
         )
-        step = record.step(step_id)
         folder = runs.run_dir(Path(scratch), workflow.name, record.run_id)
+        final = runs.run_dir(project.runs_dir, workflow.name, record.run_id)
+        step = _moved(record.step(step_id), folder, final)
         notebook = folder / step.notebook if step.notebook else None
         write_piece(outputs, record, step, notebook)
     return step
+
+
+def _moved(step: StepRecord, scratch: Path, final: Path) -> StepRecord:
+    """``step`` naming the run folder it will be assembled in, not the scratch one
+    (papermill's ``output_path``, kept in the step's timings)."""
+    text = json.dumps(step.to_json())
+    old, new = (json.dumps(str(p))[1:-1] for p in (scratch, final))
+    return StepRecord.from_json(json.loads(text.replace(old, new)))
 
 
 def check_run_of(workflow: Workflow, record: RunRecord) -> None:

@@ -28,6 +28,7 @@ from nbflow.run_record import RunStatus, StepStatus
 from nbflow.store.runs import read_record
 
 distributed = pytest.importorskip("distributed")
+import dask  # noqa: E402
 
 from nbflow.engine.dask import DaskExecutor  # noqa: E402
 
@@ -154,7 +155,8 @@ def test_a_step_timeout_kills_the_kernel_on_the_worker(project: Path, client: An
 
     slow = record.step("slow")
     assert slow.status == StepStatus.FAILED
-    assert slow.error is not None and slow.error.summary == "cell 1: Timeout: timed out after 1 s"
+    assert slow.error is not None
+    assert (slow.error.ename, slow.error.evalue) == ("Timeout", "timed out after 1 s")
     assert record.step("after").reason == "needs 'slow', which failed"
     assert wait_until_no_kernels(DASK) == []
 
@@ -210,3 +212,32 @@ def test_a_step_whose_worker_is_killed_runs_again_on_another(project: Path, clie
         "slow.ipynb",
     ]
     assert wait_until_no_kernels(DASK, timeout=10) == []  # the orphan kernel ends too
+
+
+def test_a_step_fails_naming_the_worker_lost_past_allowed_failures(project: Path) -> None:
+    workflow = load_manifest(sleeper(project, "lost"))
+    folder = project / "workflows" / "lost"
+
+    def kill_worker() -> None:
+        (_, worker), *_ = wait_for_pids(folder)
+        os.kill(worker, signal.SIGKILL)
+
+    threading.Thread(target=kill_worker, daemon=True).start()
+    with (
+        dask.config.set({"distributed.scheduler.allowed-failures": 0}),
+        distributed.LocalCluster(
+            n_workers=2, processes=True, threads_per_worker=1, dashboard_address=":0"
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        record = run_workflow(workflow, RunOptions(run_id=DASK), executor=DaskExecutor(client))
+
+    assert record.status == RunStatus.FAILED
+    slow = record.step("slow")
+    assert slow.status == StepStatus.FAILED and slow.error is not None
+    assert slow.error.ename == "KilledWorker"
+    assert slow.error.evalue.startswith("the Dask worker running the step was lost: ")
+    assert "tcp://127.0.0.1:" in slow.error.evalue  # the worker's address
+    assert record.step("after").reason == "needs 'slow', which failed"
+    run_dir = project / "runs" / "lost" / DASK
+    assert sorted(p.name for p in run_dir.iterdir()) == ["README.md", "quick.ipynb", "run.json"]
