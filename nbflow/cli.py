@@ -203,9 +203,9 @@ def _run_apart(args: argparse.Namespace) -> int:
 
     if args.plan and args.step:
         raise UsageError("--plan and --step go in separate commands: plan first, then each step")
-    if not args.workflow or not args.outputs or args.changed or args.schedule or args.resume:
+    if not args.workflow or not args.outputs or args.changed or args.resume:
         raise UsageError("--plan and --step take a WORKFLOW and --outputs DIR "
-                         "(not --changed, --schedule, --resume)")
+                         "(not --changed, --resume)")
     workflow = _workflow(args.workflow)
     outputs = Path(args.outputs)
     if args.plan:
@@ -215,9 +215,9 @@ def _run_apart(args: argparse.Namespace) -> int:
         print(f"seed of run {seed.record.run_id}: {path}", file=sys.stderr)
         return EXIT_OK
     inputs = [Path(d) for d in args.inputs] or [outputs]
-    if args.parameter or args.params_json or args.steps:
+    if args.parameter or args.params_json or args.steps or args.schedule:
         raise UsageError("--step takes its parameters from the seed: drop -p, --params-json, "
-                         "--steps")
+                         "--steps, --schedule")
     seed = read_seed(inputs)
     if args.run_id and args.run_id != seed.record.run_id:
         raise UsageError(f"--run-id {args.run_id}: the seed in --inputs is run "

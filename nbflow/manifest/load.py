@@ -450,6 +450,7 @@ class _Checker:
         self._check_durations(("defaults",), _as_dict(data.get("defaults")))
         self._check_steps(_as_list(data.get("steps")))
         self._check_notify(_as_dict(data.get("notify")))
+        self._check_ci_steps(_as_dict(_as_dict(data.get("ci")).get("steps")))
         return self.problems
 
     @functools.cached_property
@@ -540,6 +541,13 @@ class _Checker:
                     parse_duration(value)
                 except ValueError as exc:
                     self.add((*path, name), str(exc))
+
+    def _check_ci_steps(self, steps: dict[str, Any]) -> None:
+        for step_id in steps:
+            if step_id not in self.step_ids:
+                known = ", ".join(self.step_ids)
+                fix = _did_you_mean(step_id, self.step_ids) or f"steps are: {known}"
+                self.add(("ci", "steps", step_id), f"unknown step '{step_id}'", fix, key=True)
 
     def _check_notify(self, notify: dict[str, Any]) -> None:
         for event in ("on_failure", "on_success"):
