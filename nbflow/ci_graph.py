@@ -9,8 +9,9 @@ manifest's graph (docs/scale.md, docs/github.md).
   ``ubuntu-latest``) with ``contents: read`` and the manifest's secrets. A job whose
   need failed is skipped by GitHub; ``nbflow assemble`` records why.
 - ``assemble`` runs after every step job, whatever happened to them (unless the plan
-  did not run), assembles the run folder, commits and pushes it: the only job with
-  ``contents: write``, and the only one in the workflow's concurrency group.
+  did not run), assembles the run folder, commits and pushes it, and notifies, as
+  ``nbflow run --commit --push`` does: the only job with ``contents: write``, and
+  the only one in the workflow's concurrency group.
 
 Artifacts are named ``nbflow-<workflow>-<GitHub run id>-<seed|step id>`` and
 uploaded with ``overwrite``: re-running failed jobs replaces their pieces.
@@ -140,13 +141,7 @@ def _assemble_job(context: _Context) -> Any:
     job.insert(1, "needs", needs)
     job["runs-on"] = _runner(context)
     job["concurrency"] = _map([("group", f"nbflow-{context.name}"), ("cancel-in-progress", False)])
-    assemble = [
-        "# the run's status is the exit code, after the run is committed",
-        f'run_dir=$(nbflow assemble {context.name} --pieces "{_env_path(PIECES)}") '
-        "&& status=0 || status=$?",
-        'nbflow commit "$(basename "$run_dir")" --push',
-        'exit "$status"',
-    ]
+    assemble = [f'nbflow assemble {context.name} --pieces "{_env_path(PIECES)}" --commit --push']
     job["steps"] = [
         *_setup_steps(context),
         _step(

@@ -164,9 +164,7 @@ def _workflow_of_run(args: argparse.Namespace) -> Any:
 def _run_one(workflow: Any, args: argparse.Namespace, steps: list[str] | None) -> int:
     from nbflow.console import progress, redact_logs
     from nbflow.engine.runner import run_workflow
-    from nbflow.notify import notify_run
     from nbflow.project import project_of_manifest
-    from nbflow.run_record import RunStatus
     from nbflow.secrets import Redactor
 
     redact_logs(Redactor.from_environment(workflow.secrets, os.environ))
@@ -178,13 +176,24 @@ def _run_one(workflow: Any, args: argparse.Namespace, steps: list[str] | None) -
         record = run_workflow(
             workflow, options, project=project, observer=progress(), executor=executor
         )
+    return _publish(workflow, project, record, args, target if commit else None)
+
+
+def _publish(
+    workflow: Any, project: Any, record: Any, args: argparse.Namespace, target: str | None
+) -> int:
+    """After a run (or its assembly): summary, stdout, commit when ``target``, notify;
+    the exit code of the run's status."""
+    from nbflow.notify import notify_run
+    from nbflow.run_record import RunStatus
+
     run_dir = project.runs_dir / record.workflow / record.run_id
     _publish_step_summary(record)
     print(json.dumps(record.to_json(), indent=2) if args.json else run_dir)
     print(f"executed notebooks and report: {run_dir}", file=sys.stderr)
     pushed_sha = None
     try:
-        if commit:
+        if target is not None:
             pushed_sha = _commit(project, run_dir, record, target, push=args.push or target == "pr")
     finally:
         # links in the message point at the pushed run commit when there is one
@@ -206,6 +215,9 @@ def _run_apart(args: argparse.Namespace) -> int:
     if not args.workflow or not args.outputs or args.changed or args.resume:
         raise UsageError("--plan and --step take a WORKFLOW and --outputs DIR "
                          "(not --changed, --resume)")
+    if args.commit or args.push or args.target or args.executor != "local":
+        raise UsageError("--plan and --step run no whole run: commit with "
+                         "`nbflow assemble --commit`; --executor does not apply")
     workflow = _workflow(args.workflow)
     outputs = Path(args.outputs)
     if args.plan:
@@ -250,19 +262,22 @@ def _run_options(workflow: Any, args: argparse.Namespace, steps: list[str] | Non
 
 
 def cmd_assemble(args: argparse.Namespace) -> int:
+    """Assemble, then commit and notify as `nbflow run` does; exit 0 only when the run
+    succeeded (a run with steps that never ran is cancelled: 130)."""
     from nbflow.assemble import assemble_run
+    from nbflow.console import redact_logs
     from nbflow.project import project_of_manifest
-    from nbflow.run_record import RunStatus
+    from nbflow.secrets import Redactor
 
     workflow = _workflow(args.workflow)
+    redact_logs(Redactor.from_environment(workflow.secrets, os.environ))
     project = project_of_manifest(workflow.manifest)
+    commit = args.commit or args.push or args.target is not None
+    target = project.commit_target(args.target, workflow.commit_target) if commit else None
     record = assemble_run(workflow, [Path(d) for d in args.pieces], run_id=args.run_id,
                           project=project)
-    run_dir = project.runs_dir / record.workflow / record.run_id
-    _publish_step_summary(record)
-    print(json.dumps(record.to_json(), indent=2) if args.json else run_dir)
     print(f"assembled run {record.run_id}: {record.status.value}", file=sys.stderr)
-    return EXIT_OK if record.status == RunStatus.SUCCEEDED else EXIT_FAILED
+    return _publish(workflow, project, record, args, target)
 
 
 def _executor(args: argparse.Namespace) -> Any:
@@ -621,6 +636,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--pieces", nargs="+", required=True, metavar="DIR",
                    help="folders holding the seed and the pieces")
     p.add_argument("--json", action="store_true", help="print the run record")
+    _commit_options(p, "--commit", "commit the run folder (see docs/git.md)")
     p.set_defaults(handler=cmd_assemble)
 
     p = sub.add_parser(

@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import branching_workflow, comparable, injected_parameters
+from helpers import branching_workflow, comparable, git, injected_parameters
+from test_notify import Receiver, receiver  # noqa: F401 (a fixture)
 
 from nbflow.cli import main
 from nbflow.store.runs import read_record
@@ -159,7 +160,7 @@ def test_assemble_cancels_steps_without_a_piece(project: Path) -> None:
     main(["run", "branching", "--plan", "--run-id", APART, "--outputs", str(seed)])
     main(["run", "branching", "--step", "f", "--inputs", str(seed), "--outputs", str(out)])
 
-    assert main(["assemble", "branching", "--pieces", str(seed), str(out)]) == 1
+    assert main(["assemble", "branching", "--pieces", str(seed), str(out)]) == 130
 
     record = read_record(project / "runs" / "branching" / APART)
     assert record.status.value == "cancelled"
@@ -168,3 +169,24 @@ def test_assemble_cancels_steps_without_a_piece(project: Path) -> None:
     assert record.step("a").reason == (
         "no piece: its job did not run, or its piece was not passed to `nbflow assemble`"
     )
+
+
+def test_assemble_commits_and_notifies_like_a_run(
+    project_repo: Path,
+    receiver: Receiver,  # noqa: F811
+) -> None:
+    manifest = branching_workflow(project_repo / "workflows" / "branching")
+    text = manifest.read_text(encoding="utf-8")
+    manifest.write_text(text + f"notify:\n  on_failure: ['{receiver.url()}']\n", encoding="utf-8")
+    (project_repo / ".gitignore").write_text("runs/*/.lock\n", encoding="utf-8")
+    git(project_repo, "add", "-A")
+    git(project_repo, "commit", "-q", "-m", "add branching")
+    seed = project_repo.parent / "seed"
+    main(["run", "branching", "--plan", "--run-id", APART, "--outputs", str(seed)])
+
+    code = main(["assemble", "branching", "--pieces", str(seed), "--commit"])
+
+    assert code == 130  # no step ran: cancelled
+    assert git(project_repo, "log", "-1", "--format=%s").startswith("nbflow: branching")
+    assert git(project_repo, "status", "--porcelain") == ""
+    assert len(receiver.posts) == 1
