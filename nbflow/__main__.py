@@ -1,3 +1,4 @@
 from nbflow.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # Dask's worker processes import the main module again
+    raise SystemExit(main())

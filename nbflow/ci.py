@@ -202,6 +202,7 @@ class _Context:
     commit_target: str
     install: tuple[str, ...]
     cache_paths: tuple[str, ...]
+    ci: Mapping[str, Any]  # the manifest's `ci:` (job layout, runners)
 
     @classmethod
     def of(cls, workflow: Workflow, root: Path) -> _Context:
@@ -215,7 +216,13 @@ class _Context:
             commit_target=_commit_target(workflow, raw),
             install=install,
             cache_paths=cache_paths or (manifest,),
+            ci=ci if isinstance(ci := raw.get("ci"), Mapping) else {},
         )
+
+    @property
+    def per_step(self) -> bool:
+        """``ci: {jobs: per-step}``: one job per step, then an assemble job."""
+        return self.ci.get("jobs") == "per-step"
 
     @property
     def name(self) -> str:
@@ -334,7 +341,12 @@ def _on(context: _Context) -> Any:
 
 
 def _jobs(context: _Context) -> Any:
-    jobs = _map([("run", _run_job(context))])
+    if context.per_step:
+        from nbflow.ci_graph import step_jobs
+
+        jobs = step_jobs(context)
+    else:
+        jobs = _map([("run", _run_job(context))])
     if context.push_paths:
         jobs["pull_request"] = _pull_request_job(context)
     return jobs
@@ -457,20 +469,28 @@ def _setup_steps(context: _Context) -> list[Any]:
     ]
 
 
-def _run_steps(context: _Context) -> list[Any]:
+COMMIT_TAIL = "--commit --push"
+
+
+def _run_steps(context: _Context, tail: str = COMMIT_TAIL) -> list[Any]:
+    """One ``nbflow run`` step per event; ``tail`` ends each command (default: commit
+    and push; the per-step layout's plan job passes ``--plan --outputs DIR``, and
+    then no secret is passed)."""
     triggers = context.workflow.triggers
     steps = []
     if context.push_paths:
-        steps.append(_commit_step(context, "push", "push"))
+        steps.append(_commit_step(context, "push", "push", tail=tail))
     if len(triggers.schedule) == 1:
-        steps.append(_commit_step(context, "schedule", "schedule"))
+        steps.append(_commit_step(context, "schedule", "schedule", tail=tail))
     if len(triggers.schedule) > 1:  # nbflow reads which cron fired
         env = {"NBFLOW_CRON": "${{ github.event.schedule }}"}
         steps.append(
-            _commit_step(context, "schedule", "schedule", env, '--schedule "$NBFLOW_CRON" ')
+            _commit_step(
+                context, "schedule", "schedule", env, '--schedule "$NBFLOW_CRON" ', tail=tail
+            )
         )
     if triggers.dispatch:
-        steps.append(_dispatch_step(context))
+        steps.append(_dispatch_step(context, tail))
     return steps
 
 
@@ -480,18 +500,23 @@ def _commit_step(
     event: str,
     env: Mapping[str, str] | None = None,
     arguments: str = "",
+    *,
+    tail: str = COMMIT_TAIL,
 ) -> Any:
-    command = f"nbflow run {context.name} --trigger {trigger} {arguments}--commit --push"
+    command = f"nbflow run {context.name} --trigger {trigger} {arguments}{tail}"
     return _step(
         f"nbflow run ({trigger})",
         condition=f"github.event_name == '{event}'",
-        env={**_secret_env(context.workflow), **(env or {})},
+        env={**_secret_env(context.workflow, tail), **(env or {})},
         run=[command],
     )
 
 
-def _secret_env(workflow: Workflow) -> dict[str, str]:
-    """The push token and the manifest's secrets, for the steps that run and commit."""
+def _secret_env(workflow: Workflow, tail: str = COMMIT_TAIL) -> dict[str, str]:
+    """The push token and the manifest's secrets, for the steps that run and commit
+    (none for a step that only plans)."""
+    if tail != COMMIT_TAIL:
+        return {}
     env = {"GITHUB_TOKEN": "${{ secrets.GITHUB_TOKEN }}"}
     for name in workflow.secrets:
         if name.startswith("GITHUB_") and name != "GITHUB_TOKEN":
@@ -510,26 +535,31 @@ def _secret_env(workflow: Workflow) -> dict[str, str]:
     return env
 
 
-def _dispatch_step(context: _Context) -> Any:
+def _dispatch_step(context: _Context, tail: str = COMMIT_TAIL) -> Any:
     parameters = context.workflow.parameters
     head = f"nbflow run {context.name} --trigger dispatch"
     if not parameters:
-        return _commit_step(context, "dispatch", "workflow_dispatch")
+        return _commit_step(context, "dispatch", "workflow_dispatch", tail=tail)
     if not _fits_inputs(parameters):
         env = {"NBFLOW_PARAMETERS": "${{ inputs.parameters }}"}
         return _commit_step(
-            context, "dispatch", "workflow_dispatch", env, '--params-json "$NBFLOW_PARAMETERS" '
+            context,
+            "dispatch",
+            "workflow_dispatch",
+            env,
+            '--params-json "$NBFLOW_PARAMETERS" ',
+            tail=tail,
         )
     env = {_input_env(p): f"${{{{ inputs.{p.name} }}}}" for p in parameters}
     lines = ["# an empty input keeps the manifest's default", "args=()"]
     for param in parameters:
         var = _input_env(param)
         lines.append(f'if [ -n "${var}" ]; then args+=(-p "{param.name}=${var}"); fi')
-    lines.append(f'{head} "${{args[@]}}" --commit --push')
+    lines.append(f'{head} "${{args[@]}}" {tail}')
     return _step(
         "nbflow run (dispatch)",
         condition="github.event_name == 'workflow_dispatch'",
-        env={**_secret_env(context.workflow), **env},
+        env={**_secret_env(context.workflow, tail), **env},
         run=lines,
     )
 

@@ -114,6 +114,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if args.log_output:
         enable_notebook_output()
+    if args.plan or args.step:
+        return _run_apart(args)
     if args.changed:
         targets = _changed_to_run(args)
     else:
@@ -172,16 +174,89 @@ def _workflow_of_run(args: argparse.Namespace) -> Any:
 
 def _run_one(workflow: Any, args: argparse.Namespace, steps: list[str] | None) -> int:
     from nbflow.console import progress, redact_logs
-    from nbflow.engine.parameters import check_step_overrides
-    from nbflow.engine.runner import RunOptions, run_workflow
+    from nbflow.engine.runner import run_workflow
     from nbflow.project import project_of_manifest
-    from nbflow.run_record import RunStatus
     from nbflow.secrets import Redactor
 
     redact_logs(Redactor.from_environment(workflow.secrets, os.environ))
+    options = _run_options(workflow, args, steps)
+    project = project_of_manifest(workflow.manifest)
+    commit = args.commit or args.push or args.target is not None
+    target = project.commit_target(args.target, workflow.commit_target) if commit else ""
+    with _executor(args) as executor:
+        record = run_workflow(
+            workflow, options, project=project, observer=progress(), executor=executor
+        )
+    return _publish(workflow, project, record, args, target if commit else None)
+
+
+def _publish(
+    workflow: Any, project: Any, record: Any, args: argparse.Namespace, target: str | None
+) -> int:
+    """After a run (or its assembly): summary, stdout, commit when ``target``, notify;
+    the exit code of the run's status."""
+    from nbflow.run_record import RunStatus
+
+    run_dir = project.runs_dir / record.workflow / record.run_id
+    _publish_step_summary(record)
+    print(json.dumps(record.to_json(), indent=2) if args.json else run_dir)
+    print(f"executed notebooks and report: {run_dir}", file=sys.stderr)
+    _deliver(workflow, project, record, target or "", push=args.push or target == "pr")
+    return {
+        RunStatus.SUCCEEDED: EXIT_OK,
+        RunStatus.CANCELLED: EXIT_INTERRUPTED,
+    }.get(record.status, EXIT_FAILED)
+
+
+def _run_apart(args: argparse.Namespace) -> int:
+    """``--plan`` (write a run's seed) or ``--step ID`` (run one step into a piece)."""
+    from nbflow.engine.pieces import run_step, seed_run
+    from nbflow.store.pieces import read_seed, write_seed
+
+    if args.plan and args.step:
+        raise UsageError("--plan and --step go in separate commands: plan first, then each step")
+    if not args.workflow or not args.outputs or args.changed or args.resume:
+        raise UsageError(
+            "--plan and --step take a WORKFLOW and --outputs DIR (not --changed, --resume)"
+        )
+    if args.commit or args.push or args.target or args.executor != "local":
+        raise UsageError(
+            "--plan and --step run no whole run: commit with "
+            "`nbflow assemble --commit`; --executor does not apply"
+        )
+    workflow = _workflow(args.workflow)
+    outputs = Path(args.outputs)
+    if args.plan:
+        seed = seed_run(workflow, _run_options(workflow, args, _split(args.steps)))
+        path = write_seed(outputs, seed)
+        print(seed.record.run_id)
+        print(f"seed of run {seed.record.run_id}: {path}", file=sys.stderr)
+        return EXIT_OK
+    inputs = [Path(d) for d in args.inputs] or [outputs]
+    if args.parameter or args.params_json or args.steps or args.schedule:
+        raise UsageError(
+            "--step takes its parameters from the seed: drop -p, --params-json, --steps, --schedule"
+        )
+    seed = read_seed(inputs)
+    if args.run_id and args.run_id != seed.record.run_id:
+        raise UsageError(
+            f"--run-id {args.run_id}: the seed in --inputs is run {seed.record.run_id}"
+        )
+    step = run_step(workflow, args.step, seed, inputs, outputs, log_output=args.log_output)
+    print(outputs / f"{step.id}.json")
+    if step.error:
+        print(f"{step.id}: {step.status.value}: {step.error.summary}", file=sys.stderr)
+    return {"succeeded": EXIT_OK, "cancelled": EXIT_INTERRUPTED}.get(step.status.value, EXIT_FAILED)
+
+
+def _run_options(workflow: Any, args: argparse.Namespace, steps: list[str] | None) -> Any:
+    from nbflow.engine.parameters import check_step_overrides
+    from nbflow.engine.runner import RunOptions
+    from nbflow.store.runs import check_run_id
+
     params, step_params = _parse_parameters(workflow, args.parameter, args.params_json)
     check_step_overrides(workflow, step_params)
-    options = RunOptions(
+    return RunOptions(
         parameters=params,
         step_parameters=step_params,
         steps=steps,
@@ -189,23 +264,46 @@ def _run_one(workflow: Any, args: argparse.Namespace, steps: list[str] | None) -
         jobs=args.jobs or (os.cpu_count() or 1),
         log_output=args.log_output,
         resume=args.resume,
+        run_id=check_run_id(args.run_id) if args.run_id else None,
         cached=args.cached,
         force=args.force,
         force_steps=tuple(_split(",".join(args.force_step)) or ()),
     )
+
+
+def cmd_assemble(args: argparse.Namespace) -> int:
+    """Assemble, then commit and notify as `nbflow run` does; exit 0 only when the run
+    succeeded (a run with steps that never ran is cancelled: 130)."""
+    from nbflow.assemble import assemble_run
+    from nbflow.console import redact_logs
+    from nbflow.project import project_of_manifest
+    from nbflow.secrets import Redactor
+
+    workflow = _workflow(args.workflow)
+    redact_logs(Redactor.from_environment(workflow.secrets, os.environ))
     project = project_of_manifest(workflow.manifest)
     commit = args.commit or args.push or args.target is not None
-    target = project.commit_target(args.target, workflow.commit_target) if commit else ""
-    record = run_workflow(workflow, options, project=project, observer=progress())
-    run_dir = project.runs_dir / record.workflow / record.run_id
-    _publish_step_summary(record)
-    print(json.dumps(record.to_json(), indent=2) if args.json else run_dir)
-    print(f"executed notebooks and report: {run_dir}", file=sys.stderr)
-    _deliver(workflow, project, record, target, push=args.push or target == "pr")
-    return {
-        RunStatus.SUCCEEDED: EXIT_OK,
-        RunStatus.CANCELLED: EXIT_INTERRUPTED,
-    }.get(record.status, EXIT_FAILED)
+    target = project.commit_target(args.target, workflow.commit_target) if commit else None
+    record = assemble_run(
+        workflow, [Path(d) for d in args.pieces], run_id=args.run_id, project=project
+    )
+    print(f"assembled run {record.run_id}: {record.status.value}", file=sys.stderr)
+    return _publish(workflow, project, record, args, target)
+
+
+def _executor(args: argparse.Namespace) -> Any:
+    """A context giving the step executor ``--executor`` names."""
+    import contextlib
+
+    from nbflow.engine.step import execute_step
+
+    if args.executor != "dask":
+        if args.scheduler:
+            raise UsageError("--scheduler is for --executor dask")
+        return contextlib.nullcontext(execute_step)
+    from nbflow.engine.dask import dask_executor
+
+    return dask_executor(args.scheduler)
 
 
 def _trigger(args: argparse.Namespace) -> str:
@@ -611,8 +709,49 @@ def _parser() -> argparse.ArgumentParser:
         help="what started the run, kept in the record (default: manual; push with --changed)",
     )
     p.add_argument("--json", action="store_true", help="print the run record")
+    p.add_argument("--run-id", metavar="RUN", help="the run's id (default: a new one)")
+    p.add_argument(
+        "--executor",
+        choices=["local", "dask"],
+        default="local",
+        help="where steps execute: local kernels (default) or a Dask cluster",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="the Dask scheduler (default: a local cluster of 2 worker processes)",
+    )
+    g = p.add_argument_group("steps run apart (docs/scale.md)")
+    g.add_argument(
+        "--plan",
+        action="store_true",
+        help="run nothing: write the run's seed (run.json) into --outputs",
+    )
+    g.add_argument("--step", metavar="ID", help="run only step ID of the seeded run")
+    g.add_argument(
+        "--inputs",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="the seed and the pieces of the steps it needs (repeatable; default: --outputs)",
+    )
+    g.add_argument("--outputs", metavar="DIR", help="where the seed or the piece goes")
     _commit_options(p, "--commit", "commit the run folder when the run ends (see docs/git.md)")
     p.set_defaults(handler=cmd_run)
+
+    p = sub.add_parser("assemble", help="write a run folder from the pieces of its steps")
+    p.add_argument("workflow", metavar="WORKFLOW")
+    p.add_argument("--run-id", metavar="RUN", help="check that the pieces are of this run")
+    p.add_argument(
+        "--pieces",
+        nargs="+",
+        required=True,
+        metavar="DIR",
+        help="folders holding the seed and the pieces",
+    )
+    p.add_argument("--json", action="store_true", help="print the run record")
+    _commit_options(p, "--commit", "commit the run folder (see docs/git.md)")
+    p.set_defaults(handler=cmd_assemble)
 
     p = sub.add_parser(
         "affected", help="list the workflows and steps that commits BASE..HEAD affect"

@@ -97,6 +97,14 @@ class StepRecord:
     # moved out of the executed notebook so it diffs cleanly; see store/notebooks.py.
     timings: dict[str, Any] = field(default_factory=dict)
 
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> StepRecord:
+        """A step record from its JSON form (unknown keys are ignored)."""
+        return _step_from_json(data)
+
 
 @dataclass(frozen=True)
 class RunRecord:

@@ -345,3 +345,70 @@ def serve_receiver() -> Iterator[Receiver]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def branching_workflow(folder: Path, name: str = "branching") -> Path:
+    """a → b, a → c → d (fails) → e, plus an independent f: outputs through
+    expressions, ${{ run.id }} and ${{ run.date }}, a failure and a skipped step; f's
+    ``label`` comes from its ``parameters:`` unless ``-p label=...`` is given."""
+    write_notebook(folder / "a.ipynb", "n = 0", ["import nbflow\nnbflow.record('total', n * 2)"])
+    write_notebook(
+        folder / "b.ipynb",
+        "count = 0\nrun_id = ''",
+        ["import nbflow\nnbflow.record('count', count + 1)\nnbflow.record('run_id', run_id)"],
+    )
+    write_notebook(
+        folder / "c.ipynb",
+        "label = 'notebook'\ngreeting = ''",
+        ["import nbflow\nnbflow.record('greeting', greeting)"],
+    )
+    write_notebook(folder / "d.ipynb", "total = 0", ["raise ValueError(f'bad total {total}')"])
+    write_notebook(folder / "e.ipynb", None, ["1"])
+    write_notebook(
+        folder / "f.ipynb", "label = ''", ["import nbflow\nnbflow.record('label', label)"]
+    )
+    return write_manifest(
+        folder,
+        f"""
+        name: {name}
+        parameters:
+          limit: {{type: int, default: 3}}
+          label: {{type: str, default: hello}}
+        steps:
+          - id: a
+            notebook: a.ipynb
+            parameters: {{n: "${{{{ params.limit }}}}"}}
+          - id: b
+            notebook: b.ipynb
+            parameters:
+              count: "${{{{ steps.a.outputs.total }}}}"
+              run_id: "${{{{ run.id }}}}"
+          - id: c
+            notebook: c.ipynb
+            needs: [a]
+            parameters: {{greeting: "${{{{ params.label }}}} on ${{{{ run.date }}}}"}}
+          - id: d
+            notebook: d.ipynb
+            needs: [c]
+            parameters: {{total: "${{{{ steps.a.outputs.total }}}}"}}
+          - id: e
+            notebook: e.ipynb
+            needs: [d]
+          - id: f
+            notebook: f.ipynb
+            needs: []
+            parameters: {{label: from the manifest}}
+        """,
+    )
+
+
+def comparable(record: Any) -> list[tuple[Any, ...]]:
+    """What two runs of the same workflow share: per step, status, reason, injected
+    parameters, outputs, error (run ids replaced by RUN)."""
+    text = json.dumps(
+        [
+            (s.id, s.status.value, s.reason, s.parameters, s.outputs, s.error and s.error.summary)
+            for s in record.steps
+        ]
+    )
+    return list(map(tuple, json.loads(text.replace(record.run_id, "RUN"))))

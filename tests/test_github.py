@@ -103,17 +103,38 @@ def test_settings_from_github_actions_environment() -> None:
         ("https://github.com/octo/data.git", REPO, "https://api.github.com", "https://github.com"),
         ("https://github.com/octo/data", REPO, "https://api.github.com", "https://github.com"),
         ("https://github.com/octo/data/", REPO, "https://api.github.com", "https://github.com"),
-        (f"https://x-access-token:{TOKEN}@github.com/octo/data.git", REPO,
-         "https://api.github.com", "https://github.com"),
+        (
+            f"https://x-access-token:{TOKEN}@github.com/octo/data.git",
+            REPO,
+            "https://api.github.com",
+            "https://github.com",
+        ),
         ("git@github.com:octo/data.git", REPO, "https://api.github.com", "https://github.com"),
         ("git@github.com:octo/data", REPO, "https://api.github.com", "https://github.com"),
-        ("ssh://git@github.com/octo/data.git", REPO, "https://api.github.com", "https://github.com"),
-        ("ssh://git@github.com:22/octo/my.repo", "octo/my.repo",
-         "https://api.github.com", "https://github.com"),
-        ("https://ghe.example.com/octo/data.git", REPO,
-         "https://ghe.example.com/api/v3", "https://ghe.example.com"),
-        ("git@ghe.example.com:octo/data.git", REPO,
-         "https://ghe.example.com/api/v3", "https://ghe.example.com"),
+        (
+            "ssh://git@github.com/octo/data.git",
+            REPO,
+            "https://api.github.com",
+            "https://github.com",
+        ),
+        (
+            "ssh://git@github.com:22/octo/my.repo",
+            "octo/my.repo",
+            "https://api.github.com",
+            "https://github.com",
+        ),
+        (
+            "https://ghe.example.com/octo/data.git",
+            REPO,
+            "https://ghe.example.com/api/v3",
+            "https://ghe.example.com",
+        ),
+        (
+            "git@ghe.example.com:octo/data.git",
+            REPO,
+            "https://ghe.example.com/api/v3",
+            "https://ghe.example.com",
+        ),
     ],
 )
 def test_settings_from_origin_url(
@@ -121,7 +142,9 @@ def test_settings_from_origin_url(
 ) -> None:
     settings = github_settings({"GH_TOKEN": TOKEN}, remote_url=remote)
     assert (settings.repository, settings.api_url, settings.server_url) == (
-        repository, api_url, server_url
+        repository,
+        api_url,
+        server_url,
     )
     assert settings.token_variable == "GH_TOKEN"
 
@@ -142,17 +165,29 @@ def test_api_url_variable_wins_over_remote_host(api_url: str, server_url: str) -
 @pytest.mark.parametrize(
     ("env", "remote", "message"),
     [
-        ({"GITHUB_TOKEN": " ", "GITHUB_REPOSITORY": REPO}, None,
-         "no GitHub token: set GITHUB_TOKEN (or GH_TOKEN); in a GitHub Actions workflow add "
-         "`env: GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }}` to the step"),
-        ({"GITHUB_TOKEN": TOKEN}, None,
-         "cannot tell the GitHub repository: set GITHUB_REPOSITORY=OWNER/REPO "
-         "or add an `origin` remote on GitHub"),
-        ({"GITHUB_TOKEN": TOKEN}, f"https://user:{TOKEN}@example.com/just-a-path",
-         "cannot tell the GitHub repository from the `origin` remote "
-         "'https://example.com/just-a-path': set GITHUB_REPOSITORY=OWNER/REPO"),
-        ({"GITHUB_TOKEN": TOKEN, "GITHUB_REPOSITORY": "data"}, None,
-         "GITHUB_REPOSITORY='data': expected OWNER/REPO"),
+        (
+            {"GITHUB_TOKEN": " ", "GITHUB_REPOSITORY": REPO},
+            None,
+            "no GitHub token: set GITHUB_TOKEN (or GH_TOKEN); in a GitHub Actions workflow add "
+            "`env: GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }}` to the step",
+        ),
+        (
+            {"GITHUB_TOKEN": TOKEN},
+            None,
+            "cannot tell the GitHub repository: set GITHUB_REPOSITORY=OWNER/REPO "
+            "or add an `origin` remote on GitHub",
+        ),
+        (
+            {"GITHUB_TOKEN": TOKEN},
+            f"https://user:{TOKEN}@example.com/just-a-path",
+            "cannot tell the GitHub repository from the `origin` remote "
+            "'https://example.com/just-a-path': set GITHUB_REPOSITORY=OWNER/REPO",
+        ),
+        (
+            {"GITHUB_TOKEN": TOKEN, "GITHUB_REPOSITORY": "data"},
+            None,
+            "GITHUB_REPOSITORY='data': expected OWNER/REPO",
+        ),
     ],
 )
 def test_settings_errors(env: dict[str, str], remote: str | None, message: str) -> None:
@@ -173,7 +208,9 @@ def test_open_pull_request(github_stub: GitHubStub, settings: GitHubSettings) ->
     result = open_pr(settings, previous)
 
     assert (result.number, result.url, result.created) == (
-        12, f"https://github.com/{REPO}/pull/12", True
+        12,
+        f"https://github.com/{REPO}/pull/12",
+        True,
     )
     assert github_stub.calls() == [("POST", PULLS)]
     request = github_stub.requests[0]
@@ -202,9 +239,13 @@ def test_open_pull_request(github_stub: GitHubStub, settings: GitHubSettings) ->
 def test_open_pull_request_first_run(github_stub: GitHubStub, settings: GitHubSettings) -> None:
     github_stub.reply("POST", PULLS, pull_json(github_stub.url, REPO, 12, BRANCH), status=201)
     open_pr(settings, previous=None)
-    assert github_stub.requests[0].body["body"].endswith(
-        "## Changes since the previous run\n\n"
-        "First run of `finance-daily`: nothing to compare with.\n"
+    assert (
+        github_stub.requests[0]
+        .body["body"]
+        .endswith(
+            "## Changes since the previous run\n\n"
+            "First run of `finance-daily`: nothing to compare with.\n"
+        )
     )
 
 
@@ -214,11 +255,13 @@ def test_open_pull_request_updates_the_one_already_open(
     api = github_stub.url
     exists = {
         "message": "Validation Failed",
-        "errors": [{
-            "resource": "PullRequest",
-            "code": "custom",
-            "message": f"A pull request already exists for octo:{BRANCH}.",
-        }],
+        "errors": [
+            {
+                "resource": "PullRequest",
+                "code": "custom",
+                "message": f"A pull request already exists for octo:{BRANCH}.",
+            }
+        ],
         "documentation_url": "https://docs.github.com/rest/pulls/pulls#create-a-pull-request",
     }
     github_stub.reply("POST", PULLS, exists, status=422)
@@ -228,7 +271,9 @@ def test_open_pull_request_updates_the_one_already_open(
     result = open_pr(settings)
 
     assert (result.number, result.url, result.created) == (
-        9, f"https://github.com/{REPO}/pull/9", False
+        9,
+        f"https://github.com/{REPO}/pull/9",
+        False,
     )
     assert github_stub.calls() == [
         ("POST", PULLS),
@@ -242,7 +287,11 @@ def test_open_pull_request_updates_the_one_already_open(
 def test_long_report_is_cut_to_fit(github_stub: GitHubStub, settings: GitHubSettings) -> None:
     github_stub.reply("POST", PULLS, pull_json(github_stub.url, REPO, 12, BRANCH), status=201)
     many = RunRecord(
-        "finance-daily", RUN_ID, RunStatus.SUCCEEDED, "manual", START,
+        "finance-daily",
+        RUN_ID,
+        RunStatus.SUCCEEDED,
+        "manual",
+        START,
         steps=tuple(step(f"step_{i:04d}", {"value": "x" * 150}) for i in range(400)),
     )
     open_pull_request(
@@ -270,7 +319,9 @@ def test_comment_is_created_then_updated_in_place(
     first = comment(settings)
 
     assert (first.id, first.url, first.created) == (
-        101, f"https://github.com/{REPO}/pull/7#issuecomment-101", True
+        101,
+        f"https://github.com/{REPO}/pull/7#issuecomment-101",
+        True,
     )
     posted = github_stub.requests[-1].body["body"]
     assert posted.startswith(
@@ -282,9 +333,9 @@ def test_comment_is_created_then_updated_in_place(
 
     github_stub.reply("GET", f"{PULLS}/7", pull_json(api, REPO, 7, "feature/x"))
     github_stub.reply("GET", COMMENTS, [other, comment_json(api, REPO, 7, 101, posted)])
-    github_stub.reply("PATCH", f"/repos/{REPO}/issues/comments/101", comment_json(
-        api, REPO, 7, 101, "patched"
-    ))
+    github_stub.reply(
+        "PATCH", f"/repos/{REPO}/issues/comments/101", comment_json(api, REPO, 7, 101, "patched")
+    )
 
     second = comment(settings, run("2026-11-24T000000Z-cd34"))
 
@@ -307,21 +358,23 @@ def test_comment_found_on_a_later_page(github_stub: GitHubStub, settings: GitHub
     page3 = f"{api}{COMMENTS}?per_page=100&page=3"
     github_stub.reply("GET", f"{PULLS}/7", pull_json(api, REPO, 7, "feature/x"))
     github_stub.reply(
-        "GET", f"{COMMENTS}?per_page=100",
+        "GET",
+        f"{COMMENTS}?per_page=100",
         [comment_json(api, REPO, 7, 1, "first"), comment_json(api, REPO, 7, 2, "second")],
         headers={"Link": f'<{page2}>; rel="next", <{page3}>; rel="last"'},
     )
     github_stub.reply(
-        "GET", f"{COMMENTS}?page=2&per_page=100",
+        "GET",
+        f"{COMMENTS}?page=2&per_page=100",
         [
             comment_json(api, REPO, 7, 3, f"{comment_marker('finance')}\nanother workflow"),
             comment_json(api, REPO, 7, 4, f"{marker}\nan older report"),
         ],
         headers={"Link": f'<{page3}>; rel="next", <{page3}>; rel="last"'},
     )
-    github_stub.reply("PATCH", f"/repos/{REPO}/issues/comments/4", comment_json(
-        api, REPO, 7, 4, "patched"
-    ))
+    github_stub.reply(
+        "PATCH", f"/repos/{REPO}/issues/comments/4", comment_json(api, REPO, 7, 4, "patched")
+    )
 
     result = comment(settings)
 
@@ -355,9 +408,7 @@ COMMENTING = f"commenting on pull request #7 in {REPO}: GitHub answered "
 DOCS = {"documentation_url": "https://docs.github.com/rest"}
 
 
-def assert_error(
-    exc: pytest.ExceptionInfo[GitHubError], message: str, status: int | None
-) -> None:
+def assert_error(exc: pytest.ExceptionInfo[GitHubError], message: str, status: int | None) -> None:
     assert str(exc.value) == message
     assert (exc.value.status, exc.value.exit_code) == (status, 1)
     assert TOKEN not in str(exc.value) and TOKEN not in repr(exc.value)
@@ -366,42 +417,97 @@ def assert_error(
 @pytest.mark.parametrize(
     ("status", "body", "headers", "message"),
     [
-        (401, {"message": "Bad credentials", **DOCS}, {},
-         "401 Bad credentials: the token in GITHUB_TOKEN is wrong or expired; set a valid one"),
-        (403, {"message": "Resource not accessible by integration", **DOCS}, {},
-         "403 Resource not accessible by integration: the token in GITHUB_TOKEN lacks "
-         "permission; give the workflow `permissions: pull-requests: write` and "
-         "`contents: write`; from GitHub Actions also enable the repository setting "
-         '"Allow GitHub Actions to create and approve pull requests"'),
-        (403, {"message": "GitHub Actions is not permitted to create or approve pull requests.",
-               **DOCS}, {},
-         "403 GitHub Actions is not permitted to create or approve pull requests.: the token "
-         "in GITHUB_TOKEN lacks permission; enable the repository setting \"Allow GitHub "
-         'Actions to create and approve pull requests" (Settings → Actions → General → '
-         "Workflow permissions)"),
-        (403, {"message": f"API rate limit exceeded for installation ID 1. {TOKEN}", **DOCS},
-         {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1795392000"},
-         "403 API rate limit exceeded for installation ID 1. ***: rate limit exceeded; "
-         "it resets at 2026-11-23 00:00:00 UTC"),
-        (429, {"message": "You have exceeded a secondary rate limit. Please wait a few "
-                          "minutes before you try again.", **DOCS},
-         {"Retry-After": "60"},
-         "429 You have exceeded a secondary rate limit. Please wait a few minutes before you "
-         "try again.: rate limit exceeded; retry after 60 s"),
-        (404, {"message": "Not Found", **DOCS}, {},
-         f"404 Not Found: repository {REPO} not found, or the token in GITHUB_TOKEN has no "
-         "access to it"),
-        (422, {"message": "Validation Failed", "errors": [
-            {"resource": "PullRequest", "field": "head", "code": "invalid"}], **DOCS}, {},
-         f"422 Validation Failed; head invalid (is branch {BRANCH} pushed to {REPO}?)"),
-        (422, {"message": "Validation Failed", "errors": [
-            {"resource": "PullRequest", "code": "custom",
-             "message": f"No commits between main and {BRANCH}"}], **DOCS}, {},
-         f"422 Validation Failed; No commits between main and {BRANCH}"),
+        (
+            401,
+            {"message": "Bad credentials", **DOCS},
+            {},
+            "401 Bad credentials: the token in GITHUB_TOKEN is wrong or expired; set a valid one",
+        ),
+        (
+            403,
+            {"message": "Resource not accessible by integration", **DOCS},
+            {},
+            "403 Resource not accessible by integration: the token in GITHUB_TOKEN lacks "
+            "permission; give the workflow `permissions: pull-requests: write` and "
+            "`contents: write`; from GitHub Actions also enable the repository setting "
+            '"Allow GitHub Actions to create and approve pull requests"',
+        ),
+        (
+            403,
+            {
+                "message": "GitHub Actions is not permitted to create or approve pull requests.",
+                **DOCS,
+            },
+            {},
+            "403 GitHub Actions is not permitted to create or approve pull requests.: the token "
+            'in GITHUB_TOKEN lacks permission; enable the repository setting "Allow GitHub '
+            'Actions to create and approve pull requests" (Settings → Actions → General → '
+            "Workflow permissions)",
+        ),
+        (
+            403,
+            {"message": f"API rate limit exceeded for installation ID 1. {TOKEN}", **DOCS},
+            {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1795392000"},
+            "403 API rate limit exceeded for installation ID 1. ***: rate limit exceeded; "
+            "it resets at 2026-11-23 00:00:00 UTC",
+        ),
+        (
+            429,
+            {
+                "message": "You have exceeded a secondary rate limit. Please wait a few "
+                "minutes before you try again.",
+                **DOCS,
+            },
+            {"Retry-After": "60"},
+            "429 You have exceeded a secondary rate limit. Please wait a few minutes before you "
+            "try again.: rate limit exceeded; retry after 60 s",
+        ),
+        (
+            404,
+            {"message": "Not Found", **DOCS},
+            {},
+            f"404 Not Found: repository {REPO} not found, or the token in GITHUB_TOKEN has no "
+            "access to it",
+        ),
+        (
+            422,
+            {
+                "message": "Validation Failed",
+                "errors": [{"resource": "PullRequest", "field": "head", "code": "invalid"}],
+                **DOCS,
+            },
+            {},
+            f"422 Validation Failed; head invalid (is branch {BRANCH} pushed to {REPO}?)",
+        ),
+        (
+            422,
+            {
+                "message": "Validation Failed",
+                "errors": [
+                    {
+                        "resource": "PullRequest",
+                        "code": "custom",
+                        "message": f"No commits between main and {BRANCH}",
+                    }
+                ],
+                **DOCS,
+            },
+            {},
+            f"422 Validation Failed; No commits between main and {BRANCH}",
+        ),
         (502, {"message": "Server Error"}, {}, "502 Server Error"),
     ],
-    ids=["401", "403", "403-actions-setting", "403-rate-limit", "429-secondary", "404",
-         "422-head", "422-no-commits", "502"],
+    ids=[
+        "401",
+        "403",
+        "403-actions-setting",
+        "403-rate-limit",
+        "429-secondary",
+        "404",
+        "422-head",
+        "422-no-commits",
+        "502",
+    ],
 )
 def test_pull_request_errors(
     github_stub: GitHubStub,
@@ -424,18 +530,28 @@ def test_rate_limit_far_off_fails_at_once_with_retries_on(github_stub: GitHubStu
     """With retries on (as outside tests), a reset an hour away is not waited for."""
     reset = int(time.time()) + 3600
     headers = {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)}
-    github_stub.reply("POST", PULLS, {"message": "API rate limit exceeded for user ID 1."},
-                      status=403, headers=headers)
+    github_stub.reply(
+        "POST",
+        PULLS,
+        {"message": "API rate limit exceeded for user ID 1."},
+        status=403,
+        headers=headers,
+    )
     patient = GitHubSettings(REPO, TOKEN, api_url=github_stub.url)
     started = time.monotonic()
     with pytest.raises(GitHubError) as exc:
         open_pr(patient)
     assert time.monotonic() - started < 5
     at = datetime.fromtimestamp(reset, UTC)
-    assert_error(exc, OPENING + (
-        f"403 API rate limit exceeded for user ID 1.: rate limit exceeded; "
-        f"it resets at {at:%Y-%m-%d %H:%M:%S} UTC"
-    ), 403)
+    assert_error(
+        exc,
+        OPENING
+        + (
+            f"403 API rate limit exceeded for user ID 1.: rate limit exceeded; "
+            f"it resets at {at:%Y-%m-%d %H:%M:%S} UTC"
+        ),
+        403,
+    )
 
 
 def test_comment_errors_name_the_pull_request_and_permission(
@@ -444,21 +560,32 @@ def test_comment_errors_name_the_pull_request_and_permission(
     github_stub.reply("GET", f"{PULLS}/7", {"message": "Not Found", **DOCS}, status=404)
     with pytest.raises(GitHubError) as exc:
         comment(settings)
-    assert_error(exc, COMMENTING + (
-        f"404 Not Found: pull request #7 in {REPO} or repository {REPO} not found, "
-        "or the token in GITHUB_TOKEN has no access to it"
-    ), 404)
+    assert_error(
+        exc,
+        COMMENTING
+        + (
+            f"404 Not Found: pull request #7 in {REPO} or repository {REPO} not found, "
+            "or the token in GITHUB_TOKEN has no access to it"
+        ),
+        404,
+    )
 
     github_stub.reply("GET", f"{PULLS}/7", pull_json(github_stub.url, REPO, 7, "feature/x"))
     github_stub.reply("GET", COMMENTS, [])
-    github_stub.reply("POST", COMMENTS, {"message": "Resource not accessible by integration"},
-                      status=403)
+    github_stub.reply(
+        "POST", COMMENTS, {"message": "Resource not accessible by integration"}, status=403
+    )
     with pytest.raises(GitHubError) as exc:
         comment(settings)
-    assert_error(exc, COMMENTING + (
-        "403 Resource not accessible by integration: the token in GITHUB_TOKEN lacks "
-        "permission; give the workflow `permissions: pull-requests: write`"
-    ), 403)
+    assert_error(
+        exc,
+        COMMENTING
+        + (
+            "403 Resource not accessible by integration: the token in GITHUB_TOKEN lacks "
+            "permission; give the workflow `permissions: pull-requests: write`"
+        ),
+        403,
+    )
 
 
 def test_unreachable_api() -> None:
@@ -484,9 +611,10 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, github_stub: GitHub
     (root / "nbflow.yaml").write_text("{}\n")
     write_record(root / RUN_PATH, run())
     older = run("2026-11-22T000000Z-0001")
-    write_record(root / f"runs/other/{older.run_id}", RunRecord(
-        "other", older.run_id, RunStatus.SUCCEEDED, "manual", START
-    ))
+    write_record(
+        root / f"runs/other/{older.run_id}",
+        RunRecord("other", older.run_id, RunStatus.SUCCEEDED, "manual", START),
+    )
     monkeypatch.chdir(root)
     monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
     monkeypatch.setenv("GITHUB_REPOSITORY", REPO)
@@ -524,9 +652,7 @@ def test_comment_command_error(
     )
 
 
-def test_comment_command_without_runs(
-    project: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_comment_command_without_runs(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["comment", "--pr", "7", "--workflow", "missing"]) == 2
     assert capsys.readouterr().err == (
         f"error: no runs of missing under {project / 'runs'}; "

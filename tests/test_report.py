@@ -383,13 +383,17 @@ def test_record_without_steps_has_only_title_and_summary() -> None:
 
 
 def test_output_changes_list_changed_added_and_removed_outputs() -> None:
-    before = run(RunStatus.FAILED, (
-        ok("check_sources", 1.0, outputs={"rows": 40, "ok": 1, "same": [1, 2], "gone": "x"}),
-        ok("dropped", 1.0, outputs={"n": None}),
-    ))
-    after = run(RunStatus.SUCCEEDED, (
-        ok("check_sources", 1.0, outputs={"rows": 42, "ok": True, "same": [1, 2], "new": None}),
-    ))
+    before = run(
+        RunStatus.FAILED,
+        (
+            ok("check_sources", 1.0, outputs={"rows": 40, "ok": 1, "same": [1, 2], "gone": "x"}),
+            ok("dropped", 1.0, outputs={"n": None}),
+        ),
+    )
+    after = run(
+        RunStatus.SUCCEEDED,
+        (ok("check_sources", 1.0, outputs={"rows": 42, "ok": True, "same": [1, 2], "new": None}),),
+    )
     assert render_output_changes(after, before) == (
         "## Changes since the previous run\n\n"
         "Compared with run `20240501T000000Z-3f2a` (failed):\n\n"
@@ -398,7 +402,7 @@ def test_output_changes_list_changed_added_and_removed_outputs() -> None:
         "| `check_sources` | `rows` | `40` | `42` |\n"
         "| `check_sources` | `ok` | `1` | `true` |\n"
         "| `check_sources` | `new` | — | `null` |\n"
-        "| `check_sources` | `gone` | `\"x\"` | — |\n"
+        '| `check_sources` | `gone` | `"x"` | — |\n'
         "| `dropped` | `n` | `null` | — |"
     )
 

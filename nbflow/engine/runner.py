@@ -581,3 +581,30 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+# -- runs whose steps execute elsewhere (engine/pieces.py, assemble.py) ---------------
+
+
+def start_record(
+    workflow: Workflow, options: RunOptions, project: Project
+) -> tuple[dict[str, Any], Plan, RunRecord]:
+    """A run's parameters, plan and record as it starts, executing nothing: the seed
+    that jobs running one step each share (``nbflow run --plan``)."""
+    return _start(workflow, project, options)
+
+
+def settle_record(
+    workflow: Workflow, record: RunRecord, project: Project, missing: str
+) -> RunRecord:
+    """Finish a run whose steps executed elsewhere, as this runner would: a step that
+    needs a failed or skipped one is skipped with the same reason, a step left pending
+    is cancelled with reason ``missing``; the run's status is computed, and record and
+    report are saved in its run folder."""
+    plan = plan_run(workflow)
+    run = _Run(workflow, plan, project, RunOptions(), record.parameters, record, None, execute_step)
+    run._skip_dependants()
+    for step in run.record.steps:
+        if not step.status.is_final:
+            run._update(replace(step, status=StepStatus.CANCELLED, reason=missing))
+    return run._finish()

@@ -60,6 +60,7 @@ class SemanticCheck:
         self._check_durations(("defaults",), as_dict(data.get("defaults")))
         self._check_steps(as_list(data.get("steps")))
         self._check_notify(as_dict(data.get("notify")))
+        self._check_ci_steps(as_dict(as_dict(data.get("ci")).get("steps")))
         return self.problems
 
     @functools.cached_property
@@ -159,6 +160,13 @@ class SemanticCheck:
                     parse_duration(value)
                 except ValueError as exc:
                     self.add((*path, name), str(exc))
+
+    def _check_ci_steps(self, steps: dict[str, Any]) -> None:
+        for step_id in steps:
+            if step_id not in self.step_ids:
+                known = ", ".join(self.step_ids)
+                fix = did_you_mean(step_id, self.step_ids) or f"steps are: {known}"
+                self.add(("ci", "steps", step_id), f"unknown step '{step_id}'", fix, key=True)
 
     def _check_notify(self, notify: dict[str, Any]) -> None:
         for event in ("on_failure", "on_success"):

@@ -1,0 +1,67 @@
+"""``nbflow assemble``: the run folder from the pieces of steps that ran apart.
+
+The record is finished by the runner's own code (``settle_record``): a step whose
+need failed is ``skipped`` with the reason a local run gives, the run's status is
+computed the same way, and the report is the same. A step with no piece and nothing
+blocking it never ran (its job was cancelled, or its piece was not passed): it is
+``cancelled``, and so is the run. The run ends when its last step ended.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from nbflow.engine.locks import workflow_lock
+from nbflow.engine.pieces import check_run_of
+from nbflow.engine.runner import settle_record
+from nbflow.errors import UsageError
+from nbflow.manifest.model import Workflow
+from nbflow.project import Project, project_of_manifest
+from nbflow.report import render_report
+from nbflow.run_record import RunRecord, parse_time
+from nbflow.store import runs
+from nbflow.store.pieces import read_pieces, read_seed
+
+MISSING = "no piece: its job did not run, or its piece was not passed to `nbflow assemble`"
+
+
+def assemble_run(
+    workflow: Workflow,
+    pieces: Sequence[Path],
+    *,
+    run_id: str | None = None,
+    project: Project | None = None,
+) -> RunRecord:
+    """Write ``runs/<workflow>/<run-id>/`` from the seed and pieces in ``pieces``."""
+    project = project or project_of_manifest(workflow.manifest)
+    seed = read_seed(pieces).record
+    if run_id is not None and runs.check_run_id(run_id) != seed.run_id:
+        raise UsageError(f"--run-id {run_id}: the seed in the pieces is run {seed.run_id}")
+    check_run_of(workflow, seed)
+    found = read_pieces(pieces, seed)
+    folder = runs.run_dir(project.runs_dir, workflow.name, seed.run_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    for step_id, piece in found.items():
+        if piece.notebook is not None:
+            shutil.copyfile(piece.notebook, folder / f"{step_id}.ipynb")
+    record = replace(
+        seed, steps=tuple(found[s.id].step if s.id in found else s for s in seed.steps)
+    )
+    with workflow_lock(project.runs_dir, workflow.name):
+        record = settle_record(workflow, record, project, MISSING)
+        return _end_with_last_step(folder, record)
+
+
+def _end_with_last_step(folder: Path, record: RunRecord) -> RunRecord:
+    ends = [s.end for s in record.steps if s.end]
+    if not ends:
+        return record
+    end = max(ends, key=parse_time)
+    duration = round((parse_time(end) - parse_time(record.start)).total_seconds(), 3)
+    record = replace(record, end=end, duration=duration)
+    runs.write_record(folder, record)
+    runs.write_atomic(folder / runs.REPORT_FILE, render_report(record))
+    return record

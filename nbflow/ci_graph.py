@@ -1,0 +1,159 @@
+"""``ci: {jobs: per-step}``: one GitHub Actions job per step, ``needs:`` mirroring the
+manifest's graph (docs/scale.md, docs/github.md).
+
+- ``plan`` runs ``nbflow run NAME --plan`` for the event (the same per-event commands
+  as the single-job layout) and uploads the seed. It gets no secret.
+- ``step-<id>`` downloads the seed and every piece uploaded so far, runs ``nbflow run
+  NAME --step ID`` and uploads its piece even when the step failed. It runs on the
+  step's own runner (``ci.steps.<id>.runs-on``, else ``ci.runs-on``, else
+  ``ubuntu-latest``) with ``contents: read`` and the manifest's secrets. A job whose
+  need failed is skipped by GitHub; ``nbflow assemble`` records why.
+- ``assemble`` runs after every step job, whatever happened to them (unless the plan
+  did not run), assembles the run folder, commits and pushes it, and notifies, as
+  ``nbflow run --commit --push`` does: the only job with ``contents: write``, and
+  the only one in the workflow's concurrency group.
+
+Artifacts are named ``nbflow-<workflow>-<GitHub run id>-<seed|step id>`` and
+uploaded with ``overwrite``: re-running failed jobs replaces their pieces.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from nbflow.ci import (
+    BOT_EMAIL,
+    BOT_NAME,
+    _Context,
+    _job_head,
+    _map,
+    _run_condition,
+    _run_steps,
+    _secret_env,
+    _setup_steps,
+    _step,
+    _uses,
+    timeout_minutes,
+)
+from nbflow.manifest.model import Step
+from nbflow.plan import topological_order
+
+UPLOAD = ("actions/upload-artifact", "ea165f8d65b6e75b540449e92b4886f43607fa02", "v4.6.2")
+DOWNLOAD = ("actions/download-artifact", "d3f86a106a0bac45b974a628896c90dbdf5c8093", "v4.3.0")
+DEFAULT_RUNNER = "ubuntu-latest"
+PLAN_MINUTES = 15
+PIECES = "${{ runner.temp }}/nbflow-pieces"  # what a job downloads
+PIECE = "${{ runner.temp }}/nbflow-piece"  # what a job uploads
+
+
+def step_jobs(context: _Context) -> Any:
+    """The ``jobs:`` of the per-step layout: plan, one job per step, assemble."""
+    jobs = _map([("plan", _plan_job(context))])
+    workflow = context.workflow
+    for step_id in topological_order(workflow.steps):
+        jobs[job_id(step_id)] = _step_job(context, workflow.step(step_id))
+    jobs["assemble"] = _assemble_job(context)
+    return jobs
+
+
+def job_id(step_id: str) -> str:
+    return f"step-{step_id}"
+
+
+def _artifact(context: _Context, suffix: str) -> str:
+    return f"nbflow-{context.name}-${{{{ github.run_id }}}}-{suffix}"
+
+
+def _runner(context: _Context, step_id: str | None = None) -> Any:
+    steps = context.ci.get("steps")
+    own = steps.get(step_id, {}) if isinstance(steps, dict) and step_id else {}
+    runner = (own if isinstance(own, dict) else {}).get("runs-on") or context.ci.get("runs-on")
+    return list(runner) if isinstance(runner, list) else (runner or DEFAULT_RUNNER)
+
+
+def _head(context: _Context, name: str, condition: str, permissions: Any, minutes: int) -> Any:
+    job = _job_head(name, condition, permissions, context.workflow)
+    job["timeout-minutes"] = minutes
+    return job
+
+
+def _upload(context: _Context, suffix: str, *, always: bool = False) -> Any:
+    step = _uses(
+        UPLOAD,
+        name=_artifact(context, suffix),
+        path=PIECE,
+        overwrite=True,
+        **{"if-no-files-found": "ignore" if always else "error"},
+    )
+    if always:  # a failed step's piece matters most
+        step.insert(0, "if", "always()")
+    return step
+
+
+def _download(context: _Context) -> Any:
+    return _uses(DOWNLOAD, pattern=_artifact(context, "*"), path=PIECES, **{"merge-multiple": True})
+
+
+def _plan_job(context: _Context) -> Any:
+    job = _head(
+        context,
+        f"plan {context.name}",
+        _run_condition(context),
+        _map([("contents", "read")]),
+        PLAN_MINUTES,
+    )
+    job["runs-on"] = _runner(context)
+    job["steps"] = [
+        *_setup_steps(context),
+        *_run_steps(context, tail=f'--plan --outputs "{_env_path(PIECE)}"'),
+        _upload(context, "seed"),
+    ]
+    return job
+
+
+def _step_job(context: _Context, step: Step) -> Any:
+    minutes = timeout_minutes(replace(context.workflow, steps=(step,)))
+    job = _head(context, f"{context.name} / {step.id}", "", _map([("contents", "read")]), minutes)
+    job.insert(1, "needs", ["plan", *(job_id(n) for n in step.needs)])
+    job["runs-on"] = _runner(context, step.id)
+    command = (
+        f'nbflow run {context.name} --step {step.id} --inputs "{_env_path(PIECES)}" '
+        f'--outputs "{_env_path(PIECE)}"'
+    )
+    env = {k: v for k, v in _secret_env(context.workflow).items() if k != "GITHUB_TOKEN"}
+    job["steps"] = [
+        *_setup_steps(context),
+        _download(context),
+        _step(f"nbflow run --step {step.id}", env=env, run=[command]),
+        _upload(context, step.id, always=True),
+    ]
+    return job
+
+
+def _assemble_job(context: _Context) -> Any:
+    permissions = _map([("contents", "write")])
+    if context.commit_target == "pr":
+        permissions["pull-requests"] = "write"
+    condition = "always() && needs.plan.result == 'success'"
+    job = _head(context, f"assemble {context.name}", condition, permissions, PLAN_MINUTES)
+    needs = ["plan", *(job_id(s) for s in topological_order(context.workflow.steps))]
+    job.insert(1, "needs", needs)
+    job["runs-on"] = _runner(context)
+    job["concurrency"] = _map([("group", f"nbflow-{context.name}"), ("cancel-in-progress", False)])
+    assemble = [f'nbflow assemble {context.name} --pieces "{_env_path(PIECES)}" --commit --push']
+    job["steps"] = [
+        *_setup_steps(context),
+        _step(
+            "git identity for the run commit",
+            run=[f'git config user.name "{BOT_NAME}"', f'git config user.email "{BOT_EMAIL}"'],
+        ),
+        _download(context),
+        _step("nbflow assemble and commit", env=_secret_env(context.workflow), run=assemble),
+    ]
+    return job
+
+
+def _env_path(expression: str) -> str:
+    """``${{ runner.temp }}/x`` as the shell reads it: no expression inside ``run:``."""
+    return expression.replace("${{ runner.temp }}", "$RUNNER_TEMP")

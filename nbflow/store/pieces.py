@@ -1,0 +1,124 @@
+"""Pieces: what a step run apart from the others leaves behind, for ``nbflow assemble``.
+
+When each step of a run executes in its own job (a GitHub Actions job, an Airflow
+task, a Kubernetes job), jobs share no run folder; they pass folders of files:
+
+- ``run.json``, the **seed**: the run record as the run starts (``nbflow run WORKFLOW
+  --plan``): run id, resolved parameters, start time, trigger, commit, every step
+  pending; plus ``command_line``: the workflow parameters given on the command line
+  (by name: they beat a step's ``parameters:``) and the ``-p STEP.NAME`` overrides.
+  Every job reads the same seed, so every step sees the same parameters, ``today``
+  and ``${{ run.id }}``.
+- ``<step>.json``, a **piece**: that step's record, exactly as ``run.json`` lists it
+  under ``steps`` (status, attempts, injected parameters, outputs, error), plus
+  ``workflow`` and ``run_id`` to tell pieces of another run.
+- ``<step>.ipynb``: its executed notebook (absent when no kernel ever ran it).
+
+Pieces are plain files so any engine can move them: artifacts, a bucket, a volume.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nbflow.errors import UsageError
+from nbflow.run_record import RunRecord, StepRecord
+from nbflow.store.runs import RECORD_FILE, write_atomic
+
+SEED_FILE = RECORD_FILE
+
+
+@dataclass(frozen=True)
+class Seed:
+    """A run as it starts, and what its command line set."""
+
+    record: RunRecord
+    given: tuple[str, ...] = ()  # workflow parameters set on the command line
+    step_parameters: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Piece:
+    step: StepRecord
+    notebook: Path | None  # the executed notebook, when there is one
+
+
+def write_seed(folder: Path, seed: Seed) -> Path:
+    data = seed.record.to_json()
+    data["command_line"] = {
+        "parameters": list(seed.given),
+        "step_parameters": {k: dict(v) for k, v in seed.step_parameters.items()},
+    }
+    path = folder / SEED_FILE
+    write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    return path
+
+
+def read_seed(folders: Sequence[Path]) -> Seed:
+    """The seed in ``folders`` (the first one found; all must be the same run)."""
+    seeds = [_load_seed(f / SEED_FILE) for f in folders if (f / SEED_FILE).is_file()]
+    if not seeds:
+        where = ", ".join(str(f) for f in folders)
+        raise UsageError(
+            f"no {SEED_FILE} in {where}: create the run's seed with "
+            "`nbflow run WORKFLOW --plan --outputs DIR` and pass that folder"
+        )
+    ids = sorted({s.record.run_id for s in seeds})
+    if len(ids) > 1:
+        raise UsageError(f"seeds of different runs given: {', '.join(ids)}")
+    return seeds[0]
+
+
+def _load_seed(path: Path) -> Seed:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        command_line = data.get("command_line", {})
+        return Seed(
+            RunRecord.from_json(data),
+            tuple(command_line.get("parameters", ())),
+            command_line.get("step_parameters", {}),
+        )
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"{path}: not a run seed ({exc})") from None
+
+
+def write_piece(folder: Path, record: RunRecord, step: StepRecord, notebook: Path | None) -> Path:
+    """Write ``step``'s piece (and copy its executed notebook) into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if notebook is not None and notebook.is_file():
+        shutil.copyfile(notebook, folder / f"{step.id}.ipynb")
+    data = {"workflow": record.workflow, "run_id": record.run_id, **step.to_json()}
+    path = folder / f"{step.id}.json"
+    write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    return path
+
+
+def read_pieces(folders: Sequence[Path], record: RunRecord) -> dict[str, Piece]:
+    """The pieces of ``record``'s steps found in ``folders``, by step id."""
+    found: dict[str, Piece] = {}
+    for folder in folders:
+        for step in record.steps:
+            path = folder / f"{step.id}.json"
+            if step.id not in found and path.is_file():
+                found[step.id] = _load_piece(path, record)
+    return found
+
+
+def _load_piece(path: Path, record: RunRecord) -> Piece:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        step = StepRecord.from_json(data)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"{path}: not a step piece ({exc})") from None
+    if (data.get("workflow"), data.get("run_id")) != (record.workflow, record.run_id):
+        raise UsageError(
+            f"{path}: a piece of run {data.get('workflow')}/{data.get('run_id')}, "
+            f"not {record.workflow}/{record.run_id}"
+        )
+    notebook = path.with_suffix(".ipynb")
+    return Piece(step, notebook if notebook.is_file() else None)

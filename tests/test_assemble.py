@@ -1,0 +1,191 @@
+"""Steps run apart (``nbflow run --plan``, ``--step``) and ``nbflow assemble``: the
+assembled run equals a local run of the same workflow, times aside."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from helpers import Receiver, branching_workflow, comparable, git, injected_parameters
+
+from nbflow.cli import main
+from nbflow.store.runs import read_record
+
+LOCAL, APART = "2026-11-20T063000Z-0001", "2026-11-20T063000Z-0002"
+ORDER = ["a", "b", "c", "d", "e", "f"]
+
+
+def run_apart(project: Path, run_id: str, *extra: str) -> dict[str, int]:
+    """Plan, then run each step in dependency order as a separate command, pieces
+    passed through one folder per step (as artifacts would be); the exit codes."""
+    seed = project / "pieces" / "seed"
+    assert (
+        main(["run", "branching", "--plan", "--run-id", run_id, "--outputs", str(seed), *extra])
+        == 0
+    )
+    upstream = {"a": [], "b": ["a"], "c": ["a"], "d": ["a", "c"], "e": ["a", "c", "d"], "f": []}
+    codes = {}
+    for step in ORDER:
+        inputs = [seed] + [project / "pieces" / u for u in upstream[step]]
+        options = [x for i in inputs for x in ("--inputs", str(i))]
+        codes[step] = main(
+            [
+                "run",
+                "branching",
+                "--step",
+                step,
+                "--run-id",
+                run_id,
+                *options,
+                "--outputs",
+                str(project / "pieces" / step),
+            ]
+        )
+    return codes
+
+
+def test_steps_run_apart_then_assembled_equal_a_local_run(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    branching_workflow(project / "workflows" / "branching")
+    assert main(["run", "branching", "--run-id", LOCAL, "-p", "label=hi", "-j", "1"]) == 1
+    local = read_record(project / "runs" / "branching" / LOCAL)
+
+    codes = run_apart(project, APART, "-p", "label=hi")
+    capsys.readouterr()
+    pieces = [str(p) for p in (project / "pieces").iterdir()]
+    assert main(["assemble", "branching", "--run-id", APART, "--pieces", *pieces]) == 1
+
+    assert codes == {"a": 0, "b": 0, "c": 0, "d": 1, "e": 1, "f": 0}
+    assert not (project / "pieces" / "e").exists()  # not run: d failed
+    run_dir = project / "runs" / "branching" / APART
+    assert capsys.readouterr().out == f"{run_dir}\n"
+    apart = read_record(run_dir)
+    assert comparable(apart) == comparable(local)
+    assert (apart.status, apart.trigger, apart.parameters) == (
+        local.status,
+        local.trigger,
+        local.parameters,
+    )
+    assert apart.step("e").reason == "needs 'd', which failed"
+    assert apart.step("f").parameters == {"label": "hi"}  # -p beats the step's parameters:
+    assert apart.start <= apart.step("a").start and apart.end == max(
+        s.end for s in apart.steps if s.end
+    )
+    for step in ["a", "b", "c", "d", "f"]:
+        local_nb = (project / "runs" / "branching" / LOCAL / f"{step}.ipynb").read_text()
+        apart_nb = (run_dir / f"{step}.ipynb").read_text()
+        assert apart_nb.replace(APART, LOCAL) == local_nb
+    assert injected_parameters(run_dir / "b.ipynb") == (
+        f'# Parameters\ncount = 6\nrun_id = "{APART}"\n'
+    )
+    report = (run_dir / "README.md").read_text(encoding="utf-8")
+    assert report.splitlines()[0] == f"# ❌ branching failed · run `{APART}`"
+    assert sorted(p.name for p in run_dir.iterdir()) == [
+        "README.md",
+        "a.ipynb",
+        "b.ipynb",
+        "c.ipynb",
+        "d.ipynb",
+        "f.ipynb",
+        "run.json",
+    ]
+
+
+def test_a_piece_is_the_step_record_with_its_run(project: Path) -> None:
+    branching_workflow(project / "workflows" / "branching")
+    seed, out = project / "seed", project / "out"
+    assert main(["run", "branching", "--plan", "--run-id", APART, "--outputs", str(seed)]) == 0
+    assert (
+        main(["run", "branching", "--step", "f", "--inputs", str(seed), "--outputs", str(out)]) == 0
+    )
+
+    piece = json.loads((out / "f.json").read_text(encoding="utf-8"))
+    assert (piece["workflow"], piece["run_id"], piece["id"]) == ("branching", APART, "f")
+    assert piece["status"] == "succeeded"
+    assert piece["parameters"] == {"label": "from the manifest"}
+    assert piece["outputs"] == {"label": "from the manifest"}
+    assert piece["notebook"] == "f.ipynb" and (out / "f.ipynb").is_file()
+    run_dir = project / "runs" / "branching" / APART
+    assert piece["timings"]["papermill"]["output_path"] == str(run_dir / "f.ipynb")
+    seeded = json.loads((seed / "run.json").read_text(encoding="utf-8"))
+    assert seeded["status"] == "running" and seeded["pid"] is None
+    assert seeded["parameters"] == {"limit": 3, "label": "hello"}
+    assert seeded["command_line"] == {"parameters": [], "step_parameters": {}}
+    assert {s["status"] for s in seeded["steps"]} == {"pending"}
+
+
+def test_a_step_without_the_pieces_it_needs_exits_2(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    branching_workflow(project / "workflows" / "branching")
+    seed = project / "seed"
+    main(["run", "branching", "--plan", "--run-id", APART, "--outputs", str(seed)])
+    capsys.readouterr()
+
+    code = main(
+        [
+            "run",
+            "branching",
+            "--step",
+            "d",
+            "--inputs",
+            str(seed),
+            "--outputs",
+            str(project / "out"),
+        ]
+    )
+
+    assert code == 2
+    assert capsys.readouterr().err == (f"error: d: no piece of 'a' (a.json) in {seed}\n")
+
+
+def test_a_step_without_a_seed_exits_2(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    branching_workflow(project / "workflows" / "branching")
+
+    code = main(["run", "branching", "--step", "a", "--outputs", str(project / "out")])
+
+    assert code == 2
+    assert capsys.readouterr().err == (
+        f"error: no run.json in {project / 'out'}: create the run's seed with "
+        "`nbflow run WORKFLOW --plan --outputs DIR` and pass that folder\n"
+    )
+
+
+def test_assemble_cancels_steps_without_a_piece(project: Path) -> None:
+    branching_workflow(project / "workflows" / "branching")
+    seed, out = project / "seed", project / "out"
+    main(["run", "branching", "--plan", "--run-id", APART, "--outputs", str(seed)])
+    main(["run", "branching", "--step", "f", "--inputs", str(seed), "--outputs", str(out)])
+
+    assert main(["assemble", "branching", "--pieces", str(seed), str(out)]) == 130
+
+    record = read_record(project / "runs" / "branching" / APART)
+    assert record.status.value == "cancelled"
+    assert record.step("f").status.value == "succeeded"
+    assert {s.status.value for s in record.steps if s.id != "f"} == {"cancelled"}
+    assert record.step("a").reason == (
+        "no piece: its job did not run, or its piece was not passed to `nbflow assemble`"
+    )
+
+
+def test_assemble_commits_and_notifies_like_a_run(
+    project_repo: Path,
+    receiver: Receiver,
+) -> None:
+    manifest = branching_workflow(project_repo / "workflows" / "branching")
+    text = manifest.read_text(encoding="utf-8")
+    manifest.write_text(text + f"notify:\n  on_failure: ['{receiver.url()}']\n", encoding="utf-8")
+    (project_repo / ".gitignore").write_text("runs/*/.lock\n", encoding="utf-8")
+    git(project_repo, "add", "-A")
+    git(project_repo, "commit", "-q", "-m", "add branching")
+    seed = project_repo.parent / "seed"
+    main(["run", "branching", "--plan", "--run-id", APART, "--outputs", str(seed)])
+
+    code = main(["assemble", "branching", "--pieces", str(seed), "--commit"])
+
+    assert code == 130  # no step ran: cancelled
+    assert git(project_repo, "log", "-1", "--format=%s").startswith("nbflow: branching")
+    assert git(project_repo, "status", "--porcelain") == ""
+    assert len(receiver.posts) == 1
