@@ -34,6 +34,11 @@ from nbflow.engine.dask import DaskExecutor  # noqa: E402
 
 LOCAL, DASK = "2026-11-20T063000Z-0001", "2026-11-20T063000Z-0002"
 
+# Run on their own, after the parallel suite (see .ci/run): a cluster of worker
+# processes plus their kernels, next to another test worker starting kernels, starves
+# a 2-core machine until kernels miss their 60 s start-up limit.
+pytestmark = pytest.mark.serial
+
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[Any]:
