@@ -32,6 +32,8 @@ from nbflow.store.runs import write_atomic
 log = logging.getLogger(__name__)
 
 KERNEL_START_TIMEOUT = 60.0
+KERNEL_START_ATTEMPTS = 3
+KERNEL_START_FAILURES = ("Kernel died before replying to kernel_info", "Kernel didn't respond")
 INSERTED_TAGS = ("injected-parameters", "papermill-error-cell-tag")
 STOPPED = ("Timeout", "Cancelled", "DeadKernelError")  # stops the notebook cannot report
 
@@ -177,10 +179,27 @@ def _watchdog(task: StepTask, handle: KernelHandle) -> threading.Timer | None:
 
 
 def _run_papermill(task: StepTask, draft: Path, handle: KernelHandle) -> StepError | None:
+    """Run the notebook; a kernel that dies before it answers (a start-up failure, e.g.
+    a port taken between jupyter_client choosing it and the kernel binding it) is
+    replaced by a fresh one: no cell ran, so this is not an attempt of the step."""
+    for number in range(1, KERNEL_START_ATTEMPTS + 1):
+        kernels = task.kernels if number == 1 else None  # a warm kernel failed: start anew
+        error = _run_papermill_once(task, draft, handle, kernels)
+        if not _is_start_failure(error) or handle.reason is not None:
+            return error
+        log.warning("%s: kernel start failed (%s); starting another", task.step_id, error)
+    return error
+
+
+def _is_start_failure(error: StepError | None) -> bool:
+    return error is not None and error.evalue.startswith(KERNEL_START_FAILURES)
+
+
+def _run_papermill_once(
+    task: StepTask, draft: Path, handle: KernelHandle, kernels: KernelPool | None
+) -> StepError | None:
     try:
-        kernel = (
-            task.kernels.take(task.kernel_spec) if task.kernels else start_kernel(task.kernel_spec)
-        )
+        kernel = kernels.take(task.kernel_spec) if kernels else start_kernel(task.kernel_spec)
     except Exception as exc:  # unknown kernels, kernels that fail to start
         return StepError(type(exc).__name__, str(exc), None)
     try:
@@ -192,8 +211,8 @@ def _run_papermill(task: StepTask, draft: Path, handle: KernelHandle) -> StepErr
         return error
     finally:
         kernel.close_clients()
-        if task.kernels:
-            task.kernels.release(kernel)  # killed in the background: the notebook is saved
+        if kernels:
+            kernels.release(kernel)  # killed in the background: the notebook is saved
         else:
             kernel.kill()
 

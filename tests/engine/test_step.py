@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
 from helpers import (
     cell_outputs,
     markdown_cell,
@@ -121,3 +122,42 @@ def test_step_runs_in_its_folder_with_the_run_environment(tmp_path: Path) -> Non
     assert (tmp_path / "written.txt").read_text() == "hello"
     assert task.output.is_file()
     assert result.duration > 0
+
+
+def test_a_kernel_that_dies_while_starting_is_replaced(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kernel dying before it answers (e.g. its port taken meanwhile) is no attempt
+    of the step: a fresh kernel runs the notebook."""
+    import json
+    import sys
+
+    launches = tmp_path / "launches"
+    spec = tmp_path / "jupyter" / "kernels" / "flaky"
+    spec.mkdir(parents=True)
+    (spec / "launch.py").write_text(
+        "import pathlib, runpy, sys\n"
+        f"launches = pathlib.Path({str(launches)!r})\n"
+        "launches.write_text(launches.read_text() + 'x' if launches.exists() else 'x')\n"
+        "if len(launches.read_text()) == 1:\n"
+        "    sys.exit(1)  # the first launch dies before replying to kernel_info\n"
+        "sys.argv = ['ipykernel_launcher', *sys.argv[1:]]\n"
+        "runpy.run_module('ipykernel_launcher', run_name='__main__')\n"
+    )
+    argv = [sys.executable, str(spec / "launch.py"), "-f", "{connection_file}"]
+    (spec / "kernel.json").write_text(
+        json.dumps({"argv": argv, "display_name": "flaky", "language": "python"})
+    )
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    folder = project / "workflows" / "flaky"
+    write_notebook(folder / "a.ipynb", None, ["import nbflow\nnbflow.record('ok', True)"])
+    manifest = write_manifest(
+        folder, "name: flaky\nsteps:\n  - {id: a, notebook: a.ipynb, kernel: flaky}\n"
+    )
+
+    record = run_workflow(load_manifest(manifest), RunOptions(jobs=1))
+
+    assert launches.read_text() == "xx"
+    assert record.status == RunStatus.SUCCEEDED
+    step = record.step("a")
+    assert (len(step.attempts), step.outputs) == (1, {"ok": True})
