@@ -8,13 +8,13 @@ of them reuses what an earlier run recorded (the caller supplies those outputs).
 
 from __future__ import annotations
 
-import difflib
 import heapq
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from nbflow.errors import ManifestError, Problem, UsageError
 from nbflow.manifest.model import Step, Workflow
+from nbflow.manifest.suggestions import did_you_mean
 
 
 @dataclass(frozen=True)
@@ -133,8 +133,7 @@ def check_step_ids(workflow: Workflow, ids: Iterable[str]) -> None:
     known = [s.id for s in workflow.steps]
     for step_id in ids:
         if step_id not in known:
-            close = difflib.get_close_matches(step_id, known, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else f"; steps are: {', '.join(known)}"
+            hint = "; " + (did_you_mean(step_id, known) or f"steps are: {', '.join(known)}")
             raise UsageError(f"{workflow.name}: unknown step '{step_id}'{hint}")
 
 

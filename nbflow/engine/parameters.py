@@ -9,7 +9,6 @@ defines a variable of that name, so ``run_date`` need not be repeated per step.
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Collection, Mapping
 from datetime import datetime
@@ -19,6 +18,7 @@ from nbflow.errors import UsageError
 from nbflow.manifest.expressions import Context, resolve
 from nbflow.manifest.model import Step, Workflow
 from nbflow.manifest.notebooks import inspect_notebook
+from nbflow.manifest.suggestions import did_you_mean
 from nbflow.manifest.values import coerce, resolve_default
 
 
@@ -52,9 +52,8 @@ def _coerce(param: Any, value: Any) -> Any:
 
 
 def _hint(name: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(name, known, n=1)
-    if close:
-        return f"; did you mean '{close[0]}'?"
+    if hint := did_you_mean(name, known):
+        return f"; {hint}"
     return f"; declared parameters: {', '.join(known)}" if known else "; it declares none"
 
 
