@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from helpers import injected_parameters, sweep_workflow, write_notebook
+from helpers import (
+    injected_parameters,
+    latest_run,
+    sweep_workflow,
+    write_manifest,
+    write_notebook,
+)
 
 from nbflow.engine.runner import RunOptions, run_workflow
 from nbflow.engine.sweep import settle_sweep
@@ -165,3 +175,50 @@ def test_sweep_record_round_trips_through_json() -> None:
     assert settled.outputs == {"total": [1, None]}
     assert [i.label("region") for i in settled.items] == ["region[eu]", "region[1]"]
     assert "| `region[1]` | ❌ failed |" in render_report(record.with_step(settled))
+
+
+def test_interrupted_sweep_cancels_running_and_queued_items(project: Path) -> None:
+    folder = project / "workflows" / "stop"
+    write_notebook(
+        folder / "slow.ipynb",
+        "name = ''",
+        [
+            "import pathlib, time\npathlib.Path(f'started-{name}.txt').write_text('yes')\n"
+            "time.sleep(60)"
+        ],
+    )
+    write_manifest(
+        folder,
+        """
+        name: stop
+        steps:
+          - {id: slow, notebook: slow.ipynb, foreach: [a, b, c], parameters: {name: "${{ item }}"}}
+        """,
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nbflow", "run", "stop", "--jobs", "2"],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while len(list(folder.glob("started-*.txt"))) < 2:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the items never started"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+
+    assert proc.returncode == 130, err
+    run_dir, record = latest_run(project, "stop")
+    assert record.status == RunStatus.CANCELLED
+    slow = record.step("slow")
+    assert slow.status == StepStatus.CANCELLED
+    assert [i.status for i in slow.items] == [StepStatus.CANCELLED] * 3
+    assert slow.items[2].attempts == () and slow.items[2].reason == "the run was interrupted"
+    assert (run_dir / "slow.0.ipynb").is_file() and not (run_dir / "slow.2.ipynb").exists()
+    assert "| `slow[c]` | 🚫 cancelled | — | — | — |" in (run_dir / "README.md").read_text()
