@@ -47,6 +47,8 @@ def assemble_run(
     for step_id, piece in found.items():
         if piece.notebook is not None:
             shutil.copyfile(piece.notebook, folder / f"{step_id}.ipynb")
+        for item in piece.items:
+            shutil.copyfile(item, folder / item.name)
     record = replace(
         seed, steps=tuple(found[s.id].step if s.id in found else s for s in seed.steps)
     )

@@ -36,8 +36,9 @@ from pathlib import Path
 from typing import Any
 
 from nbflow.errors import ManifestError, Problem, UsageError
+from nbflow.manifest.expressions import find_references
 from nbflow.manifest.load import find_manifests, load_manifest
-from nbflow.manifest.model import Parameter, ParamType, Workflow
+from nbflow.manifest.model import Parameter, ParamType, Step, Workflow
 from nbflow.manifest.values import DYNAMIC_DEFAULTS
 
 __all__ = [
@@ -415,14 +416,31 @@ def _run_condition(context: _Context) -> str:
 def timeout_minutes(workflow: Workflow) -> int:
     """Every step's timeout times its attempts, plus retry delays and setup; capped.
 
-    A step without a timeout makes the job take GitHub's own limit.
+    A step without a timeout makes the job take GitHub's own limit, and so does a
+    ``foreach:`` step whose item count is not known before the run (an upstream
+    output); a sweep counts once per item, as if its items ran one after another.
     """
     seconds = 0.0
     for step in workflow.steps:
-        if step.timeout is None:
+        runs = _item_count(workflow, step)
+        if step.timeout is None or runs is None:
             return MAX_TIMEOUT_MINUTES
-        seconds += step.timeout * (step.retries + 1) + step.retry_delay * step.retries
+        one = step.timeout * (step.retries + 1) + step.retry_delay * step.retries
+        seconds += one * runs
     return min(MAX_TIMEOUT_MINUTES, math.ceil(seconds / 60) + SETUP_MINUTES)
+
+
+def _item_count(workflow: Workflow, step: Step) -> int | None:
+    """How many times ``step`` runs: 1, a sweep's item count, None when unknown."""
+    if step.foreach is None:
+        return 1
+    if isinstance(step.foreach, tuple):
+        return len(step.foreach)
+    ref = find_references(step.foreach)[0]
+    if ref.kind == "params":
+        default = workflow.parameter(ref.name).default
+        return len(default) if isinstance(default, list) else None
+    return None
 
 
 # --------------------------------------------------------------------------- steps

@@ -112,7 +112,10 @@ def step_line(step: StepRecord) -> str:
         detail = f" — {step.reason}"
     attempts = f" (attempt {len(step.attempts)})" if len(step.attempts) > 1 else ""
     elapsed = f" {_elapsed(step)}" if step.status.is_final and step.duration is not None else ""
-    return f"{mark} {step.id} {step.status.value}{elapsed}{attempts}{detail}"
+    items = ""
+    if step.items and not step.status.is_final:
+        items = f" ({sum(i.status.is_final for i in step.items)}/{len(step.items)} items done)"
+    return f"{mark} {step.id} {step.status.value}{elapsed}{attempts}{items}{detail}"
 
 
 class PlainProgress:
@@ -121,6 +124,7 @@ class PlainProgress:
     def __init__(self, stream: IO[str] | None = None) -> None:
         self.stream = stream or sys.stderr
         self.github = bool(os.environ.get("GITHUB_ACTIONS"))
+        self.shown: dict[str, str] = {}  # the last line printed for each step
 
     def _print(self, text: str) -> None:
         print(text, file=self.stream, flush=True)
@@ -129,9 +133,13 @@ class PlainProgress:
         self._print(f"nbflow: {record.workflow} run {record.run_id} started")
 
     def step_changed(self, record: RunRecord, step: StepRecord) -> None:
-        if self.github and step.status == StepStatus.RUNNING:
+        line = step_line(step)
+        if self.shown.get(step.id) == line:
+            return  # a sweep's item started: nothing new to say about the step
+        if self.github and step.status == StepStatus.RUNNING and step.id not in self.shown:
             self._print(f"::group::{step.id}")
-        self._print(step_line(step))
+        self.shown[step.id] = line
+        self._print(line)
         if self.github and step.status.is_final and step.attempts:
             self._print("::endgroup::")
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from nbflow.manifest.model import Workflow
 from nbflow.plan import topological_order
@@ -67,6 +67,7 @@ class GraphNode:
     needs: tuple[str, ...] = ()
     status: str | None = None
     layer: int = 0
+    items: int | None = None  # a foreach step's item count, once known
 
 
 def graph_nodes(
@@ -81,7 +82,9 @@ def graph_nodes(
 
 def record_graph_nodes(record: RunRecord) -> tuple[GraphNode, ...]:
     """The steps of a run record as layered nodes, coloured by their status."""
-    return _layered((s.id, s.needs, s.status.value) for s in record.steps)
+    nodes = _layered((s.id, s.needs, s.status.value) for s in record.steps)
+    items = {s.id: len(s.items) for s in record.steps if s.items}
+    return tuple(replace(n, items=items.get(n.id)) for n in nodes)
 
 
 def render_graph(
@@ -167,7 +170,7 @@ def _used_styles(nodes: Sequence[GraphNode]) -> list[str]:
 def _render_mermaid(name: str, nodes: Sequence[GraphNode], direction: str) -> str:
     ids = _mermaid_ids(nodes)
     lines = [f"flowchart {direction}"]
-    lines += [f'    {ids[n.id]}["{_mermaid_label(n.id)}"]' for n in nodes]
+    lines += [f'    {ids[n.id]}["{_mermaid_label(_label(n))}"]' for n in nodes]
     lines += [f"    {ids[a]} --> {ids[b]}" for a, b in _edges(nodes)]
     for status in _used_styles(nodes):
         style = STATUS_STYLES[status]
@@ -190,6 +193,11 @@ def _mermaid_ids(nodes: Sequence[GraphNode]) -> dict[str, str]:
             candidate = f"{base}_{suffix}"
         ids[node.id] = candidate
     return ids
+
+
+def _label(node: GraphNode) -> str:
+    """The step id; a foreach step's also says how many items it ran."""
+    return node.id if node.items is None else f"{node.id} ({_plural(node.items, 'item')})"
 
 
 def _mermaid_label(text: str) -> str:

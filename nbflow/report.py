@@ -153,9 +153,9 @@ def _steps_section(record: RunRecord, url: NotebookUrl) -> str:
             _status(step.status.value),
             str(len(step.attempts)) if step.attempts else "—",
             format_duration(step.duration),
-            _notebook_link(step, url),
+            _plural(len(step.items), "item") if step.items else _notebook_link(step, url),
         ]
-        for step in record.steps
+        for step in _with_items(record.steps)
     ]
     header = ["step", "status", "attempts", "duration", "notebook"]
     return _section("Steps", _table(header, rows))
@@ -166,8 +166,30 @@ def _graph_section(record: RunRecord) -> str:
     return _section("Graph", graph)
 
 
+def _with_items(steps: Sequence[StepRecord]) -> list[StepRecord]:
+    """Each step, followed by its items (a foreach step's) shown as steps."""
+    return [view for step in steps for view in (step, *_item_views(step))]
+
+
+def _item_views(step: StepRecord) -> list[StepRecord]:
+    """A foreach step's items as step records labelled ``step[item]``."""
+    return [
+        StepRecord(
+            id=item.label(step.id),
+            status=item.status,
+            notebook=item.notebook if item.start or item.attempts else "",
+            attempts=item.attempts,
+            duration=item.duration,
+            error=item.error,
+            reason=item.reason,
+        )
+        for item in step.items
+    ]
+
+
 def _errors_section(record: RunRecord, url: NotebookUrl) -> str:
-    failed = [s for s in record.steps if s.status == StepStatus.FAILED]
+    steps = [s for s in _with_items(record.steps) if not s.items]  # a sweep: its items
+    failed = [s for s in steps if s.status == StepStatus.FAILED]
     return _section("Errors", "\n\n".join(_step_error(step, url) for step in failed))
 
 

@@ -76,6 +76,37 @@ class Attempt:
     error: StepError | None = None
 
 
+def _is_label(value: str) -> bool:
+    return 0 < len(value) <= 40 and not value.isdigit() and not set(value) & set("[]\n")
+
+
+@dataclass(frozen=True)
+class ItemRecord:
+    """One item of a ``foreach:`` step: its own notebook, attempts and outputs."""
+
+    index: int
+    value: Any
+    status: StepStatus = StepStatus.PENDING
+    notebook: str = ""  # ``<step>.<index>.ipynb``, relative to the run folder
+    parameters: dict[str, Any] = field(default_factory=dict)
+    attempts: tuple[Attempt, ...] = ()
+    start: str | None = None
+    end: str | None = None
+    duration: float | None = None
+    error: StepError | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)
+    reason: str = ""
+    timings: dict[str, Any] = field(default_factory=dict)
+
+    def label(self, step_id: str) -> str:
+        """``region[eu]`` for a short one-line string item, else ``region[0]`` (its
+        position: a number in brackets is always the position)."""
+        value = self.value
+        if isinstance(value, str) and _is_label(value):
+            return f"{step_id}[{value}]"
+        return f"{step_id}[{self.index}]"
+
+
 @dataclass(frozen=True)
 class StepRecord:
     id: str
@@ -96,6 +127,9 @@ class StepRecord:
     # Volatile notebook metadata (papermill and nbclient timestamps, durations)
     # moved out of the executed notebook so it diffs cleanly; see store/notebooks.py.
     timings: dict[str, Any] = field(default_factory=dict)
+    #: A ``foreach:`` step's items, in item order; empty for a step that runs once.
+    #: Its ``outputs`` then map each output name to the list of the items' values.
+    items: tuple[ItemRecord, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -152,19 +186,34 @@ def _error_from_json(data: dict[str, Any] | None) -> StepError | None:
     return StepError(**data) if data else None
 
 
-def _step_from_json(data: dict[str, Any]) -> StepRecord:
-    attempts = tuple(
+def _attempts_from_json(data: dict[str, Any]) -> tuple[Attempt, ...]:
+    return tuple(
         Attempt(
             **{**a, "status": StepStatus(a["status"]), "error": _error_from_json(a.get("error"))}
         )
         for a in data.get("attempts", ())
     )
+
+
+def _item_from_json(data: dict[str, Any]) -> ItemRecord:
+    known = {f.name for f in fields(ItemRecord)}
+    values = {k: v for k, v in data.items() if k in known}
+    values.update(
+        status=StepStatus(data["status"]),
+        attempts=_attempts_from_json(data),
+        error=_error_from_json(data.get("error")),
+    )
+    return ItemRecord(**values)
+
+
+def _step_from_json(data: dict[str, Any]) -> StepRecord:
     known = {f.name for f in fields(StepRecord)}
     values = {k: v for k, v in data.items() if k in known}
     values.update(
         status=StepStatus(data["status"]),
         needs=tuple(data.get("needs", ())),
-        attempts=attempts,
+        attempts=_attempts_from_json(data),
         error=_error_from_json(data.get("error")),
+        items=tuple(_item_from_json(i) for i in data.get("items", ())),
     )
     return StepRecord(**values)

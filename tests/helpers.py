@@ -412,3 +412,47 @@ def comparable(record: Any) -> list[tuple[Any, ...]]:
         ]
     )
     return list(map(tuple, json.loads(text.replace(record.run_id, "RUN"))))
+
+
+def sweep_workflow(folder: Path, foreach: str, *, extra: str = "") -> Path:
+    """prepare records ``regions``; ``region`` runs once per item of ``foreach``;
+    combine receives the list of totals."""
+    write_notebook(
+        folder / "prepare.ipynb",
+        "",
+        ["import nbflow\nnbflow.record('regions', ['eu', 'us', 'apac'])"],
+    )
+    write_notebook(
+        folder / "region.ipynb",
+        "region = 'eu'\nposition = -1",
+        [
+            "import nbflow, time\n"
+            "assert region != 'boom', 'no such region'\n"
+            "time.sleep(float(__import__('os').environ.get('SWEEP_SLEEP', '0')))\n"
+            "nbflow.record('total', len(region) * 10 + position)"
+        ],
+    )
+    write_notebook(
+        folder / "combine.ipynb",
+        "totals = []",
+        ["import nbflow\nnbflow.record('sum', sum(totals))"],
+    )
+    return write_manifest(
+        folder,
+        f"""
+        name: sweep
+        parameters:
+          regions: {{type: list, default: [eu, us, apac]}}
+        steps:
+          - id: prepare
+            notebook: prepare.ipynb
+          - id: region
+            notebook: region.ipynb
+            foreach: {foreach}
+            parameters: {{region: "${{{{ item }}}}", position: "${{{{ item.index }}}}"}}
+          - id: combine
+            notebook: combine.ipynb
+            parameters: {{totals: "${{{{ steps.region.outputs.total }}}}"}}
+        {extra}
+        """,
+    )

@@ -4,10 +4,18 @@ assembled run equals a local run of the same workflow, times aside."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from helpers import Receiver, branching_workflow, comparable, git, injected_parameters
+from helpers import (
+    Receiver,
+    branching_workflow,
+    comparable,
+    git,
+    injected_parameters,
+    sweep_workflow,
+)
 
 from nbflow.cli import main
 from nbflow.store.runs import read_record
@@ -189,3 +197,42 @@ def test_assemble_commits_and_notifies_like_a_run(
     assert git(project_repo, "log", "-1", "--format=%s").startswith("nbflow: branching")
     assert git(project_repo, "status", "--porcelain") == ""
     assert len(receiver.posts) == 1
+
+
+def test_a_sweep_run_apart_keeps_every_item_notebook(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sweep_workflow(project / "workflows" / "sweep", '"${{ steps.prepare.outputs.regions }}"')
+    assert main(["run", "sweep", "--run-id", LOCAL, "-j", "2"]) == 0
+    local = read_record(project / "runs" / "sweep" / LOCAL)
+    pieces = project / "pieces"
+    seed = ["--run-id", APART, "--inputs", str(pieces / "seed")]
+    assert (
+        main(["run", "sweep", "--plan", "--run-id", APART, "--outputs", str(pieces / "seed")]) == 0
+    )
+    for step, upstream in [
+        ("prepare", []),
+        ("region", ["prepare"]),
+        ("combine", ["prepare", "region"]),
+    ]:
+        inputs = [x for u in upstream for x in ("--inputs", str(pieces / u))]
+        command = ["run", "sweep", "--step", step, *seed, *inputs, "--outputs", str(pieces / step)]
+        assert main(command) == 0
+
+    capsys.readouterr()
+    folders = [str(p) for p in pieces.iterdir()]
+    assert main(["assemble", "sweep", "--run-id", APART, "--pieces", *folders]) == 0
+
+    run_dir = project / "runs" / "sweep" / APART
+    apart = read_record(run_dir)
+    assert comparable(apart) == comparable(local)
+    assert apart.step("region").items == tuple(
+        replace(
+            i, start=a.start, end=a.end, duration=a.duration, attempts=a.attempts, timings=a.timings
+        )
+        for i, a in zip(local.step("region").items, apart.step("region").items, strict=True)
+    )
+    for index in range(3):
+        apart_nb = (run_dir / f"region.{index}.ipynb").read_text()
+        local_nb = (project / "runs" / "sweep" / LOCAL / f"region.{index}.ipynb").read_text()
+        assert apart_nb.replace(APART, LOCAL) == local_nb

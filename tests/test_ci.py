@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import assert_golden, write_manifest
+from helpers import assert_golden, write_manifest, write_notebook
 from helpers import copy_examples as copy_example_workflows
 from ruamel.yaml import YAML
 
@@ -24,9 +24,11 @@ from nbflow.ci import (
     MAX_TIMEOUT_MINUTES,
     check_ci,
     generate_ci,
+    timeout_minutes,
     write_ci,
 )
 from nbflow.cli import main
+from nbflow.manifest.load import load_manifest
 
 REPO = Path(__file__).resolve().parents[1]
 GOLDEN = Path(__file__).parent / "golden" / "ci"
@@ -467,3 +469,39 @@ def test_cli_reports_an_invalid_manifest(
     assert main(["ci", "generate"]) == 2
     assert "a workflow needs at least one step" in capsys.readouterr().err
     assert not (project / ".github").exists()
+
+
+@pytest.mark.parametrize(
+    ("foreach", "minutes"),
+    [
+        ("[a, b, c]", 3 + 3 * 2 + 10),
+        ('"${{ params.names }}"', 3 + 2 * 2 + 10),
+        ('"${{ steps.one.outputs.names }}"', MAX_TIMEOUT_MINUTES),
+    ],
+    ids=["literal", "parameter-default", "upstream-output"],
+)
+def test_a_sweep_counts_once_per_item_in_the_job_timeout(
+    tmp_path: Path, foreach: str, minutes: int
+) -> None:
+    folder = tmp_path / "workflows" / "sweep"
+    write_notebook(folder / "one.ipynb", "", ["import nbflow\nnbflow.record('names', ['x'])"])
+    write_notebook(folder / "each.ipynb", "name = ''")
+    manifest = write_manifest(
+        folder,
+        f"""
+        name: sweep
+        parameters:
+          names: {{type: list, default: [p, q]}}
+        defaults: {{timeout: 2m}}
+        steps:
+          - id: one
+            notebook: one.ipynb
+            timeout: 3m
+          - id: each
+            notebook: each.ipynb
+            foreach: {foreach}
+            parameters: {{name: "${{{{ item }}}}"}}
+        """,
+    )
+
+    assert timeout_minutes(load_manifest(manifest)) == minutes

@@ -99,20 +99,23 @@ def test_regional_sales_runs_its_regions_in_parallel(examples: Path) -> None:
     run_dir, record = latest_run(examples, "regional-sales")
     assert record.status == RunStatus.SUCCEEDED
     assert all(s.status == StepStatus.SUCCEEDED for s in record.steps)
-    regions = [record.step(r) for r in ("eu", "us", "apac")]
-    starts = [parse_time(s.start) for s in regions if s.start]
-    ends = [parse_time(s.end) for s in regions if s.end]
-    assert max(starts) < min(ends), "the three regional steps did not overlap"
+    region = record.step("region")
+    assert [(i.value, i.notebook) for i in region.items] == [
+        ("eu", "region.0.ipynb"),
+        ("us", "region.1.ipynb"),
+        ("apac", "region.2.ipynb"),
+    ]
+    assert all((run_dir / i.notebook).is_file() for i in region.items)
+    starts = [parse_time(i.start) for i in region.items if i.start]
+    ends = [parse_time(i.end) for i in region.items if i.end]
+    assert max(starts) < min(ends), "the three regions did not overlap"
     prepare, combine = record.step("prepare"), record.step("combine")
     assert all(parse_time(prepare.end) <= start for start in starts)  # type: ignore[arg-type]
     assert all(end <= parse_time(combine.start) for end in ends)  # type: ignore[arg-type]
-    totals = {r.id: r.outputs["total"] for r in regions}
-    assert combine.parameters == {
-        "eu_total": totals["eu"],
-        "us_total": totals["us"],
-        "apac_total": totals["apac"],
-    }
-    assert combine.outputs["total"] == pytest.approx(sum(totals.values()))
+    totals = [i.outputs["total"] for i in region.items]
+    assert region.outputs["total"] == totals
+    assert combine.parameters == {"regions": ["eu", "us", "apac"], "totals": totals}
+    assert combine.outputs["total"] == pytest.approx(sum(totals))
     report = examples / "workflows" / "regional-sales" / record.step("publish").outputs["report"]
     assert report.read_text(encoding="utf-8").startswith("# Sales by region, 2026-11-20\n")
     assert json.loads((run_dir / "run.json").read_text())["status"] == "succeeded"

@@ -32,6 +32,7 @@ NOTEBOOKS = sorted(WORKFLOWS.glob("*/*.ipynb"))
 MANIFESTS = sorted(WORKFLOWS.glob("*/workflow.yaml"))
 OUTPUT_MIME = "application/vnd.nbflow.output+json"  # how nbflow.record stores a value in a notebook
 STEP_OUTPUT = re.compile(r"^\$\{\{\s*steps\.([\w-]+)\.outputs\.(\w+)\s*\}\}$")
+PARAM = re.compile(r"^\$\{\{\s*params\.(\w+)\s*\}\}$")
 RUN_DATE = "2026-11-20"
 
 
@@ -187,12 +188,22 @@ def _run_step(
 
 
 def _run_workflow(folder: Path, **params: Any) -> dict[str, dict[str, Any]]:
-    """Run every step in manifest order (a valid order for both examples)."""
+    """Run every step in manifest order (a valid order for both examples); a step with
+    ``foreach: "${{ params.X }}"`` once per item, its outputs lists of the items'."""
     spec = _manifest(folder / "workflow.yaml")
     defaults = {name: p.get("default") for name, p in spec.get("parameters", {}).items()}
     outputs: dict[str, dict[str, Any]] = {}
     for step in spec["steps"]:
-        _run_step(folder, step, defaults | params, outputs)
+        if "foreach" not in step:
+            _run_step(folder, step, defaults | params, outputs)
+            continue
+        items = (defaults | params)[PARAM.fullmatch(step["foreach"])[1]]  # type: ignore[index]
+        recorded = []
+        for index, item in enumerate(items):
+            values = {k: item if v == "${{ item }}" else v for k, v in step["parameters"].items()}
+            one = {**step, "id": f"{step['id']}.{index}", "parameters": values}
+            recorded.append(_run_step(folder, one, defaults | params, outputs))
+        outputs[step["id"]] = {name: [r[name] for r in recorded] for name in recorded[0]}
     return outputs
 
 
@@ -297,12 +308,13 @@ def test_regional_sales_fans_out_and_in(tmp_path: Path) -> None:
 
     outputs = _run_workflow(folder, run_date=RUN_DATE)
 
-    regional = {region: outputs[region]["total"] for region in ("eu", "us", "apac")}
+    regions = ("eu", "us", "apac")
+    regional = dict(zip(regions, outputs["region"]["total"], strict=True))
     summary = outputs["combine"]["summary"]
     assert {region: r["total"] for region, r in summary["regions"].items()} == regional
     assert summary["total"] == pytest.approx(sum(regional.values()))
     assert summary["leader"] == max(regional, key=regional.__getitem__)
-    assert all(outputs[region]["orders"] == 40 for region in regional)
+    assert outputs["region"]["orders"] == [40, 40, 40]
     report = folder / "data/reports" / f"{RUN_DATE}.md"
     assert outputs["publish"] == {"report": f"data/reports/{RUN_DATE}.md"}
     assert report.read_text().startswith(f"# Sales by region, {RUN_DATE}\n")

@@ -15,11 +15,11 @@ from datetime import datetime
 from typing import Any
 
 from nbflow.errors import UsageError
-from nbflow.manifest.expressions import Context, resolve
+from nbflow.manifest.expressions import Context, ExpressionError, resolve
 from nbflow.manifest.model import Step, Workflow
 from nbflow.manifest.notebooks import inspect_notebook
 from nbflow.manifest.suggestions import did_you_mean
-from nbflow.manifest.values import coerce, resolve_default
+from nbflow.manifest.values import coerce, resolve_default, type_name
 
 
 def resolve_run_parameters(
@@ -65,12 +65,14 @@ def resolve_step_parameters(
     run: Mapping[str, Any],
     overrides: Mapping[str, Any],
     given: Collection[str] = (),
+    item: tuple[int, Any] | None = None,
 ) -> dict[str, Any]:
     """The parameters injected into ``step``'s notebook. ``given`` names the workflow
-    parameters set on the command line: they beat the step's ``parameters:``."""
+    parameters set on the command line: they beat the step's ``parameters:``.
+    ``item`` is a foreach step's current item: its position and value."""
     info = inspect_notebook(workflow.notebook_path(step))
     accepted = info.parameters or ()
-    context = _context(workflow, params, outputs, run)
+    context = _context(workflow, params, outputs, run, item)
     injected = {name: params[name] for name in accepted if name in params}
     injected.update(resolve(dict(step.parameters), context))
     injected.update({name: params[name] for name in given if name in accepted and name in params})
@@ -84,12 +86,31 @@ def resolve_inputs(
     params: Mapping[str, Any],
     outputs: Mapping[str, Mapping[str, Any] | None],
     run: Mapping[str, Any],
+    item: tuple[int, Any] | None = None,
 ) -> tuple[str, ...]:
     """``step``'s ``inputs:`` globs with their expressions (``${{ params.X }}``) resolved."""
     if not step.inputs:
         return ()
-    context = _context(workflow, params, outputs, run)
+    context = _context(workflow, params, outputs, run, item)
     return tuple(str(resolve(pattern, context)) for pattern in step.inputs)
+
+
+def resolve_foreach(
+    workflow: Workflow,
+    step: Step,
+    params: Mapping[str, Any],
+    outputs: Mapping[str, Mapping[str, Any] | None],
+    run: Mapping[str, Any],
+) -> list[Any]:
+    """The items of a foreach step, once the steps it needs have finished."""
+    items = resolve(step.foreach, _context(workflow, params, outputs, run))
+    if not isinstance(items, list):
+        raise ExpressionError(
+            f"{step.foreach_source or step.source}: "
+            f"steps[{workflow.steps.index(step)}] ({step.id}).foreach: "
+            f"{step.foreach} has type {type_name(items)}, not list"
+        )
+    return items
 
 
 def _context(
@@ -97,12 +118,14 @@ def _context(
     params: Mapping[str, Any],
     outputs: Mapping[str, Mapping[str, Any] | None],
     run: Mapping[str, Any],
+    item: tuple[int, Any] | None = None,
 ) -> Context:
     return Context(
         params=params,
         outputs={k: v for k, v in outputs.items() if v is not None},
         run=run,
         env={k: v for k, v in os.environ.items() if k not in workflow.secrets},
+        item=item,
     )
 
 

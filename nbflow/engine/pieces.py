@@ -79,7 +79,8 @@ def run_step(
         final = runs.run_dir(project.runs_dir, workflow.name, record.run_id)
         step = _moved(record.step(step_id), folder, final)
         notebook = folder / step.notebook if step.notebook else None
-        write_piece(outputs, record, step, notebook)
+        items = [folder / i.notebook for i in step.items if i.notebook]
+        write_piece(outputs, record, step, notebook, items)
     return step
 
 

@@ -9,6 +9,7 @@ change, so an interrupted run leaves an accurate record behind.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
 import os
@@ -25,17 +26,21 @@ from nbflow.engine.cache import CacheHit, StepCache
 from nbflow.engine.kernels import KernelPool, KernelSpec, check_kernels
 from nbflow.engine.locks import workflow_lock
 from nbflow.engine.parameters import (
+    resolve_foreach,
     resolve_inputs,
     resolve_run_parameters,
     resolve_step_parameters,
 )
 from nbflow.engine.step import KernelHandle, StepResult, StepTask, execute_step
+from nbflow.engine.sweep import item_notebook, settle_sweep
 from nbflow.errors import NbflowError
 from nbflow.manifest.model import Step, Workflow
+from nbflow.manifest.notebooks import inspect_notebook
 from nbflow.plan import Plan, check_step_ids, downstream, plan_run
 from nbflow.project import Project, project_of_manifest
 from nbflow.run_record import (
     Attempt,
+    ItemRecord,
     RunRecord,
     RunStatus,
     StepError,
@@ -207,6 +212,7 @@ class _Run:
         self.fingerprints: dict[str, str | None] = {}  # computed before a step executes
         self.missed: set[str] = set()  # looked up in the cache, not found
         self.saves_deferred = self.save_pending = False
+        self.queued: collections.deque[tuple[Step, int, StepTask]] = collections.deque()
 
     # -- the loop --------------------------------------------------------------
 
@@ -216,7 +222,7 @@ class _Run:
         if self.observer:
             self.observer.run_started(self.record)
         pool = ThreadPoolExecutor(max_workers=max(1, self.options.jobs), thread_name_prefix="step")
-        running: dict[Future[StepRecord], str] = {}
+        running: dict[Future[Any], str] = {}
         try:
             with _sigterm_as_interrupt():
                 self._loop(pool, running)
@@ -231,21 +237,104 @@ class _Run:
             self.kernels.close()  # kills warm kernels and any a step left behind
         return self._finish()
 
-    def _loop(self, pool: ThreadPoolExecutor, running: dict[Future[StepRecord], str]) -> None:
+    def _loop(self, pool: ThreadPoolExecutor, running: dict[Future[Any], str]) -> None:
         while True:
+            settled = False
             for step in self._ready_to_execute(running.values()):
+                if step.is_sweep:
+                    settled |= self._expand(step)
+                    continue
                 self._update(
                     replace(self._step(step.id), status=StepStatus.RUNNING, start=utc_now())
                 )
                 running[pool.submit(self._attempts, step)] = step.id
+            self._submit_items(pool, running)
             if not running:
+                if settled:
+                    continue  # a sweep settled at once may have made its dependants ready
                 return
             self._warm_ahead(running.values())
             finished, _ = wait(list(running), timeout=0.5, return_when=FIRST_COMPLETED)
             for future in finished:
-                running.pop(future)
-                self._update(future.result())
+                self._record_result(running.pop(future), future.result())
                 self._skip_dependants()
+
+    def _record_result(self, step_id: str, result: StepRecord | ItemRecord) -> None:
+        if isinstance(result, ItemRecord):
+            self._update_item(step_id, result)
+        else:
+            self._update(result)
+
+    # -- sweeps (engine/sweep.py) ------------------------------------------------
+
+    def _expand(self, step: Step) -> bool:
+        """Resolve a foreach step's items and queue them; True when the step settled
+        at once (its list could not be resolved, or is empty)."""
+        current = replace(self._step(step.id), start=utc_now(), attempts=(), error=None)
+        outputs = self._upstream_outputs(step)
+        try:
+            values = resolve_foreach(self.workflow, step, self.params, outputs, self.run_context)
+            tasks = [self._task(step, (index, value)) for index, value in enumerate(values)]
+        except NbflowError as exc:
+            error = StepError(type(exc).__name__, str(exc))
+            failed = replace(current, status=StepStatus.FAILED, error=error, end=current.start)
+            self._update(replace(failed, duration=0.0))
+            self._skip_dependants()
+            return True
+        items = tuple(
+            ItemRecord(index, value, notebook=task.output.name, parameters=dict(task.parameters))
+            for index, (value, task) in enumerate(zip(values, tasks, strict=True))
+        )
+        log.info("%s: %d item(s)", step.id, len(items))
+        self._update(replace(current, status=StepStatus.RUNNING, items=items))
+        self.queued.extend((step, index, task) for index, task in enumerate(tasks))
+        if not items:
+            self._update(settle_sweep(self._step(step.id), self._output_names(step)))
+            self._skip_dependants()
+        return not items
+
+    def _submit_items(self, pool: ThreadPoolExecutor, running: dict[Future[Any], str]) -> None:
+        """Start queued items while fewer than ``--jobs`` executions are running."""
+        while self.queued and len(running) < max(1, self.options.jobs):
+            step, index, task = self.queued.popleft()
+            item = self._step(step.id).items[index]
+            item = replace(item, status=StepStatus.RUNNING, start=utc_now())
+            self._update_item(step.id, item)
+            running[pool.submit(self._item_attempts, step, item, task)] = step.id
+
+    def _update_item(self, step_id: str, item: ItemRecord) -> None:
+        current = self._step(step_id)
+        items = tuple(item if i.index == item.index else i for i in current.items)
+        updated = replace(current, items=items)
+        if all(i.status.is_final for i in items):
+            updated = settle_sweep(updated, self._output_names(self.workflow.step(step_id)))
+        self._update(updated)
+
+    def _output_names(self, step: Step) -> list[str]:
+        """The outputs a step records or declares, for a sweep's list of each."""
+        try:
+            records = inspect_notebook(self.workflow.notebook_path(step)).records
+        except (OSError, ValueError, NbflowError):
+            records = ()
+        return [*records, *step.outputs]
+
+    def _item_attempts(self, step: Step, item: ItemRecord, task: StepTask) -> ItemRecord:
+        """Execute one item of a foreach step with the step's retries (worker thread)."""
+        threading.current_thread().name = task.step_id
+        attempts, result = self._execute(step, task, 0)
+        timings = clean_notebook(task.output, root=self.project.root)
+        start = attempts[0].start if attempts else item.start
+        return replace(
+            item,
+            status=result.status,
+            attempts=tuple(attempts),
+            start=start,
+            end=result.end,
+            duration=_seconds(start, result.end) if start else None,
+            error=result.error,
+            outputs=result.outputs,
+            timings=timings,
+        )
 
     def _ready(self, running: Iterable[str]) -> list[Step]:
         busy = set(running)
@@ -307,6 +396,8 @@ class _Run:
             return False
 
     def _is_cacheable(self, step: Step) -> bool:
+        if step.is_sweep:
+            return False  # not yet: a sweep's items are always executed
         enabled = self.options.cached if step.cache is None else step.cache
         forced = self.options.force or step.id in self.forced
         return enabled and not forced and step.id not in self.missed
@@ -391,17 +482,23 @@ class _Run:
             StepStatus.CANCELLED,
         )
 
-    def _cancel(self, running: dict[Future[StepRecord], str]) -> None:
+    def _cancel(self, running: dict[Future[Any], str]) -> None:
         log.warning("interrupted: stopping %d running step(s)", len(running))
         self.cancel.set()
+        self.queued.clear()
         for handle in list(self.handles.values()):
             handle.stop("cancelled: the run was interrupted")
-        for future in list(running):
+        for future, step_id in list(running.items()):
             with contextlib.suppress(Exception):
-                self._update(future.result())
+                self._record_result(step_id, future.result())
+        reason = "the run was interrupted"
         for step in self.record.steps:
+            for item in step.items:
+                if not item.status.is_final:
+                    cancelled = replace(item, status=StepStatus.CANCELLED, reason=reason)
+                    self._update_item(step.id, cancelled)
+            step = self._step(step.id)
             if not step.status.is_final:
-                reason = "the run was interrupted"
                 self._update(replace(step, status=StepStatus.CANCELLED, reason=reason))
 
     def _finish(self) -> RunRecord:
@@ -444,15 +541,24 @@ class _Run:
             fingerprint=fingerprint,
         )
         earlier = list(current.attempts)  # of the run this one resumes
+        attempts, result = self._execute(step, task, len(earlier))
+        timings = clean_notebook(task.output, root=self.project.root)
+        return _step_from_attempts(replace(current, timings=timings), earlier + attempts, result)
+
+    def _execute(
+        self, step: Step, task: StepTask, earlier: int
+    ) -> tuple[list[Attempt], StepResult]:
+        """Execute ``task`` with ``step``'s retries; its attempts (numbered after
+        ``earlier`` ones) and the last result."""
         attempts: list[Attempt] = []
         for number in range(1, step.retries + 2):
             if number > 1 and not self._wait_before_retry(step, number):
                 break
-            handle = self.handles[step.id] = KernelHandle()
+            handle = self.handles[task.step_id] = KernelHandle()
             result = self.executor(task, handle, self.cancel.is_set)
             attempts.append(
                 Attempt(
-                    len(earlier) + number,
+                    earlier + number,
                     result.start,
                     result.end,
                     result.duration,
@@ -463,11 +569,13 @@ class _Run:
             if result.status != StepStatus.FAILED:
                 break
             log.info(
-                "%s: attempt %d failed: %s", step.id, number, result.error and result.error.summary
+                "%s: attempt %d failed: %s",
+                task.step_id,
+                number,
+                result.error and result.error.summary,
             )
-        self.handles.pop(step.id, None)
-        timings = clean_notebook(task.output, root=self.project.root)
-        return _step_from_attempts(replace(current, timings=timings), earlier + attempts, result)
+        self.handles.pop(task.step_id, None)
+        return attempts, result
 
     def _wait_before_retry(self, step: Step, number: int) -> bool:
         delay = step.retry_delay * 2 ** (number - 2)
@@ -476,8 +584,9 @@ class _Run:
         )
         return not self.cancel.wait(delay)
 
-    def _task(self, step: Step) -> StepTask:
-        outputs = {n: self._outputs_of(n) for n in _upstream_ids(self.workflow, step)}
+    def _task(self, step: Step, item: tuple[int, Any] | None = None) -> StepTask:
+        """What executes ``step`` (or, with ``item``, one item of a foreach step)."""
+        outputs = self._upstream_outputs(step)
         parameters = resolve_step_parameters(
             self.workflow,
             step,
@@ -486,11 +595,13 @@ class _Run:
             self.run_context,
             self.options.step_parameters.get(step.id, {}),
             given=tuple(self.options.parameters),
+            item=item,
         )
+        name = item_notebook(step.id, item[0]) if item else f"{step.id}.ipynb"
         return StepTask(
-            step_id=step.id,
+            step_id=f"{step.id}[{item[0]}]" if item else step.id,
             notebook=self.workflow.notebook_path(step),
-            output=self.dir / f"{step.id}.ipynb",
+            output=self.dir / name,
             cwd=self.workflow.directory,
             parameters=parameters,
             kernel=step.kernel,
@@ -499,8 +610,13 @@ class _Run:
             log_output=self.options.log_output,
             redactor=self.redactor,
             kernels=self.kernels,
-            inputs=resolve_inputs(self.workflow, step, self.params, outputs, self.run_context),
+            inputs=resolve_inputs(
+                self.workflow, step, self.params, outputs, self.run_context, item
+            ),
         )
+
+    def _upstream_outputs(self, step: Step) -> dict[str, Mapping[str, Any] | None]:
+        return {n: self._outputs_of(n) for n in _upstream_ids(self.workflow, step)}
 
     def _outputs_of(self, step_id: str) -> Mapping[str, Any] | None:
         step = self._step(step_id)

@@ -114,7 +114,15 @@ def _step(
         description=str(spec.get("description", "")),
         outputs=tuple(spec.get("outputs", ())),
         cache=spec.get("cache", defaults.cache),
+        foreach=_foreach(spec.get("foreach")),
+        foreach_source=doc.source(("steps", index, "foreach")) if "foreach" in spec else None,
     )
+
+
+def _foreach(value: Any) -> tuple[Any, ...] | str | None:
+    if isinstance(value, list):
+        return tuple(jsonable(item) for item in value)
+    return value if isinstance(value, str) else None
 
 
 def _triggers(manifest: Path, on: Mapping[str, Any]) -> Triggers:

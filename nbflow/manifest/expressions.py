@@ -7,6 +7,7 @@ Grammar (whitespace inside the braces is optional)::
     ${{ run.id }} / ${{ run.date }} the current run
     ${{ env.NAME }}                 an environment variable
     ${{ secrets.NAME }}             a secret (read from the environment)
+    ${{ item }} / ${{ item.index }} in a ``foreach:`` step: the current item, its position
 
 A value that is exactly one expression keeps the referenced value's type (an int
 stays an int, a list stays a list), so ``limit: "${{ params.limit }}"`` passes an
@@ -36,7 +37,7 @@ __all__ = [
     "syntax_errors",
 ]
 
-KINDS = ("params", "steps", "run", "env", "secrets")
+KINDS = ("params", "steps", "run", "env", "secrets", "item")
 RUN_FIELDS = ("id", "date")
 
 _EXPR = re.compile(r"\$\{\{((?:(?!\}\}).)*)\}\}", re.DOTALL)
@@ -48,6 +49,7 @@ _FORMS = {
     "run": re.compile(r"run\.(id|date)"),
     "env": re.compile(rf"env\.({_NAME})"),
     "secrets": re.compile(rf"secrets\.({_NAME})"),
+    "item": re.compile(r"item(?:\.(index))?"),
 }
 _SHAPES = {
     "params": "${{ params.NAME }}",
@@ -55,6 +57,7 @@ _SHAPES = {
     "run": "${{ run.id }} or ${{ run.date }}",
     "env": "${{ env.NAME }}",
     "secrets": "${{ secrets.NAME }}",
+    "item": "${{ item }} or ${{ item.index }}",
 }
 
 
@@ -67,7 +70,8 @@ class ExpressionError(NbflowError, KeyError):
 
 @dataclass(frozen=True)
 class Reference:
-    """One ``${{ … }}`` reference. ``step`` is set for ``steps.ID.outputs.NAME``."""
+    """One ``${{ … }}`` reference. ``step`` is set for ``steps.ID.outputs.NAME``; for
+    ``item`` the name is ``""`` (the item itself) or ``"index"``."""
 
     kind: str
     name: str
@@ -85,6 +89,8 @@ class Context:
     env: Mapping[str, str] = field(default_factory=dict)
     #: Declared secrets' values; ``${{ secrets.X }}`` falls back to ``env`` when empty.
     secrets: Mapping[str, str] = field(default_factory=dict)
+    #: In a ``foreach:`` step: the current item's position and value.
+    item: tuple[int, Any] | None = None
 
 
 def parse_reference(text: str) -> Reference:
@@ -98,7 +104,7 @@ def parse_reference(text: str) -> Reference:
         raise ExpressionError(_syntax_message(text, kind))
     if kind == "steps":
         return Reference("steps", found.group(2), found.group(1), text)
-    return Reference(kind, found.group(1), None, text)
+    return Reference(kind, found.group(1) or "", None, text)
 
 
 def _syntax_message(text: str, kind: str) -> str:
@@ -181,6 +187,10 @@ def lookup(ref: Reference, context: Context) -> Any:
         if ref.step not in context.outputs:
             raise ExpressionError(f"{ref.text}: step '{ref.step}' has no recorded outputs")
         return _get(context.outputs[ref.step], ref, f"step '{ref.step}' recorded no output")
+    if ref.kind == "item":
+        if context.item is None:
+            raise ExpressionError(f"{ref.text}: only a step with `foreach:` has an item")
+        return context.item[0] if ref.name == "index" else context.item[1]
     table: Mapping[str, Any] = {
         "params": context.params,
         "run": context.run,

@@ -89,6 +89,14 @@ class Step:
     description: str = ""
     outputs: tuple[str, ...] = ()  # declared in the manifest, besides those recorded
     cache: bool | None = None  # the step's or the defaults' `cache:`; None: not set
+    #: ``foreach:``: a literal list, or one expression naming a list; None: run once.
+    foreach: tuple[Any, ...] | str | None = None
+    foreach_source: Source | None = None
+
+    @property
+    def is_sweep(self) -> bool:
+        """Whether the step runs once per item of its ``foreach:``."""
+        return self.foreach is not None
 
 
 @dataclass(frozen=True)

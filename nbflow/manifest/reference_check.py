@@ -5,7 +5,9 @@ Design decisions:
 - ``params.X`` must be a declared parameter, ``secrets.X`` a declared secret, and
   ``steps.S.outputs.X`` an output that step ``S`` records (its notebook calls
   ``nbflow.record``) or lists under ``outputs:``, where ``S`` is upstream of the step
-  using it. Step outputs only exist in step parameters and inputs.
+  using it. Step outputs only exist in step parameters, inputs and ``foreach:``.
+- ``${{ item }}`` and ``${{ item.index }}`` only exist in the parameters and inputs of
+  a step with ``foreach:``.
 - A secret never reaches a notebook, not even through ``env.X``: notebooks read
   secrets with ``nbflow.secret(...)``, so a secret is never saved in an executed notebook.
 - :class:`ReferenceCheck` shares the semantic checker's ``needs`` and ``notebooks``
@@ -47,7 +49,11 @@ class ReferenceCheck:
             for message in expressions.syntax_errors(text):
                 problems.append(self.doc.problem(subpath, message))
             for ref in expressions.find_references(text):
-                if problem := self._reference_problem(ref, step_index):
+                if ref.kind == "item":
+                    problem = self._item_problem(ref, subpath, step_index)
+                else:
+                    problem = self._reference_problem(ref, step_index)
+                if problem:
                     problems.append(self.doc.problem(subpath, *problem))
         return problems
 
@@ -68,6 +74,25 @@ class ReferenceCheck:
                 return f"{ref.text}: undeclared secret '{ref.name}'", fix
         if ref.kind == "steps":
             return self._output_problem(ref, step_index)
+        return None
+
+    def _item_problem(
+        self, ref: expressions.Reference, path: KeyPath, step_index: int | None
+    ) -> tuple[str, str] | None:
+        """``${{ item }}`` exists only in the parameters and inputs of a foreach step."""
+        if step_index is None:
+            return f"{ref.text}: only a step with `foreach:` has an item", ""
+        me = self.steps[step_index].get("id", f"steps[{step_index}]")
+        if len(path) > 2 and path[2] == "foreach":
+            return (
+                f"{ref.text}: the item is not known while `foreach:` is read",
+                "name a list: ${{ params.NAME }} or ${{ steps.ID.outputs.NAME }}",
+            )
+        if "foreach" not in self.steps[step_index]:
+            return (
+                f"{ref.text}: only a step with `foreach:` has an item",
+                f"add `foreach:` to step '{me}' or remove the expression",
+            )
         return None
 
     def _secret_in_notebook(self, ref: expressions.Reference) -> tuple[str, str] | None:

@@ -10,6 +10,9 @@ Design decisions:
   keeps these effective needs, by step index, for building the model.
 - Paths (notebooks, inputs) are relative to the folder holding the manifest, and
   must stay inside it, so a workflow folder can be moved or copied whole.
+- ``foreach:`` is a literal list or exactly one ``${{ params.X }}`` (a list
+  parameter) or ``${{ steps.ID.outputs.NAME }}`` expression; whether an output is
+  a list is only known at run time.
 - Notebooks are read with :mod:`json` (see notebooks.py), never nbformat or Jupyter;
   croniter is imported only when a schedule is checked.
 """
@@ -24,6 +27,7 @@ from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any
 
 from nbflow.errors import Problem
+from nbflow.manifest import expressions
 from nbflow.manifest.builder import build_parameter, needs_sources
 from nbflow.manifest.document import Document, KeyPath, as_dict, as_list
 from nbflow.manifest.durations import parse_duration
@@ -34,6 +38,8 @@ from nbflow.manifest.suggestions import did_you_mean
 from nbflow.manifest.values import DYNAMIC_DEFAULTS, coerce
 
 __all__ = ["SemanticCheck"]
+
+_LISTS = ("params", "steps")  # what a `foreach:` expression may name
 
 
 @dataclass
@@ -223,6 +229,34 @@ class SemanticCheck:
         for position, pattern in enumerate(as_list(step.get("inputs"))):
             self._check_expressions((*path, "inputs", position), pattern, step_index=index)
         self._check_step_parameters(index, step)
+        if "foreach" in step:
+            self._check_foreach((*path, "foreach"), step["foreach"], index)
+
+    def _check_foreach(self, path: KeyPath, foreach: Any, index: int) -> None:
+        """A literal list of items, or one expression naming a list."""
+        if isinstance(foreach, list) and not foreach:
+            self.add(path, "an empty `foreach:` list runs nothing", "list at least one item")
+        if isinstance(foreach, list):
+            self._check_expressions(path, foreach, step_index=index)
+        if not isinstance(foreach, str):
+            return
+        refs = expressions.find_references(foreach)
+        if len(refs) != 1 or foreach.strip() != refs[0].text or refs[0].kind not in _LISTS:
+            self.add(
+                path,
+                f"foreach '{foreach}' is neither a list nor an expression naming one",
+                'write a list ([eu, us]), "${{ params.NAME }}" (a list parameter) '
+                'or "${{ steps.ID.outputs.NAME }}"',
+            )
+            return
+        self._check_expressions(path, foreach, step_index=index)
+        spec = as_dict(as_dict(self.doc.data.get("parameters")).get(refs[0].name))
+        if refs[0].kind == "params" and spec.get("type") not in (None, ParamType.LIST.value):
+            self.add(
+                path,
+                f"{refs[0].text}: parameter '{refs[0].name}' has type {spec['type']}, not list",
+                f"declare it with `type: list` under `parameters: {refs[0].name}:`",
+            )
 
     def _check_notebook(self, index: int, step: dict[str, Any]) -> None:
         notebook = step.get("notebook")

@@ -12,7 +12,8 @@ task, a Kubernetes job), jobs share no run folder; they pass folders of files:
 - ``<step>.json``, a **piece**: that step's record, exactly as ``run.json`` lists it
   under ``steps`` (status, attempts, injected parameters, outputs, error), plus
   ``workflow`` and ``run_id`` to tell pieces of another run.
-- ``<step>.ipynb``: its executed notebook (absent when no kernel ever ran it).
+- ``<step>.ipynb``: its executed notebook (absent when no kernel ever ran it); for a
+  ``foreach:`` step, ``<step>.<N>.ipynb`` for each item instead.
 
 Pieces are plain files so any engine can move them: artifacts, a bucket, a volume.
 """
@@ -46,6 +47,7 @@ class Seed:
 class Piece:
     step: StepRecord
     notebook: Path | None  # the executed notebook, when there is one
+    items: tuple[Path, ...] = ()  # a foreach step's item notebooks that exist
 
 
 def write_seed(folder: Path, seed: Seed) -> Path:
@@ -87,11 +89,21 @@ def _load_seed(path: Path) -> Seed:
         raise UsageError(f"{path}: not a run seed ({exc})") from None
 
 
-def write_piece(folder: Path, record: RunRecord, step: StepRecord, notebook: Path | None) -> Path:
-    """Write ``step``'s piece (and copy its executed notebook) into ``folder``."""
+def write_piece(
+    folder: Path,
+    record: RunRecord,
+    step: StepRecord,
+    notebook: Path | None,
+    items: Sequence[Path] = (),
+) -> Path:
+    """Write ``step``'s piece (and copy its executed notebook, or a foreach step's
+    item notebooks ``items``) into ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     if notebook is not None and notebook.is_file():
         shutil.copyfile(notebook, folder / f"{step.id}.ipynb")
+    for item in items:
+        if item.is_file():
+            shutil.copyfile(item, folder / item.name)
     data = {"workflow": record.workflow, "run_id": record.run_id, **step.to_json()}
     path = folder / f"{step.id}.json"
     write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
@@ -121,4 +133,7 @@ def _load_piece(path: Path, record: RunRecord) -> Piece:
             f"not {record.workflow}/{record.run_id}"
         )
     notebook = path.with_suffix(".ipynb")
-    return Piece(step, notebook if notebook.is_file() else None)
+    items = tuple(path.parent / i.notebook for i in step.items if i.notebook)
+    return Piece(
+        step, notebook if notebook.is_file() else None, tuple(p for p in items if p.is_file())
+    )

@@ -16,6 +16,7 @@ import pytest
 from helpers import (
     branching_workflow,
     comparable,
+    sweep_workflow,
     wait_until_no_kernels,
     write_manifest,
     write_notebook,
@@ -68,6 +69,28 @@ def test_a_workflow_on_dask_records_what_a_local_run_does(project: Path, client:
         dask_nb = (runs / DASK / f"{step}.ipynb").read_text(encoding="utf-8")
         assert dask_nb.replace(DASK, LOCAL) == (runs / LOCAL / f"{step}.ipynb").read_text()
     assert (runs / DASK / "README.md").is_file()
+
+
+def test_a_sweep_on_dask_records_what_a_local_run_does(project: Path, client: Any) -> None:
+    manifest = sweep_workflow(project / "workflows" / "sweep", "[eu, boom, apac, us]")
+    workflow = load_manifest(manifest)
+    local = run_workflow(workflow, RunOptions(run_id=LOCAL, jobs=2))
+
+    record = run_workflow(workflow, RunOptions(run_id=DASK, jobs=2), executor=DaskExecutor(client))
+
+    def items(record: Any) -> list[tuple[Any, ...]]:
+        return [
+            (i.value, i.status, i.notebook, i.parameters, i.outputs, i.error and i.error.summary)
+            for i in record.step("region").items
+        ]
+
+    assert comparable(record) == comparable(local)
+    assert items(record) == items(local)
+    assert record.step("region").status == StepStatus.FAILED
+    runs = project / "runs" / "sweep"
+    for index in range(4):
+        dask_nb = (runs / DASK / f"region.{index}.ipynb").read_text(encoding="utf-8")
+        assert dask_nb.replace(DASK, LOCAL) == (runs / LOCAL / f"region.{index}.ipynb").read_text()
 
 
 def test_nbflow_run_executor_dask(project: Path, client: Any) -> None:

@@ -104,7 +104,7 @@ def test_syntax_errors() -> None:
     assert syntax_errors("${{ params.a }} and ${{ run.id }}") == []
     assert syntax_errors("${{ foo }} ${{ run.when }} ${{ params.") == [
         "malformed expression '${{ foo }}'; an expression starts with one of "
-        "params, steps, run, env, secrets",
+        "params, steps, run, env, secrets, item",
         "malformed expression '${{ run.when }}'; expected ${{ run.id }} or ${{ run.date }}",
         "unterminated expression: '${{' without a closing '}}'",
     ]

@@ -558,7 +558,7 @@ def test_expression_problems(folder: Path) -> None:
         f"{path}:20:10: steps[3] (d).parameters.x: ${{{{ steps.a.outputs.a_rowz }}}}: "
         "step 'a' does not record output 'a_rowz'; did you mean 'a_rows'?",
         f"{path}:24:11: steps[4] (e).parameters.x[0]: malformed expression '${{{{ foo }}}}'; "
-        "an expression starts with one of params, steps, run, env, secrets",
+        "an expression starts with one of params, steps, run, env, secrets, item",
         f"{path}:24:29: steps[4] (e).parameters.x[1].y: malformed expression "
         "'${{ steps.x }}'; expected ${{ steps.STEP_ID.outputs.NAME }}",
         f"{path}:24:48: steps[4] (e).parameters.x[2]: ${{{{ secrets.TOKEN }}}}: "

@@ -1,0 +1,224 @@
+"""Parameter sweeps: a ``foreach:`` step runs once per item, through real kernels."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from helpers import (
+    injected_parameters,
+    latest_run,
+    sweep_workflow,
+    write_manifest,
+    write_notebook,
+)
+
+from nbflow.engine.runner import RunOptions, run_workflow
+from nbflow.engine.sweep import settle_sweep
+from nbflow.manifest.load import load_manifest
+from nbflow.report import render_report
+from nbflow.run_record import (
+    ItemRecord,
+    RunRecord,
+    RunStatus,
+    StepError,
+    StepRecord,
+    StepStatus,
+    parse_time,
+)
+from nbflow.store.runs import read_record
+
+NOW = datetime(2026, 11, 20, 6, 30, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "foreach",
+    ["[eu, us, apac]", '"${{ params.regions }}"', '"${{ steps.prepare.outputs.regions }}"'],
+    ids=["literal", "parameter", "upstream-output"],
+)
+def test_sweep_runs_one_notebook_per_item(project: Path, foreach: str) -> None:
+    manifest = sweep_workflow(project / "workflows" / "sweep", foreach)
+
+    record = run_workflow(load_manifest(manifest), RunOptions(jobs=2, now=NOW))
+
+    assert record.status == RunStatus.SUCCEEDED
+    run_dir = project / "runs" / "sweep" / record.run_id
+    region = record.step("region")
+    assert region.status == StepStatus.SUCCEEDED
+    assert [(i.index, i.value, i.status) for i in region.items] == [
+        (0, "eu", StepStatus.SUCCEEDED),
+        (1, "us", StepStatus.SUCCEEDED),
+        (2, "apac", StepStatus.SUCCEEDED),
+    ]
+    assert [i.notebook for i in region.items] == [
+        "region.0.ipynb",
+        "region.1.ipynb",
+        "region.2.ipynb",
+    ]
+    assert [i.parameters for i in region.items] == [
+        {"region": "eu", "position": 0},
+        {"region": "us", "position": 1},
+        {"region": "apac", "position": 2},
+    ]
+    assert injected_parameters(run_dir / "region.1.ipynb") == (
+        '# Parameters\nregion = "us"\nposition = 1\n'
+    )
+    assert region.outputs == {"total": [20, 21, 42]}
+    assert record.step("combine").parameters == {"totals": [20, 21, 42]}
+    assert record.step("combine").outputs == {"sum": 83}
+    assert not (run_dir / "region.ipynb").exists()
+    assert region.start == min(i.start for i in region.items if i.start)
+    assert region.end == max(i.end for i in region.items if i.end)
+    assert read_record(run_dir) == record
+
+
+def test_failing_item_fails_the_step_and_skips_its_dependants(project: Path) -> None:
+    manifest = sweep_workflow(project / "workflows" / "sweep", "[eu, boom, apac]")
+
+    record = run_workflow(load_manifest(manifest), RunOptions(jobs=3, now=NOW))
+
+    assert record.status == RunStatus.FAILED
+    region = record.step("region")
+    assert region.status == StepStatus.FAILED
+    assert [i.status for i in region.items] == [
+        StepStatus.SUCCEEDED,
+        StepStatus.FAILED,
+        StepStatus.SUCCEEDED,
+    ]
+    assert region.items[1].error is not None
+    assert region.items[1].error.ename == "AssertionError"
+    assert region.error is not None
+    assert region.error.evalue == "region[boom]: no such region"
+    assert region.reason == "1 of 3 items failed"
+    combine = record.step("combine")
+    assert combine.status == StepStatus.SKIPPED
+    assert combine.reason == "needs 'region', which failed"
+    run_dir = project / "runs" / "sweep" / record.run_id
+    assert all((run_dir / f"region.{n}.ipynb").is_file() for n in range(3))
+    report = (run_dir / "README.md").read_text(encoding="utf-8")
+    assert "| `region[eu]` | ✅ succeeded | 1 |" in report
+    assert "| `region[boom]` | ❌ failed | 1 |" in report
+    assert "[`region.1.ipynb`](region.1.ipynb)" in report
+    assert "### ❌ failed: `region[boom]`" in report
+    assert "### ❌ failed: `region`\n" not in report
+    assert 's_region["region (3 items)"]' in report
+
+
+def test_items_run_concurrently_within_jobs(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SWEEP_SLEEP", "1.5")
+    manifest = sweep_workflow(project / "workflows" / "sweep", "[eu, us, apac]")
+
+    record = run_workflow(load_manifest(manifest), RunOptions(jobs=3, now=NOW))
+
+    assert record.status == RunStatus.SUCCEEDED
+    items = record.step("region").items
+    starts = [parse_time(a.start) for i in items for a in i.attempts]
+    ends = [parse_time(a.end) for i in items for a in i.attempts]
+    assert max(starts) < min(ends), "the three items did not overlap"
+
+
+def test_foreach_output_that_is_not_a_list_fails_the_step(project: Path) -> None:
+    folder = project / "workflows" / "sweep"
+    manifest = sweep_workflow(folder, '"${{ steps.prepare.outputs.regions }}"')
+    write_notebook(folder / "prepare.ipynb", "", ["import nbflow\nnbflow.record('regions', 'eu')"])
+
+    record = run_workflow(load_manifest(manifest), RunOptions(jobs=1, now=NOW))
+
+    region = record.step("region")
+    assert region.status == StepStatus.FAILED
+    assert region.error is not None
+    assert region.error.evalue == (
+        f"{manifest}:9:14: steps[1] (region).foreach: "
+        "${{ steps.prepare.outputs.regions }} has type str, not list"
+    )
+    assert region.items == ()
+    assert record.step("combine").status == StepStatus.SKIPPED
+
+
+def test_empty_foreach_list_succeeds_with_empty_outputs(project: Path) -> None:
+    folder = project / "workflows" / "sweep"
+    manifest = sweep_workflow(folder, '"${{ params.regions }}"')
+
+    options = RunOptions(jobs=1, now=NOW, parameters={"regions": []})
+    record = run_workflow(load_manifest(manifest), options)
+
+    assert record.status == RunStatus.SUCCEEDED
+    assert record.step("region").outputs == {"total": []}
+    assert record.step("combine").outputs == {"sum": 0}
+
+
+def test_sweep_record_round_trips_through_json() -> None:
+    error = StepError("ValueError", "bad", 2, "tb")
+    step = StepRecord(
+        id="region",
+        status=StepStatus.RUNNING,
+        items=(
+            ItemRecord(0, "eu", StepStatus.SUCCEEDED, "region.0.ipynb", outputs={"total": 1}),
+            ItemRecord(1, {"name": "us"}, StepStatus.FAILED, "region.1.ipynb", error=error),
+        ),
+    )
+    record = RunRecord(
+        "w", "r", RunStatus.FAILED, "manual", "2026-11-20T06:30:00.000Z", steps=(step,)
+    )
+
+    again = RunRecord.from_json(json.loads(json.dumps(record.to_json())))
+
+    assert again == record
+    settled = settle_sweep(again.steps[0], ["total"])
+    assert settled.status == StepStatus.FAILED
+    assert settled.outputs == {"total": [1, None]}
+    assert [i.label("region") for i in settled.items] == ["region[eu]", "region[1]"]
+    assert "| `region[1]` | ❌ failed |" in render_report(record.with_step(settled))
+
+
+def test_interrupted_sweep_cancels_running_and_queued_items(project: Path) -> None:
+    folder = project / "workflows" / "stop"
+    write_notebook(
+        folder / "slow.ipynb",
+        "name = ''",
+        [
+            "import pathlib, time\npathlib.Path(f'started-{name}.txt').write_text('yes')\n"
+            "time.sleep(60)"
+        ],
+    )
+    write_manifest(
+        folder,
+        """
+        name: stop
+        steps:
+          - {id: slow, notebook: slow.ipynb, foreach: [a, b, c], parameters: {name: "${{ item }}"}}
+        """,
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nbflow", "run", "stop", "--jobs", "2"],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while len(list(folder.glob("started-*.txt"))) < 2:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the items never started"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+
+    assert proc.returncode == 130, err
+    run_dir, record = latest_run(project, "stop")
+    assert record.status == RunStatus.CANCELLED
+    slow = record.step("slow")
+    assert slow.status == StepStatus.CANCELLED
+    assert [i.status for i in slow.items] == [StepStatus.CANCELLED] * 3
+    assert slow.items[2].attempts == () and slow.items[2].reason == "the run was interrupted"
+    assert (run_dir / "slow.0.ipynb").is_file() and not (run_dir / "slow.2.ipynb").exists()
+    assert "| `slow[c]` | 🚫 cancelled | — | — | — |" in (run_dir / "README.md").read_text()
