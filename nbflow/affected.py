@@ -89,7 +89,8 @@ def _affected(
 
 def _uses(workflow: Workflow) -> dict[str, set[str]]:
     """For each step, the workflow parameters it uses: those its notebook's parameters
-    cell assigns (they are injected) and those its ``parameters:`` refer to."""
+    cell assigns (they are injected) and those its ``parameters:`` or ``foreach:``
+    refer to."""
     from nbflow.manifest.expressions import find_references
     from nbflow.manifest.notebooks import inspect_notebook
 
@@ -97,7 +98,8 @@ def _uses(workflow: Workflow) -> dict[str, set[str]]:
     uses = {}
     for step in workflow.steps:
         cell = set(inspect_notebook(workflow.notebook_path(step)).parameters or ()) & declared
-        refs = {r.name for r in find_references(dict(step.parameters)) if r.kind == "params"}
+        used = [dict(step.parameters), step.foreach]
+        refs = {r.name for r in find_references(used) if r.kind == "params"}
         uses[step.id] = cell | refs
     return uses
 

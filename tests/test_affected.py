@@ -209,3 +209,21 @@ def test_changed_rejects_steps(project_repo: Path, capsys: pytest.CaptureFixture
     assert capsys.readouterr().err == (
         "error: --changed chooses the steps: drop --steps, --resume, --schedule\n"
     )
+
+
+def test_changed_foreach_parameter_touches_the_sweep(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = repo / "workflows" / "sweep"
+    write_notebook(folder / "each.ipynb", "name = ''", ["1"])
+    text = (
+        "name: sweep\nparameters:\n  names: {type: list, default: [a, b]}\nsteps:\n"
+        "  - {id: each, notebook: each.ipynb, foreach: '${{ params.names }}'}\n"
+    )
+    write_manifest(folder, text)
+    commit_all(repo, "sweep")
+    write_manifest(folder, text.replace("[a, b]", "[a, b, c]"))
+    commit_all(repo, "one more name")
+
+    out, _ = affected(capsys, "HEAD~1..HEAD", "--json")
+    assert json.loads(out)[0]["touched"] == {"each": "parameter names changed"}
