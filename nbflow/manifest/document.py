@@ -174,7 +174,7 @@ def _parse_yaml(path: Path, text: str) -> tuple[Any, Any]:
             node = constructor.composer.get_single_node()
             if node is not None:
                 limits.check_aliases(path, node)
-            data = None if node is None else constructor.construct_document(node)
+            data = None if node is None else _construct(path, constructor, node)
         finally:
             parser.dispose()
     except MarkedYAMLError as exc:
@@ -183,6 +183,22 @@ def _parse_yaml(path: Path, text: str) -> tuple[Any, Any]:
         problem = _reader_problem(path, text, exc)
         raise ManifestError([problem]) from None
     return data, node
+
+
+def _construct(path: Path, constructor: Any, node: Any) -> Any:
+    """Build the document; a value ruamel cannot build (``!!int x``, ``!!float x``)
+    raises plain Python errors, turned here into a problem instead of a traceback."""
+    try:
+        return constructor.construct_document(node)
+    except (ValueError, TypeError, ArithmeticError) as exc:
+        mark = node.start_mark
+        problem = Problem(
+            Source(path, mark.line + 1, mark.column + 1),
+            "",
+            f"invalid YAML: a value cannot be built ({exc})",
+            "check explicit tags such as !!int or !!float and the values they apply to",
+        )
+        raise ManifestError([problem]) from None
 
 
 def _reader_problem(path: Path, text: str, exc: Any) -> Problem:

@@ -719,3 +719,20 @@ def test_control_character(tmp_path: Path) -> None:
     assert one_problem(path) == (
         f"{path}:2:15: invalid YAML: control character #x0001 is not allowed; remove it"
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("!!float x", "could not convert string to float: 'x'"),
+        ("!!int x", "invalid literal for int() with base 10: 'x'"),
+    ],
+)
+def test_a_tagged_value_that_cannot_be_built_is_a_problem(
+    tmp_path: Path, value: str, reason: str
+) -> None:
+    path = write_manifest(tmp_path, f"name: demo\nsteps: {value}\n")
+    assert one_problem(path) == (
+        f"{path}:1:1: invalid YAML: a value cannot be built ({reason}); "
+        "check explicit tags such as !!int or !!float and the values they apply to"
+    )
