@@ -439,5 +439,5 @@ def test_hooks_dir_follows_core_hooks_path(project_repo: Path) -> None:
 
 
 def test_outside_a_repository(tmp_path: Path) -> None:
-    with pytest.raises(StoreError, match="is not inside a Git repository"):
+    with pytest.raises(StoreError, match="is not in a Git work tree; run `git init` first"):
         repo.work_tree(tmp_path)
