@@ -352,8 +352,8 @@ def _deliver(workflow: Any, project: Any, record: Any, target: str, *, push: boo
 
 
 def _open_pull_request(project: Any, run_dir: Path, record: Any, branch: str) -> None:
-    from nbflow.github import github_settings, open_pull_request, origin_url, path_in_repository
-    from nbflow.store.repo import current_branch
+    from nbflow.github import github_settings, open_pull_request
+    from nbflow.store.repo import current_branch, origin_url, path_in_repository
     from nbflow.store.runs import previous_record
 
     settings = github_settings(os.environ, origin_url(project.root))
@@ -544,7 +544,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_comment(args: argparse.Namespace) -> int:
-    from nbflow.github import github_settings, origin_url, path_in_repository, upsert_comment
+    from nbflow.github import github_settings, upsert_comment
+    from nbflow.store.repo import origin_url, path_in_repository
     from nbflow.store.runs import find_run, latest_run, read_record
 
     project = _project()

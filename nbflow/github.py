@@ -22,12 +22,10 @@ from __future__ import annotations
 
 import logging
 import re
-import subprocess
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -49,8 +47,6 @@ __all__ = [
     "comment_marker",
     "github_settings",
     "open_pull_request",
-    "origin_url",
-    "path_in_repository",
     "upsert_comment",
 ]
 
@@ -125,30 +121,6 @@ def github_settings(env: Mapping[str, str], remote_url: str | None = None) -> Gi
     api_url = (env.get("GITHUB_API_URL") or _api_url_of(host)).rstrip("/")
     server_url = (env.get("GITHUB_SERVER_URL") or _server_url_of(api_url)).rstrip("/")
     return GitHubSettings(repository, token, api_url, server_url, token_variable)
-
-
-def origin_url(path: Path) -> str | None:
-    """The URL of the ``origin`` remote of the repository at ``path``, or None."""
-    result = _git(path, "config", "--get", "remote.origin.url")
-    return result or None
-
-
-def path_in_repository(path: Path) -> str:
-    """``path`` (a folder in a Git work tree) relative to the top of the work tree."""
-    prefix = _git(path, "rev-parse", "--show-prefix")
-    if prefix is None:
-        raise GitHubError(f"{path} is not in a Git repository; links to it need one")
-    return prefix.rstrip("/")
-
-
-def _git(path: Path, *args: str) -> str | None:
-    try:
-        done = subprocess.run(
-            ["git", "-C", str(path), *args], capture_output=True, text=True, check=False
-        )
-    except OSError:
-        return None
-    return done.stdout.strip() if done.returncode == 0 else None
 
 
 def _token(env: Mapping[str, str]) -> tuple[str, str]:

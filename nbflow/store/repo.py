@@ -94,6 +94,17 @@ def commit_run(
     return committer.to_pr_branch(push)
 
 
+def origin_url(path: Path) -> str | None:
+    """The URL of the ``origin`` remote of the repository at ``path``, or None."""
+    git = _Git.find(path)
+    return (git.remote_url(DEFAULT_REMOTE) or None) if git else None
+
+
+def path_in_repository(path: Path) -> str:
+    """``path`` (in a Git work tree) relative to the top of the work tree."""
+    return _Git.open(path).relative(path)
+
+
 def current_branch(root: Path) -> str:
     """The branch checked out in the repository at ``root``; StoreError when detached."""
     return _Git.open(root).current_branch()
@@ -436,6 +447,9 @@ class _Git:
             f"cannot push the run: no remote named '{DEFAULT_REMOTE}' in {self.top}; add one "
             "with `git remote add origin URL`, or commit without --push"
         )
+
+    def remote_url(self, remote: str) -> str:
+        return self._config(f"remote.{remote}.url")
 
     def _config(self, key: str) -> str:
         out, failure = self._execute(("config", "--get", key), None)

@@ -441,3 +441,12 @@ def test_hooks_dir_follows_core_hooks_path(project_repo: Path) -> None:
 def test_outside_a_repository(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="is not in a Git work tree; run `git init` first"):
         repo.work_tree(tmp_path)
+
+
+def test_origin_url_and_path_in_repository(git_repo: Path, tmp_path: Path) -> None:
+    assert repo.origin_url(git_repo) == str(tmp_path / "origin.git")
+    (git_repo / "runs" / "demo").mkdir(parents=True)
+    assert repo.path_in_repository(git_repo / "runs" / "demo") == "runs/demo"
+    git(git_repo, "remote", "remove", "origin")
+    assert repo.origin_url(git_repo) is None
+    assert repo.origin_url(tmp_path / "elsewhere") is None
