@@ -6,7 +6,6 @@ user's comments, key order and layout survive.
 
 from __future__ import annotations
 
-import json
 import re
 from importlib import resources
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 
 from nbflow.errors import UsageError
 from nbflow.project import CONFIG_FILE, WORKFLOWS_DIR
+from nbflow.store.notebooks import dump_notebook
 
 SAFE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 SAFE_STEP = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -129,7 +129,7 @@ def write_step_notebook(path: Path) -> Path:
         "nbformat": 4,
         "nbformat_minor": 5,
     }
-    path.write_text(json.dumps(notebook, indent=1) + "\n", encoding="utf-8")
+    path.write_text(dump_notebook(notebook), encoding="utf-8")
     return path
 
 

@@ -40,6 +40,7 @@ from typing import Any
 from nbflow.engine.step import KernelHandle, StepResult, StepTask, execute_step
 from nbflow.errors import ExecutionError, UsageError
 from nbflow.run_record import StepError, StepStatus, parse_time, utc_now
+from nbflow.store.notebooks import dump_notebook
 from nbflow.store.runs import write_atomic
 
 log = logging.getLogger(__name__)
@@ -172,7 +173,7 @@ def _write_notebook(task: StepTask, text: str) -> None:
     if isinstance(meta, dict):
         meta.update(input_path=str(task.notebook), output_path=str(task.output))
     notebook = task.redactor.data(notebook)
-    write_atomic(task.output, json.dumps(notebook, indent=1, ensure_ascii=False) + "\n")
+    write_atomic(task.output, dump_notebook(notebook))
 
 
 def _lost(exc: Exception) -> StepError:

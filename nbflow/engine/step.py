@@ -27,6 +27,7 @@ from nbflow.engine.kernels import KernelPool, KernelSpec, start_kernel
 from nbflow.engine.outputs import read_outputs
 from nbflow.run_record import StepError, StepStatus, utc_now
 from nbflow.secrets import Redactor
+from nbflow.store.notebooks import INSERTED_TAGS, dump_notebook
 from nbflow.store.runs import write_atomic
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,6 @@ log = logging.getLogger(__name__)
 KERNEL_START_TIMEOUT = 60.0
 KERNEL_START_ATTEMPTS = 3
 KERNEL_START_FAILURES = ("Kernel died before replying to kernel_info", "Kernel didn't respond")
-INSERTED_TAGS = ("injected-parameters", "papermill-error-cell-tag")
 STOPPED = ("Timeout", "Cancelled", "DeadKernelError")  # stops the notebook cannot report
 
 
@@ -122,7 +122,7 @@ def execute_step(
     _set_output_path(notebook, task.output)
     notebook = task.redactor.data(notebook)
     if notebook:
-        write_atomic(task.output, json.dumps(notebook, indent=1, ensure_ascii=False) + "\n")
+        write_atomic(task.output, dump_notebook(notebook))
     status = StepStatus.SUCCEEDED if error is None else StepStatus.FAILED
     if cancelled() and error is not None:
         status = StepStatus.CANCELLED
