@@ -4,7 +4,8 @@ The record is finished by the runner's own code (``settle_record``): a step whos
 need failed is ``skipped`` with the reason a local run gives, the run's status is
 computed the same way, and the report is the same. A step with no piece and nothing
 blocking it never ran (its job was cancelled, or its piece was not passed): it is
-``cancelled``, and so is the run. The run ends when its last step ended.
+``cancelled``, and so is the run; so is an item of a ``foreach:`` step that no part
+finished. The run ends when its last step ended.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from nbflow.engine.locks import workflow_lock
-from nbflow.engine.pieces import check_run_of
+from nbflow.engine.pieces import check_run_of, read_run_pieces
 from nbflow.engine.runner import settle_record
 from nbflow.errors import UsageError
 from nbflow.manifest.model import Workflow
@@ -23,7 +24,7 @@ from nbflow.project import Project, project_of_manifest
 from nbflow.report import render_report
 from nbflow.run_record import RunRecord, parse_time
 from nbflow.store import runs
-from nbflow.store.pieces import read_pieces, read_seed
+from nbflow.store.pieces import read_seed
 
 MISSING = "no piece: its job did not run, or its piece was not passed to `nbflow assemble`"
 
@@ -41,7 +42,7 @@ def assemble_run(
     if run_id is not None and runs.check_run_id(run_id) != seed.run_id:
         raise UsageError(f"--run-id {run_id}: the seed in the pieces is run {seed.run_id}")
     check_run_of(workflow, seed)
-    found = read_pieces(pieces, seed)
+    found = read_run_pieces(pieces, seed)
     folder = runs.run_dir(project.runs_dir, workflow.name, seed.run_id)
     folder.mkdir(parents=True, exist_ok=True)
     for step_id, piece in found.items():

@@ -215,6 +215,8 @@ def _run_apart(args: argparse.Namespace) -> int:
 
     if args.plan and args.step:
         raise UsageError("--plan and --step go in separate commands: plan first, then each step")
+    if args.item is not None and not args.step:
+        raise UsageError("--item chooses items of the step given with --step")
     if not args.workflow or not args.outputs or args.changed or args.resume:
         raise UsageError(
             "--plan and --step take a WORKFLOW and --outputs DIR (not --changed, --resume)"
@@ -242,11 +244,25 @@ def _run_apart(args: argparse.Namespace) -> int:
         raise UsageError(
             f"--run-id {args.run_id}: the seed in --inputs is run {seed.record.run_id}"
         )
-    step = run_step(workflow, args.step, seed, inputs, outputs, log_output=args.log_output)
-    print(outputs / f"{step.id}.json")
+    items = _item_indices(args.item) if args.item is not None else None
+    step, piece = run_step(
+        workflow, args.step, seed, inputs, outputs, log_output=args.log_output, items=items
+    )
+    print(piece)
     if step.error:
         print(f"{step.id}: {step.status.value}: {step.error.summary}", file=sys.stderr)
     return {"succeeded": EXIT_OK, "cancelled": EXIT_INTERRUPTED}.get(step.status.value, EXIT_FAILED)
+
+
+def _item_indices(text: str) -> frozenset[int]:
+    """``--item 0,3``: item indices; empty: none."""
+    try:
+        indices = frozenset(int(i) for i in _split(text) or ())
+    except ValueError:
+        indices = frozenset({-1})
+    if any(i < 0 for i in indices):
+        raise UsageError(f"--item {text!r}: expected item indices such as 0 or 0,3 (from 0)")
+    return indices
 
 
 def _run_options(workflow: Any, args: argparse.Namespace, steps: list[str] | None) -> Any:
@@ -729,6 +745,12 @@ def _parser() -> argparse.ArgumentParser:
         help="run nothing: write the run's seed (run.json) into --outputs",
     )
     g.add_argument("--step", metavar="ID", help="run only step ID of the seeded run")
+    g.add_argument(
+        "--item",
+        metavar="I,...",
+        help="with --step of a foreach step: run only these items (indices from 0), "
+        "leaving a part of its piece",
+    )
     g.add_argument(
         "--inputs",
         action="append",

@@ -199,25 +199,46 @@ def test_assemble_commits_and_notifies_like_a_run(
     assert len(receiver.posts) == 1
 
 
+SWEEP_JOBS = {  # job name: its command-line tail, the jobs whose pieces it reads
+    "whole": [
+        ("prepare", [], []),
+        ("region", [], ["prepare"]),
+        ("combine", [], ["prepare", "region"]),
+    ],
+    "one job per item": [
+        ("prepare", [], []),
+        ("region-0", ["--item", "0"], ["prepare"]),
+        ("region-1", ["--item", "1,2"], ["prepare"]),
+        ("combine", [], ["prepare", "region-0", "region-1"]),
+    ],
+}
+
+
+def run_sweep_apart(pieces: Path, jobs: str) -> dict[str, int]:
+    """Plan the sweep workflow, then run ``SWEEP_JOBS[jobs]`` each into its own
+    folder; their exit codes."""
+    seed = ["--run-id", APART, "--inputs", str(pieces / "seed")]
+    assert (
+        main(["run", "sweep", "--plan", "--run-id", APART, "--outputs", str(pieces / "seed")]) == 0
+    )
+    codes = {}
+    for job, tail, upstream in SWEEP_JOBS[jobs]:
+        step = job.partition("-")[0]
+        inputs = [x for u in upstream for x in ("--inputs", str(pieces / u))]
+        command = ["run", "sweep", "--step", step, *seed, *inputs, "--outputs", str(pieces / job)]
+        codes[job] = main([*command, *tail])
+    return codes
+
+
+@pytest.mark.parametrize("jobs", list(SWEEP_JOBS))
 def test_a_sweep_run_apart_keeps_every_item_notebook(
-    project: Path, capsys: pytest.CaptureFixture[str]
+    project: Path, capsys: pytest.CaptureFixture[str], jobs: str
 ) -> None:
     sweep_workflow(project / "workflows" / "sweep", '"${{ steps.prepare.outputs.regions }}"')
     assert main(["run", "sweep", "--run-id", LOCAL, "-j", "2"]) == 0
     local = read_record(project / "runs" / "sweep" / LOCAL)
     pieces = project / "pieces"
-    seed = ["--run-id", APART, "--inputs", str(pieces / "seed")]
-    assert (
-        main(["run", "sweep", "--plan", "--run-id", APART, "--outputs", str(pieces / "seed")]) == 0
-    )
-    for step, upstream in [
-        ("prepare", []),
-        ("region", ["prepare"]),
-        ("combine", ["prepare", "region"]),
-    ]:
-        inputs = [x for u in upstream for x in ("--inputs", str(pieces / u))]
-        command = ["run", "sweep", "--step", step, *seed, *inputs, "--outputs", str(pieces / step)]
-        assert main(command) == 0
+    assert set(run_sweep_apart(pieces, jobs).values()) == {0}
 
     capsys.readouterr()
     folders = [str(p) for p in pieces.iterdir()]
@@ -236,3 +257,52 @@ def test_a_sweep_run_apart_keeps_every_item_notebook(
         apart_nb = (run_dir / f"region.{index}.ipynb").read_text()
         local_nb = (project / "runs" / "sweep" / LOCAL / f"region.{index}.ipynb").read_text()
         assert apart_nb.replace(APART, LOCAL) == local_nb
+
+
+def test_an_item_without_its_part_is_cancelled(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sweep_workflow(project / "workflows" / "sweep", "[eu, boom, apac]")
+    pieces = project / "pieces"
+
+    codes = run_sweep_apart(pieces, "one job per item")
+    capsys.readouterr()
+    (pieces / "region-1" / "region.part-1.json").unlink()  # that job's piece was lost
+    again = ["run", "sweep", "--step", "combine", "--inputs", str(pieces / "seed")]
+    again += [x for u in ("prepare", "region-0") for x in ("--inputs", str(pieces / u))]
+    assert main([*again, "--outputs", str(pieces / "combine")]) == 1
+    assert "it needs 'region', which has items with no part" in capsys.readouterr().err
+    folders = [str(p) for p in pieces.iterdir()]
+    assert main(["assemble", "sweep", "--run-id", APART, "--pieces", *folders]) == 130
+
+    assert codes == {"prepare": 0, "region-0": 0, "region-1": 1, "combine": 1}
+    assert sorted(p.name for p in pieces.glob("*/*.json")) == [
+        "prepare.json",
+        "region.part-0.json",
+        "run.json",
+    ]
+    region = read_record(project / "runs" / "sweep" / APART).step("region")
+    assert [(i.value, i.status.value) for i in region.items] == [
+        ("eu", "succeeded"),
+        ("boom", "cancelled"),
+        ("apac", "cancelled"),
+    ]
+    assert region.items[1].reason.startswith("no piece")
+    assert region.status.value == "cancelled"
+
+
+def test_item_indices_out_of_range_exit_2(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sweep_workflow(project / "workflows" / "sweep", "[eu, us]")
+    pieces = project / "pieces"
+    run_sweep_apart(pieces, "whole")
+    capsys.readouterr()
+    base = ["run", "sweep", "--step", "region", "--inputs", str(pieces / "seed")]
+    base += ["--inputs", str(pieces / "prepare"), "--outputs", str(pieces / "more")]
+
+    assert main([*base, "--item", "1,7"]) == 2
+    assert "step 'region' has 2 items this run (indices 0 to 1)" in capsys.readouterr().err
+    assert main([*base, "--item", "x"]) == 2
+    assert main(["run", "sweep", "--step", "prepare", "--item", "0", *base[4:]]) == 2
+    assert not (pieces / "more").exists()

@@ -6,6 +6,10 @@ run id, resolved parameters, start time, trigger — in a seed; ``run_step``
 of the steps it needs, and leaves its own piece; ``nbflow assemble`` joins the
 pieces into the run folder (see store/pieces.py for the files).
 
+With ``items``, ``run_step`` executes only those items of a ``foreach:`` step and
+leaves a *part* of its piece; the parts of a step, joined, settle it as the runner
+would (``read_run_pieces``): so a GitHub matrix job can run each item.
+
 ``run_step`` does not re-implement the runner: it writes the seed, completed with
 the needed steps' pieces, as the record of a run in a scratch runs folder and
 *resumes* it with only this step selected. Parameters, expressions over earlier
@@ -22,8 +26,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from nbflow.engine.runner import Executor, RunOptions, run_workflow, start_record
+from nbflow.engine.runner import (
+    Executor,
+    RunOptions,
+    output_names,
+    run_workflow,
+    start_record,
+)
 from nbflow.engine.step import execute_step
+from nbflow.engine.sweep import settle_sweep
 from nbflow.errors import ExecutionError, UsageError
 from nbflow.manifest.model import Workflow
 from nbflow.plan import check_step_ids, upstream
@@ -54,17 +65,26 @@ def run_step(
     project: Project | None = None,
     executor: Executor = execute_step,
     log_output: bool = False,
-) -> StepRecord:
-    """Execute ``step_id`` of the seeded run; write its piece into ``outputs``.
+    items: frozenset[int] | None = None,
+) -> tuple[StepRecord, Path]:
+    """Execute ``step_id`` of the seeded run; write its piece into ``outputs``;
+    return the step's record and the piece's path.
 
     ``inputs`` must hold the pieces of every step it needs, directly or not. Raises
     ExecutionError, writing nothing, when a step it needs did not succeed: that step
     is recorded as skipped by ``nbflow assemble``, with the reason a local run gives.
+    With ``items`` (a foreach step), execute only those items and, unless that
+    settles the step, write a part of its piece; the returned record then holds and
+    is settled over those items alone.
     """
     check_run_of(workflow, seed.record)
     check_step_ids(workflow, [step_id])
+    step_def = workflow.step(step_id)
+    if items is not None and not step_def.is_sweep:
+        raise UsageError(f"--item: step '{step_id}' has no foreach: it has no items")
     project = project or project_of_manifest(workflow.manifest)
     pieces = _needed_pieces(workflow, step_id, seed.record, inputs)
+    chosen = {step_id: items} if items is not None else {}
     with tempfile.TemporaryDirectory(prefix="nbflow-piece-") as scratch:
         record = _resume(
             workflow,
@@ -72,16 +92,36 @@ def run_step(
             seed,
             pieces,
             _Scratch(project.root, Path(scratch)),
+            RunOptions(items=chosen, log_output=log_output),
             executor,
-            log_output,
         )
         folder = runs.run_dir(Path(scratch), workflow.name, record.run_id)
         final = runs.run_dir(project.runs_dir, workflow.name, record.run_id)
         step = _moved(record.step(step_id), folder, final)
         notebook = folder / step.notebook if step.notebook else None
-        items = [folder / i.notebook for i in step.items if i.notebook]
-        write_piece(outputs, record, step, notebook, items)
-    return step
+        notebooks = [folder / i.notebook for i in step.items if i.notebook]
+        if step.status.is_final:
+            return step, write_piece(outputs, record, step, notebook, notebooks)
+        ran = [i for i in step.items if i.index in (items or ())]
+        if not ran or len(ran) < len(items or ()):
+            raise UsageError(
+                f"--item {','.join(map(str, sorted(items or ())))}: step '{step_id}' has "
+                f"{len(step.items)} items this run (indices 0 to {len(step.items) - 1})"
+            )
+        part = (min((i.index for i in ran), default=0), output_names(workflow, step_def))
+        path = write_piece(outputs, record, step, None, notebooks, part=part)
+        return settle_sweep(replace(step, items=tuple(ran))), path
+
+
+def read_run_pieces(folders: Sequence[Path], record: RunRecord) -> dict[str, Piece]:
+    """The pieces of ``record``'s steps in ``folders``; a foreach step whose parts
+    together finish every item is settled as the runner settles it."""
+    found = read_pieces(folders, record)
+    for step_id, piece in found.items():
+        step = piece.step
+        if piece.output_names is not None and all(i.status.is_final for i in step.items):
+            found[step_id] = replace(piece, step=settle_sweep(step, piece.output_names))
+    return found
 
 
 def _moved(step: StepRecord, scratch: Path, final: Path) -> StepRecord:
@@ -107,7 +147,7 @@ def _needed_pieces(
     workflow: Workflow, step_id: str, record: RunRecord, inputs: Sequence[Path]
 ) -> dict[str, Piece]:
     step = workflow.step(step_id)
-    found = read_pieces(inputs, record)
+    found = read_run_pieces(inputs, record)
     needed = upstream(workflow, step.needs)
     missing = [s.id for s in workflow.steps if s.id in needed and s.id not in found]
     if missing:
@@ -115,7 +155,8 @@ def _needed_pieces(
         raise UsageError(f"{step_id}: no piece of '{missing[0]}' ({missing[0]}.json) in {where}")
     blocked = [n for n in step.needs if found[n].step.status != StepStatus.SUCCEEDED]
     if blocked:
-        status = found[blocked[0]].step.status.value
+        need = found[blocked[0]].step
+        status = need.status.value if need.status.is_final else "has items with no part"
         raise ExecutionError(
             f"{step_id}: not run: it needs '{blocked[0]}', which {status} "
             "(`nbflow assemble` records it as skipped)"
@@ -129,20 +170,21 @@ def _resume(
     seed: Seed,
     pieces: dict[str, Piece],
     scratch: Project,
+    options: RunOptions,
     executor: Executor,
-    log_output: bool,
 ) -> RunRecord:
-    """Resume the seeded run, completed with ``pieces``, in ``scratch`` for one step."""
+    """Resume the seeded run, completed with ``pieces``, in ``scratch`` for one step
+    (``options``: its items and output streaming)."""
     steps = tuple(pieces[s.id].step if s.id in pieces else s for s in seed.record.steps)
     record = replace(seed.record, steps=steps)
     runs.write_record(runs.run_dir(scratch.runs_dir, workflow.name, record.run_id), record)
-    options = RunOptions(
+    options = replace(
+        options,
         parameters={n: record.parameters[n] for n in seed.given if n in record.parameters},
         step_parameters=seed.step_parameters,
         steps=[step_id],
         trigger=record.trigger,
         jobs=1,
-        log_output=log_output,
         resume=record.run_id,
     )
     log.info("%s: running step %s of run %s", workflow.name, step_id, record.run_id)

@@ -36,6 +36,7 @@ from nbflow.engine.sweep import item_notebook, settle_sweep
 from nbflow.errors import NbflowError
 from nbflow.manifest.model import Step, Workflow
 from nbflow.manifest.notebooks import inspect_notebook
+from nbflow.manifest.values import jsonable
 from nbflow.plan import Plan, check_step_ids, downstream, plan_run
 from nbflow.project import Project, project_of_manifest
 from nbflow.run_record import (
@@ -84,6 +85,8 @@ class RunOptions:
     cached: bool = False  # reuse unchanged results for steps whose manifest leaves `cache` unset
     force: bool = False  # execute every step, whatever the cache holds
     force_steps: Sequence[str] = ()  # execute these steps and their dependants
+    # execute only these items of a foreach step (by index); its others stay pending
+    items: Mapping[str, frozenset[int]] = field(default_factory=dict)
 
 
 def run_workflow(
@@ -153,6 +156,27 @@ def _resume(workflow: Workflow, project: Project, options: RunOptions) -> _Start
     return dict(prior.parameters), plan, resumed
 
 
+def output_names(workflow: Workflow, step: Step) -> list[str]:
+    """The outputs a step records or declares, for a sweep's list of each."""
+    try:
+        records = inspect_notebook(workflow.notebook_path(step)).records
+    except (OSError, ValueError, NbflowError):
+        records = ()
+    return [*records, *step.outputs]
+
+
+def _done_before(item: ItemRecord, earlier: ItemRecord | None) -> ItemRecord:
+    """``earlier`` when the run being resumed finished that item with the same value
+    and parameters (its notebook is in the run folder), else ``item`` with the
+    attempts ``earlier`` made."""
+    if earlier is None:
+        return item
+    same = jsonable([earlier.value, earlier.parameters]) == jsonable([item.value, item.parameters])
+    if not same:
+        return item
+    return earlier if earlier.status.is_done else replace(item, attempts=earlier.attempts)
+
+
 def _cut_short(step: StepRecord, last_seen: str) -> StepRecord:
     """A step left ``running`` by a process that died (``kill -9``, a crash): record
     the attempt it was making as cancelled, ending at the record's last write."""
@@ -180,6 +204,7 @@ def _initial_step(step: Step, plan: Plan, before: StepRecord | None = None) -> S
         needs=step.needs,
         source_notebook=step.notebook,
         attempts=before.attempts if before else (),
+        items=before.items if before and selected else (),  # done items are kept
         reason="" if selected else "not selected",
     )
 
@@ -268,8 +293,15 @@ class _Run:
     # -- sweeps (engine/sweep.py) ------------------------------------------------
 
     def _expand(self, step: Step) -> bool:
-        """Resolve a foreach step's items and queue them; True when the step settled
-        at once (its list could not be resolved, or is empty)."""
+        """Resolve a foreach step's items and queue those to execute; True when the
+        step settled at once (its list could not be resolved, is empty, or every item
+        is done already).
+
+        An item the run being resumed finished with the same value and parameters
+        keeps its notebook and outputs; with ``options.items``, only the items listed
+        for this step execute and the others stay pending (a matrix job runs a share
+        of the items; ``nbflow assemble`` joins the shares)."""
+        earlier = {i.index: i for i in self._step(step.id).items}
         current = replace(self._step(step.id), start=utc_now(), attempts=(), error=None)
         outputs = self._upstream_outputs(step)
         try:
@@ -282,16 +314,28 @@ class _Run:
             self._skip_dependants()
             return True
         items = tuple(
-            ItemRecord(index, value, notebook=task.output.name, parameters=dict(task.parameters))
+            _done_before(
+                ItemRecord(
+                    index, value, notebook=task.output.name, parameters=dict(task.parameters)
+                ),
+                earlier.get(index),
+            )
             for index, (value, task) in enumerate(zip(values, tasks, strict=True))
         )
-        log.info("%s: %d item(s)", step.id, len(items))
+        chosen = self.options.items.get(step.id)
+        queue = [
+            (step, item.index, task)
+            for item, task in zip(items, tasks, strict=True)
+            if not item.status.is_done and (chosen is None or item.index in chosen)
+        ]
+        log.info("%s: %d item(s), %d to execute", step.id, len(items), len(queue))
         self._update(replace(current, status=StepStatus.RUNNING, items=items))
-        self.queued.extend((step, index, task) for index, task in enumerate(tasks))
-        if not items:
+        self.queued.extend(queue)
+        if all(i.status.is_done for i in items):
             self._update(settle_sweep(self._step(step.id), self._output_names(step)))
             self._skip_dependants()
-        return not items
+            return True
+        return False
 
     def _submit_items(self, pool: ThreadPoolExecutor, running: dict[Future[Any], str]) -> None:
         """Start queued items while fewer than ``--jobs`` executions are running."""
@@ -311,23 +355,19 @@ class _Run:
         self._update(updated)
 
     def _output_names(self, step: Step) -> list[str]:
-        """The outputs a step records or declares, for a sweep's list of each."""
-        try:
-            records = inspect_notebook(self.workflow.notebook_path(step)).records
-        except (OSError, ValueError, NbflowError):
-            records = ()
-        return [*records, *step.outputs]
+        return output_names(self.workflow, step)
 
     def _item_attempts(self, step: Step, item: ItemRecord, task: StepTask) -> ItemRecord:
         """Execute one item of a foreach step with the step's retries (worker thread)."""
         threading.current_thread().name = task.step_id
-        attempts, result = self._execute(step, task, 0)
+        new, result = self._execute(step, task, len(item.attempts))
         timings = clean_notebook(task.output, root=self.project.root)
+        attempts = (*item.attempts, *new)
         start = attempts[0].start if attempts else item.start
         return replace(
             item,
             status=result.status,
-            attempts=tuple(attempts),
+            attempts=attempts,
             start=start,
             end=result.end,
             duration=_seconds(start, result.end) if start else None,
@@ -715,12 +755,15 @@ def settle_record(
 ) -> RunRecord:
     """Finish a run whose steps executed elsewhere, as this runner would: a step that
     needs a failed or skipped one is skipped with the same reason, a step left pending
-    is cancelled with reason ``missing``; the run's status is computed, and record and
-    report are saved in its run folder."""
+    is cancelled with reason ``missing`` (a foreach step: its items left pending); the
+    run's status is computed, and record and report are saved in its run folder."""
     plan = plan_run(workflow)
     run = _Run(workflow, plan, project, RunOptions(), record.parameters, record, None, execute_step)
     run._skip_dependants()
     for step in run.record.steps:
-        if not step.status.is_final:
+        unfinished = [i for i in step.items if not i.status.is_final]
+        for item in unfinished:
+            run._update_item(step.id, replace(item, status=StepStatus.CANCELLED, reason=missing))
+        if not run._step(step.id).status.is_final:
             run._update(replace(step, status=StepStatus.CANCELLED, reason=missing))
     return run._finish()

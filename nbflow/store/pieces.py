@@ -14,6 +14,11 @@ task, a Kubernetes job), jobs share no run folder; they pass folders of files:
   ``workflow`` and ``run_id`` to tell pieces of another run.
 - ``<step>.ipynb``: its executed notebook (absent when no kernel ever ran it); for a
   ``foreach:`` step, ``<step>.<N>.ipynb`` for each item instead.
+- ``<step>.part-<N>.json``, a **part**: when the items of a ``foreach:`` step are
+  shared out between jobs (``--item``, a GitHub matrix), each job leaves the step's
+  record with its own items final and the others pending, named after its first
+  item, plus ``output_names`` (what the step records, for the outputs of the whole
+  step). ``read_pieces`` joins the parts of a step into one piece.
 
 Pieces are plain files so any engine can move them: artifacts, a bucket, a volume.
 """
@@ -23,7 +28,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +53,7 @@ class Piece:
     step: StepRecord
     notebook: Path | None  # the executed notebook, when there is one
     items: tuple[Path, ...] = ()  # a foreach step's item notebooks that exist
+    output_names: tuple[str, ...] | None = None  # parts joined: the step still to settle
 
 
 def write_seed(folder: Path, seed: Seed) -> Path:
@@ -95,9 +101,12 @@ def write_piece(
     step: StepRecord,
     notebook: Path | None,
     items: Sequence[Path] = (),
+    *,
+    part: tuple[int, Sequence[str]] | None = None,
 ) -> Path:
     """Write ``step``'s piece (and copy its executed notebook, or a foreach step's
-    item notebooks ``items``) into ``folder``."""
+    item notebooks ``items``) into ``folder``; with ``part`` (its first item, the
+    step's output names), a part of a foreach step's items."""
     folder.mkdir(parents=True, exist_ok=True)
     if notebook is not None and notebook.is_file():
         shutil.copyfile(notebook, folder / f"{step.id}.ipynb")
@@ -106,18 +115,25 @@ def write_piece(
             shutil.copyfile(item, folder / item.name)
     data = {"workflow": record.workflow, "run_id": record.run_id, **step.to_json()}
     path = folder / f"{step.id}.json"
+    if part is not None:
+        data["output_names"] = list(part[1])
+        path = folder / f"{step.id}.part-{part[0]}.json"
     write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     return path
 
 
 def read_pieces(folders: Sequence[Path], record: RunRecord) -> dict[str, Piece]:
-    """The pieces of ``record``'s steps found in ``folders``, by step id."""
+    """The pieces of ``record``'s steps found in ``folders``, by step id; the parts of
+    a step, when it has no whole piece, joined into one (``output_names`` set: the
+    caller settles the step once every item is final)."""
     found: dict[str, Piece] = {}
-    for folder in folders:
-        for step in record.steps:
-            path = folder / f"{step.id}.json"
-            if step.id not in found and path.is_file():
-                found[step.id] = _load_piece(path, record)
+    for step in record.steps:
+        whole = [f / f"{step.id}.json" for f in folders if (f / f"{step.id}.json").is_file()]
+        parts = sorted({p for f in folders for p in f.glob(f"{step.id}.part-*.json")})
+        if whole:
+            found[step.id] = _load_piece(whole[0], record)
+        elif parts:
+            found[step.id] = _joined([_load_piece(p, record) for p in parts])
     return found
 
 
@@ -125,6 +141,8 @@ def _load_piece(path: Path, record: RunRecord) -> Piece:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         step = StepRecord.from_json(data)
+        names = data.get("output_names")
+        output_names = None if names is None else tuple(str(n) for n in names)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise UsageError(f"{path}: not a step piece ({exc})") from None
     if (data.get("workflow"), data.get("run_id")) != (record.workflow, record.run_id):
@@ -132,8 +150,26 @@ def _load_piece(path: Path, record: RunRecord) -> Piece:
             f"{path}: a piece of run {data.get('workflow')}/{data.get('run_id')}, "
             f"not {record.workflow}/{record.run_id}"
         )
-    notebook = path.with_suffix(".ipynb")
+    notebook = path.parent / f"{step.id}.ipynb"
     items = tuple(path.parent / i.notebook for i in step.items if i.notebook)
     return Piece(
-        step, notebook if notebook.is_file() else None, tuple(p for p in items if p.is_file())
+        step,
+        notebook if notebook.is_file() else None,
+        tuple(p for p in items if p.is_file()),
+        output_names,
     )
+
+
+def _joined(parts: Sequence[Piece]) -> Piece:
+    """One piece from the parts of a foreach step: each item as the part that
+    finished it left it (pending when none did)."""
+    items = {i.index: i for i in parts[0].step.items}
+    notebooks: dict[str, Path] = {}
+    for part in parts:
+        for item in part.step.items:
+            if item.status.is_final and item.index in items:
+                items[item.index] = item
+        notebooks.update((p.name, p) for p in part.items)
+    step = replace(parts[0].step, items=tuple(items[i] for i in sorted(items)))
+    chosen = tuple(notebooks[i.notebook] for i in step.items if i.notebook in notebooks)
+    return Piece(step, None, chosen, parts[0].output_names or ())

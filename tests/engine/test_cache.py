@@ -201,11 +201,13 @@ def test_step_cache_false_always_runs(project: Path) -> None:
     assert statuses(run(folder, cached=True)) == {"a": C, "b": C, "c": C, "d": S}
 
 
-def test_cli_cached_force_step(project: Path, folder: Path, capsys: Any) -> None:
+def test_cli_cached_force_step(project: Path, folder: Path, capsys: Any, caplog: Any) -> None:
     assert main(["run", "inc", "--cached"]) == 0
     assert main(["run", "inc", "--force-step", "c", "--json"]) == 0
     record = RunRecord.from_json(json.loads(capsys.readouterr().out.split("\n", 1)[1]))
-    assert statuses(record) == {"a": C, "b": C, "c": S, "d": C}
+    earlier = sorted(p.parent.name for p in (project / "runs" / "inc").glob("*/run.json"))
+    why = (record.run_id, earlier, [(s.id, s.fingerprint) for s in record.steps], caplog.text)
+    assert statuses(record) == {"a": C, "b": C, "c": S, "d": C}, why
     assert main(["run", "inc", "--force-step", "nope"]) == 2
 
 

@@ -222,3 +222,65 @@ def test_interrupted_sweep_cancels_running_and_queued_items(project: Path) -> No
     assert slow.items[2].attempts == () and slow.items[2].reason == "the run was interrupted"
     assert (run_dir / "slow.0.ipynb").is_file() and not (run_dir / "slow.2.ipynb").exists()
     assert "| `slow[c]` | 🚫 cancelled | — | — | — |" in (run_dir / "README.md").read_text()
+
+
+def flaky_sweep(folder: Path) -> Path:
+    """``item`` fails while a file ``fail-<item>`` exists in the workflow folder."""
+    write_notebook(
+        folder / "item.ipynb",
+        "name = ''",
+        [
+            "import nbflow, pathlib\n"
+            "assert not pathlib.Path(f'fail-{name}').exists(), f'{name} told to fail'\n"
+            "nbflow.record('upper', name.upper())"
+        ],
+    )
+    return write_manifest(
+        folder,
+        """
+        name: flaky
+        steps:
+          - {id: item, notebook: item.ipynb, foreach: [a, b, c], parameters: {name: "${{ item }}"}}
+        """,
+    )
+
+
+def test_resume_executes_only_the_items_that_did_not_succeed(project: Path) -> None:
+    folder = project / "workflows" / "flaky"
+    workflow = load_manifest(flaky_sweep(folder))
+    (folder / "fail-b").write_text("", encoding="utf-8")
+    first = run_workflow(workflow, RunOptions(jobs=3))
+    assert [i.status for i in first.step("item").items] == [
+        StepStatus.SUCCEEDED,
+        StepStatus.FAILED,
+        StepStatus.SUCCEEDED,
+    ]
+    run_dir = project / "runs" / "flaky" / first.run_id
+    kept = (run_dir / "item.0.ipynb").stat().st_mtime_ns
+    (folder / "fail-b").unlink()
+
+    second = run_workflow(workflow, RunOptions(jobs=3, resume=first.run_id))
+
+    assert second.status == RunStatus.SUCCEEDED
+    items = second.step("item").items
+    assert [len(i.attempts) for i in items] == [1, 2, 1]
+    assert [a.status for a in items[1].attempts] == [StepStatus.FAILED, StepStatus.SUCCEEDED]
+    assert items[0] == first.step("item").items[0]
+    assert (run_dir / "item.0.ipynb").stat().st_mtime_ns == kept
+    assert second.step("item").outputs == {"upper": ["A", "B", "C"]}
+
+
+def test_chosen_items_execute_and_the_others_stay_pending(project: Path) -> None:
+    workflow = load_manifest(flaky_sweep(project / "workflows" / "flaky"))
+
+    record = run_workflow(workflow, RunOptions(jobs=2, items={"item": frozenset({0, 2})}))
+
+    items = record.step("item").items
+    assert [i.status for i in items] == [
+        StepStatus.SUCCEEDED,
+        StepStatus.PENDING,
+        StepStatus.SUCCEEDED,
+    ]
+    assert record.step("item").status == StepStatus.RUNNING
+    run_dir = project / "runs" / "flaky" / record.run_id
+    assert sorted(p.name for p in run_dir.glob("item.*.ipynb")) == ["item.0.ipynb", "item.2.ipynb"]
