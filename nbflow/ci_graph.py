@@ -4,7 +4,13 @@ manifest's graph (docs/scale.md, docs/github.md).
 - ``plan`` runs ``nbflow run NAME --plan`` for the event (the same per-event commands
   as the single-job layout) and uploads the seed. It gets no secret.
 - ``step-<id>`` downloads the seed and every piece uploaded so far, runs ``nbflow run
-  NAME --step ID`` and uploads its piece even when the step failed. It runs on the
+  NAME --step ID`` and uploads its piece even when the step failed. A ``foreach:``
+  step whose list is known when the run is planned (a literal list, or one made of
+  parameters) is a matrix: the plan job resolves the list from the seed (``nbflow ci
+  matrix``) and each matrix job runs one item (``--item``), or, past GitHub's 256
+  jobs per matrix, every 256th item; ``fail-fast`` is off so every item runs, as
+  locally. A list from an upstream output is not known when GitHub expands the
+  workflow: that step stays one job running all its items. It runs on the
   step's own runner (``ci.steps.<id>.runs-on``, else ``ci.runs-on``, else
   ``ubuntu-latest``) with ``contents: read`` and the manifest's secrets. A job whose
   need failed is skipped by GitHub; ``nbflow assemble`` records why.
@@ -13,8 +19,9 @@ manifest's graph (docs/scale.md, docs/github.md).
   ``nbflow run --commit --push`` does: the only job with ``contents: write``, and
   the only one in the workflow's concurrency group.
 
-Artifacts are named ``nbflow-<workflow>-<GitHub run id>-<seed|step id>`` and
-uploaded with ``overwrite``: re-running failed jobs replaces their pieces.
+Artifacts are named ``nbflow-<workflow>-<GitHub run id>-<plan.seed|step id>[.<matrix
+job index>]`` (step ids hold no dot, so no two jobs share a name) and uploaded with
+``overwrite``: re-running failed jobs replaces their pieces.
 """
 
 from __future__ import annotations
@@ -36,8 +43,10 @@ from nbflow.ci import (
     _uses,
     timeout_minutes,
 )
-from nbflow.manifest.model import Step
+from nbflow.manifest.expressions import find_references
+from nbflow.manifest.model import Step, Workflow
 from nbflow.plan import topological_order
+from nbflow.store.pieces import Seed
 
 UPLOAD = ("actions/upload-artifact", "ea165f8d65b6e75b540449e92b4886f43607fa02", "v4.6.2")
 DOWNLOAD = ("actions/download-artifact", "d3f86a106a0bac45b974a628896c90dbdf5c8093", "v4.3.0")
@@ -45,6 +54,8 @@ DEFAULT_RUNNER = "ubuntu-latest"
 PLAN_MINUTES = 15
 PIECES = "${{ runner.temp }}/nbflow-pieces"  # what a job downloads
 PIECE = "${{ runner.temp }}/nbflow-piece"  # what a job uploads
+MATRIX_LIMIT = 256  # GitHub's most jobs per matrix
+SEED_ARTIFACT = "plan.seed"  # step ids hold no dot: no step's artifact has this name
 
 
 def step_jobs(context: _Context) -> Any:
@@ -59,6 +70,36 @@ def step_jobs(context: _Context) -> Any:
 
 def job_id(step_id: str) -> str:
     return f"step-{step_id}"
+
+
+def is_matrix(step: Step) -> bool:
+    """Whether ``step``'s items are known when the run is planned: a literal list,
+    or an expression of parameters and the run's id and date."""
+    if not step.is_sweep:
+        return False
+    return all(ref.kind in ("params", "run") for ref in find_references(step.foreach))
+
+
+def matrix_output(step_id: str) -> str:
+    return f"items-{step_id}"
+
+
+def sweep_matrices(workflow: Workflow, seed: Seed) -> dict[str, list[str]]:
+    """``nbflow ci matrix``: for each matrix step, by its plan-job output name, the
+    ``--item`` value of each matrix job: one item index each, or, past the limit,
+    every ``MATRIX_LIMIT``-th index; an empty list is one job of no item (which
+    settles the step as a local run does)."""
+    from nbflow.engine.parameters import resolve_foreach
+
+    record = seed.record
+    matrices = {}
+    for step in workflow.steps:
+        if is_matrix(step):
+            items = resolve_foreach(workflow, step, record.parameters, {}, record.run_context)
+            jobs = min(len(items), MATRIX_LIMIT)
+            shares = [",".join(map(str, range(k, len(items), jobs))) for k in range(jobs)]
+            matrices[matrix_output(step.id)] = shares or [""]
+    return matrices
 
 
 def _artifact(context: _Context, suffix: str) -> str:
@@ -104,29 +145,47 @@ def _plan_job(context: _Context) -> Any:
         PLAN_MINUTES,
     )
     job["runs-on"] = _runner(context)
+    sweeps = [matrix_output(s.id) for s in context.workflow.steps if is_matrix(s)]
+    if sweeps:
+        outputs = [(name, f"${{{{ steps.matrix.outputs.{name} }}}}") for name in sweeps]
+        job.insert(len(job) - 1, "outputs", _map(outputs))
+    matrix = _step(
+        "the items of each sweep, one matrix job each",
+        run=[f'nbflow ci matrix {context.name} --seed "{_env_path(PIECE)}" >> "$GITHUB_OUTPUT"'],
+    )
+    matrix.insert(1, "id", "matrix")
     job["steps"] = [
         *_setup_steps(context),
         *_run_steps(context, tail=f'--plan --outputs "{_env_path(PIECE)}"'),
-        _upload(context, "seed"),
+        *([matrix] if sweeps else []),
+        _upload(context, SEED_ARTIFACT),
     ]
     return job
 
 
 def _step_job(context: _Context, step: Step) -> Any:
     minutes = timeout_minutes(replace(context.workflow, steps=(step,)))
-    job = _head(context, f"{context.name} / {step.id}", "", _map([("contents", "read")]), minutes)
+    name, piece = f"{context.name} / {step.id}", step.id
+    item, env = "", {k: v for k, v in _secret_env(context.workflow).items() if k != "GITHUB_TOKEN"}
+    if is_matrix(step):
+        name, piece = f"{name} [${{{{ matrix.item }}}}]", f"{step.id}.${{{{ strategy.job-index }}}}"
+        item, env["NBFLOW_ITEM"] = ' --item "$NBFLOW_ITEM"', "${{ matrix.item }}"
+    job = _head(context, name, "", _map([("contents", "read")]), minutes)
     job.insert(1, "needs", ["plan", *(job_id(n) for n in step.needs)])
+    if is_matrix(step):
+        items = f"${{{{ fromJSON(needs.plan.outputs.{matrix_output(step.id)}) }}}}"
+        strategy = _map([("fail-fast", False), ("matrix", _map([("item", items)]))])
+        job.insert(len(job) - 1, "strategy", strategy)
     job["runs-on"] = _runner(context, step.id)
     command = (
-        f'nbflow run {context.name} --step {step.id} --inputs "{_env_path(PIECES)}" '
+        f'nbflow run {context.name} --step {step.id}{item} --inputs "{_env_path(PIECES)}" '
         f'--outputs "{_env_path(PIECE)}"'
     )
-    env = {k: v for k, v in _secret_env(context.workflow).items() if k != "GITHUB_TOKEN"}
     job["steps"] = [
         *_setup_steps(context),
         _download(context),
         _step(f"nbflow run --step {step.id}", env=env, run=[command]),
-        _upload(context, step.id, always=True),
+        _upload(context, piece, always=True),
     ]
     return job
 

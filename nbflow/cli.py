@@ -628,6 +628,19 @@ def cmd_ci_check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_ci_matrix(args: argparse.Namespace) -> int:
+    from nbflow.ci_graph import sweep_matrices
+    from nbflow.engine.pieces import check_run_of
+    from nbflow.store.pieces import read_seed
+
+    workflow = _workflow(args.workflow)
+    seed = read_seed([Path(args.seed)])
+    check_run_of(workflow, seed.record)
+    for name, shares in sweep_matrices(workflow, seed).items():
+        print(f"{name}={json.dumps(shares, separators=(',', ':'))}")
+    return EXIT_OK
+
+
 # -- the parser ---------------------------------------------------------------------
 
 
@@ -861,4 +874,11 @@ def _parser() -> argparse.ArgumentParser:
     c.set_defaults(handler=cmd_ci_generate)
     c = ci.add_parser("check", help="exit 1 if a generated workflow file is missing or stale")
     c.set_defaults(handler=cmd_ci_check)
+    c = ci.add_parser(
+        "matrix",
+        help="print each sweep's --item values as NAME=JSON lines, for $GITHUB_OUTPUT",
+    )
+    c.add_argument("workflow", metavar="WORKFLOW")
+    c.add_argument("--seed", required=True, metavar="DIR", help="the folder holding the seed")
+    c.set_defaults(handler=cmd_ci_matrix)
     return parser

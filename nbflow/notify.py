@@ -150,7 +150,7 @@ def _resolve_url(
         if ref.kind in ("env", "secrets") and ref.name not in present:
             log.info("notify: %s is not set; not notifying", ref.name)
             return None
-    context = Context(params=record.parameters, run=_run_context(record), env=present)
+    context = Context(params=record.parameters, run=record.run_context, env=present)
     try:
         url = str(resolve(text, context)).strip()
     except ExpressionError as exc:
@@ -159,10 +159,6 @@ def _resolve_url(
     if not url:
         log.info("notify: a notification URL is empty; not notifying")
     return url or None
-
-
-def _run_context(record: RunRecord) -> dict[str, str]:
-    return {"id": record.run_id, "date": record.start[:10]}
 
 
 # The message ---------------------------------------------------------------------------

@@ -162,6 +162,11 @@ class RunRecord:
                 return step
         raise KeyError(step_id)
 
+    @property
+    def run_context(self) -> dict[str, str]:
+        """What ``${{ run.id }}`` and ``${{ run.date }}`` resolve to."""
+        return {"id": self.run_id, "date": self.start[:10]}
+
     def with_step(self, updated: StepRecord) -> RunRecord:
         """A copy with one step record replaced."""
         steps = tuple(updated if s.id == updated.id else s for s in self.steps)

@@ -404,10 +404,18 @@ def branching_workflow(folder: Path, name: str = "branching") -> Path:
 
 def comparable(record: Any) -> list[tuple[Any, ...]]:
     """What two runs of the same workflow share: per step, status, reason, injected
-    parameters, outputs, error (run ids replaced by RUN)."""
+    parameters, outputs, error, and a foreach step's items (run ids replaced by RUN)."""
     text = json.dumps(
         [
-            (s.id, s.status.value, s.reason, s.parameters, s.outputs, s.error and s.error.summary)
+            (
+                s.id,
+                s.status.value,
+                s.reason,
+                s.parameters,
+                s.outputs,
+                s.error and s.error.summary,
+                [(i.value, i.status.value, i.parameters, i.outputs) for i in s.items],
+            )
             for s in record.steps
         ]
     )

@@ -5,22 +5,34 @@ local run."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import assert_golden, branching_workflow, comparable, git, write_manifest
+from helpers import (
+    assert_golden,
+    branching_workflow,
+    comparable,
+    git,
+    sweep_workflow,
+    write_manifest,
+)
 from ruamel.yaml import YAML
 from test_ci import lint
 
 from nbflow.ci import generate_ci
+from nbflow.ci_graph import MATRIX_LIMIT, sweep_matrices
 from nbflow.errors import ManifestError
 from nbflow.manifest.load import load_manifest
+from nbflow.run_record import RunRecord, RunStatus
+from nbflow.store.pieces import Seed
 from nbflow.store.runs import iter_run_dirs, read_record
 
 CI = """\
@@ -126,11 +138,15 @@ EXPRESSION = re.compile(r"\$\{\{\s*([^}]+?)\s*\}\}")
 
 
 class JobGraph:
-    """Runs a generated file's jobs for one event, as GitHub would, on this machine."""
+    """Runs a generated file's jobs for one event, as GitHub would, on this machine:
+    each job (each matrix job) in its own clone, artifacts through a folder, job
+    outputs through ``$GITHUB_OUTPUT``."""
 
     def __init__(self, text: str, origin: Path, work: Path, event: str) -> None:
         self.doc, self.origin, self.work, self.event = load(text), origin, work, event
         self.results: dict[str, str] = {}
+        self.outputs: dict[str, dict[str, str]] = {}  # job outputs, by job id
+        self.matrix_runs: dict[str, list[str]] = {}  # the matrix.item of each run
         self.artifacts = work / "artifacts"
         self.bin = work / "bin"
         self.bin.mkdir(parents=True)
@@ -168,22 +184,54 @@ class JobGraph:
         needs_ok = all(self.results[n] == "success" for n in job.get("needs", []))
         if not self._holds(job.get("if"), needs_ok):
             return "skipped"
-        clone, temp = self.work / "jobs" / job_id, self.work / "temp" / job_id
+        matrix = job.get("strategy", {}).get("matrix", {})
+        items = json.loads(self._expand(matrix["item"], {})) if matrix else [None]
+        self.matrix_runs[job_id] = items
+        results = [self._job_run(job_id, job, index, item) for index, item in enumerate(items)]
+        return "success" if all(results) else "failure"
+
+    def _job_run(self, job_id: str, job: dict[str, Any], index: int, item: Any) -> bool:
+        name = job_id if item is None else f"{job_id}-{index}"
+        clone, temp = self.work / "jobs" / name, self.work / "temp" / name
         temp.mkdir(parents=True)
         git(self.work, "clone", "-q", str(self.origin), str(clone))
+        values = {"runner.temp": str(temp), "matrix.item": item, "strategy.job-index": index}
+        step_outputs: dict[str, dict[str, str]] = {}
         ok = True
         for step in job["steps"]:
             if self._holds(step.get("if"), ok):
-                ok = self._step(step, clone, temp) and ok
-        return "success" if ok else "failure"
+                ok = self._step(step, clone, temp, values, step_outputs) and ok
+        values |= {
+            f"steps.{s}.outputs.{k}": v for s, o in step_outputs.items() for k, v in o.items()
+        }
+        self.outputs[job_id] = {
+            k: self._expand(v, values) for k, v in job.get("outputs", {}).items()
+        }
+        return ok
 
-    def _expand(self, text: str, temp: Path) -> str:
-        values = {"runner.temp": str(temp), "github.run_id": "42"}
-        return EXPRESSION.sub(lambda m: values.get(m.group(1), ""), str(text))
+    def _expand(self, text: str, values: dict[str, Any]) -> str:
+        """``${{ X }}`` with the values this simulation knows; ``fromJSON(...)`` of them."""
+        known = {"github.run_id": "42", **values}
+        for job, outputs in self.outputs.items():
+            known |= {f"needs.{job}.outputs.{k}": v for k, v in outputs.items()}
 
-    def _step(self, step: dict[str, Any], clone: Path, temp: Path) -> bool:
+        def value(match: re.Match[str]) -> str:
+            body = match.group(1)
+            inner = re.fullmatch(r"fromJSON\((.+)\)", body)
+            return str(known.get(inner.group(1) if inner else body, ""))
+
+        return EXPRESSION.sub(value, str(text))
+
+    def _step(
+        self,
+        step: dict[str, Any],
+        clone: Path,
+        temp: Path,
+        values: dict[str, Any],
+        step_outputs: dict[str, dict[str, str]],
+    ) -> bool:
         uses = step.get("uses", "")
-        args = {k: self._expand(v, temp) for k, v in step.get("with", {}).items()}
+        args = {k: self._expand(v, values) for k, v in step.get("with", {}).items()}
         if "upload-artifact" in uses:
             if Path(args["path"]).is_dir():
                 shutil.copytree(args["path"], self.artifacts / args["name"], dirs_exist_ok=True)
@@ -195,16 +243,22 @@ class JobGraph:
             return True
         if uses or step["name"] == "install nbflow":
             return True  # checkout: the clone; Python and nbflow: this test's
-        env = {k: self._expand(v, temp) for k, v in step.get("env", {}).items()}
+        output = temp / f"output-{len(step_outputs)}"
+        output.touch()
+        env = {k: self._expand(v, values) for k, v in step.get("env", {}).items()}
         env = {
             **os.environ,
             **env,
             "RUNNER_TEMP": str(temp),
+            "GITHUB_OUTPUT": str(output),
             "PATH": f"{self.bin}{os.pathsep}{os.environ['PATH']}",
         }
         done = subprocess.run(
             ["bash", "-e", "-c", step["run"]], cwd=clone, env=env, capture_output=True, text=True
         )
+        if "id" in step:
+            lines = output.read_text().splitlines()
+            step_outputs[step["id"]] = dict(line.split("=", 1) for line in lines if "=" in line)
         return done.returncode == 0
 
 
@@ -253,3 +307,102 @@ def test_the_job_graph_simulated_records_what_a_local_run_does(
         ours = (run_dir / f"{notebook}.ipynb").read_text().replace(record.run_id, "RUN")
         theirs = (local_dir / f"{notebook}.ipynb").read_text()
         assert ours == theirs.replace(local_dir.name, "RUN")
+
+
+# --------------------------------------------------------------------------- sweeps
+
+SWEEP_FILE = Path(".github/workflows/nbflow-sweep.yml")
+
+
+def sweep_project(root: Path, foreach: str = '"${{ params.regions }}"') -> Path:
+    """``root`` holding the sweep workflow (prepare, region per item, combine), laid
+    out one job per step."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "nbflow.yaml").write_text("", encoding="utf-8")
+    manifest = sweep_workflow(root / "workflows" / "sweep", foreach)
+    text = manifest.read_text(encoding="utf-8")
+    head = "on: {push: true, dispatch: true}\nci: {jobs: per-step}\nparameters:\n"
+    manifest.write_text(text.replace("parameters:\n", head, 1), encoding="utf-8")
+    return manifest
+
+
+def test_a_known_sweep_is_a_matrix_that_passes_actionlint(tmp_path: Path) -> None:
+    files = generate_ci(sweep_project(tmp_path / "project").parents[2])
+    jobs = load(files[SWEEP_FILE])["jobs"]
+
+    assert_golden("ci/nbflow-sweep-matrix.yml", files[SWEEP_FILE])
+    lint(files, tmp_path / "lint")
+    region = jobs["step-region"]
+    assert region["strategy"] == {
+        "fail-fast": False,
+        "matrix": {"item": "${{ fromJSON(needs.plan.outputs.items-region) }}"},
+    }
+    assert jobs["plan"]["outputs"] == {"items-region": "${{ steps.matrix.outputs.items-region }}"}
+    assert '--item "$NBFLOW_ITEM"' in region["steps"][-2]["run"]
+    assert region["steps"][-1]["with"]["name"].endswith("-region.${{ strategy.job-index }}")
+    assert "strategy" not in jobs["step-combine"]
+
+
+def test_a_sweep_over_an_upstream_output_stays_one_job(tmp_path: Path) -> None:
+    root = sweep_project(tmp_path, '"${{ steps.prepare.outputs.regions }}"').parents[2]
+    jobs = load(generate_ci(root)[SWEEP_FILE])["jobs"]
+
+    assert "strategy" not in jobs["step-region"]
+    assert "outputs" not in jobs["plan"]
+    assert "--item" not in str(jobs["step-region"])
+
+
+@pytest.mark.parametrize(
+    ("count", "jobs", "first"),
+    [(3, 3, "0"), (0, 1, ""), (MATRIX_LIMIT, MATRIX_LIMIT, "0"), (600, MATRIX_LIMIT, "0,256,512")],
+)
+def test_matrix_shares_items_within_githubs_limit(
+    tmp_path: Path, count: int, jobs: int, first: str
+) -> None:
+    workflow = load_manifest(sweep_project(tmp_path))
+    record = RunRecord("sweep", "2026-11-20T063000Z-0001", RunStatus.RUNNING, "push", "2026-11-20")
+    regions = [f"r{n}" for n in range(count)]
+
+    matrices = sweep_matrices(workflow, Seed(replace(record, parameters={"regions": regions})))
+
+    shares = matrices["items-region"]
+    assert len(shares) == jobs and shares[0] == first
+    every = sorted(int(i) for share in shares for i in share.split(",") if i)
+    assert every == list(range(count))
+
+
+def test_the_matrix_simulated_records_what_a_local_run_does(git_repo: Path, tmp_path: Path) -> None:
+    sweep_project(git_repo)
+    (git_repo / ".github" / "workflows").mkdir(parents=True)
+    (git_repo / SWEEP_FILE).write_text(generate_ci(git_repo)[SWEEP_FILE], encoding="utf-8")
+    git(git_repo, "add", "-A")
+    git(git_repo, "commit", "-q", "-m", "add sweep")
+    git(git_repo, "push", "-q")
+    origin = tmp_path / "origin.git"
+
+    graph = JobGraph((git_repo / SWEEP_FILE).read_text(), origin, tmp_path / "gh", "push")
+    results = graph.run()
+
+    assert results == {
+        "plan": "success",
+        "step-prepare": "success",
+        "step-region": "success",
+        "step-combine": "success",
+        "assemble": "success",
+        "pull_request": "skipped",
+    }
+    assert graph.matrix_runs["step-region"] == ["0", "1", "2"]
+    check = tmp_path / "check"
+    git(tmp_path, "clone", "-q", str(origin), str(check))
+    (run_dir,) = iter_run_dirs(check / "runs", "sweep")
+    record = read_record(run_dir)
+    assert sorted(p.name for p in run_dir.glob("region.*.ipynb")) == [
+        f"region.{n}.ipynb" for n in range(3)
+    ]
+    local = tmp_path / "local"
+    git(tmp_path, "clone", "-q", str(origin), str(local))
+    shutil.rmtree(local / "runs")
+    subprocess.run([sys.executable, "-m", "nbflow", "run", "sweep"], cwd=local, check=True)
+    (local_dir,) = iter_run_dirs(local / "runs", "sweep")
+    assert comparable(record) == comparable(read_record(local_dir))
+    assert record.step("combine").outputs == {"sum": 83}

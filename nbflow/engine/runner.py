@@ -226,7 +226,7 @@ class _Run:
         self.workflow, self.plan, self.project, self.options = workflow, plan, project, options
         self.params, self.observer, self.executor = params, observer, executor
         self.dir = runs.run_dir(project.runs_dir, workflow.name, record.run_id)
-        self.run_context = {"id": record.run_id, "date": record.start[:10]}
+        self.run_context = record.run_context
         self.cancel = threading.Event()
         self.redactor = Redactor.from_environment(workflow.secrets, os.environ)
         self.handles: dict[str, KernelHandle] = {}
