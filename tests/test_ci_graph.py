@@ -142,8 +142,11 @@ class JobGraph:
     each job (each matrix job) in its own clone, artifacts through a folder, job
     outputs through ``$GITHUB_OUTPUT``."""
 
-    def __init__(self, text: str, origin: Path, work: Path, event: str) -> None:
+    def __init__(
+        self, text: str, origin: Path, work: Path, event: str, inputs: dict[str, str] | None = None
+    ) -> None:
         self.doc, self.origin, self.work, self.event = load(text), origin, work, event
+        self.inputs = {f"inputs.{k}": v for k, v in (inputs or {}).items()}  # dispatch inputs
         self.results: dict[str, str] = {}
         self.outputs: dict[str, dict[str, str]] = {}  # job outputs, by job id
         self.matrix_runs: dict[str, list[str]] = {}  # the matrix.item of each run
@@ -211,7 +214,7 @@ class JobGraph:
 
     def _expand(self, text: str, values: dict[str, Any]) -> str:
         """``${{ X }}`` with the values this simulation knows; ``fromJSON(...)`` of them."""
-        known = {"github.run_id": "42", **values}
+        known = {"github.run_id": "42", **self.inputs, **values}
         for job, outputs in self.outputs.items():
             known |= {f"needs.{job}.outputs.{k}": v for k, v in outputs.items()}
 

@@ -1,0 +1,96 @@
+"""The scale-out issue's proof: the example workflow with a sweep, regional-sales,
+run locally, as the GitHub Actions job graph it generates (simulated: each job,
+each matrix job, in its own clone) and on a local Dask cluster of two worker
+processes, leaves three records that agree on every step's and item's status,
+parameters and outputs."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers import comparable, copy_examples, git
+from test_ci_graph import JobGraph
+
+from nbflow.ci import generate_ci
+from nbflow.run_record import RunRecord
+from nbflow.store.runs import iter_run_dirs, read_record
+
+pytest.importorskip("distributed")
+pytestmark = pytest.mark.serial  # a Dask cluster: see tests/engine/test_dask.py
+
+DAY = "2026-11-20"
+FILE = Path(".github/workflows/nbflow-regional-sales.yml")
+
+
+def nbflow(cwd: Path, *args: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "nbflow", *args], cwd=cwd, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def only_run(root: Path) -> RunRecord:
+    (folder,) = iter_run_dirs(root / "runs", "regional-sales")
+    return read_record(folder)
+
+
+def test_regional_sales_agrees_locally_on_the_job_graph_and_on_dask(
+    git_repo: Path, tmp_path: Path
+) -> None:
+    copy_examples(git_repo)
+    (git_repo / "nbflow.yaml").write_text("", encoding="utf-8")
+    (git_repo / ".github" / "workflows").mkdir(parents=True)
+    (git_repo / FILE).write_text(generate_ci(git_repo)[FILE], encoding="utf-8")
+    git(git_repo, "add", "-A")
+    git(git_repo, "commit", "-q", "-m", "the examples")
+    git(git_repo, "push", "-q")
+    origin = tmp_path / "origin.git"
+    clones = {}
+    for engine in ("local", "dask"):
+        clones[engine] = tmp_path / engine
+        git(tmp_path, "clone", "-q", str(origin), str(clones[engine]))
+    regions = ["eu", "us", "apac", "latam"]
+    given = ["-p", f"run_date={DAY}", "-p", f"regions={','.join(regions)}"]
+
+    graph = JobGraph(
+        (git_repo / FILE).read_text(),
+        origin,
+        tmp_path / "gh",
+        "workflow_dispatch",
+        {"run_date": DAY, "regions": ",".join(regions)},
+    )
+    results = graph.run()
+    nbflow(clones["local"], "run", "regional-sales", "--trigger", "dispatch", *given)
+    nbflow(
+        clones["dask"],
+        "run",
+        "regional-sales",
+        "--trigger",
+        "dispatch",
+        "--executor",
+        "dask",
+        *given,
+    )
+
+    assert set(results.values()) == {"success", "skipped"}, results
+    assert graph.matrix_runs["step-region"] == ["0", "1", "2", "3"]
+    check = tmp_path / "check"
+    git(tmp_path, "clone", "-q", str(origin), str(check))
+    records = {
+        "job graph": only_run(check),
+        "local": only_run(clones["local"]),
+        "dask": only_run(clones["dask"]),
+    }
+    assert comparable(records["job graph"]) == comparable(records["local"])
+    assert comparable(records["dask"]) == comparable(records["local"])
+    region = records["local"].step("region")
+    assert [i.value for i in region.items] == regions
+    assert len(region.outputs["total"]) == 4
+    summary = records["local"].step("combine").outputs["summary"]
+    assert summary["total"] == pytest.approx(sum(region.outputs["total"]))
+    assert {r.trigger for r in records.values()} == {"dispatch"}
+    shutil.rmtree(tmp_path / "gh" / "jobs")  # big: a clone per job
