@@ -27,9 +27,10 @@ from nbflow.engine.kernels import KernelPool, KernelSpec, check_kernels
 from nbflow.engine.locks import workflow_lock
 from nbflow.engine.parameters import (
     resolve_foreach,
-    resolve_inputs,
+    resolve_globs,
     resolve_run_parameters,
     resolve_step_parameters,
+    run_context,
 )
 from nbflow.engine.step import KernelHandle, StepResult, StepTask, execute_step
 from nbflow.engine.sweep import item_notebook, settle_sweep
@@ -201,7 +202,7 @@ class _Run:
         self.workflow, self.plan, self.project, self.options = workflow, plan, project, options
         self.params, self.observer, self.executor = params, observer, executor
         self.dir = runs.run_dir(project.runs_dir, workflow.name, record.run_id)
-        self.run_context = {"id": record.run_id, "date": record.start[:10]}
+        self.run_context = run_context(record)
         self.cancel = threading.Event()
         self.redactor = Redactor.from_environment(workflow.secrets, os.environ)
         self.handles: dict[str, KernelHandle] = {}
@@ -610,8 +611,8 @@ class _Run:
             log_output=self.options.log_output,
             redactor=self.redactor,
             kernels=self.kernels,
-            inputs=resolve_inputs(
-                self.workflow, step, self.params, outputs, self.run_context, item
+            inputs=resolve_globs(
+                self.workflow, step.inputs, self.params, outputs, self.run_context, item
             ),
         )
 
