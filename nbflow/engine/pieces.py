@@ -6,6 +6,12 @@ run id, resolved parameters, start time, trigger — in a seed; ``run_step``
 of the steps it needs, and leaves its own piece; ``nbflow assemble`` joins the
 pieces into the run folder (see store/pieces.py for the files).
 
+Files a step writes for later steps travel with its piece when its ``produces:``
+globs match them: ``run_step`` restores those of the steps it needs into the workflow
+folder before executing, and adds the step's own to its piece afterwards, whatever
+its status. They are matched after the run, with the expressions resolved as the run
+resolved them (per item for a ``foreach:`` step); the step's record does not change.
+
 ``run_step`` does not re-implement the runner: it writes the seed, completed with
 the needed steps' pieces, as the record of a run in a scratch runs folder and
 *resumes* it with only this step selected. Parameters, expressions over earlier
@@ -22,15 +28,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from nbflow.engine.fingerprint import matching_files
+from nbflow.engine.parameters import resolve_globs, run_context
 from nbflow.engine.runner import Executor, RunOptions, run_workflow, start_record
 from nbflow.engine.step import execute_step
-from nbflow.errors import ExecutionError, UsageError
-from nbflow.manifest.model import Workflow
-from nbflow.plan import check_step_ids, upstream
+from nbflow.errors import ExecutionError, NbflowError, UsageError
+from nbflow.manifest.model import Step, Workflow
+from nbflow.plan import check_step_ids, topological_order, upstream
 from nbflow.project import Project, project_of_manifest
 from nbflow.run_record import RunRecord, StepRecord, StepStatus
 from nbflow.store import runs
-from nbflow.store.pieces import Piece, Seed, read_pieces, write_piece
+from nbflow.store.pieces import Piece, Seed, read_pieces, restore_files, write_files, write_piece
 
 log = logging.getLogger(__name__)
 
@@ -57,14 +65,18 @@ def run_step(
 ) -> StepRecord:
     """Execute ``step_id`` of the seeded run; write its piece into ``outputs``.
 
-    ``inputs`` must hold the pieces of every step it needs, directly or not. Raises
-    ExecutionError, writing nothing, when a step it needs did not succeed: that step
-    is recorded as skipped by ``nbflow assemble``, with the reason a local run gives.
+    ``inputs`` must hold the pieces of every step it needs, directly or not; the files
+    they carry are restored into the workflow folder first. Raises ExecutionError,
+    writing nothing, when a step it needs did not succeed: that step is recorded as
+    skipped by ``nbflow assemble``, with the reason a local run gives.
     """
     check_run_of(workflow, seed.record)
     check_step_ids(workflow, [step_id])
     project = project or project_of_manifest(workflow.manifest)
     pieces = _needed_pieces(workflow, step_id, seed.record, inputs)
+    order = [s for s in topological_order(workflow.steps) if s in pieces]
+    if restored := restore_files(inputs, order, workflow.directory):
+        log.info("%s: restored %d file(s) from the pieces it needs", step_id, len(restored))
     with tempfile.TemporaryDirectory(prefix="nbflow-piece-") as scratch:
         record = _resume(
             workflow,
@@ -80,8 +92,31 @@ def run_step(
         step = _moved(record.step(step_id), folder, final)
         notebook = folder / step.notebook if step.notebook else None
         items = [folder / i.notebook for i in step.items if i.notebook]
+        produced = _produced(workflow, workflow.step(step_id), seed, record)
+        write_files(outputs, step_id, workflow.directory, produced)
         write_piece(outputs, record, step, notebook, items)
     return step
+
+
+def _produced(workflow: Workflow, step: Step, seed: Seed, record: RunRecord) -> list[str]:
+    """The files in the workflow folder that ``step``'s ``produces:`` globs match,
+    resolved as the run resolved its ``inputs:`` (once per item of a foreach step)."""
+    if not step.produces:
+        return []
+    outputs = {n: record.step(n).outputs for n in upstream(workflow, step.needs)}
+    items = [(i.index, i.value) for i in record.step(step.id).items] if step.is_sweep else [None]
+    try:
+        patterns = {
+            pattern
+            for item in items
+            for pattern in resolve_globs(
+                workflow, step.produces, seed.record.parameters, outputs, run_context(record), item
+            )
+        }
+    except NbflowError as exc:  # the step ran: keep its piece, say why it has no files
+        log.warning("%s: produces: %s; its piece holds no files", step.id, exc)
+        return []
+    return sorted({f for p in patterns for f in matching_files(workflow.directory, p)})
 
 
 def _moved(step: StepRecord, scratch: Path, final: Path) -> StepRecord:
