@@ -369,11 +369,11 @@ def test_timeout_is_the_sum_of_step_timeouts_capped(project: Path) -> None:
 def test_install_line_follows_the_project(tmp_path: Path) -> None:
     root = copy_examples(tmp_path)
     (root / "requirements.txt").write_text("duckdb\n", encoding="utf-8")
-    doc = load(generate_ci(root)[Path(".github/workflows/nbflow-regional-sales.yml")])
+    doc = load(generate_ci(root)[Path(".github/workflows/nbflow-finance-daily.yml")])
     setup = doc["jobs"]["run"]["steps"]
     assert setup[2]["run"] == "pip install nbflow-workflows\npip install -r requirements.txt\n"
     assert setup[1]["with"]["cache-dependency-path"] == "requirements.txt"
-    own = load(generate_ci(REPO)[Path(".github/workflows/nbflow-regional-sales.yml")])
+    own = load(generate_ci(REPO)[Path(".github/workflows/nbflow-finance-daily.yml")])
     assert own["jobs"]["run"]["steps"][2]["run"] == 'pip install -e ".[examples]"'
 
 

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from helpers import cell_outputs, copy_examples, latest_run
+from helpers import cell_outputs, comparable, copy_examples, latest_run
 
 from nbflow.cli import main
 from nbflow.run_record import RunStatus, StepStatus, parse_time
+from nbflow.store.runs import read_record
 
 REPO = Path(__file__).resolve().parent.parent
 PAYPAL_HEADER = "Date,Time,TimeZone,Name,Type,Status,Currency,Gross,Transaction ID"
@@ -119,3 +120,46 @@ def test_regional_sales_runs_its_regions_in_parallel(examples: Path) -> None:
     report = examples / "workflows" / "regional-sales" / record.step("publish").outputs["report"]
     assert report.read_text(encoding="utf-8").startswith("# Sales by region, 2026-11-20\n")
     assert json.loads((run_dir / "run.json").read_text())["status"] == "succeeded"
+
+
+APART = "2026-11-20T063000Z-0002"
+
+
+@pytest.mark.parametrize(
+    "workflow,steps",
+    [
+        ("regional-sales", ["prepare", "region", "combine", "publish"]),
+        (
+            "finance-daily",
+            [
+                "generate_sample",
+                "check_sources",
+                "transform",
+                "load_warehouse",
+                "build_view",
+                "cleanup",
+            ],
+        ),
+    ],
+)
+def test_each_step_in_a_clean_copy_runs_as_a_local_run_does(
+    examples: Path, monkeypatch: pytest.MonkeyPatch, workflow: str, steps: list[str]
+) -> None:
+    """As in CI jobs: each step runs in a fresh copy of the project, so the files a
+    step reads come from the pieces of the steps that declared them (``produces:``)."""
+    assert main(["run", workflow, "-p", "run_date=2026-11-20", "-j", "1"]) == 0
+    _, local = latest_run(examples, workflow)
+    pieces = examples.parent / "pieces"
+    options = ["--run-id", APART, "--outputs", str(pieces)]
+    assert main(["run", workflow, "--plan", "-p", "run_date=2026-11-20", *options]) == 0
+
+    for step in steps:
+        copy = examples.parent / f"job-{step}"
+        (copy / "workflows").mkdir(parents=True)
+        (copy / "nbflow.yaml").write_text("runs_dir: runs\n", encoding="utf-8")
+        monkeypatch.chdir(copy_examples(copy))
+        assert main(["run", workflow, "--step", step, "--inputs", str(pieces), *options]) == 0
+
+    assert main(["assemble", workflow, "--run-id", APART, "--pieces", str(pieces)]) == 0
+    apart = read_record(examples.parent / f"job-{steps[-1]}" / "runs" / workflow / APART)
+    assert comparable(apart) == comparable(local)

@@ -6,6 +6,7 @@ parameters and outputs."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -54,14 +55,14 @@ def test_regional_sales_agrees_locally_on_the_job_graph_and_on_dask(
         clones[engine] = tmp_path / engine
         git(tmp_path, "clone", "-q", str(origin), str(clones[engine]))
     regions = ["eu", "us", "apac", "latam"]
-    given = ["-p", f"run_date={DAY}", "-p", f"regions={','.join(regions)}"]
+    given = ["-p", f"run_date={DAY}", "-p", f"regions={json.dumps(regions)}"]
 
     graph = JobGraph(
         (git_repo / FILE).read_text(),
         origin,
         tmp_path / "gh",
         "workflow_dispatch",
-        {"run_date": DAY, "regions": ",".join(regions)},
+        {"run_date": DAY, "regions": json.dumps(regions)},
     )
     results = graph.run()
     nbflow(clones["local"], "run", "regional-sales", "--trigger", "dispatch", *given)
@@ -93,4 +94,23 @@ def test_regional_sales_agrees_locally_on_the_job_graph_and_on_dask(
     summary = records["local"].step("combine").outputs["summary"]
     assert summary["total"] == pytest.approx(sum(region.outputs["total"]))
     assert {r.trigger for r in records.values()} == {"dispatch"}
+    print(side_by_side(records))  # pytest -s shows it: the closing note's table
     shutil.rmtree(tmp_path / "gh" / "jobs")  # big: a clone per job
+
+
+def side_by_side(records: dict[str, RunRecord]) -> str:
+    """A Markdown table: per step and item, each engine's status and outputs."""
+    rows = ["| step | " + " | ".join(records) + " |", "|---" * (len(records) + 1) + "|"]
+    first = next(iter(records.values()))
+    for step in first.steps:
+        units = [(step.id, lambda r, s=step.id: r.step(s))]
+        units += [
+            (f"{step.id}[{i.value}]", lambda r, s=step.id, n=i.index: r.step(s).items[n])
+            for i in step.items
+        ]
+        for label, get in units:
+            cells = [
+                f"{get(r).status.value} {json.dumps(get(r).outputs)}" for r in records.values()
+            ]
+            rows.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)

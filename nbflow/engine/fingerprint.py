@@ -60,15 +60,17 @@ def notebook_digest(path: Path) -> str:
 def input_digests(directory: Path, patterns: Iterable[str]) -> dict[str, dict[str, str]]:
     """For each glob (already resolved), the sha256 of every file it matches, by path
     relative to ``directory``."""
-    result: dict[str, dict[str, str]] = {}
-    for pattern in patterns:
-        matches = sorted(glob.glob(pattern, root_dir=directory, recursive=True))
-        result[pattern] = {
-            Path(m).as_posix(): file_digest(directory / m)
-            for m in matches
-            if (directory / m).is_file()
-        }
-    return result
+    return {
+        pattern: {m: file_digest(directory / m) for m in matching_files(directory, pattern)}
+        for pattern in patterns
+    }
+
+
+def matching_files(directory: Path, pattern: str) -> list[str]:
+    """The files a glob (already resolved, relative to ``directory``; ``**`` spans
+    folders) matches, as sorted paths relative to ``directory``."""
+    matches = sorted(glob.glob(pattern, root_dir=directory, recursive=True))
+    return [Path(m).as_posix() for m in matches if (directory / m).is_file()]
 
 
 def file_digest(path: Path) -> str:

@@ -10,7 +10,7 @@ defines a variable of that name, so ``run_date`` need not be repeated per step.
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -80,19 +80,20 @@ def resolve_step_parameters(
     return injected
 
 
-def resolve_inputs(
+def resolve_globs(
     workflow: Workflow,
-    step: Step,
+    patterns: Sequence[str],
     params: Mapping[str, Any],
     outputs: Mapping[str, Mapping[str, Any] | None],
     run: Mapping[str, Any],
     item: tuple[int, Any] | None = None,
 ) -> tuple[str, ...]:
-    """``step``'s ``inputs:`` globs with their expressions (``${{ params.X }}``) resolved."""
-    if not step.inputs:
+    """A step's ``inputs:`` or ``produces:`` globs with their expressions
+    (``${{ params.X }}``) resolved."""
+    if not patterns:
         return ()
     context = _context(workflow, params, outputs, run, item)
-    return tuple(str(resolve(pattern, context)) for pattern in step.inputs)
+    return tuple(str(resolve(pattern, context)) for pattern in patterns)
 
 
 def resolve_foreach(

@@ -10,6 +10,12 @@ With ``items``, ``run_step`` executes only those items of a ``foreach:`` step an
 leaves a *part* of its piece; the parts of a step, joined, settle it as the runner
 would (``read_run_pieces``): so a GitHub matrix job can run each item.
 
+Files a step writes for later steps travel with its piece when its ``produces:``
+globs match them: ``run_step`` restores those of the steps it needs into the workflow
+folder before executing, and adds the step's own to its piece afterwards, whatever
+its status. They are matched after the run, with the expressions resolved as the run
+resolved them (per item for a ``foreach:`` step); the step's record does not change.
+
 ``run_step`` does not re-implement the runner: it writes the seed, completed with
 the needed steps' pieces, as the record of a run in a scratch runs folder and
 *resumes* it with only this step selected. Parameters, expressions over earlier
@@ -26,6 +32,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from nbflow.engine.fingerprint import matching_files
+from nbflow.engine.parameters import resolve_globs
 from nbflow.engine.runner import (
     Executor,
     RunOptions,
@@ -35,13 +43,13 @@ from nbflow.engine.runner import (
 )
 from nbflow.engine.step import execute_step
 from nbflow.engine.sweep import settle_sweep
-from nbflow.errors import ExecutionError, UsageError
-from nbflow.manifest.model import Workflow
-from nbflow.plan import check_step_ids, upstream
+from nbflow.errors import ExecutionError, NbflowError, UsageError
+from nbflow.manifest.model import Step, Workflow
+from nbflow.plan import check_step_ids, topological_order, upstream
 from nbflow.project import Project, project_of_manifest
-from nbflow.run_record import RunRecord, StepRecord, StepStatus
+from nbflow.run_record import ItemRecord, RunRecord, StepRecord, StepStatus
 from nbflow.store import runs
-from nbflow.store.pieces import Piece, Seed, read_pieces, write_piece
+from nbflow.store.pieces import Piece, Seed, read_pieces, restore_files, write_files, write_piece
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +78,10 @@ def run_step(
     """Execute ``step_id`` of the seeded run; write its piece into ``outputs``;
     return the step's record and the piece's path.
 
-    ``inputs`` must hold the pieces of every step it needs, directly or not. Raises
-    ExecutionError, writing nothing, when a step it needs did not succeed: that step
-    is recorded as skipped by ``nbflow assemble``, with the reason a local run gives.
+    ``inputs`` must hold the pieces of every step it needs, directly or not; the files
+    they carry are restored into the workflow folder first. Raises ExecutionError,
+    writing nothing, when a step it needs did not succeed: that step is recorded as
+    skipped by ``nbflow assemble``, with the reason a local run gives.
     With ``items`` (a foreach step), execute only those items and, unless that
     settles the step, write a part of its piece; the returned record then holds and
     is settled over those items alone.
@@ -85,6 +94,9 @@ def run_step(
     project = project or project_of_manifest(workflow.manifest)
     pieces = _needed_pieces(workflow, step_id, seed.record, inputs)
     chosen = {step_id: items} if items is not None else {}
+    order = [s for s in topological_order(workflow.steps) if s in pieces]
+    if restored := restore_files(inputs, order, workflow.directory):
+        log.info("%s: restored %d file(s) from the pieces it needs", step_id, len(restored))
     with tempfile.TemporaryDirectory(prefix="nbflow-piece-") as scratch:
         record = _resume(
             workflow,
@@ -101,16 +113,20 @@ def run_step(
         notebook = folder / step.notebook if step.notebook else None
         notebooks = [folder / i.notebook for i in step.items if i.notebook]
         if step.status.is_final:
+            produced = _produced(workflow, step_def, seed, record, step.items)
+            write_files(outputs, step_id, workflow.directory, produced)
             return step, write_piece(outputs, record, step, notebook, notebooks)
-        ran = [i for i in step.items if i.index in (items or ())]
+        ran = tuple(i for i in step.items if i.index in (items or ()))
         if not ran or len(ran) < len(items or ()):
             raise UsageError(
                 f"--item {','.join(map(str, sorted(items or ())))}: step '{step_id}' has "
                 f"{len(step.items)} items this run (indices 0 to {len(step.items) - 1})"
             )
-        part = (min((i.index for i in ran), default=0), output_names(workflow, step_def))
+        produced = _produced(workflow, step_def, seed, record, ran)
+        write_files(outputs, step_id, workflow.directory, produced, fresh=False)
+        part = (min(i.index for i in ran), output_names(workflow, step_def))
         path = write_piece(outputs, record, step, None, notebooks, part=part)
-        return settle_sweep(replace(step, items=tuple(ran))), path
+        return settle_sweep(replace(step, items=ran)), path
 
 
 def read_run_pieces(folders: Sequence[Path], record: RunRecord) -> dict[str, Piece]:
@@ -122,6 +138,31 @@ def read_run_pieces(folders: Sequence[Path], record: RunRecord) -> dict[str, Pie
         if piece.output_names is not None and all(i.status.is_final for i in step.items):
             found[step_id] = replace(piece, step=settle_sweep(step, piece.output_names))
     return found
+
+
+def _produced(
+    workflow: Workflow, step: Step, seed: Seed, record: RunRecord, ran: Sequence[ItemRecord]
+) -> list[str]:
+    """The files in the workflow folder that ``step``'s ``produces:`` globs match,
+    resolved as the run resolved its ``inputs:`` (once per item ``ran`` of a foreach
+    step)."""
+    if not step.produces:
+        return []
+    outputs = {n: record.step(n).outputs for n in upstream(workflow, step.needs)}
+    items = [(i.index, i.value) for i in ran] if step.is_sweep else [None]
+    context = record.run_context
+    try:
+        patterns = {
+            pattern
+            for item in items
+            for pattern in resolve_globs(
+                workflow, step.produces, seed.record.parameters, outputs, context, item
+            )
+        }
+    except NbflowError as exc:  # the step ran: keep its piece, say why it has no files
+        log.warning("%s: produces: %s; its piece holds no files", step.id, exc)
+        return []
+    return sorted({f for p in patterns for f in matching_files(workflow.directory, p)})
 
 
 def _moved(step: StepRecord, scratch: Path, final: Path) -> StepRecord:

@@ -27,7 +27,7 @@ from nbflow.engine.kernels import KernelPool, KernelSpec, check_kernels
 from nbflow.engine.locks import workflow_lock
 from nbflow.engine.parameters import (
     resolve_foreach,
-    resolve_inputs,
+    resolve_globs,
     resolve_run_parameters,
     resolve_step_parameters,
 )
@@ -650,8 +650,8 @@ class _Run:
             log_output=self.options.log_output,
             redactor=self.redactor,
             kernels=self.kernels,
-            inputs=resolve_inputs(
-                self.workflow, step, self.params, outputs, self.run_context, item
+            inputs=resolve_globs(
+                self.workflow, step.inputs, self.params, outputs, self.run_context, item
             ),
         )
 

@@ -111,6 +111,7 @@ def _step(
         retry_delay=_seconds(spec.get("retry_delay"), defaults.retry_delay) or 0.0,
         kernel=str(spec.get("kernel", defaults.kernel)),
         inputs=tuple(spec.get("inputs", ())),
+        produces=tuple(spec.get("produces", ())),
         description=str(spec.get("description", "")),
         outputs=tuple(spec.get("outputs", ())),
         cache=spec.get("cache", defaults.cache),

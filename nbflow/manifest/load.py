@@ -16,7 +16,7 @@ Design decisions:
     cycles, notebooks, parameters, schedules), with
     :mod:`~nbflow.manifest.reference_check` for ``${{ … }}`` references;
   - :mod:`~nbflow.manifest.builder` turns the checked document into the model.
-- Paths (notebooks, inputs) are relative to the folder holding the manifest, and
+- Paths (notebooks, inputs, produces) are relative to the folder holding the manifest, and
   must stay inside it, so a workflow folder can be moved or copied whole.
 - Nothing here imports papermill, nbformat, Jupyter or Git: validating a large
   manifest must stay fast (notebooks are read with :mod:`json`, see notebooks.py);

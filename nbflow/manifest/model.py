@@ -85,7 +85,8 @@ class Step:
     retries: int = 0
     retry_delay: float = 0.0
     kernel: str = "python3"
-    inputs: tuple[str, ...] = ()
+    inputs: tuple[str, ...] = ()  # globs of files the step reads
+    produces: tuple[str, ...] = ()  # globs of files it writes for later steps
     description: str = ""
     outputs: tuple[str, ...] = ()  # declared in the manifest, besides those recorded
     cache: bool | None = None  # the step's or the defaults' `cache:`; None: not set

@@ -5,9 +5,10 @@ Design decisions:
 - ``params.X`` must be a declared parameter, ``secrets.X`` a declared secret, and
   ``steps.S.outputs.X`` an output that step ``S`` records (its notebook calls
   ``nbflow.record``) or lists under ``outputs:``, where ``S`` is upstream of the step
-  using it. Step outputs only exist in step parameters, inputs and ``foreach:``.
-- ``${{ item }}`` and ``${{ item.index }}`` only exist in the parameters and inputs of
-  a step with ``foreach:``.
+  using it. Step outputs only exist in step parameters, ``inputs:``, ``produces:`` and
+  ``foreach:``.
+- ``${{ item }}`` and ``${{ item.index }}`` only exist in the parameters, ``inputs:``
+  and ``produces:`` of a step with ``foreach:``.
 - A secret never reaches a notebook, not even through ``env.X``: notebooks read
   secrets with ``nbflow.secret(...)``, so a secret is never saved in an executed notebook.
 - :class:`ReferenceCheck` shares the semantic checker's ``needs`` and ``notebooks``
@@ -79,7 +80,7 @@ class ReferenceCheck:
     def _item_problem(
         self, ref: expressions.Reference, path: KeyPath, step_index: int | None
     ) -> tuple[str, str] | None:
-        """``${{ item }}`` exists only in the parameters and inputs of a foreach step."""
+        """``${{ item }}`` exists only in a foreach step, outside its ``foreach:``."""
         if step_index is None:
             return f"{ref.text}: only a step with `foreach:` has an item", ""
         me = self.steps[step_index].get("id", f"steps[{step_index}]")

@@ -8,7 +8,7 @@ Design decisions:
   and every problem of one pass is reported at once.
 - A step without ``needs:`` needs the step before it; :attr:`SemanticCheck.needs`
   keeps these effective needs, by step index, for building the model.
-- Paths (notebooks, inputs) are relative to the folder holding the manifest, and
+- Paths (notebooks, inputs, produces) are relative to the folder holding the manifest, and
   must stay inside it, so a workflow folder can be moved or copied whole.
 - ``foreach:`` is a literal list or exactly one ``${{ params.X }}`` (a list
   parameter) or ``${{ steps.ID.outputs.NAME }}`` expression; whether an output is
@@ -40,6 +40,7 @@ from nbflow.manifest.values import DYNAMIC_DEFAULTS, coerce
 __all__ = ["SemanticCheck"]
 
 _LISTS = ("params", "steps")  # what a `foreach:` expression may name
+_GLOBS = {"inputs": "input", "produces": "produced"}  # a step's path lists: what errors call them
 
 
 @dataclass
@@ -217,20 +218,25 @@ class SemanticCheck:
                 self.add((*path, "needs", position), f"unknown step '{need}'", fix)
         self._check_durations(path, step)
         self._check_notebook(index, step)
-        for position, pattern in enumerate(as_list(step.get("inputs"))):
-            if isinstance(pattern, str) and pattern and _escapes(pattern):
-                self.add(
-                    (*path, "inputs", position),
-                    f"input path '{pattern}' leaves the workflow folder",
-                    "use a path relative to the folder holding workflow.yaml, without '..'",
-                )
         for name, value in as_dict(step.get("parameters")).items():
             self._check_expressions((*path, "parameters", name), value, step_index=index)
-        for position, pattern in enumerate(as_list(step.get("inputs"))):
-            self._check_expressions((*path, "inputs", position), pattern, step_index=index)
+        for key, noun in _GLOBS.items():
+            self._check_globs((*path, key), noun, as_list(step.get(key)), index)
         self._check_step_parameters(index, step)
         if "foreach" in step:
             self._check_foreach((*path, "foreach"), step["foreach"], index)
+
+    def _check_globs(self, path: KeyPath, noun: str, patterns: list[Any], index: int) -> None:
+        """A step's ``inputs:`` or ``produces:``: paths inside the workflow folder,
+        whose expressions resolve."""
+        for position, pattern in enumerate(patterns):
+            if isinstance(pattern, str) and pattern and _escapes(pattern):
+                self.add(
+                    (*path, position),
+                    f"{noun} path '{pattern}' leaves the workflow folder",
+                    "use a path relative to the folder holding workflow.yaml, without '..'",
+                )
+            self._check_expressions((*path, position), pattern, step_index=index)
 
     def _check_foreach(self, path: KeyPath, foreach: Any, index: int) -> None:
         """A literal list of items, or one expression naming a list."""

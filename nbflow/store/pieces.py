@@ -19,6 +19,14 @@ task, a Kubernetes job), jobs share no run folder; they pass folders of files:
   record with its own items final and the others pending, named after its first
   item, plus ``output_names`` (what the step records, for the outputs of the whole
   step). ``read_pieces`` joins the parts of a step into one piece.
+- ``files/<step>/``: the files the step wrote that its ``produces:`` globs match, by
+  path relative to the workflow folder. Jobs run in clean checkouts, so this is how a
+  file one step writes reaches the steps that read it: ``run_step`` restores the
+  ``files/`` of every step it needs into the workflow folder before executing. A
+  folder per step, because engines merge the pieces of many steps into one folder
+  (GitHub's ``merge-multiple``) and a step gets only the files of the steps it needs.
+  Restoring never writes outside the workflow folder; ``nbflow assemble`` ignores
+  these files (produced data is not committed with the run).
 
 Pieces are plain files so any engine can move them: artifacts, a bucket, a volume.
 """
@@ -26,8 +34,10 @@ Pieces are plain files so any engine can move them: artifacts, a bucket, a volum
 from __future__ import annotations
 
 import json
+import logging
+import os
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -37,6 +47,9 @@ from nbflow.run_record import RunRecord, StepRecord
 from nbflow.store.runs import RECORD_FILE, write_atomic
 
 SEED_FILE = RECORD_FILE
+FILES_DIR = "files"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -173,3 +186,78 @@ def _joined(parts: Sequence[Piece]) -> Piece:
     step = replace(parts[0].step, items=tuple(items[i] for i in sorted(items)))
     chosen = tuple(notebooks[i.notebook] for i in step.items if i.notebook in notebooks)
     return Piece(step, None, chosen, parts[0].output_names or ())
+
+
+def write_files(
+    folder: Path, step_id: str, workflow_dir: Path, paths: Iterable[str], *, fresh: bool = True
+) -> list[str]:
+    """Copy the files ``step_id`` produced (``paths``, relative to ``workflow_dir``) into
+    its piece in ``folder``, replacing what an earlier piece held (unless not
+    ``fresh``: a part of a foreach step's piece adds its items' files); the paths
+    copied.
+
+    A path leading outside the workflow folder (through ``..`` from a parameter's
+    value, or a symbolic link) is left out, with a warning: no job could restore it.
+    """
+    target = folder / FILES_DIR / step_id
+    if fresh:
+        shutil.rmtree(target, ignore_errors=True)
+    copied = []
+    for path in paths:
+        if not _is_inside(workflow_dir, path):
+            log.warning(
+                "%s: produced file %s is outside %s: not in its piece", step_id, path, workflow_dir
+            )
+            continue
+        _copy(workflow_dir / path, target / path)
+        copied.append(path)
+    return copied
+
+
+def restore_files(
+    folders: Sequence[Path], step_ids: Sequence[str], workflow_dir: Path
+) -> list[str]:
+    """Copy into ``workflow_dir`` the files the pieces of ``step_ids`` carry; the paths
+    restored. A later step's file replaces an earlier one's, and on the same path
+    a step's file from an earlier folder wins, as its piece does in ``read_pieces``.
+
+    Raises UsageError, writing nothing, when a file would land outside the workflow
+    folder, or a piece holds a symbolic link.
+    """
+    copies: dict[str, Path] = {}
+    for step_id in step_ids:
+        for folder in reversed(folders):
+            copies.update(_carried(folder / FILES_DIR / step_id, workflow_dir))
+    for path, source in copies.items():
+        _copy(source, workflow_dir / path)
+    return list(copies)
+
+
+def _carried(root: Path, workflow_dir: Path) -> dict[str, Path]:
+    """The files under ``root`` (one step's ``files/``), by path relative to it."""
+    found: dict[str, Path] = {}
+    for parent, dirs, files in os.walk(root):
+        for name in sorted(dirs + files):
+            source = Path(parent, name)
+            path = source.relative_to(root).as_posix()
+            if source.is_symlink():
+                raise UsageError(f"{source}: a symbolic link in a piece; pieces hold plain files")
+            if not _is_inside(workflow_dir, path):
+                raise UsageError(
+                    f"{source}: restoring it would write {workflow_dir / path}, "
+                    f"outside the workflow folder {workflow_dir}"
+                )
+            if name in files:
+                found[path] = source
+    return found
+
+
+def _is_inside(workflow_dir: Path, path: str) -> bool:
+    """Whether ``path`` (relative) stays in ``workflow_dir``, symbolic links followed."""
+    root = workflow_dir.resolve()
+    return (root / path).resolve().is_relative_to(root)
+
+
+def _copy(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)

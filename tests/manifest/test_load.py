@@ -72,6 +72,7 @@ steps:
     notebook: a.ipynb
     description: "first"
     inputs: ["data/raw/*.csv"]
+    produces: ["data/out/${{ params.run_date }}/*.csv"]
     outputs: [extra]
   - id: b
     notebook: b.ipynb
@@ -135,15 +136,16 @@ def test_full_manifest_loads_into_the_model(folder: Path) -> None:
     assert (a.id, a.notebook, a.needs, a.source) == ("a", "a.ipynb", (), Source(path, 23, 5))
     assert (a.timeout, a.retries, a.retry_delay, a.kernel) == (600.0, 1, 5.0, "python3")
     assert a.inputs == ("data/raw/*.csv",)
+    assert a.produces == ("data/out/${{ params.run_date }}/*.csv",)
     assert a.outputs == ("extra",)
     assert a.description == "first"
     assert b.needs == ("a",)
     assert b.parameters == {"x": "${{ steps.a.outputs.a_rows }}"}
-    assert b.parameter_sources == {"x": Source(path, 31, 7)}
+    assert b.parameter_sources == {"x": Source(path, 32, 7)}
     assert (b.timeout, b.retries, b.retry_delay) == (5400.0, 2, 10.0)
     assert c.needs == ()
     assert d.needs == ("b", "c")
-    assert d.needs_sources == (Source(path, 42, 13), Source(path, 42, 16))
+    assert d.needs_sources == (Source(path, 43, 13), Source(path, 43, 16))
     assert workflow.notebook_path(d) == folder / "d.ipynb"
 
 
@@ -408,6 +410,71 @@ def test_notebook_path_must_stay_in_the_folder(folder: Path) -> None:
         f"leaves the workflow folder; {fix}",
         f"{path}:6:15: steps[1] (b).notebook: notebook path '/tmp/b.ipynb' "
         f"leaves the workflow folder; {fix}",
+    ]
+
+
+@pytest.mark.parametrize("key,noun", [("inputs", "input"), ("produces", "produced")])
+def test_step_paths_must_stay_in_the_folder(folder: Path, key: str, noun: str) -> None:
+    path = write_manifest(
+        folder,
+        "name: demo\n"
+        "steps:\n"
+        "  - id: a\n"
+        "    notebook: a.ipynb\n"
+        f"    {key}: [data/*.csv, ../x, /tmp/x.csv, 'C:\\x.csv', 'data/../../x']\n",
+    )
+    fix = "use a path relative to the folder holding workflow.yaml, without '..'"
+    col = 7 + len(key)
+    assert problems(path) == [
+        f"{path}:5:{col + 13}: steps[0] (a).{key}[1]: {noun} path '../x' "
+        f"leaves the workflow folder; {fix}",
+        f"{path}:5:{col + 19}: steps[0] (a).{key}[2]: {noun} path '/tmp/x.csv' "
+        f"leaves the workflow folder; {fix}",
+        f"{path}:5:{col + 31}: steps[0] (a).{key}[3]: {noun} path 'C:\\x.csv' "
+        f"leaves the workflow folder; {fix}",
+        f"{path}:5:{col + 43}: steps[0] (a).{key}[4]: {noun} path 'data/../../x' "
+        f"leaves the workflow folder; {fix}",
+    ]
+
+
+@pytest.mark.parametrize("key", ["inputs", "produces"])
+def test_step_paths_must_be_a_list_of_strings(folder: Path, key: str) -> None:
+    path = write_manifest(
+        folder,
+        "name: demo\n"
+        "steps:\n"
+        "  - id: a\n"
+        "    notebook: a.ipynb\n"
+        f"    {key}: data/*.csv\n"
+        "  - id: b\n"
+        "    notebook: b.ipynb\n"
+        f"    {key}: [data/*.csv, 3]\n",
+    )
+    col = 7 + len(key)
+    assert problems(path) == [
+        f"{path}:5:{col}: steps[0] (a).{key}: expected a list of paths or globs, got str",
+        f"{path}:8:{col + 13}: steps[1] (b).{key}[1]: expected a path or glob, got int",
+    ]
+
+
+@pytest.mark.parametrize("key", ["inputs", "produces"])
+def test_expressions_in_step_paths_are_checked(folder: Path, key: str) -> None:
+    path = write_manifest(
+        folder,
+        "name: demo\n"
+        "parameters: {day: {type: date, default: today}}\n"
+        "steps:\n"
+        "  - id: a\n"
+        "    notebook: a.ipynb\n"
+        f"    {key}: ['data/${{{{ params.dya }}}}.csv', 'x/${{{{ steps.a.outputs.a_rows }}}}',\n"
+        f"      '${{{{ run.date }}}}/${{{{ env.HOME }}}}/${{{{ params.day }}}}.csv']\n",
+    )
+    col = 7 + len(key)
+    assert problems(path) == [
+        f"{path}:6:{col + 1}: steps[0] (a).{key}[0]: ${{{{ params.dya }}}}: "
+        "unknown parameter 'dya'; did you mean 'day'?",
+        f"{path}:6:{col + 31}: steps[0] (a).{key}[1]: ${{{{ steps.a.outputs.a_rows }}}}: "
+        "step 'a' is not upstream of 'a'; add 'a' to the needs of 'a'",
     ]
 
 

@@ -151,3 +151,25 @@ def test_malformed_item_expression(folder: Path) -> None:
         f"{path}:9:21: steps[0] (a).parameters.x: malformed expression '${{{{ item.key }}}}'; "
         "expected ${{ item }} or ${{ item.index }}"
     ]
+
+
+def test_item_in_the_paths_of_a_foreach_step(folder: Path) -> None:
+    path = write_manifest(
+        folder,
+        HEAD
+        + "    foreach: [p, q]\n"
+        + "    inputs: ['in/${{ item }}.csv']\n"
+        + "    produces: ['out/${{ item }}-${{ item.index }}.csv']\n"
+        + "  - id: b\n"
+        + "    notebook: b.ipynb\n"
+        + "    produces: ['out/${{ item }}.csv']\n",
+    )
+
+    assert problems(path) == [
+        f"{path}:13:16: steps[1] (b).produces[0]: ${{{{ item }}}}: only a step with "
+        "`foreach:` has an item; add `foreach:` to step 'b' or remove the expression"
+    ]
+    write_manifest(folder, path.read_text(encoding="utf-8").split("  - id: b")[0])
+    (a,) = load_manifest(path).steps
+    assert a.inputs == ("in/${{ item }}.csv",)
+    assert a.produces == ("out/${{ item }}-${{ item.index }}.csv",)

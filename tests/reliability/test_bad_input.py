@@ -223,6 +223,15 @@ PATHS = {
         "{id: only, notebook: only.ipynb, inputs: [/etc/passwd]}",
         ":7:47: steps[0] (only).inputs[0]: input path '/etc/passwd' leaves the workflow folder",
     ),
+    "produces ..": (
+        "{id: only, notebook: only.ipynb, produces: [data/*.csv, ../x/*.csv]}",
+        ":7:61: steps[0] (only).produces[1]: produced path '../x/*.csv' leaves the workflow folder",
+    ),
+    "produces absolute": (
+        "{id: only, notebook: only.ipynb, produces: [/etc/passwd]}",
+        ":7:49: steps[0] (only).produces[0]: produced path '/etc/passwd' leaves the workflow "
+        "folder",
+    ),
 }
 
 

@@ -1,0 +1,164 @@
+"""run_step: the files a step declares under ``produces:`` travel with its piece, so a
+step run in another copy of the project (a clean checkout, as in a CI job) reads
+them. Every step here runs in its own copy: a file only arrives through a piece."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from helpers import write_manifest, write_notebook
+
+from nbflow.assemble import assemble_run
+from nbflow.engine.pieces import run_step, seed_run
+from nbflow.engine.runner import RunOptions
+from nbflow.manifest.load import load_manifest
+from nbflow.manifest.model import Workflow
+from nbflow.run_record import StepStatus
+from nbflow.store.pieces import Seed, write_seed
+
+RUN = "2026-11-20T063000Z-0001"
+DAY = "2026-11-21"
+
+
+def handoff_workflow(folder: Path) -> Path:
+    """write → split (one item per part) → read: write leaves ``data/<day>/orders.csv``
+    and an undeclared ``data/scratch.txt``; each split item reads the orders and
+    writes ``parts/<part>.txt``; read records what it finds."""
+    write_notebook(
+        folder / "write.ipynb",
+        "day = ''",
+        [
+            "from pathlib import Path\n"
+            "out = Path('data') / day / 'orders.csv'\n"
+            "out.parent.mkdir(parents=True, exist_ok=True)\n"
+            "out.write_text(f'day,n\\n{day},3\\n')\n"
+            "Path('data/scratch.txt').write_text('not declared')"
+        ],
+    )
+    write_notebook(
+        folder / "split.ipynb",
+        "day = ''\npart = ''",
+        [
+            "from pathlib import Path\n"
+            "line = (Path('data') / day / 'orders.csv').read_text().splitlines()[1]\n"
+            "Path('parts').mkdir(exist_ok=True)\n"
+            "Path('parts', f'{part}.txt').write_text(f'{part}:{line}')"
+        ],
+    )
+    write_notebook(
+        folder / "read.ipynb",
+        "day = ''",
+        [
+            "import nbflow\n"
+            "from pathlib import Path\n"
+            "nbflow.record('orders', (Path('data') / day / 'orders.csv').read_text())\n"
+            "nbflow.record('parts', sorted(p.read_text() for p in Path('parts').glob('*.txt')))\n"
+            "nbflow.record('scratch', Path('data/scratch.txt').exists())"
+        ],
+    )
+    return write_manifest(
+        folder,
+        """
+        name: handoff
+        parameters:
+          day: {type: str, default: "2026-01-01"}
+        steps:
+          - id: write
+            notebook: write.ipynb
+            produces: ["data/${{ params.day }}/*.csv"]
+          - id: split
+            notebook: split.ipynb
+            foreach: [p, q]
+            parameters: {part: "${{ item }}"}
+            inputs: ["data/${{ params.day }}/orders.csv"]
+            produces: ["parts/${{ item }}.txt"]
+          - id: read
+            notebook: read.ipynb
+            inputs: ["data/${{ params.day }}/orders.csv", "parts/*.txt"]
+        """,
+    )
+
+
+def copy_of(project: Path, name: str) -> Workflow:
+    """The handoff workflow in a fresh copy of ``project`` (holding no produced file)."""
+    copy = project.parent / name
+    shutil.copytree(project, copy)
+    return load_manifest(copy / "workflows" / "handoff" / "workflow.yaml")
+
+
+def seeded(project: Path) -> tuple[Seed, Path]:
+    workflow = load_manifest(project / "workflows" / "handoff" / "workflow.yaml")
+    seed = seed_run(workflow, RunOptions(parameters={"day": DAY}, run_id=RUN))
+    folder = project.parent / "pieces" / "seed"
+    write_seed(folder, seed)
+    return seed, folder
+
+
+def test_produced_files_reach_the_steps_that_need_them_through_pieces(project: Path) -> None:
+    handoff_workflow(project / "workflows" / "handoff")
+    seed, seed_dir = seeded(project)
+    pieces = project.parent / "pieces"
+    folders = [seed_dir]
+    for step in ["write", "split", "read"]:
+        workflow = copy_of(project, f"job-{step}")
+        record, _ = run_step(workflow, step, seed, folders, pieces / step)
+        assert record.status == StepStatus.SUCCEEDED, record.error
+        folders.append(pieces / step)
+
+    assert record.outputs == {
+        "orders": f"day,n\n{DAY},3\n",
+        "parts": [f"p:{DAY},3", f"q:{DAY},3"],
+        "scratch": False,  # not declared: it stayed in write's copy
+    }
+    files = sorted(p.relative_to(pieces).as_posix() for p in pieces.rglob("*") if p.is_file())
+    assert [f for f in files if "/files/" in f] == [
+        "split/files/split/parts/p.txt",
+        "split/files/split/parts/q.txt",
+        f"write/files/write/data/{DAY}/orders.csv",
+    ]
+    read_copy = project.parent / "job-read" / "workflows" / "handoff"
+    assert (read_copy / "parts" / "q.txt").read_text() == f"q:{DAY},3"
+    piece = json.loads((pieces / "write" / "write.json").read_text(encoding="utf-8"))
+    assert "files" not in piece  # the record does not change
+
+    assembled = assemble_run(load_manifest(read_copy / "workflow.yaml"), folders)
+
+    assert assembled.status.value == "succeeded"
+    run_dir = project.parent / "job-read" / "runs" / "handoff" / RUN
+    assert sorted(p.name for p in run_dir.iterdir()) == [
+        "README.md",
+        "read.ipynb",
+        "run.json",
+        "split.0.ipynb",
+        "split.1.ipynb",
+        "write.ipynb",
+    ]
+
+
+def test_a_step_that_failed_before_writing_still_leaves_its_piece(project: Path) -> None:
+    folder = project / "workflows" / "handoff"
+    handoff_workflow(folder)
+    write_notebook(folder / "write.ipynb", "day = ''", ["raise ValueError('no orders today')"])
+    seed, seed_dir = seeded(project)
+    out = project.parent / "pieces" / "write"
+
+    record, _ = run_step(copy_of(project, "job-write"), "write", seed, [seed_dir], out)
+
+    assert record.status == StepStatus.FAILED
+    assert record.error is not None and record.error.evalue == "no orders today"
+    assert sorted(p.name for p in out.iterdir()) == ["write.ipynb", "write.json"]
+
+
+def test_a_rerun_piece_holds_only_the_files_of_its_last_run(project: Path) -> None:
+    handoff_workflow(project / "workflows" / "handoff")
+    seed, seed_dir = seeded(project)
+    out = project.parent / "pieces" / "write"
+    stale = out / "files" / "write" / "data" / "old.csv"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("from an earlier attempt", encoding="utf-8")
+
+    run_step(copy_of(project, "job-write"), "write", seed, [seed_dir], out)
+
+    assert [p.name for p in (out / "files" / "write" / "data").iterdir()] == [DAY]
