@@ -97,6 +97,8 @@ class ItemRecord:
     outputs: dict[str, Any] = field(default_factory=dict)
     reason: str = ""
     timings: dict[str, Any] = field(default_factory=dict)
+    fingerprint: str | None = None  # as a step's: the item's notebook, parameters, inputs
+    cached_from: str | None = None  # "<run-id>/<step>.<N>.ipynb" a cached item reuses
 
     def label(self, step_id: str) -> str:
         """``region[eu]`` for a short one-line string item, else ``region[0]`` (its

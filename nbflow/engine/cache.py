@@ -1,11 +1,11 @@
 """Find an earlier result of a step by its fingerprint, and reuse it.
 
-The run records are the cache: a step whose fingerprint equals that of a step
-which succeeded (or was itself cached) in an earlier run of the same workflow is
-not executed; the new run copies that run's executed notebook, so every run folder
-is complete on its own, and records where it came from (``cached_from``). Records
-are read newest first and only as far as needed, so a rerun where nothing changed
-reads one earlier record.
+The run records are the cache: a step (or an item of a ``foreach:`` step) whose
+fingerprint equals that of a step or item which succeeded (or was itself cached) in
+an earlier run of the same workflow is not executed; the new run copies that run's
+executed notebook, so every run folder is complete on its own, and records where it
+came from (``cached_from``). Records are read newest first and only as far as
+needed, so a rerun where nothing changed reads one earlier record.
 """
 
 from __future__ import annotations
@@ -14,15 +14,16 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from nbflow.run_record import StepRecord
+from nbflow.run_record import ItemRecord, StepRecord
 from nbflow.store import runs
 
 
 @dataclass(frozen=True)
 class CacheHit:
     run_id: str  # the run whose folder holds the notebook to copy
-    step: StepRecord  # the step as that run recorded it
+    outputs: dict[str, Any]  # what the step or item recorded
     notebook: Path  # the executed notebook to copy
     cached_from: str  # "<run-id>/<step>.ipynb": the run that executed it
 
@@ -59,11 +60,14 @@ class StepCache:
             record = runs.read_record(folder)
         except (OSError, ValueError, KeyError, TypeError):
             return
-        for step in record.steps:
-            if not (step.fingerprint and step.status.is_done and step.notebook):
+        results: list[StepRecord | ItemRecord] = [*record.steps]
+        results += [item for step in record.steps for item in step.items]
+        for result in results:
+            if not (result.fingerprint and result.status.is_done and result.notebook):
                 continue
-            notebook = folder / step.notebook
-            if step.fingerprint in self._index or not notebook.is_file():
+            notebook = folder / result.notebook
+            if result.fingerprint in self._index or not notebook.is_file():
                 continue  # a newer run already has it, or its notebook is gone
-            origin = step.cached_from or f"{record.run_id}/{step.notebook}"
-            self._index[step.fingerprint] = CacheHit(record.run_id, step, notebook, origin)
+            origin = result.cached_from or f"{record.run_id}/{result.notebook}"
+            hit = CacheHit(record.run_id, dict(result.outputs), notebook, origin)
+            self._index[result.fingerprint] = hit

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from nbflow.engine import fingerprint as fp
-from nbflow.engine.cache import CacheHit, StepCache
+from nbflow.engine.cache import StepCache
 from nbflow.engine.kernels import KernelPool, KernelSpec, check_kernels
 from nbflow.engine.locks import workflow_lock
 from nbflow.engine.parameters import (
@@ -322,6 +322,7 @@ class _Run:
             )
             for index, (value, task) in enumerate(zip(values, tasks, strict=True))
         )
+        items = self._cached_items(step, items, tasks)
         chosen = self.options.items.get(step.id)
         queue = [
             (step, item.index, task)
@@ -398,46 +399,62 @@ class _Run:
                     return ready
 
     def _settle_from_cache(self, step: Step) -> bool:
-        """Record ``step`` as cached when an earlier run has its fingerprint."""
-        if not self._is_cacheable(step):
+        """Record ``step`` as cached when an earlier run has its fingerprint (a
+        foreach step: its items are looked up when it expands)."""
+        if step.is_sweep or not self._is_cacheable(step):
             return False
         try:
             task = self._task(step)
         except NbflowError:
             return False  # the worker reports it
         fingerprint = self.fingerprints[step.id] = self._fingerprint(step, task)
-        hit = self.cache.find(fingerprint) if fingerprint else None
-        if hit is None or not self._copied(hit, task):
+        reused = self._reused(fingerprint, task)
+        if reused is None:
             self.missed.add(step.id)
             return False
-        now = utc_now()
-        cached = replace(
-            self._step(step.id),
-            status=StepStatus.CACHED,
-            parameters=dict(task.parameters),
-            notebook=task.output.name,
-            start=now,
-            end=now,
-            duration=0.0,
-            outputs=dict(hit.step.outputs),
-            fingerprint=fingerprint,
-            cached_from=hit.cached_from,
-            reason=f"unchanged since run {hit.cached_from.partition('/')[0]}",
-        )
-        self._update(cached)
+        current = self._step(step.id)
+        self._update(replace(current, parameters=dict(task.parameters), **reused))
         return True
 
-    def _copied(self, hit: CacheHit, task: StepTask) -> bool:
+    def _cached_items(
+        self, step: Step, items: Sequence[ItemRecord], tasks: Sequence[StepTask]
+    ) -> tuple[ItemRecord, ...]:
+        """``items``, each with its fingerprint; those an earlier run has, cached."""
+        cacheable = self._is_cacheable(step)
+        result = []
+        for item, task in zip(items, tasks, strict=True):
+            if not item.status.is_done:
+                fingerprint = self._fingerprint(step, task)
+                reused = self._reused(fingerprint, task) if cacheable else None
+                item = replace(item, **(reused or {"fingerprint": fingerprint}))
+            result.append(item)
+        return tuple(result)
+
+    def _reused(self, fingerprint: str | None, task: StepTask) -> dict[str, Any] | None:
+        """The fields of a cached step or item, its earlier notebook copied to
+        ``task.output``; None when no earlier run has ``fingerprint``."""
+        hit = self.cache.find(fingerprint) if fingerprint else None
+        if hit is None:
+            return None
         try:
             hit.copy_to(task.output)
-            return True
         except OSError as exc:
             log.warning("%s: cannot reuse %s, executing it: %s", task.step_id, hit.cached_from, exc)
-            return False
+            return None
+        now = utc_now()
+        return {
+            "status": StepStatus.CACHED,
+            "notebook": task.output.name,
+            "start": now,
+            "end": now,
+            "duration": 0.0,
+            "outputs": dict(hit.outputs),
+            "fingerprint": fingerprint,
+            "cached_from": hit.cached_from,
+            "reason": f"unchanged since run {hit.cached_from.partition('/')[0]}",
+        }
 
     def _is_cacheable(self, step: Step) -> bool:
-        if step.is_sweep:
-            return False  # not yet: a sweep's items are always executed
         enabled = self.options.cached if step.cache is None else step.cache
         forced = self.options.force or step.id in self.forced
         return enabled and not forced and step.id not in self.missed

@@ -9,7 +9,8 @@ Design decisions:
 - An item's notebook is ``<step>.<index>.ipynb``: step ids cannot hold a dot, so the
   name is unambiguous, and an index is file-safe whatever the item's value.
 - The step is failed when an item failed (the other items still finish, and keep
-  their notebooks), cancelled when an item was cancelled, succeeded otherwise.
+  their notebooks), cancelled when an item was cancelled, cached when every item
+  was (see engine/cache.py: items are cached one by one), succeeded otherwise.
 - The step's outputs, for the steps that need it, map each output name to the list
   of the items' values in item order (None for an item that did not record it).
 """
@@ -57,6 +58,8 @@ def _status(items: tuple[ItemRecord, ...]) -> StepStatus:
         return StepStatus.FAILED
     if statuses - {StepStatus.SUCCEEDED, StepStatus.CACHED}:
         return StepStatus.CANCELLED
+    if statuses == {StepStatus.CACHED}:
+        return StepStatus.CACHED
     return StepStatus.SUCCEEDED
 
 

@@ -284,3 +284,35 @@ def test_chosen_items_execute_and_the_others_stay_pending(project: Path) -> None
     assert record.step("item").status == StepStatus.RUNNING
     run_dir = project / "runs" / "flaky" / record.run_id
     assert sorted(p.name for p in run_dir.glob("item.*.ipynb")) == ["item.0.ipynb", "item.2.ipynb"]
+
+
+def test_items_are_cached_one_by_one(project: Path) -> None:
+    workflow = load_manifest(
+        sweep_workflow(project / "workflows" / "sweep", '"${{ params.regions }}"')
+    )
+    first = run_workflow(workflow, RunOptions(jobs=3, cached=True))
+    assert first.step("region").status == StepStatus.SUCCEEDED
+    assert all(i.fingerprint for i in first.step("region").items)
+
+    same = run_workflow(workflow, RunOptions(jobs=3, cached=True))
+    changed = run_workflow(
+        workflow, RunOptions(jobs=3, cached=True, parameters={"regions": ["eu", "us", "latam"]})
+    )
+
+    region = same.step("region")
+    assert region.status == StepStatus.CACHED
+    assert [i.cached_from for i in region.items] == [
+        f"{first.run_id}/region.{n}.ipynb" for n in range(3)
+    ]
+    assert region.outputs == first.step("region").outputs
+    assert same.step("combine").status == StepStatus.CACHED
+    items = changed.step("region").items
+    assert [i.status for i in items] == [StepStatus.CACHED, StepStatus.CACHED, StepStatus.SUCCEEDED]
+    assert changed.step("region").status == StepStatus.SUCCEEDED
+    assert changed.step("combine").status == StepStatus.SUCCEEDED  # its totals changed
+    run_dir = project / "runs" / "sweep" / changed.run_id
+    assert injected_parameters(run_dir / "region.0.ipynb") == (
+        '# Parameters\nregion = "eu"\nposition = 0\n'
+    )
+    forced = run_workflow(workflow, RunOptions(jobs=3, cached=True, force_steps=["region"]))
+    assert {i.status for i in forced.step("region").items} == {StepStatus.SUCCEEDED}
