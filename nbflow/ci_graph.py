@@ -125,7 +125,10 @@ def _upload(context: _Context, suffix: str, *, always: bool = False) -> Any:
         name=_artifact(context, suffix),
         path=PIECE,
         overwrite=True,
-        **{"if-no-files-found": "ignore" if always else "error"},
+        **{
+            "if-no-files-found": "ignore" if always else "error",
+            "include-hidden-files": True,  # a produced file may be named .something
+        },
     )
     if always:  # a failed step's piece matters most
         step.insert(0, "if", "always()")
