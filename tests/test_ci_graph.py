@@ -137,6 +137,18 @@ def test_an_unknown_step_under_ci_points_at_it(tmp_path: Path) -> None:
 EXPRESSION = re.compile(r"\$\{\{\s*([^}]+?)\s*\}\}")
 
 
+def push_generated(repo: Path, file: Path) -> str:
+    """Generate ``file`` in ``repo``, commit everything and push it to ``origin``;
+    the file's text."""
+    text = generate_ci(repo)[file]
+    (repo / file).parent.mkdir(parents=True, exist_ok=True)
+    (repo / file).write_text(text, encoding="utf-8")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", f"add {file.name}")
+    git(repo, "push", "-q")
+    return text
+
+
 class JobGraph:
     """Runs a generated file's jobs for one event, as GitHub would, on this machine:
     each job (each matrix job) in its own clone, artifacts through a folder, job
@@ -269,14 +281,10 @@ def test_the_job_graph_simulated_records_what_a_local_run_does(
     git_repo: Path, tmp_path: Path
 ) -> None:
     per_step_project(git_repo)
-    (git_repo / ".github" / "workflows").mkdir(parents=True)
-    (git_repo / FILE).write_text(generate_ci(git_repo)[FILE], encoding="utf-8")
-    git(git_repo, "add", "-A")
-    git(git_repo, "commit", "-q", "-m", "add branching")
-    git(git_repo, "push", "-q")
+    text = push_generated(git_repo, FILE)
     origin = tmp_path / "origin.git"
 
-    results = JobGraph((git_repo / FILE).read_text(), origin, tmp_path / "gh", "push").run()
+    results = JobGraph(text, origin, tmp_path / "gh", "push").run()
 
     assert results == {
         "plan": "success",
@@ -376,14 +384,10 @@ def test_matrix_shares_items_within_githubs_limit(
 
 def test_the_matrix_simulated_records_what_a_local_run_does(git_repo: Path, tmp_path: Path) -> None:
     sweep_project(git_repo)
-    (git_repo / ".github" / "workflows").mkdir(parents=True)
-    (git_repo / SWEEP_FILE).write_text(generate_ci(git_repo)[SWEEP_FILE], encoding="utf-8")
-    git(git_repo, "add", "-A")
-    git(git_repo, "commit", "-q", "-m", "add sweep")
-    git(git_repo, "push", "-q")
+    text = push_generated(git_repo, SWEEP_FILE)
     origin = tmp_path / "origin.git"
 
-    graph = JobGraph((git_repo / SWEEP_FILE).read_text(), origin, tmp_path / "gh", "push")
+    graph = JobGraph(text, origin, tmp_path / "gh", "push")
     results = graph.run()
 
     assert results == {

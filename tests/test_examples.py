@@ -23,6 +23,16 @@ def examples(project: Path) -> Path:
     return copy_examples(project)
 
 
+FINANCE_STEPS = [
+    "generate_sample",
+    "check_sources",
+    "transform",
+    "load_warehouse",
+    "build_view",
+    "cleanup",
+]
+
+
 def test_finance_daily_loads_the_day_then_stops_on_missing_exports(examples: Path) -> None:
     folder = examples / "workflows" / "finance-daily"
 
@@ -31,15 +41,7 @@ def test_finance_daily_loads_the_day_then_stops_on_missing_exports(examples: Pat
     _, record = latest_run(examples, "finance-daily")
     assert record.status == RunStatus.SUCCEEDED
     assert [(s.id, s.status) for s in record.steps] == [
-        (step, StepStatus.SUCCEEDED)
-        for step in (
-            "generate_sample",
-            "check_sources",
-            "transform",
-            "load_warehouse",
-            "build_view",
-            "cleanup",
-        )
+        (step, StepStatus.SUCCEEDED) for step in FINANCE_STEPS
     ]
     assert record.parameters["run_date"] == "2026-11-20"
     rows = record.step("check_sources").outputs["rows"]
@@ -129,17 +131,7 @@ APART = "2026-11-20T063000Z-0002"
     "workflow,steps",
     [
         ("regional-sales", ["prepare", "region", "combine", "publish"]),
-        (
-            "finance-daily",
-            [
-                "generate_sample",
-                "check_sources",
-                "transform",
-                "load_warehouse",
-                "build_view",
-                "cleanup",
-            ],
-        ),
+        ("finance-daily", FINANCE_STEPS),
     ],
 )
 def test_each_step_in_a_clean_copy_runs_as_a_local_run_does(

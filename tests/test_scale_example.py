@@ -14,9 +14,8 @@ from pathlib import Path
 
 import pytest
 from helpers import comparable, copy_examples, git
-from test_ci_graph import JobGraph
+from test_ci_graph import JobGraph, push_generated
 
-from nbflow.ci import generate_ci
 from nbflow.run_record import RunRecord
 from nbflow.store.runs import iter_run_dirs, read_record
 
@@ -44,11 +43,7 @@ def test_regional_sales_agrees_locally_on_the_job_graph_and_on_dask(
 ) -> None:
     copy_examples(git_repo)
     (git_repo / "nbflow.yaml").write_text("", encoding="utf-8")
-    (git_repo / ".github" / "workflows").mkdir(parents=True)
-    (git_repo / FILE).write_text(generate_ci(git_repo)[FILE], encoding="utf-8")
-    git(git_repo, "add", "-A")
-    git(git_repo, "commit", "-q", "-m", "the examples")
-    git(git_repo, "push", "-q")
+    text = push_generated(git_repo, FILE)
     origin = tmp_path / "origin.git"
     clones = {}
     for engine in ("local", "dask"):
@@ -58,7 +53,7 @@ def test_regional_sales_agrees_locally_on_the_job_graph_and_on_dask(
     given = ["-p", f"run_date={DAY}", "-p", f"regions={json.dumps(regions)}"]
 
     graph = JobGraph(
-        (git_repo / FILE).read_text(),
+        text,
         origin,
         tmp_path / "gh",
         "workflow_dispatch",
