@@ -46,6 +46,7 @@ from nbflow.ci import (
 from nbflow.manifest.expressions import find_references
 from nbflow.manifest.model import Step, Workflow
 from nbflow.plan import topological_order
+from nbflow.run_record import item_name
 from nbflow.store.pieces import Seed
 
 UPLOAD = ("actions/upload-artifact", "ea165f8d65b6e75b540449e92b4886f43607fa02", "v4.6.2")
@@ -84,11 +85,13 @@ def matrix_output(step_id: str) -> str:
     return f"items-{step_id}"
 
 
-def sweep_matrices(workflow: Workflow, seed: Seed) -> dict[str, list[str]]:
+def sweep_matrices(workflow: Workflow, seed: Seed) -> dict[str, dict[str, list[dict[str, str]]]]:
     """``nbflow ci matrix``: for each matrix step, by its plan-job output name, the
-    ``--item`` value of each matrix job: one item index each, or, past the limit,
-    every ``MATRIX_LIMIT``-th index; an empty list is one job of no item (which
-    settles the step as a local run does)."""
+    matrix ``{"include": [{"item": …, "name": …}, …]}``: ``item`` is the ``--item``
+    value of a job — one index each, or, past the limit, every ``MATRIX_LIMIT``-th
+    index — and ``name`` what its job is called (the item's value when it is a short
+    string); an empty list is one job of no item (which settles the step as a local
+    run does)."""
     from nbflow.engine.parameters import resolve_foreach
 
     record = seed.record
@@ -97,9 +100,16 @@ def sweep_matrices(workflow: Workflow, seed: Seed) -> dict[str, list[str]]:
         if is_matrix(step):
             items = resolve_foreach(workflow, step, record.parameters, {}, record.run_context)
             jobs = min(len(items), MATRIX_LIMIT)
-            shares = [",".join(map(str, range(k, len(items), jobs))) for k in range(jobs)]
-            matrices[matrix_output(step.id)] = shares or [""]
+            shares = [list(range(k, len(items), jobs)) for k in range(jobs)]
+            include = [_matrix_job(share, items) for share in shares]
+            matrices[matrix_output(step.id)] = {"include": include or [_matrix_job([], [])]}
     return matrices
+
+
+def _matrix_job(share: list[int], items: list[Any]) -> dict[str, str]:
+    names = [item_name(i, items[i]) for i in share[:1]]
+    more = f" +{len(share) - 1} more" if len(share) > 1 else ""
+    return {"item": ",".join(map(str, share)), "name": (names[0] if names else "none") + more}
 
 
 def _artifact(context: _Context, suffix: str) -> str:
@@ -171,13 +181,13 @@ def _step_job(context: _Context, step: Step) -> Any:
     name, piece = f"{context.name} / {step.id}", step.id
     item, env = "", {k: v for k, v in _secret_env(context.workflow).items() if k != "GITHUB_TOKEN"}
     if is_matrix(step):
-        name, piece = f"{name} [${{{{ matrix.item }}}}]", f"{step.id}.${{{{ strategy.job-index }}}}"
+        name, piece = f"{name} [${{{{ matrix.name }}}}]", f"{step.id}.${{{{ strategy.job-index }}}}"
         item, env["NBFLOW_ITEM"] = ' --item "$NBFLOW_ITEM"', "${{ matrix.item }}"
     job = _head(context, name, "", _map([("contents", "read")]), minutes)
     job.insert(1, "needs", ["plan", *(job_id(n) for n in step.needs)])
     if is_matrix(step):
-        items = f"${{{{ fromJSON(needs.plan.outputs.{matrix_output(step.id)}) }}}}"
-        strategy = _map([("fail-fast", False), ("matrix", _map([("item", items)]))])
+        matrix = f"${{{{ fromJSON(needs.plan.outputs.{matrix_output(step.id)}) }}}}"
+        strategy = _map([("fail-fast", False), ("matrix", matrix)])
         job.insert(len(job) - 1, "strategy", strategy)
     job["runs-on"] = _runner(context, step.id)
     command = (

@@ -636,8 +636,8 @@ def cmd_ci_matrix(args: argparse.Namespace) -> int:
     workflow = _workflow(args.workflow)
     seed = read_seed([Path(args.seed)])
     check_run_of(workflow, seed.record)
-    for name, shares in sweep_matrices(workflow, seed).items():
-        print(f"{name}={json.dumps(shares, separators=(',', ':'))}")
+    for name, matrix in sweep_matrices(workflow, seed).items():
+        print(f"{name}={json.dumps(matrix, separators=(',', ':'), ensure_ascii=False)}")
     return EXIT_OK
 
 
@@ -876,7 +876,8 @@ def _parser() -> argparse.ArgumentParser:
     c.set_defaults(handler=cmd_ci_check)
     c = ci.add_parser(
         "matrix",
-        help="print each sweep's --item values as NAME=JSON lines, for $GITHUB_OUTPUT",
+        help="print each sweep's matrix (its jobs' --item values) as NAME=JSON lines, "
+        "for $GITHUB_OUTPUT",
     )
     c.add_argument("workflow", metavar="WORKFLOW")
     c.add_argument("--seed", required=True, metavar="DIR", help="the folder holding the seed")

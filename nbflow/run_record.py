@@ -103,10 +103,13 @@ class ItemRecord:
     def label(self, step_id: str) -> str:
         """``region[eu]`` for a short one-line string item, else ``region[0]`` (its
         position: a number in brackets is always the position)."""
-        value = self.value
-        if isinstance(value, str) and _is_label(value):
-            return f"{step_id}[{value}]"
-        return f"{step_id}[{self.index}]"
+        return f"{step_id}[{item_name(self.index, self.value)}]"
+
+
+def item_name(index: int, value: Any) -> str:
+    """How an item is named to people: its value when a short one-line string, else
+    its position."""
+    return value if isinstance(value, str) and _is_label(value) else str(index)
 
 
 @dataclass(frozen=True)

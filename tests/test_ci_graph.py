@@ -199,18 +199,20 @@ class JobGraph:
         needs_ok = all(self.results[n] == "success" for n in job.get("needs", []))
         if not self._holds(job.get("if"), needs_ok):
             return "skipped"
-        matrix = job.get("strategy", {}).get("matrix", {})
-        items = json.loads(self._expand(matrix["item"], {})) if matrix else [None]
-        self.matrix_runs[job_id] = items
-        results = [self._job_run(job_id, job, index, item) for index, item in enumerate(items)]
+        matrix = job.get("strategy", {}).get("matrix")
+        runs = json.loads(self._expand(matrix, {}))["include"] if matrix else [None]
+        self.matrix_runs[job_id] = [self._expand(job["name"], _matrix_values(r)) for r in runs]
+        results = [self._job_run(job_id, job, index, run) for index, run in enumerate(runs)]
         return "success" if all(results) else "failure"
 
-    def _job_run(self, job_id: str, job: dict[str, Any], index: int, item: Any) -> bool:
-        name = job_id if item is None else f"{job_id}-{index}"
+    def _job_run(
+        self, job_id: str, job: dict[str, Any], index: int, matrix: dict[str, str] | None
+    ) -> bool:
+        name = job_id if matrix is None else f"{job_id}-{index}"
         clone, temp = self.work / "jobs" / name, self.work / "temp" / name
         temp.mkdir(parents=True)
         git(self.work, "clone", "-q", str(self.origin), str(clone))
-        values = {"runner.temp": str(temp), "matrix.item": item, "strategy.job-index": index}
+        values = {"runner.temp": str(temp), "strategy.job-index": index, **_matrix_values(matrix)}
         step_outputs: dict[str, dict[str, str]] = {}
         ok = True
         for step in job["steps"]:
@@ -275,6 +277,10 @@ class JobGraph:
             lines = output.read_text().splitlines()
             step_outputs[step["id"]] = dict(line.split("=", 1) for line in lines if "=" in line)
         return done.returncode == 0
+
+
+def _matrix_values(matrix: dict[str, str] | None) -> dict[str, str]:
+    return {f"matrix.{k}": v for k, v in (matrix or {}).items()}
 
 
 def test_the_job_graph_simulated_records_what_a_local_run_does(
@@ -346,8 +352,9 @@ def test_a_known_sweep_is_a_matrix_that_passes_actionlint(tmp_path: Path) -> Non
     region = jobs["step-region"]
     assert region["strategy"] == {
         "fail-fast": False,
-        "matrix": {"item": "${{ fromJSON(needs.plan.outputs.items-region) }}"},
+        "matrix": "${{ fromJSON(needs.plan.outputs.items-region) }}",
     }
+    assert region["name"] == "sweep / region [${{ matrix.name }}]"
     assert jobs["plan"]["outputs"] == {"items-region": "${{ steps.matrix.outputs.items-region }}"}
     assert '--item "$NBFLOW_ITEM"' in region["steps"][-2]["run"]
     assert region["steps"][-1]["with"]["name"].endswith("-region.${{ strategy.job-index }}")
@@ -365,10 +372,15 @@ def test_a_sweep_over_an_upstream_output_stays_one_job(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("count", "jobs", "first"),
-    [(3, 3, "0"), (0, 1, ""), (MATRIX_LIMIT, MATRIX_LIMIT, "0"), (600, MATRIX_LIMIT, "0,256,512")],
+    [
+        (3, 3, {"item": "0", "name": "r0"}),
+        (0, 1, {"item": "", "name": "none"}),
+        (MATRIX_LIMIT, MATRIX_LIMIT, {"item": "0", "name": "r0"}),
+        (600, MATRIX_LIMIT, {"item": "0,256,512", "name": "r0 +2 more"}),
+    ],
 )
 def test_matrix_shares_items_within_githubs_limit(
-    tmp_path: Path, count: int, jobs: int, first: str
+    tmp_path: Path, count: int, jobs: int, first: dict[str, str]
 ) -> None:
     workflow = load_manifest(sweep_project(tmp_path))
     record = RunRecord("sweep", "2026-11-20T063000Z-0001", RunStatus.RUNNING, "push", "2026-11-20")
@@ -376,9 +388,9 @@ def test_matrix_shares_items_within_githubs_limit(
 
     matrices = sweep_matrices(workflow, Seed(replace(record, parameters={"regions": regions})))
 
-    shares = matrices["items-region"]
+    shares = matrices["items-region"]["include"]
     assert len(shares) == jobs and shares[0] == first
-    every = sorted(int(i) for share in shares for i in share.split(",") if i)
+    every = sorted(int(i) for share in shares for i in share["item"].split(",") if i)
     assert every == list(range(count))
 
 
@@ -398,7 +410,9 @@ def test_the_matrix_simulated_records_what_a_local_run_does(git_repo: Path, tmp_
         "assemble": "success",
         "pull_request": "skipped",
     }
-    assert graph.matrix_runs["step-region"] == ["0", "1", "2"]
+    assert graph.matrix_runs["step-region"] == [
+        f"sweep / region [{r}]" for r in ("eu", "us", "apac")
+    ]
     check = tmp_path / "check"
     git(tmp_path, "clone", "-q", str(origin), str(check))
     (run_dir,) = iter_run_dirs(check / "runs", "sweep")
