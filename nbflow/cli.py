@@ -256,13 +256,10 @@ def _run_apart(args: argparse.Namespace) -> int:
 
 def _item_indices(text: str) -> frozenset[int]:
     """``--item 0,3``: item indices; empty: none."""
-    try:
-        indices = frozenset(int(i) for i in _split(text) or ())
-    except ValueError:
-        indices = frozenset({-1})
-    if any(i < 0 for i in indices):
+    parts = _split(text) or []
+    if not all(part.isdecimal() for part in parts):
         raise UsageError(f"--item {text!r}: expected item indices such as 0 or 0,3 (from 0)")
-    return indices
+    return frozenset(int(part) for part in parts)
 
 
 def _run_options(workflow: Any, args: argparse.Namespace, steps: list[str] | None) -> Any:
