@@ -333,7 +333,7 @@ class _Run:
         self._update(replace(current, status=StepStatus.RUNNING, items=items))
         self.queued.extend(queue)
         if all(i.status.is_done for i in items):
-            self._update(settle_sweep(self._step(step.id), self._output_names(step)))
+            self._update(settle_sweep(self._step(step.id), output_names(self.workflow, step)))
             self._skip_dependants()
             return True
         return False
@@ -352,11 +352,9 @@ class _Run:
         items = tuple(item if i.index == item.index else i for i in current.items)
         updated = replace(current, items=items)
         if all(i.status.is_final for i in items):
-            updated = settle_sweep(updated, self._output_names(self.workflow.step(step_id)))
+            names = output_names(self.workflow, self.workflow.step(step_id))
+            updated = settle_sweep(updated, names)
         self._update(updated)
-
-    def _output_names(self, step: Step) -> list[str]:
-        return output_names(self.workflow, step)
 
     def _item_attempts(self, step: Step, item: ItemRecord, task: StepTask) -> ItemRecord:
         """Execute one item of a foreach step with the step's retries (worker thread)."""
@@ -407,7 +405,8 @@ class _Run:
             task = self._task(step)
         except NbflowError:
             return False  # the worker reports it
-        fingerprint = self.fingerprints[step.id] = self._fingerprint(step, task)
+        fingerprint = self._fingerprint(step, task, self._needs_digests(step))
+        self.fingerprints[step.id] = fingerprint
         reused = self._reused(fingerprint, task)
         if reused is None:
             self.missed.add(step.id)
@@ -420,11 +419,11 @@ class _Run:
         self, step: Step, items: Sequence[ItemRecord], tasks: Sequence[StepTask]
     ) -> tuple[ItemRecord, ...]:
         """``items``, each with its fingerprint; those an earlier run has, cached."""
-        cacheable = self._is_cacheable(step)
+        cacheable, needs = self._is_cacheable(step), self._needs_digests(step)
         result = []
         for item, task in zip(items, tasks, strict=True):
             if not item.status.is_done:
-                fingerprint = self._fingerprint(step, task)
+                fingerprint = self._fingerprint(step, task, needs)
                 reused = self._reused(fingerprint, task) if cacheable else None
                 item = replace(item, **(reused or {"fingerprint": fingerprint}))
             result.append(item)
@@ -459,14 +458,20 @@ class _Run:
         forced = self.options.force or step.id in self.forced
         return enabled and not forced and step.id not in self.missed
 
-    def _fingerprint(self, step: Step, task: StepTask) -> str | None:
-        """The step's fingerprint; None (never cached) when an input cannot be read."""
+    def _needs_digests(self, step: Step) -> dict[str, str]:
+        """The digests of the outputs of the steps ``step`` needs (its fingerprint's
+        ``needs``, the same for every item of a foreach step)."""
+        return {n: fp.outputs_digest(self._outputs_of(n)) for n in step.needs}
+
+    def _fingerprint(self, step: Step, task: StepTask, needs: Mapping[str, str]) -> str | None:
+        """The fingerprint of ``task`` (a step, or an item of one) given ``needs`` (from
+        ``_needs_digests``); None (never cached) when an input cannot be read."""
         try:
             return fp.step_fingerprint(
                 notebook=fp.notebook_digest(task.notebook),
                 kernel=step.kernel,
                 parameters=task.parameters,
-                needs={n: fp.outputs_digest(self._outputs_of(n)) for n in step.needs},
+                needs=needs,
                 inputs=fp.input_digests(self.workflow.directory, task.inputs),
             )
         except (OSError, ValueError) as exc:
@@ -548,7 +553,10 @@ class _Run:
         for future, step_id in list(running.items()):
             with contextlib.suppress(Exception):
                 self._record_result(step_id, future.result())
-        reason = "the run was interrupted"
+        self._cancel_unfinished("the run was interrupted")
+
+    def _cancel_unfinished(self, reason: str) -> None:
+        """Record every item and step not final yet as cancelled, for ``reason``."""
         for step in self.record.steps:
             for item in step.items:
                 if not item.status.is_final:
@@ -589,7 +597,7 @@ class _Run:
         fingerprint = (
             self.fingerprints[step.id]
             if step.id in self.fingerprints
-            else self._fingerprint(step, task)
+            else self._fingerprint(step, task, self._needs_digests(step))
         )
         current = replace(
             current,
@@ -776,11 +784,7 @@ def settle_record(
     run's status is computed, and record and report are saved in its run folder."""
     plan = plan_run(workflow)
     run = _Run(workflow, plan, project, RunOptions(), record.parameters, record, None, execute_step)
-    run._skip_dependants()
-    for step in run.record.steps:
-        unfinished = [i for i in step.items if not i.status.is_final]
-        for item in unfinished:
-            run._update_item(step.id, replace(item, status=StepStatus.CANCELLED, reason=missing))
-        if not run._step(step.id).status.is_final:
-            run._update(replace(step, status=StepStatus.CANCELLED, reason=missing))
-    return run._finish()
+    with run._deferred_saves():  # one write of record and report, not one per change
+        run._skip_dependants()
+        run._cancel_unfinished(missing)
+        return run._finish()
