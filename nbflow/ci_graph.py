@@ -107,9 +107,11 @@ def sweep_matrices(workflow: Workflow, seed: Seed) -> dict[str, dict[str, list[d
 
 
 def _matrix_job(share: list[int], items: list[Any]) -> dict[str, str]:
-    names = [item_name(i, items[i]) for i in share[:1]]
-    more = f" +{len(share) - 1} more" if len(share) > 1 else ""
-    return {"item": ",".join(map(str, share)), "name": (names[0] if names else "none") + more}
+    """One matrix job: its ``--item`` value, and its name (its first item's)."""
+    name = item_name(share[0], items[share[0]]) if share else "none"
+    if len(share) > 1:
+        name += f" +{len(share) - 1} more"
+    return {"item": ",".join(map(str, share)), "name": name}
 
 
 def _artifact(context: _Context, suffix: str) -> str:
@@ -178,17 +180,16 @@ def _plan_job(context: _Context) -> Any:
 
 def _step_job(context: _Context, step: Step) -> Any:
     minutes = timeout_minutes(replace(context.workflow, steps=(step,)))
-    name, piece = f"{context.name} / {step.id}", step.id
-    item, env = "", {k: v for k, v in _secret_env(context.workflow).items() if k != "GITHUB_TOKEN"}
-    if is_matrix(step):
-        name, piece = f"{name} [${{{{ matrix.name }}}}]", f"{step.id}.${{{{ strategy.job-index }}}}"
-        item, env["NBFLOW_ITEM"] = ' --item "$NBFLOW_ITEM"', "${{ matrix.item }}"
-    job = _head(context, name, "", _map([("contents", "read")]), minutes)
+    job = _head(context, f"{context.name} / {step.id}", "", _map([("contents", "read")]), minutes)
     job.insert(1, "needs", ["plan", *(job_id(n) for n in step.needs)])
-    if is_matrix(step):
+    env = {k: v for k, v in _secret_env(context.workflow).items() if k != "GITHUB_TOKEN"}
+    item, piece = "", step.id
+    if is_matrix(step):  # one job per item, from the plan job's outputs
+        job["name"] += " [${{ matrix.name }}]"
         matrix = f"${{{{ fromJSON(needs.plan.outputs.{matrix_output(step.id)}) }}}}"
-        strategy = _map([("fail-fast", False), ("matrix", matrix)])
-        job.insert(len(job) - 1, "strategy", strategy)
+        job.insert(len(job) - 1, "strategy", _map([("fail-fast", False), ("matrix", matrix)]))
+        env["NBFLOW_ITEM"] = "${{ matrix.item }}"
+        item, piece = ' --item "$NBFLOW_ITEM"', f"{step.id}.${{{{ strategy.job-index }}}}"
     job["runs-on"] = _runner(context, step.id)
     command = (
         f'nbflow run {context.name} --step {step.id}{item} --inputs "{_env_path(PIECES)}" '
