@@ -257,11 +257,15 @@ def assert_no_canary(path_or_bytes: Path | bytes | str, canary: str) -> None:
     assert not found, "secret leaked: " + "; ".join(found)
 
 
-def kernel_processes(*, parent: int | None = None, marker: str | None = None) -> list[int]:
+def kernel_processes(
+    *, parent: int | None = None, marker: str | None = None, templates: bool = False
+) -> list[int]:
     """Pids of live ipykernel processes descended from ``parent``, or whose
     environment holds ``NBFLOW_TEST_MARKER=<marker>`` (which survives the parent's
     death: set it in the environment of the process that starts kernels, which they
-    inherit). Zombies are not counted."""
+    inherit). A kernel is launched (``-m ipykernel_launcher``) or forked from a
+    template (process name ``ipykernel``); ``templates`` counts templates too.
+    Zombies are not counted."""
     import psutil
 
     candidates: list[Any] = []
@@ -275,13 +279,24 @@ def kernel_processes(*, parent: int | None = None, marker: str | None = None) ->
         try:
             if proc.status() == psutil.STATUS_ZOMBIE:
                 continue
-            if not any("ipykernel" in part for part in proc.cmdline()):
+            if not _is_kernel(proc, templates):
                 continue
             if marker is None or proc.environ().get("NBFLOW_TEST_MARKER") == marker:
                 found.add(proc.pid)
         except (psutil.Error, OSError):
             continue
     return sorted(found)
+
+
+def _is_kernel(proc: Any, templates: bool) -> bool:
+    from nbflow.engine import forkserver
+
+    command = " ".join(proc.cmdline())
+    if forkserver.LAUNCHER in command and forkserver.MARKER not in command:
+        return True
+    if forkserver.MARKER in command:
+        return templates or proc.name() == forkserver.KERNEL_NAME.decode()
+    return False
 
 
 def wait_for_no_kernel_processes(
@@ -291,7 +306,11 @@ def wait_for_no_kernel_processes(
     import time
 
     deadline = time.monotonic() + timeout
-    while (left := kernel_processes(parent=parent, marker=marker)) and time.monotonic() < deadline:
+
+    def left_behind() -> list[int]:
+        return kernel_processes(parent=parent, marker=marker, templates=True)
+
+    while (left := left_behind()) and time.monotonic() < deadline:
         time.sleep(0.1)
     return left
 

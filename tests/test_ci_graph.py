@@ -162,6 +162,7 @@ class JobGraph:
         self.results: dict[str, str] = {}
         self.outputs: dict[str, dict[str, str]] = {}  # job outputs, by job id
         self.matrix_runs: dict[str, list[str]] = {}  # the matrix.item of each run
+        self.failures: list[str] = []  # what each failed step printed
         self.artifacts = work / "artifacts"
         self.bin = work / "bin"
         self.bin.mkdir(parents=True)
@@ -276,6 +277,10 @@ class JobGraph:
         if "id" in step:
             lines = output.read_text().splitlines()
             step_outputs[step["id"]] = dict(line.split("=", 1) for line in lines if "=" in line)
+        if done.returncode != 0:
+            self.failures.append(
+                f"{clone.name}: {step['name']}: exit {done.returncode}\n{done.stderr}"
+            )
         return done.returncode == 0
 
 
@@ -290,7 +295,8 @@ def test_the_job_graph_simulated_records_what_a_local_run_does(
     text = push_generated(git_repo, FILE)
     origin = tmp_path / "origin.git"
 
-    results = JobGraph(text, origin, tmp_path / "gh", "push").run()
+    graph = JobGraph(text, origin, tmp_path / "gh", "push")
+    results = graph.run()
 
     assert results == {
         "plan": "success",
@@ -302,7 +308,7 @@ def test_the_job_graph_simulated_records_what_a_local_run_does(
         "step-f": "success",
         "assemble": "failure",
         "pull_request": "skipped",
-    }
+    }, graph.failures
     check = tmp_path / "check"
     git(tmp_path, "clone", "-q", str(origin), str(check))
     assert git(check, "log", "-1", "--format=%s").startswith("nbflow: branching")
@@ -409,7 +415,7 @@ def test_the_matrix_simulated_records_what_a_local_run_does(git_repo: Path, tmp_
         "step-combine": "success",
         "assemble": "success",
         "pull_request": "skipped",
-    }
+    }, graph.failures
     assert graph.matrix_runs["step-region"] == [
         f"sweep / region [{r}]" for r in ("eu", "us", "apac")
     ]

@@ -72,7 +72,7 @@ def test_regional_sales_agrees_locally_on_the_job_graph_and_on_dask(
         *given,
     )
 
-    assert set(results.values()) == {"success", "skipped"}, results
+    assert set(results.values()) == {"success", "skipped"}, (results, graph.failures)
     names = [f"regional-sales / region [{r}]" for r in regions]
     assert graph.matrix_runs["step-region"] == names
     check = tmp_path / "check"

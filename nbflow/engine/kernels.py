@@ -39,6 +39,7 @@ Design decisions:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import functools
@@ -54,12 +55,16 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO, Any
 
+from nbflow.engine import forkserver
+from nbflow.engine.forkserver import PR_SET_PDEATHSIG, ForkedProcess, ForkError, ForkServer
 from nbflow.errors import UsageError
 from nbflow.manifest.model import Step
 
 log = logging.getLogger(__name__)
 
 ASYNC_CLIENT = "jupyter_client.asynchronous.AsyncKernelClient"
+RECONNECT_MS = 5
+KILL_POLL = 0.005
 
 
 @dataclass(frozen=True)
@@ -76,14 +81,17 @@ class KernelSpec:
 
 
 class Kernel:
-    """One started kernel process, for one step."""
+    """One started kernel process, for one step; forked from ``forks``' template
+    when it can be, else launched."""
 
-    def __init__(self, spec: KernelSpec) -> None:
+    def __init__(self, spec: KernelSpec, forks: ForkServer | None = None) -> None:
         self.spec = spec
         self.log: IO[str] = tempfile.TemporaryFile(  # noqa: SIM115 (closed by kill)
             "w+", encoding="utf-8", errors="replace"
         )
         self.km: Any = _manager_class()(kernel_name=spec.kernel, client_class=ASYNC_CLIENT)
+        if forks is not None:
+            self.km.provisioner = _fork_provisioner(self.km, forks)
         env = {**os.environ, **dict(spec.env)}
         try:
             self.km.start_kernel(
@@ -149,7 +157,51 @@ def _manager_class() -> type[Any]:
             self.clients.append(made)
             return made
 
+        async def _async_wait(self, pollinterval: float = 0.1) -> None:
+            # a killed kernel is gone within milliseconds: polling every 0.1 s made
+            # each kill take 0.1 s, and closing the pool wait for all of them
+            while await self._async_is_alive():
+                await asyncio.sleep(KILL_POLL)
+
     return StepKernelManager
+
+
+def _fork_provisioner(km: Any, forks: ForkServer) -> Any:
+    """A provisioner for ``km`` that forks its kernel from the template when it can."""
+    import uuid
+
+    km.kernel_id = str(uuid.uuid4())
+    provisioner = _fork_provisioner_class()(
+        kernel_id=km.kernel_id, kernel_spec=km.kernel_spec, parent=km
+    )
+    provisioner.forks = forks
+    return provisioner
+
+
+@functools.cache
+def _fork_provisioner_class() -> type[Any]:
+    """jupyter_client's local provisioner, launching through the fork server."""
+    from jupyter_client.provisioning.local_provisioner import LocalProvisioner
+
+    class ForkProvisioner(LocalProvisioner):
+        forks: ForkServer
+
+        async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> Any:
+            env = kwargs.get("env") or dict(os.environ)
+            if self.forks.can_fork(cmd, env):
+                try:
+                    cwd = os.fspath(kwargs.get("cwd") or os.getcwd())
+                    pid = self.forks.spawn(cmd, cwd, env, kwargs["stdout"])
+                except ForkError as exc:
+                    log.warning("%s; launching the kernel instead", exc)
+                else:
+                    self.process = ForkedProcess(pid)  # type: ignore[assignment]
+                    self.pid = self.pgid = pid  # the kernel leads its own process group
+                    self.cwd = cwd
+                    return self.connection_info
+            return await super().launch_kernel(cmd, **kwargs)
+
+    return ForkProvisioner
 
 
 @functools.cache
@@ -165,9 +217,16 @@ def _client_class() -> type[Any]:
     """
     from queue import Empty
 
+    import zmq
     from jupyter_client.asynchronous.client import AsyncKernelClient
 
     class StepKernelClient(AsyncKernelClient):
+        def start_channels(self, *args: Any, **kwargs: Any) -> None:
+            # a kernel still starting refuses the first connection; zmq retries
+            # after RECONNECT_IVL, 100 ms by default: most of a forked kernel's start
+            self.context.setsockopt(zmq.RECONNECT_IVL, RECONNECT_MS)
+            super().start_channels(*args, **kwargs)
+
         async def wait_for_ready(self, timeout: float | None = None) -> None:
             deadline = time.monotonic() + (timeout if timeout is not None else 60.0)
             while True:
@@ -216,10 +275,16 @@ def start_kernel(spec: KernelSpec) -> Kernel:
 
 
 class KernelPool:
-    """Warm kernels keyed by spec, at most ``size`` of them; thread-safe."""
+    """Warm kernels keyed by spec, at most ``size`` of them; thread-safe.
 
-    def __init__(self, size: int) -> None:
+    Kernels are forked from a template (:mod:`nbflow.engine.forkserver`) started
+    with the pool, with ``env`` added to this process's environment: give it what
+    every kernel of the run shares and nothing a kernel must not see.
+    """
+
+    def __init__(self, size: int, env: Mapping[str, str] | None = None) -> None:
         self.size = max(1, size)
+        self._forks = ForkServer(env) if forkserver.enabled() else None
         self._lock = threading.Lock()
         self._warm: dict[KernelSpec, list[Future[Kernel]]] = {}
         self._live: set[Kernel] = set()  # every kernel started and not yet killed
@@ -282,6 +347,8 @@ class KernelPool:
             left = list(self._live)
         for kernel in left:
             self._kill(kernel)
+        if self._forks is not None:
+            self._forks.close()
 
     def __enter__(self) -> KernelPool:
         return self
@@ -290,7 +357,7 @@ class KernelPool:
         self.close()
 
     def _start(self, spec: KernelSpec) -> Kernel:
-        kernel = Kernel(spec)
+        kernel = Kernel(spec, self._forks)
         with self._lock:
             self._live.add(kernel)  # close() kills it even if nobody takes it
         return kernel
@@ -303,9 +370,6 @@ class KernelPool:
     def _kill_result(self, future: Future[Kernel]) -> None:
         with contextlib.suppress(Exception):
             self._stopper.submit(self._kill, future.result())
-
-
-PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def die_with_parent() -> Callable[[], None] | None:

@@ -31,7 +31,13 @@ from nbflow.engine.parameters import (
     resolve_run_parameters,
     resolve_step_parameters,
 )
-from nbflow.engine.step import KernelHandle, StepResult, StepTask, execute_step
+from nbflow.engine.step import (
+    KernelHandle,
+    StepResult,
+    StepTask,
+    execute_step,
+    load_papermill,
+)
 from nbflow.engine.sweep import item_notebook, settle_sweep
 from nbflow.errors import NbflowError
 from nbflow.manifest.model import Step, Workflow
@@ -231,7 +237,13 @@ class _Run:
         self.redactor = Redactor.from_environment(workflow.secrets, os.environ)
         self.handles: dict[str, KernelHandle] = {}
         self.record = replace(record, parameters=self.redactor.data(record.parameters))
-        self.kernels = KernelPool(max(1, options.jobs) + 1)  # warm kernels, one per coming step
+        # warm kernels, one per coming step, forked from a template with the run's env;
+        # none when steps execute elsewhere (Dask)
+        self.kernels = (
+            KernelPool(max(1, options.jobs) + 1, self._run_env())
+            if executor is execute_step
+            else None
+        )
         self.cache = StepCache(project.runs_dir, workflow.name, record.run_id)
         self.forced = downstream(workflow, options.force_steps) if options.force_steps else set()
         self.fingerprints: dict[str, str | None] = {}  # computed before a step executes
@@ -242,6 +254,8 @@ class _Run:
     # -- the loop --------------------------------------------------------------
 
     def execute(self) -> RunRecord:
+        if self.kernels:
+            load_papermill()  # while the kernel template starts
         self.dir.mkdir(parents=True, exist_ok=True)
         self._save()
         if self.observer:
@@ -259,7 +273,8 @@ class _Run:
             raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
-            self.kernels.close()  # kills warm kernels and any a step left behind
+            if self.kernels:
+                self.kernels.close()  # kills warm kernels and any a step left behind
         return self._finish()
 
     def _loop(self, pool: ThreadPoolExecutor, running: dict[Future[Any], str]) -> None:
@@ -492,7 +507,7 @@ class _Run:
         """Start kernels for the pending steps that running steps will make ready."""
         busy = set(running)
         for step in self.plan.steps:
-            if self.kernels.warming() >= self.kernels.size:
+            if not self.kernels or self.kernels.warming() >= self.kernels.size:
                 return
             if self._step(step.id).status != StepStatus.PENDING or step.id in busy:
                 continue
@@ -510,9 +525,12 @@ class _Run:
         return KernelSpec.of(step.kernel, self.workflow.directory, self._kernel_env(step))
 
     def _kernel_env(self, step: Step) -> dict[str, str]:
+        return {**self._run_env(), "NBFLOW_STEP": step.id}
+
+    def _run_env(self) -> dict[str, str]:
+        """What every kernel of the run has in its environment beyond nbflow's own."""
         return {
             "NBFLOW_RUN_ID": self.record.run_id,
-            "NBFLOW_STEP": step.id,
             # the push token is nbflow's, not the notebooks' (least privilege);
             # a workflow that needs it in a notebook lists it under `secrets:`
             **{n: "" for n in TOKEN_VARIABLES if n not in self.workflow.secrets},
@@ -695,7 +713,7 @@ class _Run:
         return self.record.step(step_id)
 
     def _update(self, step: StepRecord) -> None:
-        if step.status in (StepStatus.SKIPPED, StepStatus.CANCELLED):
+        if step.status in (StepStatus.SKIPPED, StepStatus.CANCELLED) and self.kernels:
             self.kernels.discard(self._kernel_spec(self.workflow.step(step.id)))
         self.record = self.record.with_step(self._redact(step))
         self._save()

@@ -248,6 +248,15 @@ def _run_papermill_in(task: StepTask, draft: Path, km: Any) -> StepError | None:
         return StepError(type(exc).__name__, str(exc), None)
 
 
+def load_papermill() -> None:
+    """Import papermill (and with it nbclient and jupyter_client) now, on this
+    thread, before step and kernel threads need it: the kernel template starts
+    meanwhile, and threads importing one package at once can see it half
+    initialised ("cannot import name ... from partially initialized module")."""
+    with contextlib.suppress(Exception):  # the step that needs it will report why
+        import papermill  # noqa: F401
+
+
 def _read_notebook(path: Path) -> dict[str, Any]:
     try:
         with path.open(encoding="utf-8") as handle:

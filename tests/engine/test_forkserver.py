@@ -1,0 +1,146 @@
+"""Kernels forked from a template: the same fresh kernel as a launched one, faster."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from helpers import wait_until_no_kernels, write_manifest, write_notebook
+
+from nbflow.engine import forkserver
+from nbflow.engine.kernels import KernelPool, KernelSpec
+from nbflow.engine.runner import RunOptions, run_workflow
+from nbflow.engine.step import StepTask, execute_step
+from nbflow.manifest.load import load_manifest
+from nbflow.run_record import RunStatus
+
+pytestmark = pytest.mark.skipif(not forkserver.enabled(), reason="fork server is Linux-only")
+
+PROBE = (
+    "import os, sys, random, json, nbflow\n"
+    "nbflow.record('pid', os.getpid())\n"
+    "nbflow.record('parent', os.getppid())\n"
+    "nbflow.record('cwd', os.getcwd())\n"
+    "nbflow.record('path', [p for p in sys.path if p in ('', os.getcwd())])\n"
+    "nbflow.record('step', os.environ['NBFLOW_STEP'])\n"
+    "nbflow.record('random', random.random())\n"
+    "nbflow.record('leaked', hasattr(json, 'nbflow_leak') or 'sauce' in globals())\n"
+    "json.nbflow_leak = sauce = 1\n"
+    "import helper\n"
+    "nbflow.record('helper', helper.VALUE)"
+)
+
+
+def probe_workflow(folder: Path, steps: int) -> Path:
+    """``steps`` steps in a chain, each recording what its kernel looks like."""
+    for index in range(steps):
+        write_notebook(folder / f"s{index}.ipynb", None, [PROBE])
+    (folder / "helper.py").write_text("VALUE = 'imported from the workflow folder'\n")
+    listed = "".join(f"  - {{id: s{i}, notebook: s{i}.ipynb}}\n" for i in range(steps))
+    write_manifest(folder, f"name: probe\nsteps:\n{listed}")
+    return folder / "workflow.yaml"
+
+
+@pytest.mark.parametrize("switch", ["1", "0"])
+def test_each_step_gets_a_fresh_kernel_forked_or_launched(
+    project: Path, monkeypatch: pytest.MonkeyPatch, switch: str
+) -> None:
+    monkeypatch.setenv(forkserver.SWITCH, switch)
+    folder = project / "workflows" / "probe"
+    record = run_workflow(load_manifest(probe_workflow(folder, 3)), RunOptions(jobs=1))
+
+    assert record.status == RunStatus.SUCCEEDED, [s.error for s in record.steps]
+    outputs = [step.outputs for step in record.steps]
+    parents = {o["parent"] for o in outputs}
+    if switch == "1":  # one template is every kernel's parent, and it is not nbflow
+        assert parents != {os.getpid()} and len(parents) == 1
+    else:
+        assert parents == {os.getpid()}
+    assert len({o["pid"] for o in outputs}) == 3
+    assert len({o["random"] for o in outputs}) == 3  # random is reseeded in each
+    assert [o["leaked"] for o in outputs] == [False, False, False]
+    assert [o["step"] for o in outputs] == ["s0", "s1", "s2"]
+    assert {o["cwd"] for o in outputs} == {str(folder)}
+    assert all(o["path"] for o in outputs)  # the workflow folder is importable
+    assert {o["helper"] for o in outputs} == {"imported from the workflow folder"}
+    assert wait_until_no_kernels(record.run_id) == []
+
+
+def _spec(tmp_path: Path, **env: str) -> KernelSpec:
+    return KernelSpec.of("python3", tmp_path, {"NBFLOW_STEP": "s", **env})
+
+
+def _parent(pid: int | None) -> int:
+    assert pid is not None
+    return psutil.Process(pid).ppid()
+
+
+def test_a_kernel_whose_interpreter_settings_differ_is_launched(tmp_path: Path) -> None:
+    with KernelPool(2) as pool:
+        forked = pool.take(_spec(tmp_path))
+        launched = pool.take(_spec(tmp_path, PYTHONPATH=str(tmp_path)))  # read at start-up
+        assert _parent(forked.pid) != os.getpid()
+        assert _parent(launched.pid) == os.getpid()
+
+
+def test_can_fork_only_this_interpreter_running_ipykernel(tmp_path: Path) -> None:
+    server = forkserver.ForkServer()
+    try:
+        env = dict(server.env)
+        kernel = [sys.executable, "-m", "ipykernel_launcher", "-f", "c.json"]
+        assert server.can_fork(kernel, env)
+        assert server.can_fork(kernel, {**env, "NBFLOW_STEP": "x", "JPY_PARENT_PID": "1"})
+        assert not server.can_fork(kernel, {**env, "PYTHONHASHSEED": "0"})
+        assert not server.can_fork(kernel, {**env, "LD_PRELOAD": "x.so"})
+        assert not server.can_fork(["/usr/bin/other-python", *kernel[1:]], env)
+        assert not server.can_fork([sys.executable, "-m", "other_kernel", "-f", "c.json"], env)
+    finally:
+        server.close()
+
+
+def test_closing_the_pool_kills_the_template_and_its_kernels(tmp_path: Path) -> None:
+    pool = KernelPool(2)
+    taken = pool.take(_spec(tmp_path))
+    assert pool.warm(_spec(tmp_path, NBFLOW_STEP="t"))
+    template = psutil.Process(_parent(taken.pid))
+    kernels = template.children()
+    assert len(kernels) >= 1
+
+    pool.close()
+
+    psutil.wait_procs([template, *kernels], timeout=5)
+    assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in kernels)
+    assert not template.is_running()
+
+
+def test_kernels_die_with_a_killed_template(tmp_path: Path) -> None:
+    with KernelPool(2) as pool:
+        kernel = pool.take(_spec(tmp_path))
+        process = psutil.Process(kernel.pid)
+        os.kill(process.ppid(), signal.SIGKILL)
+        gone, alive = psutil.wait_procs([process], timeout=5)
+        assert process in gone, "a forked kernel outlived its template"
+
+
+def test_a_dead_template_falls_back_to_launching(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = tmp_path / "wf"
+    folder.mkdir()
+    write_notebook(folder / "nb.ipynb", None, ["import os\nprint('ran in', os.getpid())"])
+    with KernelPool(2) as pool, caplog.at_level(logging.WARNING):
+        template = pool.take(_spec(tmp_path)).pid
+        os.kill(_parent(template), signal.SIGKILL)
+        time.sleep(0.2)
+        task = StepTask("s", folder / "nb.ipynb", tmp_path / "out.ipynb", folder, kernels=pool)
+        result = execute_step(task)
+
+    assert result.error is None
+    assert "kernel template failed" in caplog.text
+    assert "launching the kernel instead" in caplog.text
