@@ -7,12 +7,15 @@ the same bytes (UPDATE_GOLDEN=1 rewrites it: review that diff with care).
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 
+import pytest
 from helpers import GOLDEN, assert_golden
 
 from nbflow.run_record import (
     Attempt,
+    ExecutionRecord,
     ItemRecord,
     RunRecord,
     RunStatus,
@@ -157,3 +160,8 @@ def test_a_record_from_before_item_fingerprints_loads_with_defaults() -> None:
         ),
     )
     assert record.version == 1
+
+
+@pytest.mark.parametrize("cls", [ItemRecord, StepRecord])
+def test_every_field_has_its_place_in_run_json(cls: type[ExecutionRecord]) -> None:
+    assert sorted(cls._JSON_KEYS) == sorted(f.name for f in fields(cls))
