@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nbflow.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, load_workflow
-from nbflow.cli.publish import add_commit_options, publish
+from nbflow.cli.publish import add_commit_options, commit_target, publish
 from nbflow.cli.run_options import item_indices, run_options, split_commas
 from nbflow.errors import UsageError
 
@@ -76,8 +76,7 @@ def cmd_assemble(args: argparse.Namespace) -> int:
     workflow = load_workflow(args.workflow)
     redact_logs(Redactor.from_environment(workflow.secrets, os.environ))
     project = project_of_manifest(workflow.manifest)
-    commit = args.commit or args.push or args.target is not None
-    target = project.commit_target(args.target, workflow.commit_target) if commit else None
+    target = commit_target(args, project, workflow)
     record = assemble_run(
         workflow, [Path(d) for d in args.pieces], run_id=args.run_id, project=project
     )

@@ -16,6 +16,14 @@ if TYPE_CHECKING:
     from nbflow.cli.common import Commands
 
 
+def commit_target(args: argparse.Namespace, project: Any, workflow: Any) -> str | None:
+    """Where ``--commit``, ``--push`` or ``--target`` commit a run; None: nowhere."""
+    if not (args.commit or args.push or args.target is not None):
+        return None
+    target: str = project.commit_target(args.target, workflow.commit_target)
+    return target
+
+
 def publish(
     workflow: Any, project: Any, record: Any, args: argparse.Namespace, target: str | None
 ) -> int:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from nbflow.cli.common import EXIT_OK, current_project, load_workflow
 from nbflow.cli.pieces import run_apart
-from nbflow.cli.publish import add_commit_options, publish
+from nbflow.cli.publish import add_commit_options, commit_target, publish
 from nbflow.cli.run_options import run_options, selected_steps
 from nbflow.errors import UsageError
 
@@ -91,13 +91,12 @@ def _run_one(workflow: Any, args: argparse.Namespace, steps: list[str] | None) -
     redact_logs(Redactor.from_environment(workflow.secrets, os.environ))
     options = run_options(workflow, args, steps)
     project = project_of_manifest(workflow.manifest)
-    commit = args.commit or args.push or args.target is not None
-    target = project.commit_target(args.target, workflow.commit_target) if commit else ""
+    target = commit_target(args, project, workflow)
     with _executor(args) as executor:
         record = run_workflow(
             workflow, options, project=project, observer=progress(), executor=executor
         )
-    return publish(workflow, project, record, args, target if commit else None)
+    return publish(workflow, project, record, args, target)
 
 
 def _executor(args: argparse.Namespace) -> Any:
