@@ -7,10 +7,10 @@ so a record read back is equal to the one written.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import KW_ONLY, asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 RECORD_VERSION = 1
 
@@ -80,45 +80,17 @@ def _is_label(value: str) -> bool:
     return 0 < len(value) <= 40 and not value.isdigit() and not set(value) & set("[]\n")
 
 
-@dataclass(frozen=True)
-class ItemRecord:
-    """One item of a ``foreach:`` step: its own notebook, attempts and outputs."""
+@dataclass(frozen=True, kw_only=True)
+class ExecutionRecord:
+    """What a step and an item of a ``foreach:`` step both record: how their notebook ran.
 
-    index: int
-    value: Any
+    Each subclass lists its keys in ``_JSON_KEYS``, in the order ``run.json`` has
+    always had them: dataclass inheritance puts these shared fields first, and
+    ``to_json`` puts them back so records stay byte-identical across versions.
+    """
+
     status: StepStatus = StepStatus.PENDING
-    notebook: str = ""  # ``<step>.<index>.ipynb``, relative to the run folder
-    parameters: dict[str, Any] = field(default_factory=dict)
-    attempts: tuple[Attempt, ...] = ()
-    start: str | None = None
-    end: str | None = None
-    duration: float | None = None
-    error: StepError | None = None
-    outputs: dict[str, Any] = field(default_factory=dict)
-    reason: str = ""
-    timings: dict[str, Any] = field(default_factory=dict)
-    fingerprint: str | None = None  # as a step's: the item's notebook, parameters, inputs
-    cached_from: str | None = None  # "<run-id>/<step>.<N>.ipynb" a cached item reuses
-
-    def label(self, step_id: str) -> str:
-        """``region[eu]`` for a short one-line string item, else ``region[0]`` (its
-        position: a number in brackets is always the position)."""
-        return f"{step_id}[{item_name(self.index, self.value)}]"
-
-
-def item_name(index: int, value: Any) -> str:
-    """How an item is named to people: its value when a short one-line string, else
-    its position."""
-    return value if isinstance(value, str) and _is_label(value) else str(index)
-
-
-@dataclass(frozen=True)
-class StepRecord:
-    id: str
-    status: StepStatus = StepStatus.PENDING
-    needs: tuple[str, ...] = ()
     notebook: str = ""  # the executed notebook, relative to the run folder
-    source_notebook: str = ""  # the input notebook, relative to the workflow folder
     parameters: dict[str, Any] = field(default_factory=dict)
     attempts: tuple[Attempt, ...] = ()
     start: str | None = None
@@ -128,21 +100,97 @@ class StepRecord:
     outputs: dict[str, Any] = field(default_factory=dict)
     reason: str = ""  # why skipped, cancelled or cached
     fingerprint: str | None = None  # what the result depends on (engine/fingerprint.py)
-    cached_from: str | None = None  # "<run-id>/<step>.ipynb" a cached step reuses
+    cached_from: str | None = None  # "<run-id>/<notebook>" a cached result reuses
     # Volatile notebook metadata (papermill and nbclient timestamps, durations)
     # moved out of the executed notebook so it diffs cleanly; see store/notebooks.py.
     timings: dict[str, Any] = field(default_factory=dict)
+
+    _JSON_KEYS: ClassVar[tuple[str, ...]]
+
+    def to_json(self) -> dict[str, Any]:
+        return self._in_json_order(asdict(self))
+
+    @classmethod
+    def _in_json_order(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """A record's ``asdict`` form with its keys in ``run.json`` order."""
+        return {key: data[key] for key in cls._JSON_KEYS}
+
+    @classmethod
+    def _values_from_json(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """The fields of ``cls`` found in ``data`` (unknown keys are ignored), the
+        shared ones typed."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values.update(
+            status=StepStatus(data["status"]),
+            attempts=_attempts_from_json(data),
+            error=_error_from_json(data.get("error")),
+        )
+        return values
+
+
+@dataclass(frozen=True)
+class ItemRecord(ExecutionRecord):
+    """One item of a ``foreach:`` step: its own notebook (``<step>.<index>.ipynb``),
+    parameters, attempts, outputs and fingerprint."""
+
+    index: int
+    value: Any
+
+    _JSON_KEYS: ClassVar[tuple[str, ...]] = (
+        "index", "value", "status", "notebook", "parameters", "attempts", "start", "end",
+        "duration", "error", "outputs", "reason", "timings", "fingerprint", "cached_from",
+    )  # fmt: skip
+
+    def label(self, step_id: str) -> str:
+        """``region[eu]`` for a short one-line string item, else ``region[0]`` (its
+        position: a number in brackets is always the position)."""
+        return f"{step_id}[{item_name(self.index, self.value)}]"
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ItemRecord:
+        """An item record from its JSON form (unknown keys are ignored)."""
+        return cls(**cls._values_from_json(data))
+
+
+def item_name(index: int, value: Any) -> str:
+    """How an item is named to people: its value when a short one-line string, else
+    its position."""
+    return value if isinstance(value, str) and _is_label(value) else str(index)
+
+
+@dataclass(frozen=True)
+class StepRecord(ExecutionRecord):
+    """One step of a run: its executed notebook, or a ``foreach:`` step's items."""
+
+    id: str
+    _: KW_ONLY
+    needs: tuple[str, ...] = ()
+    source_notebook: str = ""  # the input notebook, relative to the workflow folder
     #: A ``foreach:`` step's items, in item order; empty for a step that runs once.
     #: Its ``outputs`` then map each output name to the list of the items' values.
     items: tuple[ItemRecord, ...] = ()
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+    _JSON_KEYS: ClassVar[tuple[str, ...]] = (
+        "id", "status", "needs", "notebook", "source_notebook", "parameters", "attempts",
+        "start", "end", "duration", "error", "outputs", "reason", "fingerprint", "cached_from",
+        "timings", "items",
+    )  # fmt: skip
+
+    @classmethod
+    def _in_json_order(cls, data: dict[str, Any]) -> dict[str, Any]:
+        items = tuple(ItemRecord._in_json_order(item) for item in data["items"])
+        return {**super()._in_json_order(data), "items": items}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> StepRecord:
         """A step record from its JSON form (unknown keys are ignored)."""
-        return _step_from_json(data)
+        values = cls._values_from_json(data)
+        values.update(
+            needs=tuple(data.get("needs", ())),
+            items=tuple(ItemRecord.from_json(i) for i in data.get("items", ())),
+        )
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -181,11 +229,12 @@ class RunRecord:
         return sum(1 for s in self.steps if s.status == status)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        return {**data, "steps": tuple(StepRecord._in_json_order(s) for s in data["steps"])}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunRecord:
-        steps = tuple(_step_from_json(s) for s in data.get("steps", ()))
+        steps = tuple(StepRecord.from_json(s) for s in data.get("steps", ()))
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known and k != "steps"}
         values["status"] = RunStatus(values["status"])
@@ -203,27 +252,3 @@ def _attempts_from_json(data: dict[str, Any]) -> tuple[Attempt, ...]:
         )
         for a in data.get("attempts", ())
     )
-
-
-def _item_from_json(data: dict[str, Any]) -> ItemRecord:
-    known = {f.name for f in fields(ItemRecord)}
-    values = {k: v for k, v in data.items() if k in known}
-    values.update(
-        status=StepStatus(data["status"]),
-        attempts=_attempts_from_json(data),
-        error=_error_from_json(data.get("error")),
-    )
-    return ItemRecord(**values)
-
-
-def _step_from_json(data: dict[str, Any]) -> StepRecord:
-    known = {f.name for f in fields(StepRecord)}
-    values = {k: v for k, v in data.items() if k in known}
-    values.update(
-        status=StepStatus(data["status"]),
-        needs=tuple(data.get("needs", ())),
-        attempts=_attempts_from_json(data),
-        error=_error_from_json(data.get("error")),
-        items=tuple(_item_from_json(i) for i in data.get("items", ())),
-    )
-    return StepRecord(**values)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from helpers import copy_examples, latest_run, write_manifest, write_notebook
 
-import nbflow.cli
+import nbflow.cli.inspect
 from nbflow import __version__
 from nbflow.cli import main
 from nbflow.report import render_report
@@ -251,7 +251,7 @@ def test_unexpected_exception_exits_3(
     def broken(args: object) -> int:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(nbflow.cli, "cmd_runs", broken)
+    monkeypatch.setattr(nbflow.cli.inspect, "cmd_runs", broken)
 
     assert main(["runs"]) == 3
     err = capsys.readouterr().err

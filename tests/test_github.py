@@ -39,7 +39,7 @@ COMMENTS = f"/repos/{REPO}/issues/7/comments"
 def step(step_id: str, outputs: dict[str, object], needs: tuple[str, ...] = ()) -> StepRecord:
     return StepRecord(
         step_id,
-        StepStatus.SUCCEEDED,
+        status=StepStatus.SUCCEEDED,
         needs=needs,
         notebook=f"{step_id}.ipynb",
         start=START,

@@ -60,7 +60,7 @@ RECORD_STATUSES = {**STATUSES, "fetch_rates": "succeeded"}  # records know no "c
 
 def make_record(statuses: dict[str, str] = RECORD_STATUSES) -> RunRecord:
     steps = tuple(
-        StepRecord(step_id, StepStatus(statuses[step_id]), needs=needs)
+        StepRecord(step_id, status=StepStatus(statuses[step_id]), needs=needs)
         for step_id, needs in NEEDS.items()
     )
     return RunRecord(
@@ -204,7 +204,7 @@ def test_record_graph_draws_needs_missing_from_the_record() -> None:
         RunStatus.SUCCEEDED,
         "push",
         "2024-05-01T00:00:00Z",
-        steps=(StepRecord("load", StepStatus.SUCCEEDED, needs=("extract",)),),
+        steps=(StepRecord("load", status=StepStatus.SUCCEEDED, needs=("extract",)),),
     )
     assert render_record_graph(record, "text") == (
         "wf: 2 steps in 2 layers\n[1]  extract\n[2]  load     succeeded  ← needs extract\n"

@@ -82,13 +82,18 @@ def record(status: RunStatus) -> RunRecord:
     """A run of finance-daily: extract succeeded; load has ``status``'s outcome."""
     error = StepError("ValueError", "bad row 7 in ledger.csv", cell=3, traceback="...")
     load = {
-        RunStatus.FAILED: StepRecord("load", StepStatus.FAILED, notebook="load.ipynb", error=error),
-        RunStatus.CANCELLED: StepRecord(
-            "load", StepStatus.CANCELLED, notebook="load.ipynb", reason="the run was interrupted"
+        RunStatus.FAILED: StepRecord(
+            "load", status=StepStatus.FAILED, notebook="load.ipynb", error=error
         ),
-        RunStatus.SUCCEEDED: StepRecord("load", StepStatus.SUCCEEDED, notebook="load.ipynb"),
+        RunStatus.CANCELLED: StepRecord(
+            "load",
+            status=StepStatus.CANCELLED,
+            notebook="load.ipynb",
+            reason="the run was interrupted",
+        ),
+        RunStatus.SUCCEEDED: StepRecord("load", status=StepStatus.SUCCEEDED, notebook="load.ipynb"),
     }[status]
-    extract = StepRecord("extract", StepStatus.SUCCEEDED, notebook="extract.ipynb")
+    extract = StepRecord("extract", status=StepStatus.SUCCEEDED, notebook="extract.ipynb")
     return RunRecord(
         workflow="finance-daily",
         run_id=RUN_ID,

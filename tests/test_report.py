@@ -43,7 +43,7 @@ def attempt(number: int, duration: float, error: StepError | None = None) -> Att
 def ok(step_id: str, duration: float, needs: tuple[str, ...] = (), **kw: object) -> StepRecord:
     return StepRecord(
         step_id,
-        StepStatus.SUCCEEDED,
+        status=StepStatus.SUCCEEDED,
         needs=needs,
         notebook=f"{step_id}.ipynb",
         attempts=(attempt(1, duration),),
@@ -88,7 +88,7 @@ def failed_run() -> RunRecord:
     first = StepError("TimeoutError", "cell timed out after 30 s", 2)
     transform = StepRecord(
         "transform",
-        StepStatus.FAILED,
+        status=StepStatus.FAILED,
         needs=("check_sources",),
         notebook="transform.ipynb",
         attempts=(attempt(1, 30.0, first), attempt(2, 12.5, error)),
@@ -103,13 +103,13 @@ def failed_run() -> RunRecord:
             ok("profile-sources", 7.25, ("check_sources",)),
             StepRecord(
                 "build_view",
-                StepStatus.SKIPPED,
+                status=StepStatus.SKIPPED,
                 needs=("transform",),
                 reason="needs transform, which failed",
             ),
             StepRecord(
                 "cleanup",
-                StepStatus.CANCELLED,
+                status=StepStatus.CANCELLED,
                 needs=("build_view", "profile-sources"),
                 reason="run cancelled by *user* (SIGINT)",
             ),
@@ -273,14 +273,18 @@ def test_strip_ansi(text: str, expected: str) -> None:
 
 
 def test_failed_step_without_error_shows_its_reason() -> None:
-    step = StepRecord("load", StepStatus.FAILED, reason="kernel died", attempts=(attempt(1, 2.0),))
+    step = StepRecord(
+        "load", status=StepStatus.FAILED, reason="kernel died", attempts=(attempt(1, 2.0),)
+    )
     report = render_report(run(RunStatus.FAILED, (step,)))
     expected = "### ❌ failed: `load`\n\nkernel died · after 1 attempt · notebook [`load.ipynb`]"
     assert expected in report
 
 
 def test_step_that_failed_before_starting_has_no_attempts_or_notebook() -> None:
-    step = StepRecord("load", StepStatus.FAILED, error=StepError("UsageError", "bad -p value"))
+    step = StepRecord(
+        "load", status=StepStatus.FAILED, error=StepError("UsageError", "bad -p value")
+    )
     report = render_report(run(RunStatus.FAILED, (step,)))
     assert "### ❌ failed: `load`\n\n`UsageError`\n\n```text\nbad -p value\n```\n" in report
     assert "<details>" not in report
@@ -334,7 +338,7 @@ def test_running_run_has_unknown_duration() -> None:
         RunStatus.RUNNING,
         "dispatch",
         START,
-        steps=(StepRecord("a", StepStatus.RUNNING), StepRecord("b", needs=("a",))),
+        steps=(StepRecord("a", status=StepStatus.RUNNING), StepRecord("b", needs=("a",))),
     )
     report = render_report(record)
     assert report.startswith("# 🔄 wf running · run `r1`\n\n")
@@ -344,7 +348,9 @@ def test_running_run_has_unknown_duration() -> None:
 
 def test_backticks_in_ids_and_tracebacks_get_longer_fences() -> None:
     error = StepError("ValueError", "bad", 0, "```\nfenced in traceback\n```")
-    step = StepRecord("`odd`", StepStatus.FAILED, error=error, attempts=(attempt(1, 1.0, error),))
+    step = StepRecord(
+        "`odd`", status=StepStatus.FAILED, error=error, attempts=(attempt(1, 1.0, error),)
+    )
     report = render_report(run(RunStatus.FAILED, (step,)))
     assert "`` `odd` ``" in report
     assert "````text\n```\nfenced in traceback\n```\n````" in report

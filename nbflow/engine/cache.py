@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nbflow.run_record import ItemRecord, StepRecord
+from nbflow.run_record import ExecutionRecord
 from nbflow.store import runs
 
 
@@ -60,7 +60,7 @@ class StepCache:
             record = runs.read_record(folder)
         except (OSError, ValueError, KeyError, TypeError):
             return
-        results: list[StepRecord | ItemRecord] = [*record.steps]
+        results: list[ExecutionRecord] = [*record.steps]
         results += [item for step in record.steps for item in step.items]
         for result in results:
             if not (result.fingerprint and result.status.is_done and result.notebook):

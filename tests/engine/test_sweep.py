@@ -159,8 +159,16 @@ def test_sweep_record_round_trips_through_json() -> None:
         id="region",
         status=StepStatus.RUNNING,
         items=(
-            ItemRecord(0, "eu", StepStatus.SUCCEEDED, "region.0.ipynb", outputs={"total": 1}),
-            ItemRecord(1, {"name": "us"}, StepStatus.FAILED, "region.1.ipynb", error=error),
+            ItemRecord(
+                0,
+                "eu",
+                status=StepStatus.SUCCEEDED,
+                notebook="region.0.ipynb",
+                outputs={"total": 1},
+            ),
+            ItemRecord(
+                1, {"name": "us"}, status=StepStatus.FAILED, notebook="region.1.ipynb", error=error
+            ),
         ),
     )
     record = RunRecord(

@@ -1,0 +1,117 @@
+"""The ``nbflow`` command: parse argv, call one API function, map errors to exit codes.
+
+Exit codes: 0 success; 1 a step failed (or a run could not be completed);
+2 invalid input (manifest, notebook, command line); 3 internal error (a bug);
+130 interrupted. Heavy modules (papermill, Jupyter, Git) are imported inside the
+commands that use them so ``nbflow --help`` stays instant.
+
+Each module holds a group of commands, each command's handler (``cmd_…``) next to
+the function adding its parser (``add_…``): ``run`` and ``pieces`` (steps run apart,
+``assemble``) with ``run_options`` and ``publish`` (commit, pull request, notify);
+``inspect`` (validate, graph, affected, due, runs, show); ``ci``; ``project`` (init,
+new, hooks); ``github`` (comment). ``common`` holds what they share.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+
+from nbflow.cli import ci, github, inspect, pieces, project, publish, run
+from nbflow.cli.common import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_INVALID
+from nbflow.errors import NbflowError
+
+log = logging.getLogger(__name__)
+
+BUG_URL = "https://github.com/nbflow/nbflow/issues"
+
+#: The commands, in the order ``nbflow --help`` lists them.
+COMMANDS = (
+    inspect.add_validate,
+    run.add_run,
+    pieces.add_assemble,
+    inspect.add_affected,
+    project.add_hooks,
+    inspect.add_due,
+    publish.add_commit,
+    inspect.add_graph,
+    inspect.add_runs,
+    inspect.add_show,
+    github.add_comment,
+    project.add_init,
+    project.add_new,
+    ci.add_ci,
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    from nbflow.console import setup_logging
+
+    setup_logging(args.verbose)
+    if args.directory:
+        os.chdir(args.directory)
+    try:
+        code: int = args.handler(args)
+        return code
+    except NbflowError as exc:
+        if os.environ.get("NBFLOW_DEBUG"):
+            _print_traceback()
+        message = f"error: {exc}" if not _is_located(exc) else str(exc)
+        print(_redact(message), file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception:
+        _print_traceback()
+        print(f"nbflow: internal error (a bug): please report it at {BUG_URL}", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def _redact(text: str) -> str:
+    from nbflow.console import redact
+
+    return redact(text)
+
+
+def _print_traceback() -> None:
+    print(_redact(traceback.format_exc()), end="", file=sys.stderr)
+
+
+def _is_located(exc: NbflowError) -> bool:
+    from nbflow.errors import ManifestError
+
+    return isinstance(exc, ManifestError)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nbflow",
+        description="Run notebook workflows from a YAML manifest and keep the runs in Git.",
+        epilog="Exit codes: 0 ok, 1 a step failed, 2 invalid input, 3 internal error, "
+        "130 interrupted. NBFLOW_DEBUG=1 shows tracebacks.",
+    )
+    from nbflow import __version__
+
+    parser.add_argument("--version", action="version", version=f"nbflow {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)"
+    )
+    parser.add_argument("-C", dest="directory", metavar="DIR", help="run as if started in DIR")
+
+    def print_help(args: argparse.Namespace) -> int:
+        parser.print_help(sys.stderr)
+        return EXIT_INVALID
+
+    parser.set_defaults(handler=print_help)
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    for add_command in COMMANDS:
+        add_command(commands)
+    return parser

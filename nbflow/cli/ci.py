@@ -1,0 +1,71 @@
+"""``nbflow ci generate | check | matrix``: the GitHub Actions workflow files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from nbflow.cli.common import EXIT_FAILED, EXIT_OK, add_group, current_project, load_workflow
+
+if TYPE_CHECKING:
+    from nbflow.cli.common import Commands
+
+
+def cmd_ci_generate(args: argparse.Namespace) -> int:
+    from nbflow.ci import write_ci
+
+    root = current_project().root
+    changed = write_ci(root)
+    for path in changed:
+        print(f"{'wrote' if path.exists() else 'removed'} {path.relative_to(root)}")
+    if not changed:
+        print("generated workflow files are up to date", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_ci_check(args: argparse.Namespace) -> int:
+    from nbflow.ci import check_ci
+
+    problems = check_ci(current_project().root)
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(
+            f'{len(problems)} generated workflow file(s) out of date; run "nbflow ci generate"',
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    print("generated workflow files are up to date", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_ci_matrix(args: argparse.Namespace) -> int:
+    from nbflow.ci_graph import sweep_matrices
+    from nbflow.engine.pieces import check_run_of
+    from nbflow.store.pieces import read_seed
+
+    workflow = load_workflow(args.workflow)
+    seed = read_seed([Path(args.seed)])
+    check_run_of(workflow, seed.record)
+    for name, matrix in sweep_matrices(workflow, seed).items():
+        print(f"{name}={json.dumps(matrix, separators=(',', ':'), ensure_ascii=False)}")
+    return EXIT_OK
+
+
+def add_ci(commands: Commands) -> None:
+    ci = add_group(commands, "ci", "generate or check the GitHub Actions workflow files")
+    c = ci.add_parser("generate", help="write .github/workflows/nbflow-*.yml from the manifests")
+    c.set_defaults(handler=cmd_ci_generate)
+    c = ci.add_parser("check", help="exit 1 if a generated workflow file is missing or stale")
+    c.set_defaults(handler=cmd_ci_check)
+    c = ci.add_parser(
+        "matrix",
+        help="print each sweep's matrix (its jobs' --item values) as NAME=JSON lines, "
+        "for $GITHUB_OUTPUT",
+    )
+    c.add_argument("workflow", metavar="WORKFLOW")
+    c.add_argument("--seed", required=True, metavar="DIR", help="the folder holding the seed")
+    c.set_defaults(handler=cmd_ci_matrix)

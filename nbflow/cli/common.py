@@ -1,0 +1,35 @@
+"""What the command modules share: exit codes, finding the project and a workflow,
+and building command groups."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    #: What ``add_parser`` is called on: the commands of ``nbflow`` or of a group.
+    Commands: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+def current_project() -> Any:
+    from nbflow.project import find_project
+
+    return find_project()
+
+
+def load_workflow(name: str) -> Any:
+    from nbflow.manifest.load import load_manifest, resolve_workflow
+
+    return load_manifest(resolve_workflow(name, current_project().root))
+
+
+def add_group(commands: Commands, name: str, help: str) -> Commands:
+    """A command with commands of its own (``nbflow ci generate``); alone, it prints
+    its help and exits 2."""
+    p = commands.add_parser(name, help=help)
+    p.set_defaults(handler=lambda args, p=p: p.print_help() or EXIT_INVALID)
+    return p.add_subparsers(title="commands", metavar="COMMAND")
