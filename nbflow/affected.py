@@ -10,14 +10,16 @@ ignored. The deciding rules are in the pure ``changes.py``.
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from nbflow.changes import select_steps, touched_steps
-from nbflow.manifest.model import Workflow
+from nbflow.errors import NbflowError
+from nbflow.manifest.model import Step, Workflow
 from nbflow.project import Project
 
 log = logging.getLogger(__name__)
@@ -40,9 +42,13 @@ class Affected:
         }
 
 
-def affected(project: Project, revisions: str) -> list[Affected]:
+def affected(
+    project: Project, revisions: str, given: Callable[[Workflow], Mapping[str, Any]] | None = None
+) -> list[Affected]:
     """The workflows of ``project`` that the commits ``BASE..HEAD`` affect, with the
-    steps to run (see ``changes.py``); unaffected workflows are left out."""
+    steps to run (see ``changes.py``); unaffected workflows are left out. ``given``:
+    a workflow's parameters from the command line (its files are looked for with
+    them)."""
     from nbflow.manifest.load import find_manifests, load_manifest
     from nbflow.store import repo
 
@@ -58,9 +64,9 @@ def affected(project: Project, revisions: str) -> list[Affected]:
             continue
         before = _parse(repo.file_at(project.root, base, name))
         workflow = load_manifest(manifest)
-        if found := _affected(
-            project, workflow, _relative(manifest.parent, top), changed, before, after
-        ):
+        params = given(workflow) if given else {}
+        folder = _relative(manifest.parent, top)
+        if found := _affected(project, workflow, folder, changed, before, after, params):
             result.append(found)
     return result
 
@@ -72,6 +78,7 @@ def _affected(
     changed: list[str],
     before: Mapping[str, Any] | None,
     after: Mapping[str, Any],
+    given: Mapping[str, Any],
 ) -> Affected | None:
     from nbflow.store.runs import latest_outputs
 
@@ -80,11 +87,47 @@ def _affected(
         return None
     for step_id, reason in touched.items():
         log.info("%s: %s: %s", workflow.name, step_id, reason)
+    earlier = functools.cache(lambda s: latest_outputs(project.runs_dir, workflow.name, s))
 
-    def has_earlier_run(step_id: str) -> bool:
-        return latest_outputs(project.runs_dir, workflow.name, step_id) is not None
+    def reusable(step_id: str) -> bool:
+        """An earlier run recorded its outputs and the files it produces are here."""
+        if earlier(step_id) is None:
+            return False
+        outputs = {n: (o[1] if (o := earlier(n)) else None) for n in _ids(workflow)}
+        gone = _gone_files(workflow, workflow.step(step_id), given, outputs)
+        if gone:
+            log.info("%s: %s: runs again: %s matches no file", workflow.name, step_id, gone[0])
+        return not gone
 
-    return Affected(workflow, select_steps(workflow, touched, has_earlier_run), touched)
+    return Affected(workflow, select_steps(workflow, touched, reusable), touched)
+
+
+def _ids(workflow: Workflow) -> list[str]:
+    return [step.id for step in workflow.steps]
+
+
+def _gone_files(
+    workflow: Workflow,
+    step: Step,
+    given: Mapping[str, Any],
+    outputs: Mapping[str, Mapping[str, Any] | None],
+) -> list[str]:
+    """The step's ``produces:`` globs that match no file, resolved as a run started
+    now would resolve them (none when they cannot be resolved: the run says why)."""
+    if not step.produces:
+        return []
+    from nbflow.engine.fingerprint import missing_files
+    from nbflow.engine.parameters import resolve_globs, resolve_run_parameters
+    from nbflow.run_record import parse_time, utc_now
+
+    now = utc_now()
+    try:
+        params = resolve_run_parameters(workflow, given, parse_time(now))
+        run = {"id": "", "date": now[:10]}
+        patterns = resolve_globs(workflow, step.produces, params, outputs, run)
+    except NbflowError:
+        return []
+    return missing_files(workflow.directory, patterns)
 
 
 def _uses(workflow: Workflow) -> dict[str, set[str]]:

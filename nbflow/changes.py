@@ -145,11 +145,12 @@ def _match(pattern: list[str], parts: list[str]) -> bool:
 
 
 def select_steps(
-    workflow: Workflow, touched: Iterable[str], has_earlier_run: Callable[[str], bool]
+    workflow: Workflow, touched: Iterable[str], reusable: Callable[[str], bool]
 ) -> tuple[str, ...]:
     """The steps to run, in plan order: ``touched``, everything downstream of them,
-    and each step they need that has no earlier successful run to reuse."""
+    and each step they need that is not ``reusable`` (no earlier successful run,
+    or the files it produces are gone)."""
     selected = downstream(workflow, touched)
     needed = upstream(workflow, selected) - selected
-    selected |= {s for s in needed if not has_earlier_run(s)}
+    selected |= {s for s in needed if not reusable(s)}
     return tuple(s for s in topological_order(workflow.steps) if s in selected)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from helpers import cell_outputs, comparable, copy_examples, latest_run
+from helpers import cell_outputs, commit_all, comparable, copy_examples, latest_run
 
 from nbflow.cli import main
 from nbflow.run_record import RunStatus, StepStatus, parse_time
@@ -93,6 +93,45 @@ def test_finance_daily_loads_the_day_then_stops_on_missing_exports(examples: Pat
         "check_sources.ipynb",
         "generate_sample.ipynb",
     ]
+
+
+def test_finance_daily_changed_transform_makes_the_deleted_exports_again(
+    project_repo: Path,
+) -> None:
+    """``cleanup`` deleted the raw exports after the first run; a commit touching
+    ``transform`` reruns it and its dependants, and ``generate_sample`` too, because
+    the files it produces are gone. ``check_sources``' outputs are reused."""
+    folder = copy_examples(project_repo) / "workflows" / "finance-daily"
+    commit_all(project_repo, "examples")
+    assert main(["run", "finance-daily", "-p", "run_date=2026-11-20"]) == 0
+    first, _ = latest_run(project_repo, "finance-daily")
+    assert not (folder / "data" / "raw" / "2026-11-20").exists()
+    notebook = json.loads((folder / "transform.ipynb").read_text())
+    notebook["cells"].append(
+        {
+            "cell_type": "code",
+            "metadata": {},
+            "outputs": [],
+            "execution_count": None,
+            "source": "print('reviewed')",
+            "id": "reviewed",
+        }
+    )
+    (folder / "transform.ipynb").write_text(json.dumps(notebook))
+    commit_all(project_repo, "transform prints")
+
+    assert main(["run", "--changed", "HEAD~1..HEAD", "-p", "run_date=2026-11-20"]) == 0
+
+    _, record = latest_run(project_repo, "finance-daily")
+    assert record.status == RunStatus.SUCCEEDED
+    statuses = {s.id: s.status for s in record.steps}
+    assert statuses == {
+        **{step: StepStatus.SUCCEEDED for step in FINANCE_STEPS},
+        "check_sources": StepStatus.SKIPPED,
+    }
+    assert record.step("check_sources").reason == f"not selected; outputs from run {first.name}"
+    rows = read_record(first).step("check_sources").outputs["rows"]
+    assert record.step("transform").parameters["rows_expected"] == rows
 
 
 def test_regional_sales_runs_its_regions_in_parallel(examples: Path) -> None:

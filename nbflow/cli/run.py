@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from nbflow.cli.common import EXIT_OK, current_project, load_workflow
 from nbflow.cli.pieces import run_apart
 from nbflow.cli.publish import add_commit_options, commit_target, publish
-from nbflow.cli.run_options import run_options, selected_steps
+from nbflow.cli.run_options import parse_parameters, run_options, selected_steps
 from nbflow.errors import UsageError
 
 if TYPE_CHECKING:
@@ -40,7 +40,11 @@ def _changed_to_run(args: argparse.Namespace) -> list[tuple[Any, list[str] | Non
 
     if args.steps or args.resume or args.schedule:
         raise UsageError("--changed chooses the steps: drop --steps, --resume, --schedule")
-    found = affected(current_project(), args.changed)
+
+    def given(workflow: Any) -> dict[str, Any]:
+        return parse_parameters(workflow, args.parameter, args.params_json)[0]
+
+    found = affected(current_project(), args.changed, given)
     if args.workflow:
         name = load_workflow(args.workflow).name
         found = [a for a in found if a.workflow.name == name]

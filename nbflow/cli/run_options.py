@@ -16,7 +16,7 @@ def run_options(workflow: Any, args: argparse.Namespace, steps: list[str] | None
     from nbflow.engine.runner import RunOptions
     from nbflow.store.runs import check_run_id
 
-    params, step_params = _parse_parameters(workflow, args.parameter, args.params_json)
+    params, step_params = parse_parameters(workflow, args.parameter, args.params_json)
     check_step_overrides(workflow, step_params)
     return RunOptions(
         parameters=params,
@@ -61,7 +61,7 @@ def split_commas(text: str | None) -> list[str] | None:
     return [s.strip() for s in text.split(",") if s.strip()] if text else None
 
 
-def _parse_parameters(
+def parse_parameters(
     workflow: Any, pairs: Sequence[str], params_json: str | None = None
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """``--params-json`` then ``-p NAME=VALUE`` (typed by the manifest) and

@@ -73,6 +73,11 @@ def matching_files(directory: Path, pattern: str) -> list[str]:
     return [Path(m).as_posix() for m in matches if (directory / m).is_file()]
 
 
+def missing_files(directory: Path, patterns: Iterable[str]) -> list[str]:
+    """Those of ``patterns`` (resolved globs) that match no file under ``directory``."""
+    return [pattern for pattern in patterns if not matching_files(directory, pattern)]
+
+
 def file_digest(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:

@@ -43,7 +43,7 @@ from nbflow.errors import NbflowError
 from nbflow.manifest.model import Step, Workflow
 from nbflow.manifest.notebooks import inspect_notebook
 from nbflow.manifest.values import jsonable
-from nbflow.plan import Plan, check_step_ids, downstream, plan_run
+from nbflow.plan import Plan, check_step_ids, downstream, plan_run, upstream
 from nbflow.project import Project, project_of_manifest
 from nbflow.run_record import (
     Attempt,
@@ -248,6 +248,7 @@ class _Run:
         self.forced = downstream(workflow, options.force_steps) if options.force_steps else set()
         self.fingerprints: dict[str, str | None] = {}  # computed before a step executes
         self.missed: set[str] = set()  # looked up in the cache, not found
+        self.earlier_outputs: dict[str, Mapping[str, Any]] = {}  # of steps not selected
         self.saves_deferred = self.save_pending = False
         self.queued: collections.deque[tuple[Step, int, StepTask]] = collections.deque()
 
@@ -257,6 +258,7 @@ class _Run:
         if self.kernels:
             load_papermill()  # while the kernel template starts
         self.dir.mkdir(parents=True, exist_ok=True)
+        self._find_earlier_outputs()
         self._save()
         if self.observer:
             self.observer.run_started(self.record)
@@ -449,6 +451,9 @@ class _Run:
         ``task.output``; None when no earlier run has ``fingerprint``."""
         hit = self.cache.find(fingerprint) if fingerprint else None
         if hit is None:
+            return None
+        if gone := fp.missing_files(task.cwd, task.produces):
+            log.info("%s: executing it again: its files are gone (%s)", task.step_id, gone[0])
             return None
         try:
             hit.copy_to(task.output)
@@ -696,6 +701,9 @@ class _Run:
             inputs=resolve_globs(
                 self.workflow, step.inputs, self.params, outputs, self.run_context, item
             ),
+            produces=resolve_globs(
+                self.workflow, step.produces, self.params, outputs, self.run_context, item
+            ),
         )
 
     def _upstream_outputs(self, step: Step) -> dict[str, Mapping[str, Any] | None]:
@@ -705,7 +713,18 @@ class _Run:
         step = self._step(step_id)
         if step_id in self.plan.selected or step.status.is_done:
             return step.outputs
-        return runs.latest_outputs(self.project.runs_dir, self.workflow.name, step_id)
+        return self.earlier_outputs.get(step_id)
+
+    def _find_earlier_outputs(self) -> None:
+        """The outputs selected steps use from steps not selected: those of the latest
+        run in which each succeeded; its record says which run that is."""
+        selected = set(self.plan.selected)
+        for step_id in sorted(upstream(self.workflow, selected) - selected):
+            found = runs.latest_outputs(self.project.runs_dir, self.workflow.name, step_id)
+            if found is not None and not self._step(step_id).status.is_done:
+                run_id, self.earlier_outputs[step_id] = found
+                reason = f"not selected; outputs from run {run_id}"
+                self.record = self.record.with_step(replace(self._step(step_id), reason=reason))
 
     # -- the record ---------------------------------------------------------------
 
@@ -756,8 +775,6 @@ def _step_from_attempts(
 
 
 def _upstream_ids(workflow: Workflow, step: Step) -> set[str]:
-    from nbflow.plan import upstream
-
     return upstream(workflow, step.needs)
 
 

@@ -54,6 +54,7 @@ class StepTask:
     redactor: Redactor = field(default_factory=lambda: Redactor(()))
     kernels: KernelPool | None = None  # warm kernels; None: start one for this step
     inputs: tuple[str, ...] = ()  # the step's `inputs:` globs, expressions resolved
+    produces: tuple[str, ...] = ()  # and its `produces:` globs
 
     @property
     def kernel_spec(self) -> KernelSpec:

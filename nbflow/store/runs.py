@@ -118,12 +118,15 @@ def records_newest_first(runs_dir: Path, workflow: str) -> list[RunRecord]:
     return [record for *_, record in sorted(started, key=lambda s: s[:2], reverse=True)]
 
 
-def latest_outputs(runs_dir: Path, workflow: str, step_id: str) -> dict[str, object] | None:
-    """Outputs of ``step_id`` in the latest-started run where it succeeded or was cached."""
+def latest_outputs(
+    runs_dir: Path, workflow: str, step_id: str
+) -> tuple[str, dict[str, object]] | None:
+    """The latest-started run where ``step_id`` succeeded or was cached: its run id
+    and the step's outputs."""
     for record in records_newest_first(runs_dir, workflow):
         step = next((s for s in record.steps if s.id == step_id), None)
         if step is not None and step.status.is_done:
-            return dict(step.outputs)
+            return record.run_id, dict(step.outputs)
     return None
 
 

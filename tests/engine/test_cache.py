@@ -201,6 +201,29 @@ def test_step_cache_false_always_runs(project: Path) -> None:
     assert statuses(run(folder, cached=True)) == {"a": C, "b": C, "c": C, "d": S}
 
 
+def test_a_step_whose_files_are_gone_runs_again(project: Path) -> None:
+    folder = project / "workflows" / "files"
+    write_notebook(folder / "make.ipynb", None, ["open('made.txt', 'w').write('made')"])
+    write_notebook(folder / "use.ipynb", None, ["assert open('made.txt').read() == 'made'"])
+    write_manifest(
+        folder,
+        """
+        name: files
+        defaults: {cache: true}
+        steps:
+          - {id: make, notebook: make.ipynb, produces: [made.txt]}
+          - {id: use, notebook: use.ipynb, inputs: [made.txt]}
+        """,
+    )
+    run(folder)
+    assert statuses(run(folder)) == {"make": C, "use": C}
+
+    (folder / "made.txt").unlink()  # a clean-up step, or a fresh checkout
+
+    assert statuses(run(folder)) == {"make": S, "use": C}  # made again, the same
+    assert (folder / "made.txt").read_text() == "made"
+
+
 def test_cli_cached_force_step(project: Path, folder: Path, capsys: Any, caplog: Any) -> None:
     assert main(["run", "inc", "--cached"]) == 0
     assert main(["run", "inc", "--force-step", "c", "--json"]) == 0

@@ -290,13 +290,15 @@ def test_selected_step_reuses_outputs_of_the_latest_successful_run(project: Path
         options = RunOptions(
             jobs=1, steps=["a"], parameters={"n": n}, now=NOW.replace(minute=minute)
         )
-        assert run_workflow(workflow, options).status == RunStatus.SUCCEEDED
+        latest = run_workflow(workflow, options)
+        assert latest.status == RunStatus.SUCCEEDED
 
     record = run_workflow(workflow, RunOptions(jobs=1, steps=["b"], now=NOW.replace(minute=3)))
 
     assert record.status == RunStatus.SUCCEEDED
     a, b = record.steps
-    assert (a.status, a.reason, a.attempts) == (StepStatus.SKIPPED, "not selected", ())
+    reason = f"not selected; outputs from run {latest.run_id}"
+    assert (a.status, a.reason, a.attempts) == (StepStatus.SKIPPED, reason, ())
     assert b.status == StepStatus.SUCCEEDED
     assert b.parameters == {"x": 20}
     assert b.outputs == {"got": 20}

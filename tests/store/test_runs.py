@@ -141,7 +141,7 @@ def test_find_run_and_latest_outputs(tmp_path: Path) -> None:
     )
 
     assert runs.find_run(tmp_path, new) == tmp_path / "demo" / new
-    assert runs.latest_outputs(tmp_path, "demo", "a") == {"rows": 2}
+    assert runs.latest_outputs(tmp_path, "demo", "a") == (new, {"rows": 2})
     assert runs.latest_outputs(tmp_path, "demo", "b") is None
     assert runs.latest_outputs(tmp_path, "demo", "unknown") is None
     with pytest.raises(UsageError) as exc:
@@ -181,4 +181,4 @@ def test_latest_outputs_orders_runs_of_the_same_second_by_their_start(tmp_path: 
     )
 
     assert [p.name for p in runs.iter_run_dirs(tmp_path, "demo")] == [later, earlier]
-    assert runs.latest_outputs(tmp_path, "demo", "a") == {"rows": 2}
+    assert runs.latest_outputs(tmp_path, "demo", "a") == (later, {"rows": 2})
