@@ -46,6 +46,7 @@ import functools
 import logging
 import os
 import signal
+import socket
 import sys
 import tempfile
 import threading
@@ -63,7 +64,7 @@ from nbflow.manifest.model import Step
 log = logging.getLogger(__name__)
 
 ASYNC_CLIENT = "jupyter_client.asynchronous.AsyncKernelClient"
-RECONNECT_MS = 5
+LISTEN_TIMEOUT, LISTEN_POLL = 30.0, 0.005  # waiting for a started kernel's ports
 KILL_POLL = 0.005
 
 
@@ -104,6 +105,25 @@ class Kernel:
         except BaseException:
             self.log.close()
             raise
+        self._wait_until_listening()
+
+    def _wait_until_listening(self) -> None:
+        """Return once the kernel accepts connections on all its ports (or died, or
+        LISTEN_TIMEOUT passed: the client's own wait then reports it).
+
+        A client connecting before the kernel listens is refused, and zmq retries
+        only after its reconnect interval (0.1 s): most of a forked kernel's start.
+        """
+        info = self.km.get_connection_info()
+        if info.get("transport") != "tcp":
+            return
+        ports = {info[f"{name}_port"] for name in ("shell", "iopub", "stdin", "control", "hb")}
+        process = self.km.provisioner.process
+        deadline = time.monotonic() + LISTEN_TIMEOUT
+        while ports and process.poll() is None and time.monotonic() < deadline:
+            ports = {port for port in ports if not _accepts(info["ip"], port)}
+            if ports:
+                time.sleep(LISTEN_POLL)
 
     @property
     def pid(self) -> int | None:
@@ -166,6 +186,14 @@ def _manager_class() -> type[Any]:
     return StepKernelManager
 
 
+def _accepts(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=LISTEN_POLL * 10):
+            return True
+    except OSError:
+        return False
+
+
 def _fork_provisioner(km: Any, forks: ForkServer) -> Any:
     """A provisioner for ``km`` that forks its kernel from the template when it can."""
     import uuid
@@ -217,16 +245,9 @@ def _client_class() -> type[Any]:
     """
     from queue import Empty
 
-    import zmq
     from jupyter_client.asynchronous.client import AsyncKernelClient
 
     class StepKernelClient(AsyncKernelClient):
-        def start_channels(self, *args: Any, **kwargs: Any) -> None:
-            # a kernel still starting refuses the first connection; zmq retries
-            # after RECONNECT_IVL, 100 ms by default: most of a forked kernel's start
-            self.context.setsockopt(zmq.RECONNECT_IVL, RECONNECT_MS)
-            super().start_channels(*args, **kwargs)
-
         async def wait_for_ready(self, timeout: float | None = None) -> None:
             deadline = time.monotonic() + (timeout if timeout is not None else 60.0)
             while True:

@@ -81,6 +81,13 @@ def _parent(pid: int | None) -> int:
     return psutil.Process(pid).ppid()
 
 
+def _template(pid: int | None) -> int:
+    """The template a kernel was forked from (never this process: a test kills it)."""
+    parent = _parent(pid)
+    assert parent != os.getpid(), "the kernel was launched, not forked"
+    return parent
+
+
 def test_a_kernel_whose_interpreter_settings_differ_is_launched(tmp_path: Path) -> None:
     with KernelPool(2) as pool:
         forked = pool.take(_spec(tmp_path))
@@ -108,7 +115,7 @@ def test_closing_the_pool_kills_the_template_and_its_kernels(tmp_path: Path) -> 
     pool = KernelPool(2)
     taken = pool.take(_spec(tmp_path))
     assert pool.warm(_spec(tmp_path, NBFLOW_STEP="t"))
-    template = psutil.Process(_parent(taken.pid))
+    template = psutil.Process(_template(taken.pid))
     kernels = template.children()
     assert len(kernels) >= 1
 
@@ -123,7 +130,7 @@ def test_kernels_die_with_a_killed_template(tmp_path: Path) -> None:
     with KernelPool(2) as pool:
         kernel = pool.take(_spec(tmp_path))
         process = psutil.Process(kernel.pid)
-        os.kill(process.ppid(), signal.SIGKILL)
+        os.kill(_template(kernel.pid), signal.SIGKILL)
         gone, alive = psutil.wait_procs([process], timeout=5)
         assert process in gone, "a forked kernel outlived its template"
 
@@ -135,8 +142,7 @@ def test_a_dead_template_falls_back_to_launching(
     folder.mkdir()
     write_notebook(folder / "nb.ipynb", None, ["import os\nprint('ran in', os.getpid())"])
     with KernelPool(2) as pool, caplog.at_level(logging.WARNING):
-        template = pool.take(_spec(tmp_path)).pid
-        os.kill(_parent(template), signal.SIGKILL)
+        os.kill(_template(pool.take(_spec(tmp_path)).pid), signal.SIGKILL)
         time.sleep(0.2)
         task = StepTask("s", folder / "nb.ipynb", tmp_path / "out.ipynb", folder, kernels=pool)
         result = execute_step(task)
