@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from common import (
+    LAUNCHED,
     PYTHON,
     chain_manifest,
     compare,
@@ -42,6 +43,7 @@ def main(repeat: int) -> None:
     script = [PYTHON, "-c", IN_PROCESS, str(folder), str(out), str(STEPS)]
     contenders = {
         "nbflow run": lambda: run(nbflow, root),
+        "nbflow run, kernels launched": lambda: run(nbflow, root, extra_env=LAUNCHED),
         "papermill, one process": lambda: run(script, root),
     }
     papermill = str(Path(PYTHON).with_name("papermill"))

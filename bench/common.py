@@ -32,6 +32,9 @@ def env() -> dict[str, str]:
     return result
 
 
+LAUNCHED = {"NBFLOW_FORK_KERNELS": "0"}  # nbflow with every kernel launched, not forked
+
+
 def notebook(cells: Iterable[str], parameters: str | None = None) -> dict[str, object]:
     """A minimal nbformat-4 notebook: an optional parameters cell, then code cells."""
     all_cells = []
@@ -78,10 +81,17 @@ def project(name: str, manifest: str, notebooks: dict[str, dict[str, object]]) -
     return root
 
 
-def run(args: list[str], cwd: Path, check: bool = True, tolerate: bool = False) -> float:
+def run(
+    args: list[str],
+    cwd: Path,
+    check: bool = True,
+    tolerate: bool = False,
+    extra_env: dict[str, str] | None = None,
+) -> float:
     """Run a command; return its wall-clock seconds (inf for a tolerated failure)."""
     start = time.perf_counter()
-    proc = subprocess.run(args, cwd=cwd, env=env(), capture_output=True, text=True)
+    command_env = {**env(), **(extra_env or {})}
+    proc = subprocess.run(args, cwd=cwd, env=command_env, capture_output=True, text=True)
     took = time.perf_counter() - start
     if check and proc.returncode != 0:
         message = f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-1500:]}"

@@ -8,6 +8,7 @@ import sys
 import time
 
 from common import (
+    LAUNCHED,
     PYTHON,
     compare,
     load,
@@ -52,6 +53,7 @@ def main(repeat: int) -> None:
     command = [PYTHON, "-m", "nbflow", "run", "fan", "--jobs", str(STEPS)]
     contenders = {
         "nbflow run --jobs 8": lambda: run(command, root),
+        "nbflow run --jobs 8, kernels launched": lambda: run(command, root, extra_env=LAUNCHED),
         "ideal (1 s + one kernel start)": lambda: ideal(root),
     }
     if exe := ploomber():
