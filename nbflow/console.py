@@ -1,9 +1,17 @@
 """Terminal output: logging set-up and run progress. The only module adding handlers.
 
 On a terminal, a live table shows every step with its state and elapsed time,
-concurrent steps side by side. Elsewhere (CI, pipes) one line per state change;
-under GitHub Actions each step's log is a collapsible group. Everything goes to
-stderr: stdout carries results only (``--json``, paths).
+concurrent steps side by side. Elsewhere (CI, pipes) one line per state change.
+
+Under GitHub Actions each executed step's log is a collapsible group, printed
+whole when the step finishes: its header is the step's final line (status,
+duration, error), its body the step's notebook output (``--log-output``), earlier
+attempts and traceback. GitHub does not nest groups, so a group opened when a step
+starts would collect the lines of every step running beside it; start events are
+single lines outside any group instead, and notebook output is held per step (by
+thread name: the runner names each worker thread after its step or item) until the
+step's group is printed. Everything goes to stderr: stdout carries results only
+(``--json``, paths).
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ import sys
 import time
 from typing import IO, Any
 
-from nbflow.run_record import RunRecord, StepRecord, StepStatus, parse_time
+from nbflow.run_record import Attempt, RunRecord, StepRecord, StepStatus, parse_time
 from nbflow.secrets import Redactor
 
 STATUS_STYLE = {
@@ -32,6 +40,10 @@ def is_ci() -> bool:
     return bool(os.environ.get("CI") or os.environ.get("GITHUB_ACTIONS"))
 
 
+def is_github_actions() -> bool:
+    return bool(os.environ.get("GITHUB_ACTIONS"))
+
+
 def is_interactive(stream: IO[str] | None = None) -> bool:
     stream = stream or sys.stderr
     return stream.isatty() and not is_ci() and os.environ.get("TERM") != "dumb"
@@ -45,7 +57,10 @@ def setup_logging(verbosity: int = 0) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(max(level, logging.DEBUG))
-    logging.getLogger("papermill").setLevel(logging.INFO if verbosity > 1 else logging.WARNING)
+    papermill = logging.getLogger("papermill")
+    papermill.setLevel(logging.INFO if verbosity > 1 else logging.WARNING)
+    papermill.handlers[:] = []  # an earlier enable_notebook_output's, in this process
+    papermill.propagate = True
     for noisy in ("traitlets", "asyncio", "nbclient", "git"):
         logging.getLogger(noisy).setLevel(logging.ERROR if verbosity < 2 else logging.DEBUG)
 
@@ -84,13 +99,50 @@ def redact(text: str) -> str:
 
 
 def enable_notebook_output() -> None:
-    """Stream notebook output (papermill's ``log_output``) to stderr, prefixed with the step."""
+    """Show notebook output (papermill's ``log_output``) on stderr, prefixed with the
+    step: streamed, or under GitHub Actions held until the step's log group is printed."""
     logger = logging.getLogger("papermill")
     logger.setLevel(logging.INFO)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("  | [%(threadName)s] %(message)s"))
+    handler = _StepOutput() if is_github_actions() else logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_OutputFormatter())
     logger.handlers[:] = [handler]
     logger.propagate = False
+
+
+class _OutputFormatter(logging.Formatter):
+    """``  | [step] `` before every line of the output, so that each line names its
+    step and none reads as a GitHub workflow command (``::endgroup::``)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        prefix = f"  | [{record.threadName}] "
+        return "\n".join(prefix + line for line in super().format(record).splitlines() or [""])
+
+
+class _StepOutput(logging.Handler):
+    """Notebook output held per step (and item) until :class:`PlainProgress` prints the
+    step's log group, so that steps running in parallel keep their lines apart."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: dict[str, list[str]] = {}  # by thread name: a step id, or step[index]
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.setdefault(record.threadName or "", []).append(self.format(record))
+
+    def take(self, names: list[str] | None = None) -> list[str]:
+        """The lines held for the threads ``names`` (None: all), in that order, forgotten."""
+        self.acquire()
+        try:
+            names = list(self.lines) if names is None else names
+            return [line for name in names for line in self.lines.pop(name, ())]
+        finally:
+            self.release()
+
+
+def _held_output(names: list[str] | None = None) -> list[str]:
+    """Notebook output held for ``names`` (None: all), when it is held."""
+    held = [h for h in logging.getLogger("papermill").handlers if isinstance(h, _StepOutput)]
+    return [line for handler in held for line in handler.take(names)]
 
 
 def _elapsed(step: StepRecord) -> str:
@@ -119,15 +171,18 @@ def step_line(step: StepRecord) -> str:
 
 
 class PlainProgress:
-    """One line per state change; GitHub Actions log groups around running steps."""
+    """One line per state change; under GitHub Actions a log group for each step that
+    finished with something to show (see the module docstring)."""
 
     def __init__(self, stream: IO[str] | None = None) -> None:
         self.stream = stream or sys.stderr
-        self.github = bool(os.environ.get("GITHUB_ACTIONS"))
+        self.github = is_github_actions()
         self.shown: dict[str, str] = {}  # the last line printed for each step
 
-    def _print(self, text: str) -> None:
-        print(text, file=self.stream, flush=True)
+    def _print(self, *lines: str) -> None:
+        # one write: a line another thread logs meanwhile cannot land inside a group
+        self.stream.write("".join(f"{line}\n" for line in lines))
+        self.stream.flush()
 
     def run_started(self, record: RunRecord) -> None:
         self._print(f"nbflow: {record.workflow} run {record.run_id} started")
@@ -136,15 +191,36 @@ class PlainProgress:
         line = step_line(step)
         if self.shown.get(step.id) == line:
             return  # a sweep's item started: nothing new to say about the step
-        if self.github and step.status == StepStatus.RUNNING and step.id not in self.shown:
-            self._print(f"::group::{step.id}")
         self.shown[step.id] = line
-        self._print(line)
-        if self.github and step.status.is_final and step.attempts:
-            self._print("::endgroup::")
+        body = _step_log(record.step(step.id)) if self.github and step.status.is_final else []
+        if body:
+            self._print(redact(f"::group::{line}"), *map(redact, body), "::endgroup::")
+        else:
+            self._print(line)
 
     def run_finished(self, record: RunRecord) -> None:
-        self._print(_finish_line(record))
+        self._print(*map(redact, _held_output()), _finish_line(record))
+
+
+def _step_log(step: StepRecord) -> list[str]:
+    """What a finished step's log group holds: its notebook output when held (its
+    items' in item order), then, indented so that no line reads as a workflow command,
+    its attempts when it was retried and its tracebacks."""
+    names = [step.id, *(f"{step.id}[{item.index}]" for item in step.items)]
+    details: list[str] = []
+    if len(step.attempts) > 1:
+        details += [_attempt_line(attempt) for attempt in step.attempts]
+    failed = [(item.label(step.id), item.error) for item in step.items if item.error]
+    for label, error in failed:
+        details += [f"{label}: {error.summary}", *error.traceback.splitlines()]
+    if not failed and step.error is not None:
+        details += step.error.traceback.splitlines()
+    return _held_output(names) + [f"  {line}" if line else "" for line in details]
+
+
+def _attempt_line(attempt: Attempt) -> str:
+    error = f" — {attempt.error.summary}" if attempt.error else ""
+    return f"attempt {attempt.number} {attempt.status.value} {attempt.duration:.1f} s{error}"
 
 
 def _finish_line(record: RunRecord) -> str:

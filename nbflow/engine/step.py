@@ -25,6 +25,7 @@ from typing import Any
 
 from nbflow.engine.kernels import KernelPool, KernelSpec, start_kernel
 from nbflow.engine.outputs import read_outputs
+from nbflow.engine.stops import quiet_when_stopped
 from nbflow.run_record import StepError, StepStatus, utc_now
 from nbflow.secrets import Redactor
 from nbflow.store.notebooks import INSERTED_TAGS, dump_notebook
@@ -112,7 +113,8 @@ def execute_step(
         draft = Path(scratch) / task.output.name
         timer = _watchdog(task, handle)
         try:
-            error = _run_papermill(task, draft, handle)
+            with quiet_when_stopped(handle):  # nbflow reports the stop itself
+                error = _run_papermill(task, draft, handle)
         finally:
             if timer:
                 timer.cancel()
