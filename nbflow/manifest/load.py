@@ -10,6 +10,9 @@ Design decisions:
 
   - :mod:`~nbflow.manifest.document` reads the file within limits (size, depth,
     aliases, UTF-8) and keeps where each value is written; duplicate keys;
+  - :mod:`~nbflow.manifest.unbuilt`: values YAML reads as dates or numbers that do
+    not exist (``2024-02-30``), kept as text; only their own problem is reported
+    at their position, not what later checks make of the text;
   - :mod:`~nbflow.manifest.schema_check` checks structure and types against the
     shipped JSON Schema (``schema.json``, also used by editors), in friendly words;
   - :mod:`~nbflow.manifest.semantic_check` checks the meaning (unknown steps,
@@ -36,6 +39,7 @@ from nbflow.manifest.schema_check import schema as schema
 from nbflow.manifest.schema_check import schema_problems
 from nbflow.manifest.semantic_check import SemanticCheck
 from nbflow.manifest.suggestions import did_you_mean
+from nbflow.manifest.unbuilt import unbuilt_problems
 
 __all__ = ["find_manifests", "load_manifest", "resolve_workflow"]
 
@@ -50,7 +54,10 @@ def load_manifest(path: Path, *, check_notebooks: bool = True) -> Workflow:
     """
     doc = read_document(Path(path))
     check = SemanticCheck(doc, check_notebooks)
-    problems = duplicate_key_problems(doc) + schema_problems(doc) + check.run()
+    unbuilt = unbuilt_problems(doc)
+    at_unbuilt = {p.source for p in unbuilt}
+    others = duplicate_key_problems(doc) + schema_problems(doc) + check.run()
+    problems = unbuilt + [p for p in others if p.source not in at_unbuilt]
     if problems:
         raise ManifestError(sorted(problems, key=_problem_order))
     return build_workflow(doc, check.needs)

@@ -788,18 +788,116 @@ def test_control_character(tmp_path: Path) -> None:
     )
 
 
+# --------------------------------------------------------------------------- unbuildable values
+
+
+def test_an_unquoted_invalid_date_is_located_and_hides_no_other_problem(folder: Path) -> None:
+    path = write_manifest(
+        folder,
+        "name: demo\n"
+        "parameters:\n"
+        "  start: {type: date, default: 2024-02-30}\n"
+        "  limit: {type: int, default: x}\n"
+        "steps:\n"
+        "  - id: a\n"
+        "    notebook: a.ipynb\n"
+        "    needs: [aa]\n"
+        "    parameters: {x: 2024-13-01}\n",
+    )
+    assert problems(path) == [
+        f"{path}:3:32: parameters.start.default: 2024-02-30 is not a valid date: "
+        "day is out of range for month; write an existing date as YYYY-MM-DD, "
+        'or quote it ("2024-02-30") to keep it as text',
+        f"{path}:4:31: parameters.limit.default: default does not fit type int: "
+        'expected an integer, got str "x"',
+        f"{path}:8:13: steps[0] (a).needs[0]: unknown step 'aa'; did you mean 'a'?",
+        f"{path}:9:21: steps[0] (a).parameters.x: 2024-13-01 is not a valid date: "
+        "month must be in 1..12; write an existing date as YYYY-MM-DD, "
+        'or quote it ("2024-13-01") to keep it as text',
+    ]
+
+
 @pytest.mark.parametrize(
-    ("value", "reason"),
+    ("value", "message"),
     [
-        ("!!float x", "could not convert string to float: 'x'"),
-        ("!!int x", "invalid literal for int() with base 10: 'x'"),
+        (
+            "2024-01-31T25:00:00",
+            "2024-01-31T25:00:00 is not a valid datetime: hour must be in 0..23; write an "
+            "existing date and time as YYYY-MM-DDTHH:MM:SS, or quote it "
+            '("2024-01-31T25:00:00") to keep it as text',
+        ),
+        (
+            "2024-01-31 08:00:00 +25:00",
+            "2024-01-31 08:00:00 +25:00 is not a valid datetime: the UTC offset must be less "
+            "than 24 hours; write an existing date and time as YYYY-MM-DDTHH:MM:SS, or quote "
+            'it ("2024-01-31 08:00:00 +25:00") to keep it as text',
+        ),
+        (
+            "0000-01-01",
+            "0000-01-01 is not a valid date: year 0 is out of range; write an existing date "
+            'as YYYY-MM-DD, or quote it ("0000-01-01") to keep it as text',
+        ),
+        # an integer or a number by its look (underscores separate digits), but none
+        (
+            "+_",
+            '+_ is not a valid integer; write an integer such as 42, or quote it ("+_") '
+            "to keep it as text",
+        ),
+        (
+            "._",
+            '._ is not a valid number; write a number such as 1.5, or quote it ("._") '
+            "to keep it as text",
+        ),
+        ("!!int x", "x is not a valid integer; fix the value, or remove the !!int tag"),
+        ("!!float x", "x is not a valid number; fix the value, or remove the !!float tag"),
     ],
 )
-def test_a_tagged_value_that_cannot_be_built_is_a_problem(
-    tmp_path: Path, value: str, reason: str
+def test_a_value_that_cannot_be_built_is_one_located_problem(
+    tmp_path: Path, value: str, message: str
 ) -> None:
     path = write_manifest(tmp_path, f"name: demo\nsteps: {value}\n")
-    assert one_problem(path) == (
-        f"{path}:1:1: invalid YAML: a value cannot be built ({reason}); "
-        "check explicit tags such as !!int or !!float and the values they apply to"
+    # not also "steps: expected a list": one problem per value
+    assert one_problem(path) == f"{path}:2:8: steps: {message}"
+
+
+def test_an_invalid_date_as_a_key_or_a_list_item(folder: Path) -> None:
+    path = write_manifest(
+        folder,
+        "name: demo\n"
+        "parameters:\n"
+        "  2024-02-30: {type: str}\n"
+        "steps:\n"
+        "  - id: a\n"
+        "    notebook: a.ipynb\n"
+        "  - 2024-02-31\n",
     )
+    assert problems(path) == [
+        f"{path}:3:3: parameters.2024-02-30: 2024-02-30 is not a valid date: day is out of "
+        'range for month; write an existing date as YYYY-MM-DD, or quote it ("2024-02-30") '
+        "to keep it as text",
+        f"{path}:7:5: steps[1]: 2024-02-31 is not a valid date: day is out of range for "
+        'month; write an existing date as YYYY-MM-DD, or quote it ("2024-02-31") '
+        "to keep it as text",
+    ]
+
+
+def test_valid_unquoted_dates_and_datetimes_are_unchanged(folder: Path) -> None:
+    path = write_manifest(
+        folder,
+        "name: demo\n"
+        "parameters:\n"
+        "  day: {type: date, default: 2024-02-29}\n"
+        "  at: {type: datetime, default: 2024-01-31T08:00:00}\n"
+        "  midnight: {type: datetime, default: 2024-01-31}\n"
+        "steps:\n"
+        "  - id: a\n"
+        "    notebook: a.ipynb\n"
+        "    parameters: {x: [2024-02-29, 2024-01-31 08:00:00]}\n",
+    )
+    workflow = load_manifest(path)
+    assert [p.default for p in workflow.parameters] == [
+        "2024-02-29",
+        "2024-01-31T08:00:00",
+        "2024-01-31T00:00:00",
+    ]
+    assert workflow.step("a").parameters == {"x": ["2024-02-29", "2024-01-31T08:00:00"]}

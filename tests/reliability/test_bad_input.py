@@ -80,6 +80,31 @@ def test_broken_notebook_is_a_located_error(
     assert_nothing_ran(project)
 
 
+def test_an_unquoted_invalid_date_is_reported_with_the_other_problems(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = one_workflow(
+        project,
+        "{id: only, notebook: only.ipynb, needs: [nope]}",
+        extra="  start: {type: date, default: 2024-02-30}\n",
+    )
+
+    code = main(["validate", "bad"])
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert "Traceback" not in out + err
+    manifest = folder / "workflow.yaml"
+    assert out.splitlines() == [
+        f"{manifest}:6:32: parameters.start.default: 2024-02-30 is not a valid date: day is "
+        "out of range for month; write an existing date as YYYY-MM-DD, or quote it "
+        '("2024-02-30") to keep it as text',
+        f"{manifest}:8:46: steps[0] (only).needs[0]: unknown step 'nope'; steps are: only",
+    ]
+    code, err = run_cli(["run", "bad"], capsys)
+    assert code == 2
+    assert_nothing_ran(project)
+
+
 def test_parameters_without_a_parameters_cell(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
