@@ -175,6 +175,7 @@ def _parse_yaml(path: Path, text: str) -> tuple[Any, Any, tuple[Unbuilt, ...]]:
     yaml = YAML()
     yaml.Constructor = constructor_class()
     yaml.allow_duplicate_keys = True  # reported, with positions, by duplicate_key_problems
+    _start_document(yaml)
     try:
         constructor, parser = yaml.get_constructor_parser(io.StringIO(text))
         limits.limit_depth(constructor.composer, path)
@@ -191,6 +192,16 @@ def _parse_yaml(path: Path, text: str) -> tuple[Any, Any, tuple[Unbuilt, ...]]:
         problem = _reader_problem(path, text, exc)
         raise ManifestError([problem]) from None
     return data, node, tuple(constructor.unbuilt)
+
+
+def _start_document(yaml: Any) -> None:
+    """What ``YAML.load`` does before parsing, without which a ``%YAML 1.1`` directive
+    raised IndexError from ruamel's scanner."""
+    try:
+        from ruamel.yaml.docinfo import DocInfo, version
+    except ImportError:  # older ruamel keeps no document info
+        return
+    yaml.doc_infos.append(DocInfo(requested_version=version(yaml.version)))
 
 
 def _construct(path: Path, constructor: Any, node: Any) -> Any:

@@ -788,6 +788,16 @@ def test_control_character(tmp_path: Path) -> None:
     )
 
 
+def test_a_yaml_directive_is_read(folder: Path) -> None:
+    """`%YAML 1.1` used to raise IndexError from ruamel's scanner (a traceback)."""
+    path = write_manifest(folder, "%YAML 1.1\n---\nname: demo\n" + STEPS_AB)
+    assert [s.id for s in load_manifest(path).steps] == ["a", "b"]
+    path.write_text("%YAML 2.0\n---\nname: demo\n" + STEPS_AB)
+    assert one_problem(path) == (
+        f"{path}:1:1: invalid YAML: found incompatible YAML document (version 1.* is required)"
+    )
+
+
 # --------------------------------------------------------------------------- unbuildable values
 
 

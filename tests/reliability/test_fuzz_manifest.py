@@ -382,6 +382,7 @@ HOSTILE = {
     "tabs": "name: x\n\tsteps: []\n",
     "duplicate keys": EXAMPLE_TEXT + EXAMPLE_TEXT,
     "python tag": "name: !!python/object/apply:os.system [echo]\nsteps: []\n",
+    "yaml directive": "%YAML 1.1\n---\n" + EXAMPLE_TEXT + "dispatch: +_\n",
 }
 EXPECTED = {
     "deep flow list": ":2:71: nested more than 64 levels deep; ",
