@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -108,7 +109,9 @@ def test_full_manifest_loads_into_the_model(folder: Path) -> None:
         schedule=("0 0 * * *",), push_paths=("workflows/demo/**", "data/**"), dispatch=True
     )
     assert workflow.secrets == ("WAREHOUSE_TOKEN",)
-    assert workflow.defaults == Defaults(timeout=600.0, retries=1, retry_delay=5.0)
+    assert workflow.defaults == Defaults(
+        timeout=600.0, retries=1, retry_delay=5.0, kernel="python3"
+    )
     assert workflow.notify == Notify(
         on_failure=("${{ env.SLACK_URL }}", "json://h/?t=${{ secrets.WAREHOUSE_TOKEN }}"),
         on_success=(),
@@ -158,6 +161,37 @@ def test_defaults_without_a_defaults_section(folder: Path) -> None:
     step = load_manifest(write_manifest(folder, "name: demo\n" + STEPS_AB)).steps[1]
     assert (step.timeout, step.retries, step.retry_delay, step.kernel) == (None, 0, 0.0, "python3")
     assert step.needs == ("a",)
+
+
+def test_kernel_is_the_steps_then_the_defaults_then_the_notebooks_then_python3(
+    folder: Path,
+) -> None:
+    write_notebook(folder / "ir.ipynb", "x = 1", kernel="ir")
+    notebook = json.loads((folder / "a.ipynb").read_text())
+    del notebook["metadata"]["kernelspec"]
+    (folder / "plain.ipynb").write_text(json.dumps(notebook))
+    steps = (
+        "steps:\n"
+        "  - {id: own, notebook: ir.ipynb, kernel: julia}\n"
+        "  - {id: nb, notebook: ir.ipynb}\n"
+        "  - {id: plain, notebook: plain.ipynb}\n"
+    )
+    path = write_manifest(folder, "name: demo\n" + steps)
+    workflow = load_manifest(path)
+    assert [(s.kernel, s.kernel_source) for s in workflow.steps] == [
+        ("julia", Source(path, 3, 43)),
+        ("ir", None),
+        ("python3", None),
+    ]
+    assert workflow.defaults.kernel is None
+
+    path = write_manifest(folder, "name: demo\ndefaults: {kernel: python3}\n" + steps)
+    workflow = load_manifest(path)
+    assert [(s.kernel, s.kernel_source) for s in workflow.steps] == [
+        ("julia", Source(path, 4, 43)),
+        ("python3", Source(path, 2, 20)),
+        ("python3", Source(path, 2, 20)),
+    ]
 
 
 def test_check_notebooks_false_does_not_read_notebooks(tmp_path: Path) -> None:
