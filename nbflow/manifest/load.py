@@ -49,8 +49,9 @@ MANIFEST_NAME = "workflow.yaml"
 def load_manifest(path: Path, *, check_notebooks: bool = True) -> Workflow:
     """Load and check the manifest at ``path``; ManifestError listing every problem.
 
-    ``check_notebooks=False`` skips reading the notebooks (their existence, their
-    parameters cell and recorded outputs), e.g. for a quick graph display.
+    ``check_notebooks=False`` skips checking the notebooks (their existence, their
+    parameters cell and recorded outputs), e.g. for a quick graph display; a step
+    without a ``kernel:`` still takes its notebook's kernel when the file can be read.
     """
     doc = read_document(Path(path))
     check = SemanticCheck(doc, check_notebooks)
