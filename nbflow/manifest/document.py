@@ -264,7 +264,14 @@ def _plain(value: Any) -> Any:
         return str(value)
     if isinstance(value, dt.datetime):
         return dt.datetime.fromisoformat(value.isoformat())
+    if str(getattr(value, "tag", "")) in _TEXT_TAGS and isinstance(value.value, str):
+        return str(value.value)
     return value
+
+
+#: Tags ruamel keeps on a scalar (a ``TaggedScalar``) that still mean text: ``!!str
+#: 2024-01-31`` (YAML's way to say "not a date"), and a lone ``=`` or ``<<`` as a value.
+_TEXT_TAGS = {f"tag:yaml.org,2002:{name}" for name in ("str", "value", "merge")}
 
 
 # --------------------------------------------------------------------------- duplicate keys

@@ -925,6 +925,29 @@ def test_an_invalid_date_as_a_key_or_a_list_item(folder: Path) -> None:
     ]
 
 
+def test_a_str_tag_makes_text(folder: Path) -> None:
+    """`!!str` is YAML's way to say "not a date"; ruamel kept it as a TaggedScalar, which
+    was "expected text, got TaggedScalar", or a traceback in an enum's message."""
+    path = write_manifest(
+        folder,
+        "name: demo\n"
+        "description: !!str 2024-02-30\n"
+        "parameters:\n"
+        "  day: {type: str, default: !!str 2024-02-28}\n"
+        "  odd: {type: !!str x}\n" + STEPS_AB,
+    )
+    assert one_problem(path) == (
+        f"{path}:5:15: parameters.odd.type: unknown value 'x'; expected one of: str, int, "
+        "float, bool, date, datetime, path, list, dict, choice"
+    )
+    path = write_manifest(folder, path.read_text().replace("  odd: {type: !!str x}\n", ""))
+    workflow = load_manifest(path)
+    assert (workflow.description, workflow.parameter("day").default) == (
+        "2024-02-30",
+        "2024-02-28",
+    )
+
+
 def test_valid_unquoted_dates_and_datetimes_are_unchanged(folder: Path) -> None:
     path = write_manifest(
         folder,
