@@ -33,7 +33,7 @@ from nbflow.manifest.document import Document, KeyPath
 __all__ = ["Unbuilt", "constructor_class", "unbuilt_problems"]
 
 #: What building a scalar may raise besides ruamel's own (located) errors.
-BUILD_ERRORS = (ValueError, TypeError, ArithmeticError, IndexError)
+BUILD_ERRORS = (ValueError, TypeError, ArithmeticError, LookupError, AttributeError)
 
 _KINDS = {"int": "integer", "float": "number", "bool": "boolean"}
 _FIXES = {

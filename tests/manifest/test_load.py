@@ -894,6 +894,9 @@ def test_an_unquoted_invalid_date_is_located_and_hides_no_other_problem(folder: 
         ),
         ("!!int x", "x is not a valid integer; fix the value, or remove the !!int tag"),
         ("!!float x", "x is not a valid number; fix the value, or remove the !!float tag"),
+        # these raised KeyError and AttributeError: a traceback
+        ("!!bool x", "x is not a valid boolean; fix the value, or remove the !!bool tag"),
+        ("!!omap x", "x is not a valid !!omap value; fix the value, or remove the !!omap tag"),
     ],
 )
 def test_a_value_that_cannot_be_built_is_one_located_problem(

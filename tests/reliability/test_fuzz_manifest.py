@@ -13,7 +13,8 @@ through `nbflow validate`), about 30 s of CPU time:
   (duplicate keys), spaces turned into tabs, a BOM, a non-UTF-8 byte, truncation;
 - unquoted scalars YAML types by their look, written over values of the example:
   dates and datetimes, valid or not (``2024-02-30``), numbers that are none (``+_``),
-  explicit tags on text (``!!int x``); none stops reading the file;
+  explicit tags on values of any shape (``!!int x``, ``!!omap [a]``); none stops
+  reading the file;
 - random text over YAML's punctuation, and random bytes;
 - hostile documents: deep nesting, alias bombs, recursive aliases, sizes over the
   limit (a handful of fixed cases, also through ``nbflow validate``).
@@ -302,7 +303,14 @@ timestamps = st.from_regex(
     r"\A[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}"
     r"([Tt ][0-9]{1,2}:[0-9]{2}:[0-9]{2}(\.[0-9]{0,7})?( ?(Z|[-+][0-9]{1,2}(:[0-9]{2})?))?)?\Z",
 )
-UNBUILDABLE = ["2024-02-30", "2024-13-01", "0000-01-01", "+_", "-_", "._", "!!int x", "!!float x"]
+UNBUILDABLE = ["2024-02-30", "2024-13-01", "0000-01-01", "+_", "-_", "._"]
+TAGS = ["int", "float", "bool", "null", "str", "timestamp", "binary", "omap", "set", "pairs"]
+#: Explicit YAML tags over values of any shape (``!!bool x``, ``!!omap [a]``).
+tagged = st.builds(
+    "!!{} {}".format,
+    st.sampled_from([*TAGS, "seq", "map", "merge", "value"]),
+    st.sampled_from(["x", "1", "1.5", "", "[a]", "{a: 1}", "[{a: 1}]", "2024-02-30", "'x'"]),
+)
 
 
 @st.composite
@@ -312,7 +320,7 @@ def typed_scalars(draw: st.DrawFn) -> bytes:
     values = [i for i, line in enumerate(lines) if re.search(r"(: |- )\S", line)]
     for _ in range(draw(st.integers(1, 3))):
         index = draw(st.sampled_from(values))
-        scalar = draw(st.one_of(timestamps, st.sampled_from(UNBUILDABLE)))
+        scalar = draw(st.one_of(timestamps, st.sampled_from(UNBUILDABLE), tagged))
         head = re.match(r"\s*(- )?([^:]*: )?", lines[index])
         lines[index] = (head.group(0) if head else "") + scalar + "\n"
     return "".join(lines).encode()
