@@ -33,8 +33,9 @@ Design decisions:
   Kernels are started on the pool's starter threads or a step's worker thread, both
   alive until the run ends, so this fires only when nbflow itself is gone.
 - Kernel names are checked when a run starts, before anything is written, so a
-  typo in ``kernel:`` is a usage error (exit 2), not a failed step. ``nbflow
-  validate`` does not check them: it must not import Jupyter.
+  typo in ``kernel:``, or a notebook saved with a kernel this machine lacks, is a
+  usage error (exit 2) naming where the name comes from, not a failed step.
+  ``nbflow validate`` does not check them: it must not import Jupyter.
 """
 
 from __future__ import annotations
@@ -410,7 +411,8 @@ def die_with_parent() -> Callable[[], None] | None:
 
 
 def check_kernels(steps: Iterable[Step]) -> None:
-    """UsageError naming the first step whose kernel is not installed."""
+    """UsageError naming the first step whose kernel is not installed, and where that
+    kernel name comes from: the manifest's ``kernel:`` or the notebook's kernelspec."""
     steps = list(steps)
     if all(step.kernel == "python3" for step in steps):
         return  # ipykernel, a dependency, always provides it
@@ -419,8 +421,17 @@ def check_kernels(steps: Iterable[Step]) -> None:
     installed = sorted(KernelSpecManager().find_kernel_specs())
     for step in steps:
         if step.kernel not in installed:
-            raise UsageError(
-                f"{step.source}: step '{step.id}': no such kernel: {step.kernel}; "
-                f"installed kernels: {', '.join(installed) or 'none'} "
-                "(`jupyter kernelspec list` shows them)"
-            )
+            raise UsageError(_unknown_kernel(step, installed))
+
+
+def _unknown_kernel(step: Step, installed: list[str]) -> str:
+    if step.kernel_source is not None:  # the step's or the defaults' `kernel:`
+        where, what = f"{step.kernel_source}", f"kernel '{step.kernel}'"
+    else:
+        notebook = step.source.file.parent / step.notebook
+        where, what = f"{notebook}", f"kernel '{step.kernel}' (the notebook's kernelspec)"
+    return (
+        f"{where}: step '{step.id}': {what} is not installed; "
+        f"installed kernels: {', '.join(installed) or 'none'}; install it, or set "
+        "`kernel:` on the step or under `defaults:` to an installed kernel"
+    )

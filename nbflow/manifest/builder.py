@@ -9,6 +9,10 @@ Design decisions:
   from, so later checks (a cycle in ``plan.py``, an unknown parameter in the
   engine) point at a line too.
 - Step settings fall back to the workflow's ``defaults:``, then to built-in ones.
+  The kernel falls back to the notebook's kernelspec name before ``python3``, as
+  papermill does: a notebook saved with an R kernel runs under R. The notebook is
+  read for it even with ``check_notebooks=False`` when it can be (cached per file);
+  one that cannot be read falls back to ``python3``.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from nbflow.errors import Source
 from nbflow.manifest.document import Document, KeyPath, as_dict, as_list
 from nbflow.manifest.durations import parse_duration
 from nbflow.manifest.model import Defaults, Notify, Parameter, ParamType, Step, Triggers, Workflow
+from nbflow.manifest.notebooks import NotebookError, inspect_notebook
 from nbflow.manifest.values import DYNAMIC_DEFAULTS, coerce, jsonable
 
 __all__ = ["build_parameter", "build_workflow", "needs_sources"]
@@ -35,7 +40,7 @@ def build_workflow(doc: Document, needs: Mapping[int, list[str]]) -> Workflow:
         timeout=_seconds(settings.get("timeout"), None),
         retries=int(settings.get("retries", 0)),
         retry_delay=_seconds(settings.get("retry_delay"), 0.0) or 0.0,
-        kernel=str(settings.get("kernel", "python3")),
+        kernel=settings.get("kernel"),
         cache=settings.get("cache"),
     )
     return Workflow(
@@ -98,6 +103,7 @@ def _step(
 ) -> Step:
     parameters = as_dict(spec.get("parameters"))
     path: KeyPath = ("steps", index, "parameters")
+    kernel, kernel_source = _kernel(doc, index, spec)
     return Step(
         id=spec["id"],
         notebook=spec["notebook"],
@@ -109,7 +115,8 @@ def _step(
         timeout=_seconds(spec.get("timeout"), defaults.timeout),
         retries=int(spec.get("retries", defaults.retries)),
         retry_delay=_seconds(spec.get("retry_delay"), defaults.retry_delay) or 0.0,
-        kernel=str(spec.get("kernel", defaults.kernel)),
+        kernel=kernel,
+        kernel_source=kernel_source,
         inputs=tuple(spec.get("inputs", ())),
         produces=tuple(spec.get("produces", ())),
         description=str(spec.get("description", "")),
@@ -118,6 +125,22 @@ def _step(
         foreach=_foreach(spec.get("foreach")),
         foreach_source=doc.source(("steps", index, "foreach")) if "foreach" in spec else None,
     )
+
+
+def _kernel(doc: Document, index: int, spec: Mapping[str, Any]) -> tuple[str, Source | None]:
+    """The step's kernel and where the manifest sets it (None: not in the manifest)."""
+    if "kernel" in spec:
+        return str(spec["kernel"]), doc.source(("steps", index, "kernel"))
+    if "kernel" in as_dict(doc.data.get("defaults")):
+        return str(doc.data["defaults"]["kernel"]), doc.source(("defaults", "kernel"))
+    return _notebook_kernel(doc.file.parent / spec["notebook"]) or "python3", None
+
+
+def _notebook_kernel(path: Path) -> str | None:
+    try:
+        return inspect_notebook(path).kernel
+    except NotebookError:
+        return None
 
 
 def _foreach(value: Any) -> tuple[Any, ...] | str | None:

@@ -19,11 +19,14 @@ import io
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nbflow.errors import ManifestError, Problem, Source
 from nbflow.manifest import limits
 from nbflow.manifest.values import type_name
+
+if TYPE_CHECKING:
+    from nbflow.manifest.unbuilt import Unbuilt
 
 __all__ = ["Document", "KeyPath", "as_dict", "as_list", "duplicate_key_problems", "read_document"]
 
@@ -39,6 +42,7 @@ class Document:
     root: Any  # ruamel CommentedMap
     data: dict[str, Any]
     node: Any  # ruamel MappingNode, for duplicate keys
+    unbuilt: tuple[Unbuilt, ...] = ()  # scalars built as text (2024-02-30), see unbuilt.py
 
     def source(self, path: KeyPath, *, key: bool = False) -> Source:
         """Where the value (or, with ``key``, the key) at ``path`` is written."""
@@ -122,7 +126,7 @@ def read_document(path: Path) -> Document:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ManifestError([_encoding_problem(path, raw, exc)]) from None
-    root, node = _parse_yaml(path, text)
+    root, node, unbuilt = _parse_yaml(path, text)
     if root is None:
         raise ManifestError(
             [
@@ -145,7 +149,7 @@ def read_document(path: Path) -> Document:
                 )
             ]
         )
-    return Document(path, root, _plain(root), node)
+    return Document(path, root, _plain(root), node, unbuilt)
 
 
 def _encoding_problem(path: Path, raw: bytes, exc: UnicodeDecodeError) -> Problem:
@@ -160,13 +164,18 @@ def _encoding_problem(path: Path, raw: bytes, exc: UnicodeDecodeError) -> Proble
     )
 
 
-def _parse_yaml(path: Path, text: str) -> tuple[Any, Any]:
-    """Round-trip parse, keeping the node tree so duplicate keys can all be reported."""
+def _parse_yaml(path: Path, text: str) -> tuple[Any, Any, tuple[Unbuilt, ...]]:
+    """Round-trip parse, keeping the node tree so duplicate keys can all be reported,
+    and the scalars that could only be built as text (see unbuilt.py)."""
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+    from nbflow.manifest.unbuilt import constructor_class
+
     yaml = YAML()
+    yaml.Constructor = constructor_class()
     yaml.allow_duplicate_keys = True  # reported, with positions, by duplicate_key_problems
+    _start_document(yaml)
     try:
         constructor, parser = yaml.get_constructor_parser(io.StringIO(text))
         limits.limit_depth(constructor.composer, path)
@@ -182,21 +191,35 @@ def _parse_yaml(path: Path, text: str) -> tuple[Any, Any]:
     except YAMLError as exc:
         problem = _reader_problem(path, text, exc)
         raise ManifestError([problem]) from None
-    return data, node
+    return data, node, tuple(constructor.unbuilt)
+
+
+def _start_document(yaml: Any) -> None:
+    """What ``YAML.load`` does before parsing, without which a ``%YAML 1.1`` directive
+    raised IndexError from ruamel's scanner."""
+    try:
+        from ruamel.yaml.docinfo import DocInfo, version
+    except ImportError:  # older ruamel keeps no document info
+        return
+    yaml.doc_infos.append(DocInfo(requested_version=version(yaml.version)))
 
 
 def _construct(path: Path, constructor: Any, node: Any) -> Any:
-    """Build the document; a value ruamel cannot build (``!!int x``, ``!!float x``)
-    raises plain Python errors, turned here into a problem instead of a traceback."""
+    """Build the document. A scalar that cannot be built (``2024-02-30``, ``!!int x``)
+    is built as its text and reported later (see unbuilt.py); anything else ruamel
+    cannot build still raises plain Python errors, turned here into one problem
+    instead of a traceback."""
+    from nbflow.manifest.unbuilt import BUILD_ERRORS
+
     try:
         return constructor.construct_document(node)
-    except (ValueError, TypeError, ArithmeticError) as exc:
+    except BUILD_ERRORS as exc:
         mark = node.start_mark
         problem = Problem(
             Source(path, mark.line + 1, mark.column + 1),
             "",
             f"invalid YAML: a value cannot be built ({exc})",
-            "check explicit tags such as !!int or !!float and the values they apply to",
+            "check explicit tags and the values they apply to",
         )
         raise ManifestError([problem]) from None
 
@@ -241,7 +264,14 @@ def _plain(value: Any) -> Any:
         return str(value)
     if isinstance(value, dt.datetime):
         return dt.datetime.fromisoformat(value.isoformat())
+    if str(getattr(value, "tag", "")) in _TEXT_TAGS and isinstance(value.value, str):
+        return str(value.value)
     return value
+
+
+#: Tags ruamel keeps on a scalar (a ``TaggedScalar``) that still mean text: ``!!str
+#: 2024-01-31`` (YAML's way to say "not a date"), and a lone ``=`` or ``<<`` as a value.
+_TEXT_TAGS = {f"tag:yaml.org,2002:{name}" for name in ("str", "value", "merge")}
 
 
 # --------------------------------------------------------------------------- duplicate keys

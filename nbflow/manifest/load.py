@@ -10,6 +10,9 @@ Design decisions:
 
   - :mod:`~nbflow.manifest.document` reads the file within limits (size, depth,
     aliases, UTF-8) and keeps where each value is written; duplicate keys;
+  - :mod:`~nbflow.manifest.unbuilt`: values YAML reads as dates or numbers that do
+    not exist (``2024-02-30``), kept as text; only their own problem is reported
+    at their position, not what later checks make of the text;
   - :mod:`~nbflow.manifest.schema_check` checks structure and types against the
     shipped JSON Schema (``schema.json``, also used by editors), in friendly words;
   - :mod:`~nbflow.manifest.semantic_check` checks the meaning (unknown steps,
@@ -36,6 +39,7 @@ from nbflow.manifest.schema_check import schema as schema
 from nbflow.manifest.schema_check import schema_problems
 from nbflow.manifest.semantic_check import SemanticCheck
 from nbflow.manifest.suggestions import did_you_mean
+from nbflow.manifest.unbuilt import unbuilt_problems
 
 __all__ = ["find_manifests", "load_manifest", "resolve_workflow"]
 
@@ -45,12 +49,16 @@ MANIFEST_NAME = "workflow.yaml"
 def load_manifest(path: Path, *, check_notebooks: bool = True) -> Workflow:
     """Load and check the manifest at ``path``; ManifestError listing every problem.
 
-    ``check_notebooks=False`` skips reading the notebooks (their existence, their
-    parameters cell and recorded outputs), e.g. for a quick graph display.
+    ``check_notebooks=False`` skips checking the notebooks (their existence, their
+    parameters cell and recorded outputs), e.g. for a quick graph display; a step
+    without a ``kernel:`` still takes its notebook's kernel when the file can be read.
     """
     doc = read_document(Path(path))
     check = SemanticCheck(doc, check_notebooks)
-    problems = duplicate_key_problems(doc) + schema_problems(doc) + check.run()
+    unbuilt = unbuilt_problems(doc)
+    at_unbuilt = {p.source for p in unbuilt}
+    others = duplicate_key_problems(doc) + schema_problems(doc) + check.run()
+    problems = unbuilt + [p for p in others if p.source not in at_unbuilt]
     if problems:
         raise ManifestError(sorted(problems, key=_problem_order))
     return build_workflow(doc, check.needs)

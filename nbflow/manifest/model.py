@@ -65,7 +65,7 @@ class Defaults:
     timeout: float | None = None
     retries: int = 0
     retry_delay: float = 0.0
-    kernel: str = "python3"
+    kernel: str | None = None  # None: not set; each step's notebook names its own
     cache: bool | None = None  # None: not set in the manifest
 
 
@@ -84,7 +84,12 @@ class Step:
     timeout: float | None = None
     retries: int = 0
     retry_delay: float = 0.0
+    #: The step's ``kernel:``, else ``defaults.kernel``, else the notebook's kernelspec
+    #: name, else python3 (papermill's own default is the notebook's kernel).
     kernel: str = "python3"
+    #: Where the manifest sets ``kernel`` (the step's or the defaults' value); None when
+    #: the kernel is the notebook's or python3.
+    kernel_source: Source | None = None
     inputs: tuple[str, ...] = ()  # globs of files the step reads
     produces: tuple[str, ...] = ()  # globs of files it writes for later steps
     description: str = ""

@@ -120,4 +120,4 @@ def _other_problem(doc: Document, path: KeyPath, error: Any) -> Problem:
 
 
 def _quote(value: Any) -> str:
-    return f"'{value}'" if isinstance(value, str) else json.dumps(jsonable(value))
+    return f"'{value}'" if isinstance(value, str) else json.dumps(jsonable(value), default=str)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -108,7 +109,9 @@ def test_full_manifest_loads_into_the_model(folder: Path) -> None:
         schedule=("0 0 * * *",), push_paths=("workflows/demo/**", "data/**"), dispatch=True
     )
     assert workflow.secrets == ("WAREHOUSE_TOKEN",)
-    assert workflow.defaults == Defaults(timeout=600.0, retries=1, retry_delay=5.0)
+    assert workflow.defaults == Defaults(
+        timeout=600.0, retries=1, retry_delay=5.0, kernel="python3"
+    )
     assert workflow.notify == Notify(
         on_failure=("${{ env.SLACK_URL }}", "json://h/?t=${{ secrets.WAREHOUSE_TOKEN }}"),
         on_success=(),
@@ -158,6 +161,37 @@ def test_defaults_without_a_defaults_section(folder: Path) -> None:
     step = load_manifest(write_manifest(folder, "name: demo\n" + STEPS_AB)).steps[1]
     assert (step.timeout, step.retries, step.retry_delay, step.kernel) == (None, 0, 0.0, "python3")
     assert step.needs == ("a",)
+
+
+def test_kernel_is_the_steps_then_the_defaults_then_the_notebooks_then_python3(
+    folder: Path,
+) -> None:
+    write_notebook(folder / "ir.ipynb", "x = 1", kernel="ir")
+    notebook = json.loads((folder / "a.ipynb").read_text())
+    del notebook["metadata"]["kernelspec"]
+    (folder / "plain.ipynb").write_text(json.dumps(notebook))
+    steps = (
+        "steps:\n"
+        "  - {id: own, notebook: ir.ipynb, kernel: julia}\n"
+        "  - {id: nb, notebook: ir.ipynb}\n"
+        "  - {id: plain, notebook: plain.ipynb}\n"
+    )
+    path = write_manifest(folder, "name: demo\n" + steps)
+    workflow = load_manifest(path)
+    assert [(s.kernel, s.kernel_source) for s in workflow.steps] == [
+        ("julia", Source(path, 3, 43)),
+        ("ir", None),
+        ("python3", None),
+    ]
+    assert workflow.defaults.kernel is None
+
+    path = write_manifest(folder, "name: demo\ndefaults: {kernel: python3}\n" + steps)
+    workflow = load_manifest(path)
+    assert [(s.kernel, s.kernel_source) for s in workflow.steps] == [
+        ("julia", Source(path, 4, 43)),
+        ("python3", Source(path, 2, 20)),
+        ("python3", Source(path, 2, 20)),
+    ]
 
 
 def test_check_notebooks_false_does_not_read_notebooks(tmp_path: Path) -> None:
@@ -788,18 +822,152 @@ def test_control_character(tmp_path: Path) -> None:
     )
 
 
+def test_a_yaml_directive_is_read(folder: Path) -> None:
+    """`%YAML 1.1` used to raise IndexError from ruamel's scanner (a traceback)."""
+    path = write_manifest(folder, "%YAML 1.1\n---\nname: demo\n" + STEPS_AB)
+    assert [s.id for s in load_manifest(path).steps] == ["a", "b"]
+    path.write_text("%YAML 2.0\n---\nname: demo\n" + STEPS_AB)
+    assert one_problem(path) == (
+        f"{path}:1:1: invalid YAML: found incompatible YAML document (version 1.* is required)"
+    )
+
+
+# --------------------------------------------------------------------------- unbuildable values
+
+
+def test_an_unquoted_invalid_date_is_located_and_hides_no_other_problem(folder: Path) -> None:
+    path = write_manifest(
+        folder,
+        "name: demo\n"
+        "parameters:\n"
+        "  start: {type: date, default: 2024-02-30}\n"
+        "  limit: {type: int, default: x}\n"
+        "steps:\n"
+        "  - id: a\n"
+        "    notebook: a.ipynb\n"
+        "    needs: [aa]\n"
+        "    parameters: {x: 2024-13-01}\n",
+    )
+    assert problems(path) == [
+        f"{path}:3:32: parameters.start.default: 2024-02-30 is not a valid date: "
+        "day is out of range for month; write an existing date as YYYY-MM-DD, "
+        'or quote it ("2024-02-30") to keep it as text',
+        f"{path}:4:31: parameters.limit.default: default does not fit type int: "
+        'expected an integer, got str "x"',
+        f"{path}:8:13: steps[0] (a).needs[0]: unknown step 'aa'; did you mean 'a'?",
+        f"{path}:9:21: steps[0] (a).parameters.x: 2024-13-01 is not a valid date: "
+        "month must be in 1..12; write an existing date as YYYY-MM-DD, "
+        'or quote it ("2024-13-01") to keep it as text',
+    ]
+
+
 @pytest.mark.parametrize(
-    ("value", "reason"),
+    ("value", "message"),
     [
-        ("!!float x", "could not convert string to float: 'x'"),
-        ("!!int x", "invalid literal for int() with base 10: 'x'"),
+        (
+            "2024-01-31T25:00:00",
+            "2024-01-31T25:00:00 is not a valid datetime: hour must be in 0..23; write an "
+            "existing date and time as YYYY-MM-DDTHH:MM:SS, or quote it "
+            '("2024-01-31T25:00:00") to keep it as text',
+        ),
+        (
+            "2024-01-31 08:00:00 +25:00",
+            "2024-01-31 08:00:00 +25:00 is not a valid datetime: the UTC offset must be less "
+            "than 24 hours; write an existing date and time as YYYY-MM-DDTHH:MM:SS, or quote "
+            'it ("2024-01-31 08:00:00 +25:00") to keep it as text',
+        ),
+        (
+            "0000-01-01",
+            "0000-01-01 is not a valid date: year 0 is out of range; write an existing date "
+            'as YYYY-MM-DD, or quote it ("0000-01-01") to keep it as text',
+        ),
+        # an integer or a number by its look (underscores separate digits), but none
+        (
+            "+_",
+            '+_ is not a valid integer; write an integer such as 42, or quote it ("+_") '
+            "to keep it as text",
+        ),
+        (
+            "._",
+            '._ is not a valid number; write a number such as 1.5, or quote it ("._") '
+            "to keep it as text",
+        ),
+        ("!!int x", "x is not a valid integer; fix the value, or remove the !!int tag"),
+        ("!!float x", "x is not a valid number; fix the value, or remove the !!float tag"),
+        # these raised KeyError and AttributeError: a traceback
+        ("!!bool x", "x is not a valid boolean; fix the value, or remove the !!bool tag"),
+        ("!!omap x", "x is not a valid !!omap value; fix the value, or remove the !!omap tag"),
     ],
 )
-def test_a_tagged_value_that_cannot_be_built_is_a_problem(
-    tmp_path: Path, value: str, reason: str
+def test_a_value_that_cannot_be_built_is_one_located_problem(
+    tmp_path: Path, value: str, message: str
 ) -> None:
     path = write_manifest(tmp_path, f"name: demo\nsteps: {value}\n")
-    assert one_problem(path) == (
-        f"{path}:1:1: invalid YAML: a value cannot be built ({reason}); "
-        "check explicit tags such as !!int or !!float and the values they apply to"
+    # not also "steps: expected a list": one problem per value
+    assert one_problem(path) == f"{path}:2:8: steps: {message}"
+
+
+def test_an_invalid_date_as_a_key_or_a_list_item(folder: Path) -> None:
+    path = write_manifest(
+        folder,
+        "name: demo\n"
+        "parameters:\n"
+        "  2024-02-30: {type: str}\n"
+        "steps:\n"
+        "  - id: a\n"
+        "    notebook: a.ipynb\n"
+        "  - 2024-02-31\n",
     )
+    assert problems(path) == [
+        f"{path}:3:3: parameters.2024-02-30: 2024-02-30 is not a valid date: day is out of "
+        'range for month; write an existing date as YYYY-MM-DD, or quote it ("2024-02-30") '
+        "to keep it as text",
+        f"{path}:7:5: steps[1]: 2024-02-31 is not a valid date: day is out of range for "
+        'month; write an existing date as YYYY-MM-DD, or quote it ("2024-02-31") '
+        "to keep it as text",
+    ]
+
+
+def test_a_str_tag_makes_text(folder: Path) -> None:
+    """`!!str` is YAML's way to say "not a date"; ruamel kept it as a TaggedScalar, which
+    was "expected text, got TaggedScalar", or a traceback in an enum's message."""
+    path = write_manifest(
+        folder,
+        "name: demo\n"
+        "description: !!str 2024-02-30\n"
+        "parameters:\n"
+        "  day: {type: str, default: !!str 2024-02-28}\n"
+        "  odd: {type: !!str x}\n" + STEPS_AB,
+    )
+    assert one_problem(path) == (
+        f"{path}:5:15: parameters.odd.type: unknown value 'x'; expected one of: str, int, "
+        "float, bool, date, datetime, path, list, dict, choice"
+    )
+    path = write_manifest(folder, path.read_text().replace("  odd: {type: !!str x}\n", ""))
+    workflow = load_manifest(path)
+    assert (workflow.description, workflow.parameter("day").default) == (
+        "2024-02-30",
+        "2024-02-28",
+    )
+
+
+def test_valid_unquoted_dates_and_datetimes_are_unchanged(folder: Path) -> None:
+    path = write_manifest(
+        folder,
+        "name: demo\n"
+        "parameters:\n"
+        "  day: {type: date, default: 2024-02-29}\n"
+        "  at: {type: datetime, default: 2024-01-31T08:00:00}\n"
+        "  midnight: {type: datetime, default: 2024-01-31}\n"
+        "steps:\n"
+        "  - id: a\n"
+        "    notebook: a.ipynb\n"
+        "    parameters: {x: [2024-02-29, 2024-01-31 08:00:00]}\n",
+    )
+    workflow = load_manifest(path)
+    assert [p.default for p in workflow.parameters] == [
+        "2024-02-29",
+        "2024-01-31T08:00:00",
+        "2024-01-31T00:00:00",
+    ]
+    assert workflow.step("a").parameters == {"x": ["2024-02-29", "2024-01-31T08:00:00"]}

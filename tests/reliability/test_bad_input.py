@@ -80,6 +80,31 @@ def test_broken_notebook_is_a_located_error(
     assert_nothing_ran(project)
 
 
+def test_an_unquoted_invalid_date_is_reported_with_the_other_problems(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = one_workflow(
+        project,
+        "{id: only, notebook: only.ipynb, needs: [nope]}",
+        extra="  start: {type: date, default: 2024-02-30}\n",
+    )
+
+    code = main(["validate", "bad"])
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert "Traceback" not in out + err
+    manifest = folder / "workflow.yaml"
+    assert out.splitlines() == [
+        f"{manifest}:6:32: parameters.start.default: 2024-02-30 is not a valid date: day is "
+        "out of range for month; write an existing date as YYYY-MM-DD, or quote it "
+        '("2024-02-30") to keep it as text',
+        f"{manifest}:8:46: steps[0] (only).needs[0]: unknown step 'nope'; steps are: only",
+    ]
+    code, err = run_cli(["run", "bad"], capsys)
+    assert code == 2
+    assert_nothing_ran(project)
+
+
 def test_parameters_without_a_parameters_cell(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -103,6 +128,12 @@ def test_parameters_without_a_parameters_cell(
     assert_nothing_ran(project)
 
 
+def installed_kernels() -> str:
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    return ", ".join(sorted(KernelSpecManager().find_kernel_specs()))
+
+
 def test_unknown_kernel_is_refused_before_the_run_starts(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -113,13 +144,68 @@ def test_unknown_kernel_is_refused_before_the_run_starts(
     code, err = run_cli(["run", "bad"], capsys)
 
     assert code == 2
-    line = err.splitlines()[-1]
-    assert line.startswith(
-        f"error: {folder / 'workflow.yaml'}:7:5: step 'only': no such kernel: julia-9.9; "
-        "installed kernels: "
+    assert err.splitlines()[-1] == (
+        f"error: {folder / 'workflow.yaml'}:7:46: step 'only': kernel 'julia-9.9' is not "
+        f"installed; installed kernels: {installed_kernels()}; install it, or set `kernel:` "
+        "on the step or under `defaults:` to an installed kernel"
     )
-    assert "python3" in line and line.endswith("(`jupyter kernelspec list` shows them)")
-    assert not (project / "runs").exists() or not list((project / "runs").rglob("run.json"))
+    assert not (project / "runs").exists()
+
+
+def test_unknown_defaults_kernel_points_at_defaults(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = one_workflow(project, extra="defaults: {kernel: julia-9.9}\n")
+
+    code, err = run_cli(["run", "bad"], capsys)
+
+    assert code == 2
+    assert err.splitlines()[-1] == (
+        f"error: {folder / 'workflow.yaml'}:6:20: step 'only': kernel 'julia-9.9' is not "
+        f"installed; installed kernels: {installed_kernels()}; install it, or set `kernel:` "
+        "on the step or under `defaults:` to an installed kernel"
+    )
+    assert not (project / "runs").exists()
+
+
+def test_a_notebook_whose_kernel_is_not_installed_is_refused_naming_the_notebook(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = one_workflow(project)
+    write_notebook(folder / "only.ipynb", "limit = 0", ["1"], kernel="nosuchkernel")
+
+    assert main(["validate", "bad"]) == 0  # validate does not import Jupyter
+    capsys.readouterr()
+    code, err = run_cli(["run", "bad"], capsys)
+
+    assert code == 2
+    assert err.splitlines() == [
+        f"error: {folder / 'only.ipynb'}: step 'only': kernel 'nosuchkernel' (the notebook's "
+        f"kernelspec) is not installed; installed kernels: {installed_kernels()}; install it, "
+        "or set `kernel:` on the step or under `defaults:` to an installed kernel"
+    ]
+    assert not (project / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    "step, extra",
+    [
+        ("{id: only, notebook: only.ipynb, kernel: python3}", ""),
+        ("{id: only, notebook: only.ipynb}", "defaults: {kernel: python3}\n"),
+    ],
+    ids=["step", "defaults"],
+)
+def test_kernel_in_the_manifest_overrides_the_notebooks(
+    project: Path, capsys: pytest.CaptureFixture[str], step: str, extra: str
+) -> None:
+    folder = one_workflow(project, step, extra)
+    write_notebook(folder / "only.ipynb", "limit = 0", ["1"], kernel="nosuchkernel")
+
+    code, err = run_cli(["run", "bad"], capsys)
+
+    assert code == 0, err
+    (run,) = (project / "runs" / "bad").glob("*/run.json")
+    assert json.loads(run.read_text())["status"] == "succeeded"
 
 
 # -- the command line ------------------------------------------------------------------

@@ -2,8 +2,8 @@
 it or raises ManifestError whose every problem is one ``FILE:LINE:COL: ...`` line;
 no other exception, no hang (each case has a deadline).
 
-Strategies, with their example counts (:data:`EXAMPLES`, 3,000 in all, plus 60
-through `nbflow validate`), about 25 s of CPU time:
+Strategies, with their example counts (:data:`EXAMPLES`, 3,400 in all, plus 60
+through `nbflow validate`), about 30 s of CPU time:
 
 - random YAML documents: recursive dicts, lists and scalars, dumped in block or
   flow style, sometimes under manifest keys;
@@ -11,6 +11,10 @@ through `nbflow validate`), about 25 s of CPU time:
   with a value of the wrong type or an awkward one, add an unknown key, duplicate);
 - textual mutations of the example: characters inserted or deleted, lines repeated
   (duplicate keys), spaces turned into tabs, a BOM, a non-UTF-8 byte, truncation;
+- unquoted scalars YAML types by their look, written over values of the example:
+  dates and datetimes, valid or not (``2024-02-30``), numbers that are none (``+_``),
+  explicit tags on values of any shape (``!!int x``, ``!!omap [a]``); none stops
+  reading the file;
 - random text over YAML's punctuation, and random bytes;
 - hostile documents: deep nesting, alias bombs, recursive aliases, sizes over the
   limit (a handful of fixed cases, also through ``nbflow validate``).
@@ -34,7 +38,13 @@ from nbflow.errors import ManifestError
 from nbflow.manifest.load import load_manifest
 from tests.helpers import write_notebook
 
-EXAMPLES = {"documents": 700, "near_valid": 1000, "text_mutations": 800, "raw": 500}
+EXAMPLES = {
+    "documents": 700,
+    "near_valid": 1000,
+    "text_mutations": 800,
+    "typed_scalars": 400,
+    "raw": 500,
+}
 
 
 def fuzz(examples: int) -> settings:
@@ -113,9 +123,9 @@ def manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def check(path: Path, data: bytes) -> None:
+def check(path: Path, data: bytes) -> list[str]:
     """Load ``data`` as the manifest at ``path``: loads, or every problem is one line
-    starting with FILE:LINE:COL."""
+    starting with FILE:LINE:COL; the problems."""
     path.write_bytes(data)
     try:
         load_manifest(path)
@@ -126,6 +136,8 @@ def check(path: Path, data: bytes) -> None:
             text = str(problem)
             assert located.match(text), text
             assert "\n" not in text and "\r" not in text, text
+        return [str(p) for p in exc.problems]
+    return []
 
 
 # -- strategies ----------------------------------------------------------------------
@@ -286,6 +298,34 @@ def text_mutations(draw: st.DrawFn) -> bytes:
     return data
 
 
+#: Dates and datetimes as YAML's timestamp resolver matches them, most of them invalid.
+timestamps = st.from_regex(
+    r"\A[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}"
+    r"([Tt ][0-9]{1,2}:[0-9]{2}:[0-9]{2}(\.[0-9]{0,7})?( ?(Z|[-+][0-9]{1,2}(:[0-9]{2})?))?)?\Z",
+)
+UNBUILDABLE = ["2024-02-30", "2024-13-01", "0000-01-01", "+_", "-_", "._"]
+TAGS = ["int", "float", "bool", "null", "str", "timestamp", "binary", "omap", "set", "pairs"]
+#: Explicit YAML tags over values of any shape (``!!bool x``, ``!!omap [a]``).
+tagged = st.builds(
+    "!!{} {}".format,
+    st.sampled_from([*TAGS, "seq", "map", "merge", "value"]),
+    st.sampled_from(["x", "1", "1.5", "", "[a]", "{a: 1}", "[{a: 1}]", "2024-02-30", "'x'"]),
+)
+
+
+@st.composite
+def typed_scalars(draw: st.DrawFn) -> bytes:
+    """The example with 1-3 values replaced by unquoted scalars typed by their look."""
+    lines = EXAMPLE_TEXT.splitlines(keepends=True)
+    values = [i for i, line in enumerate(lines) if re.search(r"(: |- )\S", line)]
+    for _ in range(draw(st.integers(1, 3))):
+        index = draw(st.sampled_from(values))
+        scalar = draw(st.one_of(timestamps, st.sampled_from(UNBUILDABLE), tagged))
+        head = re.match(r"\s*(- )?([^:]*: )?", lines[index])
+        lines[index] = (head.group(0) if head else "") + scalar + "\n"
+    return "".join(lines).encode()
+
+
 raw = st.one_of(
     st.text(alphabet=st.sampled_from(list("ab:-[]{}&*!|>'\"%@`#,? \t\n\\~0.=<")), max_size=200).map(
         str.encode
@@ -316,6 +356,13 @@ def test_textual_mutations(manifest: Path, data: bytes) -> None:
     check(manifest, data)
 
 
+@fuzz(EXAMPLES["typed_scalars"])
+@given(data=typed_scalars())
+def test_unquoted_typed_scalars(manifest: Path, data: bytes) -> None:
+    # each such value is its own problem, at the value: reading goes on past it
+    assert not [p for p in check(manifest, data) if "a value cannot be built" in p]
+
+
 @fuzz(EXAMPLES["raw"])
 @given(data=raw)
 def test_random_text_and_bytes(manifest: Path, data: bytes) -> None:
@@ -343,6 +390,7 @@ HOSTILE = {
     "tabs": "name: x\n\tsteps: []\n",
     "duplicate keys": EXAMPLE_TEXT + EXAMPLE_TEXT,
     "python tag": "name: !!python/object/apply:os.system [echo]\nsteps: []\n",
+    "yaml directive": "%YAML 1.1\n---\n" + EXAMPLE_TEXT + "dispatch: +_\n",
 }
 EXPECTED = {
     "deep flow list": ":2:71: nested more than 64 levels deep; ",
