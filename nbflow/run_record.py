@@ -7,6 +7,7 @@ so a record read back is equal to the one written.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import KW_ONLY, asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -210,10 +211,11 @@ class RunRecord:
     version: int = RECORD_VERSION
 
     def step(self, step_id: str) -> StepRecord:
-        for step in self.steps:
-            if step.id == step_id:
-                return step
-        raise KeyError(step_id)
+        return self._steps_by_id[step_id]
+
+    @functools.cached_property
+    def _steps_by_id(self) -> dict[str, StepRecord]:
+        return {step.id: step for step in self.steps}
 
     @property
     def run_context(self) -> dict[str, str]:

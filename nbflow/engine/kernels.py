@@ -299,20 +299,31 @@ def start_kernel(spec: KernelSpec) -> Kernel:
 class KernelPool:
     """Warm kernels keyed by spec, at most ``size`` of them; thread-safe.
 
-    Kernels are forked from a template (:mod:`nbflow.engine.forkserver`) started
-    with the pool, with ``env`` added to this process's environment: give it what
-    every kernel of the run shares and nothing a kernel must not see.
+    Kernels are forked from a template (:mod:`nbflow.engine.forkserver`) that
+    :meth:`start` starts (the first kernel does, if nobody called it), with ``env``
+    added to this process's environment: give it what every kernel of the run
+    shares and nothing a kernel must not see. A pool that starts no kernel (every
+    step cached) costs nothing.
     """
 
     def __init__(self, size: int, env: Mapping[str, str] | None = None) -> None:
         self.size = max(1, size)
-        self._forks = ForkServer(env) if forkserver.enabled() else None
+        self._env = env
+        self._forks: ForkServer | None = None
         self._lock = threading.Lock()
         self._warm: dict[KernelSpec, list[Future[Kernel]]] = {}
         self._live: set[Kernel] = set()  # every kernel started and not yet killed
         self._starter = ThreadPoolExecutor(2, thread_name_prefix="kernel-start")
         self._stopper = ThreadPoolExecutor(2, thread_name_prefix="kernel-stop")
         self._closed = False
+
+    def start(self) -> None:
+        """Start the template kernels are forked from, if forking is on; call it
+        early, from a thread that lives as long as the pool (the template dies with
+        the thread that started it), so its imports overlap other work."""
+        with self._lock:
+            if self._forks is None and not self._closed and forkserver.enabled():
+                self._forks = ForkServer(self._env)
 
     def warming(self) -> int:
         """How many kernels are warm or starting."""
@@ -322,6 +333,7 @@ class KernelPool:
     def warm(self, spec: KernelSpec) -> bool:
         """Start a kernel for ``spec`` in the background unless one is already warm
         for it or the pool is full; True when one was started."""
+        self.start()
         with self._lock:
             if self._closed or self._warm.get(spec):
                 return False
@@ -333,6 +345,7 @@ class KernelPool:
 
     def take(self, spec: KernelSpec) -> Kernel:
         """A started kernel for ``spec``: a warm one when there is, else a new one."""
+        self.start()
         with self._lock:
             futures = self._warm.get(spec) or []
             future = futures.pop(0) if futures else None

@@ -249,14 +249,13 @@ class _Run:
         self.fingerprints: dict[str, str | None] = {}  # computed before a step executes
         self.missed: set[str] = set()  # looked up in the cache, not found
         self.earlier_outputs: dict[str, Mapping[str, Any]] = {}  # of steps not selected
+        self.started_kernels = False
         self.saves_deferred = self.save_pending = False
         self.queued: collections.deque[tuple[Step, int, StepTask]] = collections.deque()
 
     # -- the loop --------------------------------------------------------------
 
     def execute(self) -> RunRecord:
-        if self.kernels:
-            load_papermill()  # while the kernel template starts
         self.dir.mkdir(parents=True, exist_ok=True)
         self._find_earlier_outputs()
         self._save()
@@ -289,7 +288,7 @@ class _Run:
                 self._update(
                     replace(self._step(step.id), status=StepStatus.RUNNING, start=utc_now())
                 )
-                running[pool.submit(self._attempts, step)] = step.id
+                running[self._submit(pool, self._attempts, step)] = step.id
             self._submit_items(pool, running)
             if not running:
                 if settled:
@@ -362,7 +361,20 @@ class _Run:
             item = self._step(step.id).items[index]
             item = replace(item, status=StepStatus.RUNNING, start=utc_now())
             self._update_item(step.id, item)
-            running[pool.submit(self._item_attempts, step, item, task)] = step.id
+            running[self._submit(pool, self._item_attempts, step, item, task)] = step.id
+
+    def _submit(
+        self, pool: ThreadPoolExecutor, work: Callable[..., Any], *args: Any
+    ) -> Future[Any]:
+        """``pool.submit``; before the first step executes, start the kernel template
+        and import papermill while it starts (on this thread, before any step or
+        kernel thread imports jupyter_client). A run whose steps are all cached
+        does neither."""
+        if self.kernels and not self.started_kernels:
+            self.started_kernels = True
+            self.kernels.start()
+            load_papermill()
+        return pool.submit(work, *args)
 
     def _update_item(self, step_id: str, item: ItemRecord) -> None:
         current = self._step(step_id)

@@ -9,6 +9,7 @@ the folder holding ``workflow.yaml``; the loader keeps them relative and
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -140,10 +141,11 @@ class Workflow:
         return self.manifest.parent
 
     def step(self, step_id: str) -> Step:
-        for step in self.steps:
-            if step.id == step_id:
-                return step
-        raise KeyError(step_id)
+        return self._steps_by_id[step_id]
+
+    @functools.cached_property
+    def _steps_by_id(self) -> dict[str, Step]:
+        return {step.id: step for step in self.steps}
 
     def parameter(self, name: str) -> Parameter:
         for parameter in self.parameters:
