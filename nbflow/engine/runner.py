@@ -554,8 +554,15 @@ class _Run:
         }
 
     def _is_satisfied(self, need: str) -> bool:
-        status = self._step(need)
-        return status.status.is_done or need not in self.plan.selected
+        """Whether a step needing ``need`` may start: ``need`` is done, or it is not
+        selected (its outputs come from an earlier run) and what it needs is
+        satisfied — a selected step upstream of it must finish first, since it may
+        make the files the unselected step stands for."""
+        if self._step(need).status.is_done:
+            return True
+        if need in self.plan.selected:
+            return False
+        return all(self._is_satisfied(n) for n in self.workflow.step(need).needs)
 
     def _skip_dependants(self) -> None:
         changed = True
@@ -565,19 +572,24 @@ class _Run:
                 current = self._step(step.id)
                 if current.status != StepStatus.PENDING:
                     continue
-                blocked = [n for n in step.needs if self._is_blocking(n)]
+                blocked = self._blockers(step.needs)
                 if blocked:
                     reason = f"needs '{blocked[0]}', which {self._step(blocked[0]).status.value}"
                     self._update(replace(current, status=StepStatus.SKIPPED, reason=reason))
                     changed = True
 
-    def _is_blocking(self, need: str) -> bool:
-        status = self._step(need).status
-        return need in self.plan.selected and status in (
-            StepStatus.FAILED,
-            StepStatus.SKIPPED,
-            StepStatus.CANCELLED,
-        )
+    def _blockers(self, needs: Iterable[str]) -> list[str]:
+        """The selected steps among ``needs``, or upstream of them through steps not
+        selected, that failed, were skipped or cancelled."""
+        stopped = (StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.CANCELLED)
+        found = []
+        for need in needs:
+            status = self._step(need).status
+            if need in self.plan.selected:
+                found += [need] if status in stopped else []
+            elif not status.is_done:
+                found += self._blockers(self.workflow.step(need).needs)
+        return found
 
     def _cancel(self, running: dict[Future[Any], str]) -> None:
         log.warning("interrupted: stopping %d running step(s)", len(running))

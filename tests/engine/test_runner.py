@@ -13,8 +13,10 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import (
@@ -267,6 +269,49 @@ def test_second_run_while_the_lock_is_held_is_refused(
     assert code == 1
     assert capsys.readouterr().err.splitlines()[-1] == f"error: {message}"
     assert not list((project / "runs" / "locked").glob("20*"))
+
+
+def through_a_step_not_selected(folder: Path, fail: bool = False) -> Any:
+    """make (slow, writes made.txt) -> count (records a number) -> use (reads the
+    file): ``use`` reaches ``make`` only through ``count``."""
+    write_notebook(
+        folder / "make.ipynb",
+        "fail = False",
+        ["import time\ntime.sleep(1)\nassert not fail\nopen('made.txt', 'w').write('made')"],
+    )
+    write_notebook(folder / "count.ipynb", None, ["import nbflow\nnbflow.record('n', 1)"])
+    write_notebook(folder / "use.ipynb", "n = 0", ["assert open('made.txt').read() == 'made'\nn"])
+    manifest = write_manifest(
+        folder,
+        """
+        name: through
+        parameters: {fail: {type: bool, default: false}}
+        steps:
+          - {id: make, notebook: make.ipynb, parameters: {fail: "${{ params.fail }}"}}
+          - {id: count, notebook: count.ipynb}
+          - {id: use, notebook: use.ipynb, parameters: {n: "${{ steps.count.outputs.n }}"}}
+        """,
+    )
+    return load_manifest(manifest)
+
+
+@pytest.mark.parametrize("fail", [False, True], ids=["make succeeds", "make fails"])
+def test_a_step_waits_for_selected_steps_behind_one_not_selected(project: Path, fail: bool) -> None:
+    workflow = through_a_step_not_selected(project / "workflows" / "through")
+    assert run_workflow(workflow, RunOptions(now=NOW)).status == RunStatus.SUCCEEDED
+    (workflow.directory / "made.txt").unlink()
+
+    options = RunOptions(jobs=2, steps=["make", "use"], parameters={"fail": fail})
+    record = run_workflow(workflow, replace(options, now=NOW.replace(minute=1)))
+
+    make, count, use = record.steps
+    assert count.status == StepStatus.SKIPPED
+    if fail:
+        assert (make.status, use.status) == (StepStatus.FAILED, StepStatus.SKIPPED)
+        assert use.reason == "needs 'make', which failed"
+    else:  # use started only once make had written the file
+        assert (make.status, use.status) == (StepStatus.SUCCEEDED, StepStatus.SUCCEEDED)
+        assert use.start is not None and make.end is not None and use.start >= make.end
 
 
 def test_selected_step_reuses_outputs_of_the_latest_successful_run(project: Path) -> None:
