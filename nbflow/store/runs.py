@@ -12,6 +12,7 @@ taken from the working tree.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -79,9 +80,36 @@ def iter_run_dirs(runs_dir: Path, workflow: str | None = None) -> Iterator[Path]
     workflows = [runs_dir / workflow] if workflow else sorted(p for p in runs_dir.glob("*"))
     for folder in workflows:
         if folder.is_dir():
-            for run in sorted(folder.iterdir()):
-                if RUN_ID_PATTERN.match(run.name) and (run / RECORD_FILE).is_file():
-                    yield run
+            found = [
+                run
+                for run in folder.iterdir()
+                if RUN_ID_PATTERN.match(run.name) and (run / RECORD_FILE).is_file()
+            ]
+            yield from _in_start_order(found)
+
+
+def _in_start_order(folders: list[Path]) -> list[Path]:
+    """Run folders oldest first: by the second in their id, then, for runs started in
+    the same second (ids differing only by a random suffix), by their record's start
+    (only those records are read)."""
+    ordered: list[Path] = []
+    for _, group in itertools.groupby(sorted(folders, key=lambda f: f.name), key=_second_of):
+        same_second = list(group)
+        if len(same_second) > 1:
+            same_second.sort(key=lambda folder: (_start_of(folder), folder.name))
+        ordered += same_second
+    return ordered
+
+
+def _second_of(folder: Path) -> str:
+    return folder.name.rpartition("-")[0]
+
+
+def _start_of(folder: Path) -> str:
+    try:
+        return read_record(folder).start  # ISO 8601 in UTC, milliseconds: sorts as text
+    except (KeyError, TypeError, ValueError, OSError):
+        return ""
 
 
 def find_run(runs_dir: Path, run_id: str) -> Path:
@@ -99,7 +127,7 @@ def latest_run(runs_dir: Path, workflow: str | None = None) -> Path:
     if not folders:
         of = f" of {workflow}" if workflow else ""
         raise UsageError(f"no runs{of} under {runs_dir}; start one with `nbflow run WORKFLOW`")
-    return max(folders, key=lambda folder: folder.name)  # run ids sort by time
+    return _in_start_order(folders)[-1]  # of all workflows, the newest
 
 
 def records_newest_first(runs_dir: Path, workflow: str) -> list[RunRecord]:
@@ -174,7 +202,7 @@ def list_runs(
     for branch in branches:
         for record in iter_committed_records(project.root, branch, workflow):
             found.setdefault(record.run_id, record)
-    return sorted(found.values(), key=lambda r: (r.workflow, r.run_id))
+    return sorted(found.values(), key=lambda r: (r.workflow, r.start, r.run_id))
 
 
 def find_record(project: Project, run_id: str, branches: Sequence[str] | None = None) -> RunRecord:

@@ -167,7 +167,7 @@ def test_running_record_of_a_dead_process_is_interrupted() -> None:
     assert runs.is_interrupted(_record("2026-11-20T000000Z-0000", status=RunStatus.RUNNING))
 
 
-def test_latest_outputs_orders_runs_of_the_same_second_by_their_start(tmp_path: Path) -> None:
+def test_runs_of_the_same_second_are_ordered_by_their_start(tmp_path: Path) -> None:
     # Same second, so the folder names differ only by their random suffix: the run
     # that started later ("0000") sorts first by name.
     earlier, later = "2026-11-20T000000Z-ffff", "2026-11-20T000000Z-0000"
@@ -180,5 +180,6 @@ def test_latest_outputs_orders_runs_of_the_same_second_by_their_start(tmp_path: 
         replace(_record(later, outputs={"rows": 2}), start="2026-11-20T00:00:00.900Z"),
     )
 
-    assert [p.name for p in runs.iter_run_dirs(tmp_path, "demo")] == [later, earlier]
+    assert [p.name for p in runs.iter_run_dirs(tmp_path, "demo")] == [earlier, later]
+    assert runs.latest_run(tmp_path, "demo").name == later
     assert runs.latest_outputs(tmp_path, "demo", "a") == (later, {"rows": 2})
