@@ -51,7 +51,6 @@ import functools
 import logging
 import os
 import signal
-import socket
 import sys
 import tempfile
 import threading
@@ -59,6 +58,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any
 
 from nbflow.engine import forkserver
@@ -70,6 +70,7 @@ log = logging.getLogger(__name__)
 
 ASYNC_CLIENT = "jupyter_client.asynchronous.AsyncKernelClient"
 LISTEN_TIMEOUT, LISTEN_POLL = 30.0, 0.005  # waiting for a started kernel's ports
+TCP_LISTEN = "0A"  # the state column of /proc/net/tcp
 KILL_POLL = 0.005
 
 
@@ -113,11 +114,14 @@ class Kernel:
         self._wait_until_listening()
 
     def _wait_until_listening(self) -> None:
-        """Return once the kernel accepts connections on all its ports (or died, or
-        LISTEN_TIMEOUT passed: the client's own wait then reports it).
+        """Return once the kernel listens on all its ports (or died, or LISTEN_TIMEOUT
+        passed: the client's own wait then reports it).
 
         A client connecting before the kernel listens is refused, and zmq retries
         only after its reconnect interval (0.1 s): most of a forked kernel's start.
+        The kernel's sockets are looked up in the system's table of listening ones,
+        not probed with connections: a probe takes an ephemeral port, which another
+        kernel may have been given to bind.
         """
         info = self.km.get_connection_info()
         if info.get("transport") != "tcp":
@@ -125,10 +129,11 @@ class Kernel:
         ports = {info[f"{name}_port"] for name in ("shell", "iopub", "stdin", "control", "hb")}
         process = self.km.provisioner.process
         deadline = time.monotonic() + LISTEN_TIMEOUT
-        while ports and process.poll() is None and time.monotonic() < deadline:
-            ports = {port for port in ports if not _accepts(info["ip"], port)}
-            if ports:
-                time.sleep(LISTEN_POLL)
+        while process.poll() is None and time.monotonic() < deadline:
+            listening = _listening_ports()
+            if listening is None or ports <= listening:
+                return
+            time.sleep(LISTEN_POLL)
 
     @property
     def pid(self) -> int | None:
@@ -191,12 +196,22 @@ def _manager_class() -> type[Any]:
     return StepKernelManager
 
 
-def _accepts(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=LISTEN_POLL * 10):
-            return True
-    except OSError:
-        return False
+def _listening_ports() -> set[int] | None:
+    """The TCP ports something listens on (Linux: ``/proc/net/tcp*``); None when the
+    system does not say."""
+    ports: set[int] = set()
+    readable = False
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text(encoding="ascii").splitlines()[1:]
+        except OSError:
+            continue
+        readable = True
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 3 and fields[3] == TCP_LISTEN:
+                ports.add(int(fields[1].rpartition(":")[2], 16))
+    return ports if readable else None
 
 
 def _fork_provisioner(km: Any, forks: ForkServer) -> Any:

@@ -173,3 +173,21 @@ def test_unknown_kernel_fails_the_step(tmp_path: Path, kernels: str | None) -> N
         result = execute_step(task)
     assert result.status == StepStatus.FAILED
     assert result.error is not None and result.error.ename == "NoSuchKernel"
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="Linux's socket tables")
+def test_listening_ports_are_read_from_the_system_not_probed() -> None:
+    import socket
+
+    from nbflow.engine.kernels import _listening_ports
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        port = server.getsockname()[1]
+        before = _listening_ports()
+        server.listen()
+        during = _listening_ports()
+
+    assert before is not None and during is not None
+    assert port not in before
+    assert port in during
