@@ -87,23 +87,24 @@ def _affected(
         return None
     for step_id, reason in touched.items():
         log.info("%s: %s: %s", workflow.name, step_id, reason)
-    earlier = functools.cache(lambda s: latest_outputs(project.runs_dir, workflow.name, s))
+
+    @functools.cache
+    def earlier() -> dict[str, Mapping[str, Any]]:
+        """Each step's outputs in the latest run where it succeeded (read once)."""
+        ids = [step.id for step in workflow.steps]
+        found = latest_outputs(project.runs_dir, workflow.name, ids)
+        return {step_id: outputs for step_id, (_, outputs) in found.items()}
 
     def reusable(step_id: str) -> bool:
         """An earlier run recorded its outputs and the files it produces are here."""
-        if earlier(step_id) is None:
+        if step_id not in earlier():
             return False
-        outputs = {n: (o[1] if (o := earlier(n)) else None) for n in _ids(workflow)}
-        gone = _gone_files(workflow, workflow.step(step_id), given, outputs)
+        gone = _gone_files(workflow, workflow.step(step_id), given, earlier())
         if gone:
             log.info("%s: %s: runs again: %s matches no file", workflow.name, step_id, gone[0])
         return not gone
 
     return Affected(workflow, select_steps(workflow, touched, reusable), touched)
-
-
-def _ids(workflow: Workflow) -> list[str]:
-    return [step.id for step in workflow.steps]
 
 
 def _gone_files(

@@ -34,7 +34,7 @@ Design decisions:
   alive until the run ends, so this fires only when nbflow itself is gone.
 - On Linux a kernel is forked from the run's template process rather than launched
   (:mod:`nbflow.engine.forkserver`, through a jupyter_client provisioner), and is
-  handed out only once all its ports accept connections: a client that connects
+  handed out only once it listens on all its ports: a client that connects
   earlier is refused and zmq waits 0.1 s before trying again.
 - Kernel names are checked when a run starts, before anything is written, so a
   typo in ``kernel:``, or a notebook saved with a kernel this machine lacks, is a

@@ -743,12 +743,15 @@ class _Run:
         """The outputs selected steps use from steps not selected: those of the latest
         run in which each succeeded; its record says which run that is."""
         selected = set(self.plan.selected)
-        for step_id in sorted(upstream(self.workflow, selected) - selected):
-            found = runs.latest_outputs(self.project.runs_dir, self.workflow.name, step_id)
-            if found is not None and not self._step(step_id).status.is_done:
-                run_id, self.earlier_outputs[step_id] = found
-                reason = f"not selected; outputs from run {run_id}"
-                self.record = self.record.with_step(replace(self._step(step_id), reason=reason))
+        needed = upstream(self.workflow, selected) - selected
+        needed -= {n for n in needed if self._step(n).status.is_done}
+        if not needed:
+            return
+        found = runs.latest_outputs(self.project.runs_dir, self.workflow.name, needed)
+        for step_id, (run_id, outputs) in sorted(found.items()):
+            self.earlier_outputs[step_id] = outputs
+            reason = f"not selected; outputs from run {run_id}"
+            self.record = self.record.with_step(replace(self._step(step_id), reason=reason))
 
     # -- the record ---------------------------------------------------------------
 

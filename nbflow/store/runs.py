@@ -18,13 +18,13 @@ import os
 import re
 import secrets
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nbflow.errors import UsageError
-from nbflow.run_record import RunRecord, RunStatus, parse_time
+from nbflow.run_record import RunRecord, RunStatus
 
 if TYPE_CHECKING:
     from nbflow.project import Project
@@ -130,32 +130,31 @@ def latest_run(runs_dir: Path, workflow: str | None = None) -> Path:
     return _in_start_order(folders)[-1]  # of all workflows, the newest
 
 
-def records_newest_first(runs_dir: Path, workflow: str) -> list[RunRecord]:
-    """The readable records of ``workflow``, latest-started first.
-
-    Runs are ordered by their record's ``start`` (milliseconds), then folder name: two
-    runs started in the same second have ids differing only by a random suffix.
-    """
-    started = []
-    for folder in iter_run_dirs(runs_dir, workflow):
+def records_newest_first(runs_dir: Path, workflow: str) -> Iterator[RunRecord]:
+    """The readable records of ``workflow``, latest-started first (in the order of
+    ``iter_run_dirs``, reversed), each read when it is reached."""
+    for folder in reversed(list(iter_run_dirs(runs_dir, workflow))):
         try:
-            record = read_record(folder)
-            started.append((parse_time(record.start), folder.name, record))
+            yield read_record(folder)
         except (KeyError, TypeError, ValueError, OSError):
             continue
-    return [record for *_, record in sorted(started, key=lambda s: s[:2], reverse=True)]
 
 
 def latest_outputs(
-    runs_dir: Path, workflow: str, step_id: str
-) -> tuple[str, dict[str, object]] | None:
-    """The latest-started run where ``step_id`` succeeded or was cached: its run id
-    and the step's outputs."""
+    runs_dir: Path, workflow: str, step_ids: Iterable[str]
+) -> dict[str, tuple[str, dict[str, object]]]:
+    """For each of ``step_ids``, the latest-started run where it succeeded or was
+    cached: that run's id and the step's outputs (a step no run has is left out).
+    Records are read newest first, only until every step is found."""
+    wanted, found = set(step_ids), {}
     for record in records_newest_first(runs_dir, workflow):
-        step = next((s for s in record.steps if s.id == step_id), None)
-        if step is not None and step.status.is_done:
-            return record.run_id, dict(step.outputs)
-    return None
+        if not wanted:
+            break
+        for step in record.steps:
+            if step.id in wanted and step.status.is_done:
+                found[step.id] = (record.run_id, dict(step.outputs))
+                wanted.discard(step.id)
+    return found
 
 
 def previous_record(runs_dir: Path, record: RunRecord) -> RunRecord | None:

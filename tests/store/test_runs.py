@@ -141,9 +141,9 @@ def test_find_run_and_latest_outputs(tmp_path: Path) -> None:
     )
 
     assert runs.find_run(tmp_path, new) == tmp_path / "demo" / new
-    assert runs.latest_outputs(tmp_path, "demo", "a") == (new, {"rows": 2})
-    assert runs.latest_outputs(tmp_path, "demo", "b") is None
-    assert runs.latest_outputs(tmp_path, "demo", "unknown") is None
+    assert runs.latest_outputs(tmp_path, "demo", ["a", "b", "unknown"]) == {
+        "a": (new, {"rows": 2})  # b only failed; no run has unknown
+    }
     with pytest.raises(UsageError) as exc:
         runs.find_run(tmp_path, "2026-01-01T000000Z-0000")
     assert str(exc.value) == (
@@ -182,4 +182,4 @@ def test_runs_of_the_same_second_are_ordered_by_their_start(tmp_path: Path) -> N
 
     assert [p.name for p in runs.iter_run_dirs(tmp_path, "demo")] == [earlier, later]
     assert runs.latest_run(tmp_path, "demo").name == later
-    assert runs.latest_outputs(tmp_path, "demo", "a") == (later, {"rows": 2})
+    assert runs.latest_outputs(tmp_path, "demo", ["a"]) == {"a": (later, {"rows": 2})}
