@@ -37,7 +37,7 @@ STATUS_STYLE = {
 
 
 def is_ci() -> bool:
-    return bool(os.environ.get("CI") or os.environ.get("GITHUB_ACTIONS"))
+    return bool(os.environ.get("CI")) or is_github_actions()
 
 
 def is_github_actions() -> bool:

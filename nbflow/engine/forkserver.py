@@ -98,18 +98,12 @@ class ForkedProcess:
         self._pidfd: int | None = os.pidfd_open(pid)
 
     def poll(self) -> int | None:
-        if self.returncode is None and self._pidfd is not None:
-            ready, _, _ = select.select([self._pidfd], [], [], 0)
-            if ready:
-                self._exited()
+        self._watch(0)
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int | None:
-        if self.returncode is None and self._pidfd is not None:
-            ready, _, _ = select.select([self._pidfd], [], [], timeout)
-            if not ready:
-                raise subprocess.TimeoutExpired(str(self.pid), timeout or 0)
-            self._exited()
+        if not self._watch(timeout):
+            raise subprocess.TimeoutExpired(str(self.pid), timeout or 0)
         return self.returncode
 
     def send_signal(self, signum: int) -> None:
@@ -122,11 +116,16 @@ class ForkedProcess:
     def terminate(self) -> None:
         self.send_signal(signal.SIGTERM)
 
-    def _exited(self) -> None:
-        self.returncode = 0  # reaped by the template; nbflow only needs "not alive"
-        if self._pidfd is not None:
-            os.close(self._pidfd)
-            self._pidfd = None
+    def _watch(self, timeout: float | None) -> bool:
+        """Whether the process has ended, waiting up to ``timeout`` (None: as long as
+        it takes) for it to end."""
+        if self.returncode is None and self._pidfd is not None:
+            ready, _, _ = select.select([self._pidfd], [], [], timeout)
+            if ready:
+                self.returncode = 0  # reaped by the template; nbflow only needs "not alive"
+                os.close(self._pidfd)
+                self._pidfd = None
+        return self.returncode is not None
 
 
 class ForkServer:
