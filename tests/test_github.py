@@ -672,6 +672,7 @@ def test_run_with_target_pr_pushes_a_branch_and_opens_a_pull_request(
     write_manifest(folder, "name: demo\nsteps:\n  - {id: only, notebook: only.ipynb}\n")
     git(git_repo, "add", "workflows")
     git(git_repo, "commit", "-q", "-m", "add demo")
+    git(git_repo, "push", "-q")  # --push publishes the run only, never unpushed commits
     for name, value in {
         "GITHUB_REPOSITORY": REPO,
         "GITHUB_TOKEN": TOKEN,
