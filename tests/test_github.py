@@ -194,7 +194,7 @@ def test_settings_errors(env: dict[str, str], remote: str | None, message: str) 
     with pytest.raises(GitHubError) as exc:
         github_settings(env, remote_url=remote)
     assert str(exc.value) == message
-    assert exc.value.exit_code == 1
+    assert exc.value.exit_code == 2  # invalid input: settings the user gives
 
 
 # Pull requests ----------------------------------------------------------------------
