@@ -209,12 +209,15 @@ class _Committer:
         return CommitResult(landed, branch, True)
 
     def to_pr_branch(self, push: bool) -> CommitResult:
-        """Commit on a new branch ``nbflow/<workflow>/<run-id>`` based on HEAD."""
+        """Commit on the branch ``nbflow/<workflow>/<run-id>``: a new one based on HEAD,
+        or the one an earlier commit of this run made (nothing new when it holds the
+        folder as it is), so committing a run again pushes the same branch."""
         branch = f"nbflow/{self.record.workflow}/{self.record.run_id}"
-        parent = self.git.rev("HEAD")
+        tip = self.git.rev(f"refs/heads/{branch}")
+        parent = tip or self.git.rev("HEAD")
         if parent is None:
             raise StoreError("cannot commit the run on a new branch: the repository has no commits")
-        sha = self._commit_on(parent, f"refs/heads/{branch}", expected=ZERO_SHA)
+        sha = self._commit_on(parent, f"refs/heads/{branch}", expected=tip or ZERO_SHA)
         if push:
             remote = self.git.default_remote()
             self.git.push(remote, f"refs/heads/{branch}:refs/heads/{branch}")
