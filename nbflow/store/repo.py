@@ -37,6 +37,7 @@ from nbflow.store.gitcmd import DEFAULT_REMOTE, ZERO_SHA, Git
 log = logging.getLogger(__name__)
 
 PUSH_ATTEMPTS = 5
+DIRTY_TRAILER = "Nbflow-Dirty"
 TRAILER_KEYS = ("Nbflow-Workflow", "Nbflow-Run", "Nbflow-Status", "Nbflow-Trigger")
 _RETRYABLE = re.compile(
     r"\[rejected\]|fetch first|non-fast-forward|cannot lock ref|failed to update ref"
@@ -54,17 +55,6 @@ class CommitResult:
 
 
 # --------------------------------------------------------------------------- public API
-
-
-def head_commit(path: Path) -> str | None:
-    """The commit checked out in the repository containing ``path``, or None."""
-    import git
-
-    try:
-        repo = git.Repo(path, search_parent_directories=True)
-        return str(repo.head.commit.hexsha)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError, ValueError):
-        return None
 
 
 def commit_run(
@@ -114,6 +104,8 @@ def commit_message(record: RunRecord) -> str:
             strict=True,
         )
     )
+    if record.is_dirty:  # the run's inputs were not all committed (record.uncommitted)
+        trailers[DIRTY_TRAILER] = "true"
     return (
         f"nbflow: {render_summary_line(record)}\n\n"
         "Executed notebooks, run record (run.json) and report (README.md) of this run.\n\n"
