@@ -43,8 +43,8 @@ from pathlib import Path
 from typing import Any
 
 from nbflow.errors import UsageError
-from nbflow.store.piece_schema import check_shape
 from nbflow.run_record import RunRecord, StepRecord
+from nbflow.store.piece_schema import check_shape
 from nbflow.store.runs import RECORD_FILE, write_atomic
 
 SEED_FILE = RECORD_FILE
