@@ -735,7 +735,7 @@ def test_target_pr_without_settings_fails_before_running(
     monkeypatch.delenv(unset)
     head = git(demo_repo, "rev-parse", "HEAD")
 
-    assert main(["run", "demo", "--target", "pr"]) == 1
+    assert main(["run", "demo", "--target", "pr"]) == 2  # invalid input: missing GitHub settings
 
     origin = git(demo_repo, "remote", "get-url", "origin")
     assert capsys.readouterr().err == f"error: {message.replace('{origin}', origin)}\n"
