@@ -113,7 +113,9 @@ def test_nbflow_run_executor_dask(project: Path, client: Any) -> None:
     ]
 
 
-def test_nbflow_run_executor_dask_starts_a_local_cluster(project: Path) -> None:
+def test_nbflow_run_executor_dask_starts_a_local_cluster(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     folder = project / "workflows" / "one"
     write_notebook(
         folder / "only.ipynb", None, ["import nbflow, os\nnbflow.record('cwd', os.getcwd())"]
@@ -124,6 +126,8 @@ def test_nbflow_run_executor_dask_starts_a_local_cluster(project: Path) -> None:
 
     record = read_record(project / "runs" / "one" / DASK)
     assert record.step("only").outputs == {"cwd": str(folder)}
+    # distributed's INFO lines (scheduler, nanny, worker start and stop) stay out
+    assert [line for line in capsys.readouterr().err.splitlines() if "distributed" in line] == []
 
 
 def test_scheduler_needs_executor_dask(project: Path, capsys: pytest.CaptureFixture[str]) -> None:

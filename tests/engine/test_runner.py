@@ -266,7 +266,7 @@ def test_second_run_while_the_lock_is_held_is_refused(
         code = main(["run", "locked"])
 
     assert str(exc.value) == message
-    assert code == 1
+    assert code == 75  # busy: try later (EX_TEMPFAIL)
     assert capsys.readouterr().err.splitlines()[-1] == f"error: {message}"
     assert not list((project / "runs" / "locked").glob("20*"))
 

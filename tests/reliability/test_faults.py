@@ -317,7 +317,7 @@ def test_second_run_of_a_workflow_is_refused_while_the_first_runs(
     finally:
         proc.kill()
 
-    assert code == 1
+    assert code == 75  # busy: try later (EX_TEMPFAIL)
     assert err.splitlines()[-1] == (
         f"error: busy: another run of this workflow is in progress (pid {proc.pid}); "
         "wait for it to finish, or stop it, then run again"
