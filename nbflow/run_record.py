@@ -230,6 +230,10 @@ class RunRecord:
     def count(self, status: StepStatus) -> int:
         return sum(1 for s in self.steps if s.status == status)
 
+    def count_done(self) -> int:
+        """Steps whose outputs are there: succeeded, or cached from an earlier run."""
+        return sum(1 for s in self.steps if s.status.is_done)
+
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         return {**data, "steps": tuple(StepRecord._in_json_order(s) for s in data["steps"])}

@@ -8,6 +8,7 @@ from a workflow parameter) and b's output; ``d`` receives a's double.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -247,3 +248,14 @@ def test_unknown_parameter_in_inputs_is_located(project: Path) -> None:
         f"{manifest}:18:14: steps[2] (c).inputs[0]: ${{{{ params.fil }}}}: "
         "unknown parameter 'fil'; did you mean 'file'?"
     )
+
+
+def test_cli_counts_cached_steps_as_done(
+    folder: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CI", "true")  # plain lines, as in a pipe or CI
+    assert main(["run", "inc", "--cached"]) == 0
+    capsys.readouterr()
+    assert main(["run", "inc", "--cached"]) == 0
+    finish = capsys.readouterr().err.splitlines()[-2]  # the last line says where the run is
+    assert re.fullmatch(r"nbflow: inc succeeded \(4/4 steps, 4 cached\) in \d+\.\d s", finish)
