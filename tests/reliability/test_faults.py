@@ -137,7 +137,7 @@ def test_kill_9_leaves_no_kernel_and_the_run_resumes(
     killed = time.monotonic()
 
     assert wait_for_no_kernel_processes(marker=marker, timeout=30) == []
-    assert time.monotonic() - killed < 30  # the kernels' sleeps are far longer: they died with nbflow
+    assert time.monotonic() - killed < 30  # they block until told: they died with nbflow
     assert before.status == RunStatus.RUNNING
     assert main(["runs", "crash"]) == 0
     listed = capsys.readouterr().out
