@@ -141,8 +141,15 @@ def _summary(record: RunRecord) -> str:
     if record.duration is not None:
         parts.append(f"took {format_duration(record.duration)}")
     if record.commit:
-        parts.append(f"input commit {_code(record.commit[:12])}")
+        parts.append(f"input commit {_code(record.commit[:12])}{_uncommitted(record)}")
     return " · ".join(parts)
+
+
+def _uncommitted(record: RunRecord) -> str:
+    """`` + uncommitted changes to: `a`, `b``` for a run from a dirty tree."""
+    if not record.uncommitted:
+        return ""
+    return " + uncommitted changes to: " + ", ".join(_code(p) for p in record.uncommitted)
 
 
 def _steps_section(record: RunRecord, url: NotebookUrl) -> str:

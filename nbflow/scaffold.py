@@ -24,7 +24,7 @@ runs_dir: runs
 """
 
 SCHEMA_COPY = ".nbflow/manifest.schema.json"  # editors validate manifests against it
-GITIGNORE_LINES = ("runs/*/.lock", ".ipynb_checkpoints/")
+GITIGNORE_LINES = (".ipynb_checkpoints/",)  # run locks live in .git (engine/locks.py)
 
 MANIFEST_TEXT = """\
 # yaml-language-server: $schema=../../.nbflow/manifest.schema.json

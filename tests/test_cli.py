@@ -215,7 +215,7 @@ def test_init_sets_up_a_project(
     assert (root / "nbflow.yaml").read_text().endswith("runs_dir: runs\n")
     schema = json.loads((root / ".nbflow" / "manifest.schema.json").read_text())
     assert "steps" in schema["properties"]
-    assert (root / ".gitignore").read_text() == "*.pyc\nruns/*/.lock\n.ipynb_checkpoints/\n"
+    assert (root / ".gitignore").read_text() == "*.pyc\n.ipynb_checkpoints/\n"
     assert main(["init", "repo"]) == 0
     assert capsys.readouterr().out == ""
 

@@ -14,7 +14,8 @@ from nbflow.cli import main
 from nbflow.errors import StoreError
 from nbflow.project import Project
 from nbflow.store import repo
-from nbflow.store.repo import _Git, commit_run, iter_committed_records
+from nbflow.store.gitcmd import Git
+from nbflow.store.repo import commit_run, iter_committed_records
 
 RUN_1 = "2026-11-23T000000Z-ab12"
 RUN_2 = "2026-11-23T000100Z-cd34"
@@ -298,7 +299,7 @@ def test_token_reaches_git_through_the_environment_only(
     git(git_repo, "remote", "set-url", "origin", "https://127.0.0.1:9/owner/repo.git")
     monkeypatch.setenv("GITHUB_TOKEN", "ghs_secret123")
     config_before = (git_repo / ".git" / "config").read_text()
-    repo = _Git.open(git_repo)
+    repo = Git.open(git_repo)
 
     env = repo._remote_env("origin")
     failure = repo.try_push("origin", "HEAD:refs/heads/main")
