@@ -171,12 +171,13 @@ class StepRecord(ExecutionRecord):
     _: KW_ONLY
     needs: tuple[str, ...] = ()
     source_notebook: str = ""  # the input notebook, relative to the workflow folder
+    kernel: str = ""  # the kernel it runs in, as jupyter_client names it ("": not recorded)
     #: A ``foreach:`` step's items, in item order; empty for a step that runs once.
     #: Its ``outputs`` then map each output name to the list of the items' values.
     items: tuple[ItemRecord, ...] = ()
 
     _JSON_KEYS: ClassVar[tuple[str, ...]] = (
-        "id", "status", "needs", "notebook", "source_notebook", "parameters", "attempts",
+        "id", "status", "needs", "notebook", "source_notebook", "kernel", "parameters", "attempts",
         "start", "end", "duration", "error", "outputs", "reason", "fingerprint", "cached_from",
         "timings", "items",
     )  # fmt: skip
@@ -184,7 +185,10 @@ class StepRecord(ExecutionRecord):
     @classmethod
     def _in_json_order(cls, data: dict[str, Any]) -> dict[str, Any]:
         items = tuple(ItemRecord._in_json_order(item) for item in data["items"])
-        return {**super()._in_json_order(data), "items": items}
+        ordered = {**super()._in_json_order(data), "items": items}
+        if not ordered["kernel"]:  # records written before kernels were recorded
+            del ordered["kernel"]
+        return ordered
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> StepRecord:
@@ -235,6 +239,10 @@ class RunRecord:
 
     def count(self, status: StepStatus) -> int:
         return sum(1 for s in self.steps if s.status == status)
+
+    def count_done(self) -> int:
+        """Steps whose outputs are there: succeeded, or cached from an earlier run."""
+        return sum(1 for s in self.steps if s.status.is_done)
 
     @property
     def is_dirty(self) -> bool:

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from nbflow.engine import fingerprint as fp
 from nbflow.engine.cache import StepCache
-from nbflow.engine.kernels import KernelPool, KernelSpec, check_kernels
+from nbflow.engine.kernels import KernelPool, KernelSpec, check_kernels, resolve_kernels
 from nbflow.engine.locks import workflow_lock
 from nbflow.engine.parameters import (
     resolve_foreach,
@@ -116,6 +116,7 @@ def run_workflow(
     """
     options = options or RunOptions()
     project = project or project_of_manifest(workflow.manifest)
+    workflow = resolve_kernels(workflow)  # `python`, `Python3`: the kernel that runs
     start = _resume if options.resume else _start
     params, plan, record = start(workflow, project, options)  # bad input fails before any write
     check_kernels(s for s in workflow.steps if s.id in plan.selected)
@@ -234,6 +235,7 @@ def _initial_step(step: Step, plan: Plan, before: StepRecord | None = None) -> S
         status=StepStatus.PENDING if selected else StepStatus.SKIPPED,
         needs=step.needs,
         source_notebook=step.notebook,
+        kernel=step.kernel,
         attempts=before.attempts if before else (),
         items=before.items if before and selected else (),  # done items are kept
         reason="" if selected else "not selected",
