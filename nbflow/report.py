@@ -78,10 +78,9 @@ def render_report(record: RunRecord, *, notebook_url: NotebookUrl | None = None)
 
 def render_summary_line(record: RunRecord) -> str:
     """One line, e.g. ``finance-daily failed (3/4 steps) run <id>``."""
-    succeeded = record.count(StepStatus.SUCCEEDED)
     return (
         f"{record.workflow} {record.status.value} "
-        f"({succeeded}/{len(record.steps)} steps) run {record.run_id}"
+        f"({record.count_done()}/{len(record.steps)} steps) run {record.run_id}"
     )
 
 
@@ -142,8 +141,15 @@ def _summary(record: RunRecord) -> str:
     if record.duration is not None:
         parts.append(f"took {format_duration(record.duration)}")
     if record.commit:
-        parts.append(f"input commit {_code(record.commit[:12])}")
+        parts.append(f"input commit {_code(record.commit[:12])}{_uncommitted(record)}")
     return " · ".join(parts)
+
+
+def _uncommitted(record: RunRecord) -> str:
+    """`` + uncommitted changes to: `a`, `b``` for a run from a dirty tree."""
+    if not record.uncommitted:
+        return ""
+    return " + uncommitted changes to: " + ", ".join(_code(p) for p in record.uncommitted)
 
 
 def _steps_section(record: RunRecord, url: NotebookUrl) -> str:
@@ -238,13 +244,17 @@ def _change_value(value: Any) -> str:
 
 
 def _counts(record: RunRecord) -> str:
-    """``3/4 steps succeeded, 1 skipped``: succeeded of all, then the other statuses."""
+    """``3/4 steps succeeded (2 cached), 1 skipped``: succeeded (cached ones included:
+    their results are there) of all, then the other statuses."""
     others = [
         f"{record.count(status)} {status.value}"
         for status in StepStatus
-        if status != StepStatus.SUCCEEDED and record.count(status)
+        if not status.is_done and record.count(status)
     ]
-    succeeded = f"{record.count(StepStatus.SUCCEEDED)}/{len(record.steps)} steps succeeded"
+    cached = record.count(StepStatus.CACHED)
+    succeeded = f"{record.count_done()}/{len(record.steps)} steps succeeded" + (
+        f" ({cached} cached)" if cached else ""
+    )
     return ", ".join([succeeded, *others])
 
 

@@ -30,6 +30,7 @@ def run_options(workflow: Any, args: argparse.Namespace, steps: list[str] | None
         cached=args.cached,
         force=args.force,
         force_steps=tuple(split_commas(",".join(args.force_step)) or ()),
+        require_clean=args.require_clean,
     )
 
 

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from nbflow.engine import fingerprint as fp
 from nbflow.engine.cache import StepCache
-from nbflow.engine.kernels import KernelPool, KernelSpec, check_kernels
+from nbflow.engine.kernels import KernelPool, KernelSpec, check_kernels, resolve_kernels
 from nbflow.engine.locks import workflow_lock
 from nbflow.engine.parameters import (
     resolve_foreach,
@@ -59,6 +59,7 @@ from nbflow.run_record import (
 from nbflow.secrets import TOKEN_VARIABLES, Redactor
 from nbflow.store import runs
 from nbflow.store.notebooks import clean_notebook
+from nbflow.store.provenance import InputTree, check_clean, input_tree, warn_if_dirty
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,8 @@ class RunOptions:
     force_steps: Sequence[str] = ()  # execute these steps and their dependants
     # execute only these items of a foreach step (by index); its others stay pending
     items: Mapping[str, frozenset[int]] = field(default_factory=dict)
+    # refuse to start from uncommitted changes (so does `require_clean: true` in nbflow.yaml)
+    require_clean: bool = False
 
 
 def run_workflow(
@@ -111,6 +114,7 @@ def run_workflow(
     """
     options = options or RunOptions()
     project = project or project_of_manifest(workflow.manifest)
+    workflow = resolve_kernels(workflow)  # `python`, `Python3`: the kernel that runs
     start = _resume if options.resume else _start
     params, plan, record = start(workflow, project, options)  # bad input fails before any write
     check_kernels(s for s in workflow.steps if s.id in plan.selected)
@@ -123,25 +127,37 @@ _Start = tuple[dict[str, Any], Plan, RunRecord]
 
 
 def _start(workflow: Workflow, project: Project, options: RunOptions) -> _Start:
-    from nbflow.store.repo import head_commit
-
     now = options.now or datetime.now(UTC)
     params = resolve_run_parameters(workflow, options.parameters, now)
     plan = plan_run(workflow, options.steps)
     check_step_ids(workflow, options.force_steps)
+    tree = _input_tree(workflow, project, options)
     record = RunRecord(
         workflow=workflow.name,
         run_id=options.run_id or runs.new_run_id(now),
         status=RunStatus.RUNNING,
         trigger=options.trigger,
         start=now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        commit=head_commit(workflow.directory),
+        commit=tree.commit,
+        uncommitted=tree.uncommitted,
         parameters=params,
         steps=tuple(_initial_step(s, plan) for s in workflow.steps),
         manifest=project.relative(workflow.manifest),
         pid=os.getpid(),
     )
     return params, plan, record
+
+
+def _input_tree(
+    workflow: Workflow, project: Project, options: RunOptions, commit: str | None = None
+) -> InputTree:
+    """The commit the run starts from (a resumed run: its own) and the changes to its
+    inputs since: refused with ``require_clean``, else warned about."""
+    tree = input_tree(workflow, project, commit)
+    if options.require_clean or project.require_clean:
+        check_clean(tree, workflow)
+    warn_if_dirty(tree, workflow)
+    return tree
 
 
 def _resume(workflow: Workflow, project: Project, options: RunOptions) -> _Start:
@@ -156,8 +172,16 @@ def _resume(workflow: Workflow, project: Project, options: RunOptions) -> _Start
         known[s.id] if s.id in done else _initial_step(s, plan, known.get(s.id))
         for s in workflow.steps
     )
+    tree = _input_tree(workflow, project, options, prior.commit)
+    uncommitted = tuple(sorted({*prior.uncommitted, *tree.uncommitted}))
     resumed = replace(
-        prior, status=RunStatus.RUNNING, end=None, duration=None, pid=os.getpid(), steps=steps
+        prior,
+        status=RunStatus.RUNNING,
+        end=None,
+        duration=None,
+        pid=os.getpid(),
+        steps=steps,
+        uncommitted=uncommitted,
     )
     return dict(prior.parameters), plan, resumed
 
@@ -209,6 +233,7 @@ def _initial_step(step: Step, plan: Plan, before: StepRecord | None = None) -> S
         status=StepStatus.PENDING if selected else StepStatus.SKIPPED,
         needs=step.needs,
         source_notebook=step.notebook,
+        kernel=step.kernel,
         attempts=before.attempts if before else (),
         items=before.items if before and selected else (),  # done items are kept
         reason="" if selected else "not selected",

@@ -181,8 +181,36 @@ def _locate_error(
         ename = "Cancelled" if cancelled() else "Timeout"
         return StepError(ename, handle.reason, _running_cell(notebook))
     if error is not None and error.cell is None:
-        return StepError(error.ename, error.evalue, _running_cell(notebook), error.traceback)
+        ename, evalue = _cell_message(error, notebook)
+        return StepError(ename, evalue, _running_cell(notebook), error.traceback)
     return error
+
+
+def _cell_message(error: StepError, notebook: Mapping[str, Any]) -> tuple[str, str]:
+    """The exception a failed cell reports. papermill says only ``CellExecutionError``
+    when the cell has no error output: IPython prints a ``UsageError`` (an unknown
+    magic) on stderr instead; take its last ``Name: message`` line."""
+    if error.ename != "CellExecutionError" or error.evalue:
+        return error.ename, error.evalue
+    failed = [c for c in notebook.get("cells", ()) if _cell_papermill(c).get("exception")]
+    outputs = failed[0].get("outputs", ()) if failed else ()
+    text = "".join(_text(o.get("text", "")) for o in outputs if o.get("name") == "stderr").strip()
+    if not text:
+        return error.ename, error.evalue
+    last = text.splitlines()[-1]
+    name, colon, message = last.partition(": ")
+    if colon and name.replace(".", "").isidentifier():
+        return name, message
+    return error.ename, last
+
+
+def _cell_papermill(cell: Mapping[str, Any]) -> Mapping[str, Any]:
+    meta = cell.get("metadata", {}).get("papermill", {})
+    return meta if isinstance(meta, Mapping) else {}
+
+
+def _text(value: Any) -> str:
+    return "".join(value) if isinstance(value, list) else str(value)
 
 
 def _redact_error(redactor: Redactor, error: StepError | None) -> StepError | None:
@@ -314,9 +342,5 @@ def _running_cell(notebook: Mapping[str, Any]) -> int | None:
     for index, cell in enumerate(cells):
         if any(o.get("output_type") == "error" for o in cell.get("outputs", ())):
             return index
-    started = [
-        i
-        for i, c in enumerate(cells)
-        if c.get("metadata", {}).get("papermill", {}).get("start_time")
-    ]
+    started = [i for i, c in enumerate(cells) if _cell_papermill(c).get("start_time")]
     return started[-1] if started else None

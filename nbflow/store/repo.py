@@ -1,4 +1,4 @@
-"""GitPython wrapper: the only module that imports ``git``.
+"""Committing runs to Git, and reading Git for the rest of nbflow.
 
 Committing a run (:func:`commit_run`) never touches the user's other work. Commits
 are built with plumbing and a temporary index (``GIT_INDEX_FILE``) filled from the
@@ -12,39 +12,33 @@ A rejected push (another run landed first) is retried: fetch, replay the run
 commits on the new tip (run folders are only ever added and run ids are unique,
 so they never conflict) and push again, up to :data:`PUSH_ATTEMPTS` times. A run
 folder that exists on the remote already is a real conflict: a StoreError, with
-the local commit kept. Tokens (``GITHUB_TOKEN``/``GH_TOKEN``) reach git through
-the environment of the push and fetch commands only (``GIT_CONFIG_*``), never
-``.git/config``, and are scrubbed from messages.
+the local commit kept. The git commands themselves are run by
+:class:`nbflow.store.gitcmd.Git`.
 """
 
 from __future__ import annotations
 
-import base64
 import functools
 import json
 import logging
-import os
 import random
 import re
-import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from nbflow.errors import StoreError, UsageError
 from nbflow.project import COMMIT_TARGETS, CommitSettings, Project
 from nbflow.run_record import RunRecord
+from nbflow.store.gitcmd import DEFAULT_REMOTE, ZERO_SHA, Git
 
 log = logging.getLogger(__name__)
 
 PUSH_ATTEMPTS = 5
-ZERO_SHA = "0" * 40
+DIRTY_TRAILER = "Nbflow-Dirty"
 TRAILER_KEYS = ("Nbflow-Workflow", "Nbflow-Run", "Nbflow-Status", "Nbflow-Trigger")
-DEFAULT_REMOTE = "origin"
-DEFAULT_IDENTITY = ("nbflow", "nbflow@users.noreply.github.com")
 _RETRYABLE = re.compile(
     r"\[rejected\]|fetch first|non-fast-forward|cannot lock ref|failed to update ref"
     r"|incorrect old value"
@@ -63,17 +57,6 @@ class CommitResult:
 # --------------------------------------------------------------------------- public API
 
 
-def head_commit(path: Path) -> str | None:
-    """The commit checked out in the repository containing ``path``, or None."""
-    import git
-
-    try:
-        repo = git.Repo(path, search_parent_directories=True)
-        return str(repo.head.commit.hexsha)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError, ValueError):
-        return None
-
-
 def commit_run(
     project: Project, run_dir: Path, record: RunRecord, *, target: str, push: bool
 ) -> CommitResult:
@@ -83,7 +66,7 @@ def commit_run(
     if target not in COMMIT_TARGETS:
         choices = ", ".join(COMMIT_TARGETS)
         raise UsageError(f"unknown commit target '{target}': use one of {choices}")
-    git = _Git.open(project.root)
+    git = Git.open(project.root)
     folder = git.relative(run_dir)
     check_notebook_sizes(run_dir, folder, project.commit)
     committer = _Committer(git, folder, record, project.commit)
@@ -96,18 +79,18 @@ def commit_run(
 
 def origin_url(path: Path) -> str | None:
     """The URL of the ``origin`` remote of the repository at ``path``, or None."""
-    git = _Git.find(path)
+    git = Git.find(path)
     return (git.remote_url(DEFAULT_REMOTE) or None) if git else None
 
 
 def path_in_repository(path: Path) -> str:
     """``path`` (in a Git work tree) relative to the top of the work tree."""
-    return _Git.open(path).relative(path)
+    return Git.open(path).relative(path)
 
 
 def current_branch(root: Path) -> str:
     """The branch checked out in the repository at ``root``; StoreError when detached."""
-    return _Git.open(root).current_branch()
+    return Git.open(root).current_branch()
 
 
 def commit_message(record: RunRecord) -> str:
@@ -121,6 +104,8 @@ def commit_message(record: RunRecord) -> str:
             strict=True,
         )
     )
+    if record.is_dirty:  # the run's inputs were not all committed (record.uncommitted)
+        trailers[DIRTY_TRAILER] = "true"
     return (
         f"nbflow: {render_summary_line(record)}\n\n"
         "Executed notebooks, run record (run.json) and report (README.md) of this run.\n\n"
@@ -157,7 +142,7 @@ def iter_committed_records(
     from nbflow.project import RUNS_DIR
     from nbflow.store.runs import RECORD_FILE, RUN_ID_PATTERN
 
-    git = _Git.find(repo_root)
+    git = Git.find(repo_root)
     if git is None:
         return
     runs_tree = git.tree(branch, git.relative(Path(repo_root) / RUNS_DIR))
@@ -176,7 +161,7 @@ def iter_committed_records(
 def history_branches(repo_root: Path, runs_branch: str) -> list[str]:
     """Where committed runs are read from: HEAD, and the runs branch (local, else its
     remote-tracking copy) when it exists."""
-    git = _Git.find(repo_root)
+    git = Git.find(repo_root)
     if git is None:
         return []
     branches = ["HEAD"]
@@ -193,7 +178,7 @@ def history_branches(repo_root: Path, runs_branch: str) -> list[str]:
 class _Committer:
     """Builds and lands the commit of one run folder."""
 
-    def __init__(self, git: _Git, folder: str, record: RunRecord, settings: CommitSettings):
+    def __init__(self, git: Git, folder: str, record: RunRecord, settings: CommitSettings):
         self.git, self.folder, self.record, self.settings = git, folder, record, settings
         self.message = commit_message(record)
 
@@ -224,12 +209,15 @@ class _Committer:
         return CommitResult(landed, branch, True)
 
     def to_pr_branch(self, push: bool) -> CommitResult:
-        """Commit on a new branch ``nbflow/<workflow>/<run-id>`` based on HEAD."""
+        """Commit on the branch ``nbflow/<workflow>/<run-id>``: a new one based on HEAD,
+        or the one an earlier commit of this run made (nothing new when it holds the
+        folder as it is), so committing a run again pushes the same branch."""
         branch = f"nbflow/{self.record.workflow}/{self.record.run_id}"
-        parent = self.git.rev("HEAD")
+        tip = self.git.rev(f"refs/heads/{branch}")
+        parent = tip or self.git.rev("HEAD")
         if parent is None:
             raise StoreError("cannot commit the run on a new branch: the repository has no commits")
-        sha = self._commit_on(parent, f"refs/heads/{branch}", expected=ZERO_SHA)
+        sha = self._commit_on(parent, f"refs/heads/{branch}", expected=tip or ZERO_SHA)
         if push:
             remote = self.git.default_remote()
             self.git.push(remote, f"refs/heads/{branch}:refs/heads/{branch}")
@@ -307,275 +295,6 @@ class _Committer:
         self.git.update_ref(ref, new, old)
 
 
-# --------------------------------------------------------------------------- git commands
-
-
-@dataclass(frozen=True)
-class _Failure:
-    command: Sequence[str]
-    status: int | str | None
-    stderr: str
-
-    def __str__(self) -> str:
-        detail = " ".join(self.stderr.split()) or "no message"
-        return f"`git {' '.join(self.command)}` failed (exit {self.status}): {detail}"
-
-
-class _Git:
-    """Git commands run in one work tree; failures become StoreError."""
-
-    def __init__(self, repo: Any) -> None:
-        self.repo = repo
-        self.top = Path(repo.working_tree_dir).resolve()
-        self.secrets: list[str] = []
-
-    @classmethod
-    def open(cls, path: Path) -> _Git:
-        found = cls.find(path)
-        if found is None:
-            raise StoreError(f"{path} is not in a Git work tree; run `git init` first")
-        return found
-
-    @classmethod
-    def find(cls, path: Path) -> _Git | None:
-        import git
-
-        try:
-            repo = git.Repo(path, search_parent_directories=True)
-        except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-            return None
-        return cls(repo) if repo.working_tree_dir else None
-
-    # ----------------------------------------------------------------- running
-
-    def try_run(self, *args: str, env: Mapping[str, str] | None = None) -> _Failure | None:
-        """Run git; the failure, or None on success."""
-        return self._execute(args, env)[1]
-
-    def run(self, *args: str, env: Mapping[str, str] | None = None) -> str:
-        """Run git and return its output; StoreError naming the command on failure."""
-        out, failure = self._execute(args, env)
-        if failure is not None:
-            raise StoreError(self._explain(failure))
-        return out
-
-    def _execute(
-        self, args: Sequence[str], env: Mapping[str, str] | None
-    ) -> tuple[str, _Failure | None]:
-        import git
-
-        try:
-            status, out, err = self.repo.git.execute(
-                ["git", *args],
-                env=dict(env or {}),
-                with_extended_output=True,
-                with_exceptions=False,
-            )
-        except git.GitCommandError as exc:  # git missing, or it could not start
-            return "", _Failure(args, str(exc.status), self._scrub(str(exc.stderr or exc)))
-        if status != 0:
-            return str(out), _Failure(args, status, self._scrub(str(err)))
-        return str(out), None
-
-    def _scrub(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, "***")
-        return text
-
-    def _explain(self, failure: _Failure) -> str:
-        if "index.lock" in failure.stderr and "exists" in failure.stderr:
-            return _lock_message(self.git_path("index.lock"), None)
-        return str(failure)
-
-    # ----------------------------------------------------------------- reading
-
-    def relative(self, path: Path) -> str:
-        """``path`` relative to the top of the work tree, as POSIX text."""
-        try:
-            return Path(path).resolve().relative_to(self.top).as_posix()
-        except ValueError:
-            raise StoreError(f"{path} is outside the Git work tree {self.top}") from None
-
-    def git_path(self, name: str) -> Path:
-        return self.top / self.run("rev-parse", "--git-path", name)
-
-    def rev(self, name: str) -> str | None:
-        out, failure = self._execute(("rev-parse", "-q", "--verify", f"{name}^{{commit}}"), None)
-        return out.strip() if failure is None and out.strip() else None
-
-    def is_ancestor(self, older: str, newer: str) -> bool:
-        return self.try_run("merge-base", "--is-ancestor", older, newer) is None
-
-    def is_run_commit(self, sha: str) -> bool:
-        body = self.run("log", "-1", "--format=%B", sha)
-        return any(line.startswith("Nbflow-Run: ") for line in body.splitlines())
-
-    def current_branch(self) -> str:
-        out, failure = self._execute(("symbolic-ref", "-q", "--short", "HEAD"), None)
-        if failure is not None or not out.strip():
-            raise StoreError(
-                "cannot commit the run to the current branch: HEAD is detached; check out a "
-                "branch, or use --target runs-branch or --target pr"
-            )
-        return out.strip()
-
-    def check_index_lock(self, run_id: str) -> None:
-        lock = self.git_path("index.lock")
-        if lock.exists():
-            raise StoreError(_lock_message(lock, run_id))
-
-    def tree(self, rev: str, path: str) -> Any:
-        """The tree object at ``rev:path``, or None."""
-        try:
-            tree = self.repo.tree(rev)
-            return tree / path if path and path != "." else tree
-        except Exception:  # unknown revision, unborn branch, no such folder
-            return None
-
-    def upstream(self, branch: str) -> tuple[str, str]:
-        remote = self._config(f"branch.{branch}.remote") or self.default_remote()
-        merge = self._config(f"branch.{branch}.merge") or f"refs/heads/{branch}"
-        return remote, merge
-
-    def default_remote(self) -> str:
-        remotes = self.run("remote").split()
-        if DEFAULT_REMOTE in remotes:
-            return DEFAULT_REMOTE
-        if len(remotes) == 1:
-            return remotes[0]
-        raise StoreError(
-            f"cannot push the run: no remote named '{DEFAULT_REMOTE}' in {self.top}; add one "
-            "with `git remote add origin URL`, or commit without --push"
-        )
-
-    def remote_url(self, remote: str) -> str:
-        return self._config(f"remote.{remote}.url")
-
-    def _config(self, key: str) -> str:
-        out, failure = self._execute(("config", "--get", key), None)
-        return out.strip() if failure is None else ""
-
-    # ----------------------------------------------------------------- writing
-
-    def tree_with_folder(self, parent: str | None, folder: str) -> str:
-        """The tree of ``parent`` (empty: none) plus ``folder`` from the work tree,
-        built in a temporary index so the real one is untouched."""
-        with tempfile.TemporaryDirectory(prefix="nbflow-index-") as tmp:
-            env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
-            self.run("read-tree", *([parent] if parent else ["--empty"]), env=env)
-            self.run("add", "-A", "-f", "--", folder, env=env)
-            return self.run("write-tree", env=env).strip()
-
-    def check_only_folder(self, parent: str | None, tree: str, folder: str) -> None:
-        """Refuse (a bug if it happens) to commit anything outside the run folder."""
-        if parent:
-            changed = self.run("diff-tree", "-r", "--name-only", "--no-renames", parent, tree)
-        else:
-            changed = self.run("ls-tree", "-r", "--name-only", tree)
-        outside = [p for p in changed.splitlines() if p and not p.startswith(f"{folder}/")]
-        if outside:
-            raise StoreError(
-                f"internal error: the run commit would change {', '.join(outside[:5])} outside "
-                f"{folder}; nothing was committed"
-            )
-
-    def commit_tree(
-        self, tree: str, parents: Sequence[str], message: str, env: Mapping[str, str] | None = None
-    ) -> str:
-        args = ["commit-tree", tree]
-        for parent in parents:
-            args += ["-p", parent]
-        return self.run(*args, "-m", message, env={**self._identity(), **(env or {})}).strip()
-
-    def update_ref(self, ref: str, new: str, old: str) -> None:
-        self.run("update-ref", "-m", "nbflow: commit run", ref, new, old)
-
-    def _identity(self) -> dict[str, str]:
-        """Fallback author/committer when none is configured (e.g. a fresh CI runner)."""
-        env: dict[str, str] = {}
-        name, email = self._config("user.name"), self._config("user.email")
-        for role in ("AUTHOR", "COMMITTER"):
-            if not name and f"GIT_{role}_NAME" not in os.environ:
-                env[f"GIT_{role}_NAME"] = DEFAULT_IDENTITY[0]
-            if not email and f"GIT_{role}_EMAIL" not in os.environ:
-                env[f"GIT_{role}_EMAIL"] = DEFAULT_IDENTITY[1]
-        return env
-
-    def replay_added(self, commit: str, onto: str, where: str, kept: str) -> str:
-        """Re-create ``commit`` — which only adds files — on ``onto``; StoreError when a
-        path it adds exists there already (a real conflict)."""
-        changes = self._added_files(commit, where, kept)
-        with tempfile.TemporaryDirectory(prefix="nbflow-index-") as tmp:
-            env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
-            self.run("read-tree", onto, env=env)
-            clash = self.run("ls-files", "--", *[path for _, _, path in changes], env=env).split()
-            if clash:
-                raise StoreError(_conflict_message(clash, where, kept))
-            infos = [a for m, s, p in changes for a in ("--cacheinfo", f"{m},{s},{p}")]
-            failure = self.try_run("update-index", "--add", *infos, env=env)
-            if failure is not None:
-                raise StoreError(_conflict_message([p for _, _, p in changes], where, kept))
-            tree = self.run("write-tree", env=env).strip()
-        author = self.run("log", "-1", "--format=%an%x00%ae%x00%aI", commit).strip().split("\0")
-        env_author = dict(
-            zip(("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_AUTHOR_DATE"), author, strict=False)
-        )
-        message = self.run("log", "-1", "--format=%B", commit)
-        return self.commit_tree(tree, [onto], message.rstrip("\n") + "\n", env_author)
-
-    def _added_files(self, commit: str, where: str, kept: str) -> list[tuple[str, str, str]]:
-        raw = self.run("diff-tree", "-r", "-z", "--no-renames", "--root", "--no-commit-id", commit)
-        parts = [p for p in raw.split("\0") if p]
-        changes = []
-        for meta, path in zip(parts[::2], parts[1::2], strict=True):
-            _, mode, _, sha, status = meta.lstrip(":").split()
-            if status != "A":
-                raise StoreError(_conflict_message([path], where, kept))
-            changes.append((mode, sha, path))
-        return changes
-
-    # ----------------------------------------------------------------- remotes
-
-    def fetch(self, remote: str, branch: str, *, missing_ok: bool = False) -> str | None:
-        """Fetch ``branch`` from ``remote`` into its remote-tracking ref; its tip."""
-        tracking = f"refs/remotes/{remote}/{branch}"
-        out, failure = self._execute(
-            ("fetch", "--no-tags", "-q", remote, f"+refs/heads/{branch}:{tracking}"),
-            self._remote_env(remote),
-        )
-        if failure is not None:
-            if missing_ok and "couldn't find remote ref" in failure.stderr:
-                return None
-            raise StoreError(str(failure))
-        return self.rev(tracking)
-
-    def try_push(self, remote: str, refspec: str) -> _Failure | None:
-        return self.try_run("push", remote, refspec, env=self._remote_env(remote))
-
-    def push(self, remote: str, refspec: str) -> None:
-        failure = self.try_push(remote, refspec)
-        if failure is not None:
-            raise StoreError(f"{failure}; the run commit is kept locally")
-
-    def _remote_env(self, remote: str) -> dict[str, str]:
-        env = {"GIT_TERMINAL_PROMPT": "0"}
-        token = os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN")
-        url = self._config(f"remote.{remote}.url")
-        if not token or not url.startswith("https://"):
-            return env
-        header = base64.b64encode(f"x-access-token:{token}".encode()).decode()
-        self.secrets += [token, header]
-        key = f"http.https://{urlsplit(url).netloc.rpartition('@')[2]}/.extraheader"
-        # The empty value first clears a header actions/checkout may have persisted;
-        # entries already given through GIT_CONFIG_* are kept.
-        first = int(os.environ.get("GIT_CONFIG_COUNT", "0") or 0)
-        values = ("", f"AUTHORIZATION: basic {header}")
-        for n, value in enumerate(values, start=first):
-            env[f"GIT_CONFIG_KEY_{n}"], env[f"GIT_CONFIG_VALUE_{n}"] = key, value
-        env["GIT_CONFIG_COUNT"] = str(first + len(values))
-        return env
-
-
 def _record_from_tree(run_tree: Any, name: str) -> RunRecord | None:
     try:
         data = json.loads((run_tree / name).data_stream.read().decode("utf-8"))
@@ -583,24 +302,6 @@ def _record_from_tree(run_tree: Any, name: str) -> RunRecord | None:
     except (KeyError, ValueError, TypeError) as exc:
         log.debug("%s: unreadable committed run record: %s", run_tree.path, exc)
         return None
-
-
-def _lock_message(lock: Path, run_id: str | None) -> str:
-    again = f"`nbflow commit {run_id}`" if run_id else "the same command"
-    return (
-        f"cannot commit the run: {lock} exists, so another git process is using this "
-        "repository (or one crashed and left the file behind); wait for it to finish, or "
-        f"delete {lock} if no git process is running, then commit the run with {again}"
-    )
-
-
-def _conflict_message(paths: Sequence[str], where: str, kept: str) -> str:
-    shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
-    return (
-        f"cannot push the run: {shown} already exists on {where} with other content (a real "
-        f"conflict); the run commit {kept[:12]} is kept locally; compare them and resolve by "
-        "hand (`git pull --rebase`)"
-    )
 
 
 def _mb(size: int) -> str:
@@ -612,30 +313,30 @@ def _mb(size: int) -> str:
 
 def work_tree(path: Path) -> Path:
     """The top folder of the work tree containing ``path``."""
-    return _Git.open(path).top
+    return Git.open(path).top
 
 
 def revision_range(path: Path, text: str) -> tuple[str, str]:
     """``BASE..HEAD`` (or ``BASE...HEAD``: from their merge base) as two object ids."""
     base, dots, head = text.partition("...") if "..." in text else text.partition("..")
     if not dots:
-        raise StoreError(f"'{text}' is not a range: write BASE..HEAD, e.g. HEAD~1..HEAD")
-    git = _Git.open(path)
+        raise UsageError(f"'{text}' is not a range: write BASE..HEAD, e.g. HEAD~1..HEAD")
+    git = Git.open(path)
     base, head = _verify(git, base or "HEAD", text), _verify(git, head or "HEAD", text)
     return (git.run("merge-base", base, head) if dots == "..." else base), head
 
 
-def _verify(git: _Git, revision: str, text: str) -> str:
+def _verify(git: Git, revision: str, text: str) -> str:
     try:
         return git.run("rev-parse", "--verify", "--quiet", f"{revision}^{{object}}")
     except StoreError:
-        raise StoreError(f"{text}: unknown revision '{revision}'") from None
+        raise UsageError(f"{text}: unknown revision '{revision}'") from None
 
 
 def changed_paths(path: Path, base: str, head: str) -> list[str]:
     """Paths (relative to the work tree top) that differ between two revisions; a
     renamed file counts under its old and its new path."""
-    git = _Git.open(path)
+    git = Git.open(path)
     out = git.run("diff", "--name-only", "--no-renames", "--no-ext-diff", "-z", base, head)
     return [p for p in out.split("\0") if p]
 
@@ -643,7 +344,7 @@ def changed_paths(path: Path, base: str, head: str) -> list[str]:
 def file_at(path: Path, revision: str, file: str) -> str | None:
     """The text of ``file`` (relative to the work tree top) at ``revision``, or None
     when it does not exist there."""
-    git = _Git.open(path)
+    git = Git.open(path)
     if git.try_run("cat-file", "-e", f"{revision}:{file}") is not None:
         return None
     return git.run("show", f"{revision}:{file}")
@@ -651,4 +352,4 @@ def file_at(path: Path, revision: str, file: str) -> str | None:
 
 def hooks_dir(path: Path) -> Path:
     """Where Git looks for hooks: ``core.hooksPath`` when set, else ``.git/hooks``."""
-    return _Git.open(path).git_path("hooks")
+    return Git.open(path).git_path("hooks")

@@ -11,10 +11,11 @@ from conftest import configure_git
 from helpers import commit_all, git, write_manifest, write_notebook, write_run
 
 from nbflow.cli import main
-from nbflow.errors import StoreError
+from nbflow.errors import StoreError, UsageError
 from nbflow.project import Project
 from nbflow.store import repo
-from nbflow.store.repo import _Git, commit_run, iter_committed_records
+from nbflow.store.gitcmd import Git
+from nbflow.store.repo import commit_run, iter_committed_records
 
 RUN_1 = "2026-11-23T000000Z-ab12"
 RUN_2 = "2026-11-23T000100Z-cd34"
@@ -298,7 +299,7 @@ def test_token_reaches_git_through_the_environment_only(
     git(git_repo, "remote", "set-url", "origin", "https://127.0.0.1:9/owner/repo.git")
     monkeypatch.setenv("GITHUB_TOKEN", "ghs_secret123")
     config_before = (git_repo / ".git" / "config").read_text()
-    repo = _Git.open(git_repo)
+    repo = Git.open(git_repo)
 
     env = repo._remote_env("origin")
     failure = repo.try_push("origin", "HEAD:refs/heads/main")
@@ -383,7 +384,7 @@ def test_runs_lists_a_run_that_exists_only_in_the_runs_branch(
 
     assert main(["runs"]) == 0
     listed = capsys.readouterr().out
-    assert listed.startswith(f"{RUN_1}  demo                 failed      1/2 steps")
+    assert listed.splitlines()[1].startswith(f"{RUN_1}  demo                 failed      1/2 steps")
     assert main(["runs", "--branch", "main"]) == 0
     assert capsys.readouterr().out == ""
     assert main(["runs", "--branch", "nbflow/runs"]) == 0
@@ -426,7 +427,7 @@ def test_revision_range_forms(two_commits: Path) -> None:
     first, second = git(two_commits, "rev-parse", "HEAD~1"), git(two_commits, "rev-parse", "HEAD")
     assert repo.revision_range(two_commits, "HEAD~1..") == (first, second)
     assert repo.revision_range(two_commits, "HEAD...HEAD~1") == (first, first)
-    with pytest.raises(StoreError, match=r"^'HEAD' is not a range: write BASE\.\.HEAD"):
+    with pytest.raises(UsageError, match=r"^'HEAD' is not a range: write BASE\.\.HEAD"):
         repo.revision_range(two_commits, "HEAD")
 
 
