@@ -11,7 +11,7 @@ from conftest import configure_git
 from helpers import assert_no_canary, commit_all, git, write_manifest, write_notebook, write_run
 
 from nbflow.cli import main
-from nbflow.errors import StoreError, UsageError
+from nbflow.errors import StoreError, UnpublishedCommitsError, UsageError
 from nbflow.project import Project
 from nbflow.store import index_lock, repo
 from nbflow.store.gitcmd import Git
@@ -349,33 +349,31 @@ def test_a_real_conflict_stops_and_keeps_the_local_commit(git_repo: Path, tmp_pa
 
 
 @pytest.mark.parametrize("target", ["current", "pr"])
-def test_push_refuses_to_publish_commits_not_on_the_remote(
-    git_repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], target: str
-) -> None:
+def test_push_refuses_to_publish_commits_not_on_the_remote(git_repo: Path, target: str) -> None:
     origin = git_repo.parent / "origin.git"
     (git_repo / "notes.txt").write_text("work in progress\n")
     mine = commit_all(git_repo, "my private work in progress")
     published = git(origin, "for-each-ref", "--format=%(refname) %(objectname)")
-    folder, _ = write_run(git_repo, RUN_1)
-    monkeypatch.chdir(git_repo)
+    folder, record = write_run(git_repo, RUN_1)
 
-    assert main(["commit", RUN_1, "--push", "--target", target]) == 2
+    with pytest.raises(UnpublishedCommitsError) as exc:
+        commit_run(Project(git_repo), folder, record, target=target, push=True)
 
     again = f"nbflow commit {RUN_1} --push" + (" --target pr" if target == "pr" else "")
-    assert capsys.readouterr().err == (
-        "error: cannot push the run: it would publish 1 commit(s) of yours that are not on "
+    assert str(exc.value) == (
+        "cannot push the run: it would publish 1 commit(s) of yours that are not on "
         f"origin: {mine[:12]} my private work in progress; nothing was pushed, and the "
         "run is not committed (its folder stays); push your commits yourself first, then "
         f"`{again}`, or publish the run alone on the runs branch: `nbflow commit {RUN_1} "
-        "--push --target runs-branch`\n"
+        "--push --target runs-branch`"
     )
+    assert exc.value.exit_code == 2
     assert git(origin, "for-each-ref", "--format=%(refname) %(objectname)") == published
     assert git(git_repo, "rev-parse", "HEAD") == mine
     assert git(git_repo, "branch", "--list", "nbflow/*") == ""
     assert folder.is_dir()
     git(git_repo, "push", "-q")
-    assert main(["commit", RUN_1, "--push", "--target", target]) == 0
-    assert git(origin, "rev-parse", f"{mine}^{{commit}}") == mine
+    assert commit_run(Project(git_repo), folder, record, target=target, push=True).pushed
 
 
 def test_run_push_with_an_unpushed_commit_exits_2_and_keeps_the_run(
