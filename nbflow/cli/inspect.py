@@ -70,9 +70,8 @@ def cmd_due(args: argparse.Namespace) -> int:
     for entry in due_at(workflows, at, timedelta(minutes=args.window)):
         if entry.due or args.all:
             state = "due" if entry.due else "not due"
-            print(
-                f"{entry.workflow.name}\t{entry.cron}\t{state}\tnext {entry.next:%Y-%m-%dT%H:%MZ}"
-            )
+            cron = f"{entry.cron} ({entry.timezone})" if entry.timezone else entry.cron
+            print(f"{entry.workflow.name}\t{cron}\t{state}\tnext {entry.next:%Y-%m-%dT%H:%MZ}")
     return EXIT_OK
 
 
