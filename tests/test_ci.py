@@ -670,3 +670,100 @@ def test_a_sweep_counts_once_per_item_in_the_job_timeout(
     )
 
     assert timeout_minutes(load_manifest(manifest)) == minutes
+
+
+# --------------------------------------------------------------------------- variants
+
+VARIANTS = """
+    name: variants
+    on:
+      schedule:
+        - {cron: "0 6 * * 1-5", timezone: Europe/Paris}
+        - "0 12 * * *"
+      push: {branches: [main, "release/**"]}
+    secrets: [API_TOKEN]
+    ci: {runs-on: [self-hosted, linux], environment: production}
+    defaults: {timeout: 5m}
+    steps:
+      - id: only
+        notebook: only.ipynb
+"""
+VARIANTS_FILE = Path(".github/workflows/nbflow-variants.yml")
+
+
+def variants_project(root: Path, layout: str = "") -> Path:
+    (root / "nbflow.yaml").parent.mkdir(parents=True, exist_ok=True)
+    (root / "nbflow.yaml").write_text("", encoding="utf-8")
+    text = VARIANTS.replace("environment: production}", f"environment: production{layout}}}")
+    write_manifest(root / "workflows" / "variants", text)
+    (root / "uv.lock").write_text("version = 1\n", encoding="utf-8")
+    (root / ".python-version").write_text("3.13\n", encoding="utf-8")
+    return root
+
+
+def test_environment_time_zones_and_runner_match_golden(tmp_path: Path) -> None:
+    files = generate_ci(variants_project(tmp_path / "project"))
+    assert_golden("ci/nbflow-variants.yml", files[VARIANTS_FILE])
+    lint(files, tmp_path / "lint")
+    doc = load(files[VARIANTS_FILE])
+    assert doc["on"]["schedule"] == [
+        {"cron": "0 6 * * 1-5", "timezone": "Europe/Paris"},
+        {"cron": "0 12 * * *"},
+    ]
+    run, check = doc["jobs"]["run"], doc["jobs"]["pull_request"]
+    assert run["environment"] == "production" and "environment" not in check
+    assert run["runs-on"] == check["runs-on"] == ["self-hosted", "linux"]
+
+
+def test_per_step_jobs_given_secrets_wait_for_the_environment(tmp_path: Path) -> None:
+    files = generate_ci(variants_project(tmp_path / "project", ", jobs: per-step"))
+    lint(files, tmp_path / "lint")
+    jobs = load(files[VARIANTS_FILE])["jobs"]
+    assert {job: jobs[job].get("environment") for job in jobs} == {
+        "plan": None,
+        "step-only": "production",
+        "assemble": "production",
+        "pull_request": None,
+    }
+    assert {job: jobs[job]["runs-on"] for job in jobs} == dict.fromkeys(
+        jobs, ["self-hosted", "linux"]
+    )
+
+
+def bump(text: str, action: str, sha: str, version: str) -> str:
+    """What Dependabot does to a pin: the new commit and the new tag in the comment."""
+    return re.sub(
+        rf"uses: {re.escape(action)}@[0-9a-f]{{40}}  # \S+",
+        f"uses: {action}@{sha}  # {version}",
+        text,
+    )
+
+
+def test_check_tells_a_dependabot_bump_from_a_stale_file(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_ci(project)
+    path = project / ".github" / "workflows" / "nbflow-finance-daily.yml"
+    newer = "0123456789abcdef0123456789abcdef01234567"
+    path.write_text(bump(path.read_text(), "actions/checkout", newer, "v7.1.0"))
+    monkeypatch.chdir(project)
+
+    assert main(["ci", "check"]) == 0
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == (
+        ".github/workflows/nbflow-finance-daily.yml: actions/checkout pinned to v7.1.0 "
+        "(0123456789ab), newer than nbflow's v7.0.1: kept\n"
+        "generated workflow files are up to date\n"
+    )
+    assert write_ci(project) == []  # regenerating keeps the newer pin
+    assert f"actions/checkout@{newer}  # v7.1.0" in path.read_text()
+
+    path.write_text(bump(path.read_text(), "actions/checkout", newer, "v6.0.0"))  # older
+    assert check_ci(project) == [
+        ".github/workflows/nbflow-finance-daily.yml: stale (its manifest or nbflow changed)"
+    ]
+    path.write_text(bump(path.read_text(), "actions/checkout", newer, "v7.0.1"))  # same tag
+    assert check_ci(project) == [
+        ".github/workflows/nbflow-finance-daily.yml: stale (its manifest or nbflow changed)"
+    ]

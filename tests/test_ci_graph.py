@@ -203,6 +203,7 @@ class JobGraph:
             "github.event_name": self.event,
             "github.ref_name": payload.get("ref", "refs/heads/main").rpartition("/")[2],
             "github.event.repository.default_branch": "main",
+            "github.event.head_commit.message": _head_message(payload),
             "needs.plan.result": self.results.get("plan", ""),
             **{f"needs.{j}.outputs.{k}": v for j, o in self.outputs.items() for k, v in o.items()},
             **(known or {}),
@@ -309,6 +310,11 @@ class JobGraph:
                 f"{clone.name}: {step['name']}: exit {done.returncode}\n{done.stderr}"
             )
         return done.returncode == 0
+
+
+def _head_message(payload: dict[str, Any]) -> str:
+    head = payload.get("head_commit") or (payload.get("commits") or [{}])[-1]
+    return str(head.get("message", ""))
 
 
 def _event_payload(event: str) -> dict[str, Any]:
