@@ -43,7 +43,6 @@ def git_repo(tmp_path: Path) -> Path:
     git(tmp_path, "init", "-q", "-b", "main", str(repo))
     configure_git(repo)
     (repo / "README.md").write_text("# demo\n", encoding="utf-8")
-    (repo / ".gitignore").write_text("runs/*/.lock\n", encoding="utf-8")
     git(repo, "add", ".")
     git(repo, "commit", "-q", "-m", "initial commit")
     git(repo, "remote", "add", "origin", str(origin))

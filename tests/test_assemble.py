@@ -185,7 +185,6 @@ def test_assemble_commits_and_notifies_like_a_run(
     manifest = branching_workflow(project_repo / "workflows" / "branching")
     text = manifest.read_text(encoding="utf-8")
     manifest.write_text(text + f"notify:\n  on_failure: ['{receiver.url()}']\n", encoding="utf-8")
-    (project_repo / ".gitignore").write_text("runs/*/.lock\n", encoding="utf-8")
     git(project_repo, "add", "-A")
     git(project_repo, "commit", "-q", "-m", "add branching")
     seed = project_repo.parent / "seed"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from github_stub import GitHubStub, comment_json, pull_json
+from helpers import git, write_manifest, write_notebook
 
 from nbflow.cli import main
 from nbflow.github import (
@@ -194,7 +195,7 @@ def test_settings_errors(env: dict[str, str], remote: str | None, message: str) 
     with pytest.raises(GitHubError) as exc:
         github_settings(env, remote_url=remote)
     assert str(exc.value) == message
-    assert exc.value.exit_code == 1
+    assert exc.value.exit_code == 2  # invalid input: settings the user gives
 
 
 # Pull requests ----------------------------------------------------------------------
@@ -541,7 +542,7 @@ def test_rate_limit_far_off_fails_at_once_with_retries_on(github_stub: GitHubStu
     started = time.monotonic()
     with pytest.raises(GitHubError) as exc:
         open_pr(patient)
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 60  # the reset is 3600 s away: it was not waited for
     at = datetime.fromtimestamp(reset, UTC)
     assert_error(
         exc,
@@ -660,13 +661,10 @@ def test_comment_command_without_runs(project: Path, capsys: pytest.CaptureFixtu
     )
 
 
-def test_run_with_target_pr_pushes_a_branch_and_opens_a_pull_request(
-    git_repo: Path, github_stub: GitHubStub, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from helpers import git, write_manifest, write_notebook
-
-    from nbflow.cli import main
-
+@pytest.fixture
+def demo_repo(git_repo: Path, github_stub: GitHubStub, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``git_repo`` with a one-step workflow ``demo`` committed, made the current folder,
+    and GitHub settings (a token among them) for the stub."""
     folder = git_repo / "workflows" / "demo"
     write_notebook(folder / "only.ipynb", "n = 1", ["import nbflow\nnbflow.record('n', n)"])
     write_manifest(folder, "name: demo\nsteps:\n  - {id: only, notebook: only.ipynb}\n")
@@ -679,16 +677,29 @@ def test_run_with_target_pr_pushes_a_branch_and_opens_a_pull_request(
         "GITHUB_SERVER_URL": "https://github.com",
     }.items():
         monkeypatch.setenv(name, value)
+    monkeypatch.delenv("GH_TOKEN", raising=False)
     monkeypatch.delenv("GITHUB_REF_NAME", raising=False)
     monkeypatch.chdir(git_repo)
+    return git_repo
+
+
+def remote_heads(repo: Path) -> list[str]:
+    return [
+        line.split("\t")[1] for line in git(repo, "ls-remote", "--heads", "origin").splitlines()
+    ]
+
+
+def test_run_with_target_pr_pushes_a_branch_and_opens_a_pull_request(
+    demo_repo: Path, github_stub: GitHubStub
+) -> None:
     github_stub.reply("POST", PULLS, pull_json(github_stub.url, REPO, 3, "x"), status=201)
 
     assert main(["run", "demo", "--target", "pr"]) == 0
 
-    run_id = next((git_repo / "runs" / "demo").glob("20*")).name
+    run_id = next((demo_repo / "runs" / "demo").glob("20*")).name
     branch = f"nbflow/demo/{run_id}"
-    assert git(git_repo, "ls-remote", "--heads", "origin", branch).endswith(f"refs/heads/{branch}")
-    assert git(git_repo, "branch", "--show-current") == "main"
+    assert remote_heads(demo_repo) == ["refs/heads/main", f"refs/heads/{branch}"]
+    assert git(demo_repo, "branch", "--show-current") == "main"
     assert github_stub.calls() == [("POST", PULLS)]
     request = github_stub.requests[0].body
     assert (request["head"], request["base"]) == (branch, "main")
@@ -696,3 +707,66 @@ def test_run_with_target_pr_pushes_a_branch_and_opens_a_pull_request(
     assert request["body"].startswith(f"# ✅ demo succeeded · run `{run_id}`\n")
     blob = f"https://github.com/{REPO}/blob/{branch}/runs/demo/{run_id}/only.ipynb"
     assert f"[`only.ipynb`]({blob})" in request["body"]
+
+
+@pytest.mark.parametrize(
+    ("unset", "message"),
+    [
+        (
+            "GITHUB_TOKEN",
+            "no GitHub token: set GITHUB_TOKEN (or GH_TOKEN); in a GitHub Actions workflow add "
+            "`env: GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }}` to the step",
+        ),
+        (
+            "GITHUB_REPOSITORY",
+            "cannot tell the GitHub repository from the `origin` remote '{origin}': "
+            "set GITHUB_REPOSITORY=OWNER/REPO",
+        ),
+    ],
+)
+def test_target_pr_without_settings_fails_before_running(
+    demo_repo: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    unset: str,
+    message: str,
+) -> None:
+    """Nothing runs, nothing is committed or pushed: no branch is left without its PR."""
+    monkeypatch.delenv(unset)
+    head = git(demo_repo, "rev-parse", "HEAD")
+
+    assert main(["run", "demo", "--target", "pr"]) == 2  # invalid input: missing GitHub settings
+
+    origin = git(demo_repo, "remote", "get-url", "origin")
+    assert capsys.readouterr().err == f"error: {message.replace('{origin}', origin)}\n"
+    assert not (demo_repo / "runs").exists()
+    assert git(demo_repo, "rev-parse", "HEAD") == head
+    assert git(demo_repo, "branch", "--list", "nbflow/*") == ""
+    assert remote_heads(demo_repo) == ["refs/heads/main"]
+
+
+def test_commit_target_pr_opens_the_pull_request_of_a_pushed_branch(
+    demo_repo: Path, github_stub: GitHubStub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The recovery when the pull request failed after the push: `nbflow commit RUN
+    --target pr` keeps the pushed branch as it is and opens its pull request."""
+    refused = {"message": "Resource not accessible by integration", **DOCS}
+    github_stub.reply("POST", PULLS, refused, status=403)
+    assert main(["run", "demo", "--target", "pr"]) == 1
+    run_id = next((demo_repo / "runs" / "demo").glob("20*")).name
+    branch = f"nbflow/demo/{run_id}"
+    pushed = git(demo_repo, "rev-parse", f"origin/{branch}")
+    capsys.readouterr()
+    github_stub.reply("POST", PULLS, pull_json(github_stub.url, REPO, 3, branch), status=201)
+
+    assert main(["commit", run_id, "--target", "pr"]) == 0
+
+    assert capsys.readouterr().err == (
+        f"committed and pushed: {pushed[:12]} on {branch}\n"
+        f"pull request: https://github.com/{REPO}/pull/3\n"
+    )
+    assert git(demo_repo, "rev-parse", branch) == pushed
+    assert git(demo_repo, "rev-parse", f"origin/{branch}") == pushed
+    first, second = (request.body for request in github_stub.requests)
+    assert second == first
+    assert (second["head"], second["base"]) == (branch, "main")

@@ -17,11 +17,27 @@ if TYPE_CHECKING:
 
 
 def commit_target(args: argparse.Namespace, project: Any, workflow: Any) -> str | None:
-    """Where ``--commit``, ``--push`` or ``--target`` commit a run; None: nowhere."""
+    """Where ``--commit``, ``--push`` or ``--target`` commit a run; None: nowhere.
+    Checks, before anything runs, that GitHub settings a pull request needs are there."""
     if not (args.commit or args.push or args.target is not None):
         return None
     target: str = project.commit_target(args.target, workflow.commit_target)
+    _check_target(project, target)
     return target
+
+
+def _check_target(project: Any, target: str) -> None:
+    """A GitHubError for ``pr`` without a token or repository, before a commit or push
+    leaves a branch without its pull request."""
+    if target == "pr":
+        _github_settings(project)
+
+
+def _github_settings(project: Any) -> Any:
+    from nbflow.github import github_settings
+    from nbflow.store.repo import origin_url
+
+    return github_settings(os.environ, origin_url(project.root))
 
 
 def publish(
@@ -72,23 +88,28 @@ def _deliver(workflow: Any, project: Any, record: Any, target: str, *, push: boo
     try:
         if target:
             run_dir = project.runs_dir / record.workflow / record.run_id
-            result = _commit(project, run_dir, record, target, push=push)
+            result = _commit_and_open(project, run_dir, record, target, push=push)
             pushed_sha = result.sha if result.pushed else None
-            if target == "pr":
-                _open_pull_request(project, run_dir, record, result.branch)
     finally:
         env = {**os.environ, "GITHUB_SHA": pushed_sha} if pushed_sha else os.environ
         notify_run(workflow, record, env=env)  # never raises; failures are warnings
 
 
+def _commit_and_open(project: Any, run_dir: Path, record: Any, target: str, *, push: bool) -> Any:
+    """Commit (and push) a run folder, then for ``pr`` open or update its pull request."""
+    result = _commit(project, run_dir, record, target, push=push)
+    if target == "pr":
+        _open_pull_request(project, run_dir, record, result.branch)
+    return result
+
+
 def _open_pull_request(project: Any, run_dir: Path, record: Any, branch: str) -> None:
-    from nbflow.github import github_settings, open_pull_request
-    from nbflow.store.repo import current_branch, origin_url, path_in_repository
+    from nbflow.github import open_pull_request
+    from nbflow.store.repo import current_branch, path_in_repository
     from nbflow.store.runs import previous_record
 
-    settings = github_settings(os.environ, origin_url(project.root))
     result = open_pull_request(
-        settings,
+        _github_settings(project),
         branch=branch,
         base=os.environ.get("GITHUB_REF_NAME") or current_branch(project.root),
         record=record,
@@ -109,7 +130,8 @@ def cmd_commit(args: argparse.Namespace) -> int:
     if record.manifest and (project.root / record.manifest).is_file():
         workflow_target = load_manifest(project.root / record.manifest).commit_target
     target = project.commit_target(args.target, workflow_target)
-    _commit(project, run_dir, record, target, push=args.push or target == "pr")
+    _check_target(project, target)
+    _commit_and_open(project, run_dir, record, target, push=args.push or target == "pr")
     return EXIT_OK
 
 

@@ -2,9 +2,16 @@
 
 A second run of the same workflow refuses at once with a clear message rather than
 waiting: scheduled runs should not pile up silently behind a stuck one. Runs of
-different workflows go ahead side by side. The lock is an ``flock`` on a file in
-the runs folder, so it is released by the kernel when the process dies, even by
-``kill -9``.
+different workflows go ahead side by side. The lock is an ``flock`` on a file, so
+it is released by the kernel when the process dies, even by ``kill -9``.
+
+The lock file lives inside the Git directory of the checkout holding the runs
+folder (``.git/nbflow/locks/<runs folder>/<workflow>.lock``; in a linked worktree,
+that worktree's own Git directory), never in the work tree, where ``git add -A``
+would commit it (issue 10, item 12). It is found by walking up from the runs
+folder for ``.git`` (a folder, or a file ``gitdir: …`` for worktrees and
+submodules), without running git. Outside a Git repository the lock stays where
+nothing can commit it: ``runs/<workflow>/.lock``.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from nbflow.errors import RunLockedError
 
 @contextlib.contextmanager
 def workflow_lock(runs_dir: Path, workflow: str) -> Iterator[None]:
-    path = runs_dir / workflow / ".lock"
+    path = lock_path(runs_dir, workflow)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -37,3 +44,26 @@ def workflow_lock(runs_dir: Path, workflow: str) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+def lock_path(runs_dir: Path, workflow: str) -> Path:
+    """The lock file of ``workflow``'s runs in ``runs_dir``."""
+    runs = runs_dir.resolve()
+    found = _git_dir(runs)
+    if found is None:
+        return runs / workflow / ".lock"
+    git_dir, top = found
+    return git_dir / "nbflow" / "locks" / runs.relative_to(top) / f"{workflow}.lock"
+
+
+def _git_dir(path: Path) -> tuple[Path, Path] | None:
+    """The Git directory of the work tree holding ``path``, and the work tree's top."""
+    for top in (path, *path.parents):
+        dot_git = top / ".git"
+        if dot_git.is_dir():
+            return dot_git, top
+        if dot_git.is_file():
+            text = dot_git.read_text(encoding="utf-8", errors="replace").strip()
+            if text.startswith("gitdir:"):
+                return (top / text.removeprefix("gitdir:").strip()).resolve(), top
+    return None

@@ -37,6 +37,7 @@ from nbflow.store.gitcmd import DEFAULT_REMOTE, ZERO_SHA, Git
 log = logging.getLogger(__name__)
 
 PUSH_ATTEMPTS = 5
+DIRTY_TRAILER = "Nbflow-Dirty"
 TRAILER_KEYS = ("Nbflow-Workflow", "Nbflow-Run", "Nbflow-Status", "Nbflow-Trigger")
 _RETRYABLE = re.compile(
     r"\[rejected\]|fetch first|non-fast-forward|cannot lock ref|failed to update ref"
@@ -54,17 +55,6 @@ class CommitResult:
 
 
 # --------------------------------------------------------------------------- public API
-
-
-def head_commit(path: Path) -> str | None:
-    """The commit checked out in the repository containing ``path``, or None."""
-    import git
-
-    try:
-        repo = git.Repo(path, search_parent_directories=True)
-        return str(repo.head.commit.hexsha)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError, ValueError):
-        return None
 
 
 def commit_run(
@@ -114,6 +104,8 @@ def commit_message(record: RunRecord) -> str:
             strict=True,
         )
     )
+    if record.is_dirty:  # the run's inputs were not all committed (record.uncommitted)
+        trailers[DIRTY_TRAILER] = "true"
     return (
         f"nbflow: {render_summary_line(record)}\n\n"
         "Executed notebooks, run record (run.json) and report (README.md) of this run.\n\n"
@@ -217,12 +209,15 @@ class _Committer:
         return CommitResult(landed, branch, True)
 
     def to_pr_branch(self, push: bool) -> CommitResult:
-        """Commit on a new branch ``nbflow/<workflow>/<run-id>`` based on HEAD."""
+        """Commit on the branch ``nbflow/<workflow>/<run-id>``: a new one based on HEAD,
+        or the one an earlier commit of this run made (nothing new when it holds the
+        folder as it is), so committing a run again pushes the same branch."""
         branch = f"nbflow/{self.record.workflow}/{self.record.run_id}"
-        parent = self.git.rev("HEAD")
+        tip = self.git.rev(f"refs/heads/{branch}")
+        parent = tip or self.git.rev("HEAD")
         if parent is None:
             raise StoreError("cannot commit the run on a new branch: the repository has no commits")
-        sha = self._commit_on(parent, f"refs/heads/{branch}", expected=ZERO_SHA)
+        sha = self._commit_on(parent, f"refs/heads/{branch}", expected=tip or ZERO_SHA)
         if push:
             remote = self.git.default_remote()
             self.git.push(remote, f"refs/heads/{branch}:refs/heads/{branch}")
@@ -325,7 +320,7 @@ def revision_range(path: Path, text: str) -> tuple[str, str]:
     """``BASE..HEAD`` (or ``BASE...HEAD``: from their merge base) as two object ids."""
     base, dots, head = text.partition("...") if "..." in text else text.partition("..")
     if not dots:
-        raise StoreError(f"'{text}' is not a range: write BASE..HEAD, e.g. HEAD~1..HEAD")
+        raise UsageError(f"'{text}' is not a range: write BASE..HEAD, e.g. HEAD~1..HEAD")
     git = Git.open(path)
     base, head = _verify(git, base or "HEAD", text), _verify(git, head or "HEAD", text)
     return (git.run("merge-base", base, head) if dots == "..." else base), head
@@ -335,7 +330,7 @@ def _verify(git: Git, revision: str, text: str) -> str:
     try:
         return git.run("rev-parse", "--verify", "--quiet", f"{revision}^{{object}}")
     except StoreError:
-        raise StoreError(f"{text}: unknown revision '{revision}'") from None
+        raise UsageError(f"{text}: unknown revision '{revision}'") from None
 
 
 def changed_paths(path: Path, base: str, head: str) -> list[str]:
