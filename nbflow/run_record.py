@@ -14,6 +14,8 @@ from enum import StrEnum
 from typing import Any, ClassVar
 
 RECORD_VERSION = 1
+#: What a run's seed fixes: two records agreeing on these are attempts of one run.
+SEED_KEYS = ("workflow", "run_id", "start", "trigger", "commit", "parameters")
 
 
 class RunStatus(StrEnum):
