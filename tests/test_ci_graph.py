@@ -217,7 +217,7 @@ class JobGraph:
         return self._run_jobs(list(self.doc["jobs"]))
 
     def rerun_failed(self) -> dict[str, str]:
-        """"Re-run failed jobs": a new attempt of the failed jobs and of the jobs that
+        """ "Re-run failed jobs": a new attempt of the failed jobs and of the jobs that
         need them, from the same commit; the others' results and artifacts are kept."""
         jobs = self.doc["jobs"]
         again = {j for j, result in self.results.items() if result == "failure"}
