@@ -64,6 +64,16 @@ class Project:
         """The ``commit:`` settings, checked; defaults for what is not set."""
         return _commit_settings(self.config_file, self.config.get("commit"))
 
+    @functools.cached_property
+    def require_clean(self) -> bool:
+        """``require_clean: true``: runs refuse to start from uncommitted changes."""
+        value = self.config.get("require_clean", False)
+        if not isinstance(value, bool):
+            raise ConfigError(
+                f"{self.config_file}: require_clean: expected true or false, got {value!r}"
+            )
+        return value
+
     def commit_target(self, requested: str | None = None, workflow: str | None = None) -> str:
         """The target to commit a run to: ``requested`` (the command line), else the
         workflow's ``commit.target``, else this project's, else ``current``."""

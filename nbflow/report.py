@@ -24,7 +24,15 @@ from typing import Any
 from urllib.parse import quote
 
 from nbflow.graph import render_record_graph
-from nbflow.run_record import Attempt, RunRecord, StepError, StepRecord, StepStatus, parse_time
+from nbflow.run_record import (
+    RUN_THOUGH_NOT_SELECTED,
+    Attempt,
+    RunRecord,
+    StepError,
+    StepRecord,
+    StepStatus,
+    parse_time,
+)
 
 __all__ = [
     "MAX_VALUE_CHARS",
@@ -70,6 +78,7 @@ def render_report(record: RunRecord, *, notebook_url: NotebookUrl | None = None)
         _graph_section(record),
         _errors_section(record, url),
         _not_run_section(record),
+        _run_too_section(record),
         _parameters_section(record),
         _outputs_section(record),
     ]
@@ -78,10 +87,9 @@ def render_report(record: RunRecord, *, notebook_url: NotebookUrl | None = None)
 
 def render_summary_line(record: RunRecord) -> str:
     """One line, e.g. ``finance-daily failed (3/4 steps) run <id>``."""
-    succeeded = record.count(StepStatus.SUCCEEDED)
     return (
         f"{record.workflow} {record.status.value} "
-        f"({succeeded}/{len(record.steps)} steps) run {record.run_id}"
+        f"({record.count_done()}/{len(record.steps)} steps) run {record.run_id}"
     )
 
 
@@ -142,8 +150,15 @@ def _summary(record: RunRecord) -> str:
     if record.duration is not None:
         parts.append(f"took {format_duration(record.duration)}")
     if record.commit:
-        parts.append(f"input commit {_code(record.commit[:12])}")
+        parts.append(f"input commit {_code(record.commit[:12])}{_uncommitted(record)}")
     return " · ".join(parts)
+
+
+def _uncommitted(record: RunRecord) -> str:
+    """`` + uncommitted changes to: `a`, `b``` for a run from a dirty tree."""
+    if not record.uncommitted:
+        return ""
+    return " + uncommitted changes to: " + ", ".join(_code(p) for p in record.uncommitted)
 
 
 def _steps_section(record: RunRecord, url: NotebookUrl) -> str:
@@ -199,6 +214,18 @@ def _not_run_section(record: RunRecord) -> str:
     return _section("Skipped and cancelled", "\n".join(lines))
 
 
+def _run_too_section(record: RunRecord) -> str:
+    """The steps run though not selected, each with why its last result could not
+    stand in: ``- ran `load`: its last result was for run_date=2026-12-02 (run …)``."""
+    prefix = f"{RUN_THOUGH_NOT_SELECTED}: "
+    lines = [
+        f"- ran {_code(step.id)}: {_text(step.reason.removeprefix(prefix))}"
+        for step in record.steps
+        if step.reason.startswith(prefix)
+    ]
+    return _section("Run though not selected", "\n".join(lines))
+
+
 def _parameters_section(record: RunRecord) -> str:
     rows = [[_code(name), _value(value)] for name, value in record.parameters.items()]
     return _section("Parameters", _table(["parameter", "value"], rows))
@@ -238,13 +265,17 @@ def _change_value(value: Any) -> str:
 
 
 def _counts(record: RunRecord) -> str:
-    """``3/4 steps succeeded, 1 skipped``: succeeded of all, then the other statuses."""
+    """``3/4 steps succeeded (2 cached), 1 skipped``: succeeded (cached ones included:
+    their results are there) of all, then the other statuses."""
     others = [
         f"{record.count(status)} {status.value}"
         for status in StepStatus
-        if status != StepStatus.SUCCEEDED and record.count(status)
+        if not status.is_done and record.count(status)
     ]
-    succeeded = f"{record.count(StepStatus.SUCCEEDED)}/{len(record.steps)} steps succeeded"
+    cached = record.count(StepStatus.CACHED)
+    succeeded = f"{record.count_done()}/{len(record.steps)} steps succeeded" + (
+        f" ({cached} cached)" if cached else ""
+    )
     return ", ".join([succeeded, *others])
 
 

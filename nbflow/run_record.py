@@ -14,6 +14,11 @@ from enum import StrEnum
 from typing import Any, ClassVar
 
 RECORD_VERSION = 1
+#: What a run's seed fixes: two records agreeing on these are attempts of one run.
+SEED_KEYS = ("workflow", "run_id", "start", "trigger", "commit", "parameters")
+#: How the reason of a step that ran though not selected starts (engine/reuse.py): its
+#: latest result could not stand in for it.
+RUN_THOUGH_NOT_SELECTED = "run though not selected"
 
 
 class RunStatus(StrEnum):
@@ -168,12 +173,13 @@ class StepRecord(ExecutionRecord):
     _: KW_ONLY
     needs: tuple[str, ...] = ()
     source_notebook: str = ""  # the input notebook, relative to the workflow folder
+    kernel: str = ""  # the kernel it runs in, as jupyter_client names it ("": not recorded)
     #: A ``foreach:`` step's items, in item order; empty for a step that runs once.
     #: Its ``outputs`` then map each output name to the list of the items' values.
     items: tuple[ItemRecord, ...] = ()
 
     _JSON_KEYS: ClassVar[tuple[str, ...]] = (
-        "id", "status", "needs", "notebook", "source_notebook", "parameters", "attempts",
+        "id", "status", "needs", "notebook", "source_notebook", "kernel", "parameters", "attempts",
         "start", "end", "duration", "error", "outputs", "reason", "fingerprint", "cached_from",
         "timings", "items",
     )  # fmt: skip
@@ -181,7 +187,10 @@ class StepRecord(ExecutionRecord):
     @classmethod
     def _in_json_order(cls, data: dict[str, Any]) -> dict[str, Any]:
         items = tuple(ItemRecord._in_json_order(item) for item in data["items"])
-        return {**super()._in_json_order(data), "items": items}
+        ordered = {**super()._in_json_order(data), "items": items}
+        if not ordered["kernel"]:  # records written before kernels were recorded
+            del ordered["kernel"]
+        return ordered
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> StepRecord:
@@ -204,6 +213,9 @@ class RunRecord:
     end: str | None = None
     duration: float | None = None
     commit: str | None = None
+    #: The paths relative to the repository that differed from ``commit`` when the
+    #: run started (store/provenance.py); in ``run.json`` only when there are some.
+    uncommitted: tuple[str, ...] = ()
     parameters: dict[str, Any] = field(default_factory=dict)
     steps: tuple[StepRecord, ...] = ()
     manifest: str = ""  # the manifest, relative to the project root
@@ -230,9 +242,25 @@ class RunRecord:
     def count(self, status: StepStatus) -> int:
         return sum(1 for s in self.steps if s.status == status)
 
+    def count_done(self) -> int:
+        """Steps whose outputs are there: succeeded, or cached from an earlier run."""
+        return sum(1 for s in self.steps if s.status.is_done)
+
+    @property
+    def is_dirty(self) -> bool:
+        """Whether the run started from uncommitted changes to its inputs."""
+        return bool(self.uncommitted)
+
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
-        return {**data, "steps": tuple(StepRecord._in_json_order(s) for s in data["steps"])}
+        uncommitted = data.pop("uncommitted")
+        data = {**data, "steps": tuple(StepRecord._in_json_order(s) for s in data["steps"])}
+        if not uncommitted:
+            return data  # a clean run's record is what it always was, to the byte
+        keys = list(data)
+        at = keys.index("commit") + 1
+        extra = {"dirty": True, "uncommitted": list(uncommitted)}
+        return {**{k: data[k] for k in keys[:at]}, **extra, **{k: data[k] for k in keys[at:]}}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunRecord:
@@ -240,6 +268,7 @@ class RunRecord:
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known and k != "steps"}
         values["status"] = RunStatus(values["status"])
+        values["uncommitted"] = tuple(data.get("uncommitted", ()))
         return cls(**values, steps=steps)
 
 

@@ -147,6 +147,12 @@ def add_run(commands: Commands) -> None:
     )
     p.add_argument("--force", action="store_true", help="execute every step, ignoring the cache")
     p.add_argument(
+        "--require-clean",
+        action="store_true",
+        help="refuse to run when the workflow folder, its inputs or nbflow.yaml differ from "
+        "HEAD (also `require_clean: true` in nbflow.yaml)",
+    )
+    p.add_argument(
         "--force-step",
         action="append",
         default=[],

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nbflow.engine.step import KernelHandle, StepResult, StepTask, execute_step
+from nbflow.engine.step import KernelHandle, StepResult, StepTask, execute_step, redact_notebook
 from nbflow.errors import ExecutionError, UsageError
 from nbflow.run_record import StepError, StepStatus, parse_time, utc_now
 from nbflow.store.notebooks import dump_notebook
@@ -172,7 +172,7 @@ def _write_notebook(task: StepTask, text: str) -> None:
     meta = notebook.get("metadata", {}).get("papermill")
     if isinstance(meta, dict):
         meta.update(input_path=str(task.notebook), output_path=str(task.output))
-    notebook = task.redactor.data(notebook)
+    notebook = redact_notebook(task, notebook)
     write_atomic(task.output, dump_notebook(notebook))
 
 
@@ -190,6 +190,13 @@ def _failed(start: str, error: StepError, cancelled: Callable[[], bool]) -> Step
     return StepResult(status, start, end, duration, error)
 
 
+def _quiet_distributed() -> None:
+    """Importing distributed sets its loggers to INFO: a screenful of cluster start-up
+    and shutdown lines around every run. Keep its warnings, and the rest at ``-vv``."""
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        logging.getLogger("distributed").setLevel(logging.WARNING)
+
+
 @contextlib.contextmanager
 def dask_executor(scheduler: str | None = None) -> Iterator[DaskExecutor]:
     """A DaskExecutor on the cluster at ``scheduler``, or on a ``LocalCluster`` of
@@ -200,6 +207,7 @@ def dask_executor(scheduler: str | None = None) -> Iterator[DaskExecutor]:
         raise UsageError(
             "--executor dask needs Dask: pip install 'nbflow-workflows[dask]'"
         ) from None
+    _quiet_distributed()
     cluster = None
     try:
         if scheduler:

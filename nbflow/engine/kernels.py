@@ -36,6 +36,9 @@ Design decisions:
   (:mod:`nbflow.engine.forkserver`, through a jupyter_client provisioner), and is
   handed out only once it listens on all its ports: a client that connects
   earlier is refused and zmq waits 0.1 s before trying again.
+- Kernel names are resolved as jupyter_client resolves them (``python`` is
+  ``python3``, case does not matter) and the resolved name is the one a run uses
+  and records.
 - Kernel names are checked when a run starts, before anything is written, so a
   typo in ``kernel:``, or a notebook saved with a kernel this machine lacks, is a
   usage error (exit 2) naming where the name comes from, not a failed step.
@@ -47,6 +50,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import dataclasses
 import functools
 import logging
 import os
@@ -64,11 +68,12 @@ from typing import IO, Any
 from nbflow.engine import forkserver
 from nbflow.engine.forkserver import PR_SET_PDEATHSIG, ForkedProcess, ForkError, ForkServer
 from nbflow.errors import UsageError
-from nbflow.manifest.model import Step
+from nbflow.manifest.model import Step, Workflow
 
 log = logging.getLogger(__name__)
 
 ASYNC_CLIENT = "jupyter_client.asynchronous.AsyncKernelClient"
+NATIVE_KERNEL = "python3"  # jupyter_client's NATIVE_KERNEL_NAME, provided by ipykernel
 LISTEN_TIMEOUT, LISTEN_POLL = 30.0, 0.005  # waiting for a started kernel's ports
 TCP_LISTEN = "0A"  # the state column of /proc/net/tcp
 KILL_POLL = 0.005
@@ -442,15 +447,39 @@ def die_with_parent() -> Callable[[], None] | None:
     return preexec
 
 
+def resolve_kernels(workflow: Workflow) -> Workflow:
+    """``workflow`` with each step's kernel named as jupyter_client finds it: ``python``
+    is ``python3`` (``KernelManager``) and names are looked up case-insensitively
+    (``KernelSpecManager``), so ``Python3`` is ``python3``. A name no kernel has is
+    kept as written, for :func:`check_kernels` to report."""
+    if all(step.kernel == NATIVE_KERNEL for step in workflow.steps):
+        return workflow  # ipykernel, a dependency, always provides it
+    installed = _installed_kernels()
+    steps = tuple(
+        dataclasses.replace(step, kernel=_resolved(step.kernel, installed))
+        for step in workflow.steps
+    )
+    return dataclasses.replace(workflow, steps=steps)
+
+
+def _resolved(name: str, installed: Iterable[str]) -> str:
+    found = (NATIVE_KERNEL if name == "python" else name).lower()
+    return found if found in installed else name
+
+
+def _installed_kernels() -> list[str]:
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    return sorted(KernelSpecManager().find_kernel_specs())
+
+
 def check_kernels(steps: Iterable[Step]) -> None:
     """UsageError naming the first step whose kernel is not installed, and where that
     kernel name comes from: the manifest's ``kernel:`` or the notebook's kernelspec."""
     steps = list(steps)
-    if all(step.kernel == "python3" for step in steps):
+    if all(step.kernel == NATIVE_KERNEL for step in steps):
         return  # ipykernel, a dependency, always provides it
-    from jupyter_client.kernelspec import KernelSpecManager
-
-    installed = sorted(KernelSpecManager().find_kernel_specs())
+    installed = _installed_kernels()
     for step in steps:
         if step.kernel not in installed:
             raise UsageError(_unknown_kernel(step, installed))

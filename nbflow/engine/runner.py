@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from nbflow.engine import fingerprint as fp
 from nbflow.engine.cache import StepCache
-from nbflow.engine.kernels import KernelPool, KernelSpec, check_kernels
+from nbflow.engine.kernels import KernelPool, KernelSpec, check_kernels, resolve_kernels
 from nbflow.engine.locks import workflow_lock
 from nbflow.engine.parameters import (
     resolve_foreach,
@@ -31,6 +31,7 @@ from nbflow.engine.parameters import (
     resolve_run_parameters,
     resolve_step_parameters,
 )
+from nbflow.engine.reuse import EarlierResult, refusal
 from nbflow.engine.step import (
     KernelHandle,
     StepResult,
@@ -46,6 +47,7 @@ from nbflow.manifest.values import jsonable
 from nbflow.plan import Plan, check_step_ids, downstream, plan_run, upstream
 from nbflow.project import Project, project_of_manifest
 from nbflow.run_record import (
+    RUN_THOUGH_NOT_SELECTED,
     Attempt,
     ItemRecord,
     RunRecord,
@@ -59,6 +61,7 @@ from nbflow.run_record import (
 from nbflow.secrets import TOKEN_VARIABLES, Redactor
 from nbflow.store import runs
 from nbflow.store.notebooks import clean_notebook
+from nbflow.store.provenance import InputTree, check_clean, input_tree, warn_if_dirty
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +96,8 @@ class RunOptions:
     force_steps: Sequence[str] = ()  # execute these steps and their dependants
     # execute only these items of a foreach step (by index); its others stay pending
     items: Mapping[str, frozenset[int]] = field(default_factory=dict)
+    # refuse to start from uncommitted changes (so does `require_clean: true` in nbflow.yaml)
+    require_clean: bool = False
 
 
 def run_workflow(
@@ -111,6 +116,7 @@ def run_workflow(
     """
     options = options or RunOptions()
     project = project or project_of_manifest(workflow.manifest)
+    workflow = resolve_kernels(workflow)  # `python`, `Python3`: the kernel that runs
     start = _resume if options.resume else _start
     params, plan, record = start(workflow, project, options)  # bad input fails before any write
     check_kernels(s for s in workflow.steps if s.id in plan.selected)
@@ -123,25 +129,37 @@ _Start = tuple[dict[str, Any], Plan, RunRecord]
 
 
 def _start(workflow: Workflow, project: Project, options: RunOptions) -> _Start:
-    from nbflow.store.repo import head_commit
-
     now = options.now or datetime.now(UTC)
     params = resolve_run_parameters(workflow, options.parameters, now)
     plan = plan_run(workflow, options.steps)
     check_step_ids(workflow, options.force_steps)
+    tree = _input_tree(workflow, project, options)
     record = RunRecord(
         workflow=workflow.name,
         run_id=options.run_id or runs.new_run_id(now),
         status=RunStatus.RUNNING,
         trigger=options.trigger,
         start=now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        commit=head_commit(workflow.directory),
+        commit=tree.commit,
+        uncommitted=tree.uncommitted,
         parameters=params,
         steps=tuple(_initial_step(s, plan) for s in workflow.steps),
         manifest=project.relative(workflow.manifest),
         pid=os.getpid(),
     )
     return params, plan, record
+
+
+def _input_tree(
+    workflow: Workflow, project: Project, options: RunOptions, commit: str | None = None
+) -> InputTree:
+    """The commit the run starts from (a resumed run: its own) and the changes to its
+    inputs since: refused with ``require_clean``, else warned about."""
+    tree = input_tree(workflow, project, commit)
+    if options.require_clean or project.require_clean:
+        check_clean(tree, workflow)
+    warn_if_dirty(tree, workflow)
+    return tree
 
 
 def _resume(workflow: Workflow, project: Project, options: RunOptions) -> _Start:
@@ -156,8 +174,16 @@ def _resume(workflow: Workflow, project: Project, options: RunOptions) -> _Start
         known[s.id] if s.id in done else _initial_step(s, plan, known.get(s.id))
         for s in workflow.steps
     )
+    tree = _input_tree(workflow, project, options, prior.commit)
+    uncommitted = tuple(sorted({*prior.uncommitted, *tree.uncommitted}))
     resumed = replace(
-        prior, status=RunStatus.RUNNING, end=None, duration=None, pid=os.getpid(), steps=steps
+        prior,
+        status=RunStatus.RUNNING,
+        end=None,
+        duration=None,
+        pid=os.getpid(),
+        steps=steps,
+        uncommitted=uncommitted,
     )
     return dict(prior.parameters), plan, resumed
 
@@ -209,6 +235,7 @@ def _initial_step(step: Step, plan: Plan, before: StepRecord | None = None) -> S
         status=StepStatus.PENDING if selected else StepStatus.SKIPPED,
         needs=step.needs,
         source_notebook=step.notebook,
+        kernel=step.kernel,
         attempts=before.attempts if before else (),
         items=before.items if before and selected else (),  # done items are kept
         reason="" if selected else "not selected",
@@ -249,6 +276,9 @@ class _Run:
         self.fingerprints: dict[str, str | None] = {}  # computed before a step executes
         self.missed: set[str] = set()  # looked up in the cache, not found
         self.earlier_outputs: dict[str, Mapping[str, Any]] = {}  # of steps not selected
+        # steps not selected whose outputs selected steps use, with their latest result,
+        # until it is decided whether that result stands in (engine/reuse.py)
+        self.lenders: dict[str, EarlierResult | None] = {}
         self.started_kernels = False
         self.saves_deferred = self.save_pending = False
         self.queued: collections.deque[tuple[Step, int, StepTask]] = collections.deque()
@@ -257,7 +287,7 @@ class _Run:
 
     def execute(self) -> RunRecord:
         self.dir.mkdir(parents=True, exist_ok=True)
-        self._find_earlier_outputs()
+        self._find_lenders()
         self._save()
         if self.observer:
             self.observer.run_started(self.record)
@@ -405,6 +435,7 @@ class _Run:
         )
 
     def _ready(self, running: Iterable[str]) -> list[Step]:
+        self._decide_lenders()
         busy = set(running)
         ready = []
         for step in self.plan.steps:
@@ -560,7 +591,7 @@ class _Run:
         make the files the unselected step stands for."""
         if self._step(need).status.is_done:
             return True
-        if need in self.plan.selected:
+        if need in self.plan.selected or need in self.lenders:
             return False
         return all(self._is_satisfied(n) for n in self.workflow.step(need).needs)
 
@@ -739,19 +770,49 @@ class _Run:
             return step.outputs
         return self.earlier_outputs.get(step_id)
 
-    def _find_earlier_outputs(self) -> None:
-        """The outputs selected steps use from steps not selected: those of the latest
-        run in which each succeeded; its record says which run that is."""
+    def _find_lenders(self) -> None:
+        """The steps not selected whose outputs selected steps use, each with its
+        latest result (None: none); whether that result stands in is decided once
+        what the step needs is satisfied (``_decide_lenders``)."""
         selected = set(self.plan.selected)
         needed = upstream(self.workflow, selected) - selected
         needed -= {n for n in needed if self._step(n).status.is_done}
         if not needed:
             return
-        found = runs.latest_outputs(self.project.runs_dir, self.workflow.name, needed)
-        for step_id, (run_id, outputs) in sorted(found.items()):
-            self.earlier_outputs[step_id] = outputs
-            reason = f"not selected; outputs from run {run_id}"
-            self.record = self.record.with_step(replace(self._step(step_id), reason=reason))
+        found = runs.latest_results(self.project.runs_dir, self.workflow.name, needed)
+        self.lenders = {n: EarlierResult(*found[n]) if n in found else None for n in needed}
+
+    def _decide_lenders(self) -> None:
+        """Decide for each lender whose needs are satisfied (in plan order, so a chain
+        of them is decided in one pass)."""
+        for step_id in self.plan.order:
+            step = self.workflow.step(step_id)
+            if step_id in self.lenders and all(self._is_satisfied(n) for n in step.needs):
+                self._lend_or_run(step, self.lenders.pop(step_id))
+
+    def _lend_or_run(self, step: Step, earlier: EarlierResult | None) -> None:
+        """Let ``earlier`` stand in for ``step`` when it is what the step would produce
+        now; else add the step to the run, its record saying why."""
+        current = self._step(step.id)
+        try:
+            task = self._task(step)
+        except NbflowError:
+            why: str | None = "its parameters cannot be resolved"  # the worker reports it
+        else:
+            fingerprint = self.fingerprints[step.id] = self._fingerprint(
+                step, task, self._needs_digests(step)
+            )
+            missing = fp.missing_files(task.cwd, task.produces)
+            why = refusal(earlier, fingerprint, task.parameters, missing)
+        if why is None and earlier is not None:
+            self.earlier_outputs[step.id] = earlier.step.outputs
+            reason = f"not selected; outputs from run {earlier.run_id}"
+            self._update(replace(current, reason=reason))
+            return
+        log.info("%s: run though not selected: %s", step.id, why)
+        self.plan = replace(self.plan, selected=self.plan.selected | {step.id})
+        reason = f"{RUN_THOUGH_NOT_SELECTED}: {why}"
+        self._update(replace(current, status=StepStatus.PENDING, reason=reason))
 
     # -- the record ---------------------------------------------------------------
 

@@ -52,7 +52,7 @@ class StepTask:
     timeout: float | None = None
     env: Mapping[str, str] = field(default_factory=dict)
     log_output: bool = False
-    redactor: Redactor = field(default_factory=lambda: Redactor(()))
+    redactor: Redactor = field(default_factory=lambda: Redactor({}))
     kernels: KernelPool | None = None  # warm kernels; None: start one for this step
     inputs: tuple[str, ...] = ()  # the step's `inputs:` globs, expressions resolved
     produces: tuple[str, ...] = ()  # and its `produces:` globs
@@ -123,7 +123,7 @@ def execute_step(
     if error is not None and error.ename in STOPPED:
         _show_error(notebook, error)
     _set_output_path(notebook, task.output)
-    notebook = task.redactor.data(notebook)
+    notebook = redact_notebook(task, notebook)
     if notebook:
         write_atomic(task.output, dump_notebook(notebook))
     status = StepStatus.SUCCEEDED if error is None else StepStatus.FAILED
@@ -137,6 +137,30 @@ def execute_step(
         _redact_error(task.redactor, error),
         read_outputs(notebook),
     )
+
+
+def redact_notebook(task: StepTask, notebook: dict[str, Any]) -> dict[str, Any]:
+    """``notebook`` with every secret masked. An injected-parameters cell a mask
+    changed is written anew from the masked parameters, so it stays valid code:
+    ``limit = "***"``, not ``limit = ***`` (a numeric secret given with ``-p``)."""
+    redacted: dict[str, Any] = task.redactor.data(notebook)
+    for before, after in zip(notebook.get("cells", ()), redacted.get("cells", ()), strict=False):
+        tags = after.get("metadata", {}).get("tags", ())
+        if "injected-parameters" in tags and after.get("source") != before.get("source"):
+            after["source"] = task.redactor.text(_parameters_source(task, redacted))
+    return redacted
+
+
+def _parameters_source(task: StepTask, notebook: Mapping[str, Any]) -> str:
+    """The injected-parameters cell papermill writes for ``task``'s parameters, masked."""
+    from papermill.translators import translate_parameters
+
+    meta = notebook.get("metadata", {})
+    language = meta.get("kernelspec", {}).get("language") or meta.get("language_info", {}).get(
+        "name", "python"
+    )
+    parameters = task.redactor.data(dict(task.parameters))
+    return str(translate_parameters(task.kernel, language, parameters, "Parameters"))
 
 
 def _set_output_path(notebook: dict[str, Any], output: Path) -> None:
@@ -157,8 +181,36 @@ def _locate_error(
         ename = "Cancelled" if cancelled() else "Timeout"
         return StepError(ename, handle.reason, _running_cell(notebook))
     if error is not None and error.cell is None:
-        return StepError(error.ename, error.evalue, _running_cell(notebook), error.traceback)
+        ename, evalue = _cell_message(error, notebook)
+        return StepError(ename, evalue, _running_cell(notebook), error.traceback)
     return error
+
+
+def _cell_message(error: StepError, notebook: Mapping[str, Any]) -> tuple[str, str]:
+    """The exception a failed cell reports. papermill says only ``CellExecutionError``
+    when the cell has no error output: IPython prints a ``UsageError`` (an unknown
+    magic) on stderr instead; take its last ``Name: message`` line."""
+    if error.ename != "CellExecutionError" or error.evalue:
+        return error.ename, error.evalue
+    failed = [c for c in notebook.get("cells", ()) if _cell_papermill(c).get("exception")]
+    outputs = failed[0].get("outputs", ()) if failed else ()
+    text = "".join(_text(o.get("text", "")) for o in outputs if o.get("name") == "stderr").strip()
+    if not text:
+        return error.ename, error.evalue
+    last = text.splitlines()[-1]
+    name, colon, message = last.partition(": ")
+    if colon and name.replace(".", "").isidentifier():
+        return name, message
+    return error.ename, last
+
+
+def _cell_papermill(cell: Mapping[str, Any]) -> Mapping[str, Any]:
+    meta = cell.get("metadata", {}).get("papermill", {})
+    return meta if isinstance(meta, Mapping) else {}
+
+
+def _text(value: Any) -> str:
+    return "".join(value) if isinstance(value, list) else str(value)
 
 
 def _redact_error(redactor: Redactor, error: StepError | None) -> StepError | None:
@@ -290,9 +342,5 @@ def _running_cell(notebook: Mapping[str, Any]) -> int | None:
     for index, cell in enumerate(cells):
         if any(o.get("output_type") == "error" for o in cell.get("outputs", ())):
             return index
-    started = [
-        i
-        for i, c in enumerate(cells)
-        if c.get("metadata", {}).get("papermill", {}).get("start_time")
-    ]
+    started = [i for i, c in enumerate(cells) if _cell_papermill(c).get("start_time")]
     return started[-1] if started else None

@@ -32,10 +32,10 @@ from nbflow.manifest.builder import build_parameter, needs_sources
 from nbflow.manifest.document import Document, KeyPath, as_dict, as_list
 from nbflow.manifest.durations import parse_duration
 from nbflow.manifest.model import Parameter, ParamType, Step
-from nbflow.manifest.notebooks import NotebookError, NotebookInfo, inspect_notebook
+from nbflow.manifest.notebooks import Declared, NotebookError, NotebookInfo, inspect_notebook
 from nbflow.manifest.reference_check import ReferenceCheck
 from nbflow.manifest.suggestions import did_you_mean
-from nbflow.manifest.values import DYNAMIC_DEFAULTS, coerce
+from nbflow.manifest.values import DYNAMIC_DEFAULTS, check_declared, coerce
 
 __all__ = ["SemanticCheck"]
 
@@ -283,17 +283,26 @@ class SemanticCheck:
             return
         file = self.doc.file.parent / notebook
         if not file.is_file():
-            name, step_id = self.doc.data.get("name", "WORKFLOW"), step.get("id", "STEP")
-            self.add(
-                path,
-                f"notebook '{notebook}' not found in {file.parent}",
-                f"create it with `nbflow new {name} {step_id}`",
-            )
+            self.add(path, f"notebook '{notebook}' not found in {file.parent}", self._new(step))
             return
         try:
             self.notebooks[index] = inspect_notebook(file)
         except NotebookError as exc:
             self.add(path, f"invalid notebook: {exc}")
+
+    def _new(self, step: dict[str, Any]) -> str:
+        """How to fix a missing notebook: a close name in the workflow folder, or
+        ``nbflow new`` writing it (for a step the manifest lists, it writes the notebook)."""
+        name, step_id = self.doc.data.get("name", "WORKFLOW"), step.get("id", "STEP")
+        create = f"create it with `nbflow new {name} {step_id}`"
+        folder = self.doc.file.parent
+        present = [
+            p.relative_to(folder).as_posix()
+            for p in folder.glob("**/*.ipynb")
+            if ".ipynb_checkpoints" not in p.parts
+        ]
+        hint = did_you_mean(step["notebook"], present, lambda path: path.removesuffix(".ipynb"))
+        return f"{hint} Or {create}" if hint else create
 
     def _check_step_parameters(self, index: int, step: dict[str, Any]) -> None:
         info = self.notebooks.get(index)
@@ -310,7 +319,7 @@ class SemanticCheck:
                 key=True,
             )
             return
-        for name in passed:
+        for name, value in passed.items():
             if name not in info.parameters:
                 defined = ", ".join(info.parameters) or "nothing"
                 fix = did_you_mean(name, info.parameters) or (
@@ -322,6 +331,19 @@ class SemanticCheck:
                     fix,
                     key=True,
                 )
+            elif (declared := info.types.get(name)) and not _has_expression(value):
+                self._check_declared((*path, name), step["notebook"], declared, value)
+
+    def _check_declared(self, path: KeyPath, notebook: str, declared: Declared, value: Any) -> None:
+        """A literal step parameter against the type its notebook declares for it."""
+        try:
+            check_declared(declared, value)
+        except ValueError as exc:
+            self.add(
+                path,
+                f"'{notebook}' declares `{declared.text}`: {exc}",
+                f"give a value of type {declared.type}, or change that line of its parameters cell",
+            )
 
     def _check_cycle(self) -> None:
         from nbflow.plan import cycle_problem, find_cycle
@@ -365,3 +387,12 @@ def _escapes(notebook: str) -> bool:
         or ".." in posix.parts
         or ".." in windows.parts
     )
+
+
+def _has_expression(value: Any) -> bool:
+    """Whether a step parameter holds a ``${{ … }}`` (its type is known at run time)."""
+    if isinstance(value, dict):
+        return any(_has_expression(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_expression(v) for v in value)
+    return isinstance(value, str) and "${{" in value

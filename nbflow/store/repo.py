@@ -9,11 +9,12 @@ changes elsewhere stay exactly as they were. The runs branch and pull-request
 branches are written without switching the checkout.
 
 A rejected push (another run landed first) is retried: fetch, replay the run
-commits on the new tip (run folders are only ever added and run ids are unique,
-so they never conflict) and push again, up to :data:`PUSH_ATTEMPTS` times. A run
-folder that exists on the remote already is a real conflict: a StoreError, with
-the local commit kept. The git commands themselves are run by
-:class:`nbflow.store.gitcmd.Git`.
+commits on the new tip and push again, up to :data:`PUSH_ATTEMPTS` times
+(store/replay.py): a run folder is added, or replaces an earlier attempt of the
+same run (a re-run of failed jobs on GitHub), in a new commit on top. A folder on
+the remote holding another run under the same id is a real conflict: a
+StoreError naming the files that differ, with the local commit kept. The git
+commands themselves are run by :class:`nbflow.store.gitcmd.Git`.
 """
 
 from __future__ import annotations
@@ -33,10 +34,12 @@ from nbflow.errors import StoreError, UsageError
 from nbflow.project import COMMIT_TARGETS, CommitSettings, Project
 from nbflow.run_record import RunRecord
 from nbflow.store.gitcmd import DEFAULT_REMOTE, ZERO_SHA, Git
+from nbflow.store.replay import replay_run
 
 log = logging.getLogger(__name__)
 
 PUSH_ATTEMPTS = 5
+DIRTY_TRAILER = "Nbflow-Dirty"
 TRAILER_KEYS = ("Nbflow-Workflow", "Nbflow-Run", "Nbflow-Status", "Nbflow-Trigger")
 _RETRYABLE = re.compile(
     r"\[rejected\]|fetch first|non-fast-forward|cannot lock ref|failed to update ref"
@@ -54,17 +57,6 @@ class CommitResult:
 
 
 # --------------------------------------------------------------------------- public API
-
-
-def head_commit(path: Path) -> str | None:
-    """The commit checked out in the repository containing ``path``, or None."""
-    import git
-
-    try:
-        repo = git.Repo(path, search_parent_directories=True)
-        return str(repo.head.commit.hexsha)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError, ValueError):
-        return None
 
 
 def commit_run(
@@ -114,6 +106,8 @@ def commit_message(record: RunRecord) -> str:
             strict=True,
         )
     )
+    if record.is_dirty:  # the run's inputs were not all committed (record.uncommitted)
+        trailers[DIRTY_TRAILER] = "true"
     return (
         f"nbflow: {render_summary_line(record)}\n\n"
         "Executed notebooks, run record (run.json) and report (README.md) of this run.\n\n"
@@ -286,7 +280,7 @@ class _Committer:
             )
         new = tip
         for commit in commits:
-            new = self.git.replay_added(commit, new, where, sha)
+            new = replay_run(self.git, commit, new, where, sha)
         return new
 
     def _move_current(self, ref: str, new: str, old: str) -> None:
@@ -328,7 +322,7 @@ def revision_range(path: Path, text: str) -> tuple[str, str]:
     """``BASE..HEAD`` (or ``BASE...HEAD``: from their merge base) as two object ids."""
     base, dots, head = text.partition("...") if "..." in text else text.partition("..")
     if not dots:
-        raise StoreError(f"'{text}' is not a range: write BASE..HEAD, e.g. HEAD~1..HEAD")
+        raise UsageError(f"'{text}' is not a range: write BASE..HEAD, e.g. HEAD~1..HEAD")
     git = Git.open(path)
     base, head = _verify(git, base or "HEAD", text), _verify(git, head or "HEAD", text)
     return (git.run("merge-base", base, head) if dots == "..." else base), head
@@ -338,7 +332,7 @@ def _verify(git: Git, revision: str, text: str) -> str:
     try:
         return git.run("rev-parse", "--verify", "--quiet", f"{revision}^{{object}}")
     except StoreError:
-        raise StoreError(f"{text}: unknown revision '{revision}'") from None
+        raise UsageError(f"{text}: unknown revision '{revision}'") from None
 
 
 def changed_paths(path: Path, base: str, head: str) -> list[str]:
