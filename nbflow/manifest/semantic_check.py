@@ -32,10 +32,10 @@ from nbflow.manifest.builder import build_parameter, needs_sources
 from nbflow.manifest.document import Document, KeyPath, as_dict, as_list
 from nbflow.manifest.durations import parse_duration
 from nbflow.manifest.model import Parameter, ParamType, Step
-from nbflow.manifest.notebooks import NotebookError, NotebookInfo, inspect_notebook
+from nbflow.manifest.notebooks import Declared, NotebookError, NotebookInfo, inspect_notebook
 from nbflow.manifest.reference_check import ReferenceCheck
 from nbflow.manifest.suggestions import did_you_mean
-from nbflow.manifest.values import DYNAMIC_DEFAULTS, coerce
+from nbflow.manifest.values import DYNAMIC_DEFAULTS, check_declared, coerce
 
 __all__ = ["SemanticCheck"]
 
@@ -319,7 +319,7 @@ class SemanticCheck:
                 key=True,
             )
             return
-        for name in passed:
+        for name, value in passed.items():
             if name not in info.parameters:
                 defined = ", ".join(info.parameters) or "nothing"
                 fix = did_you_mean(name, info.parameters) or (
@@ -331,6 +331,19 @@ class SemanticCheck:
                     fix,
                     key=True,
                 )
+            elif (declared := info.types.get(name)) and not _has_expression(value):
+                self._check_declared((*path, name), step["notebook"], declared, value)
+
+    def _check_declared(self, path: KeyPath, notebook: str, declared: Declared, value: Any) -> None:
+        """A literal step parameter against the type its notebook declares for it."""
+        try:
+            check_declared(declared, value)
+        except ValueError as exc:
+            self.add(
+                path,
+                f"'{notebook}' declares `{declared.text}`: {exc}",
+                f"give a value of type {declared.type}, or change that line of its parameters cell",
+            )
 
     def _check_cycle(self) -> None:
         from nbflow.plan import cycle_problem, find_cycle
@@ -374,3 +387,12 @@ def _escapes(notebook: str) -> bool:
         or ".." in posix.parts
         or ".." in windows.parts
     )
+
+
+def _has_expression(value: Any) -> bool:
+    """Whether a step parameter holds a ``${{ … }}`` (its type is known at run time)."""
+    if isinstance(value, dict):
+        return any(_has_expression(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_expression(v) for v in value)
+    return isinstance(value, str) and "${{" in value
