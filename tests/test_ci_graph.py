@@ -23,6 +23,7 @@ from helpers import (
     git,
     sweep_workflow,
     write_manifest,
+    write_notebook,
 )
 from ruamel.yaml import YAML
 from test_ci import lint
@@ -203,6 +204,8 @@ class JobGraph:
         self.matrix_runs: dict[str, list[str]] = {}  # the matrix.item of each run
         self.failures: list[str] = []  # what each failed step printed
         self.artifacts = work / "artifacts"
+        self.sha = ""  # the commit every job checks out: the event's, as on GitHub
+        self.attempt = 1
         self.bin = work / "bin"
         self.bin.mkdir(parents=True)
         shim = self.bin / "nbflow"
@@ -210,8 +213,23 @@ class JobGraph:
         shim.chmod(0o755)
 
     def run(self) -> dict[str, str]:
+        self.sha = self.sha or git(self.origin, "rev-parse", "main").strip()
+        return self._run_jobs(list(self.doc["jobs"]))
+
+    def rerun_failed(self) -> dict[str, str]:
+        """ "Re-run failed jobs": a new attempt of the failed jobs and of the jobs that
+        need them, from the same commit; the others' results and artifacts are kept."""
         jobs = self.doc["jobs"]
-        pending = list(jobs)
+        again = {j for j, result in self.results.items() if result == "failure"}
+        while grown := {j for j in jobs if set(jobs[j].get("needs", [])) & again} - again:
+            again |= grown
+        self.attempt += 1
+        for job_id in again:
+            del self.results[job_id]
+        return self._run_jobs([j for j in jobs if j in again])
+
+    def _run_jobs(self, pending: list[str]) -> dict[str, str]:
+        jobs = self.doc["jobs"]
         while pending:
             job_id = next(j for j in pending if set(jobs[j].get("needs", [])) <= set(self.results))
             pending.remove(job_id)
@@ -249,9 +267,12 @@ class JobGraph:
         self, job_id: str, job: dict[str, Any], index: int, matrix: dict[str, str] | None
     ) -> bool:
         name = job_id if matrix is None else f"{job_id}-{index}"
-        clone, temp = self.work / "jobs" / name, self.work / "temp" / name
+        clone = self.work / "jobs" / str(self.attempt) / name
+        temp = self.work / "temp" / str(self.attempt) / name
         temp.mkdir(parents=True)
         git(self.work, "clone", "-q", str(self.origin), str(clone))
+        git(clone, "reset", "-q", "--hard", self.sha)  # actions/checkout: the event's commit
+        git(clone, "update-ref", "refs/remotes/origin/main", self.sha)
         values = {"runner.temp": str(temp), "strategy.job-index": index, **_matrix_values(matrix)}
         step_outputs: dict[str, dict[str, str]] = {}
         ok = True
@@ -291,7 +312,9 @@ class JobGraph:
         args = {k: self._expand(v, values) for k, v in step.get("with", {}).items()}
         if "upload-artifact" in uses:
             if Path(args["path"]).is_dir():
-                shutil.copytree(args["path"], self.artifacts / args["name"], dirs_exist_ok=True)
+                assert args["overwrite"], "a re-run job could not upload its piece"
+                shutil.rmtree(self.artifacts / args["name"], ignore_errors=True)
+                shutil.copytree(args["path"], self.artifacts / args["name"])
             return True
         if "download-artifact" in uses:
             prefix = args["pattern"].rstrip("*")
@@ -369,6 +392,46 @@ def test_the_job_graph_simulated_records_what_a_local_run_does(
         ours = (run_dir / f"{notebook}.ipynb").read_text().replace(record.run_id, "RUN")
         theirs = (local_dir / f"{notebook}.ipynb").read_text()
         assert ours == theirs.replace(local_dir.name, "RUN")
+
+
+def test_rerun_failed_jobs_from_the_original_commit_commits_the_new_attempt(
+    git_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = per_step_project(git_repo) / "workflows" / "branching"
+    write_notebook(folder / "d.ipynb", "total = 0", ["import os\nassert os.environ['D_OK']"])
+    push_generated(git_repo, FILE)
+    origin = tmp_path / "origin.git"
+    graph = JobGraph(generate_ci(git_repo)[FILE], origin, tmp_path / "gh", "push")
+    first = dict(graph.run())
+    first_commit = git(origin, "rev-parse", "main").strip()
+    monkeypatch.setenv("D_OK", "1")  # what made d fail is fixed outside the repository
+
+    again = graph.rerun_failed()
+
+    assert first["step-d"] == "failure" and first["assemble"] == "failure"
+    assert again == {**first, "step-d": "success", "step-e": "success", "assemble": "success"}, (
+        graph.failures
+    )
+    check = tmp_path / "check"
+    git(tmp_path, "clone", "-q", str(origin), str(check))
+    (run_dir,) = iter_run_dirs(check / "runs", "branching")
+    folder_log = git(check, "log", "--format=%H %s", "--", run_dir.relative_to(check).as_posix())
+    assert [line.split(" ", 1)[1].split(" (")[0] for line in folder_log.splitlines()] == [
+        "nbflow: branching succeeded",
+        "nbflow: branching failed",
+    ]
+    assert folder_log.splitlines()[1].startswith(first_commit)  # the first attempt, kept
+    record = read_record(run_dir)
+    assert (record.status, record.step("d").status, record.step("e").status) == (
+        RunStatus.SUCCEEDED,
+        "succeeded",
+        "succeeded",
+    )
+    assert sorted(p.name for p in run_dir.iterdir()) == [
+        "README.md",
+        *(f"{s}.ipynb" for s in "abcdef"),
+        "run.json",
+    ]
 
 
 # --------------------------------------------------------------------------- sweeps

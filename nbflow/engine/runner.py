@@ -31,6 +31,7 @@ from nbflow.engine.parameters import (
     resolve_run_parameters,
     resolve_step_parameters,
 )
+from nbflow.engine.reuse import EarlierResult, refusal
 from nbflow.engine.step import (
     KernelHandle,
     StepResult,
@@ -46,6 +47,7 @@ from nbflow.manifest.values import jsonable
 from nbflow.plan import Plan, check_step_ids, downstream, plan_run, upstream
 from nbflow.project import Project, project_of_manifest
 from nbflow.run_record import (
+    RUN_THOUGH_NOT_SELECTED,
     Attempt,
     ItemRecord,
     RunRecord,
@@ -274,6 +276,9 @@ class _Run:
         self.fingerprints: dict[str, str | None] = {}  # computed before a step executes
         self.missed: set[str] = set()  # looked up in the cache, not found
         self.earlier_outputs: dict[str, Mapping[str, Any]] = {}  # of steps not selected
+        # steps not selected whose outputs selected steps use, with their latest result,
+        # until it is decided whether that result stands in (engine/reuse.py)
+        self.lenders: dict[str, EarlierResult | None] = {}
         self.started_kernels = False
         self.saves_deferred = self.save_pending = False
         self.queued: collections.deque[tuple[Step, int, StepTask]] = collections.deque()
@@ -282,7 +287,7 @@ class _Run:
 
     def execute(self) -> RunRecord:
         self.dir.mkdir(parents=True, exist_ok=True)
-        self._find_earlier_outputs()
+        self._find_lenders()
         self._save()
         if self.observer:
             self.observer.run_started(self.record)
@@ -430,6 +435,7 @@ class _Run:
         )
 
     def _ready(self, running: Iterable[str]) -> list[Step]:
+        self._decide_lenders()
         busy = set(running)
         ready = []
         for step in self.plan.steps:
@@ -585,7 +591,7 @@ class _Run:
         make the files the unselected step stands for."""
         if self._step(need).status.is_done:
             return True
-        if need in self.plan.selected:
+        if need in self.plan.selected or need in self.lenders:
             return False
         return all(self._is_satisfied(n) for n in self.workflow.step(need).needs)
 
@@ -764,19 +770,49 @@ class _Run:
             return step.outputs
         return self.earlier_outputs.get(step_id)
 
-    def _find_earlier_outputs(self) -> None:
-        """The outputs selected steps use from steps not selected: those of the latest
-        run in which each succeeded; its record says which run that is."""
+    def _find_lenders(self) -> None:
+        """The steps not selected whose outputs selected steps use, each with its
+        latest result (None: none); whether that result stands in is decided once
+        what the step needs is satisfied (``_decide_lenders``)."""
         selected = set(self.plan.selected)
         needed = upstream(self.workflow, selected) - selected
         needed -= {n for n in needed if self._step(n).status.is_done}
         if not needed:
             return
-        found = runs.latest_outputs(self.project.runs_dir, self.workflow.name, needed)
-        for step_id, (run_id, outputs) in sorted(found.items()):
-            self.earlier_outputs[step_id] = outputs
-            reason = f"not selected; outputs from run {run_id}"
-            self.record = self.record.with_step(replace(self._step(step_id), reason=reason))
+        found = runs.latest_results(self.project.runs_dir, self.workflow.name, needed)
+        self.lenders = {n: EarlierResult(*found[n]) if n in found else None for n in needed}
+
+    def _decide_lenders(self) -> None:
+        """Decide for each lender whose needs are satisfied (in plan order, so a chain
+        of them is decided in one pass)."""
+        for step_id in self.plan.order:
+            step = self.workflow.step(step_id)
+            if step_id in self.lenders and all(self._is_satisfied(n) for n in step.needs):
+                self._lend_or_run(step, self.lenders.pop(step_id))
+
+    def _lend_or_run(self, step: Step, earlier: EarlierResult | None) -> None:
+        """Let ``earlier`` stand in for ``step`` when it is what the step would produce
+        now; else add the step to the run, its record saying why."""
+        current = self._step(step.id)
+        try:
+            task = self._task(step)
+        except NbflowError:
+            why: str | None = "its parameters cannot be resolved"  # the worker reports it
+        else:
+            fingerprint = self.fingerprints[step.id] = self._fingerprint(
+                step, task, self._needs_digests(step)
+            )
+            missing = fp.missing_files(task.cwd, task.produces)
+            why = refusal(earlier, fingerprint, task.parameters, missing)
+        if why is None and earlier is not None:
+            self.earlier_outputs[step.id] = earlier.step.outputs
+            reason = f"not selected; outputs from run {earlier.run_id}"
+            self._update(replace(current, reason=reason))
+            return
+        log.info("%s: run though not selected: %s", step.id, why)
+        self.plan = replace(self.plan, selected=self.plan.selected | {step.id})
+        reason = f"{RUN_THOUGH_NOT_SELECTED}: {why}"
+        self._update(replace(current, status=StepStatus.PENDING, reason=reason))
 
     # -- the record ---------------------------------------------------------------
 
