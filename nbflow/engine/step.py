@@ -52,7 +52,7 @@ class StepTask:
     timeout: float | None = None
     env: Mapping[str, str] = field(default_factory=dict)
     log_output: bool = False
-    redactor: Redactor = field(default_factory=lambda: Redactor(()))
+    redactor: Redactor = field(default_factory=lambda: Redactor({}))
     kernels: KernelPool | None = None  # warm kernels; None: start one for this step
     inputs: tuple[str, ...] = ()  # the step's `inputs:` globs, expressions resolved
     produces: tuple[str, ...] = ()  # and its `produces:` globs
@@ -123,7 +123,7 @@ def execute_step(
     if error is not None and error.ename in STOPPED:
         _show_error(notebook, error)
     _set_output_path(notebook, task.output)
-    notebook = task.redactor.data(notebook)
+    notebook = redact_notebook(task, notebook)
     if notebook:
         write_atomic(task.output, dump_notebook(notebook))
     status = StepStatus.SUCCEEDED if error is None else StepStatus.FAILED
@@ -137,6 +137,30 @@ def execute_step(
         _redact_error(task.redactor, error),
         read_outputs(notebook),
     )
+
+
+def redact_notebook(task: StepTask, notebook: dict[str, Any]) -> dict[str, Any]:
+    """``notebook`` with every secret masked. An injected-parameters cell a mask
+    changed is written anew from the masked parameters, so it stays valid code:
+    ``limit = "***"``, not ``limit = ***`` (a numeric secret given with ``-p``)."""
+    redacted: dict[str, Any] = task.redactor.data(notebook)
+    for before, after in zip(notebook.get("cells", ()), redacted.get("cells", ()), strict=False):
+        tags = after.get("metadata", {}).get("tags", ())
+        if "injected-parameters" in tags and after.get("source") != before.get("source"):
+            after["source"] = task.redactor.text(_parameters_source(task, redacted))
+    return redacted
+
+
+def _parameters_source(task: StepTask, notebook: Mapping[str, Any]) -> str:
+    """The injected-parameters cell papermill writes for ``task``'s parameters, masked."""
+    from papermill.translators import translate_parameters
+
+    meta = notebook.get("metadata", {})
+    language = meta.get("kernelspec", {}).get("language") or meta.get("language_info", {}).get(
+        "name", "python"
+    )
+    parameters = task.redactor.data(dict(task.parameters))
+    return str(translate_parameters(task.kernel, language, parameters, "Parameters"))
 
 
 def _set_output_path(notebook: dict[str, Any], output: Path) -> None:

@@ -216,39 +216,6 @@ class Git:
                 env[f"GIT_{role}_EMAIL"] = DEFAULT_IDENTITY[1]
         return env
 
-    def replay_added(self, commit: str, onto: str, where: str, kept: str) -> str:
-        """Re-create ``commit`` — which only adds files — on ``onto``; StoreError when a
-        path it adds exists there already (a real conflict)."""
-        changes = self._added_files(commit, where, kept)
-        with tempfile.TemporaryDirectory(prefix="nbflow-index-") as tmp:
-            env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
-            self.run("read-tree", onto, env=env)
-            clash = self.run("ls-files", "--", *[path for _, _, path in changes], env=env).split()
-            if clash:
-                raise StoreError(_conflict_message(clash, where, kept))
-            infos = [a for m, s, p in changes for a in ("--cacheinfo", f"{m},{s},{p}")]
-            failure = self.try_run("update-index", "--add", *infos, env=env)
-            if failure is not None:
-                raise StoreError(_conflict_message([p for _, _, p in changes], where, kept))
-            tree = self.run("write-tree", env=env).strip()
-        author = self.run("log", "-1", "--format=%an%x00%ae%x00%aI", commit).strip().split("\0")
-        env_author = dict(
-            zip(("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_AUTHOR_DATE"), author, strict=False)
-        )
-        message = self.run("log", "-1", "--format=%B", commit)
-        return self.commit_tree(tree, [onto], message.rstrip("\n") + "\n", env_author)
-
-    def _added_files(self, commit: str, where: str, kept: str) -> list[tuple[str, str, str]]:
-        raw = self.run("diff-tree", "-r", "-z", "--no-renames", "--root", "--no-commit-id", commit)
-        parts = [p for p in raw.split("\0") if p]
-        changes = []
-        for meta, path in zip(parts[::2], parts[1::2], strict=True):
-            _, mode, _, sha, status = meta.lstrip(":").split()
-            if status != "A":
-                raise StoreError(_conflict_message([path], where, kept))
-            changes.append((mode, sha, path))
-        return changes
-
     # ----------------------------------------------------------------- remotes
 
     def fetch(self, remote: str, branch: str, *, missing_ok: bool = False) -> str | None:
@@ -297,13 +264,4 @@ def lock_message(lock: Path, run_id: str | None) -> str:
         f"cannot commit the run: {lock} exists, so another git process is using this "
         "repository (or one crashed and left the file behind); wait for it to finish, or "
         f"delete {lock} if no git process is running, then commit the run with {again}"
-    )
-
-
-def _conflict_message(paths: Sequence[str], where: str, kept: str) -> str:
-    shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
-    return (
-        f"cannot push the run: {shown} already exists on {where} with other content (a real "
-        f"conflict); the run commit {kept[:12]} is kept locally; compare them and resolve by "
-        "hand (`git pull --rebase`)"
     )

@@ -9,11 +9,12 @@ changes elsewhere stay exactly as they were. The runs branch and pull-request
 branches are written without switching the checkout.
 
 A rejected push (another run landed first) is retried: fetch, replay the run
-commits on the new tip (run folders are only ever added and run ids are unique,
-so they never conflict) and push again, up to :data:`PUSH_ATTEMPTS` times. A run
-folder that exists on the remote already is a real conflict: a StoreError, with
-the local commit kept. The git commands themselves are run by
-:class:`nbflow.store.gitcmd.Git`.
+commits on the new tip and push again, up to :data:`PUSH_ATTEMPTS` times
+(store/replay.py): a run folder is added, or replaces an earlier attempt of the
+same run (a re-run of failed jobs on GitHub), in a new commit on top. A folder on
+the remote holding another run under the same id is a real conflict: a
+StoreError naming the files that differ, with the local commit kept. The git
+commands themselves are run by :class:`nbflow.store.gitcmd.Git`.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from nbflow.errors import StoreError, UsageError
 from nbflow.project import COMMIT_TARGETS, CommitSettings, Project
 from nbflow.run_record import RunRecord
 from nbflow.store.gitcmd import DEFAULT_REMOTE, ZERO_SHA, Git
+from nbflow.store.replay import replay_run
 
 log = logging.getLogger(__name__)
 
@@ -278,7 +280,7 @@ class _Committer:
             )
         new = tip
         for commit in commits:
-            new = self.git.replay_added(commit, new, where, sha)
+            new = replay_run(self.git, commit, new, where, sha)
         return new
 
     def _move_current(self, ref: str, new: str, old: str) -> None:

@@ -263,24 +263,67 @@ def test_two_clones_pushing_at_once_both_land(git_repo: Path, tmp_path: Path, ta
     assert sorted(line for line in landed.splitlines() if line) == [RUN_1, RUN_2]
 
 
-def test_a_real_conflict_stops_and_keeps_the_local_commit(git_repo: Path, tmp_path: Path) -> None:
+def test_another_run_under_the_same_id_stops_naming_only_differing_files(
+    git_repo: Path, tmp_path: Path
+) -> None:
     other = clone(git_repo.parent / "origin.git", tmp_path / "other")
     folder1, record1 = write_run(git_repo, RUN_1)
     first = commit_run(Project(git_repo), folder1, record1, target="current", push=True)
-    folder2, record2 = write_run(other, RUN_1, notebook='{"cells": [], "other": 1}\n')
+    folder2, record2 = write_run(
+        other, RUN_1, trigger="schedule", notebook='{"cells": [], "other": 1}\n'
+    )
 
     with pytest.raises(StoreError) as exc:
         commit_run(Project(other), folder2, record2, target="current", push=True)
 
     local = git(other, "rev-parse", "HEAD")
     assert str(exc.value) == (
-        f"cannot push the run: runs/demo/{RUN_1}/README.md, runs/demo/{RUN_1}/a.ipynb, "
-        f"runs/demo/{RUN_1}/b.ipynb and 1 more already exists on origin main with other "
-        f"content (a real conflict); the run commit {local[:12]} is kept locally; compare "
-        "them and resolve by hand (`git pull --rebase`)"
-    )
+        f"cannot push the run: runs/demo/{RUN_1} on origin main holds another run under the "
+        'same id (its trigger is "manual" there, "schedule" here); files that differ: '
+        f"runs/demo/{RUN_1}/a.ipynb, runs/demo/{RUN_1}/b.ipynb, runs/demo/{RUN_1}/run.json; "
+        f"the run commit {local[:12]} is kept locally; compare them and resolve by hand "
+        "(`git pull --rebase`)"
+    )  # README.md is the same on both sides: not named
     assert git(other, "log", "-1", "--format=%(trailers:key=Nbflow-Run,valueonly)") == RUN_1
     assert git(git_repo.parent / "origin.git", "rev-parse", "main") == first.sha
+
+
+@pytest.mark.parametrize("target", ["current", "runs-branch"])
+def test_a_later_attempt_of_the_same_run_replaces_its_folder_on_top(
+    git_repo: Path, tmp_path: Path, target: str
+) -> None:
+    origin = git_repo.parent / "origin.git"
+    other = clone(origin, tmp_path / "other")  # a re-run: from the commit the run started at
+    folder1, record1 = write_run(git_repo, RUN_1, status="failed")
+    (folder1 / "stale.ipynb").write_text("{}\n", encoding="utf-8")
+    first = commit_run(Project(git_repo), folder1, record1, target=target, push=True)
+    folder2, record2 = write_run(other, RUN_1)  # the same seed; b succeeded this time
+
+    second = commit_run(Project(other), folder2, record2, target=target, push=True)
+
+    branch = first.branch
+    assert git(origin, "rev-parse", branch) == second.sha
+    assert git(origin, "rev-parse", f"{branch}^") == first.sha  # the first attempt, kept
+    assert git(origin, "ls-tree", "--name-only", branch, f"runs/demo/{RUN_1}/").split() == [
+        f"runs/demo/{RUN_1}/{name}" for name in ("README.md", "a.ipynb", "b.ipynb", "run.json")
+    ]
+    assert git(origin, "log", "-1", "--format=%(trailers:key=Nbflow-Status,valueonly)", branch) == (
+        "succeeded"
+    )
+
+
+def test_pushing_a_run_that_landed_already_adds_no_commit(git_repo: Path, tmp_path: Path) -> None:
+    origin = git_repo.parent / "origin.git"
+    other = clone(origin, tmp_path / "other")
+    folder1, record1 = write_run(git_repo, RUN_1)
+    first = commit_run(Project(git_repo), folder1, record1, target="current", push=True)
+    folder2, record2 = write_run(other, RUN_1)  # byte for byte the same run folder
+
+    second = commit_run(Project(other), folder2, record2, target="current", push=True)
+
+    assert second.sha == first.sha == git(origin, "rev-parse", "main")
+    assert git(other, "rev-parse", "main") == first.sha
+    assert git(other, "status", "--porcelain") == ""
 
 
 def test_push_without_a_remote_names_the_fix(tmp_path: Path) -> None:
