@@ -30,6 +30,10 @@ LOCK_WAIT = 10.0  # seconds to wait for another git process to release the index
 _POLL = 0.05
 
 
+class IndexLockedError(StoreError):
+    """Another process kept the index locked longer than :data:`LOCK_WAIT`."""
+
+
 class IndexLock:
     """``index.lock`` created by nbflow, holding the index it will become."""
 
@@ -70,7 +74,7 @@ class IndexLock:
                 break
             except FileExistsError:
                 if time.monotonic() >= deadline:
-                    raise StoreError(lock_message(self.path, run_id)) from None
+                    raise IndexLockedError(lock_message(self.path, run_id)) from None
                 time.sleep(_POLL)
         try:
             with (
