@@ -16,12 +16,16 @@ manifest's graph (docs/scale.md, docs/github.md).
   need failed is skipped by GitHub; ``nbflow assemble`` records why.
 - ``assemble`` runs after every step job, whatever happened to them (unless the plan
   did not run), assembles the run folder, commits and pushes it, and notifies, as
-  ``nbflow run --commit --push`` does: the only job with ``contents: write``, and
-  the only one in the workflow's concurrency group.
+  ``nbflow run --commit --push`` does: the only job with ``contents: write``. It is
+  in no concurrency group (GitHub would cancel a waiting assemble for a newer one:
+  steps run, nothing recorded); concurrent pushes are retried by the push itself.
+  It gets the push token and what ``notify:`` reads, no other secret.
 
 Artifacts are named ``nbflow-<workflow>-<GitHub run id>-<plan.seed|step id>[.<matrix
 job index>]`` (step ids hold no dot, so no two jobs share a name) and uploaded with
-``overwrite``: re-running failed jobs replaces their pieces.
+``overwrite``: re-running failed jobs replaces their pieces. Jobs download them
+through the REST API (``run-id``, ``github-token``, ``actions: read``), the only way
+a re-run job sees the pieces of jobs that passed in an earlier attempt.
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ PLAN_MINUTES = 15
 PIECES = "${{ runner.temp }}/nbflow-pieces"  # what a job downloads
 PIECE = "${{ runner.temp }}/nbflow-piece"  # what a job uploads
 MATRIX_LIMIT = 256  # GitHub's most jobs per matrix
+RUNNER_SET = ("GITHUB_", "RUNNER_")  # variables the runner sets: never overridden
 SEED_ARTIFACT = "plan.seed"  # step ids hold no dot: no step's artifact has this name
 
 
@@ -148,7 +153,25 @@ def _upload(context: _Context, suffix: str, *, always: bool = False) -> Any:
 
 
 def _download(context: _Context) -> Any:
-    return _uses(DOWNLOAD, pattern=_artifact(context, "*"), path=PIECES, **{"merge-multiple": True})
+    """Every piece of this workflow run so far. ``run-id`` and ``github-token`` make
+    the action list the run's artifacts through the REST API, which sees those of
+    earlier attempts too: after "Re-run failed jobs" the jobs that passed are not run
+    again, and without them a re-run job finds none of their pieces."""
+    return _uses(
+        DOWNLOAD,
+        pattern=_artifact(context, "*"),
+        path=PIECES,
+        **{
+            "merge-multiple": True,
+            "run-id": "${{ github.run_id }}",
+            "github-token": "${{ github.token }}",
+        },
+    )
+
+
+def _reading(*extra: tuple[str, str]) -> Any:
+    """A job's permissions: read the repository and the run's artifacts, plus ``extra``."""
+    return _map([("actions", "read"), ("contents", "read"), *extra])
 
 
 def _plan_job(context: _Context) -> Any:
@@ -180,7 +203,7 @@ def _plan_job(context: _Context) -> Any:
 
 def _step_job(context: _Context, step: Step) -> Any:
     minutes = timeout_minutes(replace(context.workflow, steps=(step,)))
-    job = _head(context, f"{context.name} / {step.id}", "", _map([("contents", "read")]), minutes)
+    job = _head(context, f"{context.name} / {step.id}", "", _reading(), minutes)
     job.insert(1, "needs", ["plan", *(job_id(n) for n in step.needs)])
     env = {k: v for k, v in _secret_env(context.workflow).items() if k != "GITHUB_TOKEN"}
     item, piece = "", step.id
@@ -205,7 +228,7 @@ def _step_job(context: _Context, step: Step) -> Any:
 
 
 def _assemble_job(context: _Context) -> Any:
-    permissions = _map([("contents", "write")])
+    permissions = _map([("actions", "read"), ("contents", "write")])
     if context.commit_target == "pr":
         permissions["pull-requests"] = "write"
     condition = "always() && needs.plan.result == 'success'"
@@ -213,7 +236,9 @@ def _assemble_job(context: _Context) -> Any:
     needs = ["plan", *(job_id(s) for s in topological_order(context.workflow.steps))]
     job.insert(1, "needs", needs)
     job["runs-on"] = _runner(context)
-    job["concurrency"] = _map([("group", f"nbflow-{context.name}"), ("cancel-in-progress", False)])
+    # No concurrency group: GitHub keeps one waiting job per group and cancels an
+    # older waiting one, which would drop a run whose steps had run. Two assembles
+    # pushing at once is what the push's fetch-and-replay retry is for.
     assemble = [f'nbflow assemble {context.name} --pieces "{_env_path(PIECES)}" --commit --push']
     job["steps"] = [
         *_setup_steps(context),
@@ -222,9 +247,23 @@ def _assemble_job(context: _Context) -> Any:
             run=[f'git config user.name "{BOT_NAME}"', f'git config user.email "{BOT_EMAIL}"'],
         ),
         _download(context),
-        _step("nbflow assemble and commit", env=_secret_env(context.workflow), run=assemble),
+        _step("nbflow assemble and commit", env=notify_env(context.workflow), run=assemble),
     ]
     return job
+
+
+def notify_env(workflow: Workflow) -> dict[str, str]:
+    """What the assemble job's command gets: the push token and what the ``notify:``
+    URLs read, nothing else (it runs no notebook): ``secrets.NAME`` from that secret,
+    ``env.NAME`` from the repository secret ``NAME`` or, unset, the variable ``NAME``."""
+    env = {"GITHUB_TOKEN": "${{ secrets.GITHUB_TOKEN }}"}
+    notify = workflow.notify
+    for ref in find_references([*notify.on_failure, *notify.on_success]):
+        if ref.kind == "secrets":
+            env[ref.name] = f"${{{{ secrets.{ref.name} }}}}"
+        elif ref.kind == "env" and ref.name not in env and not ref.name.startswith(RUNNER_SET):
+            env[ref.name] = f"${{{{ secrets.{ref.name} || vars.{ref.name} }}}}"
+    return env
 
 
 def _env_path(expression: str) -> str:

@@ -224,7 +224,7 @@ def _attempt_line(attempt: Attempt) -> str:
 
 
 def _finish_line(record: RunRecord) -> str:
-    done = record.count(StepStatus.SUCCEEDED) + record.count(StepStatus.CACHED)
+    done = record.count_done()
     total = len(record.steps)
     took = f" in {record.duration:.1f} s" if record.duration is not None else ""
     cached = record.count(StepStatus.CACHED)

@@ -82,9 +82,12 @@ class StoreError(NbflowError):
 
 
 class RunLockedError(NbflowError):
-    """Another run of the same workflow holds the checkout's run lock."""
+    """Another run of the same workflow holds the checkout's run lock: busy, try later.
 
-    exit_code = 1
+    Exit code 75 is sysexits' EX_TEMPFAIL ("try again later"), so a scheduler can
+    tell a busy checkout from a failed step (1) or bad input (2)."""
+
+    exit_code = 75
 
 
 class ConfigError(NbflowError):

@@ -42,6 +42,7 @@ __all__ = [
     "DEFAULT_API_URL",
     "CommentResult",
     "GitHubError",
+    "GitHubSettingsError",
     "GitHubSettings",
     "PullRequestResult",
     "comment_marker",
@@ -75,6 +76,12 @@ class GitHubError(NbflowError):
     def __init__(self, message: str, *, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+class GitHubSettingsError(GitHubError):
+    """No token, or no repository to call the API on: invalid input, exit code 2."""
+
+    exit_code = 2
 
 
 @dataclass(frozen=True)
@@ -127,7 +134,7 @@ def _token(env: Mapping[str, str]) -> tuple[str, str]:
     for name in TOKEN_VARIABLES:
         if env.get(name, "").strip():
             return name, env[name].strip()
-    raise GitHubError(
+    raise GitHubSettingsError(
         "no GitHub token: set GITHUB_TOKEN (or GH_TOKEN); in a GitHub Actions workflow "
         "add `env: GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }}` to the step"
     )
@@ -137,16 +144,16 @@ def _repository(env: Mapping[str, str], remote_url: str | None) -> tuple[str, st
     """OWNER/REPO and, when read from a remote URL, its host."""
     if named := env.get("GITHUB_REPOSITORY", "").strip():
         if not _REPOSITORY.match(named):
-            raise GitHubError(f"GITHUB_REPOSITORY={named!r}: expected OWNER/REPO")
+            raise GitHubSettingsError(f"GITHUB_REPOSITORY={named!r}: expected OWNER/REPO")
         return named, None
     if not remote_url:
-        raise GitHubError(
+        raise GitHubSettingsError(
             "cannot tell the GitHub repository: set GITHUB_REPOSITORY=OWNER/REPO "
             "or add an `origin` remote on GitHub"
         )
     match = _REMOTE.match(remote_url.strip())
     if not match:
-        raise GitHubError(
+        raise GitHubSettingsError(
             f"cannot tell the GitHub repository from the `origin` remote "
             f"{_without_userinfo(remote_url)!r}: set GITHUB_REPOSITORY=OWNER/REPO"
         )

@@ -79,10 +79,9 @@ def render_report(record: RunRecord, *, notebook_url: NotebookUrl | None = None)
 
 def render_summary_line(record: RunRecord) -> str:
     """One line, e.g. ``finance-daily failed (3/4 steps) run <id>``."""
-    succeeded = record.count(StepStatus.SUCCEEDED)
     return (
         f"{record.workflow} {record.status.value} "
-        f"({succeeded}/{len(record.steps)} steps) run {record.run_id}"
+        f"({record.count_done()}/{len(record.steps)} steps) run {record.run_id}"
     )
 
 
@@ -257,13 +256,17 @@ def _change_value(value: Any) -> str:
 
 
 def _counts(record: RunRecord) -> str:
-    """``3/4 steps succeeded, 1 skipped``: succeeded of all, then the other statuses."""
+    """``3/4 steps succeeded (2 cached), 1 skipped``: succeeded (cached ones included:
+    their results are there) of all, then the other statuses."""
     others = [
         f"{record.count(status)} {status.value}"
         for status in StepStatus
-        if status != StepStatus.SUCCEEDED and record.count(status)
+        if not status.is_done and record.count(status)
     ]
-    succeeded = f"{record.count(StepStatus.SUCCEEDED)}/{len(record.steps)} steps succeeded"
+    cached = record.count(StepStatus.CACHED)
+    succeeded = f"{record.count_done()}/{len(record.steps)} steps succeeded" + (
+        f" ({cached} cached)" if cached else ""
+    )
     return ", ".join([succeeded, *others])
 
 

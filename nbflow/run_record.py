@@ -241,6 +241,10 @@ class RunRecord:
     def count(self, status: StepStatus) -> int:
         return sum(1 for s in self.steps if s.status == status)
 
+    def count_done(self) -> int:
+        """Steps whose outputs are there: succeeded, or cached from an earlier run."""
+        return sum(1 for s in self.steps if s.status.is_done)
+
     @property
     def is_dirty(self) -> bool:
         """Whether the run started from uncommitted changes to its inputs."""

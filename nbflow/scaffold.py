@@ -83,7 +83,8 @@ def new_workflow(root: Path, name: str, first_step: str = "main") -> list[Path]:
 
 
 def new_step(root: Path, workflow: str, step: str) -> list[Path]:
-    """Create ``<step>.ipynb`` and append the step to the manifest, keeping its layout."""
+    """Create ``<step>.ipynb`` and append the step to the manifest, keeping its layout;
+    for a step the manifest lists already, write its missing notebook."""
     from ruamel.yaml import YAML
 
     if not SAFE_STEP.match(step):
@@ -96,8 +97,8 @@ def new_step(root: Path, workflow: str, step: str) -> list[Path]:
     yaml.indent(mapping=2, sequence=4, offset=2)
     data = yaml.load(manifest.read_text(encoding="utf-8"))
     steps = data.setdefault("steps", [])
-    if any(s.get("id") == step for s in steps):
-        raise UsageError(f"{manifest}: step '{step}' exists already")
+    if listed := next((s for s in steps if s.get("id") == step), None):
+        return [_missing_notebook(manifest, step, listed.get("notebook"))]
     notebook = manifest.parent / f"{step}.ipynb"
     steps.append({"id": step, "notebook": notebook.name})
     with manifest.open("w", encoding="utf-8") as handle:
@@ -106,6 +107,21 @@ def new_step(root: Path, workflow: str, step: str) -> list[Path]:
     if not notebook.exists():
         created.append(write_step_notebook(notebook))
     return created
+
+
+def _missing_notebook(manifest: Path, step: str, notebook: Any) -> Path:
+    """Write the notebook a listed step names when it does not exist yet."""
+    given = Path(notebook) if isinstance(notebook, str) else None
+    if given is None or given.suffix != ".ipynb" or given.is_absolute() or ".." in given.parts:
+        raise UsageError(
+            f"{manifest}: step '{step}' exists already; its notebook: {notebook!r} is not "
+            "a .ipynb path inside the workflow folder to write"
+        )
+    path = manifest.parent / given
+    if path.exists():
+        raise UsageError(f"{manifest}: step '{step}' exists already, and so does {path}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_step_notebook(path)
 
 
 def write_step_notebook(path: Path) -> Path:

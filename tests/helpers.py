@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 
 def code_cell(source: str, tags: Iterable[str] = ()) -> dict[str, Any]:
     """A code cell dict (nbformat 4) with optional tags."""
@@ -178,7 +180,20 @@ def assert_golden(relative: str, text: str) -> None:
     if os.environ.get("UPDATE_GOLDEN"):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(text.encode("utf-8"))
-    assert text == path.read_bytes().decode("utf-8")
+    expected = path.read_bytes().decode("utf-8")
+    if text != expected:
+        import difflib
+
+        diff = difflib.unified_diff(
+            expected.splitlines(keepends=True),
+            text.splitlines(keepends=True),
+            f"tests/golden/{relative}",
+            "generated",
+        )
+        pytest.fail(
+            f"differs from its golden copy (UPDATE_GOLDEN=1 rewrites it):\n{''.join(diff)}",
+            pytrace=False,
+        )
 
 
 def copy_examples(root: Path) -> Path:

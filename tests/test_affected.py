@@ -201,7 +201,7 @@ def test_unknown_revision_is_an_error(
     other(project_repo)
     commit_all(project_repo, "first")
 
-    assert main(["affected", "HEAD~1..HEAD"]) == 1
+    assert main(["affected", "HEAD~1..HEAD"]) == 2
     assert capsys.readouterr().err == "error: HEAD~1..HEAD: unknown revision 'HEAD~1'\n"
 
 

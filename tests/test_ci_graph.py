@@ -109,6 +109,45 @@ def test_jobs_mirror_the_graph_and_only_assemble_writes(tmp_path: Path) -> None:
     assert token == ["assemble"]
 
 
+def test_assemble_is_in_no_concurrency_group_and_gets_only_what_notify_reads(
+    tmp_path: Path,
+) -> None:
+    manifest = per_step_project(tmp_path) / "workflows" / "branching" / "workflow.yaml"
+    notify = (
+        "notify:\n"
+        "  on_failure: ['${{ env.HOOK_URL }}', '${{ secrets.API_TOKEN }}']\n"
+        "  on_success: ['${{ env.GITHUB_SERVER_URL }}/x', '${{ env.HOOK_URL }}']\n"
+    )
+    manifest.write_text(manifest.read_text(encoding="utf-8") + notify, encoding="utf-8")
+    doc = load(generate_ci(tmp_path)[FILE])
+    jobs = doc["jobs"]
+
+    assert [j for j in jobs if "concurrency" in jobs[j]] == ["pull_request"]
+    assert "concurrency" not in doc
+    assert jobs["assemble"]["steps"][-1]["env"] == {
+        "GITHUB_TOKEN": "${{ secrets.GITHUB_TOKEN }}",
+        "HOOK_URL": "${{ secrets.HOOK_URL || vars.HOOK_URL }}",
+        "API_TOKEN": "${{ secrets.API_TOKEN }}",
+    }
+    assert jobs["step-a"]["steps"][-2]["env"] == {"API_TOKEN": "${{ secrets.API_TOKEN }}"}
+
+
+def test_every_job_downloads_the_pieces_of_earlier_attempts_too(tmp_path: Path) -> None:
+    jobs = load(generate_ci(per_step_project(tmp_path))[FILE])["jobs"]
+
+    downloads = {
+        j: s["with"]
+        for j in jobs
+        for s in jobs[j]["steps"]
+        if "download-artifact" in s.get("uses", "")
+    }
+    assert list(downloads) == [j for j in jobs if j.startswith("step-")] + ["assemble"]
+    for job, given in downloads.items():
+        assert given["run-id"] == "${{ github.run_id }}"
+        assert given["github-token"] == "${{ github.token }}"
+        assert jobs[job]["permissions"]["actions"] == "read"
+
+
 def test_an_unknown_step_under_ci_points_at_it(tmp_path: Path) -> None:
     folder = tmp_path / "workflows" / "demo"
     (folder).mkdir(parents=True)

@@ -64,7 +64,11 @@ def test_no_command_prints_help_and_exits_2(capsys: pytest.CaptureFixture[str]) 
     out, err = capsys.readouterr()
     assert out == ""
     assert err.startswith("usage: nbflow ")
-    assert err.endswith("130\ninterrupted. NBFLOW_DEBUG=1 shows tracebacks.\n")
+    assert " ".join(err.split()).endswith(
+        "Exit codes: 0 ok, 1 a step failed, 2 invalid input, 3 internal error, 75 busy (the "
+        "workflow is running: try later), 130 interrupted, 141 stdout closed. NBFLOW_DEBUG=1 "
+        "shows tracebacks."
+    )
 
 
 def test_unknown_command_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -177,9 +181,9 @@ def test_runs_and_show_after_a_run(project: Path, capsys: pytest.CaptureFixture[
     shown_json = json.loads(capsys.readouterr().out)
 
     took = f"{record.duration:.1f} s"
-    assert (
-        listed
-        == f"{record.run_id}  demo                 succeeded   1/1 steps  {took:>8}  schedule\n"
+    assert listed == (
+        "RUN                      WORKFLOW             STATUS      STEPS          TOOK  TRIGGER\n"
+        f"{record.run_id}  demo                 succeeded   1/1 steps  {took:>8}  schedule\n"
     )
     assert as_json == [stored]
     assert shown == render_report(record) + "\n"
@@ -242,7 +246,9 @@ def test_new_workflow_then_new_step_keeps_comments_and_validates(
     assert main(["validate", "wf"]) == 0
     assert capsys.readouterr().err == f"ok {manifest} (2 steps)\n"
     assert main(["new", "wf", "step2"]) == 2
-    assert capsys.readouterr().err == f"error: {manifest}: step 'step2' exists already\n"
+    assert capsys.readouterr().err == (
+        f"error: {manifest}: step 'step2' exists already, and so does {folder}/step2.ipynb\n"
+    )
 
 
 def test_unexpected_exception_exits_3(

@@ -1,20 +1,15 @@
 """The example workflows: notebooks stored clean, manifests that fit their notebooks,
 and the examples run end to end.
 
-The end-to-end tests run the notebooks with papermill directly, as the engine would:
-in manifest order, with the workflow folder as working directory, each workflow
-parameter injected into the notebooks whose parameters cell defines it, and
-``${{ steps.ID.outputs.NAME }}`` filled from the outputs recorded by earlier steps.
-They work on a copy of the workflow folder in ``tmp_path``, so nothing is written
-into the repository.
+The end-to-end tests run each example through nbflow's own engine (``run_workflow``)
+on a copy of its folder in a project in ``tmp_path``, so nothing is written into the
+repository and what they check is what ``nbflow run`` does.
 """
 
 from __future__ import annotations
 
 import ast
 import importlib.util
-import os
-import re
 import shutil
 from pathlib import Path
 from types import ModuleType
@@ -22,17 +17,16 @@ from typing import Any
 
 import duckdb
 import nbformat
-import papermill
 import pytest
-from papermill.exceptions import PapermillExecutionError
 from ruamel.yaml import YAML
+
+from nbflow.engine.runner import RunOptions, run_workflow
+from nbflow.manifest.load import load_manifest
+from nbflow.run_record import RunRecord, RunStatus, StepError, StepStatus
 
 WORKFLOWS = Path(__file__).resolve().parents[1] / "workflows"
 NOTEBOOKS = sorted(WORKFLOWS.glob("*/*.ipynb"))
 MANIFESTS = sorted(WORKFLOWS.glob("*/workflow.yaml"))
-OUTPUT_MIME = "application/vnd.nbflow.output+json"  # how nbflow.record stores a value in a notebook
-STEP_OUTPUT = re.compile(r"^\$\{\{\s*steps\.([\w-]+)\.outputs\.(\w+)\s*\}\}$")
-PARAM = re.compile(r"^\$\{\{\s*params\.(\w+)\s*\}\}$")
 RUN_DATE = "2026-11-20"
 
 
@@ -118,97 +112,24 @@ def test_workflow_parameters_reach_a_notebook(manifest: Path) -> None:
     assert set(spec.get("parameters", {})) - defined == set()
 
 
-# -- end to end -----------------------------------------------------------------------
+# -- end to end, through nbflow's engine --------------------------------------------
 
 
-@pytest.fixture
-def kernel_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make ``nbflow.record`` importable in the kernels papermill starts.
-
-    Stop-gap: while nbflow/engine/outputs.py is being written, kernels get a stand-in
-    ``nbflow`` package (on PYTHONPATH, which kernels inherit) that stores values the
-    same way. Once the real module exists this fixture does nothing; delete the stub
-    then.
-    """
-    try:
-        import nbflow.engine.outputs  # noqa: F401
-    except ImportError:
-        stub = tmp_path / "nbflow-stub" / "nbflow"
-        stub.mkdir(parents=True)
-        (stub / "__init__.py").write_text(
-            "from IPython.display import display\n\n"
-            "def record(name, value):\n"
-            f"    display({{{OUTPUT_MIME!r}: {{'name': name, 'value': value}},"
-            " 'text/plain': repr(value)}, raw=True)\n"
-            "    return value\n"
-        )
-        pythonpath = [str(stub.parent), *filter(None, [os.environ.get("PYTHONPATH")])]
-        monkeypatch.setenv("PYTHONPATH", os.pathsep.join(pythonpath))
-
-
-def _copy_workflow(name: str, tmp_path: Path) -> Path:
-    folder = tmp_path / name
+def _copy_workflow(name: str, project: Path) -> Path:
+    folder = project / "workflows" / name
     shutil.copytree(WORKFLOWS / name, folder, ignore=shutil.ignore_patterns("data", "__pycache__"))
     return folder
 
 
-def _recorded(executed: Path) -> dict[str, Any]:
-    nb = nbformat.read(executed, as_version=4)
-    return {
-        output.data[OUTPUT_MIME]["name"]: output.data[OUTPUT_MIME]["value"]
-        for cell in nb.cells
-        for output in cell.get("outputs", [])
-        if OUTPUT_MIME in output.get("data", {})
-    }
+def _run(folder: Path, **params: Any) -> RunRecord:
+    """Run the workflow in ``folder`` as ``nbflow run`` does, with ``params`` as ``-p``."""
+    workflow = load_manifest(folder / "workflow.yaml")
+    return run_workflow(workflow, RunOptions(parameters=params))
 
 
-def _resolve(value: Any, outputs: dict[str, dict[str, Any]]) -> Any:
-    match = STEP_OUTPUT.match(value) if isinstance(value, str) else None
-    return outputs[match[1]][match[2]] if match else value
-
-
-def _run_step(
-    folder: Path,
-    step: dict[str, Any],
-    params: dict[str, Any],
-    outputs: dict[str, dict[str, Any]],
-) -> dict[str, Any]:
-    """Run one step as the engine would; return (and keep in ``outputs``) what it recorded."""
-    notebook = folder / step["notebook"]
-    names = _parameter_names(notebook)
-    injected = {name: value for name, value in params.items() if name in names}
-    injected |= {name: _resolve(v, outputs) for name, v in step.get("parameters", {}).items()}
-    executed = folder.parent / "executed" / f"{step['id']}.ipynb"
-    executed.parent.mkdir(exist_ok=True)
-    papermill.execute_notebook(
-        notebook, executed, parameters=injected, cwd=folder, progress_bar=False
-    )
-    outputs[step["id"]] = _recorded(executed)
-    return outputs[step["id"]]
-
-
-def _run_workflow(folder: Path, **params: Any) -> dict[str, dict[str, Any]]:
-    """Run every step in manifest order (a valid order for both examples); a step with
-    ``foreach: "${{ params.X }}"`` once per item, its outputs lists of the items'."""
-    spec = _manifest(folder / "workflow.yaml")
-    defaults = {name: p.get("default") for name, p in spec.get("parameters", {}).items()}
-    outputs: dict[str, dict[str, Any]] = {}
-    for step in spec["steps"]:
-        if "foreach" not in step:
-            _run_step(folder, step, defaults | params, outputs)
-            continue
-        items = (defaults | params)[PARAM.fullmatch(step["foreach"])[1]]  # type: ignore[index]
-        recorded = []
-        for index, item in enumerate(items):
-            values = {k: item if v == "${{ item }}" else v for k, v in step["parameters"].items()}
-            one = {**step, "id": f"{step['id']}.{index}", "parameters": values}
-            recorded.append(_run_step(folder, one, defaults | params, outputs))
-        outputs[step["id"]] = {name: [r[name] for r in recorded] for name in recorded[0]}
-    return outputs
-
-
-def _step(workflow: str, step_id: str) -> dict[str, Any]:
-    return next(s for s in _manifest(workflow)["steps"] if s["id"] == step_id)
+def _outputs(record: RunRecord) -> dict[str, dict[str, Any]]:
+    assert record.status == RunStatus.SUCCEEDED, [(s.id, s.error) for s in record.steps]
+    return {step.id: dict(step.outputs or {}) for step in record.steps}
 
 
 def _sample_data(folder: Path) -> ModuleType:
@@ -228,11 +149,10 @@ def _daily_revenue(warehouse: Path) -> list[tuple[Any, ...]]:
     return rows
 
 
-@pytest.mark.usefixtures("kernel_env")
-def test_finance_daily_end_to_end(tmp_path: Path) -> None:
-    folder = _copy_workflow("finance-daily", tmp_path)
+def test_finance_daily_end_to_end(project: Path) -> None:
+    folder = _copy_workflow("finance-daily", project)
 
-    outputs = _run_workflow(folder, run_date=RUN_DATE)
+    outputs = _outputs(_run(folder, run_date=RUN_DATE))
 
     # The sample exports are seeded by the run date, so these numbers are stable.
     expected = [
@@ -251,40 +171,45 @@ def test_finance_daily_end_to_end(tmp_path: Path) -> None:
     assert (folder / "data/staging" / RUN_DATE / "payments.csv").is_file()
 
 
-@pytest.mark.usefixtures("kernel_env")
-def test_finance_daily_reload_replaces_the_day(tmp_path: Path) -> None:
-    folder = _copy_workflow("finance-daily", tmp_path)
-    outputs = _run_workflow(folder, run_date=RUN_DATE)
+def test_finance_daily_reload_replaces_the_day(project: Path) -> None:
+    folder = _copy_workflow("finance-daily", project)
+    _outputs(_run(folder, run_date=RUN_DATE))
     before = _daily_revenue(folder / "data/warehouse.duckdb")
 
-    params = {"run_date": RUN_DATE, "warehouse": "data/warehouse.duckdb"}
-    reloaded = _run_step(folder, _step("finance-daily", "load_warehouse"), params, outputs)
+    again = _outputs(_run(folder, run_date=RUN_DATE))
 
-    assert reloaded == {"rows_loaded": 92, "rows_replaced": 92}
+    assert again["load_warehouse"] == {"rows_loaded": 92, "rows_replaced": 92}
     assert _daily_revenue(folder / "data/warehouse.duckdb") == before
 
 
-@pytest.mark.usefixtures("kernel_env")
-def test_check_sources_names_a_missing_file(tmp_path: Path) -> None:
-    folder = _copy_workflow("finance-daily", tmp_path)
+def _failed_check(folder: Path) -> StepError:
+    record = _run(folder, run_date=RUN_DATE, generate_sample=False)
+    assert record.status == RunStatus.FAILED
+    step = record.step("check_sources")
+    assert step.status == StepStatus.FAILED
+    assert step.error is not None
+    assert record.step("cleanup").status == StepStatus.SKIPPED  # the raw files are kept
+    return step.error
+
+
+def test_check_sources_names_a_missing_file(project: Path) -> None:
+    folder = _copy_workflow("finance-daily", project)
     _sample_data(folder).write_exports(RUN_DATE, folder / "data/raw" / RUN_DATE)
     (folder / "data/raw" / RUN_DATE / "stripe.csv").unlink()
 
-    with pytest.raises(PapermillExecutionError) as exc:
-        _run_step(folder, _step("finance-daily", "check_sources"), {"run_date": RUN_DATE}, {})
+    error = _failed_check(folder)
 
-    assert exc.value.ename == "BadSource"
-    assert exc.value.evalue == (
+    assert error.ename == "BadSource"
+    assert error.evalue == (
         f"1 of 3 source files for {RUN_DATE} are not usable:\n"
         f"- data/raw/{RUN_DATE}/stripe.csv: missing; expected the day's export with header "
         "id,created,amount,currency,status,customer_email"
     )
-    assert "stripe.csv: missing" in str(exc.value)
+    assert (folder / "data/raw" / RUN_DATE / "paypal.csv").is_file()
 
 
-@pytest.mark.usefixtures("kernel_env")
-def test_check_sources_names_a_date_in_the_wrong_format(tmp_path: Path) -> None:
-    folder = _copy_workflow("finance-daily", tmp_path)
+def test_check_sources_names_a_date_in_the_wrong_format(project: Path) -> None:
+    folder = _copy_workflow("finance-daily", project)
     raw = folder / "data/raw" / RUN_DATE
     _sample_data(folder).write_exports(RUN_DATE, raw)
     mastercard = raw / "mastercard.csv"
@@ -292,21 +217,19 @@ def test_check_sources_names_a_date_in_the_wrong_format(tmp_path: Path) -> None:
     lines[1] = lines[1].replace(",11/20/26,", ",20/11/26,")  # DD/MM/YY where MM/DD/YY belongs
     mastercard.write_text("".join(lines))
 
-    with pytest.raises(PapermillExecutionError) as exc:
-        _run_step(folder, _step("finance-daily", "check_sources"), {"run_date": RUN_DATE}, {})
+    error = _failed_check(folder)
 
-    assert exc.value.evalue == (
+    assert error.evalue == (
         f"1 of 3 source files for {RUN_DATE} are not usable:\n"
         f"- data/raw/{RUN_DATE}/mastercard.csv:2: Transaction Date is '20/11/26'; "
         "expected an MM/DD/YY date"
     )
 
 
-@pytest.mark.usefixtures("kernel_env")
-def test_regional_sales_fans_out_and_in(tmp_path: Path) -> None:
-    folder = _copy_workflow("regional-sales", tmp_path)
+def test_regional_sales_fans_out_and_in(project: Path) -> None:
+    folder = _copy_workflow("regional-sales", project)
 
-    outputs = _run_workflow(folder, run_date=RUN_DATE)
+    outputs = _outputs(_run(folder, run_date=RUN_DATE))
 
     regions = ("eu", "us", "apac")
     regional = dict(zip(regions, outputs["region"]["total"], strict=True))

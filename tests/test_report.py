@@ -6,6 +6,7 @@ Run with UPDATE_GOLDEN=1 to rewrite the golden files, then review the diff.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -175,6 +176,38 @@ def test_summary_line() -> None:
     )
     assert render_summary_line(succeeded_run()) == (
         "finance-daily succeeded (4/4 steps) run 20240501T000000Z-3f2a"
+    )
+
+
+def cached_run() -> RunRecord:
+    """A rerun of succeeded_run in which nothing changed but cleanup's input."""
+    earlier = succeeded_run()
+    steps = [
+        replace(step, status=StepStatus.CACHED, attempts=(), reason="unchanged since run r0")
+        for step in earlier.steps[:3]
+    ]
+    return replace(earlier, steps=(*steps, earlier.steps[3]))
+
+
+def test_cached_steps_count_as_succeeded_in_every_summary() -> None:
+    record = cached_run()
+    assert render_report(record).splitlines()[2].startswith(
+        "**4/4 steps succeeded (3 cached)** · trigger `schedule`"
+    )
+    assert render_summary_line(record) == (
+        "finance-daily succeeded (4/4 steps) run 20240501T000000Z-3f2a"
+    )
+
+
+def test_a_failed_run_with_cached_steps_counts_them_once() -> None:
+    failed = failed_run()
+    first = replace(failed.steps[0], status=StepStatus.CACHED, attempts=())
+    record = replace(failed, steps=(first, *failed.steps[1:]))
+    assert render_report(record).splitlines()[2].startswith(
+        "**2/5 steps succeeded (1 cached), 1 failed, 1 skipped, 1 cancelled** ·"
+    )
+    assert render_summary_line(record) == (
+        "finance-daily failed (2/5 steps) run 20240501T000000Z-3f2a"
     )
 
 

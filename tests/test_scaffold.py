@@ -87,3 +87,34 @@ def test_new_step_keeps_the_manifest_layout_and_an_existing_notebook(tmp_path: P
     with pytest.raises(UsageError) as exc:
         new_step(tmp_path, "wf", "bad id")
     assert str(exc.value) == "invalid step id 'bad id': use letters, digits, - and _ (at most 64)"
+
+
+def test_new_writes_the_missing_notebook_of_a_listed_step(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What validate suggests for a missing notebook works: ``nbflow new WF STEP``
+    writes the notebook the manifest names, and leaves the manifest alone."""
+    from nbflow.cli import main
+
+    new_workflow(project, "wf", "summarize")
+    folder = project.resolve() / "workflows" / "wf"
+    manifest = folder / "workflow.yaml"
+    manifest.write_text(manifest.read_text().replace("summarize.ipynb", "sub/summary.ipynb"))
+    (folder / "summarize.ipynb").unlink()
+    before = manifest.read_text()
+    assert main(["validate", "wf"]) == 2
+    assert capsys.readouterr().out == (
+        f"{manifest}:10:15: steps[0] (summarize).notebook: notebook 'sub/summary.ipynb' not "
+        f"found in {folder / 'sub'}; create it with `nbflow new wf summarize`\n"
+    )
+
+    assert main(["new", "wf", "summarize"]) == 0
+
+    assert capsys.readouterr().out == f"{folder / 'sub' / 'summary.ipynb'}\n"
+    assert manifest.read_text() == before
+    assert main(["validate", "wf"]) == 0
+    assert main(["new", "wf", "summarize"]) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"error: {manifest}: step 'summarize' exists already, and so does "
+        f"{folder / 'sub' / 'summary.ipynb'}"
+    )

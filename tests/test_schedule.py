@@ -156,7 +156,6 @@ def two_scheduled_workflows(project: Path) -> None:
             "nightly\t0 0 * * *\tdue\tnext 2026-11-24T00:00Z\n"
             "weekdays\t*/15 * * * *\tdue\tnext 2026-11-23T00:15Z\n",
         ),
-        (["--at", "2026-11-23T00:10"], ""),
         (
             ["--at", "2026-11-23T00:10", "--window", "12"],
             "nightly\t0 0 * * *\tdue\tnext 2026-11-24T00:00Z\n"
@@ -184,6 +183,44 @@ def test_due_prints_one_line_per_schedule(
     code = main(["due", *args])
 
     assert (code, capsys.readouterr()) == (0, (out, ""))
+
+
+@pytest.mark.parametrize(
+    ("args", "err"),
+    [
+        (
+            ["--at", "2026-11-23T00:10"],
+            "nothing due at 2026-11-23T00:10Z; next: weekdays (*/15 * * * *) at "
+            "2026-11-23T00:15Z; `nbflow due --all` lists every schedule\n",
+        ),
+        (
+            ["--at", "2026-11-23T01:20+01:00", "--window", "5"],
+            "nothing due at 2026-11-23T00:20Z or in the 5 minutes before; next: weekdays "
+            "(*/15 * * * *) at 2026-11-23T00:30Z; `nbflow due --all` lists every schedule\n",
+        ),
+    ],
+)
+def test_due_says_when_nothing_is_due_and_what_comes_next(
+    project: Path, capsys: pytest.CaptureFixture[str], args: list[str], err: str
+) -> None:
+    two_scheduled_workflows(project)
+
+    code = main(["due", *args])
+
+    assert (code, capsys.readouterr()) == (0, ("", err))
+
+
+def test_due_without_schedules_says_so(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = project / "workflows" / "adhoc"
+    write_notebook(folder / "main.ipynb", None, ["1"])
+    write_manifest(folder, "name: adhoc\nsteps:\n  - {id: main, notebook: main.ipynb}\n")
+
+    code = main(["due"])
+
+    assert (code, capsys.readouterr()) == (
+        0,
+        ("", "no workflow has a schedule (`on: {schedule: [CRON]}` in its workflow.yaml)\n"),
+    )
 
 
 def test_due_with_a_bad_time_exits_2(project: Path, capsys: pytest.CaptureFixture[str]) -> None:

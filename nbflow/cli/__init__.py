@@ -2,8 +2,10 @@
 
 Exit codes: 0 success; 1 a step failed (or a run could not be completed);
 2 invalid input (manifest, notebook, command line); 3 internal error (a bug);
-130 interrupted. Heavy modules (papermill, Jupyter, Git) are imported inside the
-commands that use them so ``nbflow --help`` stays instant.
+75 busy (another run of the workflow holds its lock: try later); 130 interrupted;
+141 stdout closed by its reader (128 + SIGPIPE, as a shell reports it). Heavy
+modules (papermill, Jupyter, Git) are imported inside the commands that use them so
+``nbflow --help`` stays instant.
 
 Each module holds a group of commands, each command's handler (``cmd_…``) next to
 the function adding its parser (``add_…``): ``run`` and ``pieces`` (steps run apart,
@@ -22,7 +24,7 @@ import traceback
 from collections.abc import Sequence
 
 from nbflow.cli import ci, github, inspect, pieces, project, publish, run
-from nbflow.cli.common import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_INVALID
+from nbflow.cli.common import EXIT_CLOSED_PIPE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_INVALID
 from nbflow.errors import NbflowError
 
 log = logging.getLogger(__name__)
@@ -59,7 +61,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.chdir(args.directory)
     try:
         code: int = args.handler(args)
+        sys.stdout.flush()  # a closed pipe fails here, not at interpreter exit
         return code
+    except BrokenPipeError:
+        return _closed_pipe()
     except NbflowError as exc:
         if os.environ.get("NBFLOW_DEBUG"):
             _print_traceback()
@@ -73,6 +78,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         _print_traceback()
         print(f"nbflow: internal error (a bug): please report it at {BUG_URL}", file=sys.stderr)
         return EXIT_INTERNAL
+
+
+def _closed_pipe() -> int:
+    """stdout's reader went away (``nbflow show --json RUN | head``): stop quietly, as
+    Python's docs advise ("Note on SIGPIPE"), pointing stdout at /dev/null so the
+    interpreter's last flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout is not a file (tests capture it)
+        pass
+    return EXIT_CLOSED_PIPE
 
 
 def _redact(text: str) -> str:
@@ -96,14 +114,13 @@ def _parser() -> argparse.ArgumentParser:
         prog="nbflow",
         description="Run notebook workflows from a YAML manifest and keep the runs in Git.",
         epilog="Exit codes: 0 ok, 1 a step failed, 2 invalid input, 3 internal error, "
-        "130 interrupted. NBFLOW_DEBUG=1 shows tracebacks.",
+        "75 busy (the workflow is running: try later), 130 interrupted, 141 stdout closed. "
+        "NBFLOW_DEBUG=1 shows tracebacks.",
     )
     from nbflow import __version__
 
     parser.add_argument("--version", action="version", version=f"nbflow {__version__}")
-    parser.add_argument(
-        "-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)"
-    )
+    _add_verbose(parser, default=0)
     parser.add_argument("-C", dest="directory", metavar="DIR", help="run as if started in DIR")
 
     def print_help(args: argparse.Namespace) -> int:
@@ -114,4 +131,22 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     for add_command in COMMANDS:
         add_command(commands)
+    for command in _subcommands(parser):
+        _add_verbose(command, default=argparse.SUPPRESS)  # `nbflow run WF -v` too
     return parser
+
+
+def _add_verbose(parser: argparse.ArgumentParser, default: object) -> None:
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=default, help="more logging (-vv: debug)"
+    )
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """Every command and group below ``parser`` (``run``, ``ci``, ``ci generate``…)."""
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for command in action.choices.values():
+                found += [command, *_subcommands(command)]
+    return found

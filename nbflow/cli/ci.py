@@ -66,6 +66,6 @@ def add_ci(commands: Commands) -> None:
         help="print each sweep's matrix (its jobs' --item values) as NAME=JSON lines, "
         "for $GITHUB_OUTPUT",
     )
-    c.add_argument("workflow", metavar="WORKFLOW")
+    c.add_argument("workflow", metavar="WORKFLOW", help="a name under workflows/ or a path")
     c.add_argument("--seed", required=True, metavar="DIR", help="the folder holding the seed")
     c.set_defaults(handler=cmd_ci_matrix)

@@ -13,6 +13,11 @@ if TYPE_CHECKING:
     Commands: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+#: Another run of the workflow holds the lock: try later (sysexits' EX_TEMPFAIL).
+EXIT_BUSY = 75
+#: stdout was closed by its reader (``nbflow show --json RUN | head``): 128 + SIGPIPE,
+#: what a shell reports for a tool the closed pipe stopped.
+EXIT_CLOSED_PIPE = 141
 
 
 def current_project() -> Any:

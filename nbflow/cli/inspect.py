@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from nbflow.cli.common import EXIT_INVALID, EXIT_OK, current_project, load_workflow
 from nbflow.errors import UsageError
@@ -69,13 +69,29 @@ def cmd_due(args: argparse.Namespace) -> int:
         raise UsageError(f"--at {args.at}: expected an ISO time such as 2026-11-23T00:00") from None
     at = at if at.tzinfo else at.replace(tzinfo=UTC)
     workflows = [load_manifest(p) for p in find_manifests(current_project().root)]
-    for entry in due_at(workflows, at, timedelta(minutes=args.window)):
+    entries = due_at(workflows, at, timedelta(minutes=args.window))
+    for entry in entries:
         if entry.due or args.all:
             state = "due" if entry.due else "not due"
             print(
                 f"{entry.workflow.name}\t{entry.cron}\t{state}\tnext {entry.next:%Y-%m-%dT%H:%MZ}"
             )
+    if not any(entry.due for entry in entries):
+        print(_nothing_due(entries, at.astimezone(UTC), args.window), file=sys.stderr)
     return EXIT_OK
+
+
+def _nothing_due(entries: list[Any], at: Any, window: int) -> str:
+    """What ``nbflow due`` says on stderr when no schedule is due."""
+    if not entries:
+        return "no workflow has a schedule (`on: {schedule: [CRON]}` in its workflow.yaml)"
+    before = f" or in the {window} minutes before" if window else ""
+    soonest = min(entries, key=lambda entry: entry.next)
+    return (
+        f"nothing due at {at:%Y-%m-%dT%H:%MZ}{before}; next: {soonest.workflow.name} "
+        f"({soonest.cron}) at {soonest.next:%Y-%m-%dT%H:%MZ}; `nbflow due --all` lists "
+        "every schedule"
+    )
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
@@ -94,6 +110,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
         return EXIT_OK
     if not records:
         print("no runs yet", file=sys.stderr)
+    else:
+        print(f"{'RUN':<23}  {'WORKFLOW':<20} {'STATUS':<11} {'STEPS':<9}  {'TOOK':>8}  TRIGGER")
     for record in records:
         status = "interrupted" if is_interrupted(record) else record.status.value
         took = f"{record.duration:.1f} s" if record.duration is not None else "-"
@@ -145,14 +163,19 @@ def add_due(commands: Commands) -> None:
 
 def add_graph(commands: Commands) -> None:
     p = commands.add_parser("graph", help="show a workflow's step graph")
-    p.add_argument("workflow", metavar="WORKFLOW")
-    p.add_argument("--format", choices=["text", "mermaid", "dot"], default="text")
+    p.add_argument("workflow", metavar="WORKFLOW", help="a name under workflows/ or a path")
+    p.add_argument(
+        "--format",
+        choices=["text", "mermaid", "dot"],
+        default="text",
+        help="text (default), mermaid (renders on GitHub) or Graphviz dot",
+    )
     p.set_defaults(handler=cmd_graph)
 
 
 def add_runs(commands: Commands) -> None:
     p = commands.add_parser("runs", help="list runs")
-    p.add_argument("workflow", nargs="?", metavar="WORKFLOW")
+    p.add_argument("workflow", nargs="?", metavar="WORKFLOW", help="only this workflow's runs")
     p.add_argument(
         "--branch",
         action="append",
@@ -160,7 +183,7 @@ def add_runs(commands: Commands) -> None:
         help="only runs committed on BRANCH (repeatable); default: the working "
         "tree, HEAD and the runs branch",
     )
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="the run records, as one JSON list")
     p.set_defaults(handler=cmd_runs)
 
 

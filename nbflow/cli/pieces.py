@@ -86,7 +86,7 @@ def cmd_assemble(args: argparse.Namespace) -> int:
 
 def add_assemble(commands: Commands) -> None:
     p = commands.add_parser("assemble", help="write a run folder from the pieces of its steps")
-    p.add_argument("workflow", metavar="WORKFLOW")
+    p.add_argument("workflow", metavar="WORKFLOW", help="a name under workflows/ or a path")
     p.add_argument("--run-id", metavar="RUN", help="check that the pieces are of this run")
     p.add_argument(
         "--pieces",

@@ -58,7 +58,12 @@ def add_hooks(commands: Commands) -> None:
         commands, "hooks", "install or remove the Git hook running affected workflows"
     )
     c = hooks.add_parser("install", help="run affected workflows after each commit (or push)")
-    c.add_argument("--hook", choices=["post-commit", "pre-push"], default="post-commit")
+    c.add_argument(
+        "--hook",
+        choices=["post-commit", "pre-push"],
+        default="post-commit",
+        help="after each commit (default), or before each push (a failed run stops the push)",
+    )
     c.add_argument("--force", action="store_true", help="replace a hook nbflow did not write")
     c.set_defaults(handler=cmd_hooks_install)
     c = hooks.add_parser("uninstall", help="remove nbflow's hooks (never another hook)")
@@ -68,12 +73,20 @@ def add_hooks(commands: Commands) -> None:
 
 def add_init(commands: Commands) -> None:
     p = commands.add_parser("init", help="set up a repository for nbflow")
-    p.add_argument("path", nargs="?", default=".")
+    p.add_argument(
+        "path", nargs="?", default=".", metavar="PATH", help="the repository (default: here)"
+    )
     p.set_defaults(handler=cmd_init)
 
 
 def add_new(commands: Commands) -> None:
     p = commands.add_parser("new", help="scaffold a workflow, or a step of one")
-    p.add_argument("workflow", metavar="WORKFLOW")
-    p.add_argument("step", nargs="?", metavar="STEP")
+    p.add_argument("workflow", metavar="WORKFLOW", help="the workflow's name (its folder)")
+    p.add_argument(
+        "step",
+        nargs="?",
+        metavar="STEP",
+        help="add this step (or, for a step the manifest lists, write its missing notebook); "
+        "a new workflow's first step (default: main)",
+    )
     p.set_defaults(handler=cmd_new)

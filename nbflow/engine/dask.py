@@ -190,6 +190,13 @@ def _failed(start: str, error: StepError, cancelled: Callable[[], bool]) -> Step
     return StepResult(status, start, end, duration, error)
 
 
+def _quiet_distributed() -> None:
+    """Importing distributed sets its loggers to INFO: a screenful of cluster start-up
+    and shutdown lines around every run. Keep its warnings, and the rest at ``-vv``."""
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        logging.getLogger("distributed").setLevel(logging.WARNING)
+
+
 @contextlib.contextmanager
 def dask_executor(scheduler: str | None = None) -> Iterator[DaskExecutor]:
     """A DaskExecutor on the cluster at ``scheduler``, or on a ``LocalCluster`` of
@@ -200,6 +207,7 @@ def dask_executor(scheduler: str | None = None) -> Iterator[DaskExecutor]:
         raise UsageError(
             "--executor dask needs Dask: pip install 'nbflow-workflows[dask]'"
         ) from None
+    _quiet_distributed()
     cluster = None
     try:
         if scheduler:

@@ -288,12 +288,7 @@ class SemanticCheck:
             return
         file = self.doc.file.parent / notebook
         if not file.is_file():
-            name, step_id = self.doc.data.get("name", "WORKFLOW"), step.get("id", "STEP")
-            self.add(
-                path,
-                f"notebook '{notebook}' not found in {file.parent}",
-                f"create it with `nbflow new {name} {step_id}`",
-            )
+            self.add(path, f"notebook '{notebook}' not found in {file.parent}", self._new(step))
             return
         try:
             info = self.notebooks[index] = inspect_notebook(file)
@@ -307,6 +302,20 @@ class SemanticCheck:
                 _stale_injected(notebook, *info.injected),
                 "delete that cell from the notebook: a run replaces it with the step's parameters",
             )
+
+    def _new(self, step: dict[str, Any]) -> str:
+        """How to fix a missing notebook: a close name in the workflow folder, or
+        ``nbflow new`` writing it (for a step the manifest lists, it writes the notebook)."""
+        name, step_id = self.doc.data.get("name", "WORKFLOW"), step.get("id", "STEP")
+        create = f"create it with `nbflow new {name} {step_id}`"
+        folder = self.doc.file.parent
+        present = [
+            p.relative_to(folder).as_posix()
+            for p in folder.glob("**/*.ipynb")
+            if ".ipynb_checkpoints" not in p.parts
+        ]
+        hint = did_you_mean(step["notebook"], present, lambda path: path.removesuffix(".ipynb"))
+        return f"{hint} Or {create}" if hint else create
 
     def _check_step_parameters(self, index: int, step: dict[str, Any]) -> None:
         info = self.notebooks.get(index)

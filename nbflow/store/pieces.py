@@ -44,6 +44,7 @@ from typing import Any
 
 from nbflow.errors import UsageError
 from nbflow.run_record import RunRecord, StepRecord
+from nbflow.store.piece_schema import check_shape
 from nbflow.store.runs import RECORD_FILE, write_atomic
 
 SEED_FILE = RECORD_FILE
@@ -96,16 +97,25 @@ def read_seed(folders: Sequence[Path]) -> Seed:
 
 
 def _load_seed(path: Path) -> Seed:
+    data = _read_json(path, "seed")
+    command_line = data.get("command_line", {})
+    return Seed(
+        RunRecord.from_json(data),
+        tuple(command_line.get("parameters", ())),
+        command_line.get("step_parameters", {}),
+    )
+
+
+def _read_json(path: Path, kind: str) -> Any:
+    """The JSON in ``path``, checked to be a ``kind`` ("seed" or "piece")."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        command_line = data.get("command_line", {})
-        return Seed(
-            RunRecord.from_json(data),
-            tuple(command_line.get("parameters", ())),
-            command_line.get("step_parameters", {}),
-        )
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise UsageError(f"{path}: not a run seed ({exc})") from None
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read it: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise UsageError(f"{path}: not JSON: {exc}") from None
+    check_shape(path, data, kind)
+    return data
 
 
 def write_piece(
@@ -151,13 +161,10 @@ def read_pieces(folders: Sequence[Path], record: RunRecord) -> dict[str, Piece]:
 
 
 def _load_piece(path: Path, record: RunRecord) -> Piece:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        step = StepRecord.from_json(data)
-        names = data.get("output_names")
-        output_names = None if names is None else tuple(str(n) for n in names)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise UsageError(f"{path}: not a step piece ({exc})") from None
+    data = _read_json(path, "piece")
+    step = StepRecord.from_json(data)
+    names = data.get("output_names")
+    output_names = None if names is None else tuple(names)
     if (data.get("workflow"), data.get("run_id")) != (record.workflow, record.run_id):
         raise UsageError(
             f"{path}: a piece of run {data.get('workflow')}/{data.get('run_id')}, "

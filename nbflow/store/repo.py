@@ -320,7 +320,7 @@ def revision_range(path: Path, text: str) -> tuple[str, str]:
     """``BASE..HEAD`` (or ``BASE...HEAD``: from their merge base) as two object ids."""
     base, dots, head = text.partition("...") if "..." in text else text.partition("..")
     if not dots:
-        raise StoreError(f"'{text}' is not a range: write BASE..HEAD, e.g. HEAD~1..HEAD")
+        raise UsageError(f"'{text}' is not a range: write BASE..HEAD, e.g. HEAD~1..HEAD")
     git = Git.open(path)
     base, head = _verify(git, base or "HEAD", text), _verify(git, head or "HEAD", text)
     return (git.run("merge-base", base, head) if dots == "..." else base), head
@@ -330,7 +330,7 @@ def _verify(git: Git, revision: str, text: str) -> str:
     try:
         return git.run("rev-parse", "--verify", "--quiet", f"{revision}^{{object}}")
     except StoreError:
-        raise StoreError(f"{text}: unknown revision '{revision}'") from None
+        raise UsageError(f"{text}: unknown revision '{revision}'") from None
 
 
 def changed_paths(path: Path, base: str, head: str) -> list[str]:

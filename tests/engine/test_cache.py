@@ -8,11 +8,13 @@ from a workflow parameter) and b's output; ``d`` receives a's double.
 from __future__ import annotations
 
 import json
+import re
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import markdown_cell, write_manifest, write_notebook
+from helpers import code_cell, markdown_cell, write_manifest, write_notebook
 
 from nbflow.cli import main
 from nbflow.engine.runner import RunOptions, run_workflow
@@ -247,3 +249,44 @@ def test_unknown_parameter_in_inputs_is_located(project: Path) -> None:
         f"{manifest}:18:14: steps[2] (c).inputs[0]: ${{{{ params.fil }}}}: "
         "unknown parameter 'fil'; did you mean 'file'?"
     )
+
+
+def test_cli_counts_cached_steps_as_done(
+    folder: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CI", "true")  # plain lines, as in a pipe or CI
+    assert main(["run", "inc", "--cached"]) == 0
+    capsys.readouterr()
+    assert main(["run", "inc", "--cached"]) == 0
+    finish = capsys.readouterr().err.splitlines()[-2]  # the last line says where the run is
+    assert re.fullmatch(r"nbflow: inc succeeded \(4/4 steps, 4 cached\) in \d+\.\d s", finish)
+
+
+def test_a_tag_change_reruns_the_step(folder: Path) -> None:
+    """Tags change what papermill does (``raises-exception``), so they count."""
+    run(folder)
+    tagged = code_cell("import nbflow\nnbflow.record('tens', parity * 10)", tags=["hide-input"])
+    write_notebook(folder / "b.ipynb", "parity = 0", [tagged])
+    assert statuses(run(folder)) == {"a": C, "b": S, "c": C, "d": C}
+
+
+def test_a_kernel_change_reruns_the_step(
+    tmp_path: Path, folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same code on another kernel is another result: the kernel name counts."""
+    spec = tmp_path / "jupyter" / "kernels" / "other"
+    spec.mkdir(parents=True)
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    (spec / "kernel.json").write_text(
+        json.dumps({"argv": argv, "display_name": "Other", "language": "python"})
+    )
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    run(folder)
+    manifest = folder / "workflow.yaml"
+    text = manifest.read_text(encoding="utf-8")
+    manifest.write_text(text.replace("notebook: d.ipynb", "notebook: d.ipynb\n    kernel: other"))
+
+    record = run(folder)
+
+    assert statuses(record) == {"a": C, "b": C, "c": C, "d": S}
+    assert record.step("d").outputs == {"d": 2}

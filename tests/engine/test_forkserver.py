@@ -121,7 +121,7 @@ def test_closing_the_pool_kills_the_template_and_its_kernels(tmp_path: Path) -> 
 
     pool.close()
 
-    psutil.wait_procs([template, *kernels], timeout=5)
+    psutil.wait_procs([template, *kernels], timeout=30)
     assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in kernels)
     assert not template.is_running()
 
@@ -131,7 +131,7 @@ def test_kernels_die_with_a_killed_template(tmp_path: Path) -> None:
         kernel = pool.take(_spec(tmp_path))
         process = psutil.Process(kernel.pid)
         os.kill(_template(kernel.pid), signal.SIGKILL)
-        gone, alive = psutil.wait_procs([process], timeout=5)
+        gone, alive = psutil.wait_procs([process], timeout=30)
         assert process in gone, "a forked kernel outlived its template"
 
 

@@ -428,6 +428,18 @@ def test_missing_notebook_says_how_to_create_it(folder: Path) -> None:
     )
 
 
+def test_misspelt_notebook_suggests_the_close_name(folder: Path) -> None:
+    write_notebook(folder / "reports" / "summarize.ipynb", "x = 1")
+    path = write_manifest(
+        folder, "name: demo\nsteps:\n  - id: s\n    notebook: reports/sumarize.ipynb\n"
+    )
+    assert one_problem(path) == (
+        f"{path}:4:15: steps[0] (s).notebook: notebook 'reports/sumarize.ipynb' not found in "
+        f"{folder / 'reports'}; did you mean 'reports/summarize.ipynb'? "
+        "Or create it with `nbflow new demo s`"
+    )
+
+
 def test_notebook_path_must_stay_in_the_folder(folder: Path) -> None:
     path = write_manifest(
         folder,

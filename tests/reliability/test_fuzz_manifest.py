@@ -50,7 +50,7 @@ EXAMPLES = {
 def fuzz(examples: int) -> settings:
     return settings(
         max_examples=examples,
-        deadline=2000,  # ms per case
+        deadline=20000,  # ms per case: catches a hang, not a loaded machine
         database=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )
@@ -407,7 +407,8 @@ def test_hostile_documents_fail_fast_with_one_line(manifest: Path, text: str) ->
 
     started = time.monotonic()
     check(manifest, text.encode())
-    assert time.monotonic() - started < 5
+    # expanded or recursed into, these take minutes or never end; refused, well under a second
+    assert time.monotonic() - started < 30
 
 
 @pytest.mark.parametrize("name", EXPECTED)
@@ -422,7 +423,7 @@ def test_limits_are_named_and_located(manifest: Path, name: str) -> None:
 
 
 @settings(
-    max_examples=60, deadline=5000, database=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=60, deadline=20000, database=None, suppress_health_check=[HealthCheck.too_slow]
 )
 @given(
     data=st.one_of(
@@ -459,6 +460,6 @@ def test_a_long_chain_written_backwards_loads_and_plans(manifest: Path) -> None:
     )
     started = time.monotonic()
     plan = plan_run(load_manifest(manifest))
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 60  # quadratic, it took minutes; linear, well under 1 s
     assert plan.order[:2] == (f"s{count - 1}", f"s{count - 2}")
     assert len(plan.layers()) == count

@@ -11,7 +11,7 @@ from conftest import configure_git
 from helpers import commit_all, git, write_manifest, write_notebook, write_run
 
 from nbflow.cli import main
-from nbflow.errors import StoreError
+from nbflow.errors import StoreError, UsageError
 from nbflow.project import Project
 from nbflow.store import repo
 from nbflow.store.gitcmd import Git
@@ -384,7 +384,7 @@ def test_runs_lists_a_run_that_exists_only_in_the_runs_branch(
 
     assert main(["runs"]) == 0
     listed = capsys.readouterr().out
-    assert listed.startswith(f"{RUN_1}  demo                 failed      1/2 steps")
+    assert listed.splitlines()[1].startswith(f"{RUN_1}  demo                 failed      1/2 steps")
     assert main(["runs", "--branch", "main"]) == 0
     assert capsys.readouterr().out == ""
     assert main(["runs", "--branch", "nbflow/runs"]) == 0
@@ -427,7 +427,7 @@ def test_revision_range_forms(two_commits: Path) -> None:
     first, second = git(two_commits, "rev-parse", "HEAD~1"), git(two_commits, "rev-parse", "HEAD")
     assert repo.revision_range(two_commits, "HEAD~1..") == (first, second)
     assert repo.revision_range(two_commits, "HEAD...HEAD~1") == (first, first)
-    with pytest.raises(StoreError, match=r"^'HEAD' is not a range: write BASE\.\.HEAD"):
+    with pytest.raises(UsageError, match=r"^'HEAD' is not a range: write BASE\.\.HEAD"):
         repo.revision_range(two_commits, "HEAD")
 
 

@@ -183,3 +183,22 @@ def test_runs_of_the_same_second_are_ordered_by_their_start(tmp_path: Path) -> N
     assert [p.name for p in runs.iter_run_dirs(tmp_path, "demo")] == [earlier, later]
     assert runs.latest_run(tmp_path, "demo").name == later
     assert runs.latest_outputs(tmp_path, "demo", ["a"]) == {"a": (later, {"rows": 2})}
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_run_files_and_seeds_follow_the_umask_like_git(
+    tmp_path: Path, umask: int, mode: int
+) -> None:
+    from nbflow.store.pieces import Seed, write_seed
+
+    record = _record("2026-11-20T063000Z-0001")
+    old = os.umask(umask)
+    try:
+        runs.write_record(tmp_path / "run", record)
+        seed = write_seed(tmp_path / "seed", Seed(record))
+    finally:
+        os.umask(old)
+
+    assert oct((tmp_path / "run" / runs.RECORD_FILE).stat().st_mode & 0o777) == oct(mode)
+    assert oct(seed.stat().st_mode & 0o777) == oct(mode)
+    assert [p.name for p in (tmp_path / "run").iterdir()] == [runs.RECORD_FILE]  # no temporary
