@@ -10,6 +10,7 @@ finished. The run ends when its last step ended.
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Sequence
 from dataclasses import replace
@@ -22,7 +23,7 @@ from nbflow.errors import UsageError
 from nbflow.manifest.model import Workflow
 from nbflow.project import Project, project_of_manifest
 from nbflow.report import render_report
-from nbflow.run_record import RunRecord, parse_time
+from nbflow.run_record import SEED_KEYS, RunRecord, parse_time
 from nbflow.store import runs
 from nbflow.store.pieces import read_seed
 
@@ -44,7 +45,7 @@ def assemble_run(
     check_run_of(workflow, seed)
     found = read_run_pieces(pieces, seed)
     folder = runs.run_dir(project.runs_dir, workflow.name, seed.run_id)
-    folder.mkdir(parents=True, exist_ok=True)
+    _clear_earlier_attempt(folder, seed)
     for step_id, piece in found.items():
         if piece.notebook is not None:
             shutil.copyfile(piece.notebook, folder / f"{step_id}.ipynb")
@@ -56,6 +57,30 @@ def assemble_run(
     with workflow_lock(project.runs_dir, workflow.name):
         record = settle_record(workflow, record, project, MISSING)
         return _end_with_last_step(folder, record)
+
+
+def _clear_earlier_attempt(folder: Path, seed: RunRecord) -> None:
+    """Make ``folder`` ready for this assemble: a folder holding an earlier attempt
+    of the same run (the same seed: a re-run of failed jobs) loses its notebooks, so
+    it ends holding this attempt's only; UsageError when it holds another run."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if not (folder / runs.RECORD_FILE).is_file():
+        return
+    try:
+        earlier = runs.read_record(folder).to_json()
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"{folder / runs.RECORD_FILE}: not a run record ({exc})") from None
+    ours = seed.to_json()
+    different = [k for k in SEED_KEYS if earlier[k] != ours[k]]
+    if different:
+        key = different[0]
+        raise UsageError(
+            f"{folder} holds another run under the id {seed.run_id} (its {key} is "
+            f"{json.dumps(earlier[key])}, the seed's {json.dumps(ours[key])}); move it away "
+            "or plan a new run"
+        )
+    for notebook in folder.glob("*.ipynb"):
+        notebook.unlink()
 
 
 def _end_with_last_step(folder: Path, record: RunRecord) -> RunRecord:

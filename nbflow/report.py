@@ -24,7 +24,15 @@ from typing import Any
 from urllib.parse import quote
 
 from nbflow.graph import render_record_graph
-from nbflow.run_record import Attempt, RunRecord, StepError, StepRecord, StepStatus, parse_time
+from nbflow.run_record import (
+    RUN_THOUGH_NOT_SELECTED,
+    Attempt,
+    RunRecord,
+    StepError,
+    StepRecord,
+    StepStatus,
+    parse_time,
+)
 
 __all__ = [
     "MAX_VALUE_CHARS",
@@ -71,6 +79,7 @@ def render_report(record: RunRecord, *, notebook_url: NotebookUrl | None = None)
         _errors_section(record, url),
         _not_run_section(record),
         _upgraded_section(record),
+        _run_too_section(record),
         _parameters_section(record),
         _outputs_section(record),
     ]
@@ -215,6 +224,18 @@ def _upgraded_section(record: RunRecord) -> str:
         if s.upgraded_from
     ]
     return _section("Notebooks upgraded", "\n".join(lines))
+
+
+def _run_too_section(record: RunRecord) -> str:
+    """The steps run though not selected, each with why its last result could not
+    stand in: ``- ran `load`: its last result was for run_date=2026-12-02 (run …)``."""
+    prefix = f"{RUN_THOUGH_NOT_SELECTED}: "
+    lines = [
+        f"- ran {_code(step.id)}: {_text(step.reason.removeprefix(prefix))}"
+        for step in record.steps
+        if step.reason.startswith(prefix)
+    ]
+    return _section("Run though not selected", "\n".join(lines))
 
 
 def _parameters_section(record: RunRecord) -> str:

@@ -14,6 +14,11 @@ from enum import StrEnum
 from typing import Any, ClassVar
 
 RECORD_VERSION = 1
+#: What a run's seed fixes: two records agreeing on these are attempts of one run.
+SEED_KEYS = ("workflow", "run_id", "start", "trigger", "commit", "parameters")
+#: How the reason of a step that ran though not selected starts (engine/reuse.py): its
+#: latest result could not stand in for it.
+RUN_THOUGH_NOT_SELECTED = "run though not selected"
 
 
 class RunStatus(StrEnum):

@@ -221,9 +221,11 @@ def commit_all(repo: Path, message: str = "change") -> str:
 
 
 def canary_forms(canary: str) -> dict[str, bytes]:
-    """Every form of ``canary`` a leak check looks for: raw, URL-encoded, and base64
-    (standard and URL-safe) at each of the three byte alignments, so a canary inside
-    a larger base64 blob (``Basic user:TOKEN``, an image) is found too."""
+    """Every form of ``canary`` a leak check looks for: raw, URL-encoded, JSON- and
+    Python-repr-escaped, and base64 (standard and URL-safe) at each of the three byte
+    alignments, so a canary inside a larger base64 blob (``Basic user:TOKEN``, an
+    image) is found too; each also as it is written inside a JSON file (a notebook,
+    run.json), where ``"`` and ``\\`` are escaped again."""
     import base64
     from urllib.parse import quote, quote_plus
 
@@ -233,6 +235,10 @@ def canary_forms(canary: str) -> dict[str, bytes]:
         "url-encoded": quote(canary, safe="").encode(),
         "url-encoded (plus)": quote_plus(canary).encode(),
         "url-encoded (path)": quote(canary).encode(),
+        "json-escaped": json.dumps(canary)[1:-1].encode(),
+        "repr-escaped": repr(canary)[1:-1].encode(),
+        "ascii-escaped": ascii(canary)[1:-1].encode(),
+        "bytes-repr-escaped": repr(raw)[2:-1].encode(),
     }
     for name, encode in (("base64", base64.b64encode), ("base64url", base64.urlsafe_b64encode)):
         for shift in range(3):
@@ -241,7 +247,13 @@ def canary_forms(canary: str) -> dict[str, bytes]:
             start = (shift * 8 + 5) // 6
             stop = ((shift + len(raw)) * 8) // 6
             forms[f"{name} (offset {shift})"] = encoded[start:stop]
-    return forms
+    for name, form in list(forms.items()):
+        for suffix, ascii_only in (" in JSON", False), (" in JSON (ASCII)", True):
+            forms[name + suffix] = json.dumps(form.decode(), ensure_ascii=ascii_only)[1:-1].encode()
+    unique: dict[bytes, str] = {}
+    for name, form in forms.items():
+        unique.setdefault(form, name)
+    return {name: form for form, name in unique.items()}
 
 
 def find_canary(path_or_bytes: Path | bytes | str, canary: str) -> list[str]:

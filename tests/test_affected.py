@@ -74,19 +74,23 @@ def repo(project_repo: Path) -> Path:
     return project_repo
 
 
-def test_changed_notebook_runs_that_step_and_its_dependants(
-    repo: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def _transform_adds_2(repo: Path) -> None:
     write_notebook(
         repo / "workflows/sales/transform.ipynb",
         "rows = 0",
         ["import nbflow\nnbflow.record('total', rows + 2)"],
     )
     commit_all(repo, "transform adds 2")
+
+
+def test_changed_notebook_runs_that_step_and_its_dependants(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _transform_adds_2(repo)
     capsys.readouterr()
 
     assert affected(capsys, "HEAD~1..HEAD") == ("sales: transform, report\n", "")
-    assert main(["run", "--changed", "HEAD~1..HEAD"]) == 0
+    assert main(["run", "--changed", "HEAD~1..HEAD", "-p", "n=7"]) == 0
 
     folder, record = latest_run(repo, "sales")
     assert record.trigger == "push"
@@ -98,10 +102,32 @@ def test_changed_notebook_runs_that_step_and_its_dependants(
         "report": (StepStatus.SUCCEEDED, ""),
         "audit": (StepStatus.SKIPPED, "not selected"),
     }
-    # rows comes from the earlier full run (n=7), not from a fresh extract (n=3)
+    # rows comes from the earlier full run (n=7, as asked again)
     assert injected_parameters(folder / "transform.ipynb").strip().endswith("rows = 70")
     assert record.step("report").outputs == {"shown": 72}
     assert not (repo / "runs" / "other").exists()
+
+
+def test_changed_runs_a_needed_step_whose_last_result_was_for_other_parameters(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _transform_adds_2(repo)
+    earlier = latest_run(repo, "sales")[1].run_id
+
+    assert main(["run", "--changed", "HEAD~1..HEAD"]) == 0  # n=3, the default
+
+    folder, record = latest_run(repo, "sales")
+    statuses = {s.id: (s.status, s.reason) for s in record.steps}
+    why = f"its last result was for n=7 (run {earlier})"
+    assert statuses == {
+        "extract": (StepStatus.SUCCEEDED, f"run though not selected: {why}"),
+        "transform": (StepStatus.SUCCEEDED, ""),
+        "report": (StepStatus.SUCCEEDED, ""),
+        "audit": (StepStatus.SKIPPED, "not selected"),
+    }
+    assert injected_parameters(folder / "transform.ipynb").strip().endswith("rows = 30")
+    assert record.step("report").outputs == {"shown": 32}
+    assert f"- ran `extract`: {why}\n" in (folder / "README.md").read_text(encoding="utf-8")
 
 
 def test_upstream_steps_without_an_earlier_run_are_selected(

@@ -305,3 +305,30 @@ def test_item_indices_out_of_range_exit_2(
     assert main([*base, "--item", "x"]) == 2
     assert main(["run", "sweep", "--step", "prepare", "--item", "0", *base[4:]]) == 2
     assert not (pieces / "more").exists()
+
+
+def test_assembling_a_run_again_keeps_only_the_new_attempt(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    branching_workflow(project / "workflows" / "branching")
+    seed, out = project / "seed", project / "out"
+    main(["run", "branching", "--plan", "--run-id", APART, "--outputs", str(seed)])
+    main(["run", "branching", "--step", "f", "--inputs", str(seed), "--outputs", str(out)])
+    assert main(["assemble", "branching", "--pieces", str(seed), str(out)]) == 130
+    run_dir = project / "runs" / "branching" / APART
+    assert (run_dir / "f.ipynb").is_file()
+
+    assert main(["assemble", "branching", "--pieces", str(seed)]) == 130
+
+    assert sorted(p.name for p in run_dir.iterdir()) == ["README.md", "run.json"]
+    assert read_record(run_dir).step("f").status.value == "cancelled"
+    other = project / "other"  # the same id, another run: planned for another trigger
+    other.mkdir()
+    data = json.loads((seed / "run.json").read_text(encoding="utf-8"))
+    (other / "run.json").write_text(json.dumps({**data, "trigger": "schedule"}), encoding="utf-8")
+    capsys.readouterr()
+    assert main(["assemble", "branching", "--pieces", str(other)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {run_dir} holds another run under the id {APART} (its trigger is "
+        '"manual", the seed\'s "schedule"); move it away or plan a new run\n'
+    )

@@ -23,6 +23,7 @@ from helpers import (
     git,
     sweep_workflow,
     write_manifest,
+    write_notebook,
 )
 from ruamel.yaml import YAML
 from test_ci import lint
@@ -91,7 +92,9 @@ def test_jobs_mirror_the_graph_and_only_assemble_writes(tmp_path: Path) -> None:
         "step-f": ["plan"],
     }
     assert jobs["assemble"]["needs"] == ["plan", *(j for j in jobs if j.startswith("step-"))]
-    assert jobs["assemble"]["if"] == "always() && needs.plan.result == 'success'"
+    assert jobs["assemble"]["if"] == (
+        "always() && needs.plan.result == 'success' && needs.plan.outputs.skip != 'true'"
+    )
     writers = [j for j in jobs if "write" in jobs[j]["permissions"].values()]
     assert writers == ["assemble"]
     assert jobs["step-d"]["runs-on"] == ["self-hosted", "linux", "x64"]
@@ -194,15 +197,31 @@ class JobGraph:
     outputs through ``$GITHUB_OUTPUT``."""
 
     def __init__(
-        self, text: str, origin: Path, work: Path, event: str, inputs: dict[str, str] | None = None
+        self,
+        text: str,
+        origin: Path,
+        work: Path,
+        event: str,
+        inputs: dict[str, str] | None = None,
+        *,
+        payload: dict[str, Any] | None = None,
+        secrets: dict[str, str] | None = None,
+        base_env: dict[str, str] | None = None,
     ) -> None:
         self.doc, self.origin, self.work, self.event = load(text), origin, work, event
         self.inputs = {f"inputs.{k}": v for k, v in (inputs or {}).items()}  # dispatch inputs
+        self.secrets = {f"secrets.{k}": v for k, v in (secrets or {}).items()}
+        self.base_env = os.environ if base_env is None else base_env  # what the runner passes
+        work.mkdir(parents=True, exist_ok=True)
+        self.event_path = work / "event.json"  # GITHUB_EVENT_PATH
+        self.event_path.write_text(json.dumps(payload or _event_payload(event)))
         self.results: dict[str, str] = {}
         self.outputs: dict[str, dict[str, str]] = {}  # job outputs, by job id
         self.matrix_runs: dict[str, list[str]] = {}  # the matrix.item of each run
         self.failures: list[str] = []  # what each failed step printed
         self.artifacts = work / "artifacts"
+        self.sha = ""  # the commit every job checks out: the event's, as on GitHub
+        self.attempt = 1
         self.bin = work / "bin"
         self.bin.mkdir(parents=True)
         shim = self.bin / "nbflow"
@@ -210,26 +229,48 @@ class JobGraph:
         shim.chmod(0o755)
 
     def run(self) -> dict[str, str]:
+        self.sha = self.sha or git(self.origin, "rev-parse", "main").strip()
+        return self._run_jobs(list(self.doc["jobs"]))
+
+    def rerun_failed(self) -> dict[str, str]:
+        """ "Re-run failed jobs": a new attempt of the failed jobs and of the jobs that
+        need them, from the same commit; the others' results and artifacts are kept."""
         jobs = self.doc["jobs"]
-        pending = list(jobs)
+        again = {j for j, result in self.results.items() if result == "failure"}
+        while grown := {j for j in jobs if set(jobs[j].get("needs", [])) & again} - again:
+            again |= grown
+        self.attempt += 1
+        for job_id in again:
+            del self.results[job_id]
+        return self._run_jobs([j for j in jobs if j in again])
+
+    def _run_jobs(self, pending: list[str]) -> dict[str, str]:
+        jobs = self.doc["jobs"]
         while pending:
             job_id = next(j for j in pending if set(jobs[j].get("needs", [])) <= set(self.results))
             pending.remove(job_id)
             self.results[job_id] = self._job(job_id, jobs[job_id])
         return self.results
 
-    def _holds(self, condition: str | None, ok: bool) -> bool:
+    def _holds(self, condition: str | None, ok: bool, known: dict[str, Any] | None = None) -> bool:
         if not condition:
             return ok
+        payload = json.loads(self.event_path.read_text())
         values = {
             "github.event_name": self.event,
-            "github.event.head_commit.message": "change",
+            "github.ref_name": payload.get("ref", "refs/heads/main").rpartition("/")[2],
+            "github.event.repository.default_branch": "main",
+            "github.event.head_commit.message": _head_message(payload),
             "needs.plan.result": self.results.get("plan", ""),
+            **{f"needs.{j}.outputs.{k}": v for j, o in self.outputs.items() for k, v in o.items()},
+            **(known or {}),
         }
         expr = condition
-        for name, value in values.items():
-            expr = expr.replace(name, repr(value))
-        expr = expr.replace("always()", "True").replace("startsWith(", "_starts(")
+        for name in sorted(values, key=len, reverse=True):
+            expr = expr.replace(name, repr(values[name]))
+        expr = re.sub(r"(?:steps|needs)\.[\w-]+\.outputs\.[\w-]+", "''", expr)  # unset
+        expr = expr.replace("always()", "True").replace("cancelled()", "False")
+        expr = expr.replace("startsWith(", "_starts(")
         expr = expr.replace("&&", " and ").replace("||", " or ")
         expr = re.sub(r"!(?!=)", " not ", expr)
         holds = eval(expr, {"_starts": str.startswith})  # noqa: S307 - our own file
@@ -249,14 +290,20 @@ class JobGraph:
         self, job_id: str, job: dict[str, Any], index: int, matrix: dict[str, str] | None
     ) -> bool:
         name = job_id if matrix is None else f"{job_id}-{index}"
-        clone, temp = self.work / "jobs" / name, self.work / "temp" / name
+        clone = self.work / "jobs" / str(self.attempt) / name
+        temp = self.work / "temp" / str(self.attempt) / name
         temp.mkdir(parents=True)
         git(self.work, "clone", "-q", str(self.origin), str(clone))
+        git(clone, "reset", "-q", "--hard", self.sha)  # actions/checkout: the event's commit
+        git(clone, "update-ref", "refs/remotes/origin/main", self.sha)
         values = {"runner.temp": str(temp), "strategy.job-index": index, **_matrix_values(matrix)}
         step_outputs: dict[str, dict[str, str]] = {}
         ok = True
         for step in job["steps"]:
-            if self._holds(step.get("if"), ok):
+            done = {
+                f"steps.{s}.outputs.{k}": v for s, o in step_outputs.items() for k, v in o.items()
+            }
+            if self._holds(step.get("if"), ok, done):
                 ok = self._step(step, clone, temp, values, step_outputs) and ok
         values |= {
             f"steps.{s}.outputs.{k}": v for s, o in step_outputs.items() for k, v in o.items()
@@ -268,7 +315,7 @@ class JobGraph:
 
     def _expand(self, text: str, values: dict[str, Any]) -> str:
         """``${{ X }}`` with the values this simulation knows; ``fromJSON(...)`` of them."""
-        known = {"github.run_id": "42", **self.inputs, **values}
+        known = {"github.run_id": "42", **self.inputs, **self.secrets, **values}
         for job, outputs in self.outputs.items():
             known |= {f"needs.{job}.outputs.{k}": v for k, v in outputs.items()}
 
@@ -291,23 +338,27 @@ class JobGraph:
         args = {k: self._expand(v, values) for k, v in step.get("with", {}).items()}
         if "upload-artifact" in uses:
             if Path(args["path"]).is_dir():
-                shutil.copytree(args["path"], self.artifacts / args["name"], dirs_exist_ok=True)
+                assert args["overwrite"], "a re-run job could not upload its piece"
+                shutil.rmtree(self.artifacts / args["name"], ignore_errors=True)
+                shutil.copytree(args["path"], self.artifacts / args["name"])
             return True
         if "download-artifact" in uses:
             prefix = args["pattern"].rstrip("*")
             for artifact in sorted(self.artifacts.glob(f"{prefix}*")):
                 shutil.copytree(artifact, args["path"], dirs_exist_ok=True)
             return True
-        if uses or step["name"] == "install nbflow":
+        if uses or step["name"].startswith("install nbflow"):
             return True  # checkout: the clone; Python and nbflow: this test's
         output = temp / f"output-{len(step_outputs)}"
         output.touch()
         env = {k: self._expand(v, values) for k, v in step.get("env", {}).items()}
         env = {
-            **os.environ,
+            **self.base_env,
             **env,
             "RUNNER_TEMP": str(temp),
             "GITHUB_OUTPUT": str(output),
+            "GITHUB_EVENT_NAME": self.event,
+            "GITHUB_EVENT_PATH": str(self.event_path),
             "PATH": f"{self.bin}{os.pathsep}{os.environ['PATH']}",
         }
         done = subprocess.run(
@@ -321,6 +372,18 @@ class JobGraph:
                 f"{clone.name}: {step['name']}: exit {done.returncode}\n{done.stderr}"
             )
         return done.returncode == 0
+
+
+def _head_message(payload: dict[str, Any]) -> str:
+    head = payload.get("head_commit") or (payload.get("commits") or [{}])[-1]
+    return str(head.get("message", ""))
+
+
+def _event_payload(event: str) -> dict[str, Any]:
+    """What GitHub writes to ``$GITHUB_EVENT_PATH``, as far as nbflow reads it."""
+    if event != "push":
+        return {}
+    return {"ref": "refs/heads/main", "commits": [{"message": "change"}]}
 
 
 def _matrix_values(matrix: dict[str, str] | None) -> dict[str, str]:
@@ -371,6 +434,46 @@ def test_the_job_graph_simulated_records_what_a_local_run_does(
         assert ours == theirs.replace(local_dir.name, "RUN")
 
 
+def test_rerun_failed_jobs_from_the_original_commit_commits_the_new_attempt(
+    git_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = per_step_project(git_repo) / "workflows" / "branching"
+    write_notebook(folder / "d.ipynb", "total = 0", ["import os\nassert os.environ['D_OK']"])
+    push_generated(git_repo, FILE)
+    origin = tmp_path / "origin.git"
+    graph = JobGraph(generate_ci(git_repo)[FILE], origin, tmp_path / "gh", "push")
+    first = dict(graph.run())
+    first_commit = git(origin, "rev-parse", "main").strip()
+    monkeypatch.setenv("D_OK", "1")  # what made d fail is fixed outside the repository
+
+    again = graph.rerun_failed()
+
+    assert first["step-d"] == "failure" and first["assemble"] == "failure"
+    assert again == {**first, "step-d": "success", "step-e": "success", "assemble": "success"}, (
+        graph.failures
+    )
+    check = tmp_path / "check"
+    git(tmp_path, "clone", "-q", str(origin), str(check))
+    (run_dir,) = iter_run_dirs(check / "runs", "branching")
+    folder_log = git(check, "log", "--format=%H %s", "--", run_dir.relative_to(check).as_posix())
+    assert [line.split(" ", 1)[1].split(" (")[0] for line in folder_log.splitlines()] == [
+        "nbflow: branching succeeded",
+        "nbflow: branching failed",
+    ]
+    assert folder_log.splitlines()[1].startswith(first_commit)  # the first attempt, kept
+    record = read_record(run_dir)
+    assert (record.status, record.step("d").status, record.step("e").status) == (
+        RunStatus.SUCCEEDED,
+        "succeeded",
+        "succeeded",
+    )
+    assert sorted(p.name for p in run_dir.iterdir()) == [
+        "README.md",
+        *(f"{s}.ipynb" for s in "abcdef"),
+        "run.json",
+    ]
+
+
 # --------------------------------------------------------------------------- sweeps
 
 SWEEP_FILE = Path(".github/workflows/nbflow-sweep.yml")
@@ -400,7 +503,10 @@ def test_a_known_sweep_is_a_matrix_that_passes_actionlint(tmp_path: Path) -> Non
         "matrix": "${{ fromJSON(needs.plan.outputs.items-region) }}",
     }
     assert region["name"] == "sweep / region [${{ matrix.name }}]"
-    assert jobs["plan"]["outputs"] == {"items-region": "${{ steps.matrix.outputs.items-region }}"}
+    assert jobs["plan"]["outputs"] == {
+        "items-region": "${{ steps.matrix.outputs.items-region }}",
+        "skip": "${{ steps.guard.outputs.skip }}",
+    }
     assert '--item "$NBFLOW_ITEM"' in region["steps"][-2]["run"]
     assert region["steps"][-1]["with"]["name"].endswith("-region.${{ strategy.job-index }}")
     assert "strategy" not in jobs["step-combine"]
@@ -411,7 +517,7 @@ def test_a_sweep_over_an_upstream_output_stays_one_job(tmp_path: Path) -> None:
     jobs = load(generate_ci(root)[SWEEP_FILE])["jobs"]
 
     assert "strategy" not in jobs["step-region"]
-    assert "outputs" not in jobs["plan"]
+    assert jobs["plan"]["outputs"] == {"skip": "${{ steps.guard.outputs.skip }}"}
     assert "--item" not in str(jobs["step-region"])
 
 

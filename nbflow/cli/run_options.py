@@ -12,15 +12,14 @@ from nbflow.errors import UsageError
 
 
 def run_options(workflow: Any, args: argparse.Namespace, steps: list[str] | None) -> Any:
-    from nbflow.engine.parameters import check_step_overrides
+    from nbflow.engine.parameters import parse_step_overrides
     from nbflow.engine.runner import RunOptions
     from nbflow.store.runs import check_run_id
 
-    params, step_params = parse_parameters(workflow, args.parameter, args.params_json)
-    check_step_overrides(workflow, step_params)
+    params, step_texts = parse_parameters(workflow, args.parameter, args.params_json)
     return RunOptions(
         parameters=params,
-        step_parameters=step_params,
+        step_parameters=parse_step_overrides(workflow, step_texts),
         steps=steps,
         trigger=_trigger(args),
         jobs=args.jobs or (os.cpu_count() or 1),
@@ -64,12 +63,13 @@ def split_commas(text: str | None) -> list[str] | None:
 
 def parse_parameters(
     workflow: Any, pairs: Sequence[str], params_json: str | None = None
-) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+) -> tuple[dict[str, Any], dict[str, dict[str, str]]]:
     """``--params-json`` then ``-p NAME=VALUE`` (typed by the manifest) and
-    ``-p STEP.NAME=VALUE`` (YAML)."""
+    ``-p STEP.NAME=VALUE`` (as text: typed by the step's notebook, see
+    ``engine.parameters.parse_step_overrides``)."""
     from nbflow.manifest.values import parse_cli_value
 
-    step_params: dict[str, dict[str, Any]] = {}
+    step_params: dict[str, dict[str, str]] = {}
     declared = {p.name: p for p in workflow.parameters}
 
     def parse(name: str, text: str, option: str) -> Any:
@@ -90,7 +90,7 @@ def parse_parameters(
             raise UsageError(f"-p {pair}: expected NAME=VALUE or STEP.NAME=VALUE")
         if "." in name:
             step_id, _, key = name.partition(".")
-            step_params.setdefault(step_id, {})[key] = _yaml_scalar(text)
+            step_params.setdefault(step_id, {})[key] = text
         else:
             params[name] = parse(name, text, f"-p {name}={text}")
     return params, step_params
@@ -107,12 +107,3 @@ def _parse_params_json(text: str | None) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise UsageError('--params-json: expected a JSON object such as {"run_date": "2026-11-20"}')
     return value
-
-
-def _yaml_scalar(text: str) -> Any:
-    from ruamel.yaml import YAML
-
-    try:
-        return YAML(typ="safe").load(text) if text else ""
-    except Exception:
-        return text

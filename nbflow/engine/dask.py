@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nbflow.engine.step import KernelHandle, StepResult, StepTask, execute_step
+from nbflow.engine.step import KernelHandle, StepResult, StepTask, execute_step, redact_notebook
 from nbflow.errors import ExecutionError, UsageError
 from nbflow.run_record import StepError, StepStatus, parse_time, utc_now
 from nbflow.store.notebooks import dump_notebook
@@ -172,7 +172,7 @@ def _write_notebook(task: StepTask, text: str) -> None:
     meta = notebook.get("metadata", {}).get("papermill")
     if isinstance(meta, dict):
         meta.update(input_path=str(task.notebook), output_path=str(task.output))
-    notebook = task.redactor.data(notebook)
+    notebook = redact_notebook(task, notebook)
     write_atomic(task.output, dump_notebook(notebook))
 
 

@@ -17,9 +17,9 @@ from typing import Any
 from nbflow.errors import UsageError
 from nbflow.manifest.expressions import Context, ExpressionError, resolve
 from nbflow.manifest.model import Step, Workflow
-from nbflow.manifest.notebooks import inspect_notebook
+from nbflow.manifest.notebooks import NotebookInfo, inspect_notebook
 from nbflow.manifest.suggestions import did_you_mean
-from nbflow.manifest.values import coerce, resolve_default, type_name
+from nbflow.manifest.values import coerce, parse_declared, resolve_default, type_name
 
 
 def resolve_run_parameters(
@@ -130,17 +130,38 @@ def _context(
     )
 
 
-def check_step_overrides(workflow: Workflow, overrides: Mapping[str, Mapping[str, Any]]) -> None:
-    """Raise UsageError for ``-p STEP.NAME`` naming an unknown step or parameter."""
+def parse_step_overrides(
+    workflow: Workflow, texts: Mapping[str, Mapping[str, str]]
+) -> dict[str, dict[str, Any]]:
+    """``-p STEP.NAME=VALUE`` values, each parsed by the type the step's notebook
+    declares for NAME (text when it declares none); UsageError for an unknown step or
+    parameter, or a value that is not of that type."""
     from nbflow.plan import check_step_ids
 
-    check_step_ids(workflow, overrides)
-    for step_id, values in overrides.items():
+    check_step_ids(workflow, texts)
+    parsed: dict[str, dict[str, Any]] = {}
+    for step_id, values in texts.items():
         step = workflow.step(step_id)
-        accepted = list(inspect_notebook(workflow.notebook_path(step)).parameters or ())
-        for name in values:
+        info = inspect_notebook(workflow.notebook_path(step))
+        accepted = list(info.parameters or ())
+        for name, text in values.items():
             if name not in accepted:
                 raise UsageError(
                     f"-p {step_id}.{name}: {step.notebook} has no parameter '{name}'"
                     f"{_hint(name, accepted)}"
                 )
+            parsed.setdefault(step_id, {})[name] = _parse_override(step, info, name, text)
+    return parsed
+
+
+def _parse_override(step: Step, info: NotebookInfo, name: str, text: str) -> Any:
+    declared = info.types.get(name)
+    if declared is None:
+        return text  # no declared type: text stays text
+    try:
+        return parse_declared(declared, text)
+    except ValueError as exc:
+        raise UsageError(
+            f"-p {step.id}.{name}={text}: step '{step.id}' declares `{declared.text}` "
+            f"in {step.notebook}; {exc}"
+        ) from None

@@ -31,6 +31,7 @@ from nbflow.engine.parameters import (
     resolve_run_parameters,
     resolve_step_parameters,
 )
+from nbflow.engine.reuse import EarlierResult, refusal
 from nbflow.engine.step import (
     KernelHandle,
     StepResult,
@@ -46,6 +47,7 @@ from nbflow.manifest.values import jsonable
 from nbflow.plan import Plan, check_step_ids, downstream, plan_run, upstream
 from nbflow.project import Project, project_of_manifest
 from nbflow.run_record import (
+    RUN_THOUGH_NOT_SELECTED,
     Attempt,
     ItemRecord,
     RunRecord,
@@ -114,6 +116,9 @@ def run_workflow(
     """
     options = options or RunOptions()
     project = project or project_of_manifest(workflow.manifest)
+    if options.resume and (finished := finished_run(project, workflow, options.resume)):
+        log.info("run %s succeeded already: nothing left to resume", finished.run_id)
+        return finished  # not a byte of its folder changes
     workflow = resolve_kernels(workflow)  # `python`, `Python3`: the kernel that runs
     start = _resume if options.resume else _start
     params, plan, record = start(workflow, project, options)  # bad input fails before any write
@@ -124,6 +129,12 @@ def run_workflow(
 
 
 _Start = tuple[dict[str, Any], Plan, RunRecord]
+
+
+def finished_run(project: Project, workflow: Workflow, run_id: str) -> RunRecord | None:
+    """The record of run ``run_id`` when it succeeded: resuming it has nothing to do."""
+    record = runs.read_record(runs.run_dir(project.runs_dir, workflow.name, run_id))
+    return record if record.status == RunStatus.SUCCEEDED else None
 
 
 def _start(workflow: Workflow, project: Project, options: RunOptions) -> _Start:
@@ -209,7 +220,8 @@ def _done_before(item: ItemRecord, earlier: ItemRecord | None) -> ItemRecord:
 
 def _cut_short(step: StepRecord, last_seen: str) -> StepRecord:
     """A step left ``running`` by a process that died (``kill -9``, a crash): record
-    the attempt it was making as cancelled, ending at the record's last write."""
+    the attempt it was making as cancelled, ending when that process was last seen
+    alive (run.json's modification time, which the run touches while steps run)."""
     if step.status != StepStatus.RUNNING or not step.start:
         return step
     end = max(last_seen, step.start)
@@ -285,6 +297,9 @@ class _Run:
         self.fingerprints: dict[str, str | None] = {}  # computed before a step executes
         self.missed: set[str] = set()  # looked up in the cache, not found
         self.earlier_outputs: dict[str, Mapping[str, Any]] = {}  # of steps not selected
+        # steps not selected whose outputs selected steps use, with their latest result,
+        # until it is decided whether that result stands in (engine/reuse.py)
+        self.lenders: dict[str, EarlierResult | None] = {}
         self.started_kernels = False
         self.saves_deferred = self.save_pending = False
         self.queued: collections.deque[tuple[Step, int, StepTask]] = collections.deque()
@@ -293,7 +308,7 @@ class _Run:
 
     def execute(self) -> RunRecord:
         self.dir.mkdir(parents=True, exist_ok=True)
-        self._find_earlier_outputs()
+        self._find_lenders()
         self._save()
         if self.observer:
             self.observer.run_started(self.record)
@@ -332,6 +347,7 @@ class _Run:
                 return
             self._warm_ahead(running.values())
             finished, _ = wait(list(running), timeout=0.5, return_when=FIRST_COMPLETED)
+            self._heartbeat()
             for future in finished:
                 self._record_result(running.pop(future), future.result())
                 self._skip_dependants()
@@ -434,13 +450,14 @@ class _Run:
             attempts=attempts,
             start=start,
             end=result.end,
-            duration=_seconds(start, result.end) if start else None,
+            duration=_time_spent(item.attempts, new, result.end),
             error=result.error,
             outputs=result.outputs,
             timings=timings,
         )
 
     def _ready(self, running: Iterable[str]) -> list[Step]:
+        self._decide_lenders()
         busy = set(running)
         ready = []
         for step in self.plan.steps:
@@ -596,7 +613,7 @@ class _Run:
         make the files the unselected step stands for."""
         if self._step(need).status.is_done:
             return True
-        if need in self.plan.selected:
+        if need in self.plan.selected or need in self.lenders:
             return False
         return all(self._is_satisfied(n) for n in self.workflow.step(need).needs)
 
@@ -691,7 +708,7 @@ class _Run:
         earlier = list(current.attempts)  # of the run this one resumes
         attempts, result = self._execute(step, task, len(earlier))
         timings = clean_notebook(task.output, root=self.project.root)
-        return _step_from_attempts(replace(current, timings=timings), earlier + attempts, result)
+        return _step_from_attempts(replace(current, timings=timings), earlier, attempts, result)
 
     def _execute(
         self, step: Step, task: StepTask, earlier: int
@@ -700,7 +717,7 @@ class _Run:
         ``earlier`` ones) and the last result."""
         attempts: list[Attempt] = []
         for number in range(1, step.retries + 2):
-            if number > 1 and not self._wait_before_retry(step, number):
+            if number > 1 and not self._wait_before_retry(step, number, earlier):
                 break
             handle = self.handles[task.step_id] = KernelHandle()
             result = self.executor(task, handle, self.cancel.is_set)
@@ -719,17 +736,18 @@ class _Run:
             log.info(
                 "%s: attempt %d failed: %s",
                 task.step_id,
-                number,
+                earlier + number,
                 result.error and result.error.summary,
             )
         self.handles.pop(task.step_id, None)
         return attempts, result
 
-    def _wait_before_retry(self, step: Step, number: int) -> bool:
+    def _wait_before_retry(self, step: Step, number: int, earlier: int) -> bool:
+        """Wait before this process's attempt ``number`` (after ``earlier`` ones of the
+        run it resumes); False when the run is cancelled meanwhile."""
         delay = step.retry_delay * 2 ** (number - 2)
-        log.info(
-            "%s: retrying in %g s (attempt %d of %d)", step.id, delay, number, step.retries + 1
-        )
+        total = earlier + step.retries + 1
+        log.info("%s: retrying in %g s (attempt %d of %d)", step.id, delay, earlier + number, total)
         return not self.cancel.wait(delay)
 
     def _task(self, step: Step, item: tuple[int, Any] | None = None) -> StepTask:
@@ -775,19 +793,49 @@ class _Run:
             return step.outputs
         return self.earlier_outputs.get(step_id)
 
-    def _find_earlier_outputs(self) -> None:
-        """The outputs selected steps use from steps not selected: those of the latest
-        run in which each succeeded; its record says which run that is."""
+    def _find_lenders(self) -> None:
+        """The steps not selected whose outputs selected steps use, each with its
+        latest result (None: none); whether that result stands in is decided once
+        what the step needs is satisfied (``_decide_lenders``)."""
         selected = set(self.plan.selected)
         needed = upstream(self.workflow, selected) - selected
         needed -= {n for n in needed if self._step(n).status.is_done}
         if not needed:
             return
-        found = runs.latest_outputs(self.project.runs_dir, self.workflow.name, needed)
-        for step_id, (run_id, outputs) in sorted(found.items()):
-            self.earlier_outputs[step_id] = outputs
-            reason = f"not selected; outputs from run {run_id}"
-            self.record = self.record.with_step(replace(self._step(step_id), reason=reason))
+        found = runs.latest_results(self.project.runs_dir, self.workflow.name, needed)
+        self.lenders = {n: EarlierResult(*found[n]) if n in found else None for n in needed}
+
+    def _decide_lenders(self) -> None:
+        """Decide for each lender whose needs are satisfied (in plan order, so a chain
+        of them is decided in one pass)."""
+        for step_id in self.plan.order:
+            step = self.workflow.step(step_id)
+            if step_id in self.lenders and all(self._is_satisfied(n) for n in step.needs):
+                self._lend_or_run(step, self.lenders.pop(step_id))
+
+    def _lend_or_run(self, step: Step, earlier: EarlierResult | None) -> None:
+        """Let ``earlier`` stand in for ``step`` when it is what the step would produce
+        now; else add the step to the run, its record saying why."""
+        current = self._step(step.id)
+        try:
+            task = self._task(step)
+        except NbflowError:
+            why: str | None = "its parameters cannot be resolved"  # the worker reports it
+        else:
+            fingerprint = self.fingerprints[step.id] = self._fingerprint(
+                step, task, self._needs_digests(step)
+            )
+            missing = fp.missing_files(task.cwd, task.produces)
+            why = refusal(earlier, fingerprint, task.parameters, missing)
+        if why is None and earlier is not None:
+            self.earlier_outputs[step.id] = earlier.step.outputs
+            reason = f"not selected; outputs from run {earlier.run_id}"
+            self._update(replace(current, reason=reason))
+            return
+        log.info("%s: run though not selected: %s", step.id, why)
+        self.plan = replace(self.plan, selected=self.plan.selected | {step.id})
+        reason = f"{RUN_THOUGH_NOT_SELECTED}: {why}"
+        self._update(replace(current, status=StepStatus.PENDING, reason=reason))
 
     # -- the record ---------------------------------------------------------------
 
@@ -810,6 +858,12 @@ class _Run:
         redacted = self.redactor.data(self.record.with_step(step).to_json())
         return RunRecord.from_json(redacted).step(step.id)
 
+    def _heartbeat(self) -> None:
+        """Touch run.json while steps run: if this process dies (``kill -9``), its
+        modification time tells ``--resume`` how long the cut attempts ran."""
+        with contextlib.suppress(OSError):
+            os.utime(self.dir / runs.RECORD_FILE)
+
     def _save(self) -> None:
         from nbflow.report import render_report
 
@@ -822,8 +876,9 @@ class _Run:
 
 
 def _step_from_attempts(
-    current: StepRecord, attempts: list[Attempt], last: StepResult
+    current: StepRecord, earlier: list[Attempt], new: list[Attempt], last: StepResult
 ) -> StepRecord:
+    attempts = earlier + new
     start = attempts[0].start if attempts else current.start
     return replace(
         current,
@@ -831,10 +886,20 @@ def _step_from_attempts(
         attempts=tuple(attempts),
         start=start,
         end=last.end,
-        duration=_seconds(start, last.end) if start else None,
+        duration=_time_spent(earlier, new, last.end) if start else None,
         error=last.error,
         outputs=last.outputs,
     )
+
+
+def _time_spent(earlier: Sequence[Attempt], new: Sequence[Attempt], end: str) -> float | None:
+    """A step's (or item's) duration: the time of the attempts an earlier process
+    made (a run resumed) plus this process's, from its first attempt's start to
+    ``end`` (retry delays included) — never the idle time between two processes."""
+    before = sum(a.duration for a in earlier)
+    if not new:
+        return round(before, 3) if earlier else None
+    return round(before + _seconds(new[0].start, end), 3)
 
 
 def _upstream_ids(workflow: Workflow, step: Step) -> set[str]:

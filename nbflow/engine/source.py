@@ -27,7 +27,7 @@ from nbflow.manifest.notebook_file import NotebookFile, read_notebook
 from nbflow.manifest.notebooks import INJECTED_TAG
 from nbflow.store.notebooks import dump_notebook
 
-__all__ = ["StepSource", "prepare_source"]
+__all__ = ["StepSource", "parameters_source", "prepare_source"]
 
 
 @dataclass(frozen=True)
@@ -63,14 +63,22 @@ def prepare_source(
     return StepSource(path, cell_ids, source.upgraded_from)
 
 
+def parameters_source(
+    kernel: str, metadata: Mapping[str, Any], parameters: Mapping[str, Any]
+) -> str:
+    """The source of the injected-parameters cell papermill writes for ``parameters``."""
+    from papermill.translators import translate_parameters
+
+    language = _language(metadata) or "python"
+    return str(translate_parameters(kernel, language, dict(parameters), "Parameters"))
+
+
 def _empty_injected(data: dict[str, Any], kernel: str) -> None:
     """Replace a stale injected-parameters cell with the one papermill writes for no
     parameters (``# Parameters``, in the kernel's language)."""
-    from papermill.translators import translate_parameters
-
     for index, cell in enumerate(data["cells"]):
         if INJECTED_TAG in cell.get("metadata", {}).get("tags", ()):
-            source = translate_parameters(kernel, _language(data["metadata"]), {}, "Parameters")
+            source = parameters_source(kernel, data["metadata"], {})
             data["cells"][index] = {
                 "cell_type": "code",
                 "execution_count": None,

@@ -26,7 +26,7 @@ from typing import Any
 
 from nbflow.engine.kernels import KernelPool, KernelSpec, start_kernel
 from nbflow.engine.outputs import read_outputs
-from nbflow.engine.source import StepSource, prepare_source
+from nbflow.engine.source import StepSource, parameters_source, prepare_source
 from nbflow.engine.stops import quiet_when_stopped
 from nbflow.manifest.notebook_file import NotebookError
 from nbflow.run_record import StepError, StepStatus, utc_now
@@ -55,7 +55,7 @@ class StepTask:
     timeout: float | None = None
     env: Mapping[str, str] = field(default_factory=dict)
     log_output: bool = False
-    redactor: Redactor = field(default_factory=lambda: Redactor(()))
+    redactor: Redactor = field(default_factory=lambda: Redactor({}))
     kernels: KernelPool | None = None  # warm kernels; None: start one for this step
     inputs: tuple[str, ...] = ()  # the step's `inputs:` globs, expressions resolved
     produces: tuple[str, ...] = ()  # and its `produces:` globs
@@ -126,7 +126,7 @@ def execute_step(
     if error is not None and error.ename in STOPPED and source is not None:
         _show_error(notebook, error, source)
     _set_paths(notebook, task)
-    notebook = task.redactor.data(notebook)
+    notebook = redact_notebook(task, notebook)
     if notebook:
         write_atomic(task.output, dump_notebook(notebook))
     status = StepStatus.SUCCEEDED if error is None else StepStatus.FAILED
@@ -151,6 +151,24 @@ def _run_watched(task: StepTask, draft: Path, handle: KernelHandle) -> StepError
     finally:
         if timer:
             timer.cancel()
+
+
+def redact_notebook(task: StepTask, notebook: dict[str, Any]) -> dict[str, Any]:
+    """``notebook`` with every secret masked. An injected-parameters cell a mask
+    changed is written anew from the masked parameters, so it stays valid code:
+    ``limit = "***"``, not ``limit = ***`` (a numeric secret given with ``-p``)."""
+    redacted: dict[str, Any] = task.redactor.data(notebook)
+    for before, after in zip(notebook.get("cells", ()), redacted.get("cells", ()), strict=False):
+        tags = after.get("metadata", {}).get("tags", ())
+        if "injected-parameters" in tags and after.get("source") != before.get("source"):
+            after["source"] = task.redactor.text(_parameters_source(task, redacted))
+    return redacted
+
+
+def _parameters_source(task: StepTask, notebook: Mapping[str, Any]) -> str:
+    """The injected-parameters cell papermill writes for ``task``'s parameters, masked."""
+    parameters = task.redactor.data(dict(task.parameters))
+    return parameters_source(task.kernel, notebook.get("metadata", {}), parameters)
 
 
 def _set_paths(notebook: dict[str, Any], task: StepTask) -> None:

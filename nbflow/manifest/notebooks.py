@@ -8,26 +8,36 @@ with :mod:`ast`, and the result is cached per path (keyed on modification time a
 size, so an edited notebook is re-read).
 
 It finds: the names assigned in the cell tagged ``parameters`` (the cell papermill
-injects after) or the syntax error that stops reading them, the outputs the
-notebook records with a literal name (``record("rows", n)`` or
-``nbflow.record("rows", n)``), the kernel named in its metadata, a stale
-``injected-parameters`` cell left by papermill or Ploomber, and whether nbformat
-upgraded the file from nbformat 3.
+injects after) or the syntax error that stops reading them, the type each of them
+declares (its annotation, else the type of its literal default: ``-p STEP.NAME=VALUE``
+and a step's ``parameters:`` are checked against it), the outputs the notebook
+records with a literal name (``record("rows", n)`` or ``nbflow.record("rows", n)``),
+the kernel named in its metadata, a stale ``injected-parameters`` cell left by
+papermill or Ploomber, and whether nbformat upgraded the file from nbformat 3.
 """
 
 from __future__ import annotations
 
 import ast
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from nbflow.manifest.notebook_file import NotebookError, read_notebook
 
-__all__ = ["NotebookError", "NotebookInfo", "inspect_notebook"]
+__all__ = ["Declared", "NotebookError", "NotebookInfo", "inspect_notebook"]
 
 INJECTED_TAG = "injected-parameters"  # the cell papermill writes the parameters into
+
+
+@dataclass(frozen=True)
+class Declared:
+    """The type a parameters cell gives a name: ``min_amount: float = 0.0``."""
+
+    type: str  # a manifest type: str, int, float, bool, list or dict
+    text: str  # the assignment as written, for messages
 
 
 @dataclass(frozen=True)
@@ -36,13 +46,15 @@ class NotebookInfo:
 
     ``parameters`` is None when no cell is tagged ``parameters``; ``parameters_error``
     says why its names could not be read (a syntax error, with the line in that cell).
-    ``injected`` is the index and source of a cell tagged ``injected-parameters``
-    saved in the notebook (a run replaces it).
+    ``types`` holds the parameters whose type is declared; the others (``x = None``,
+    ``d = date(…)``) take text. ``injected`` is the index and source of a cell tagged
+    ``injected-parameters`` saved in the notebook (a run replaces it).
     """
 
     parameters: tuple[str, ...] | None
     records: tuple[str, ...]
     kernel: str | None
+    types: Mapping[str, Declared] = field(default_factory=dict, compare=False)
     parameters_error: str | None = None
     injected: tuple[int, str] | None = None
     upgraded_from: str | None = None
@@ -79,6 +91,7 @@ def _inspect(data: dict[str, Any], upgraded_from: str | None) -> NotebookInfo:
         parameters=None if params is None else _assigned(params),
         records=_records(code),
         kernel=_kernel(data),
+        types={} if params is None else _declared_types(params),
         parameters_error=f"cell {index}, {error}" if error else None,
         injected=next(
             ((i, _source(c)) for i, c in enumerate(cells) if INJECTED_TAG in _tags(c)), None
@@ -139,6 +152,65 @@ def _assigned(source: str) -> tuple[str, ...]:
         for target in targets:
             names.extend(_target_names(target))
     return tuple(dict.fromkeys(names))
+
+
+def _declared_types(source: str) -> dict[str, Declared]:
+    """Each simply assigned name with a type: its annotation, else its literal's type."""
+    tree = _parse(source)
+    types: dict[str, Declared] = {}
+    for node in tree.body if tree else ():
+        targets: list[ast.expr]
+        if isinstance(node, ast.AnnAssign):
+            targets, kind = [node.target], _annotated(node.annotation) or _literal(node.value)
+        elif isinstance(node, ast.Assign):
+            targets, kind = node.targets, _literal(node.value)
+        else:
+            continue
+        for name in (t.id for t in targets if isinstance(t, ast.Name)):
+            if kind and kind != "none":
+                types[name] = Declared(kind, ast.get_source_segment(source, node) or name)
+            else:
+                types.pop(name, None)
+    return types
+
+
+_TYPE_NAMES = {
+    "str": "str", "int": "int", "float": "float", "bool": "bool",
+    "list": "list", "List": "list", "tuple": "list", "Tuple": "list", "Sequence": "list",
+    "dict": "dict", "Dict": "dict", "Mapping": "dict",
+}  # fmt: skip
+
+
+def _annotated(annotation: ast.expr) -> str | None:
+    """``float``, ``list[int]``, ``typing.Dict``, ``Optional[int]``, ``int | None``."""
+    if isinstance(annotation, ast.BinOp) and isinstance(annotation.op, ast.BitOr):
+        kinds = {_annotated(side) for side in (annotation.left, annotation.right)} - {"none"}
+        return kinds.pop() if len(kinds) == 1 else None
+    if isinstance(annotation, ast.Constant) and annotation.value is None:
+        return "none"
+    if isinstance(annotation, ast.Subscript):
+        if _name(annotation.value) == "Optional":
+            return _annotated(annotation.slice)
+        annotation = annotation.value
+    return _TYPE_NAMES.get(_name(annotation) or "")
+
+
+def _name(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    return node.attr if isinstance(node, ast.Attribute) else None
+
+
+def _literal(value: ast.expr | None) -> str | None:
+    """The type of a literal default: ``3`` int, ``-0.5`` float, ``"a"`` str, ``[]`` list."""
+    if isinstance(value, ast.UnaryOp) and isinstance(value.op, ast.USub | ast.UAdd):
+        value = value.operand
+    if isinstance(value, ast.Constant) and not isinstance(value.value, bytes | complex):
+        kind = type(value.value).__name__
+        return kind if kind in ("str", "int", "float", "bool") else None
+    if isinstance(value, ast.List | ast.Tuple):
+        return "list"
+    return "dict" if isinstance(value, ast.Dict) else None
 
 
 def _target_names(target: ast.expr) -> list[str]:

@@ -32,10 +32,10 @@ from nbflow.manifest.builder import build_parameter, needs_sources
 from nbflow.manifest.document import Document, KeyPath, as_dict, as_list
 from nbflow.manifest.durations import parse_duration
 from nbflow.manifest.model import Parameter, ParamType, Step
-from nbflow.manifest.notebooks import NotebookError, NotebookInfo, inspect_notebook
+from nbflow.manifest.notebooks import Declared, NotebookError, NotebookInfo, inspect_notebook
 from nbflow.manifest.reference_check import ReferenceCheck
 from nbflow.manifest.suggestions import did_you_mean
-from nbflow.manifest.values import DYNAMIC_DEFAULTS, coerce
+from nbflow.manifest.values import DYNAMIC_DEFAULTS, check_declared, coerce
 
 __all__ = ["SemanticCheck"]
 
@@ -104,14 +104,38 @@ class SemanticCheck:
             )
 
     def _check_triggers(self, on: dict[str, Any]) -> None:
-        for index, cron in enumerate(as_list(on.get("schedule"))):
-            if isinstance(cron, str) and (message := _cron_problem(cron)):
+        seen: set[str] = set()
+        for index, entry in enumerate(as_list(on.get("schedule"))):
+            path: KeyPath = ("on", "schedule", index)
+            cron = entry.get("cron") if isinstance(entry, dict) else entry
+            if isinstance(entry, dict):
+                path = (*path, "cron")
+                self._check_timezone(("on", "schedule", index, "timezone"), entry.get("timezone"))
+            if not isinstance(cron, str):
+                continue
+            if message := _cron_problem(cron):
                 self.add(
-                    ("on", "schedule", index),
+                    path,
                     message,
                     "use 5 fields: minute hour day-of-month month day-of-week, "
                     "e.g. '0 0 * * *' (every day at midnight UTC)",
                 )
+            elif (normal := " ".join(cron.split())) in seen:
+                self.add(
+                    path,
+                    f"cron '{normal}' is listed twice; GitHub names only the cron that fired, "
+                    "so nbflow cannot tell the entries apart",
+                    "keep one entry, or shift one by a minute",
+                )
+            seen.add(" ".join(cron.split()))
+
+    def _check_timezone(self, path: KeyPath, name: Any) -> None:
+        if isinstance(name, str) and not _is_timezone(name):
+            self.add(
+                path,
+                f"unknown time zone '{name}'",
+                "use an IANA time zone name such as Europe/Paris or America/New_York",
+            )
 
     def _check_parameters(self, parameters: dict[str, Any]) -> None:
         for name, spec in parameters.items():
@@ -341,7 +365,7 @@ class SemanticCheck:
                 key=True,
             )
             return
-        for name in passed:
+        for name, value in passed.items():
             if name not in info.parameters:
                 defined = ", ".join(info.parameters) or "nothing"
                 fix = did_you_mean(name, info.parameters) or (
@@ -353,6 +377,19 @@ class SemanticCheck:
                     fix,
                     key=True,
                 )
+            elif (declared := info.types.get(name)) and not _has_expression(value):
+                self._check_declared((*path, name), step["notebook"], declared, value)
+
+    def _check_declared(self, path: KeyPath, notebook: str, declared: Declared, value: Any) -> None:
+        """A literal step parameter against the type its notebook declares for it."""
+        try:
+            check_declared(declared, value)
+        except ValueError as exc:
+            self.add(
+                path,
+                f"'{notebook}' declares `{declared.text}`: {exc}",
+                f"give a value of type {declared.type}, or change that line of its parameters cell",
+            )
 
     def _check_cycle(self) -> None:
         from nbflow.plan import cycle_problem, find_cycle
@@ -374,6 +411,19 @@ class SemanticCheck:
         ]
         if len({s.id for s in steps}) == len(steps) and (cycle := find_cycle(steps)):
             self.problems.append(cycle_problem(steps, cycle))
+
+
+def _is_timezone(name: str) -> bool:
+    """Whether ``name`` is an IANA time zone name (what GitHub and zoneinfo accept)."""
+    from zoneinfo import ZoneInfo
+
+    if name != name.strip() or name.startswith("/") or ".." in name:
+        return False
+    try:
+        ZoneInfo(name)
+    except (KeyError, ValueError, OSError):  # ZoneInfoNotFoundError is a KeyError
+        return False
+    return True
 
 
 def _cron_problem(cron: str) -> str:
@@ -407,3 +457,12 @@ def _stale_injected(notebook: str, cell: int, source: str) -> str:
         f"notebook '{notebook}' keeps an injected-parameters cell left by papermill or "
         f"Ploomber (cell {cell}: {shown})"
     )
+
+
+def _has_expression(value: Any) -> bool:
+    """Whether a step parameter holds a ``${{ … }}`` (its type is known at run time)."""
+    if isinstance(value, dict):
+        return any(_has_expression(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_expression(v) for v in value)
+    return isinstance(value, str) and "${{" in value

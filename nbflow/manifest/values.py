@@ -13,16 +13,20 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Mapping
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import Any
 
+from nbflow.errors import Source
 from nbflow.manifest.model import Parameter, ParamType
+from nbflow.manifest.notebooks import Declared
 
 __all__ = [
     "DYNAMIC_DEFAULTS",
+    "check_declared",
     "coerce",
     "jsonable",
     "parse_cli_value",
+    "parse_declared",
     "resolve_default",
     "type_name",
 ]
@@ -179,6 +183,23 @@ _COERCE = {
     ParamType.DICT: _dict,
     ParamType.CHOICE: _choice,
 }
+
+
+def parse_declared(declared: Declared, text: str) -> Any:
+    """Parse ``-p STEP.NAME=VALUE`` text by the type a notebook declares for NAME."""
+    return parse_cli_value(_declared_parameter(declared), text)
+
+
+def check_declared(declared: Declared, value: Any) -> Any:
+    """Check a step's ``parameters:`` value against the type its notebook declares."""
+    return coerce(_declared_parameter(declared), jsonable(value))
+
+
+def _declared_parameter(declared: Declared) -> Parameter:
+    return Parameter(name="", type=ParamType(declared.type), source=_NOWHERE)
+
+
+_NOWHERE = Source(Path(), 0, 0)
 
 
 def parse_cli_value(param: Parameter, text: str) -> Any:

@@ -125,6 +125,20 @@ class Git:
         body = self.run("log", "-1", "--format=%B", sha)
         return any(line.startswith("Nbflow-Run: ") for line in body.splitlines())
 
+    def unpublished(self, tip: str, remote: str) -> list[tuple[str, str]]:
+        """The commits (id, subject) reachable from ``tip`` and from no ref of ``remote``
+        that are not nbflow run commits, newest first."""
+        out = self.run(
+            "log",
+            "--format=%H %s",
+            "--invert-grep",
+            "--grep=^Nbflow-Run: ",
+            tip,
+            "--not",
+            f"--remotes={remote}",
+        )
+        return [(line[:40], line[41:]) for line in out.splitlines() if line]
+
     def current_branch(self) -> str:
         out, failure = self._execute(("symbolic-ref", "-q", "--short", "HEAD"), None)
         if failure is not None or not out.strip():
@@ -133,11 +147,6 @@ class Git:
                 "branch, or use --target runs-branch or --target pr"
             )
         return out.strip()
-
-    def check_index_lock(self, run_id: str) -> None:
-        lock = self.git_path("index.lock")
-        if lock.exists():
-            raise StoreError(lock_message(lock, run_id))
 
     def tree(self, rev: str, path: str) -> Any:
         """The tree object at ``rev:path``, or None."""
@@ -172,14 +181,19 @@ class Git:
 
     # ----------------------------------------------------------------- writing
 
-    def tree_with_folder(self, parent: str | None, folder: str) -> str:
-        """The tree of ``parent`` (empty: none) plus ``folder`` from the work tree,
-        built in a temporary index so the real one is untouched."""
+    def tree_with_files(self, parent: str | None, paths: Sequence[str]) -> str:
+        """The tree of ``parent`` (empty: none) plus ``paths`` from the work tree, added
+        even when ignored, built in a temporary index so the real one is untouched."""
         with tempfile.TemporaryDirectory(prefix="nbflow-index-") as tmp:
             env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
             self.run("read-tree", *([parent] if parent else ["--empty"]), env=env)
-            self.run("add", "-A", "-f", "--", folder, env=env)
+            self.add_files(paths, env)
             return self.run("write-tree", env=env).strip()
+
+    def add_files(self, paths: Sequence[str], env: Mapping[str, str]) -> None:
+        """``git add -f`` (ignored files too: ``runs/`` may be in .gitignore) into the
+        index ``env`` names."""
+        self.run("add", "-f", "--", *paths, env=env)
 
     def check_only_folder(self, parent: str | None, tree: str, folder: str) -> None:
         """Refuse (a bug if it happens) to commit anything outside the run folder."""
@@ -205,6 +219,10 @@ class Git:
     def update_ref(self, ref: str, new: str, old: str) -> None:
         self.run("update-ref", "-m", "nbflow: commit run", ref, new, old)
 
+    def try_update_ref(self, ref: str, new: str, old: str) -> GitFailure | None:
+        """Move ``ref`` to ``new`` if it is at ``old`` (compare-and-swap); the failure."""
+        return self.try_run("update-ref", "-m", "nbflow: commit run", ref, new, old)
+
     def _identity(self) -> dict[str, str]:
         """Fallback author/committer when none is configured (e.g. a fresh CI runner)."""
         env: dict[str, str] = {}
@@ -215,39 +233,6 @@ class Git:
             if not email and f"GIT_{role}_EMAIL" not in os.environ:
                 env[f"GIT_{role}_EMAIL"] = DEFAULT_IDENTITY[1]
         return env
-
-    def replay_added(self, commit: str, onto: str, where: str, kept: str) -> str:
-        """Re-create ``commit`` — which only adds files — on ``onto``; StoreError when a
-        path it adds exists there already (a real conflict)."""
-        changes = self._added_files(commit, where, kept)
-        with tempfile.TemporaryDirectory(prefix="nbflow-index-") as tmp:
-            env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
-            self.run("read-tree", onto, env=env)
-            clash = self.run("ls-files", "--", *[path for _, _, path in changes], env=env).split()
-            if clash:
-                raise StoreError(_conflict_message(clash, where, kept))
-            infos = [a for m, s, p in changes for a in ("--cacheinfo", f"{m},{s},{p}")]
-            failure = self.try_run("update-index", "--add", *infos, env=env)
-            if failure is not None:
-                raise StoreError(_conflict_message([p for _, _, p in changes], where, kept))
-            tree = self.run("write-tree", env=env).strip()
-        author = self.run("log", "-1", "--format=%an%x00%ae%x00%aI", commit).strip().split("\0")
-        env_author = dict(
-            zip(("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_AUTHOR_DATE"), author, strict=False)
-        )
-        message = self.run("log", "-1", "--format=%B", commit)
-        return self.commit_tree(tree, [onto], message.rstrip("\n") + "\n", env_author)
-
-    def _added_files(self, commit: str, where: str, kept: str) -> list[tuple[str, str, str]]:
-        raw = self.run("diff-tree", "-r", "-z", "--no-renames", "--root", "--no-commit-id", commit)
-        parts = [p for p in raw.split("\0") if p]
-        changes = []
-        for meta, path in zip(parts[::2], parts[1::2], strict=True):
-            _, mode, _, sha, status = meta.lstrip(":").split()
-            if status != "A":
-                raise StoreError(_conflict_message([path], where, kept))
-            changes.append((mode, sha, path))
-        return changes
 
     # ----------------------------------------------------------------- remotes
 
@@ -297,13 +282,4 @@ def lock_message(lock: Path, run_id: str | None) -> str:
         f"cannot commit the run: {lock} exists, so another git process is using this "
         "repository (or one crashed and left the file behind); wait for it to finish, or "
         f"delete {lock} if no git process is running, then commit the run with {again}"
-    )
-
-
-def _conflict_message(paths: Sequence[str], where: str, kept: str) -> str:
-    shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
-    return (
-        f"cannot push the run: {shown} already exists on {where} with other content (a real "
-        f"conflict); the run commit {kept[:12]} is kept locally; compare them and resolve by "
-        "hand (`git pull --rebase`)"
     )

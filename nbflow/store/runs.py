@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nbflow.errors import UsageError
-from nbflow.run_record import RunRecord, RunStatus
+from nbflow.run_record import RunRecord, RunStatus, StepRecord
 
 if TYPE_CHECKING:
     from nbflow.project import Project
@@ -45,6 +45,17 @@ def check_run_id(run_id: str) -> str:
             "(see `nbflow runs`)"
         )
     return run_id
+
+
+def written_files(record: RunRecord) -> list[str]:
+    """The files nbflow writes in a run folder, by name: the run record, the report,
+    and each step's and each item's executed notebook. Only these are committed
+    (issue 10, item 1): whatever else a notebook writes into its run folder is not."""
+    notebooks = [s.notebook for s in record.steps] + [
+        i.notebook for s in record.steps for i in s.items
+    ]
+    safe = [n for n in notebooks if n and n == Path(n).name and not n.startswith(".")]
+    return [RECORD_FILE, REPORT_FILE, *sorted(set(safe))]
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -156,7 +167,16 @@ def latest_outputs(
     runs_dir: Path, workflow: str, step_ids: Iterable[str]
 ) -> dict[str, tuple[str, dict[str, object]]]:
     """For each of ``step_ids``, the latest-started run where it succeeded or was
-    cached: that run's id and the step's outputs (a step no run has is left out).
+    cached: that run's id and the step's outputs (a step no run has is left out)."""
+    found = latest_results(runs_dir, workflow, step_ids)
+    return {step_id: (run_id, dict(step.outputs)) for step_id, (run_id, step) in found.items()}
+
+
+def latest_results(
+    runs_dir: Path, workflow: str, step_ids: Iterable[str]
+) -> dict[str, tuple[str, StepRecord]]:
+    """For each of ``step_ids``, the latest-started run where it succeeded or was
+    cached: that run's id and the step's record (a step no run has is left out).
     Records are read newest first, only until every step is found."""
     wanted, found = set(step_ids), {}
     for record in records_newest_first(runs_dir, workflow):
@@ -164,7 +184,7 @@ def latest_outputs(
             break
         for step in record.steps:
             if step.id in wanted and step.status.is_done:
-                found[step.id] = (record.run_id, dict(step.outputs))
+                found[step.id] = (record.run_id, step)
                 wanted.discard(step.id)
     return found
 

@@ -111,6 +111,11 @@ def test_parameters_follow_their_precedence(project: Path) -> None:
         (["-p", "z.mode=x"], "error: prec: unknown step 'z'; steps are: a, b"),
         (["-p", "count"], "error: -p count: expected NAME=VALUE or STEP.NAME=VALUE"),
         (["--steps", "bb"], "error: prec: unknown step 'bb'; did you mean 'b'?"),
+        (
+            ["-p", "a.count=2019-01-01"],
+            "error: -p a.count=2019-01-01: step 'a' declares `count = 0` in a.ipynb; "
+            "expected an integer, got '2019-01-01'",
+        ),
     ],
     ids=[
         "bad-int",
@@ -119,6 +124,7 @@ def test_parameters_follow_their_precedence(project: Path) -> None:
         "unknown-step",
         "no-value",
         "unknown-selected-step",
+        "step-parameter-not-its-declared-type",
     ],
 )
 def test_bad_command_line_parameter_exits_2(
@@ -131,6 +137,83 @@ def test_bad_command_line_parameter_exits_2(
     assert code == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == message
     assert list(iter_run_dirs(project / "runs")) == []
+
+
+TYPED_CELL = """\
+from datetime import date
+label = "x"
+note = "x"
+code = "x"
+nothing = "x"
+pair = "x"
+count = 0
+ratio: float = 0
+flag = False
+items: list[int] = []
+options = {}
+untyped = None
+day = date(2020, 1, 1)
+"""
+
+
+def test_step_parameters_are_parsed_by_the_type_their_notebook_declares(project: Path) -> None:
+    """``-p STEP.NAME=VALUE`` is typed by the parameters cell (annotation, else the
+    default's type), never as YAML: text stays text, dates included; a name without a
+    declared type (``None``, a call) takes the text."""
+    folder = project / "workflows" / "typed"
+    write_notebook(
+        folder / "s.ipynb",
+        TYPED_CELL,
+        [
+            "import nbflow\nnbflow.record('types', {k: type(v).__name__ for k, v in dict("
+            "label=label, count=count, ratio=ratio, flag=flag, items=items, options=options, "
+            "untyped=untyped, day=day).items()})"
+        ],
+    )
+    write_manifest(folder, "name: typed\nsteps:\n  - {id: s, notebook: s.ipynb}\n")
+    given = {
+        "label": "2019-01-01",
+        "note": "a #b",
+        "code": "007",
+        "nothing": "null",
+        "pair": "x: y",
+        "count": "007",
+        "ratio": "1e3",
+        "flag": "yes",
+        "items": "[1, 2]",
+        "options": "{a: 1, b: [x]}",
+        "untyped": "5",
+        "day": "2019-01-01",
+    }
+
+    code = main(["run", "typed", *(f"-ps.{name}={text}" for name, text in given.items())])
+
+    assert code == 0
+    _, record = latest_run(project, "typed")
+    assert record.step("s").parameters == {
+        "label": "2019-01-01",
+        "note": "a #b",
+        "code": "007",
+        "nothing": "null",
+        "pair": "x: y",
+        "count": 7,
+        "ratio": 1000.0,
+        "flag": True,
+        "items": [1, 2],
+        "options": {"a": 1, "b": ["x"]},
+        "untyped": "5",
+        "day": "2019-01-01",
+    }
+    assert record.step("s").outputs["types"] == {
+        "label": "str",
+        "count": "int",
+        "ratio": "float",
+        "flag": "bool",
+        "items": "list",
+        "options": "dict",
+        "untyped": "str",
+        "day": "str",
+    }
 
 
 def test_missing_required_parameter_exits_2(

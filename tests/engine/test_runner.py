@@ -7,6 +7,7 @@ Each test builds a tiny workflow in ``tmp_path`` and runs it with
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import signal
@@ -31,10 +32,11 @@ from helpers import (
 from nbflow.cli import main
 from nbflow.engine.locks import workflow_lock
 from nbflow.engine.runner import RunOptions, run_workflow
+from nbflow.engine.step import StepResult
 from nbflow.errors import RunLockedError
 from nbflow.manifest.load import load_manifest
 from nbflow.report import render_report
-from nbflow.run_record import RunStatus, StepStatus, parse_time
+from nbflow.run_record import RunStatus, StepError, StepStatus, parse_time
 from nbflow.store.runs import read_record
 
 NOW = datetime(2026, 11, 20, 6, 30, tzinfo=UTC)
@@ -247,6 +249,39 @@ def test_step_retried_after_a_failed_attempt_succeeds(project: Path) -> None:
     assert (folder / "attempts.txt").read_text() == "2"
 
 
+def test_retry_waits_double_from_retry_delay(
+    project: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The waits the runner takes before each retry, as it logs them (not wall time,
+    which a loaded machine stretches): 0.1 s, then 0.2 s, then 0.4 s."""
+    folder = project / "workflows" / "flaky"
+    write_notebook(folder / "flaky.ipynb", None, ["1"])
+    manifest = write_manifest(
+        folder,
+        "name: flaky\nsteps:\n  - {id: flaky, notebook: flaky.ipynb, retries: 3, "
+        "retry_delay: 100ms}\n",
+    )
+
+    def failing(task: Any, handle: Any, cancelled: Any) -> StepResult:
+        now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return StepResult(StepStatus.FAILED, now, now, 0.0, StepError("OSError", "flaky"))
+
+    caplog.set_level(logging.INFO, logger="nbflow.engine.runner")
+    record = run_workflow(load_manifest(manifest), RunOptions(jobs=1), executor=failing)
+
+    assert [r.getMessage() for r in caplog.records if "retrying" in r.getMessage()] == [
+        "flaky: retrying in 0.1 s (attempt 2 of 4)",
+        "flaky: retrying in 0.2 s (attempt 3 of 4)",
+        "flaky: retrying in 0.4 s (attempt 4 of 4)",
+    ]
+    attempts = record.step("flaky").attempts
+    ends = [parse_time(attempt.end) for attempt in attempts[:-1]]
+    starts = [parse_time(attempt.start) for attempt in attempts[1:]]
+    waited = [(start - end).total_seconds() for start, end in zip(starts, ends, strict=True)]
+    # and they were waited for (times are recorded to the millisecond)
+    assert all(w > wait - 0.002 for w, wait in zip(waited, (0.1, 0.2, 0.4), strict=True)), waited
+
+
 def test_second_run_while_the_lock_is_held_is_refused(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -314,7 +349,8 @@ def test_a_step_waits_for_selected_steps_behind_one_not_selected(project: Path, 
         assert use.start is not None and make.end is not None and use.start >= make.end
 
 
-def test_selected_step_reuses_outputs_of_the_latest_successful_run(project: Path) -> None:
+def _pick(project: Path) -> Any:
+    """a (records x = n * 10) → b (receives x); n a workflow parameter, default 1."""
     folder = project / "workflows" / "pick"
     write_notebook(folder / "a.ipynb", "n = 0", ["import nbflow\nnbflow.record('x', n * 10)"])
     write_notebook(folder / "b.ipynb", "x = 0", ["import nbflow\nnbflow.record('got', x)"])
@@ -329,16 +365,26 @@ def test_selected_step_reuses_outputs_of_the_latest_successful_run(project: Path
           - {id: b, notebook: b.ipynb, parameters: {x: "${{ steps.a.outputs.x }}"}}
         """,
     )
-    workflow = load_manifest(manifest)
-    # distinct clocks: run ids sort by their time, to the second
-    for minute, n in ((1, 1), (2, 2)):
+    return load_manifest(manifest)
+
+
+def _runs_of_a(workflow: Any) -> Any:
+    """Two runs of step a alone, with n=1 then n=2; the latest record."""
+    for minute, n in ((1, 1), (2, 2)):  # distinct clocks: run ids sort by their time
         options = RunOptions(
             jobs=1, steps=["a"], parameters={"n": n}, now=NOW.replace(minute=minute)
         )
         latest = run_workflow(workflow, options)
         assert latest.status == RunStatus.SUCCEEDED
+    return latest
 
-    record = run_workflow(workflow, RunOptions(jobs=1, steps=["b"], now=NOW.replace(minute=3)))
+
+def test_selected_step_reuses_outputs_of_the_latest_successful_run(project: Path) -> None:
+    workflow = _pick(project)
+    latest = _runs_of_a(workflow)
+
+    options = RunOptions(jobs=1, steps=["b"], parameters={"n": 2}, now=NOW.replace(minute=3))
+    record = run_workflow(workflow, options)
 
     assert record.status == RunStatus.SUCCEEDED
     a, b = record.steps
@@ -349,6 +395,40 @@ def test_selected_step_reuses_outputs_of_the_latest_successful_run(project: Path
     assert b.outputs == {"got": 20}
     run_dir = project / "runs" / "pick" / record.run_id
     assert sorted(p.name for p in run_dir.glob("*.ipynb")) == ["b.ipynb"]
+    assert "Run though not selected" not in (run_dir / "README.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("change", ["parameter", "notebook"])
+def test_a_step_not_selected_runs_when_its_last_result_is_not_what_it_would_give_now(
+    project: Path, change: str
+) -> None:
+    workflow = _pick(project)
+    latest = _runs_of_a(workflow)
+    n = 1 if change == "parameter" else 2
+    if change == "notebook":
+        write_notebook(
+            workflow.directory / "a.ipynb", "n = 0", ["import nbflow\nnbflow.record('x', n * 100)"]
+        )
+
+    options = RunOptions(jobs=1, steps=["b"], parameters={"n": n}, now=NOW.replace(minute=3))
+    record = run_workflow(workflow, options)
+
+    assert record.status == RunStatus.SUCCEEDED
+    a, b = record.steps
+    why = {
+        "parameter": f"its last result was for n=2 (run {latest.run_id})",
+        "notebook": "its notebook, inputs or upstream outputs changed since its last result "
+        f"(run {latest.run_id})",
+    }[change]
+    assert (a.status, a.reason, len(a.attempts)) == (
+        StepStatus.SUCCEEDED,
+        f"run though not selected: {why}",
+        1,
+    )
+    x = {"parameter": 10, "notebook": 200}[change]
+    assert (a.outputs, b.parameters, b.outputs) == ({"x": x}, {"x": x}, {"got": x})
+    report = (project / "runs" / "pick" / record.run_id / "README.md").read_text(encoding="utf-8")
+    assert f"## Run though not selected\n\n- ran `a`: {why}\n" in report
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])

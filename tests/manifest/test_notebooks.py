@@ -84,3 +84,31 @@ def test_missing_and_non_utf8(tmp_path: Path) -> None:
     with pytest.raises(NotebookError) as exc:
         inspect_notebook(path)
     assert str(exc.value) == f"{path}: not UTF-8 text (byte 7)"
+
+
+def test_parameters_declare_their_types_by_annotation_else_default(tmp_path: Path) -> None:
+    path = write_notebook(
+        tmp_path / "nb.ipynb",
+        "import typing\nfrom datetime import date\n"
+        'label = "x"\ncount = 3\nneg = -2\nmin_amount: float = 0\nflag = False\n'
+        "items = [1]\npair = (1, 2)\nopts: typing.Dict[str, int] = {}\nmaybe: int | None = None\n"
+        "also: Optional[list[str]] = None\na = b = 1.5\nday = date(2020, 1, 1)\n"
+        "anything = None\nredone = 1\nredone = None\n%matplotlib inline",
+    )
+
+    types = {name: (d.type, d.text) for name, d in inspect_notebook(path).types.items()}
+
+    assert types == {
+        "label": ("str", 'label = "x"'),
+        "count": ("int", "count = 3"),
+        "neg": ("int", "neg = -2"),
+        "min_amount": ("float", "min_amount: float = 0"),
+        "flag": ("bool", "flag = False"),
+        "items": ("list", "items = [1]"),
+        "pair": ("list", "pair = (1, 2)"),
+        "opts": ("dict", "opts: typing.Dict[str, int] = {}"),
+        "maybe": ("int", "maybe: int | None = None"),
+        "also": ("list", "also: Optional[list[str]] = None"),
+        "a": ("float", "a = b = 1.5"),
+        "b": ("float", "a = b = 1.5"),
+    }

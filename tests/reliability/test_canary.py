@@ -44,12 +44,28 @@ from tests.reliability.conftest import Receiver
 
 CANARY = "Cn4ry+T0k/n@x9Q=zz7W"  # characters that URL encoding changes
 GH_CANARY = "ghs_CanaryGitHubT0ken0000000000000000"
+GH2_CANARY = "ghp_CanaryGhT0kenVariab1e000000000000"  # GH_TOKEN, the other token nbflow holds
+ESC_CANARY = "Esc'\u00e4\\pe\"Q7xw"  # characters JSON, repr and bytes repr escape
+PIN_CANARY = "73914285"  # a numeric secret, passed and recorded as a number
+CANARIES = (CANARY, GH_CANARY, GH2_CANARY, ESC_CANARY, PIN_CANARY)
 
 READ = (
     "import base64, logging, os, sys, urllib.parse, warnings\n"
     "import nbflow\n"
     "s = nbflow.secret('CANARY_TOKEN')\n"
     "gh = os.environ.get('GITHUB_TOKEN') or token or 'unset'"
+)
+ESCAPED = (
+    "import json\n"
+    "e, pin = nbflow.secret('ESC_TOKEN'), nbflow.secret('PIN_TOKEN')\n"
+    "print(json.dumps({'pw': e}), json.dumps({'pw': e}, ensure_ascii=False))\n"
+    "print({'pw': e}, [e.encode()], ascii(e))\n"
+    "print('path-quoted', urllib.parse.quote(s), urllib.parse.quote(e))\n"
+    "nbflow.record('pin', int(pin))\n"
+    "nbflow.record('pins', {'n': [int(pin), float(pin)], 'limit': limit})\n"
+    "nbflow.record('kernel_sees_gh_token', bool(os.environ.get('GH_TOKEN')))\n"
+    "display(JSON({'pin': int(pin)}))\n"
+    "int(pin)"
 )
 PRINT = (
     "print(s)\n"
@@ -100,8 +116,8 @@ def leaky_workflow(root: Path, down_url: str) -> Path:
     folder = root / "workflows" / "leak"
     write_notebook(
         folder / "show.ipynb",
-        "api_key = ''\ntoken = ''",
-        [READ, PRINT, RICH, RECORD_AND_LOG],
+        "api_key = ''\ntoken = ''\nlimit = 0",
+        [READ, PRINT, RICH, RECORD_AND_LOG, ESCAPED],
     )
     write_notebook(folder / "fails.ipynb", "api_key = ''\ntoken = ''", [READ, TRACEBACK])
     write_notebook(folder / "dies.ipynb", "token = ''", [READ, DIE])
@@ -111,7 +127,8 @@ def leaky_workflow(root: Path, down_url: str) -> Path:
         name: leak
         parameters:
           api_key: {{type: str, default: none}}
-        secrets: [CANARY_TOKEN]
+          limit: {{type: int, default: 0}}
+        secrets: [CANARY_TOKEN, ESC_TOKEN, PIN_TOKEN]
         steps:
           - {{id: show, notebook: show.ipynb}}
           - {{id: fails, notebook: fails.ipynb, needs: []}}
@@ -146,9 +163,7 @@ def test_canary_secret_reaches_no_output(project: Path, receiver: Receiver, tmp_
     scratch.mkdir()
     marker = f"canary-{tmp_path.name}"
     env = {
-        **os.environ,
-        "CANARY_TOKEN": CANARY,
-        "GITHUB_TOKEN": GH_CANARY,
+        **canary_environment(),
         "HOOK": receiver.url(),
         "TMPDIR": str(scratch),
         "NBFLOW_TEST_MARKER": marker,
@@ -167,9 +182,11 @@ def test_canary_secret_reaches_no_output(project: Path, receiver: Receiver, tmp_
             "-p",
             f"api_key={CANARY}",
             "-p",
+            f"limit={PIN_CANARY}",
+            "-p",
             f"show.token={GH_CANARY}",
             "-p",
-            f"fails.token={GH_CANARY}",
+            f"fails.token={GH2_CANARY}",
             "-p",
             f"dies.token={GH_CANARY}",
         ],
@@ -186,12 +203,20 @@ def test_canary_secret_reaches_no_output(project: Path, receiver: Receiver, tmp_
         "token": "***",
         "nested": {"k": ["***", {"***": "***"}]},
         "kernel_sees_github_token": False,
+        "pin": "***",
+        "pins": {"n": ["***", "***.0"], "limit": "***"},
+        "kernel_sees_gh_token": False,
     }
-    assert record.parameters == {"api_key": "***"}
-    assert show.parameters == {"api_key": "***", "token": "***"}
+    assert record.parameters == {"api_key": "***", "limit": "***"}
+    assert show.parameters == {"api_key": "***", "limit": "***", "token": "***"}
+    # still valid Python: the masked number is a string
     assert injected_parameters(run_dir / "show.ipynb") == (
-        '# Parameters\napi_key = "***"\ntoken = "***"\n'
+        '# Parameters\napi_key = "***"\nlimit = "***"\ntoken = "***"\n'
     )
+    streamed = run.stderr.decode()
+    assert '{"pw": "***"} {"pw": "***"}' in streamed
+    assert "{'pw': '***'} [b'***'] '***'" in streamed
+    assert "path-quoted *** ***" in streamed
     assert fails.error is not None
     assert (fails.error.ename, fails.error.evalue) == ("RuntimeError", "bad token *** / ***")
     assert "<***>" in fails.error.traceback
@@ -203,7 +228,7 @@ def test_canary_secret_reaches_no_output(project: Path, receiver: Receiver, tmp_
     # ... and occur nowhere
     shown = main_output(project, ["show", record.run_id, "--json"], env)
     listed = main_output(project, ["runs", "--json"], env)
-    for canary in (CANARY, GH_CANARY):
+    for canary in CANARIES:
         assert_no_canary(project / "runs", canary)
         assert_no_canary(run.stdout, canary)
         assert_no_canary(run.stderr, canary)
@@ -211,6 +236,18 @@ def test_canary_secret_reaches_no_output(project: Path, receiver: Receiver, tmp_
         assert_no_canary(scratch, canary)
         assert_no_canary(shown + listed, canary)
     assert wait_for_no_kernel_processes(marker=marker) == []
+
+
+def canary_environment() -> dict[str, str]:
+    """This process's environment with the canaries set as secrets and tokens."""
+    return {
+        **os.environ,
+        "CANARY_TOKEN": CANARY,
+        "ESC_TOKEN": ESC_CANARY,
+        "PIN_TOKEN": PIN_CANARY,
+        "GITHUB_TOKEN": GH_CANARY,
+        "GH_TOKEN": GH2_CANARY,
+    }
 
 
 def main_output(root: Path, args: list[str], env: dict[str, str]) -> bytes:
@@ -323,22 +360,23 @@ def test_canary_secret_reaches_no_commit(git_repo: Path, receiver: Receiver) -> 
     leaky_workflow(git_repo, f"http://127.0.0.1:{unused_port()}")
     subprocess.run(["git", "add", "workflows"], cwd=git_repo, check=True)
     subprocess.run(["git", "commit", "-q", "-m", "leaky workflow"], cwd=git_repo, check=True)
-    env = {
-        **os.environ,
-        "CANARY_TOKEN": CANARY,
-        "GITHUB_TOKEN": GH_CANARY,
-        "HOOK": receiver.url(),
-        "NBFLOW_API_KEY": CANARY,
-    }
+    subprocess.run(["git", "push", "-q"], cwd=git_repo, check=True)
+    env = {**canary_environment(), "HOOK": receiver.url(), "NBFLOW_API_KEY": CANARY}
     for target in ("current", "runs-branch"):
         done = nbflow(
-            ["run", "leak", "-p", f"api_key={CANARY}", "--commit", "--push", "--target", target],
+            [
+                "run",
+                "leak",
+                "--log-output",
+                *("-p", f"api_key={CANARY}", "-p", f"limit={PIN_CANARY}"),
+                *("--commit", "--push", "--target", target),
+            ],
             git_repo,
             env,
         )
         assert done.returncode == 1, done.stderr.decode()  # the leaky steps fail on purpose
-        assert_no_canary(done.stdout + done.stderr, CANARY)
-        assert_no_canary(done.stdout + done.stderr, GH_CANARY)
+        for canary in CANARIES:
+            assert_no_canary(done.stdout + done.stderr, canary)
     origin = git_repo.parent / "origin.git"
     for repo in (git_repo, origin):
         history = subprocess.run(
@@ -348,5 +386,5 @@ def test_canary_secret_reaches_no_commit(git_repo: Path, receiver: Receiver) -> 
             check=True,
         ).stdout
         assert b"runs/leak/" in history  # both runs were committed there
-        assert_no_canary(history, CANARY)
-        assert_no_canary(history, GH_CANARY)
+        for canary in CANARIES:
+            assert_no_canary(history, canary)
