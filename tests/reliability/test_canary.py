@@ -361,6 +361,7 @@ def test_canary_secret_reaches_no_commit(git_repo: Path, receiver: Receiver) -> 
     leaky_workflow(git_repo, f"http://127.0.0.1:{unused_port()}")
     subprocess.run(["git", "add", "workflows"], cwd=git_repo, check=True)
     subprocess.run(["git", "commit", "-q", "-m", "leaky workflow"], cwd=git_repo, check=True)
+    subprocess.run(["git", "push", "-q"], cwd=git_repo, check=True)
     env = {**canary_environment(), "HOOK": receiver.url(), "NBFLOW_API_KEY": CANARY}
     for target in ("current", "runs-branch"):
         done = nbflow(
