@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 from nbflow.engine import fingerprint as fp
@@ -32,6 +33,7 @@ from nbflow.engine.parameters import (
     resolve_step_parameters,
 )
 from nbflow.engine.reuse import EarlierResult, refusal
+from nbflow.engine.scratch import scratch_folder
 from nbflow.engine.step import (
     KernelHandle,
     StepResult,
@@ -123,8 +125,8 @@ def run_workflow(
     start = _resume if options.resume else _start
     params, plan, record = start(workflow, project, options)  # bad input fails before any write
     check_kernels(s for s in workflow.steps if s.id in plan.selected)
-    with workflow_lock(project.runs_dir, workflow.name):
-        run = _Run(workflow, plan, project, options, params, record, observer, executor)
+    with workflow_lock(project.runs_dir, workflow.name), scratch_folder(project.root) as scratch:
+        run = _Run(workflow, plan, project, options, params, record, observer, executor, scratch)
         return run.execute()
 
 
@@ -276,12 +278,14 @@ class _Run:
         record: RunRecord,
         observer: RunObserver | None,
         executor: Executor,
+        scratch: Path | None = None,
     ) -> None:
         self.workflow, self.plan, self.project, self.options = workflow, plan, project, options
         self.params, self.observer, self.executor = params, observer, executor
         self.dir = runs.run_dir(project.runs_dir, workflow.name, record.run_id)
         self.run_context = record.run_context
         self.cancel = threading.Event()
+        self.scratch = scratch  # this process's scratch folder (engine/scratch.py)
         self.redactor = Redactor.from_environment(workflow.secrets, os.environ)
         self.handles: dict[str, KernelHandle] = {}
         self.record = replace(record, parameters=self.redactor.data(record.parameters))
@@ -592,7 +596,9 @@ class _Run:
         return any(n in busy or self._step(n).status == StepStatus.SUCCEEDED for n in step.needs)
 
     def _kernel_spec(self, step: Step) -> KernelSpec:
-        return KernelSpec.of(step.kernel, self.workflow.directory, self._kernel_env(step))
+        return KernelSpec.of(
+            step.kernel, self.workflow.directory, self._kernel_env(step), self.scratch
+        )
 
     def _kernel_env(self, step: Step) -> dict[str, str]:
         return {**self._run_env(), "NBFLOW_STEP": step.id}
@@ -776,6 +782,7 @@ class _Run:
             log_output=self.options.log_output,
             redactor=self.redactor,
             kernels=self.kernels,
+            scratch=self.scratch,
             inputs=resolve_globs(
                 self.workflow, step.inputs, self.params, outputs, self.run_context, item
             ),
