@@ -56,10 +56,11 @@ class StepTask:
     kernels: KernelPool | None = None  # warm kernels; None: start one for this step
     inputs: tuple[str, ...] = ()  # the step's `inputs:` globs, expressions resolved
     produces: tuple[str, ...] = ()  # and its `produces:` globs
+    scratch: Path | None = None  # for the unmasked notebook, connection file (None: TMPDIR)
 
     @property
     def kernel_spec(self) -> KernelSpec:
-        return KernelSpec.of(self.kernel, self.cwd, self.env)
+        return KernelSpec.of(self.kernel, self.cwd, self.env, self.scratch)
 
 
 @dataclass(frozen=True)
@@ -104,12 +105,12 @@ def execute_step(
 ) -> StepResult:
     """Execute ``task`` once; never raises for a failing notebook.
 
-    papermill writes into a scratch folder; only the finished notebook, with secrets
-    redacted, is written to ``task.output``.
+    papermill writes into a scratch folder (in ``task.scratch``: see engine/scratch.py);
+    only the finished notebook, with secrets redacted, is written to ``task.output``.
     """
     handle = handle or KernelHandle()
     start, started = utc_now(), time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="nbflow-step-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="nbflow-step-", dir=task.scratch) as scratch:
         draft = Path(scratch) / task.output.name
         timer = _watchdog(task, handle)
         try:

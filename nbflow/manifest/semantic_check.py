@@ -99,14 +99,38 @@ class SemanticCheck:
             )
 
     def _check_triggers(self, on: dict[str, Any]) -> None:
-        for index, cron in enumerate(as_list(on.get("schedule"))):
-            if isinstance(cron, str) and (message := _cron_problem(cron)):
+        seen: set[str] = set()
+        for index, entry in enumerate(as_list(on.get("schedule"))):
+            path: KeyPath = ("on", "schedule", index)
+            cron = entry.get("cron") if isinstance(entry, dict) else entry
+            if isinstance(entry, dict):
+                path = (*path, "cron")
+                self._check_timezone(("on", "schedule", index, "timezone"), entry.get("timezone"))
+            if not isinstance(cron, str):
+                continue
+            if message := _cron_problem(cron):
                 self.add(
-                    ("on", "schedule", index),
+                    path,
                     message,
                     "use 5 fields: minute hour day-of-month month day-of-week, "
                     "e.g. '0 0 * * *' (every day at midnight UTC)",
                 )
+            elif (normal := " ".join(cron.split())) in seen:
+                self.add(
+                    path,
+                    f"cron '{normal}' is listed twice; GitHub names only the cron that fired, "
+                    "so nbflow cannot tell the entries apart",
+                    "keep one entry, or shift one by a minute",
+                )
+            seen.add(" ".join(cron.split()))
+
+    def _check_timezone(self, path: KeyPath, name: Any) -> None:
+        if isinstance(name, str) and not _is_timezone(name):
+            self.add(
+                path,
+                f"unknown time zone '{name}'",
+                "use an IANA time zone name such as Europe/Paris or America/New_York",
+            )
 
     def _check_parameters(self, parameters: dict[str, Any]) -> None:
         for name, spec in parameters.items():
@@ -365,6 +389,19 @@ class SemanticCheck:
         ]
         if len({s.id for s in steps}) == len(steps) and (cycle := find_cycle(steps)):
             self.problems.append(cycle_problem(steps, cycle))
+
+
+def _is_timezone(name: str) -> bool:
+    """Whether ``name`` is an IANA time zone name (what GitHub and zoneinfo accept)."""
+    from zoneinfo import ZoneInfo
+
+    if name != name.strip() or name.startswith("/") or ".." in name:
+        return False
+    try:
+        ZoneInfo(name)
+    except (KeyError, ValueError, OSError):  # ZoneInfoNotFoundError is a KeyError
+        return False
+    return True
 
 
 def _cron_problem(cron: str) -> str:

@@ -10,7 +10,7 @@ from helpers import write_manifest, write_notebook
 
 from nbflow.errors import ManifestError, Source, UsageError
 from nbflow.manifest.load import find_manifests, load_manifest, resolve_workflow
-from nbflow.manifest.model import Defaults, Notify, Parameter, ParamType, Triggers
+from nbflow.manifest.model import Defaults, Notify, Parameter, ParamType, Schedule, Triggers
 
 
 @pytest.fixture
@@ -106,7 +106,9 @@ def test_full_manifest_loads_into_the_model(folder: Path) -> None:
     assert workflow.manifest == path
     assert workflow.source == Source(path, 1, 1)
     assert workflow.triggers == Triggers(
-        schedule=("0 0 * * *",), push_paths=("workflows/demo/**", "data/**"), dispatch=True
+        schedule=(Schedule("0 0 * * *"),),
+        push_paths=("workflows/demo/**", "data/**"),
+        dispatch=True,
     )
     assert workflow.secrets == ("WAREHOUSE_TOKEN",)
     assert workflow.defaults == Defaults(
