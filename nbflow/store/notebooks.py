@@ -77,10 +77,11 @@ def _clean_papermill(metadata: dict[str, Any], root: Path | None) -> dict[str, A
     if not isinstance(papermill, dict):
         return {}
     moved = {k: papermill.pop(k) for k in list(papermill) if k not in KEPT_PAPERMILL_KEYS}
-    for values in (papermill, moved) if root is not None else ():
-        for key in ("input_path", "output_path"):  # the record holds no absolute path
-            if isinstance(values.get(key), str):
-                values[key] = _relative(values[key], root)
+    if root is not None:
+        for values in (papermill, moved):
+            for key in ("input_path", "output_path"):  # the record holds no absolute path
+                if isinstance(values.get(key), str):
+                    values[key] = _relative(values[key], root)
     return moved
 
 
