@@ -96,11 +96,30 @@ def _run_one(workflow: Any, args: argparse.Namespace, steps: list[str] | None) -
     options = run_options(workflow, args, steps)
     project = project_of_manifest(workflow.manifest)
     target = commit_target(args, project, workflow)
+    if args.resume and _is_finished(workflow, project, args.resume):
+        return EXIT_OK
     with _executor(args) as executor:
         record = run_workflow(
             workflow, options, project=project, observer=progress(), executor=executor
         )
     return publish(workflow, project, record, args, target)
+
+
+def _is_finished(workflow: Any, project: Any, run_id: str) -> bool:
+    """Whether run ``run_id`` succeeded already; if so say that resuming it changes
+    nothing (no step runs, no byte of its folder is written, nobody is notified)."""
+    from nbflow.engine.runner import finished_run
+    from nbflow.store.runs import run_dir
+
+    if finished_run(project, workflow, run_id) is None:
+        return False
+    print(run_dir(project.runs_dir, workflow.name, run_id))
+    print(
+        f"nbflow: run {run_id} of {workflow.name} succeeded already: nothing left to "
+        "resume; its folder is unchanged (commit it with `nbflow commit RUN` if needed)",
+        file=sys.stderr,
+    )
+    return True
 
 
 def _executor(args: argparse.Namespace) -> Any:
