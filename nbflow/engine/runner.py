@@ -44,7 +44,7 @@ from nbflow.engine.step import (
 from nbflow.engine.sweep import item_notebook, settle_sweep
 from nbflow.errors import NbflowError
 from nbflow.manifest.model import Step, Workflow
-from nbflow.manifest.notebooks import inspect_notebook
+from nbflow.manifest.notebooks import NotebookError, inspect_notebook
 from nbflow.manifest.values import jsonable
 from nbflow.plan import Plan, check_step_ids, downstream, plan_run, upstream
 from nbflow.project import Project, project_of_manifest
@@ -154,7 +154,7 @@ def _start(workflow: Workflow, project: Project, options: RunOptions) -> _Start:
         commit=tree.commit,
         uncommitted=tree.uncommitted,
         parameters=params,
-        steps=tuple(_initial_step(s, plan) for s in workflow.steps),
+        steps=tuple(_initial_step(s, plan, workflow) for s in workflow.steps),
         manifest=project.relative(workflow.manifest),
         pid=os.getpid(),
     )
@@ -182,7 +182,7 @@ def _resume(workflow: Workflow, project: Project, options: RunOptions) -> _Start
     plan = plan_run(workflow, options.steps, done=dict.fromkeys(done))
     known = {s.id: _cut_short(s, last_seen) for s in prior.steps}
     steps = tuple(
-        known[s.id] if s.id in done else _initial_step(s, plan, known.get(s.id))
+        known[s.id] if s.id in done else _initial_step(s, plan, workflow, known.get(s.id))
         for s in workflow.steps
     )
     tree = _input_tree(workflow, project, options, prior.commit)
@@ -238,7 +238,17 @@ def _timestamp(seconds: float) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _initial_step(step: Step, plan: Plan, before: StepRecord | None = None) -> StepRecord:
+def _upgraded_from(workflow: Workflow, step: Step) -> str:
+    """The nbformat version nbflow upgrades the step's notebook from, e.g. "3.0"."""
+    try:
+        return inspect_notebook(workflow.notebook_path(step)).upgraded_from or ""
+    except NotebookError:  # the step will report it
+        return ""
+
+
+def _initial_step(
+    step: Step, plan: Plan, workflow: Workflow, before: StepRecord | None = None
+) -> StepRecord:
     """A step as a run starts: pending when selected, with the attempts of an
     interrupted run it resumes."""
     selected = step.id in plan.selected
@@ -248,6 +258,7 @@ def _initial_step(step: Step, plan: Plan, before: StepRecord | None = None) -> S
         needs=step.needs,
         source_notebook=step.notebook,
         kernel=step.kernel,
+        upgraded_from=_upgraded_from(workflow, step) if selected else "",
         attempts=before.attempts if before else (),
         items=before.items if before and selected else (),  # done items are kept
         reason="" if selected else "not selected",

@@ -3,16 +3,14 @@ a kernel that dies on its own still is."""
 
 from __future__ import annotations
 
-import json
 import logging
 import re
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import write_manifest, write_notebook
+from helpers import install_kernelspec, write_manifest, write_notebook
 
 from nbflow.cli import main
 from nbflow.engine.step import KernelHandle, StepTask, execute_step
@@ -102,18 +100,7 @@ def test_a_kernel_stopped_while_it_starts_is_not_reported_dead(
     """On a loaded machine a timeout or a cancellation can come before the kernel has
     answered kernel_info; nbclient then logs "… Kernel died before replying to
     kernel_info", which is nbflow's stop too, not a crash."""
-    spec = tmp_path / "jupyter" / "kernels" / "slowstart"
-    spec.mkdir(parents=True)
-    (spec / "launch.py").write_text(
-        "import runpy, sys, time\n"
-        "time.sleep(8)  # still starting when it is stopped\n"
-        "sys.argv = ['ipykernel_launcher', *sys.argv[1:]]\n"
-        "runpy.run_module('ipykernel_launcher', run_name='__main__')\n"
-    )
-    argv = [sys.executable, str(spec / "launch.py"), "-f", "{connection_file}"]
-    (spec / "kernel.json").write_text(
-        json.dumps({"argv": argv, "display_name": "slow start", "language": "python"})
-    )
+    install_kernelspec(tmp_path / "jupyter", "slowstart", "time.sleep(8)  # still starting")
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
     notebook = write_notebook(tmp_path / "n.ipynb", None, ["1"], kernel="slowstart")
     task = StepTask(
