@@ -79,7 +79,7 @@ def test_runs_dir_outside_the_project_is_refused(tmp_path: Path, value: str) -> 
     path.write_text(f"runs_dir: {value}\n")
 
     with pytest.raises(ConfigError) as exc:
-        Project(tmp_path).runs_dir
+        _ = Project(tmp_path).runs_dir
 
     shown = {"''": "''", "[a]": "['a']"}.get(value, repr(value))
     assert str(exc.value) == (
