@@ -168,9 +168,10 @@ def _files_to_commit(run_dir: Path, folder: str, record: RunRecord) -> list[str]
 
 
 def iter_committed_records(
-    repo_root: Path, branch: str, workflow: str | None = None
+    repo_root: Path, branch: str, workflow: str | None = None, runs_dir: Path | None = None
 ) -> Iterator[RunRecord]:
-    """Run records committed on ``branch`` under ``<repo_root>/runs``, read from Git
+    """Run records committed on ``branch`` under ``runs_dir`` (default
+    ``<repo_root>/runs``), read from Git
     objects (no checkout); nothing when the branch or the folder does not exist."""
     from nbflow.project import RUNS_DIR
     from nbflow.store.runs import RECORD_FILE, RUN_ID_PATTERN
@@ -178,7 +179,7 @@ def iter_committed_records(
     git = Git.find(repo_root)
     if git is None:
         return
-    runs_tree = git.tree(branch, git.relative(Path(repo_root) / RUNS_DIR))
+    runs_tree = git.tree(branch, git.relative(runs_dir or Path(repo_root) / RUNS_DIR))
     if runs_tree is None:
         return
     for workflow_tree in sorted(runs_tree.trees, key=lambda t: t.name):
