@@ -34,9 +34,11 @@ from dataclasses import replace
 from typing import Any
 
 from nbflow.ci import (
-    BOT_EMAIL,
-    BOT_NAME,
+    NOT_SKIPPED,
+    _add_environment,
     _Context,
+    _git_identity,
+    _guard_steps,
     _job_head,
     _map,
     _run_condition,
@@ -45,17 +47,16 @@ from nbflow.ci import (
     _setup_steps,
     _step,
     _uses,
+    runner,
     timeout_minutes,
 )
+from nbflow.ci_pins import DOWNLOAD, UPLOAD
 from nbflow.manifest.expressions import find_references
 from nbflow.manifest.model import Step, Workflow
 from nbflow.plan import topological_order
 from nbflow.run_record import item_name
 from nbflow.store.pieces import Seed
 
-UPLOAD = ("actions/upload-artifact", "ea165f8d65b6e75b540449e92b4886f43607fa02", "v4.6.2")
-DOWNLOAD = ("actions/download-artifact", "d3f86a106a0bac45b974a628896c90dbdf5c8093", "v4.3.0")
-DEFAULT_RUNNER = "ubuntu-latest"
 PLAN_MINUTES = 15
 PIECES = "${{ runner.temp }}/nbflow-pieces"  # what a job downloads
 PIECE = "${{ runner.temp }}/nbflow-piece"  # what a job uploads
@@ -123,22 +124,15 @@ def _artifact(context: _Context, suffix: str) -> str:
     return f"nbflow-{context.name}-${{{{ github.run_id }}}}-{suffix}"
 
 
-def _runner(context: _Context, step_id: str | None = None) -> Any:
-    steps = context.ci.get("steps")
-    own = steps.get(step_id, {}) if isinstance(steps, dict) and step_id else {}
-    runner = (own if isinstance(own, dict) else {}).get("runs-on") or context.ci.get("runs-on")
-    return list(runner) if isinstance(runner, list) else (runner or DEFAULT_RUNNER)
-
-
 def _head(context: _Context, name: str, condition: str, permissions: Any, minutes: int) -> Any:
-    job = _job_head(name, condition, permissions, context.workflow)
+    job = _job_head(name, condition, permissions, context)
     job["timeout-minutes"] = minutes
     return job
 
 
 def _upload(context: _Context, suffix: str, *, always: bool = False) -> Any:
     step = _uses(
-        UPLOAD,
+        context.pins[UPLOAD.action],
         name=_artifact(context, suffix),
         path=PIECE,
         overwrite=True,
@@ -149,6 +143,8 @@ def _upload(context: _Context, suffix: str, *, always: bool = False) -> Any:
     )
     if always:  # a failed step's piece matters most
         step.insert(0, "if", "always()")
+    elif context.push_paths:  # the plan's seed: none when a push of run commits planned nothing
+        step.insert(0, "if", NOT_SKIPPED)
     return step
 
 
@@ -158,7 +154,7 @@ def _download(context: _Context) -> Any:
     earlier attempts too: after "Re-run failed jobs" the jobs that passed are not run
     again, and without them a re-run job finds none of their pieces."""
     return _uses(
-        DOWNLOAD,
+        context.pins[DOWNLOAD.action],
         pattern=_artifact(context, "*"),
         path=PIECES,
         **{
@@ -182,19 +178,22 @@ def _plan_job(context: _Context) -> Any:
         _map([("contents", "read")]),
         PLAN_MINUTES,
     )
-    job["runs-on"] = _runner(context)
     sweeps = [matrix_output(s.id) for s in context.workflow.steps if is_matrix(s)]
-    if sweeps:
-        outputs = [(name, f"${{{{ steps.matrix.outputs.{name} }}}}") for name in sweeps]
+    outputs = [(name, f"${{{{ steps.matrix.outputs.{name} }}}}") for name in sweeps]
+    if context.push_paths:  # the step jobs and assemble skip a push of run commits
+        outputs.append(("skip", "${{ steps.guard.outputs.skip }}"))
+    if outputs:
         job.insert(len(job) - 1, "outputs", _map(outputs))
     matrix = _step(
         "the items of each sweep, one matrix job each",
+        condition=NOT_SKIPPED if context.push_paths else "",
         run=[f'nbflow ci matrix {context.name} --seed "{_env_path(PIECE)}" >> "$GITHUB_OUTPUT"'],
     )
     matrix.insert(1, "id", "matrix")
     job["steps"] = [
         *_setup_steps(context),
-        *_run_steps(context, tail=f'--plan --outputs "{_env_path(PIECE)}"'),
+        *_guard_steps(context),
+        *_run_steps(context, tail=f'--plan --outputs "{_env_path(PIECE)}"', secrets=False),
         *([matrix] if sweeps else []),
         _upload(context, SEED_ARTIFACT),
     ]
@@ -203,9 +202,11 @@ def _plan_job(context: _Context) -> Any:
 
 def _step_job(context: _Context, step: Step) -> Any:
     minutes = timeout_minutes(replace(context.workflow, steps=(step,)))
-    job = _head(context, f"{context.name} / {step.id}", "", _reading(), minutes)
+    condition = "needs.plan.outputs.skip != 'true'" if context.push_paths else ""
+    job = _head(context, f"{context.name} / {step.id}", condition, _reading(), minutes)
     job.insert(1, "needs", ["plan", *(job_id(n) for n in step.needs)])
-    env = {k: v for k, v in _secret_env(context.workflow).items() if k != "GITHUB_TOKEN"}
+    _add_environment(job, context)
+    env = _secret_env(context.workflow)
     item, piece = "", step.id
     if is_matrix(step):  # one job per item, from the plan job's outputs
         job["name"] += " [${{ matrix.name }}]"
@@ -213,7 +214,7 @@ def _step_job(context: _Context, step: Step) -> Any:
         job.insert(len(job) - 1, "strategy", _map([("fail-fast", False), ("matrix", matrix)]))
         env["NBFLOW_ITEM"] = "${{ matrix.item }}"
         item, piece = ' --item "$NBFLOW_ITEM"', f"{step.id}.${{{{ strategy.job-index }}}}"
-    job["runs-on"] = _runner(context, step.id)
+    job["runs-on"] = runner(context, step.id)
     command = (
         f'nbflow run {context.name} --step {step.id}{item} --inputs "{_env_path(PIECES)}" '
         f'--outputs "{_env_path(PIECE)}"'
@@ -232,20 +233,19 @@ def _assemble_job(context: _Context) -> Any:
     if context.commit_target == "pr":
         permissions["pull-requests"] = "write"
     condition = "always() && needs.plan.result == 'success'"
+    if context.push_paths:
+        condition += " && needs.plan.outputs.skip != 'true'"
     job = _head(context, f"assemble {context.name}", condition, permissions, PLAN_MINUTES)
     needs = ["plan", *(job_id(s) for s in topological_order(context.workflow.steps))]
     job.insert(1, "needs", needs)
-    job["runs-on"] = _runner(context)
+    _add_environment(job, context)
     # No concurrency group: GitHub keeps one waiting job per group and cancels an
     # older waiting one, which would drop a run whose steps had run. Two assembles
     # pushing at once is what the push's fetch-and-replay retry is for.
     assemble = [f'nbflow assemble {context.name} --pieces "{_env_path(PIECES)}" --commit --push']
     job["steps"] = [
         *_setup_steps(context),
-        _step(
-            "git identity for the run commit",
-            run=[f'git config user.name "{BOT_NAME}"', f'git config user.email "{BOT_EMAIL}"'],
-        ),
+        _git_identity(),
         _download(context),
         _step("nbflow assemble and commit", env=notify_env(context.workflow), run=assemble),
     ]

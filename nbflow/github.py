@@ -1,6 +1,7 @@
 """GitHub: pull requests and sticky comments carrying a run's report.
 
-The only module importing ``github`` (PyGithub). Design decisions:
+With :mod:`nbflow.github_retry`, the only module importing ``github`` (PyGithub).
+Design decisions:
 
 - Settings come from what GitHub Actions sets (``GITHUB_TOKEN``, ``GITHUB_REPOSITORY``,
   ``GITHUB_API_URL``, ``GITHUB_SERVER_URL``); outside Actions the repository and host
@@ -12,8 +13,13 @@ The only module importing ``github`` (PyGithub). Design decisions:
 - PyGithub runs lazily: objects are built from URLs without a GET, so opening a pull
   request is one POST. Every ``GithubException`` is translated at this boundary into
   a :class:`GitHubError` naming the operation, GitHub's status and message, and a fix.
-- Rate limits: retries wait at most :data:`MAX_RATE_LIMIT_WAIT` seconds; beyond that
-  the error says when the limit resets rather than blocking a CI job for an hour.
+- Retries and waits are :mod:`nbflow.github_retry`'s: each operation is attempted
+  whole again, looking first for what a failed attempt may have created. Every wait
+  is at most a minute; beyond that the error says when to try again.
+- A workflow's sticky comment is the first comment that starts with its marker and
+  was written by the token's own user or the GitHub Actions bot: a comment anyone
+  else starts with the marker is never edited.
+- Requests carry GitHub's media type and a pinned REST API version.
 - Notebook links in bodies point at a branch, so they work once the run is pushed
   there (commit-back pushes before the pull request is opened).
 """
@@ -22,19 +28,19 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
-import requests
-from github import Auth, Github, GithubException, GithubRetry
+from github import Auth, Github, GithubException
+from github.IssueComment import IssueComment
 from github.PullRequest import PullRequest
 from github.Repository import Repository
 
 from nbflow.errors import NbflowError
+from nbflow.github_retry import RateLimit, Tries, Waits, message_of, rate_limit, with_retries
+from nbflow.markdown import cut_markdown
 from nbflow.report import render_output_changes, render_report, render_summary_line
 from nbflow.run_record import RunRecord
 
@@ -45,6 +51,7 @@ __all__ = [
     "GitHubSettingsError",
     "GitHubSettings",
     "PullRequestResult",
+    "Waits",
     "comment_marker",
     "github_settings",
     "open_pull_request",
@@ -53,11 +60,18 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 DEFAULT_API_URL = "https://api.github.com"
 DEFAULT_SERVER_URL = "https://github.com"
 TOKEN_VARIABLES = ("GITHUB_TOKEN", "GH_TOKEN")
-MAX_BODY_CHARS = 65_536  # GitHub rejects longer pull request and comment bodies
-MAX_RATE_LIMIT_WAIT = 60.0
+API_VERSION = "2022-11-28"  # X-GitHub-Api-Version
+MEDIA_TYPE = "application/vnd.github+json"
+ACTIONS_BOT = "github-actions[bot]"  # who comments with GitHub Actions' GITHUB_TOKEN
+# GitHub rejects longer bodies; counted in UTF-16 code units (the most any count of
+# GitHub's gives), with a margin for what GitHub may add (line ends, escapes)
+MAX_BODY_LENGTH = 65_536
+BODY_MARGIN = 536
 
 # https://host/owner/repo(.git), ssh://git@host:22/owner/repo, git@host:owner/repo.git
 _REMOTE = re.compile(
@@ -66,6 +80,7 @@ _REMOTE = re.compile(
 )
 _REPOSITORY = re.compile(r"^[\w.-]+/[\w.-]+$")
 _PERMISSION_SETTING = "Allow GitHub Actions to create and approve pull requests"
+_LATER = "run the command again later (https://www.githubstatus.com shows GitHub's incidents)"
 
 
 class GitHubError(NbflowError):
@@ -93,7 +108,8 @@ class GitHubSettings:
     api_url: str = DEFAULT_API_URL
     server_url: str = DEFAULT_SERVER_URL  # where pages and blobs are shown
     token_variable: str = "GITHUB_TOKEN"  # where the token came from, for messages
-    throttle: bool = True  # retry and pause between requests as GitHub asks; off in tests
+    throttle: bool = True  # pause between requests as GitHub asks (PyGithub's); off in tests
+    waits: Waits = field(default=Waits(), repr=False, compare=False)  # retries and waits
 
     @property
     def owner(self) -> str:
@@ -203,23 +219,35 @@ def open_pull_request(
         {"head": f"is branch {branch} pushed to {settings.repository}?"},
     )
     repo = _client(settings).get_repo(settings.repository)
-    with _translating(settings, operation):
-        try:
-            pull = repo.create_pull(base=base, head=branch, title=title, body=body)
-            created = True
-        except GithubException as exc:
-            if exc.status != 422 or "already exists" not in _validation_message(exc.data):
-                raise
-            pull = _open_pull(repo, settings, branch)
+
+    def attempt(number: int) -> PullRequestResult:
+        # after a failed attempt the pull request may exist: GitHub can create it and
+        # still fail to answer
+        pull = _open_pull(repo, settings, branch) if number > 1 else None
+        if pull is None:
+            try:
+                pull = repo.create_pull(base=base, head=branch, title=title, body=body)
+                return PullRequestResult(pull.number, pull.html_url, created=True)
+            except GithubException as exc:
+                if exc.status != 422 or "already exists" not in _validation_message(exc.data):
+                    raise
+                pull = _open_pull(repo, settings, branch) or _vanished(settings, branch)
+        if (pull.title, pull.body) != (title, body):
             pull.edit(title=title, body=body)
-            created = False
-    log.info("%s pull request %s", "opened" if created else "updated", pull.html_url)
-    return PullRequestResult(pull.number, pull.html_url, created)
+        return PullRequestResult(pull.number, pull.html_url, created=False)
+
+    result = _attempted(settings, operation, attempt)
+    log.info("%s pull request %s", "opened" if result.created else "updated", result.url)
+    return result
 
 
-def _open_pull(repo: Repository, settings: GitHubSettings, branch: str) -> PullRequest:
+def _open_pull(repo: Repository, settings: GitHubSettings, branch: str) -> PullRequest | None:
     for pull in repo.get_pulls(state="open", head=f"{settings.owner}:{branch}"):
         return pull
+    return None
+
+
+def _vanished(settings: GitHubSettings, branch: str) -> PullRequest:
     raise GitHubError(
         f"GitHub says a pull request for {branch} already exists in {settings.repository}, "
         "but lists none open for it"
@@ -256,20 +284,65 @@ def upsert_comment(
         f"pull request #{pr_number} in {settings.repository}",
     )
     marker = comment_marker(record.workflow)
-    repo = _client(settings).get_repo(settings.repository)
-    with _translating(settings, operation):
+    client = _client(settings)
+    repo = client.get_repo(settings.repository)
+    authors = _Authors(client)
+
+    def attempt(number: int) -> CommentResult:
+        # every attempt looks first, so one that follows a create GitHub carried out
+        # but failed to answer finds that comment instead of posting a second one
         pull = repo.get_pull(pr_number)
         body = _body(settings, record, run_path, pull.head.ref, before=marker)
-        for comment in pull.get_issue_comments():
-            if comment.body.startswith(marker):
-                changed = comment.body != body
-                if changed:
-                    comment.edit(body)
-                log.info("%s comment %s", "updated" if changed else "unchanged", comment.html_url)
-                return CommentResult(comment.id, comment.html_url, created=False)
-        comment = pull.create_issue_comment(body)
-    log.info("created comment %s", comment.html_url)
-    return CommentResult(comment.id, comment.html_url, created=True)
+        comment = _sticky_comment(pull, marker, authors)
+        if comment is None:
+            comment = pull.create_issue_comment(body)
+            log.info("created comment %s", comment.html_url)
+            return CommentResult(comment.id, comment.html_url, created=True)
+        changed = comment.body != body
+        if changed:
+            comment.edit(body)
+        log.info("%s comment %s", "updated" if changed else "unchanged", comment.html_url)
+        return CommentResult(comment.id, comment.html_url, created=False)
+
+    return _attempted(settings, operation, attempt)
+
+
+def _sticky_comment(pull: PullRequest, marker: str, authors: _Authors) -> IssueComment | None:
+    """The first comment starting with ``marker`` that nbflow may have written."""
+    for comment in pull.get_issue_comments():
+        if comment.body.startswith(marker) and comment.user and comment.user.login in authors:
+            return comment
+    return None
+
+
+class _Authors:
+    """Who may have written a sticky comment: the GitHub Actions bot (GITHUB_TOKEN),
+    or the user the token belongs to (``GET /user``, asked once, only when needed)."""
+
+    def __init__(self, client: Github) -> None:
+        self._client = client
+        self._login: str | None = None
+        self._asked = False
+
+    def __contains__(self, login: object) -> bool:
+        return login == ACTIONS_BOT or login == self._token_login()
+
+    def _token_login(self) -> str | None:
+        if not self._asked:
+            self._login = self._ask()
+            self._asked = True
+        return self._login
+
+    def _ask(self) -> str | None:
+        try:
+            login: str = self._client.get_user().login
+            return login
+        except GithubException as exc:
+            # an installation token (GITHUB_TOKEN, an app's) may not read /user: it is
+            # no user's, so only the bot's comments are its own
+            if exc.status == 403 and rate_limit(exc, 0) is None:
+                return None
+            raise
 
 
 # Bodies -----------------------------------------------------------------------------
@@ -292,34 +365,38 @@ def _body(
 
     report = render_report(record, notebook_url=url)
     body = (f"{before}\n" if before else "") + report + (f"\n{after}\n" if after else "")
-    if len(body) <= MAX_BODY_CHARS:
-        return body
-    note = f"\n\n…\n\n_Cut to fit GitHub's limit: read the [full report]({url('README.md')})._\n"
-    return body[: MAX_BODY_CHARS - len(note)] + note
+    note = f"\n…\n\n_Cut to fit GitHub's limit: read the [full report]({url('README.md')})._\n"
+    return cut_markdown(body, MAX_BODY_LENGTH - BODY_MARGIN, note)
 
 
 # The client and its errors ----------------------------------------------------------
 
 
 def _client(settings: GitHubSettings) -> Github:
-    if settings.throttle:
-        retry = GithubRetry(total=3, max_rate_limit_wait=MAX_RATE_LIMIT_WAIT)
-        return Github(
-            auth=Auth.Token(settings.token),
-            base_url=settings.api_url,
-            retry=retry,
-            per_page=100,
-            lazy=True,
-        )
+    """PyGithub retrying nothing (:func:`_attempted` does), pacing as GitHub asks unless
+    ``throttle`` is off."""
+    pacing: dict[str, Any] = (
+        {}
+        if settings.throttle
+        else {"seconds_between_requests": None, "seconds_between_writes": None}
+    )
     return Github(
-        auth=Auth.Token(settings.token),
+        auth=_Token(settings.token),
         base_url=settings.api_url,
         retry=None,
         per_page=100,
         lazy=True,
-        seconds_between_requests=None,
-        seconds_between_writes=None,
+        api_version=API_VERSION,
+        **pacing,
     )
+
+
+class _Token(Auth.Token):
+    """The token, and GitHub's media type on every request (PyGithub sends ``*/*``)."""
+
+    def authentication(self, headers: dict[str, str]) -> None:
+        super().authentication(headers)
+        headers.setdefault("Accept", MEDIA_TYPE)
 
 
 @dataclass(frozen=True)
@@ -332,24 +409,40 @@ class _Operation:
     missing: str = ""  # what a 404 may mean is missing, besides the repository
 
 
-@contextmanager
-def _translating(settings: GitHubSettings, operation: _Operation) -> Iterator[None]:
-    try:
-        yield
-    except GithubException as exc:
-        message = f"{operation.description}: GitHub answered {_explain(exc, settings, operation)}"
-        raise GitHubError(_redact(message, settings), status=exc.status) from exc
-    except requests.RequestException as exc:
-        message = f"{operation.description}: cannot reach {settings.api_url}: {exc}"
-        raise GitHubError(_redact(message, settings)) from exc
+def _attempted(settings: GitHubSettings, operation: _Operation, attempt: Callable[[int], T]) -> T:
+    """``attempt`` with retries, its failure translated into a GitHubError."""
+
+    def failed(exc: Exception, tries: Tries) -> GitHubError:
+        return _translated(exc, settings, operation, tries)
+
+    return with_retries(settings.waits, attempt, failed)
 
 
-def _explain(exc: GithubException, settings: GitHubSettings, operation: _Operation) -> str:
-    status, message = exc.status, _message(exc.data)
-    headers = {k.lower(): str(v) for k, v in (exc.headers or {}).items()}
-    variable = settings.token_variable
-    if status in (403, 429) and _is_rate_limit(headers, message):
-        return f"{status} {message}: rate limit exceeded; {_rate_limit_wait(headers)}"
+def _translated(
+    exc: Exception, settings: GitHubSettings, operation: _Operation, tries: Tries
+) -> GitHubError:
+    if isinstance(exc, GithubException):
+        explained = _explain(exc, settings, operation, tries)
+        message = f"{operation.description}: GitHub answered {explained}"
+        return GitHubError(_redact(message, settings), status=exc.status)
+    message = (
+        f"{operation.description}: cannot reach {settings.api_url}{_tried(tries)}: {exc}; "
+        "check the network, and GITHUB_API_URL when set"
+    )
+    return GitHubError(_redact(message, settings))
+
+
+def _explain(
+    exc: GithubException, settings: GitHubSettings, operation: _Operation, tries: Tries
+) -> str:
+    status, message = exc.status, message_of(exc.data).rstrip(".")  # before our ": …"
+    variable, tried = settings.token_variable, _tried(tries)
+    limit = rate_limit(exc, settings.waits.clock())
+    if status >= 500:
+        when = _when_to_retry(limit, settings) if limit else _LATER
+        return f"{status} {message}{tried}: GitHub failed to carry out the request; {when}"
+    if limit is not None:
+        return f"{status} {message}: rate limit exceeded{tried}; {_when_to_retry(limit, settings)}"
     if status == 401:
         return f"401 {message}: the token in {variable} is wrong or expired; set a valid one"
     if status == 403:
@@ -366,19 +459,11 @@ def _explain(exc: GithubException, settings: GitHubSettings, operation: _Operati
     return f"{status} {message}"
 
 
-def _message(data: Any) -> str:
-    if isinstance(data, dict) and data.get("message"):
-        return str(data["message"])
-    if isinstance(data, bytes):
-        data = data.decode("utf-8", errors="replace")
-    return str(data).strip() if data else "(no message)"
-
-
 def _validation_message(data: Any, hints: Mapping[str, str] | None = None) -> str:
     """``Validation Failed: head invalid (is branch x pushed?); ...`` from a 422 body."""
     errors = data.get("errors", []) if isinstance(data, dict) else []
     parts = [_validation_error(error, hints or {}) for error in errors]
-    return "; ".join([_message(data), *parts]) if parts else _message(data)
+    return "; ".join([message_of(data), *parts]) if parts else message_of(data)
 
 
 def _validation_error(error: Any, hints: Mapping[str, str]) -> str:
@@ -391,22 +476,25 @@ def _validation_error(error: Any, hints: Mapping[str, str]) -> str:
     return f"{text} ({hint})" if hint else text
 
 
-def _is_rate_limit(headers: Mapping[str, str], message: str) -> bool:
-    lowered = message.lower()
-    return (
-        headers.get("x-ratelimit-remaining") == "0"
-        or "rate limit" in lowered
-        or "retry-after" in headers
+def _tried(tries: Tries) -> str:
+    """`` (3 attempts over 6 s)`` after several attempts, nothing after one."""
+    return f" ({tries.count} attempts over {tries.seconds:.0f} s)" if tries.count > 1 else ""
+
+
+def _when_to_retry(limit: RateLimit, settings: GitHubSettings) -> str:
+    """When to try again, and why nbflow did not wait for it."""
+    if limit.wait is None or limit.at is None:
+        return "wait a few minutes before trying again"
+    at = f"{limit.at:%Y-%m-%d %H:%M:%S} UTC"
+    when = (
+        f"GitHub asks to wait {limit.wait:.0f} s, until {at}"
+        if limit.retry_after
+        else f"it resets at {at}"
     )
-
-
-def _rate_limit_wait(headers: Mapping[str, str]) -> str:
-    if retry_after := headers.get("retry-after"):
-        return f"retry after {retry_after} s"
-    if headers.get("x-ratelimit-remaining") == "0" and (reset := headers.get("x-ratelimit-reset")):
-        moment = datetime.fromtimestamp(int(reset), UTC)
-        return f"it resets at {moment:%Y-%m-%d %H:%M:%S} UTC"
-    return "wait a few minutes before retrying"
+    max_wait = settings.waits.max_wait
+    if limit.wait > max_wait:
+        return f"{when}: longer than nbflow waits ({max_wait:.0f} s); run the command again then"
+    return when
 
 
 def _redact(text: str, settings: GitHubSettings) -> str:

@@ -2,8 +2,10 @@
 
 It answers from a script of replies, each for one method and path and used once in
 the order given, and records every request. A request nothing was scripted for gets
-a 599 naming it, so a test fails with a clear message. Builders give the fields
-PyGithub reads; URLs in them point back at the stub so PyGithub follows them here.
+a 599 naming it, so a test fails with a clear message. Every answer carries the
+headers GitHub sends (:data:`GITHUB_HEADERS`: rate-limit counters, request id, API
+version) unless the reply overrides them. Builders give the fields PyGithub reads;
+URLs in them point back at the stub so PyGithub follows them here.
 """
 
 from __future__ import annotations
@@ -15,6 +17,18 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+# What api.github.com sends with every answer (besides Date, ETag, caching headers)
+GITHUB_HEADERS = {
+    "X-GitHub-Api-Version-Selected": "2022-11-28",
+    "X-RateLimit-Limit": "5000",
+    "X-RateLimit-Remaining": "4987",
+    "X-RateLimit-Reset": "1795392000",
+    "X-RateLimit-Used": "13",
+    "X-RateLimit-Resource": "core",
+    "X-GitHub-Media-Type": "github.v3; format=json",
+    "X-GitHub-Request-Id": "C0DE:1234:5678:9ABC:DEF0",
+}
 
 
 @dataclass(frozen=True)
@@ -109,7 +123,9 @@ def _handler_for(stub: GitHubStub) -> type[BaseHTTPRequestHandler]:
             self.send_response(reply.status)
             self.send_header("Content-Type", "application/json; charset=utf-8")
             self.send_header("Content-Length", str(len(data)))
-            for name, value in reply.headers.items():
+            given = {name.lower() for name in reply.headers}
+            defaults = {k: v for k, v in GITHUB_HEADERS.items() if k.lower() not in given}
+            for name, value in {**defaults, **reply.headers}.items():
                 self.send_header(name, value)
             self.end_headers()
             self.wfile.write(data)
@@ -126,7 +142,8 @@ def _handler_for(stub: GitHubStub) -> type[BaseHTTPRequestHandler]:
 
 
 def user_json(login: str) -> dict[str, Any]:
-    return {"login": login, "id": 1, "type": "User"}
+    kind = "Bot" if login.endswith("[bot]") else "User"
+    return {"login": login, "id": 1, "type": kind}
 
 
 def repo_json(api: str, full_name: str) -> dict[str, Any]:
@@ -163,7 +180,12 @@ def pull_json(
 
 
 def comment_json(
-    api: str, full_name: str, number: int, comment_id: int, body: str
+    api: str,
+    full_name: str,
+    number: int,
+    comment_id: int,
+    body: str,
+    author: str = "github-actions[bot]",
 ) -> dict[str, Any]:
     return {
         "id": comment_id,
@@ -171,7 +193,7 @@ def comment_json(
         "url": f"{api}/repos/{full_name}/issues/comments/{comment_id}",
         "html_url": f"https://github.com/{full_name}/pull/{number}#issuecomment-{comment_id}",
         "issue_url": f"{api}/repos/{full_name}/issues/{number}",
-        "user": user_json("github-actions[bot]"),
+        "user": user_json(author),
         "created_at": "2026-11-23T00:00:00Z",
         "updated_at": "2026-11-23T00:00:00Z",
     }

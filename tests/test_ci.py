@@ -19,6 +19,7 @@ from helpers import assert_golden, write_manifest, write_notebook
 from helpers import copy_examples as copy_example_workflows
 from ruamel.yaml import YAML
 
+import nbflow
 from nbflow.ci import (
     GENERATED_HEADER,
     MAX_TIMEOUT_MINUTES,
@@ -28,6 +29,7 @@ from nbflow.ci import (
     write_ci,
 )
 from nbflow.cli import main
+from nbflow.errors import ConfigError
 from nbflow.manifest.load import load_manifest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -223,6 +225,8 @@ def test_hardening_holds_for_every_file(project: Path) -> None:
                 assert step["with"]["persist-credentials"] is False
             pushes = "--push" in step.get("run", "")
             assert ("GITHUB_TOKEN" in step.get("env", {})) == pushes, (relative, step)
+            if "nbflow run " in step.get("run", ""):  # notebooks never share a tree with it
+                assert "GITHUB_TOKEN" not in step.get("env", {}), (relative, step)
         assert re.findall(r"@[0-9a-f]{40}  # v\d+\.\d+\.\d+$", text, re.M)
 
 
@@ -246,7 +250,7 @@ def test_run_job_permissions_follow_the_commit_target(project: Path) -> None:
     for name in ("nbflow-many.yml", "nbflow-finance-daily.yml"):
         assert jobs[name]["run"]["permissions"] == {"contents": "write"}
     assert jobs["nbflow-everything.yml"]["run"]["concurrency"] == {
-        "group": "nbflow-everything",
+        "group": "nbflow-everything-${{ github.ref }}",
         "cancel-in-progress": False,
     }
 
@@ -255,10 +259,44 @@ def test_runs_never_trigger_runs(project: Path) -> None:
     doc = load(generate_ci(project)[Path(".github/workflows/nbflow-everything.yml")])
     for event in ("push", "pull_request"):
         assert doc["on"][event]["paths"] == ["workflows/everything/**", "!runs/**"]
+    steps = doc["jobs"]["run"]["steps"]
+    guard = next(s for s in steps if s.get("id") == "guard")
+    assert guard == {
+        "name": "skip a push of run commits only",
+        "id": "guard",
+        "if": "github.event_name == 'push'",
+        "run": 'nbflow ci guard >> "$GITHUB_OUTPUT"',
+    }
+    push = next(s for s in steps if s.get("name") == "nbflow run (push)")
+    assert push["if"] == "github.event_name == 'push' && steps.guard.outputs.skip != 'true'"
+    assert steps.index(guard) < steps.index(push)
+
+
+def test_a_push_runs_only_on_the_default_branch(project: Path) -> None:
+    """Other branches are checked through their pull request: one event, one job."""
+    doc = load(generate_ci(project)[Path(".github/workflows/nbflow-everything.yml")])
+    assert doc["on"]["push"]["branches"] == ["**"]
     assert doc["jobs"]["run"]["if"] == (
         "github.event_name != 'pull_request' && (github.event_name != 'push' || "
-        "!startsWith(github.event.head_commit.message, 'nbflow:'))"
+        "github.ref_name == github.event.repository.default_branch)"
     )
+    assert doc["jobs"]["pull_request"]["if"] == "github.event_name == 'pull_request'"
+
+
+def test_a_push_runs_on_the_branches_the_manifest_names(project: Path, tmp_path: Path) -> None:
+    manifest = project / "workflows" / "everything" / "workflow.yaml"
+    text = manifest.read_text(encoding="utf-8")
+    manifest.write_text(
+        text.replace("push: true", "push: {branches: [main, 'release/**']}"), encoding="utf-8"
+    )
+    files = generate_ci(project)
+    doc = load(files[Path(".github/workflows/nbflow-everything.yml")])
+    assert doc["on"]["push"] == {
+        "branches": ["main", "release/**"],
+        "paths": ["workflows/everything/**", "!runs/**"],
+    }
+    assert doc["jobs"]["run"]["if"] == "github.event_name != 'pull_request'"
+    lint(files, tmp_path / "lint")
 
 
 def test_secrets_reach_only_the_running_steps(project: Path) -> None:
@@ -266,7 +304,7 @@ def test_secrets_reach_only_the_running_steps(project: Path) -> None:
     running = 0
     for step in doc["jobs"]["run"]["steps"]:
         secret = "API_TOKEN" in step.get("env", {})
-        assert secret == ("--push" in step.get("run", "")), step
+        assert secret == ("nbflow run " in step.get("run", "")), step
         if secret:
             running += 1
             assert step["env"]["API_TOKEN"] == "${{ secrets.API_TOKEN }}"
@@ -317,7 +355,7 @@ def test_dispatch_passes_inputs_through_env(project: Path) -> None:
     assert step["env"]["NBFLOW_INPUT_OUT"] == "${{ inputs.out }}"
     assert 'args+=(-p "out=$NBFLOW_INPUT_OUT")' in step["run"]
     assert step["run"].endswith(
-        'nbflow run everything --trigger dispatch "${args[@]}" --commit --push\n'
+        'nbflow run everything --trigger dispatch "${args[@]}" > "$RUNNER_TEMP/nbflow-run"\n'
     )
 
 
@@ -327,10 +365,11 @@ def test_more_parameters_than_inputs_become_one_json_input(project: Path) -> Non
     assert list(inputs) == ["parameters"]
     assert inputs["parameters"]["type"] == "string"
     assert inputs["parameters"]["default"] == "{}"
-    step = doc["jobs"]["run"]["steps"][-1]
+    step = next(s for s in doc["jobs"]["run"]["steps"] if s.get("name") == "nbflow run (dispatch)")
     assert step["env"]["NBFLOW_PARAMETERS"] == "${{ inputs.parameters }}"
     assert step["run"] == (
-        'nbflow run many --trigger dispatch --params-json "$NBFLOW_PARAMETERS" --commit --push'
+        'nbflow run many --trigger dispatch --params-json "$NBFLOW_PARAMETERS" '
+        '> "$RUNNER_TEMP/nbflow-run"'
     )
 
 
@@ -341,7 +380,7 @@ def test_several_crons_pass_the_one_that_fired(project: Path) -> None:
     step = next(s for s in doc["jobs"]["run"]["steps"] if s.get("name") == "nbflow run (schedule)")
     assert step["env"]["NBFLOW_CRON"] == "${{ github.event.schedule }}"
     assert step["run"] == (
-        'nbflow run many --trigger schedule --schedule "$NBFLOW_CRON" --commit --push'
+        'nbflow run many --trigger schedule --schedule "$NBFLOW_CRON" > "$RUNNER_TEMP/nbflow-run"'
     )
 
 
@@ -350,11 +389,19 @@ def test_run_commands_follow_the_contract(tmp_path: Path) -> None:
         generate_ci(copy_examples(tmp_path))[Path(".github/workflows/nbflow-finance-daily.yml")]
     )
     runs = {s["name"]: s["run"] for s in doc["jobs"]["run"]["steps"] if "name" in s}
-    assert runs["nbflow run (push)"] == "nbflow run finance-daily --trigger push --commit --push"
-    assert runs["nbflow run (schedule)"] == (
-        "nbflow run finance-daily --trigger schedule --commit --push"
+    assert runs["nbflow run (push)"] == (
+        'nbflow run finance-daily --trigger push > "$RUNNER_TEMP/nbflow-run"'
     )
-    assert runs["install nbflow"] == "pip install nbflow-workflows"
+    assert runs["nbflow run (schedule)"] == (
+        'nbflow run finance-daily --trigger schedule > "$RUNNER_TEMP/nbflow-run"'
+    )
+    assert runs["commit and push the run"] == (
+        'if [ ! -s "$RUNNER_TEMP/nbflow-run" ]; then echo "no run to commit"; exit 0; fi\n'
+        'nbflow commit "$(basename "$(cat "$RUNNER_TEMP/nbflow-run")")" --push\n'
+    )
+    assert runs["install nbflow and the project's dependencies"] == (
+        f'uv pip install --system "nbflow-workflows=={nbflow.__version__}"'
+    )
     assert 'git config user.name "github-actions[bot]"' in runs["git identity for the run commit"]
 
 
@@ -366,15 +413,133 @@ def test_timeout_is_the_sum_of_step_timeouts_capped(project: Path) -> None:
     assert files["nbflow-everything.yml"]["jobs"]["run"]["timeout-minutes"] == MAX_TIMEOUT_MINUTES
 
 
-def test_install_line_follows_the_project(tmp_path: Path) -> None:
-    root = copy_examples(tmp_path)
+FINANCE = Path(".github/workflows/nbflow-finance-daily.yml")
+PIN = f'"nbflow-workflows=={nbflow.__version__}"'
+PYPROJECT = '[project]\nname = "mine"\nversion = "1"\ndependencies = ["pandas>=2"]\n'
+
+
+def install_steps(root: Path) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """setup-python's and setup-uv's `with:` and the install step's script."""
+    steps = load(generate_ci(root)[FINANCE])["jobs"]["run"]["steps"]
+    return steps[1]["with"], steps[2]["with"], steps[3]["run"]
+
+
+@pytest.mark.parametrize(
+    ("files", "install", "cache"),
+    [
+        ({}, f"uv pip install --system {PIN}", FINANCE.as_posix()),
+        (
+            {"requirements.txt": "duckdb\n"},
+            f"uv pip install --system {PIN} -r requirements.txt",
+            "requirements.txt",
+        ),
+        (
+            {"pyproject.toml": PYPROJECT},
+            f"uv pip install --system {PIN} -r pyproject.toml",
+            "pyproject.toml",
+        ),
+        (
+            {"pyproject.toml": PYPROJECT, "uv.lock": "version = 1\n", "requirements.txt": "x\n"},
+            'UV_PROJECT_ENVIRONMENT="$pythonLocation" uv sync --locked --inexact\n'
+            f"uv pip install --system {PIN}\n",
+            "uv.lock",
+        ),
+    ],
+    ids=["nothing", "requirements", "pyproject", "lock"],
+)
+def test_install_takes_the_project_dependencies_with_uv(
+    tmp_path: Path, files: dict[str, str], install: str, cache: str
+) -> None:
+    root = copy_examples(tmp_path / "project")
+    for name, text in files.items():
+        (root / name).write_text(text, encoding="utf-8")
+    _, uv, script = install_steps(root)
+    assert script == install
+    assert uv == {"enable-cache": True, "cache-dependency-glob": cache}
+    lint(generate_ci(root), tmp_path / "lint")
+
+
+def test_nbflow_yaml_chooses_the_dependency_files(tmp_path: Path) -> None:
+    root = copy_examples(tmp_path / "project")
     (root / "requirements.txt").write_text("duckdb\n", encoding="utf-8")
-    doc = load(generate_ci(root)[Path(".github/workflows/nbflow-finance-daily.yml")])
-    setup = doc["jobs"]["run"]["steps"]
-    assert setup[2]["run"] == "pip install nbflow-workflows\npip install -r requirements.txt\n"
-    assert setup[1]["with"]["cache-dependency-path"] == "requirements.txt"
-    own = load(generate_ci(REPO)[Path(".github/workflows/nbflow-finance-daily.yml")])
-    assert own["jobs"]["run"]["steps"][2]["run"] == 'pip install -e ".[examples]"'
+    (root / "requirements-nb.txt").write_text("pandas\n", encoding="utf-8")
+    (root / "nbflow.yaml").write_text(
+        "ci: {dependencies: [requirements.txt, requirements-nb.txt]}\n", encoding="utf-8"
+    )
+    _, uv, script = install_steps(root)
+    assert script == (f"uv pip install --system {PIN} -r requirements.txt -r requirements-nb.txt")
+    assert uv["cache-dependency-glob"] == "requirements.txt\nrequirements-nb.txt\n"
+
+    (root / "nbflow.yaml").write_text("ci: {dependencies: []}\n", encoding="utf-8")
+    assert install_steps(root)[2] == f"uv pip install --system {PIN}"
+
+    (root / "nbflow.yaml").write_text("ci: {dependencies: [reqs.txt]}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as exc:
+        generate_ci(root)
+    assert str(exc.value) == (
+        f"{root / 'nbflow.yaml'}: ci.dependencies: reqs.txt does not exist; list files "
+        f"relative to {root}, or `dependencies: []` to install nothing besides nbflow"
+    )
+
+
+@pytest.mark.parametrize(
+    ("files", "python"),
+    [
+        ({}, {"python-version": "3.12"}),
+        ({".python-version": "3.13\n"}, {"python-version-file": ".python-version"}),
+        (
+            {"pyproject.toml": PYPROJECT + 'requires-python = ">=3.12.1"\n'},
+            {"python-version": "3.12"},
+        ),
+        ({"pyproject.toml": PYPROJECT + 'requires-python = ">=3.8"\n'}, {"python-version": "3.11"}),
+        (
+            {
+                "pyproject.toml": PYPROJECT + 'requires-python = ">=3.8"\n',
+                "nbflow.yaml": "ci: {python: '3.14'}\n",
+            },
+            {"python-version": "3.14"},
+        ),
+    ],
+    ids=[
+        "default",
+        "python-version-file",
+        "requires-python",
+        "oldest-nbflow-runs-on",
+        "nbflow.yaml",
+    ],
+)
+def test_python_comes_from_the_project(
+    tmp_path: Path, files: dict[str, str], python: dict[str, str]
+) -> None:
+    root = copy_examples(tmp_path / "project")
+    for name, text in files.items():
+        (root / name).write_text(text, encoding="utf-8")
+    assert install_steps(root)[0] == python
+
+
+def test_a_requires_python_nbflow_cannot_meet_is_a_config_error(tmp_path: Path) -> None:
+    root = copy_examples(tmp_path / "project")
+    (root / "pyproject.toml").write_text(PYPROJECT + 'requires-python = "<3.10"\n')
+    with pytest.raises(ConfigError) as exc:
+        generate_ci(root)
+    assert str(exc.value) == (
+        f"{root / 'pyproject.toml'}: project.requires-python: '<3.10' allows none of the "
+        "Python versions nbflow runs on (3.11, 3.12, 3.13, 3.14); widen it, or set "
+        "`ci: {python: '3.12'}` in nbflow.yaml"
+    )
+
+
+def test_nbflow_own_repository_installs_itself() -> None:
+    own = load(generate_ci(REPO)[FINANCE])
+    assert own["jobs"]["run"]["steps"][3]["run"] == 'uv pip install --system -e ".[examples]"'
+
+
+def test_check_notices_an_nbflow_upgrade(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_ci(project)
+    monkeypatch.setattr(nbflow, "__version__", "99.0.0")
+    assert ".github/workflows/nbflow-finance-daily.yml: stale (its manifest or nbflow changed)" in (
+        check_ci(project)
+    )
 
 
 # --------------------------------------------------------------------------- write, check
@@ -505,3 +670,100 @@ def test_a_sweep_counts_once_per_item_in_the_job_timeout(
     )
 
     assert timeout_minutes(load_manifest(manifest)) == minutes
+
+
+# --------------------------------------------------------------------------- variants
+
+VARIANTS = """
+    name: variants
+    on:
+      schedule:
+        - {cron: "0 6 * * 1-5", timezone: Europe/Paris}
+        - "0 12 * * *"
+      push: {branches: [main, "release/**"]}
+    secrets: [API_TOKEN]
+    ci: {runs-on: [self-hosted, linux], environment: production}
+    defaults: {timeout: 5m}
+    steps:
+      - id: only
+        notebook: only.ipynb
+"""
+VARIANTS_FILE = Path(".github/workflows/nbflow-variants.yml")
+
+
+def variants_project(root: Path, layout: str = "") -> Path:
+    (root / "nbflow.yaml").parent.mkdir(parents=True, exist_ok=True)
+    (root / "nbflow.yaml").write_text("", encoding="utf-8")
+    text = VARIANTS.replace("environment: production}", f"environment: production{layout}}}")
+    write_manifest(root / "workflows" / "variants", text)
+    (root / "uv.lock").write_text("version = 1\n", encoding="utf-8")
+    (root / ".python-version").write_text("3.13\n", encoding="utf-8")
+    return root
+
+
+def test_environment_time_zones_and_runner_match_golden(tmp_path: Path) -> None:
+    files = generate_ci(variants_project(tmp_path / "project"))
+    assert_golden("ci/nbflow-variants.yml", files[VARIANTS_FILE])
+    lint(files, tmp_path / "lint")
+    doc = load(files[VARIANTS_FILE])
+    assert doc["on"]["schedule"] == [
+        {"cron": "0 6 * * 1-5", "timezone": "Europe/Paris"},
+        {"cron": "0 12 * * *"},
+    ]
+    run, check = doc["jobs"]["run"], doc["jobs"]["pull_request"]
+    assert run["environment"] == "production" and "environment" not in check
+    assert run["runs-on"] == check["runs-on"] == ["self-hosted", "linux"]
+
+
+def test_per_step_jobs_given_secrets_wait_for_the_environment(tmp_path: Path) -> None:
+    files = generate_ci(variants_project(tmp_path / "project", ", jobs: per-step"))
+    lint(files, tmp_path / "lint")
+    jobs = load(files[VARIANTS_FILE])["jobs"]
+    assert {job: jobs[job].get("environment") for job in jobs} == {
+        "plan": None,
+        "step-only": "production",
+        "assemble": "production",
+        "pull_request": None,
+    }
+    assert {job: jobs[job]["runs-on"] for job in jobs} == dict.fromkeys(
+        jobs, ["self-hosted", "linux"]
+    )
+
+
+def bump(text: str, action: str, sha: str, version: str) -> str:
+    """What Dependabot does to a pin: the new commit and the new tag in the comment."""
+    return re.sub(
+        rf"uses: {re.escape(action)}@[0-9a-f]{{40}}  # \S+",
+        f"uses: {action}@{sha}  # {version}",
+        text,
+    )
+
+
+def test_check_tells_a_dependabot_bump_from_a_stale_file(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_ci(project)
+    path = project / ".github" / "workflows" / "nbflow-finance-daily.yml"
+    newer = "0123456789abcdef0123456789abcdef01234567"
+    path.write_text(bump(path.read_text(), "actions/checkout", newer, "v7.1.0"))
+    monkeypatch.chdir(project)
+
+    assert main(["ci", "check"]) == 0
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == (
+        ".github/workflows/nbflow-finance-daily.yml: actions/checkout pinned to v7.1.0 "
+        "(0123456789ab), newer than nbflow's v7.0.1: kept\n"
+        "generated workflow files are up to date\n"
+    )
+    assert write_ci(project) == []  # regenerating keeps the newer pin
+    assert f"actions/checkout@{newer}  # v7.1.0" in path.read_text()
+
+    path.write_text(bump(path.read_text(), "actions/checkout", newer, "v6.0.0"))  # older
+    assert check_ci(project) == [
+        ".github/workflows/nbflow-finance-daily.yml: stale (its manifest or nbflow changed)"
+    ]
+    path.write_text(bump(path.read_text(), "actions/checkout", newer, "v7.0.1"))  # same tag
+    assert check_ci(project) == [
+        ".github/workflows/nbflow-finance-daily.yml: stale (its manifest or nbflow changed)"
+    ]

@@ -92,7 +92,9 @@ def test_jobs_mirror_the_graph_and_only_assemble_writes(tmp_path: Path) -> None:
         "step-f": ["plan"],
     }
     assert jobs["assemble"]["needs"] == ["plan", *(j for j in jobs if j.startswith("step-"))]
-    assert jobs["assemble"]["if"] == "always() && needs.plan.result == 'success'"
+    assert jobs["assemble"]["if"] == (
+        "always() && needs.plan.result == 'success' && needs.plan.outputs.skip != 'true'"
+    )
     writers = [j for j in jobs if "write" in jobs[j]["permissions"].values()]
     assert writers == ["assemble"]
     assert jobs["step-d"]["runs-on"] == ["self-hosted", "linux", "x64"]
@@ -195,10 +197,24 @@ class JobGraph:
     outputs through ``$GITHUB_OUTPUT``."""
 
     def __init__(
-        self, text: str, origin: Path, work: Path, event: str, inputs: dict[str, str] | None = None
+        self,
+        text: str,
+        origin: Path,
+        work: Path,
+        event: str,
+        inputs: dict[str, str] | None = None,
+        *,
+        payload: dict[str, Any] | None = None,
+        secrets: dict[str, str] | None = None,
+        base_env: dict[str, str] | None = None,
     ) -> None:
         self.doc, self.origin, self.work, self.event = load(text), origin, work, event
         self.inputs = {f"inputs.{k}": v for k, v in (inputs or {}).items()}  # dispatch inputs
+        self.secrets = {f"secrets.{k}": v for k, v in (secrets or {}).items()}
+        self.base_env = os.environ if base_env is None else base_env  # what the runner passes
+        work.mkdir(parents=True, exist_ok=True)
+        self.event_path = work / "event.json"  # GITHUB_EVENT_PATH
+        self.event_path.write_text(json.dumps(payload or _event_payload(event)))
         self.results: dict[str, str] = {}
         self.outputs: dict[str, dict[str, str]] = {}  # job outputs, by job id
         self.matrix_runs: dict[str, list[str]] = {}  # the matrix.item of each run
@@ -236,18 +252,25 @@ class JobGraph:
             self.results[job_id] = self._job(job_id, jobs[job_id])
         return self.results
 
-    def _holds(self, condition: str | None, ok: bool) -> bool:
+    def _holds(self, condition: str | None, ok: bool, known: dict[str, Any] | None = None) -> bool:
         if not condition:
             return ok
+        payload = json.loads(self.event_path.read_text())
         values = {
             "github.event_name": self.event,
-            "github.event.head_commit.message": "change",
+            "github.ref_name": payload.get("ref", "refs/heads/main").rpartition("/")[2],
+            "github.event.repository.default_branch": "main",
+            "github.event.head_commit.message": _head_message(payload),
             "needs.plan.result": self.results.get("plan", ""),
+            **{f"needs.{j}.outputs.{k}": v for j, o in self.outputs.items() for k, v in o.items()},
+            **(known or {}),
         }
         expr = condition
-        for name, value in values.items():
-            expr = expr.replace(name, repr(value))
-        expr = expr.replace("always()", "True").replace("startsWith(", "_starts(")
+        for name in sorted(values, key=len, reverse=True):
+            expr = expr.replace(name, repr(values[name]))
+        expr = re.sub(r"(?:steps|needs)\.[\w-]+\.outputs\.[\w-]+", "''", expr)  # unset
+        expr = expr.replace("always()", "True").replace("cancelled()", "False")
+        expr = expr.replace("startsWith(", "_starts(")
         expr = expr.replace("&&", " and ").replace("||", " or ")
         expr = re.sub(r"!(?!=)", " not ", expr)
         holds = eval(expr, {"_starts": str.startswith})  # noqa: S307 - our own file
@@ -277,7 +300,10 @@ class JobGraph:
         step_outputs: dict[str, dict[str, str]] = {}
         ok = True
         for step in job["steps"]:
-            if self._holds(step.get("if"), ok):
+            done = {
+                f"steps.{s}.outputs.{k}": v for s, o in step_outputs.items() for k, v in o.items()
+            }
+            if self._holds(step.get("if"), ok, done):
                 ok = self._step(step, clone, temp, values, step_outputs) and ok
         values |= {
             f"steps.{s}.outputs.{k}": v for s, o in step_outputs.items() for k, v in o.items()
@@ -289,7 +315,7 @@ class JobGraph:
 
     def _expand(self, text: str, values: dict[str, Any]) -> str:
         """``${{ X }}`` with the values this simulation knows; ``fromJSON(...)`` of them."""
-        known = {"github.run_id": "42", **self.inputs, **values}
+        known = {"github.run_id": "42", **self.inputs, **self.secrets, **values}
         for job, outputs in self.outputs.items():
             known |= {f"needs.{job}.outputs.{k}": v for k, v in outputs.items()}
 
@@ -321,16 +347,18 @@ class JobGraph:
             for artifact in sorted(self.artifacts.glob(f"{prefix}*")):
                 shutil.copytree(artifact, args["path"], dirs_exist_ok=True)
             return True
-        if uses or step["name"] == "install nbflow":
+        if uses or step["name"].startswith("install nbflow"):
             return True  # checkout: the clone; Python and nbflow: this test's
         output = temp / f"output-{len(step_outputs)}"
         output.touch()
         env = {k: self._expand(v, values) for k, v in step.get("env", {}).items()}
         env = {
-            **os.environ,
+            **self.base_env,
             **env,
             "RUNNER_TEMP": str(temp),
             "GITHUB_OUTPUT": str(output),
+            "GITHUB_EVENT_NAME": self.event,
+            "GITHUB_EVENT_PATH": str(self.event_path),
             "PATH": f"{self.bin}{os.pathsep}{os.environ['PATH']}",
         }
         done = subprocess.run(
@@ -344,6 +372,18 @@ class JobGraph:
                 f"{clone.name}: {step['name']}: exit {done.returncode}\n{done.stderr}"
             )
         return done.returncode == 0
+
+
+def _head_message(payload: dict[str, Any]) -> str:
+    head = payload.get("head_commit") or (payload.get("commits") or [{}])[-1]
+    return str(head.get("message", ""))
+
+
+def _event_payload(event: str) -> dict[str, Any]:
+    """What GitHub writes to ``$GITHUB_EVENT_PATH``, as far as nbflow reads it."""
+    if event != "push":
+        return {}
+    return {"ref": "refs/heads/main", "commits": [{"message": "change"}]}
 
 
 def _matrix_values(matrix: dict[str, str] | None) -> dict[str, str]:
@@ -463,7 +503,10 @@ def test_a_known_sweep_is_a_matrix_that_passes_actionlint(tmp_path: Path) -> Non
         "matrix": "${{ fromJSON(needs.plan.outputs.items-region) }}",
     }
     assert region["name"] == "sweep / region [${{ matrix.name }}]"
-    assert jobs["plan"]["outputs"] == {"items-region": "${{ steps.matrix.outputs.items-region }}"}
+    assert jobs["plan"]["outputs"] == {
+        "items-region": "${{ steps.matrix.outputs.items-region }}",
+        "skip": "${{ steps.guard.outputs.skip }}",
+    }
     assert '--item "$NBFLOW_ITEM"' in region["steps"][-2]["run"]
     assert region["steps"][-1]["with"]["name"].endswith("-region.${{ strategy.job-index }}")
     assert "strategy" not in jobs["step-combine"]
@@ -474,7 +517,7 @@ def test_a_sweep_over_an_upstream_output_stays_one_job(tmp_path: Path) -> None:
     jobs = load(generate_ci(root)[SWEEP_FILE])["jobs"]
 
     assert "strategy" not in jobs["step-region"]
-    assert "outputs" not in jobs["plan"]
+    assert jobs["plan"]["outputs"] == {"skip": "${{ steps.guard.outputs.skip }}"}
     assert "--item" not in str(jobs["step-region"])
 
 

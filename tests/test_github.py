@@ -3,27 +3,29 @@
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import subprocess
-import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from github_stub import GitHubStub, comment_json, pull_json
+from github_stub import GitHubStub, comment_json, pull_json, user_json
 from helpers import git, write_manifest, write_notebook
 
 from nbflow.cli import main
 from nbflow.github import (
-    MAX_BODY_CHARS,
+    MAX_BODY_LENGTH,
     GitHubError,
     GitHubSettings,
+    Waits,
     comment_marker,
     github_settings,
     open_pull_request,
     upsert_comment,
 )
-from nbflow.run_record import RunRecord, RunStatus, StepRecord, StepStatus
+from nbflow.markdown import utf16_length
+from nbflow.report import render_report
+from nbflow.run_record import RunRecord, RunStatus, StepError, StepRecord, StepStatus
 from nbflow.store.runs import write_record
 
 TOKEN = "ghp_s3cretTOKENvalue0123456789"
@@ -66,9 +68,36 @@ def run(run_id: str = RUN_ID, rows: int = 42, total: float = 10.5) -> RunRecord:
     )
 
 
+RESET = 1795392000  # 2026-11-23 00:00:00 UTC, when the stub's rate limits reset
+
+
+class FakeClock:
+    """Time that passes only when slept: the waits of a test, without spending them."""
+
+    def __init__(self, now: float = RESET - 3600) -> None:
+        self.now = now
+        self.slept: list[float] = []
+
+    def time(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+    def waits(self, jitter: float = 1.0) -> Waits:
+        return Waits(sleep=self.sleep, clock=self.time, jitter=lambda: jitter)
+
+
 @pytest.fixture
-def settings(github_stub: GitHubStub) -> GitHubSettings:
-    return GitHubSettings(REPO, TOKEN, api_url=github_stub.url, throttle=False)
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def settings(github_stub: GitHubStub, clock: FakeClock) -> GitHubSettings:
+    """Settings for the stub: no pauses between requests; retries on, with the fake clock."""
+    return GitHubSettings(REPO, TOKEN, api_url=github_stub.url, throttle=False, waits=clock.waits())
 
 
 def open_pr(settings: GitHubSettings, previous: RunRecord | None = None):  # type: ignore[no-untyped-def]
@@ -216,6 +245,8 @@ def test_open_pull_request(github_stub: GitHubStub, settings: GitHubSettings) ->
     assert github_stub.calls() == [("POST", PULLS)]
     request = github_stub.requests[0]
     assert request.headers["Authorization"] == f"token {TOKEN}"
+    assert request.headers["Accept"] == "application/vnd.github+json"
+    assert request.headers["X-GitHub-Api-Version"] == "2022-11-28"
     body = request.body["body"]
     assert {k: v for k, v in request.body.items() if k != "body"} == {
         "title": f"finance-daily succeeded (2/2 steps) run {RUN_ID}",
@@ -285,24 +316,59 @@ def test_open_pull_request_updates_the_one_already_open(
     assert patched.body == {"title": created.body["title"], "body": created.body["body"]}
 
 
-def test_long_report_is_cut_to_fit(github_stub: GitHubStub, settings: GitHubSettings) -> None:
+def test_pull_request_created_though_github_answered_502_is_not_created_again(
+    github_stub: GitHubStub, settings: GitHubSettings, clock: FakeClock
+) -> None:
+    """GitHub opened the pull request but answered 502: the next attempt finds it (the
+    open pull request for the branch) instead of posting again, and leaves it as it
+    is when it holds the report already."""
+    api = github_stub.url
+    github_stub.reply("POST", PULLS, pull_json(api, REPO, 12, BRANCH), status=201)
+    open_pr(settings)
+    posted = github_stub.requests[0].body  # what GitHub stores when it creates it
+    opened = {**pull_json(api, REPO, 12, BRANCH), "title": posted["title"], "body": posted["body"]}
+    github_stub.reply("POST", PULLS, {"message": "Server Error"}, status=502)
+    github_stub.reply("GET", PULLS, [])  # not created by that attempt
+    github_stub.reply("POST", PULLS, {"message": "Server Error"}, status=502)
+    github_stub.reply("GET", PULLS, [opened])  # created by this one
+
+    result = open_pr(settings)
+
+    assert (result.number, result.url, result.created) == (
+        12,
+        f"https://github.com/{REPO}/pull/12",
+        False,
+    )
+    listed = ("GET", f"{PULLS}?head=octo:{BRANCH}&per_page=100&state=open")
+    assert github_stub.calls()[1:] == [("POST", PULLS), listed, ("POST", PULLS), listed]
+    assert github_stub.requests[3].body == posted
+    assert clock.slept == [2.0, 4.0]
+
+
+def test_long_report_is_cut_at_a_block_boundary_counting_utf16(
+    github_stub: GitHubStub, settings: GitHubSettings
+) -> None:
+    """A traceback of emoji: fewer code points than GitHub's 65,536 but more UTF-16
+    code units. The body is cut between two of its lines, its fence and <details>
+    closed, and ends with a link to the full report."""
     github_stub.reply("POST", PULLS, pull_json(github_stub.url, REPO, 12, BRANCH), status=201)
-    many = RunRecord(
-        "finance-daily",
-        RUN_ID,
-        RunStatus.SUCCEEDED,
-        "manual",
-        START,
-        steps=tuple(step(f"step_{i:04d}", {"value": "x" * 150}) for i in range(400)),
-    )
+    frames = "\n".join(f"{'🐍' * 20} frame {i:04d}" for i in range(1900))
+    error = StepError("ValueError", "boom", cell=1, traceback=frames)
+    failed = StepRecord("load", status=StepStatus.FAILED, notebook="load.ipynb", error=error)
+    record = RunRecord("finance-daily", RUN_ID, RunStatus.FAILED, "manual", START, steps=(failed,))
+
     open_pull_request(
-        settings, branch=BRANCH, base="main", record=many, run_path=RUN_PATH, previous=None
+        settings, branch=BRANCH, base="main", record=record, run_path=RUN_PATH, previous=None
     )
+
+    whole = render_report(record)
+    assert len(whole) < MAX_BODY_LENGTH < utf16_length(whole)  # in code points, in UTF-16
     body = github_stub.requests[0].body["body"]
-    assert len(body) == MAX_BODY_CHARS
-    assert body.endswith(
-        f"_Cut to fit GitHub's limit: read the [full report]({BLOB}/README.md)._\n"
-    )
+    assert MAX_BODY_LENGTH - 1_000 < utf16_length(body) <= MAX_BODY_LENGTH - 536
+    kept, closing = body.split("\n```\n\n</details>\n\n…\n\n")
+    assert closing == f"_Cut to fit GitHub's limit: read the [full report]({BLOB}/README.md)._\n"
+    assert re.fullmatch("🐍{20} frame [0-9]{4}", kept.rsplit("\n", 1)[1])
+    assert "<details>\n<summary>Traceback</summary>\n\n```text\n" + "🐍" * 20 in kept
 
 
 # Sticky comments --------------------------------------------------------------------
@@ -402,11 +468,119 @@ def test_unchanged_comment_is_not_edited(github_stub: GitHubStub, settings: GitH
     assert [method for method, _ in github_stub.calls()] == ["GET", "GET", "POST", "GET", "GET"]
 
 
+USER = "/user"
+INTEGRATION = {  # GET /user with GITHUB_TOKEN, an installation token
+    "message": "Resource not accessible by integration",
+    "documentation_url": "https://docs.github.com/rest/users/users#get-the-authenticated-user",
+    "status": "403",
+}
+
+
+@pytest.mark.parametrize(
+    ("user_status", "user_body"),
+    [(200, user_json("octo-bot")), (403, INTEGRATION)],
+    ids=["personal-token", "github-token"],
+)
+def test_comment_starting_with_the_marker_by_someone_else_is_not_edited(
+    github_stub: GitHubStub, settings: GitHubSettings, user_status: int, user_body: object
+) -> None:
+    """Only the token's own user (GET /user) or the Actions bot wrote nbflow's comment."""
+    api = github_stub.url
+    marker = comment_marker("finance-daily")
+    theirs = comment_json(api, REPO, 7, 100, f"{marker}\nnot yours", author="mallory")
+    github_stub.reply("GET", f"{PULLS}/7", pull_json(api, REPO, 7, "feature/x"))
+    github_stub.reply("GET", COMMENTS, [theirs])
+    github_stub.reply("GET", USER, user_body, status=user_status)
+    github_stub.reply("POST", COMMENTS, comment_json(api, REPO, 7, 101, "posted"), status=201)
+
+    result = comment(settings)
+
+    assert (result.id, result.created) == (101, True)
+    assert github_stub.calls() == [
+        ("GET", f"{PULLS}/7"),
+        ("GET", f"{COMMENTS}?per_page=100"),
+        ("GET", USER),
+        ("POST", COMMENTS),
+    ]
+
+
+def test_comment_of_the_tokens_own_user_is_edited(
+    github_stub: GitHubStub, settings: GitHubSettings
+) -> None:
+    api = github_stub.url
+    marker = comment_marker("finance-daily")
+    github_stub.reply("GET", f"{PULLS}/7", pull_json(api, REPO, 7, "feature/x"))
+    github_stub.reply(
+        "GET",
+        COMMENTS,
+        [
+            comment_json(api, REPO, 7, 100, f"{marker}\nold", author="mallory"),
+            comment_json(api, REPO, 7, 102, f"{marker}\nold", author="octo-bot"),
+        ],
+    )
+    github_stub.reply("GET", USER, user_json("octo-bot"))  # asked once for both
+    github_stub.reply(
+        "PATCH", f"/repos/{REPO}/issues/comments/102", comment_json(api, REPO, 7, 102, "new")
+    )
+
+    assert comment(settings).id == 102
+    assert github_stub.calls()[-2:] == [
+        ("GET", USER),
+        ("PATCH", f"/repos/{REPO}/issues/comments/102"),
+    ]
+
+
+def test_marker_elsewhere_than_at_the_start_is_not_the_sticky_comment(
+    github_stub: GitHubStub, settings: GitHubSettings
+) -> None:
+    api = github_stub.url
+    quoted = f"The report said:\n\n> {comment_marker('finance-daily')}\n> # ✅ finance-daily"
+    github_stub.reply("GET", f"{PULLS}/7", pull_json(api, REPO, 7, "feature/x"))
+    github_stub.reply("GET", COMMENTS, [comment_json(api, REPO, 7, 100, quoted)])
+    github_stub.reply("POST", COMMENTS, comment_json(api, REPO, 7, 101, "posted"), status=201)
+
+    assert (comment(settings).id, github_stub.calls()[-1]) == (101, ("POST", COMMENTS))
+
+
+def test_comment_created_though_github_answered_502_is_not_posted_twice(
+    github_stub: GitHubStub, settings: GitHubSettings, clock: FakeClock
+) -> None:
+    """GitHub stored the comment but answered 502: the retry finds it by its marker
+    (unchanged, so not edited either) instead of posting a second one that later runs
+    would never update."""
+    api = github_stub.url
+    github_stub.reply("GET", f"{PULLS}/7", pull_json(api, REPO, 7, "feature/x"))
+    github_stub.reply("GET", COMMENTS, [])
+    github_stub.reply("POST", COMMENTS, comment_json(api, REPO, 7, 101, "x"), status=201)
+    comment(settings)
+    stored = comment_json(api, REPO, 7, 101, github_stub.requests[-1].body["body"])
+    github_stub.reply("GET", f"{PULLS}/7", pull_json(api, REPO, 7, "feature/x"))
+    github_stub.reply("GET", COMMENTS, [])
+    github_stub.reply("POST", COMMENTS, {"message": "Server Error"}, status=502)
+    github_stub.reply("GET", f"{PULLS}/7", pull_json(api, REPO, 7, "feature/x"))
+    github_stub.reply("GET", COMMENTS, [stored])
+
+    result = comment(settings)
+
+    assert (result.id, result.created) == (101, False)
+    assert github_stub.calls()[3:] == [
+        ("GET", f"{PULLS}/7"),
+        ("GET", f"{COMMENTS}?per_page=100"),
+        ("POST", COMMENTS),
+        ("GET", f"{PULLS}/7"),
+        ("GET", f"{COMMENTS}?per_page=100"),
+    ]
+    assert clock.slept == [2.0]
+
+
 # Errors -----------------------------------------------------------------------------
 
 OPENING = f"opening a pull request for {BRANCH} in {REPO}: GitHub answered "
 COMMENTING = f"commenting on pull request #7 in {REPO}: GitHub answered "
 DOCS = {"documentation_url": "https://docs.github.com/rest"}
+SECONDARY = (
+    "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
+)
 
 
 def assert_error(exc: pytest.ExceptionInfo[GitHubError], message: str, status: int | None) -> None:
@@ -440,7 +614,7 @@ def assert_error(exc: pytest.ExceptionInfo[GitHubError], message: str, status: i
                 **DOCS,
             },
             {},
-            "403 GitHub Actions is not permitted to create or approve pull requests.: the token "
+            "403 GitHub Actions is not permitted to create or approve pull requests: the token "
             'in GITHUB_TOKEN lacks permission; enable the repository setting "Allow GitHub '
             'Actions to create and approve pull requests" (Settings → Actions → General → '
             "Workflow permissions)",
@@ -448,20 +622,32 @@ def assert_error(exc: pytest.ExceptionInfo[GitHubError], message: str, status: i
         (
             403,
             {"message": f"API rate limit exceeded for installation ID 1. {TOKEN}", **DOCS},
-            {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1795392000"},
+            {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(RESET)},
             "403 API rate limit exceeded for installation ID 1. ***: rate limit exceeded; "
-            "it resets at 2026-11-23 00:00:00 UTC",
+            "it resets at 2026-11-23 00:00:00 UTC: longer than nbflow waits (60 s); "
+            "run the command again then",
         ),
         (
             429,
-            {
-                "message": "You have exceeded a secondary rate limit. Please wait a few "
-                "minutes before you try again.",
-                **DOCS,
-            },
-            {"Retry-After": "60"},
-            "429 You have exceeded a secondary rate limit. Please wait a few minutes before you "
-            "try again.: rate limit exceeded; retry after 60 s",
+            {"message": SECONDARY, **DOCS},
+            {"Retry-After": "3600"},
+            f"429 {SECONDARY[:-1]}: rate limit exceeded; GitHub asks to wait 3600 s, until "
+            "2026-11-23 00:00:00 UTC: longer than nbflow waits (60 s); run the command again then",
+        ),
+        (
+            403,
+            {"message": SECONDARY, **DOCS},
+            {"Retry-After": "61"},
+            f"403 {SECONDARY[:-1]}: rate limit exceeded; GitHub asks to wait 61 s, until "
+            "2026-11-22 23:01:01 UTC: longer than nbflow waits (60 s); run the command again then",
+        ),
+        (
+            503,
+            {"message": "Service Unavailable"},
+            {"Retry-After": "Mon, 23 Nov 2026 00:30:00 GMT"},
+            "503 Service Unavailable: GitHub failed to carry out the request; GitHub asks to "
+            "wait 5400 s, until 2026-11-23 00:30:00 UTC: longer than nbflow waits (60 s); "
+            "run the command again then",
         ),
         (
             404,
@@ -496,63 +682,99 @@ def assert_error(exc: pytest.ExceptionInfo[GitHubError], message: str, status: i
             {},
             f"422 Validation Failed; No commits between main and {BRANCH}",
         ),
-        (502, {"message": "Server Error"}, {}, "502 Server Error"),
     ],
     ids=[
         "401",
         "403",
         "403-actions-setting",
-        "403-rate-limit",
-        "429-secondary",
+        "403-rate-limit-reset-in-an-hour",
+        "429-retry-after-an-hour",
+        "403-retry-after-61s",
+        "503-retry-after-http-date",
         "404",
         "422-head",
         "422-no-commits",
-        "502",
     ],
 )
 def test_pull_request_errors(
     github_stub: GitHubStub,
     settings: GitHubSettings,
+    clock: FakeClock,
     caplog: pytest.LogCaptureFixture,
     status: int,
     body: dict[str, object],
     headers: dict[str, str],
     message: str,
 ) -> None:
+    """Refusals fail at once, and so does any wait over a minute, whatever asks for it."""
     caplog.set_level(logging.DEBUG)
     github_stub.reply("POST", PULLS, body, status=status, headers=headers)
     with pytest.raises(GitHubError) as exc:
         open_pr(settings)
     assert_error(exc, OPENING + message, status)
     assert TOKEN not in caplog.text
+    assert (github_stub.calls(), clock.slept) == ([("POST", PULLS)], [])
 
 
-def test_rate_limit_far_off_fails_at_once_with_retries_on(github_stub: GitHubStub) -> None:
-    """With retries on (as outside tests), a reset an hour away is not waited for."""
-    reset = int(time.time()) + 3600
-    headers = {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)}
-    github_stub.reply(
-        "POST",
-        PULLS,
-        {"message": "API rate limit exceeded for user ID 1."},
-        status=403,
-        headers=headers,
+@pytest.mark.parametrize(
+    ("status", "message", "headers", "waited"),
+    [
+        (429, SECONDARY, {"Retry-After": "30"}, 30.0),
+        (403, SECONDARY, {}, 60.0),  # no header: GitHub says to wait a minute
+        (
+            403,
+            "API rate limit exceeded for user ID 1.",
+            {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(RESET - 3600 + 20)},
+            21.0,  # a second more: when in that second the limit resets is not said
+        ),
+    ],
+    ids=["retry-after", "secondary", "reset"],
+)
+def test_rate_limit_under_a_minute_is_waited_for(
+    github_stub: GitHubStub,
+    settings: GitHubSettings,
+    clock: FakeClock,
+    status: int,
+    message: str,
+    headers: dict[str, str],
+    waited: float,
+) -> None:
+    api = github_stub.url
+    github_stub.reply("POST", PULLS, {"message": message, **DOCS}, status=status, headers=headers)
+    github_stub.reply("GET", PULLS, [])
+    github_stub.reply("POST", PULLS, pull_json(api, REPO, 12, BRANCH), status=201)
+
+    assert open_pr(settings).number == 12
+    assert clock.slept == [waited]
+    assert [method for method, _ in github_stub.calls()] == ["POST", "GET", "POST"]
+
+
+@pytest.mark.parametrize(("jitter", "waits"), [(1.0, [2.0, 4.0]), (0.0, [1.0, 2.0])])
+def test_server_errors_back_off_then_fail_naming_the_attempts(
+    github_stub: GitHubStub, clock: FakeClock, jitter: float, waits: list[float]
+) -> None:
+    """Waits double from 2 s, jittered down to half; three attempts, then GitHub's answer."""
+    for answer in (502, 502, 502):
+        github_stub.reply("POST", PULLS, {"message": "Server Error"}, status=answer)
+        if len(github_stub.unused) < 5:
+            github_stub.reply("GET", PULLS, [])
+    settings = GitHubSettings(
+        REPO, TOKEN, api_url=github_stub.url, throttle=False, waits=clock.waits(jitter)
     )
-    patient = GitHubSettings(REPO, TOKEN, api_url=github_stub.url)
-    started = time.monotonic()
+
     with pytest.raises(GitHubError) as exc:
-        open_pr(patient)
-    assert time.monotonic() - started < 60  # the reset is 3600 s away: it was not waited for
-    at = datetime.fromtimestamp(reset, UTC)
+        open_pr(settings)
+
+    assert clock.slept == waits
     assert_error(
         exc,
         OPENING
-        + (
-            f"403 API rate limit exceeded for user ID 1.: rate limit exceeded; "
-            f"it resets at {at:%Y-%m-%d %H:%M:%S} UTC"
-        ),
-        403,
+        + f"502 Server Error (3 attempts over {sum(waits):.0f} s): GitHub failed to carry out "
+        "the request; run the command again later (https://www.githubstatus.com shows "
+        "GitHub's incidents)",
+        502,
     )
+    assert [method for method, _ in github_stub.calls()] == ["POST", "GET", "POST", "GET", "POST"]
 
 
 def test_comment_errors_name_the_pull_request_and_permission(
@@ -589,15 +811,45 @@ def test_comment_errors_name_the_pull_request_and_permission(
     )
 
 
-def test_unreachable_api() -> None:
+@pytest.mark.parametrize("verbosity", [0, 1])
+def test_retries_are_logged_once_and_only_with_v(
+    github_stub: GitHubStub,
+    settings: GitHubSettings,
+    capsys: pytest.CaptureFixture[str],
+    verbosity: int,
+) -> None:
+    from nbflow.console import setup_logging
+
+    setup_logging(verbosity)
+    github_stub.reply("POST", PULLS, {"message": "Server Error"}, status=502)
+    github_stub.reply("GET", PULLS, [])
+    github_stub.reply("POST", PULLS, pull_json(github_stub.url, REPO, 12, BRANCH), status=201)
+
+    open_pr(settings)
+
+    assert capsys.readouterr().err == (
+        "INFO nbflow.github_retry: GitHub answered 502; attempt 2 of 3 in 2.0 s\n"
+        f"INFO nbflow.github: opened pull request https://github.com/{REPO}/pull/12\n"
+        if verbosity
+        else ""
+    )
+
+
+def test_unreachable_api(clock: FakeClock) -> None:
     with socket.socket() as free:  # bound, never listening: connections are refused
         free.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{free.getsockname()[1]}"
-        offline = GitHubSettings(REPO, TOKEN, api_url=url, throttle=False)
+        offline = GitHubSettings(REPO, TOKEN, api_url=url, throttle=False, waits=clock.waits())
         with pytest.raises(GitHubError) as exc:
             open_pr(offline)
-    assert str(exc.value).startswith(f"{OPENING.split(': GitHub')[0]}: cannot reach {url}: ")
-    assert TOKEN not in str(exc.value)
+    message = str(exc.value)
+    assert message.startswith(
+        f"{OPENING.split(': GitHub')[0]}: cannot reach {url} (3 attempts over 6 s): "
+    )
+    assert message.endswith("; check the network, and GITHUB_API_URL when set")
+    assert "Connection refused" in message
+    assert TOKEN not in message
+    assert clock.slept == [2.0, 4.0]
 
 
 # The command ------------------------------------------------------------------------
@@ -670,6 +922,7 @@ def demo_repo(git_repo: Path, github_stub: GitHubStub, monkeypatch: pytest.Monke
     write_manifest(folder, "name: demo\nsteps:\n  - {id: only, notebook: only.ipynb}\n")
     git(git_repo, "add", "workflows")
     git(git_repo, "commit", "-q", "-m", "add demo")
+    git(git_repo, "push", "-q")  # --push publishes the run only, never unpushed commits
     for name, value in {
         "GITHUB_REPOSITORY": REPO,
         "GITHUB_TOKEN": TOKEN,

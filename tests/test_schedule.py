@@ -14,6 +14,7 @@ import pytest
 from helpers import write_manifest, write_notebook
 
 from nbflow.cli import main
+from nbflow.errors import ManifestError
 from nbflow.manifest.load import load_manifest
 from nbflow.manifest.model import Workflow
 from nbflow.schedule import due_at, workflows_for_cron
@@ -232,3 +233,114 @@ def test_due_with_a_bad_time_exits_2(project: Path, capsys: pytest.CaptureFixtur
         2,
         ("", "error: --at tomorrow: expected an ISO time such as 2026-11-23T00:00\n"),
     )
+
+
+# -- time zones -------------------------------------------------------------------------
+
+
+def in_paris(tmp_path: Path) -> Workflow:
+    path = write_manifest(
+        tmp_path / "paris",
+        """
+        name: paris
+        on:
+          schedule:
+            - {cron: "0 6 * * *", timezone: Europe/Paris}
+            - "30 12 * * *"
+        steps:
+          - id: main
+            notebook: main.ipynb
+        """,
+    )
+    return load_manifest(path, check_notebooks=False)
+
+
+@pytest.mark.parametrize(
+    ("at", "previous", "following"),
+    [  # 6:00 in Paris is 5:00 UTC in winter (CET), 4:00 UTC in summer (CEST)
+        (
+            datetime(2026, 12, 2, 5, 0, tzinfo=UTC),
+            datetime(2026, 12, 2, 5, 0, tzinfo=UTC),
+            datetime(2026, 12, 3, 5, 0, tzinfo=UTC),
+        ),
+        (
+            datetime(2026, 7, 1, 4, 0, tzinfo=UTC),
+            datetime(2026, 7, 1, 4, 0, tzinfo=UTC),
+            datetime(2026, 7, 2, 4, 0, tzinfo=UTC),
+        ),
+    ],
+    ids=["winter", "summer"],
+)
+def test_due_at_reads_a_cron_in_its_time_zone(
+    tmp_path: Path, at: datetime, previous: datetime, following: datetime
+) -> None:
+    paris, utc_entry = due_at([in_paris(tmp_path)], at)
+
+    assert (paris.cron, paris.timezone, paris.due) == ("0 6 * * *", "Europe/Paris", True)
+    assert (paris.previous, paris.next) == (previous, following)
+    assert (utc_entry.timezone, utc_entry.due) == (None, False)
+
+
+def test_schedule_names_the_cron_whatever_its_time_zone(tmp_path: Path) -> None:
+    paris = in_paris(tmp_path)
+    assert workflows_for_cron([paris], "0  6 * * *") == [paris]
+    assert workflows_for_cron([paris], "30 12 * * *") == [paris]
+
+
+def test_due_prints_the_time_zone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    in_paris(tmp_path / "workflows")
+    write_notebook(tmp_path / "workflows" / "paris" / "main.ipynb", "")
+    (tmp_path / "nbflow.yaml").write_text("", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+
+    assert main(["due", "--at", "2026-12-02T05:00:00+00:00", "--all"]) == 0
+    assert capsys.readouterr().out == (
+        "paris\t0 6 * * * (Europe/Paris)\tdue\tnext 2026-12-03T05:00Z\n"
+        "paris\t30 12 * * *\tnot due\tnext 2026-12-02T12:30Z\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("entries", "message"),
+    [
+        (
+            '[{cron: "0 6 * * *", timezone: Mars/Olympus}]',
+            "6:44: on.schedule[0].timezone: unknown time zone 'Mars/Olympus'; use an IANA "
+            "time zone name such as Europe/Paris or America/New_York",
+        ),
+        (
+            '[{cron: "0 6 * *", timezone: UTC}]',
+            "6:21: on.schedule[0].cron: invalid cron expression '0 6 * *': expected 5 fields, "
+            "got 4; use 5 fields: minute hour day-of-month month day-of-week, e.g. '0 0 * * *' "
+            "(every day at midnight UTC)",
+        ),
+        (
+            "[{timezone: UTC}]",
+            "6:14: on.schedule[0]: missing required key 'cron'",
+        ),
+        (
+            '["0 6 * * *", {cron: "0  6 * * *", timezone: Europe/Paris}]',
+            "6:34: on.schedule[1].cron: cron '0 6 * * *' is listed twice; GitHub names only "
+            "the cron that fired, so nbflow cannot tell the entries apart; keep one entry, or "
+            "shift one by a minute",
+        ),
+    ],
+    ids=["unknown-zone", "bad-cron", "no-cron", "twice"],
+)
+def test_a_bad_schedule_entry_is_located(tmp_path: Path, entries: str, message: str) -> None:
+    path = write_manifest(
+        tmp_path / "bad",
+        f"""
+        name: bad
+        steps:
+          - id: main
+            notebook: main.ipynb
+        on:
+          schedule: {entries}
+        """,
+    )
+    with pytest.raises(ManifestError) as exc:
+        load_manifest(path, check_notebooks=False)
+    assert str(exc.value) == f"{path}:{message}"

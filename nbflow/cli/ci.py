@@ -27,11 +27,14 @@ def cmd_ci_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_ci_check(args: argparse.Namespace) -> int:
-    from nbflow.ci import check_ci
+    from nbflow.ci import bumped, check_ci
 
-    problems = check_ci(current_project().root)
+    root = current_project().root
+    problems = check_ci(root)
     for problem in problems:
         print(problem)
+    for line in bumped(root):
+        print(line, file=sys.stderr)
     if problems:
         print(
             f'{len(problems)} generated workflow file(s) out of date; run "nbflow ci generate"',
@@ -39,6 +42,22 @@ def cmd_ci_check(args: argparse.Namespace) -> int:
         )
         return EXIT_FAILED
     print("generated workflow files are up to date", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_ci_guard(args: argparse.Namespace) -> int:
+    import os
+
+    from nbflow.ci_guard import guard_push
+
+    event_path = os.environ.get("GITHUB_EVENT_PATH")
+    verdict = guard_push(
+        os.environ.get("GITHUB_EVENT_NAME", ""), Path(event_path) if event_path else None
+    )
+    print(f"skip={'true' if verdict.skip else 'false'}")
+    print(
+        f"nbflow ci guard: {'skip' if verdict.skip else 'run'}: {verdict.reason}", file=sys.stderr
+    )
     return EXIT_OK
 
 
@@ -61,6 +80,12 @@ def add_ci(commands: Commands) -> None:
     c.set_defaults(handler=cmd_ci_generate)
     c = ci.add_parser("check", help="exit 1 if a generated workflow file is missing or stale")
     c.set_defaults(handler=cmd_ci_check)
+    c = ci.add_parser(
+        "guard",
+        help="print skip=true when the GitHub push event holds only run commits (nbflow's "
+        "trailers), else skip=false, for $GITHUB_OUTPUT",
+    )
+    c.set_defaults(handler=cmd_ci_guard)
     c = ci.add_parser(
         "matrix",
         help="print each sweep's matrix (its jobs' --item values) as NAME=JSON lines, "

@@ -29,6 +29,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for path in paths:
         try:
             workflow = load_manifest(path)
+            for warning in workflow.warnings:
+                print(f"warning: {warning}", file=sys.stderr)
             print(f"ok {path} ({len(workflow.steps)} steps)", file=sys.stderr)
         except ManifestError as exc:
             problems.extend(str(p) for p in exc.problems)
@@ -71,9 +73,8 @@ def cmd_due(args: argparse.Namespace) -> int:
     for entry in entries:
         if entry.due or args.all:
             state = "due" if entry.due else "not due"
-            print(
-                f"{entry.workflow.name}\t{entry.cron}\t{state}\tnext {entry.next:%Y-%m-%dT%H:%MZ}"
-            )
+            cron = f"{entry.cron} ({entry.timezone})" if entry.timezone else entry.cron
+            print(f"{entry.workflow.name}\t{cron}\t{state}\tnext {entry.next:%Y-%m-%dT%H:%MZ}")
     if not any(entry.due for entry in entries):
         print(_nothing_due(entries, at.astimezone(UTC), args.window), file=sys.stderr)
     return EXIT_OK

@@ -25,7 +25,17 @@ from typing import Any
 from nbflow.errors import Source
 from nbflow.manifest.document import Document, KeyPath, as_dict, as_list
 from nbflow.manifest.durations import parse_duration
-from nbflow.manifest.model import Defaults, Notify, Parameter, ParamType, Step, Triggers, Workflow
+from nbflow.manifest.model import (
+    CiSettings,
+    Defaults,
+    Notify,
+    Parameter,
+    ParamType,
+    Schedule,
+    Step,
+    Triggers,
+    Workflow,
+)
 from nbflow.manifest.notebooks import NotebookError, inspect_notebook
 from nbflow.manifest.values import DYNAMIC_DEFAULTS, coerce, jsonable
 
@@ -60,6 +70,7 @@ def build_workflow(doc: Document, needs: Mapping[int, list[str]]) -> Workflow:
             on_success=tuple(as_dict(data.get("notify")).get("on_success", ())),
         ),
         commit_target=as_dict(data.get("commit")).get("target"),
+        ci=_ci(as_dict(data.get("ci"))),
     )
 
 
@@ -158,7 +169,34 @@ def _triggers(manifest: Path, on: Mapping[str, Any]) -> Triggers:
     else:
         paths = ()
     return Triggers(
-        schedule=tuple(on.get("schedule", ())),
+        schedule=tuple(_schedule(entry) for entry in as_list(on.get("schedule"))),
         push_paths=paths,
+        push_branches=tuple(push.get("branches", ())) if isinstance(push, Mapping) else (),
         dispatch=bool(on.get("dispatch", False)),
     )
+
+
+def _schedule(entry: Any) -> Schedule:
+    """A plain cron string (UTC), or ``{cron: …, timezone: …}``."""
+    if isinstance(entry, Mapping):
+        return Schedule(str(entry["cron"]), entry.get("timezone"))
+    return Schedule(str(entry))
+
+
+def _ci(ci: Mapping[str, Any]) -> CiSettings:
+    steps = {
+        step_id: _runs_on(as_dict(s).get("runs-on"))
+        for step_id, s in as_dict(ci.get("steps")).items()
+    }
+    return CiSettings(
+        per_step=ci.get("jobs") == "per-step",
+        runs_on=_runs_on(ci.get("runs-on")),
+        environment=ci.get("environment"),
+        step_runs_on={k: v for k, v in steps.items() if v is not None},
+    )
+
+
+def _runs_on(value: Any) -> str | tuple[str, ...] | None:
+    if isinstance(value, list):
+        return tuple(str(label) for label in value) or None
+    return value if isinstance(value, str) and value else None

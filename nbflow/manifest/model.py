@@ -16,7 +16,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from nbflow.errors import Source
+from nbflow.errors import Problem, Source
 
 __all__ = [
     "Defaults",
@@ -107,10 +107,31 @@ class Step:
 
 
 @dataclass(frozen=True)
+class Schedule:
+    """One ``on.schedule`` entry: a cron read in ``timezone`` (None: UTC)."""
+
+    cron: str
+    timezone: str | None = None
+
+
+@dataclass(frozen=True)
 class Triggers:
-    schedule: tuple[str, ...] = ()
+    schedule: tuple[Schedule, ...] = ()
     push_paths: tuple[str, ...] = ()
+    #: ``on.push.branches``; empty: the repository's default branch only
+    push_branches: tuple[str, ...] = ()
     dispatch: bool = False
+
+
+@dataclass(frozen=True)
+class CiSettings:
+    """The manifest's ``ci:``: how ``nbflow ci generate`` lays out its jobs."""
+
+    per_step: bool = False  # `jobs: per-step`
+    runs_on: str | tuple[str, ...] | None = None  # every job's runner; None: ubuntu-latest
+    environment: str | None = None  # the GitHub environment of the jobs given secrets
+    #: ``steps.<id>.runs-on``: a step job's own runner (per-step only)
+    step_runs_on: Mapping[str, str | tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -134,6 +155,9 @@ class Workflow:
     defaults: Defaults = Defaults()
     notify: Notify = Notify()
     commit_target: str | None = None  # `commit.target`; None: the project's default
+    #: What ``nbflow validate`` warns about: worth fixing, but the workflow runs.
+    warnings: tuple[Problem, ...] = ()
+    ci: CiSettings = CiSettings()
 
     @property
     def directory(self) -> Path:

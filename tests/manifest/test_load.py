@@ -10,7 +10,7 @@ from helpers import write_manifest, write_notebook
 
 from nbflow.errors import ManifestError, Source, UsageError
 from nbflow.manifest.load import find_manifests, load_manifest, resolve_workflow
-from nbflow.manifest.model import Defaults, Notify, Parameter, ParamType, Triggers
+from nbflow.manifest.model import Defaults, Notify, Parameter, ParamType, Schedule, Triggers
 
 
 @pytest.fixture
@@ -106,7 +106,9 @@ def test_full_manifest_loads_into_the_model(folder: Path) -> None:
     assert workflow.manifest == path
     assert workflow.source == Source(path, 1, 1)
     assert workflow.triggers == Triggers(
-        schedule=("0 0 * * *",), push_paths=("workflows/demo/**", "data/**"), dispatch=True
+        schedule=(Schedule("0 0 * * *"),),
+        push_paths=("workflows/demo/**", "data/**"),
+        dispatch=True,
     )
     assert workflow.secrets == ("WAREHOUSE_TOKEN",)
     assert workflow.defaults == Defaults(
@@ -223,21 +225,7 @@ def test_manifest_that_is_not_a_mapping(tmp_path: Path) -> None:
     )
 
 
-def test_yaml_syntax_error_points_at_the_problem(tmp_path: Path) -> None:
-    path = write_manifest(tmp_path, "name: demo\nsteps: [a\n")
-    assert one_problem(path) == (
-        f"{path}:3:1: invalid YAML: while parsing a flow sequence "
-        "expected ',' or ']', but got '<stream end>'"
-    )
-
-
-def test_tab_indentation_gets_a_fix(tmp_path: Path) -> None:
-    path = write_manifest(tmp_path, "name: demo\nsteps:\n\t- id: a\n")
-    assert one_problem(path) == (
-        f"{path}:3:1: invalid YAML: while scanning for the next token "
-        "found character '\\t' that cannot start any token; "
-        "indent with spaces, not tabs"
-    )
+# YAML syntax errors: tests/manifest/test_yaml_errors.py
 
 
 def test_non_utf8_bytes(tmp_path: Path) -> None:
@@ -377,6 +365,29 @@ def test_unknown_need_points_at_line(folder: Path) -> None:
         "  - id: load\n"
         "    notebook: b.ipynb\n"
         "    needs: [extrct]\n",
+    )
+    assert one_problem(path) == (
+        f"{path}:7:13: steps[1] (load).needs[0]: unknown step 'extrct'; did you mean 'extract'?"
+    )
+
+
+def test_a_misspelt_need_is_not_followed_by_advice_to_add_needs(folder: Path) -> None:
+    """Through the typo, 'extract' is upstream once it is fixed: the outputs that
+    'load' and 'c' read from it are not reported as "not upstream"."""
+    path = write_manifest(
+        folder,
+        "name: demo\n"
+        "steps:\n"
+        "  - id: extract\n"
+        "    notebook: a.ipynb\n"
+        "  - id: load\n"
+        "    notebook: b.ipynb\n"
+        "    needs: [extrct]\n"
+        '    parameters: {x: "${{ steps.extract.outputs.a_rows }}"}\n'
+        "  - id: c\n"
+        "    notebook: c.ipynb\n"
+        "    needs: [load]\n"
+        '    parameters: {x: "${{ steps.extract.outputs.a_rows }}"}\n',
     )
     assert one_problem(path) == (
         f"{path}:7:13: steps[1] (load).needs[0]: unknown step 'extrct'; did you mean 'extract'?"
