@@ -166,20 +166,32 @@ def read_pieces(folders: Sequence[Path], record: RunRecord) -> dict[str, Piece]:
     When two files hold the same step (or two parts the same item) with different
     content, the one in the folder given first wins (within a folder, parts in the
     order of their numbers), with a warning naming both: the same rule as for the
-    files pieces carry (``restore_files``).
+    files pieces carry (``restore_files``). A piece of another run of the workflow
+    (left by an earlier attempt: "Re-run all jobs" plans a new run) is left out, with
+    a warning.
     """
     found: dict[str, Piece] = {}
     unique = list(dict.fromkeys(f.resolve() for f in folders))
     for step in record.steps:
-        whole = [f / f"{step.id}.json" for f in unique if (f / f"{step.id}.json").is_file()]
-        parts = [p for f in unique for p in _parts(f, step.id)]
+        whole = _of_run([f / f"{step.id}.json" for f in unique], record)
+        parts = _of_run([p for f in unique for p in _parts(f, step.id)], record)
         if whole:
-            for other in [*whole[1:], *parts]:
-                _warn_conflict(step.id, whole[0], other)
-            found[step.id] = _load_piece(whole[0], record)
+            for other, _ in [*whole[1:], *parts]:
+                _warn_conflict(step.id, whole[0][0], other)
+            found[step.id] = whole[0][1]
         elif parts:
-            found[step.id] = _joined([_load_piece(p, record) for p in parts])
+            found[step.id] = _joined([piece for _, piece in parts])
     return found
+
+
+def _of_run(paths: Sequence[Path], record: RunRecord) -> list[tuple[Path, Piece]]:
+    """The pieces at ``paths`` that exist and are of ``record``'s run."""
+    pieces = []
+    for path in paths:
+        piece = _load_piece(path, record) if path.is_file() else None
+        if piece is not None:
+            pieces.append((path, piece))
+    return pieces
 
 
 def _parts(folder: Path, step_id: str) -> list[Path]:
@@ -205,16 +217,20 @@ def _warn_conflict(step_id: str, chosen: Path, other: Path, item: str = "") -> N
     )
 
 
-def _load_piece(path: Path, record: RunRecord) -> Piece:
+def _load_piece(path: Path, record: RunRecord) -> Piece | None:
+    """The piece at ``path``; None (with a warning) when it is of another run of the
+    workflow; UsageError when of another workflow, or not a piece."""
     data = _read_json(path, "piece")
     step = StepRecord.from_json(data)
     names = data.get("output_names")
     output_names = None if names is None else tuple(names)
-    if (data.get("workflow"), data.get("run_id")) != (record.workflow, record.run_id):
+    if data["workflow"] != record.workflow:
         raise UsageError(
-            f"{path}: a piece of run {data.get('workflow')}/{data.get('run_id')}, "
-            f"not {record.workflow}/{record.run_id}"
+            f"{path}: a piece of workflow '{data['workflow']}', not '{record.workflow}'"
         )
+    if data["run_id"] != record.run_id:
+        log.warning("%s: a piece of run %s, not %s: left out", path, data["run_id"], record.run_id)
+        return None
     notebook = path.parent / f"{step.id}.ipynb"
     items = tuple(path.parent / i.notebook for i in step.items if i.notebook)
     upstream = {k: StepRecord.from_json(v) for k, v in data.get("upstream", {}).items()}
