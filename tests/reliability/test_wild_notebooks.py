@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from nbflow.cli import main
-from tests.helpers import latest_run, write_manifest
+from tests.helpers import injected_parameters, latest_run, write_manifest
 
 Cell = dict[str, Any]
 
@@ -155,6 +155,8 @@ def test_the_failing_cell_is_its_index_in_the_notebook_with_papermill_leftovers(
     ]
     report = (folder / "README.md").read_text(encoding="utf-8")
     assert report.count("`ValueError` at cell index 5 · after 1 attempt") == 2
+    injected = [injected_parameters(folder / f"{step}.ipynb") for step in ("a", "b")]
+    assert injected == ["# Parameters\n", '# Parameters\npath = "given.csv"\n']
 
 
 def test_a_stale_injected_parameters_cell_is_warned_about_and_replaced_in_a_run(
