@@ -340,6 +340,8 @@ class _Run:
                 if step.is_sweep:
                     settled |= self._expand(step)
                     continue
+                if len(running) >= max(1, self.options.jobs):
+                    continue  # stays pending, not "running", until a worker is free
                 self._update(
                     replace(self._step(step.id), status=StepStatus.RUNNING, start=utc_now())
                 )
