@@ -57,8 +57,7 @@ def prepare_source(
         info["name"] = _kernel_language(kernel)  # nbclient then sets it from the kernel
     if not parameters:
         _empty_injected(data, kernel)
-    path = folder / "input" / notebook.name
-    path.parent.mkdir()
+    path = folder / f"source-{notebook.name}"  # not the name of papermill's draft
     path.write_text(dump_notebook(data), encoding="utf-8")
     return StepSource(path, cell_ids, source.upgraded_from)
 

@@ -427,6 +427,7 @@ def test_a_killed_run_leaves_its_unmasked_scratch_only_where_the_next_command_re
         ".gitignore",
         str(process.pid),  # its lock
         "kernel",  # the connection file
+        "source",  # the notebook papermill reads (engine/source.py): no secret in it
         "wait.ipynb",  # papermill's draft
     ]
     assert find_canary(scratch, CANARY)  # the leak was real, and is kept out of sight
