@@ -26,6 +26,7 @@ from nbflow.engine import fingerprint as fp
 from nbflow.engine.cache import StepCache
 from nbflow.engine.kernels import KernelPool, KernelSpec, check_kernels, resolve_kernels
 from nbflow.engine.locks import workflow_lock
+from nbflow.engine.loops import closing_loop
 from nbflow.engine.parameters import (
     resolve_foreach,
     resolve_globs,
@@ -432,7 +433,7 @@ class _Run:
             self.started_kernels = True
             self.kernels.start()
             load_papermill()
-        return pool.submit(work, *args)
+        return pool.submit(closing_loop(work), *args)
 
     def _update_item(self, step_id: str, item: ItemRecord) -> None:
         current = self._step(step_id)
@@ -460,6 +461,7 @@ class _Run:
             error=result.error,
             outputs=result.outputs,
             timings=timings,
+            notebook=_written(task),
         )
 
     def _ready(self, running: Iterable[str]) -> list[Step]:
@@ -716,7 +718,8 @@ class _Run:
         earlier = list(current.attempts)  # of the run this one resumes
         attempts, result = self._execute(step, task, len(earlier))
         timings = clean_notebook(task.output, root=self.project.root)
-        return _step_from_attempts(replace(current, timings=timings), earlier, attempts, result)
+        current = replace(current, timings=timings, notebook=_written(task))
+        return _step_from_attempts(current, earlier, attempts, result)
 
     def _execute(
         self, step: Step, task: StepTask, earlier: int
@@ -913,6 +916,12 @@ def _time_spent(earlier: Sequence[Attempt], new: Sequence[Attempt], end: str) ->
 
 def _upstream_ids(workflow: Workflow, step: Step) -> set[str]:
     return upstream(workflow, step.needs)
+
+
+def _written(task: StepTask) -> str:
+    """The executed notebook's name, or "" when no attempt wrote it (a Dask worker lost
+    before returning it): the record links only notebooks in the run folder."""
+    return task.output.name if task.output.is_file() else ""
 
 
 def _seconds(start: str, end: str) -> float:
