@@ -81,6 +81,11 @@ class StoreError(NbflowError):
     exit_code = 1
 
 
+class WriteError(StoreError):
+    """A file nbflow writes (a run record, a report, a notebook) could not be written:
+    a full disk, a quota, a read-only folder. Names the file."""
+
+
 class RunLockedError(NbflowError):
     """Another run of the same workflow holds the checkout's run lock: busy, try later.
 

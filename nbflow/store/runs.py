@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nbflow.errors import UsageError
+from nbflow.errors import UsageError, WriteError
 from nbflow.run_record import RunRecord, RunStatus, StepRecord
 
 if TYPE_CHECKING:
@@ -50,16 +50,26 @@ def check_run_id(run_id: str) -> str:
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file and a rename. The file gets
     the mode the user's umask gives new files (as git does), not ``mkstemp``'s 0600:
-    in a shared checkout others read the run's record."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _create_temporary(path)
+    in a shared checkout others read the run's record. WriteError (naming ``path``)
+    when it cannot be written: a full disk, a quota, a read-only folder."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = _create_temporary(path)
+    except OSError as exc:
+        raise _write_error(path, exc) from exc
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise _write_error(path, exc) from exc
         raise
+
+
+def _write_error(path: Path, exc: OSError) -> WriteError:
+    return WriteError(f"cannot write {path}: {exc.strerror or exc}")
 
 
 def _create_temporary(path: Path) -> tuple[int, str]:

@@ -84,7 +84,10 @@ def run_target(name: str, target: dict[str, object], out: Path, timeout: float) 
         subprocess.run([str(part) for part in step], cwd=copy, env=env, check=True)
     report = subprocess.run(
         [str(bin_dir / "cr-report"), "--show-diff", str(session)],
-        cwd=copy, capture_output=True, text=True, check=True,
+        cwd=copy,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     (out / f"{name}.report.txt").write_text(report, encoding="utf-8")
     print(f"== {name} ({target['module']})")
@@ -95,7 +98,11 @@ def _survivors(report: str) -> str:
     """The report's summary lines and its surviving mutants (cr-report lists every job)."""
     blocks = report.split("\n[job-id]")
     kept = [b for b in blocks[1:] if "test outcome: TestOutcome.SURVIVED" in b]
-    summary = [line for line in report.splitlines() if line.startswith(("total jobs", "complete", "surviving"))]
+    summary = [
+        line
+        for line in report.splitlines()
+        if line.startswith(("total jobs", "complete", "surviving"))
+    ]
     return "\n".join(summary + ["[job-id]" + b for b in kept])
 
 
@@ -103,10 +110,16 @@ def _copy_repository(copy: Path) -> None:
     """The tracked files and the untracked, unignored ones, as they are now."""
     if copy.exists():
         shutil.rmtree(copy)
-    files = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO, capture_output=True, check=True,
-    ).stdout.decode().split("\0")
+    files = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=REPO,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for relative in filter(None, files):
         source = REPO / relative
         if source.is_file():
