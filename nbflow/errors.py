@@ -86,6 +86,12 @@ class WriteError(StoreError):
     a full disk, a quota, a read-only folder. Names the file."""
 
 
+class UnpublishedCommitsError(StoreError):
+    """``--push`` would publish commits of the user's along with the run: refused."""
+
+    exit_code = 2
+
+
 class RunLockedError(NbflowError):
     """Another run of the same workflow holds the checkout's run lock: busy, try later.
 

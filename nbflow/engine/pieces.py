@@ -135,7 +135,7 @@ def run_step(
         )
         folder = runs.run_dir(Path(scratch), workflow.name, record.run_id)
         final = runs.run_dir(project.runs_dir, workflow.name, record.run_id)
-        step = _moved(record.step(step_id), folder, final)
+        step = _moved(record.step(step_id), folder, Path(project.relative(final)))
         notebook = folder / step.notebook if step.notebook else None
         notebooks = [folder / i.notebook for i in step.items if i.notebook]
         if step.status.is_final:
@@ -223,8 +223,9 @@ def _withhold_secrets(
 
 
 def _moved(step: StepRecord, scratch: Path, final: Path) -> StepRecord:
-    """``step`` naming the run folder it will be assembled in, not the scratch one
-    (papermill's ``output_path``, kept in the step's timings)."""
+    """``step`` naming the run folder it will be assembled in (``final``, relative to
+    the project), not the scratch one (papermill's ``output_path``, kept in the step's
+    timings)."""
     text = json.dumps(step.to_json())
     old, new = (json.dumps(str(p))[1:-1] for p in (scratch, final))
     return StepRecord.from_json(json.loads(text.replace(old, new)))

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 from nbflow.engine import fingerprint as fp
@@ -33,6 +34,7 @@ from nbflow.engine.parameters import (
     resolve_step_parameters,
 )
 from nbflow.engine.reuse import EarlierResult, refusal
+from nbflow.engine.scratch import scratch_folder
 from nbflow.engine.step import (
     KernelHandle,
     StepResult,
@@ -43,7 +45,7 @@ from nbflow.engine.step import (
 from nbflow.engine.sweep import item_notebook, settle_sweep
 from nbflow.errors import NbflowError, WriteError
 from nbflow.manifest.model import Step, Workflow
-from nbflow.manifest.notebooks import inspect_notebook
+from nbflow.manifest.notebooks import NotebookError, inspect_notebook
 from nbflow.manifest.values import jsonable
 from nbflow.plan import Plan, check_step_ids, downstream, plan_run, upstream
 from nbflow.project import Project, project_of_manifest
@@ -124,8 +126,8 @@ def run_workflow(
     start = _resume if options.resume else _start
     params, plan, record = start(workflow, project, options)  # bad input fails before any write
     check_kernels(s for s in workflow.steps if s.id in plan.selected)
-    with workflow_lock(project.runs_dir, workflow.name):
-        run = _Run(workflow, plan, project, options, params, record, observer, executor)
+    with workflow_lock(project.runs_dir, workflow.name), scratch_folder(project.root) as scratch:
+        run = _Run(workflow, plan, project, options, params, record, observer, executor, scratch)
         return run.execute()
 
 
@@ -153,7 +155,7 @@ def _start(workflow: Workflow, project: Project, options: RunOptions) -> _Start:
         commit=tree.commit,
         uncommitted=tree.uncommitted,
         parameters=params,
-        steps=tuple(_initial_step(s, plan) for s in workflow.steps),
+        steps=tuple(_initial_step(s, plan, workflow) for s in workflow.steps),
         manifest=project.relative(workflow.manifest),
         pid=os.getpid(),
     )
@@ -181,7 +183,7 @@ def _resume(workflow: Workflow, project: Project, options: RunOptions) -> _Start
     plan = plan_run(workflow, options.steps, done=dict.fromkeys(done))
     known = {s.id: _cut_short(s, last_seen) for s in prior.steps}
     steps = tuple(
-        known[s.id] if s.id in done else _initial_step(s, plan, known.get(s.id))
+        known[s.id] if s.id in done else _initial_step(s, plan, workflow, known.get(s.id))
         for s in workflow.steps
     )
     tree = _input_tree(workflow, project, options, prior.commit)
@@ -237,7 +239,17 @@ def _timestamp(seconds: float) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _initial_step(step: Step, plan: Plan, before: StepRecord | None = None) -> StepRecord:
+def _upgraded_from(workflow: Workflow, step: Step) -> str:
+    """The nbformat version nbflow upgrades the step's notebook from, e.g. "3.0"."""
+    try:
+        return inspect_notebook(workflow.notebook_path(step)).upgraded_from or ""
+    except NotebookError:  # the step will report it
+        return ""
+
+
+def _initial_step(
+    step: Step, plan: Plan, workflow: Workflow, before: StepRecord | None = None
+) -> StepRecord:
     """A step as a run starts: pending when selected, with the attempts of an
     interrupted run it resumes."""
     selected = step.id in plan.selected
@@ -247,6 +259,7 @@ def _initial_step(step: Step, plan: Plan, before: StepRecord | None = None) -> S
         needs=step.needs,
         source_notebook=step.notebook,
         kernel=step.kernel,
+        upgraded_from=_upgraded_from(workflow, step) if selected else "",
         attempts=before.attempts if before else (),
         items=before.items if before and selected else (),  # done items are kept
         reason="" if selected else "not selected",
@@ -266,12 +279,14 @@ class _Run:
         record: RunRecord,
         observer: RunObserver | None,
         executor: Executor,
+        scratch: Path | None = None,
     ) -> None:
         self.workflow, self.plan, self.project, self.options = workflow, plan, project, options
         self.params, self.observer, self.executor = params, observer, executor
         self.dir = runs.run_dir(project.runs_dir, workflow.name, record.run_id)
         self.run_context = record.run_context
         self.cancel = threading.Event()
+        self.scratch = scratch  # this process's scratch folder (engine/scratch.py)
         self.redactor = Redactor.from_environment(workflow.secrets, os.environ)
         self.handles: dict[str, KernelHandle] = {}
         self.record = replace(record, parameters=self.redactor.data(record.parameters))
@@ -331,6 +346,8 @@ class _Run:
                 if step.is_sweep:
                     settled |= self._expand(step)
                     continue
+                if len(running) >= max(1, self.options.jobs):
+                    continue  # stays pending, not "running", until a worker is free
                 self._update(
                     replace(self._step(step.id), status=StepStatus.RUNNING, start=utc_now())
                 )
@@ -589,7 +606,9 @@ class _Run:
         return any(n in busy or self._step(n).status == StepStatus.SUCCEEDED for n in step.needs)
 
     def _kernel_spec(self, step: Step) -> KernelSpec:
-        return KernelSpec.of(step.kernel, self.workflow.directory, self._kernel_env(step))
+        return KernelSpec.of(
+            step.kernel, self.workflow.directory, self._kernel_env(step), self.scratch
+        )
 
     def _kernel_env(self, step: Step) -> dict[str, str]:
         return {**self._run_env(), "NBFLOW_STEP": step.id}
@@ -817,6 +836,7 @@ class _Run:
             log_output=self.options.log_output,
             redactor=self.redactor,
             kernels=self.kernels,
+            scratch=self.scratch,
             inputs=resolve_globs(
                 self.workflow, step.inputs, self.params, outputs, self.run_context, item
             ),

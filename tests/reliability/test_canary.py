@@ -24,6 +24,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -360,6 +361,7 @@ def test_canary_secret_reaches_no_commit(git_repo: Path, receiver: Receiver) -> 
     leaky_workflow(git_repo, f"http://127.0.0.1:{unused_port()}")
     subprocess.run(["git", "add", "workflows"], cwd=git_repo, check=True)
     subprocess.run(["git", "commit", "-q", "-m", "leaky workflow"], cwd=git_repo, check=True)
+    subprocess.run(["git", "push", "-q"], cwd=git_repo, check=True)
     env = {**canary_environment(), "HOOK": receiver.url(), "NBFLOW_API_KEY": CANARY}
     for target in ("current", "runs-branch"):
         done = nbflow(
@@ -387,3 +389,59 @@ def test_canary_secret_reaches_no_commit(git_repo: Path, receiver: Receiver) -> 
         assert b"runs/leak/" in history  # both runs were committed there
         for canary in CANARIES:
             assert_no_canary(history, canary)
+
+
+def test_a_killed_run_leaves_its_unmasked_scratch_only_where_the_next_command_removes_it(
+    git_repo: Path, tmp_path: Path
+) -> None:
+    """``kill -9`` of nbflow while a real kernel runs a notebook that printed the
+    secret: papermill's unmasked draft and the kernel's connection file are not left
+    in TMPDIR; they stay in ``.git/nbflow/scratch`` until the next nbflow command."""
+    folder = git_repo / "workflows" / "slow"
+    write_notebook(
+        folder / "wait.ipynb",
+        None,
+        ["import nbflow\nprint(nbflow.secret('CANARY_TOKEN'))", "import time\ntime.sleep(60)"],
+    )
+    write_manifest(
+        folder,
+        "name: slow\nsecrets: [CANARY_TOKEN]\nsteps:\n  - {id: wait, notebook: wait.ipynb}\n",
+    )
+    tmp, scratch = tmp_path / "tmp", git_repo / ".git" / "nbflow" / "scratch"
+    tmp.mkdir()
+    marker = f"killed-{tmp_path.name}"
+    env = {**canary_environment(), "TMPDIR": str(tmp), "NBFLOW_TEST_MARKER": marker}
+    command = [sys.executable, "-m", "nbflow", "run", "slow"]
+    with subprocess.Popen(command, cwd=git_repo, env=env, stderr=subprocess.PIPE) as process:
+        for _ in range(600):  # the printed secret reached papermill's draft
+            assert process.poll() is None, process.communicate()[1].decode()
+            if find_canary(tmp, CANARY) or (scratch.is_dir() and find_canary(scratch, CANARY)):
+                break
+            time.sleep(0.1)
+        process.kill()
+        _, stderr = process.communicate()
+    assert wait_for_no_kernel_processes(marker=marker) == []
+    assert sorted(p.name for p in tmp.rglob("*")) == []  # no draft, no connection file
+    left = sorted(p.relative_to(scratch).parts[-1] for p in scratch.rglob("*") if p.is_file())
+    assert [name.split("-")[0] for name in left] == [
+        ".gitignore",
+        str(process.pid),  # its lock
+        "kernel",  # the connection file
+        "wait.ipynb",  # papermill's draft
+    ]
+    assert find_canary(scratch, CANARY)  # the leak was real, and is kept out of sight
+
+    after = nbflow(["runs"], git_repo, env)
+
+    assert after.returncode == 0, after.stderr.decode()
+    assert sorted(p.name for p in scratch.iterdir()) == [".gitignore"]
+    assert after.stderr.decode().startswith(
+        "WARNING nbflow.engine.scratch: removed the scratch folder (unmasked notebooks) of "
+        f"nbflow processes that did not end normally: {scratch / str(process.pid)}-"
+    )
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--ignored"], cwd=git_repo, capture_output=True
+    )
+    assert status.stdout.decode().splitlines() == ["?? runs/", "?? workflows/"]
+    for output in (git_repo, tmp, stderr, after.stdout + after.stderr):
+        assert_no_canary(output, CANARY)
