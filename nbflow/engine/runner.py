@@ -788,7 +788,10 @@ class _Run:
         start, started = utc_now(), time.monotonic()
         try:
             return self.executor(task, handle, self.cancel.is_set)
-        except WriteError as exc:
+        except (WriteError, OSError) as raised:
+            if not isinstance(raised, WriteError) and not runs.is_out_of_room(raised):
+                raise
+            exc = raised if isinstance(raised, WriteError) else _cannot_write(task, raised)
             self._note_write_error(exc)
             error = StepError(type(exc).__name__, str(exc))
             seconds = round(time.monotonic() - started, 3)
@@ -956,6 +959,13 @@ def _step_from_attempts(
         error=last.error,
         outputs=last.outputs,
     )
+
+
+def _cannot_write(task: StepTask, exc: OSError) -> WriteError:
+    """The WriteError of a full disk met executing ``task``: the file, when the error
+    names it, else the folder papermill and the kernel write into."""
+    where = exc.filename or task.scratch or task.output.parent
+    return runs.cannot_write(Path(os.fsdecode(where)), exc)
 
 
 def _time_spent(earlier: Sequence[Attempt], new: Sequence[Attempt], end: str) -> float | None:

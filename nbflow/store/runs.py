@@ -12,6 +12,7 @@ taken from the working tree.
 
 from __future__ import annotations
 
+import errno
 import itertools
 import json
 import os
@@ -67,7 +68,7 @@ def write_atomic(path: Path, text: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = _create_temporary(path)
     except OSError as exc:
-        raise _write_error(path, exc) from exc
+        raise cannot_write(path, exc) from exc
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
@@ -75,12 +76,18 @@ def write_atomic(path: Path, text: str) -> None:
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
         if isinstance(exc, OSError):
-            raise _write_error(path, exc) from exc
+            raise cannot_write(path, exc) from exc
         raise
 
 
-def _write_error(path: Path, exc: OSError) -> WriteError:
+def cannot_write(path: Path, exc: OSError) -> WriteError:
+    """The WriteError of ``exc``, raised writing ``path``."""
     return WriteError(f"cannot write {path}: {exc.strerror or exc}")
+
+
+def is_out_of_room(exc: BaseException) -> bool:
+    """Whether ``exc`` says the disk (or the user's quota) is full."""
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 def _create_temporary(path: Path) -> tuple[int, str]:
