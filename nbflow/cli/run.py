@@ -5,11 +5,10 @@ range selects, or of an unfinished run (``--resume``); its steps run apart with
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-from nbflow.cli.common import EXIT_OK, current_project, load_workflow
+from nbflow.cli.common import EXIT_OK, current_project, load_workflow, redact_secrets
 from nbflow.cli.pieces import run_apart
 from nbflow.cli.publish import add_commit_options, commit_target, publish
 from nbflow.cli.run_options import parse_parameters, run_options, selected_steps
@@ -87,12 +86,11 @@ def _workflow_of_run(args: argparse.Namespace) -> Any:
 
 
 def _run_one(workflow: Any, args: argparse.Namespace, steps: list[str] | None) -> int:
-    from nbflow.console import progress, redact_logs
+    from nbflow.console import progress
     from nbflow.engine.runner import run_workflow
     from nbflow.project import project_of_manifest
-    from nbflow.secrets import Redactor
 
-    redact_logs(Redactor.from_environment(workflow.secrets, os.environ))
+    redact_secrets(workflow)
     options = run_options(workflow, args, steps)
     project = project_of_manifest(workflow.manifest)
     target = commit_target(args, project, workflow)

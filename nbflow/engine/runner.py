@@ -468,6 +468,7 @@ class _Run:
             error=result.error,
             outputs=result.outputs,
             timings=timings,
+            notebook=_written(task),
         )
 
     def _ready(self, running: Iterable[str]) -> list[Step]:
@@ -749,7 +750,8 @@ class _Run:
         earlier = list(current.attempts)  # of the run this one resumes
         attempts, result = self._execute(step, task, len(earlier))
         timings = self._clean(task)
-        return _step_from_attempts(replace(current, timings=timings), earlier, attempts, result)
+        current = replace(current, timings=timings, notebook=_written(task))
+        return _step_from_attempts(current, earlier, attempts, result)
 
     def _execute(
         self, step: Step, task: StepTask, earlier: int
@@ -980,6 +982,12 @@ def _time_spent(earlier: Sequence[Attempt], new: Sequence[Attempt], end: str) ->
 
 def _upstream_ids(workflow: Workflow, step: Step) -> set[str]:
     return upstream(workflow, step.needs)
+
+
+def _written(task: StepTask) -> str:
+    """The executed notebook's name, or "" when no attempt wrote it (a Dask worker lost
+    before returning it): the record links only notebooks in the run folder."""
+    return task.output.name if task.output.is_file() else ""
 
 
 def _seconds(start: str, end: str) -> float:

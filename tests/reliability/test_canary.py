@@ -66,6 +66,8 @@ ESCAPED = (
     "nbflow.record('pins', {'n': [int(pin), float(pin)], 'limit': limit})\n"
     "nbflow.record('kernel_sees_gh_token', bool(os.environ.get('GH_TOKEN')))\n"
     "display(JSON({'pin': int(pin)}))\n"
+    "os.makedirs('out', exist_ok=True)\n"
+    "open('out/leak.json', 'w').write(json.dumps({'pw': e}))\n"
     "int(pin)"
 )
 PRINT = (
@@ -131,7 +133,7 @@ def leaky_workflow(root: Path, down_url: str) -> Path:
           limit: {{type: int, default: 0}}
         secrets: [CANARY_TOKEN, ESC_TOKEN, PIN_TOKEN]
         steps:
-          - {{id: show, notebook: show.ipynb}}
+          - {{id: show, notebook: show.ipynb, produces: ["out/*"]}}
           - {{id: fails, notebook: fails.ipynb, needs: []}}
           - {{id: dies, notebook: dies.ipynb, needs: []}}
         notify:
@@ -237,6 +239,20 @@ def test_canary_secret_reaches_no_output(project: Path, receiver: Receiver, tmp_
         assert_no_canary(scratch, canary)
         assert_no_canary(shown + listed, canary)
     assert wait_for_no_kernel_processes(marker=marker) == []
+
+
+def push_leaky_workflow(git_repo: Path) -> None:
+    """Write the leaky workflow into ``git_repo``, commit it and push it to origin."""
+    leaky_workflow(git_repo, f"http://127.0.0.1:{unused_port()}")
+    subprocess.run(["git", "add", "workflows"], cwd=git_repo, check=True)
+    subprocess.run(["git", "commit", "-q", "-m", "leaky workflow"], cwd=git_repo, check=True)
+    subprocess.run(["git", "push", "-q"], cwd=git_repo, check=True)
+
+
+def history(repo: Path) -> bytes:
+    """Every commit of every branch of ``repo``, messages and binary patches."""
+    command = ["git", "log", "-p", "--all", "--format=%H%n%B", "--binary"]
+    return subprocess.run(command, cwd=repo, capture_output=True, check=True).stdout
 
 
 def canary_environment() -> dict[str, str]:
@@ -358,10 +374,7 @@ def test_a_secret_in_a_bad_p_value_is_not_echoed(
 def test_canary_secret_reaches_no_commit(git_repo: Path, receiver: Receiver) -> None:
     """A leaky run committed and pushed: nothing in the history (messages, trees,
     blobs, on every branch, locally and in the remote) holds the secret."""
-    leaky_workflow(git_repo, f"http://127.0.0.1:{unused_port()}")
-    subprocess.run(["git", "add", "workflows"], cwd=git_repo, check=True)
-    subprocess.run(["git", "commit", "-q", "-m", "leaky workflow"], cwd=git_repo, check=True)
-    subprocess.run(["git", "push", "-q"], cwd=git_repo, check=True)
+    push_leaky_workflow(git_repo)
     env = {**canary_environment(), "HOOK": receiver.url(), "NBFLOW_API_KEY": CANARY}
     for target in ("current", "runs-branch"):
         done = nbflow(
@@ -380,15 +393,10 @@ def test_canary_secret_reaches_no_commit(git_repo: Path, receiver: Receiver) -> 
             assert_no_canary(done.stdout + done.stderr, canary)
     origin = git_repo.parent / "origin.git"
     for repo in (git_repo, origin):
-        history = subprocess.run(
-            ["git", "log", "-p", "--all", "--format=%H%n%B", "--binary"],
-            cwd=repo,
-            capture_output=True,
-            check=True,
-        ).stdout
-        assert b"runs/leak/" in history  # both runs were committed there
+        log = history(repo)
+        assert b"runs/leak/" in log  # both runs were committed there
         for canary in CANARIES:
-            assert_no_canary(history, canary)
+            assert_no_canary(log, canary)
 
 
 def test_a_killed_run_leaves_its_unmasked_scratch_only_where_the_next_command_removes_it(
@@ -423,12 +431,12 @@ def test_a_killed_run_leaves_its_unmasked_scratch_only_where_the_next_command_re
     assert wait_for_no_kernel_processes(marker=marker) == []
     assert sorted(p.name for p in tmp.rglob("*")) == []  # no draft, no connection file
     left = sorted(p.relative_to(scratch).parts[-1] for p in scratch.rglob("*") if p.is_file())
-    assert [name.split("-")[0] for name in left] == [
+    assert {name.split("-")[0] for name in left} == {
         ".gitignore",
         str(process.pid),  # its lock
         "kernel",  # the connection file
-        "wait.ipynb",  # papermill's draft
-    ]
+        "wait.ipynb",  # papermill's draft (and the source it ran)
+    }
     assert find_canary(scratch, CANARY)  # the leak was real, and is kept out of sight
 
     after = nbflow(["runs"], git_repo, env)
@@ -445,3 +453,46 @@ def test_a_killed_run_leaves_its_unmasked_scratch_only_where_the_next_command_re
     assert status.stdout.decode().splitlines() == ["?? runs/", "?? workflows/"]
     for output in (git_repo, tmp, stderr, after.stdout + after.stderr):
         assert_no_canary(output, CANARY)
+
+
+def test_canary_secret_reaches_no_piece(git_repo: Path, receiver: Receiver) -> None:
+    """The leaky workflow run apart, a step per command, as the per-step GitHub layout
+    does, then assembled, committed and pushed: no canary in any piece (uploaded as
+    artifacts), output, run folder or history; the file ``show`` writes holding a
+    secret fails it instead of travelling in its piece."""
+    push_leaky_workflow(git_repo)
+    env = {**canary_environment(), "HOOK": receiver.url()}
+    pieces = git_repo.parent / "pieces"
+    seed = pieces / "seed"
+    outputs = [nbflow(["run", "leak", "--plan", "--outputs", str(seed)], git_repo, env)]
+    for step in ("show", "fails", "dies"):
+        outputs.append(
+            nbflow(
+                ["run", "leak", "--step", step, "--log-output", "--inputs", str(seed)]
+                + ["--outputs", str(pieces / step)],
+                git_repo,
+                env,
+            )
+        )
+    folders = [str(seed), *(str(pieces / s) for s in ("show", "fails", "dies"))]
+    outputs.append(
+        nbflow(["assemble", "leak", "--pieces", *folders, "--commit", "--push"], git_repo, env)
+    )
+
+    assert [o.returncode for o in outputs] == [0, 1, 1, 1, 1], outputs[-1].stderr.decode()
+    assert (
+        b"show: failed: SecretInProducedFile: produced file out/leak.json holds the "
+        + (b"value of secret ESC_TOKEN")
+        in outputs[1].stderr
+    )
+    assert not (pieces / "show" / "files").exists()
+    assert (git_repo / "workflows" / "leak" / "out" / "leak.json").is_file()  # it was written
+    histories = [history(repo) for repo in (git_repo, git_repo.parent / "origin.git")]
+    assert all(b"runs/leak/" in h for h in histories)
+    for canary in CANARIES:
+        assert_no_canary(pieces, canary)
+        assert_no_canary(git_repo / "runs", canary)
+        assert_no_canary(b"".join(o.stdout + o.stderr for o in outputs), canary)
+        assert_no_canary(b"\n".join(receiver.requests), canary)
+        for log in histories:
+            assert_no_canary(log, canary)
