@@ -681,8 +681,9 @@ class _Run:
         cancelled — and return the error to raise: the file, and how to finish."""
         self.write_error = self.write_error or exc
         self.saves_best_effort = True
-        self._cancel(running, f"stopped: {self.write_error}")
-        self._finish()
+        with self._deferred_saves():  # one try at the final record, not one per change
+            self._cancel(running, f"stopped: {self.write_error}")
+            self._finish()
         finish = ""
         if (self.dir / runs.RECORD_FILE).is_file():
             finish = (
