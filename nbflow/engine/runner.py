@@ -27,6 +27,7 @@ from nbflow.engine import fingerprint as fp
 from nbflow.engine.cache import StepCache
 from nbflow.engine.kernels import KernelPool, KernelSpec, check_kernels, resolve_kernels
 from nbflow.engine.locks import workflow_lock
+from nbflow.engine.loops import closing_loop
 from nbflow.engine.parameters import (
     resolve_foreach,
     resolve_globs,
@@ -440,7 +441,7 @@ class _Run:
             self.started_kernels = True
             self.kernels.start()
             load_papermill()
-        return pool.submit(work, *args)
+        return pool.submit(closing_loop(work), *args)
 
     def _update_item(self, step_id: str, item: ItemRecord) -> None:
         current = self._step(step_id)
