@@ -591,17 +591,18 @@ def _event_step(
 
 
 def _secret_env(workflow: Workflow) -> dict[str, str]:
-    """The manifest's secrets, for the steps that run notebooks (never the token)."""
+    """The manifest's secrets, for the steps that run notebooks: the token only when
+    the manifest lists ``GITHUB_TOKEN`` itself."""
     env = {}
     for name in workflow.secrets:
-        if name.startswith("GITHUB_"):
+        if name.startswith("GITHUB_") and name != "GITHUB_TOKEN":
             raise ManifestError(
                 [
                     Problem(
                         workflow.source,
                         "secrets",
                         f"GitHub does not allow a secret named '{name}' (the GITHUB_ prefix "
-                        "is reserved); GITHUB_TOKEN is given only to the step that pushes",
+                        "is reserved)",
                         "rename the secret",
                     )
                 ]
