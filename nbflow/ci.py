@@ -362,7 +362,7 @@ def _run_job(context: _Context) -> Any:
         *_guard_steps(context),
         *_run_steps(context, tail=f'> "{RUN_DIR_FILE}"'),
         _git_identity(),
-        _commit_run_step(context),
+        _commit_run_step(),
     ]
     return job
 
@@ -403,7 +403,7 @@ def _guard_steps(context: _Context) -> list[Any]:
     return [step]
 
 
-def _commit_run_step(context: _Context) -> Any:
+def _commit_run_step() -> Any:
     """The only step given the token: commits and pushes the run the steps before made
     (also a failed one), after every notebook has exited."""
     lines = [

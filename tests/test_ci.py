@@ -789,3 +789,34 @@ def test_the_token_reaches_notebooks_only_when_listed_as_a_secret(tmp_path: Path
         f"{manifest}:1:1: secrets: GitHub does not allow a secret named 'GITHUB_API' (the "
         "GITHUB_ prefix is reserved); rename the secret"
     )
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (
+            "ci: {python: 3.10}",
+            "ci.python: expected a version in quotes such as '3.12', got 3.1 (unquoted, "
+            "YAML reads 3.10 as the number 3.1)",
+        ),
+        ("ci: {pyhton: '3.12'}", "ci.pyhton: unknown key; allowed: python, dependencies"),
+        (
+            "ci: {dependencies: 3}",
+            "ci.dependencies: expected a list of files (uv.lock, requirements files or "
+            "pyproject.toml), got 3",
+        ),
+        (
+            "ci: [python]",
+            "ci: expected a mapping, e.g. `ci: {python: '3.12', dependencies: [requirements.txt]}`",
+        ),
+    ],
+    ids=["unquoted-python", "unknown-key", "dependencies-not-a-list", "not-a-mapping"],
+)
+def test_bad_ci_settings_in_nbflow_yaml_name_the_key(
+    tmp_path: Path, settings: str, message: str
+) -> None:
+    root = copy_examples(tmp_path / "project")
+    (root / "nbflow.yaml").write_text(settings + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as exc:
+        generate_ci(root)
+    assert str(exc.value) == f"{root / 'nbflow.yaml'}: {message}"
