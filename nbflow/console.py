@@ -162,12 +162,19 @@ def step_line(step: StepRecord) -> str:
         detail = f" — {step.error.summary}"
     elif step.reason and step.status != StepStatus.PENDING:
         detail = f" — {step.reason}"
-    attempts = f" (attempt {len(step.attempts)})" if len(step.attempts) > 1 else ""
+    attempts = _attempt_number(step)
     elapsed = f" {_elapsed(step)}" if step.status.is_final and step.duration is not None else ""
     items = ""
     if step.items and not step.status.is_final:
         items = f" ({sum(i.status.is_final for i in step.items)}/{len(step.items)} items done)"
     return f"{mark} {step.id} {step.status.value}{elapsed}{attempts}{items}{detail}"
+
+
+def _attempt_number(step: StepRecord) -> str:
+    """`` (attempt 2)`` for a step past its first attempt: while it runs, the attempt
+    under way (after those a resumed run made); once final, its last."""
+    number = len(step.attempts) + (step.status == StepStatus.RUNNING)
+    return f" (attempt {number})" if number > 1 else ""
 
 
 class PlainProgress:

@@ -81,6 +81,12 @@ class StoreError(NbflowError):
     exit_code = 1
 
 
+class UnpublishedCommitsError(StoreError):
+    """``--push`` would publish commits of the user's along with the run: refused."""
+
+    exit_code = 2
+
+
 class RunLockedError(NbflowError):
     """Another run of the same workflow holds the checkout's run lock: busy, try later.
 

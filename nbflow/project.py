@@ -7,6 +7,8 @@ can be cloned anywhere.
 
 ``nbflow.yaml`` holds project settings, read with ruamel's safe loader when first
 needed (``Project.config``); a bad file is a :class:`ConfigError` naming it.
+``runs_dir`` (default ``runs``) is where every command reads and writes run
+folders, commits them from, and what generated path filters leave out.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from nbflow.errors import ConfigError
@@ -46,9 +48,10 @@ class Project:
     def workflows_dir(self) -> Path:
         return self.root / WORKFLOWS_DIR
 
-    @property
+    @functools.cached_property
     def runs_dir(self) -> Path:
-        return self.root / RUNS_DIR
+        """Where run folders go: ``runs_dir`` in ``nbflow.yaml`` (default ``runs``)."""
+        return self.root / _runs_dir(self.config_file, self.config.get("runs_dir", RUNS_DIR))
 
     @property
     def config_file(self) -> Path:
@@ -127,6 +130,23 @@ def _read_config(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
     return data
+
+
+def _runs_dir(path: Path, value: Any) -> str:
+    """The ``runs_dir`` setting, checked: a folder inside the project, as POSIX text."""
+    folder = PurePosixPath(value) if isinstance(value, str) and value.strip() else None
+    if (
+        folder is None
+        or folder.is_absolute()
+        or ".." in folder.parts
+        or not folder.parts
+        or folder.parts[0] in (WORKFLOWS_DIR, ".git")
+    ):
+        raise ConfigError(
+            f"{path}: runs_dir: expected a folder inside the project other than workflows/, "
+            f"such as runs, got {value!r}"
+        )
+    return folder.as_posix()
 
 
 def _commit_settings(path: Path, section: Any) -> CommitSettings:

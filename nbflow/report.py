@@ -78,6 +78,7 @@ def render_report(record: RunRecord, *, notebook_url: NotebookUrl | None = None)
         _graph_section(record),
         _errors_section(record, url),
         _not_run_section(record),
+        _upgraded_section(record),
         _run_too_section(record),
         _parameters_section(record),
         _outputs_section(record),
@@ -212,6 +213,17 @@ def _not_run_section(record: RunRecord) -> str:
     not_run = (StepStatus.SKIPPED, StepStatus.CANCELLED)
     lines = [_not_run_line(s) for s in record.steps if s.status in not_run]
     return _section("Skipped and cancelled", "\n".join(lines))
+
+
+def _upgraded_section(record: RunRecord) -> str:
+    lines = [
+        f"- {_code(s.id)}: notebook {_code(s.source_notebook)} is nbformat {s.upgraded_from}; "
+        "nbflow upgraded it in memory with nbformat's converter to run it (save it in "
+        "Jupyter to upgrade the file)"
+        for s in record.steps
+        if s.upgraded_from
+    ]
+    return _section("Notebooks upgraded", "\n".join(lines))
 
 
 def _run_too_section(record: RunRecord) -> str:

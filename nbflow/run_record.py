@@ -174,12 +174,15 @@ class StepRecord(ExecutionRecord):
     needs: tuple[str, ...] = ()
     source_notebook: str = ""  # the input notebook, relative to the workflow folder
     kernel: str = ""  # the kernel it runs in, as jupyter_client names it ("": not recorded)
+    #: The nbformat version of a source notebook upgraded in memory to run ("3.0"), or "".
+    upgraded_from: str = ""
     #: A ``foreach:`` step's items, in item order; empty for a step that runs once.
     #: Its ``outputs`` then map each output name to the list of the items' values.
     items: tuple[ItemRecord, ...] = ()
 
     _JSON_KEYS: ClassVar[tuple[str, ...]] = (
-        "id", "status", "needs", "notebook", "source_notebook", "kernel", "parameters", "attempts",
+        "id", "status", "needs", "notebook", "source_notebook", "kernel", "upgraded_from",
+        "parameters", "attempts",
         "start", "end", "duration", "error", "outputs", "reason", "fingerprint", "cached_from",
         "timings", "items",
     )  # fmt: skip
@@ -188,8 +191,9 @@ class StepRecord(ExecutionRecord):
     def _in_json_order(cls, data: dict[str, Any]) -> dict[str, Any]:
         items = tuple(ItemRecord._in_json_order(item) for item in data["items"])
         ordered = {**super()._in_json_order(data), "items": items}
-        if not ordered["kernel"]:  # records written before kernels were recorded
-            del ordered["kernel"]
+        for key in ("kernel", "upgraded_from"):  # left out when empty, as in older records
+            if not ordered[key]:
+                del ordered[key]
         return ordered
 
     @classmethod

@@ -510,3 +510,24 @@ def sweep_workflow(folder: Path, foreach: str, *, extra: str = "") -> Path:
         {extra}
         """,
     )
+
+
+def install_kernelspec(jupyter: Path, name: str, before_start: str = "") -> Path:
+    """A kernelspec ``name`` under ``jupyter/kernels`` (put ``jupyter`` on JUPYTER_PATH)
+    starting ipykernel with this Python, after running ``before_start`` (Python source
+    with ``sys`` and ``pathlib`` imported) in the kernel's process."""
+    import sys
+
+    spec = jupyter / "kernels" / name
+    spec.mkdir(parents=True)
+    (spec / "launch.py").write_text(
+        "import pathlib, runpy, sys, time\n"
+        f"{before_start}\n"
+        "sys.argv = ['ipykernel_launcher', *sys.argv[1:]]\n"
+        "runpy.run_module('ipykernel_launcher', run_name='__main__')\n",
+        encoding="utf-8",
+    )
+    argv = [sys.executable, str(spec / "launch.py"), "-f", "{connection_file}"]
+    kernel = {"argv": argv, "display_name": name, "language": "python"}
+    (spec / "kernel.json").write_text(json.dumps(kernel), encoding="utf-8")
+    return spec

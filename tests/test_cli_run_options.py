@@ -9,7 +9,14 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import injected_parameters, latest_run, write_manifest, write_notebook, write_run
+from helpers import (
+    git,
+    injected_parameters,
+    latest_run,
+    write_manifest,
+    write_notebook,
+    write_run,
+)
 
 from nbflow.cli import main
 from nbflow.report import render_report
@@ -225,6 +232,43 @@ def test_resume_reruns_only_the_steps_that_did_not_succeed(
     assert (b.status, [t.number for t in b.attempts]) == (StepStatus.SUCCEEDED, [1, 2])
     assert [t.status for t in b.attempts] == [StepStatus.FAILED, StepStatus.SUCCEEDED]
     assert (b.outputs, c.status, c.outputs) == ({"y": 21}, StepStatus.SUCCEEDED, {"z": 42})
+
+
+def _folder_state(run_dir: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file of a run folder: its bytes and modification time."""
+    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(run_dir.iterdir())}
+
+
+def test_resuming_a_succeeded_committed_run_changes_no_byte_and_says_so(
+    project_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flag_chain(project_repo)
+    (project_repo / "workflows" / "chain" / "flag").touch()
+    assert main(["run", "chain", "--commit"]) == 0
+    run_dir, done = latest_run(project_repo, "chain")
+    before = (
+        _folder_state(run_dir),
+        git(project_repo, "log", "--format=%H"),
+        git(project_repo, "status", "--porcelain"),
+    )
+    capsys.readouterr()
+
+    code = main(["run", "--resume", done.run_id, "--commit"])
+
+    assert (code, capsys.readouterr()) == (
+        0,
+        (
+            f"{run_dir}\n",
+            f"nbflow: run {done.run_id} of chain succeeded already: nothing left to resume; "
+            "its folder is unchanged (commit it with `nbflow commit RUN` if needed)\n",
+        ),
+    )
+    after = (
+        _folder_state(run_dir),
+        git(project_repo, "log", "--format=%H"),
+        git(project_repo, "status", "--porcelain"),
+    )
+    assert after == before
 
 
 @pytest.mark.parametrize(

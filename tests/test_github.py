@@ -922,6 +922,7 @@ def demo_repo(git_repo: Path, github_stub: GitHubStub, monkeypatch: pytest.Monke
     write_manifest(folder, "name: demo\nsteps:\n  - {id: only, notebook: only.ipynb}\n")
     git(git_repo, "add", "workflows")
     git(git_repo, "commit", "-q", "-m", "add demo")
+    git(git_repo, "push", "-q")  # --push publishes the run only, never unpushed commits
     for name, value in {
         "GITHUB_REPOSITORY": REPO,
         "GITHUB_TOKEN": TOKEN,

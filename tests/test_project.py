@@ -65,3 +65,63 @@ def test_a_bad_settings_file_is_named(tmp_path: Path, text: str, message: str) -
         Project(tmp_path).commit  # noqa: B018
 
     assert str(exc.value).startswith(f"{path}: {message}")
+
+
+def test_runs_dir_defaults_to_runs_and_is_read(tmp_path: Path) -> None:
+    assert Project(tmp_path).runs_dir == tmp_path / "runs"
+    (tmp_path / "nbflow.yaml").write_text("runs_dir: data/runs/\n")
+    assert Project(tmp_path).runs_dir == tmp_path / "data" / "runs"
+
+
+@pytest.mark.parametrize("value", ["/tmp/runs", "../runs", "''", "workflows/runs", "[a]"])
+def test_runs_dir_outside_the_project_is_refused(tmp_path: Path, value: str) -> None:
+    path = tmp_path / "nbflow.yaml"
+    path.write_text(f"runs_dir: {value}\n")
+
+    with pytest.raises(ConfigError) as exc:
+        _ = Project(tmp_path).runs_dir
+
+    shown = {"''": "''", "[a]": "['a']"}.get(value, repr(value))
+    assert str(exc.value) == (
+        f"{path}: runs_dir: expected a folder inside the project other than workflows/, "
+        f"such as runs, got {shown}"
+    )
+
+
+def test_runs_dir_is_honoured_by_run_runs_show_commit_and_ci(
+    project_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``runs_dir: history`` (`nbflow init` writes `runs_dir: runs`): runs are written,
+    listed, shown and committed there, and generated path filters leave it out."""
+    from helpers import git, write_manifest, write_notebook
+    from ruamel.yaml import YAML
+
+    from nbflow.cli import main
+    from nbflow.store.runs import iter_run_dirs
+
+    (project_repo / "nbflow.yaml").write_text("runs_dir: history\n")
+    folder = project_repo / "workflows" / "demo"
+    write_notebook(folder / "only.ipynb", None, ["x = 1"])
+    write_manifest(
+        folder, "name: demo\non: {push: true}\nsteps:\n  - {id: only, notebook: only.ipynb}\n"
+    )
+    git(project_repo, "add", "-A")
+    git(project_repo, "commit", "-q", "-m", "demo")
+
+    assert main(["run", "demo", "--commit"]) == 0
+
+    [run_dir] = iter_run_dirs(project_repo / "history", "demo")
+    assert not (project_repo / "runs").exists()
+    committed = git(project_repo, "show", "--name-only", "--format=", "HEAD").splitlines()
+    assert committed == [
+        f"history/demo/{run_dir.name}/{name}" for name in ("README.md", "only.ipynb", "run.json")
+    ]
+    capsys.readouterr()
+    assert main(["runs", "--branch", "main"]) == 0  # read from Git, under history/
+    assert capsys.readouterr().out.splitlines()[1].startswith(f"{run_dir.name}  demo ")
+    assert main(["show", run_dir.name, "--json"]) == 0
+    assert f'"run_id": "{run_dir.name}"' in capsys.readouterr().out
+    assert main(["ci", "generate"]) == 0
+    generated = project_repo / ".github" / "workflows" / "nbflow-demo.yml"
+    on = YAML(typ="safe").load(generated.read_text(encoding="utf-8"))["on"]
+    assert on["push"]["paths"] == ["workflows/demo/**", "!history/**"]

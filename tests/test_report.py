@@ -191,8 +191,10 @@ def cached_run() -> RunRecord:
 
 def test_cached_steps_count_as_succeeded_in_every_summary() -> None:
     record = cached_run()
-    assert render_report(record).splitlines()[2].startswith(
-        "**4/4 steps succeeded (3 cached)** · trigger `schedule`"
+    assert (
+        render_report(record)
+        .splitlines()[2]
+        .startswith("**4/4 steps succeeded (3 cached)** · trigger `schedule`")
     )
     assert render_summary_line(record) == (
         "finance-daily succeeded (4/4 steps) run 20240501T000000Z-3f2a"
@@ -203,8 +205,10 @@ def test_a_failed_run_with_cached_steps_counts_them_once() -> None:
     failed = failed_run()
     first = replace(failed.steps[0], status=StepStatus.CACHED, attempts=())
     record = replace(failed, steps=(first, *failed.steps[1:]))
-    assert render_report(record).splitlines()[2].startswith(
-        "**2/5 steps succeeded (1 cached), 1 failed, 1 skipped, 1 cancelled** ·"
+    assert (
+        render_report(record)
+        .splitlines()[2]
+        .startswith("**2/5 steps succeeded (1 cached), 1 failed, 1 skipped, 1 cancelled** ·")
     )
     assert render_summary_line(record) == (
         "finance-daily failed (2/5 steps) run 20240501T000000Z-3f2a"

@@ -118,3 +118,21 @@ def test_new_writes_the_missing_notebook_of_a_listed_step(
         f"error: {manifest}: step 'summarize' exists already, and so does "
         f"{folder / 'sub' / 'summary.ipynb'}"
     )
+
+
+def test_scaffolded_notebook_shows_its_record_once(project: Path) -> None:
+    """The scaffold's last line is ``nbflow.record("done", True)``: its output is the
+    recorded value's display, with no ``Out[]`` echoing the value again."""
+    from helpers import cell_outputs, latest_run
+
+    from nbflow.cli import main
+
+    new_workflow(project, "wf")
+
+    assert main(["run", "wf"]) == 0
+
+    run_dir, _ = latest_run(project, "wf")
+    shown = cell_outputs(run_dir / "main.ipynb", "import nbflow")
+    assert [(o["output_type"], "".join(o["data"]["text/plain"])) for o in shown] == [
+        ("display_data", "done = true")
+    ]

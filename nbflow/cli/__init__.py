@@ -59,6 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(args.verbose)
     if args.directory:
         os.chdir(args.directory)
+    _remove_stale_scratch()
     try:
         code: int = args.handler(args)
         sys.stdout.flush()  # a closed pipe fails here, not at interpreter exit
@@ -78,6 +79,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         _print_traceback()
         print(f"nbflow: internal error (a bug): please report it at {BUG_URL}", file=sys.stderr)
         return EXIT_INTERNAL
+
+
+def _remove_stale_scratch() -> None:
+    """Remove what killed nbflow processes left in this project's scratch folder
+    (unmasked notebooks: see engine/scratch.py)."""
+    from nbflow.engine.scratch import remove_stale, scratch_root
+    from nbflow.project import find_project
+
+    try:
+        remove_stale(scratch_root(find_project().root))
+    except OSError as exc:  # the run will report a real problem with the folder
+        log.debug("could not look for stale scratch: %s", exc)
 
 
 def _closed_pipe() -> int:

@@ -32,6 +32,17 @@ def load_workflow(name: str) -> Any:
     return load_manifest(resolve_workflow(name, current_project().root))
 
 
+def redact_secrets(workflow: Any) -> None:
+    """Mask ``workflow``'s secrets, and the tokens nbflow holds, in every log line
+    (notebook output streamed with ``--log-output`` included) and error message."""
+    import os
+
+    from nbflow.console import redact_logs
+    from nbflow.secrets import Redactor
+
+    redact_logs(Redactor.from_environment(workflow.secrets, os.environ))
+
+
 def add_group(commands: Commands, name: str, help: str) -> Commands:
     """A command with commands of its own (``nbflow ci generate``); alone, it prints
     its help and exits 2."""

@@ -29,6 +29,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for path in paths:
         try:
             workflow = load_manifest(path)
+            for warning in workflow.warnings:
+                print(f"warning: {warning}", file=sys.stderr)
             print(f"ok {path} ({len(workflow.steps)} steps)", file=sys.stderr)
         except ManifestError as exc:
             problems.extend(str(p) for p in exc.problems)

@@ -5,12 +5,17 @@ pieces into a run folder."""
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nbflow.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, load_workflow
+from nbflow.cli.common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    load_workflow,
+    redact_secrets,
+)
 from nbflow.cli.publish import add_commit_options, commit_target, publish
 from nbflow.cli.run_options import item_indices, run_options, split_commas
 from nbflow.errors import UsageError
@@ -38,6 +43,7 @@ def run_apart(args: argparse.Namespace) -> int:
             "`nbflow assemble --commit`; --executor does not apply"
         )
     workflow = load_workflow(args.workflow)
+    redact_secrets(workflow)
     outputs = Path(args.outputs)
     if args.plan:
         seed = seed_run(workflow, run_options(workflow, args, split_commas(args.steps)))
@@ -69,12 +75,10 @@ def cmd_assemble(args: argparse.Namespace) -> int:
     """Assemble, then commit and notify as `nbflow run` does; exit 0 only when the run
     succeeded (a run with steps that never ran is cancelled: 130)."""
     from nbflow.assemble import assemble_run
-    from nbflow.console import redact_logs
     from nbflow.project import project_of_manifest
-    from nbflow.secrets import Redactor
 
     workflow = load_workflow(args.workflow)
-    redact_logs(Redactor.from_environment(workflow.secrets, os.environ))
+    redact_secrets(workflow)
     project = project_of_manifest(workflow.manifest)
     target = commit_target(args, project, workflow)
     record = assemble_run(

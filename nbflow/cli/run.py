@@ -5,11 +5,10 @@ range selects, or of an unfinished run (``--resume``); its steps run apart with
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-from nbflow.cli.common import EXIT_OK, current_project, load_workflow
+from nbflow.cli.common import EXIT_OK, current_project, load_workflow, redact_secrets
 from nbflow.cli.pieces import run_apart
 from nbflow.cli.publish import add_commit_options, commit_target, publish
 from nbflow.cli.run_options import parse_parameters, run_options, selected_steps
@@ -87,20 +86,38 @@ def _workflow_of_run(args: argparse.Namespace) -> Any:
 
 
 def _run_one(workflow: Any, args: argparse.Namespace, steps: list[str] | None) -> int:
-    from nbflow.console import progress, redact_logs
+    from nbflow.console import progress
     from nbflow.engine.runner import run_workflow
     from nbflow.project import project_of_manifest
-    from nbflow.secrets import Redactor
 
-    redact_logs(Redactor.from_environment(workflow.secrets, os.environ))
+    redact_secrets(workflow)
     options = run_options(workflow, args, steps)
     project = project_of_manifest(workflow.manifest)
     target = commit_target(args, project, workflow)
+    if args.resume and _is_finished(workflow, project, args.resume):
+        return EXIT_OK
     with _executor(args) as executor:
         record = run_workflow(
             workflow, options, project=project, observer=progress(), executor=executor
         )
     return publish(workflow, project, record, args, target)
+
+
+def _is_finished(workflow: Any, project: Any, run_id: str) -> bool:
+    """Whether run ``run_id`` succeeded already; if so say that resuming it changes
+    nothing (no step runs, no byte of its folder is written, nobody is notified)."""
+    from nbflow.engine.runner import finished_run
+    from nbflow.store.runs import run_dir
+
+    if finished_run(project, workflow, run_id) is None:
+        return False
+    print(run_dir(project.runs_dir, workflow.name, run_id))
+    print(
+        f"nbflow: run {run_id} of {workflow.name} succeeded already: nothing left to "
+        "resume; its folder is unchanged (commit it with `nbflow commit RUN` if needed)",
+        file=sys.stderr,
+    )
+    return True
 
 
 def _executor(args: argparse.Namespace) -> Any:

@@ -59,6 +59,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -86,10 +87,18 @@ class KernelSpec:
     kernel: str
     cwd: str
     env: tuple[tuple[str, str], ...]  # only what differs from os.environ, sorted
+    scratch: str | None = None  # the folder for its connection file (None: TMPDIR)
 
     @classmethod
-    def of(cls, kernel: str, cwd: os.PathLike[str] | str, env: Mapping[str, str]) -> KernelSpec:
-        return cls(kernel, os.fspath(cwd), tuple(sorted(env.items())))
+    def of(
+        cls,
+        kernel: str,
+        cwd: os.PathLike[str] | str,
+        env: Mapping[str, str],
+        scratch: os.PathLike[str] | None = None,
+    ) -> KernelSpec:
+        folder = os.fspath(scratch) if scratch is not None else None
+        return cls(kernel, os.fspath(cwd), tuple(sorted(env.items())), folder)
 
 
 class Kernel:
@@ -102,6 +111,8 @@ class Kernel:
             "w+", encoding="utf-8", errors="replace"
         )
         self.km: Any = _manager_class()(kernel_name=spec.kernel, client_class=ASYNC_CLIENT)
+        if spec.scratch is not None:  # see engine/scratch.py
+            self.km.connection_file = os.path.join(spec.scratch, f"kernel-{uuid.uuid4()}.json")
         if forks is not None:
             self.km.provisioner = _fork_provisioner(self.km, forks)
         env = {**os.environ, **dict(spec.env)}

@@ -49,14 +49,14 @@ def workflow_lock(runs_dir: Path, workflow: str) -> Iterator[None]:
 def lock_path(runs_dir: Path, workflow: str) -> Path:
     """The lock file of ``workflow``'s runs in ``runs_dir``."""
     runs = runs_dir.resolve()
-    found = _git_dir(runs)
+    found = find_git_dir(runs)
     if found is None:
         return runs / workflow / ".lock"
     git_dir, top = found
     return git_dir / "nbflow" / "locks" / runs.relative_to(top) / f"{workflow}.lock"
 
 
-def _git_dir(path: Path) -> tuple[Path, Path] | None:
+def find_git_dir(path: Path) -> tuple[Path, Path] | None:
     """The Git directory of the work tree holding ``path``, and the work tree's top."""
     for top in (path, *path.parents):
         dot_git = top / ".git"

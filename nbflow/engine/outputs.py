@@ -19,24 +19,31 @@ OUTPUT_MIME = "application/vnd.nbflow.output+json"
 _recorded: dict[str, Any] = {}  # what was recorded in this process, for plain Python use
 
 
-def record(name: str, value: Any) -> Any:
+def record(name: str, value: Any) -> None:
     """Record ``value`` (JSON-serialisable) as output ``name`` of the current step.
 
-    Returns ``value`` so it can be used inline. Outside IPython (a plain script),
-    the value is kept in this process only.
+    Returns nothing, so a notebook whose last line records a value shows no extra
+    ``Out[]``. Outside IPython (a plain script), the value is kept in this process only.
     """
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"output name must be an identifier, got {name!r}")
     try:
         encoded = json.loads(json.dumps(value, allow_nan=False))
-    except (TypeError, ValueError) as exc:
+    except ValueError as exc:
+        if "Out of range float" not in str(exc):
+            raise ValueError(f"nbflow.record({name!r}, ...): {exc}") from exc
+        raise ValueError(
+            f"nbflow.record({name!r}, ...): the value holds NaN or infinity, which JSON "
+            "cannot hold; record None for a missing number (`None if math.isnan(x) else "
+            "x`; pandas: `df.replace({np.nan: None})`) or text such as str(x)"
+        ) from exc
+    except TypeError as exc:
         raise TypeError(
             f"nbflow.record({name!r}, ...): value is not JSON-serialisable ({exc}); "
             "convert it first, e.g. with int(), float(), str() or .tolist()"
         ) from exc
     _recorded[name] = encoded
     _display(name, encoded)
-    return value
 
 
 def _display(name: str, value: Any) -> None:

@@ -14,7 +14,10 @@ Files a step writes for later steps travel with its piece when its ``produces:``
 globs match them: ``run_step`` restores those of the steps it needs into the workflow
 folder before executing, and adds the step's own to its piece afterwards, whatever
 its status. They are matched after the run, with the expressions resolved as the run
-resolved them (per item for a ``foreach:`` step); the step's record does not change.
+resolved them (per item for a ``foreach:`` step); the step's record does not change,
+unless a file holds a secret's value in a form nbflow masks: pieces are uploaded
+where anyone who can read the repository can download them, so the step then fails,
+naming the file and the secret, and its piece holds none of its files (#10).
 
 ``run_step`` does not re-implement the runner: it writes the seed, completed with
 the needed steps' pieces, as the record of a run in a scratch runs folder and
@@ -27,10 +30,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from nbflow.engine.fingerprint import matching_files
 from nbflow.engine.parameters import resolve_globs
@@ -47,7 +52,8 @@ from nbflow.errors import ExecutionError, NbflowError, UsageError
 from nbflow.manifest.model import Step, Workflow
 from nbflow.plan import check_step_ids, topological_order, upstream
 from nbflow.project import Project, project_of_manifest
-from nbflow.run_record import ItemRecord, RunRecord, StepRecord, StepStatus
+from nbflow.run_record import ItemRecord, RunRecord, StepError, StepRecord, StepStatus
+from nbflow.secrets import Redactor
 from nbflow.store import runs
 from nbflow.store.pieces import Piece, Seed, read_pieces, restore_files, write_files, write_piece
 
@@ -60,7 +66,27 @@ def seed_run(workflow: Workflow, options: RunOptions, project: Project | None = 
         raise UsageError("--plan plans a run of every step: drop --steps and --resume")
     project = project or project_of_manifest(workflow.manifest)
     _, _, record = start_record(workflow, options, project)
+    _refuse_secret_parameters(workflow, record.parameters, options.step_parameters)
     return Seed(replace(record, pid=None), tuple(options.parameters), options.step_parameters)
+
+
+def _refuse_secret_parameters(
+    workflow: Workflow, parameters: Mapping[str, Any], step_parameters: Mapping[str, Any]
+) -> None:
+    """UsageError when a parameter's value holds a secret: the seed carries values as
+    given to every job, and is uploaded with the pieces."""
+    redactor = Redactor.from_environment(workflow.secrets, os.environ)
+    given = {
+        **parameters,
+        **{f"{s}.{n}": v for s, p in step_parameters.items() for n, v in p.items()},
+    }
+    for name, value in given.items():
+        if redactor.data(value) != value:
+            raise UsageError(
+                f"-p {name}: its value holds a secret, and the seed of a run whose steps "
+                "run apart carries parameters unmasked to every job; read the secret in "
+                "the notebook with nbflow.secret() instead"
+            )
 
 
 def run_step(
@@ -109,11 +135,12 @@ def run_step(
         )
         folder = runs.run_dir(Path(scratch), workflow.name, record.run_id)
         final = runs.run_dir(project.runs_dir, workflow.name, record.run_id)
-        step = _moved(record.step(step_id), folder, final)
+        step = _moved(record.step(step_id), folder, Path(project.relative(final)))
         notebook = folder / step.notebook if step.notebook else None
         notebooks = [folder / i.notebook for i in step.items if i.notebook]
         if step.status.is_final:
             produced = _produced(workflow, step_def, seed, record, step.items)
+            step, produced = _withhold_secrets(workflow, step, produced, step.items)
             write_files(outputs, step_id, workflow.directory, produced)
             return step, write_piece(outputs, record, step, notebook, notebooks)
         ran = tuple(i for i in step.items if i.index in (items or ()))
@@ -123,6 +150,8 @@ def run_step(
                 f"{len(step.items)} items this run (indices 0 to {len(step.items) - 1})"
             )
         produced = _produced(workflow, step_def, seed, record, ran)
+        step, produced = _withhold_secrets(workflow, step, produced, ran)
+        ran = tuple(i for i in step.items if i.index in (items or ()))
         write_files(outputs, step_id, workflow.directory, produced, fresh=False)
         part = (min(i.index for i in ran), output_names(workflow, step_def))
         path = write_piece(outputs, record, step, None, notebooks, part=part)
@@ -165,9 +194,38 @@ def _produced(
     return sorted({f for p in patterns for f in matching_files(workflow.directory, p)})
 
 
+def _withhold_secrets(
+    workflow: Workflow, step: StepRecord, produced: list[str], ran: Sequence[ItemRecord]
+) -> tuple[StepRecord, list[str]]:
+    """``step`` and the files for its piece, unless a produced file holds a secret's
+    value in a form nbflow masks: pieces are uploaded where anyone who can read the
+    repository can download them (GitHub artifacts). Then the step fails (and the
+    items ``ran`` of a foreach step), naming the file and the secret, and its piece
+    holds none of its files."""
+    redactor = Redactor.from_environment(workflow.secrets, os.environ)
+    for path in produced:
+        name = redactor.secret_in_file(workflow.directory / path)
+        if name is None:
+            continue
+        error = StepError(
+            "SecretInProducedFile",
+            f"produced file {path} holds the value of secret {name}: it is not put in the "
+            "step's piece, which anyone who can read the repository can download; write "
+            "the file without the secret, or leave it out of `produces:`",
+        )
+        indices = {i.index for i in ran}
+        items = tuple(
+            replace(i, status=StepStatus.FAILED, error=error) if i.index in indices else i
+            for i in step.items
+        )
+        return replace(step, status=StepStatus.FAILED, error=error, items=items), []
+    return step, produced
+
+
 def _moved(step: StepRecord, scratch: Path, final: Path) -> StepRecord:
-    """``step`` naming the run folder it will be assembled in, not the scratch one
-    (papermill's ``output_path``, kept in the step's timings)."""
+    """``step`` naming the run folder it will be assembled in (``final``, relative to
+    the project), not the scratch one (papermill's ``output_path``, kept in the step's
+    timings)."""
     text = json.dumps(step.to_json())
     old, new = (json.dumps(str(p))[1:-1] for p in (scratch, final))
     return StepRecord.from_json(json.loads(text.replace(old, new)))

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 from nbflow.engine import fingerprint as fp
@@ -32,6 +33,7 @@ from nbflow.engine.parameters import (
     resolve_step_parameters,
 )
 from nbflow.engine.reuse import EarlierResult, refusal
+from nbflow.engine.scratch import scratch_folder
 from nbflow.engine.step import (
     KernelHandle,
     StepResult,
@@ -42,7 +44,7 @@ from nbflow.engine.step import (
 from nbflow.engine.sweep import item_notebook, settle_sweep
 from nbflow.errors import NbflowError
 from nbflow.manifest.model import Step, Workflow
-from nbflow.manifest.notebooks import inspect_notebook
+from nbflow.manifest.notebooks import NotebookError, inspect_notebook
 from nbflow.manifest.values import jsonable
 from nbflow.plan import Plan, check_step_ids, downstream, plan_run, upstream
 from nbflow.project import Project, project_of_manifest
@@ -116,16 +118,25 @@ def run_workflow(
     """
     options = options or RunOptions()
     project = project or project_of_manifest(workflow.manifest)
+    if options.resume and (finished := finished_run(project, workflow, options.resume)):
+        log.info("run %s succeeded already: nothing left to resume", finished.run_id)
+        return finished  # not a byte of its folder changes
     workflow = resolve_kernels(workflow)  # `python`, `Python3`: the kernel that runs
     start = _resume if options.resume else _start
     params, plan, record = start(workflow, project, options)  # bad input fails before any write
     check_kernels(s for s in workflow.steps if s.id in plan.selected)
-    with workflow_lock(project.runs_dir, workflow.name):
-        run = _Run(workflow, plan, project, options, params, record, observer, executor)
+    with workflow_lock(project.runs_dir, workflow.name), scratch_folder(project.root) as scratch:
+        run = _Run(workflow, plan, project, options, params, record, observer, executor, scratch)
         return run.execute()
 
 
 _Start = tuple[dict[str, Any], Plan, RunRecord]
+
+
+def finished_run(project: Project, workflow: Workflow, run_id: str) -> RunRecord | None:
+    """The record of run ``run_id`` when it succeeded: resuming it has nothing to do."""
+    record = runs.read_record(runs.run_dir(project.runs_dir, workflow.name, run_id))
+    return record if record.status == RunStatus.SUCCEEDED else None
 
 
 def _start(workflow: Workflow, project: Project, options: RunOptions) -> _Start:
@@ -143,7 +154,7 @@ def _start(workflow: Workflow, project: Project, options: RunOptions) -> _Start:
         commit=tree.commit,
         uncommitted=tree.uncommitted,
         parameters=params,
-        steps=tuple(_initial_step(s, plan) for s in workflow.steps),
+        steps=tuple(_initial_step(s, plan, workflow) for s in workflow.steps),
         manifest=project.relative(workflow.manifest),
         pid=os.getpid(),
     )
@@ -171,7 +182,7 @@ def _resume(workflow: Workflow, project: Project, options: RunOptions) -> _Start
     plan = plan_run(workflow, options.steps, done=dict.fromkeys(done))
     known = {s.id: _cut_short(s, last_seen) for s in prior.steps}
     steps = tuple(
-        known[s.id] if s.id in done else _initial_step(s, plan, known.get(s.id))
+        known[s.id] if s.id in done else _initial_step(s, plan, workflow, known.get(s.id))
         for s in workflow.steps
     )
     tree = _input_tree(workflow, project, options, prior.commit)
@@ -211,7 +222,8 @@ def _done_before(item: ItemRecord, earlier: ItemRecord | None) -> ItemRecord:
 
 def _cut_short(step: StepRecord, last_seen: str) -> StepRecord:
     """A step left ``running`` by a process that died (``kill -9``, a crash): record
-    the attempt it was making as cancelled, ending at the record's last write."""
+    the attempt it was making as cancelled, ending when that process was last seen
+    alive (run.json's modification time, which the run touches while steps run)."""
     if step.status != StepStatus.RUNNING or not step.start:
         return step
     end = max(last_seen, step.start)
@@ -226,7 +238,17 @@ def _timestamp(seconds: float) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _initial_step(step: Step, plan: Plan, before: StepRecord | None = None) -> StepRecord:
+def _upgraded_from(workflow: Workflow, step: Step) -> str:
+    """The nbformat version nbflow upgrades the step's notebook from, e.g. "3.0"."""
+    try:
+        return inspect_notebook(workflow.notebook_path(step)).upgraded_from or ""
+    except NotebookError:  # the step will report it
+        return ""
+
+
+def _initial_step(
+    step: Step, plan: Plan, workflow: Workflow, before: StepRecord | None = None
+) -> StepRecord:
     """A step as a run starts: pending when selected, with the attempts of an
     interrupted run it resumes."""
     selected = step.id in plan.selected
@@ -236,6 +258,7 @@ def _initial_step(step: Step, plan: Plan, before: StepRecord | None = None) -> S
         needs=step.needs,
         source_notebook=step.notebook,
         kernel=step.kernel,
+        upgraded_from=_upgraded_from(workflow, step) if selected else "",
         attempts=before.attempts if before else (),
         items=before.items if before and selected else (),  # done items are kept
         reason="" if selected else "not selected",
@@ -255,12 +278,14 @@ class _Run:
         record: RunRecord,
         observer: RunObserver | None,
         executor: Executor,
+        scratch: Path | None = None,
     ) -> None:
         self.workflow, self.plan, self.project, self.options = workflow, plan, project, options
         self.params, self.observer, self.executor = params, observer, executor
         self.dir = runs.run_dir(project.runs_dir, workflow.name, record.run_id)
         self.run_context = record.run_context
         self.cancel = threading.Event()
+        self.scratch = scratch  # this process's scratch folder (engine/scratch.py)
         self.redactor = Redactor.from_environment(workflow.secrets, os.environ)
         self.handles: dict[str, KernelHandle] = {}
         self.record = replace(record, parameters=self.redactor.data(record.parameters))
@@ -315,6 +340,8 @@ class _Run:
                 if step.is_sweep:
                     settled |= self._expand(step)
                     continue
+                if len(running) >= max(1, self.options.jobs):
+                    continue  # stays pending, not "running", until a worker is free
                 self._update(
                     replace(self._step(step.id), status=StepStatus.RUNNING, start=utc_now())
                 )
@@ -326,6 +353,7 @@ class _Run:
                 return
             self._warm_ahead(running.values())
             finished, _ = wait(list(running), timeout=0.5, return_when=FIRST_COMPLETED)
+            self._heartbeat()
             for future in finished:
                 self._record_result(running.pop(future), future.result())
                 self._skip_dependants()
@@ -428,7 +456,7 @@ class _Run:
             attempts=attempts,
             start=start,
             end=result.end,
-            duration=_seconds(start, result.end) if start else None,
+            duration=_time_spent(item.attempts, new, result.end),
             error=result.error,
             outputs=result.outputs,
             timings=timings,
@@ -570,7 +598,9 @@ class _Run:
         return any(n in busy or self._step(n).status == StepStatus.SUCCEEDED for n in step.needs)
 
     def _kernel_spec(self, step: Step) -> KernelSpec:
-        return KernelSpec.of(step.kernel, self.workflow.directory, self._kernel_env(step))
+        return KernelSpec.of(
+            step.kernel, self.workflow.directory, self._kernel_env(step), self.scratch
+        )
 
     def _kernel_env(self, step: Step) -> dict[str, str]:
         return {**self._run_env(), "NBFLOW_STEP": step.id}
@@ -686,7 +716,7 @@ class _Run:
         earlier = list(current.attempts)  # of the run this one resumes
         attempts, result = self._execute(step, task, len(earlier))
         timings = clean_notebook(task.output, root=self.project.root)
-        return _step_from_attempts(replace(current, timings=timings), earlier + attempts, result)
+        return _step_from_attempts(replace(current, timings=timings), earlier, attempts, result)
 
     def _execute(
         self, step: Step, task: StepTask, earlier: int
@@ -695,7 +725,7 @@ class _Run:
         ``earlier`` ones) and the last result."""
         attempts: list[Attempt] = []
         for number in range(1, step.retries + 2):
-            if number > 1 and not self._wait_before_retry(step, number):
+            if number > 1 and not self._wait_before_retry(step, number, earlier):
                 break
             handle = self.handles[task.step_id] = KernelHandle()
             result = self.executor(task, handle, self.cancel.is_set)
@@ -714,17 +744,18 @@ class _Run:
             log.info(
                 "%s: attempt %d failed: %s",
                 task.step_id,
-                number,
+                earlier + number,
                 result.error and result.error.summary,
             )
         self.handles.pop(task.step_id, None)
         return attempts, result
 
-    def _wait_before_retry(self, step: Step, number: int) -> bool:
+    def _wait_before_retry(self, step: Step, number: int, earlier: int) -> bool:
+        """Wait before this process's attempt ``number`` (after ``earlier`` ones of the
+        run it resumes); False when the run is cancelled meanwhile."""
         delay = step.retry_delay * 2 ** (number - 2)
-        log.info(
-            "%s: retrying in %g s (attempt %d of %d)", step.id, delay, number, step.retries + 1
-        )
+        total = earlier + step.retries + 1
+        log.info("%s: retrying in %g s (attempt %d of %d)", step.id, delay, earlier + number, total)
         return not self.cancel.wait(delay)
 
     def _task(self, step: Step, item: tuple[int, Any] | None = None) -> StepTask:
@@ -753,6 +784,7 @@ class _Run:
             log_output=self.options.log_output,
             redactor=self.redactor,
             kernels=self.kernels,
+            scratch=self.scratch,
             inputs=resolve_globs(
                 self.workflow, step.inputs, self.params, outputs, self.run_context, item
             ),
@@ -835,6 +867,12 @@ class _Run:
         redacted = self.redactor.data(self.record.with_step(step).to_json())
         return RunRecord.from_json(redacted).step(step.id)
 
+    def _heartbeat(self) -> None:
+        """Touch run.json while steps run: if this process dies (``kill -9``), its
+        modification time tells ``--resume`` how long the cut attempts ran."""
+        with contextlib.suppress(OSError):
+            os.utime(self.dir / runs.RECORD_FILE)
+
     def _save(self) -> None:
         from nbflow.report import render_report
 
@@ -847,8 +885,9 @@ class _Run:
 
 
 def _step_from_attempts(
-    current: StepRecord, attempts: list[Attempt], last: StepResult
+    current: StepRecord, earlier: list[Attempt], new: list[Attempt], last: StepResult
 ) -> StepRecord:
+    attempts = earlier + new
     start = attempts[0].start if attempts else current.start
     return replace(
         current,
@@ -856,10 +895,20 @@ def _step_from_attempts(
         attempts=tuple(attempts),
         start=start,
         end=last.end,
-        duration=_seconds(start, last.end) if start else None,
+        duration=_time_spent(earlier, new, last.end) if start else None,
         error=last.error,
         outputs=last.outputs,
     )
+
+
+def _time_spent(earlier: Sequence[Attempt], new: Sequence[Attempt], end: str) -> float | None:
+    """A step's (or item's) duration: the time of the attempts an earlier process
+    made (a run resumed) plus this process's, from its first attempt's start to
+    ``end`` (retry delays included) — never the idle time between two processes."""
+    before = sum(a.duration for a in earlier)
+    if not new:
+        return round(before, 3) if earlier else None
+    return round(before + _seconds(new[0].start, end), 3)
 
 
 def _upstream_ids(workflow: Workflow, step: Step) -> set[str]:

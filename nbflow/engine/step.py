@@ -1,4 +1,5 @@
-"""Run one notebook through papermill: the only module that imports papermill.
+"""Run one notebook through papermill (with :mod:`~nbflow.engine.source`, the only
+modules that import papermill).
 
 Each call gets its own fresh kernel, in the workflow folder — started now, or
 warmed ahead of need by a :class:`~nbflow.engine.kernels.KernelPool` — and hands
@@ -19,16 +20,18 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from nbflow.engine.kernels import KernelPool, KernelSpec, start_kernel
 from nbflow.engine.outputs import read_outputs
+from nbflow.engine.source import StepSource, parameters_source, prepare_source
 from nbflow.engine.stops import quiet_when_stopped
+from nbflow.manifest.notebook_file import NotebookError
 from nbflow.run_record import StepError, StepStatus, utc_now
 from nbflow.secrets import Redactor
-from nbflow.store.notebooks import INSERTED_TAGS, dump_notebook
+from nbflow.store.notebooks import dump_notebook
 from nbflow.store.runs import write_atomic
 
 log = logging.getLogger(__name__)
@@ -56,10 +59,11 @@ class StepTask:
     kernels: KernelPool | None = None  # warm kernels; None: start one for this step
     inputs: tuple[str, ...] = ()  # the step's `inputs:` globs, expressions resolved
     produces: tuple[str, ...] = ()  # and its `produces:` globs
+    scratch: Path | None = None  # for the unmasked notebook, connection file (None: TMPDIR)
 
     @property
     def kernel_spec(self) -> KernelSpec:
-        return KernelSpec.of(self.kernel, self.cwd, self.env)
+        return KernelSpec.of(self.kernel, self.cwd, self.env, self.scratch)
 
 
 @dataclass(frozen=True)
@@ -104,25 +108,25 @@ def execute_step(
 ) -> StepResult:
     """Execute ``task`` once; never raises for a failing notebook.
 
-    papermill writes into a scratch folder; only the finished notebook, with secrets
-    redacted, is written to ``task.output``.
+    papermill writes into a scratch folder (in ``task.scratch``: see engine/scratch.py);
+    only the finished notebook, with secrets redacted, is written to ``task.output``.
     """
     handle = handle or KernelHandle()
     start, started = utc_now(), time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="nbflow-step-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="nbflow-step-", dir=task.scratch) as scratch:
         draft = Path(scratch) / task.output.name
-        timer = _watchdog(task, handle)
+        error: StepError | None = None
         try:
-            with quiet_when_stopped(handle):  # nbflow reports the stop itself
-                error = _run_papermill(task, draft, handle)
-        finally:
-            if timer:
-                timer.cancel()
+            source = prepare_source(task.notebook, Path(scratch), task.parameters, task.kernel)
+        except NotebookError as exc:  # changed since the run checked it
+            source, error = None, StepError("NotebookError", str(exc), None)
+        if source is not None:
+            error = _run_watched(replace(task, notebook=source.path), draft, handle)
         notebook = _read_notebook(draft)
-    error = _locate_error(error, notebook, handle, cancelled)
-    if error is not None and error.ename in STOPPED:
-        _show_error(notebook, error)
-    _set_output_path(notebook, task.output)
+    error = _locate_error(error, notebook, handle, cancelled, source)
+    if error is not None and error.ename in STOPPED and source is not None:
+        _show_error(notebook, error, source)
+    _set_paths(notebook, task)
     notebook = redact_notebook(task, notebook)
     if notebook:
         write_atomic(task.output, dump_notebook(notebook))
@@ -139,6 +143,17 @@ def execute_step(
     )
 
 
+def _run_watched(task: StepTask, draft: Path, handle: KernelHandle) -> StepError | None:
+    """Run papermill on ``task.notebook``, stopped by the watchdog past the timeout."""
+    timer = _watchdog(task, handle)
+    try:
+        with quiet_when_stopped(handle):  # nbflow reports the stop itself
+            return _run_papermill(task, draft, handle)
+    finally:
+        if timer:
+            timer.cancel()
+
+
 def redact_notebook(task: StepTask, notebook: dict[str, Any]) -> dict[str, Any]:
     """``notebook`` with every secret masked. An injected-parameters cell a mask
     changed is written anew from the masked parameters, so it stays valid code:
@@ -153,21 +168,16 @@ def redact_notebook(task: StepTask, notebook: dict[str, Any]) -> dict[str, Any]:
 
 def _parameters_source(task: StepTask, notebook: Mapping[str, Any]) -> str:
     """The injected-parameters cell papermill writes for ``task``'s parameters, masked."""
-    from papermill.translators import translate_parameters
-
-    meta = notebook.get("metadata", {})
-    language = meta.get("kernelspec", {}).get("language") or meta.get("language_info", {}).get(
-        "name", "python"
-    )
     parameters = task.redactor.data(dict(task.parameters))
-    return str(translate_parameters(task.kernel, language, parameters, "Parameters"))
+    return parameters_source(task.kernel, notebook.get("metadata", {}), parameters)
 
 
-def _set_output_path(notebook: dict[str, Any], output: Path) -> None:
-    """papermill recorded the scratch path it wrote to; name the real one."""
+def _set_paths(notebook: dict[str, Any], task: StepTask) -> None:
+    """papermill recorded the scratch paths it read and wrote; name the real ones."""
     meta = notebook.get("metadata", {}).get("papermill")
     if isinstance(meta, dict):
-        meta["output_path"] = str(output)
+        meta["input_path"] = str(task.notebook)
+        meta["output_path"] = str(task.output)
 
 
 def _locate_error(
@@ -175,14 +185,15 @@ def _locate_error(
     notebook: Mapping[str, Any],
     handle: KernelHandle,
     cancelled: Callable[[], bool],
+    source: StepSource | None,
 ) -> StepError | None:
     """Name a stop nbflow caused, and find the cell an error happened in."""
     if handle.reason is not None:
         ename = "Cancelled" if cancelled() else "Timeout"
-        return StepError(ename, handle.reason, _running_cell(notebook))
+        return StepError(ename, handle.reason, _running_cell(notebook, source))
     if error is not None and error.cell is None:
         ename, evalue = _cell_message(error, notebook)
-        return StepError(ename, evalue, _running_cell(notebook), error.traceback)
+        return StepError(ename, evalue, _running_cell(notebook, source), error.traceback)
     return error
 
 
@@ -321,26 +332,24 @@ def _read_notebook(path: Path) -> dict[str, Any]:
         return {}
 
 
-def _show_error(notebook: dict[str, Any], error: StepError) -> None:
+def _show_error(notebook: dict[str, Any], error: StepError, source: StepSource) -> None:
     """Make a stop the notebook itself could not report visible in the notebook."""
-    cells = [c for c in notebook.get("cells", ()) if not _is_inserted(c)]
-    if error.cell is None or error.cell >= len(cells):
+    cell = next((c for c in notebook.get("cells", ()) if source.index_of(c) == error.cell), None)
+    if error.cell is None or cell is None:
         return
     output = {"output_type": "error", "ename": error.ename, "evalue": error.evalue, "traceback": []}
-    cells[error.cell].setdefault("outputs", []).append(output)
+    cell.setdefault("outputs", []).append(output)
 
 
-def _is_inserted(cell: Mapping[str, Any]) -> bool:
-    tags = cell.get("metadata", {}).get("tags", ())
-    return any(t in INSERTED_TAGS for t in tags)
-
-
-def _running_cell(notebook: Mapping[str, Any]) -> int | None:
+def _running_cell(notebook: Mapping[str, Any], source: StepSource | None) -> int | None:
     """The index, in the step's own notebook, of the cell that failed or was running
-    when the kernel stopped (cells papermill inserted are not counted)."""
-    cells = [c for c in notebook.get("cells", ()) if not _is_inserted(c)]
-    for index, cell in enumerate(cells):
-        if any(o.get("output_type") == "error" for o in cell.get("outputs", ())):
-            return index
-    started = [i for i, c in enumerate(cells) if _cell_papermill(c).get("start_time")]
-    return started[-1] if started else None
+    when the kernel stopped (cells papermill inserted have no index there)."""
+    cells = list(notebook.get("cells", ()))
+    failed = [
+        c for c in cells if any(o.get("output_type") == "error" for o in c.get("outputs", ()))
+    ]
+    started = [c for c in cells if _cell_papermill(c).get("start_time")]
+    found = failed[:1] or started[-1:]
+    if not found or source is None:
+        return None
+    return source.index_of(found[0])

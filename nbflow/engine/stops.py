@@ -3,7 +3,9 @@
 When a step's timeout passes or the run is cancelled, nbflow kills the step's
 kernel (step.py, ``KernelHandle.stop``). nbclient, waiting for the running cell's
 reply, then logs ``Kernel died while waiting for execute reply.`` on papermill's
-logger at ERROR, as if the kernel had crashed, although nbflow reports the stop
+logger at ERROR, as if the kernel had crashed (or, when the stop comes while the
+kernel is still starting, as on a loaded machine, ``Error occurred while starting
+new kernel client …: Kernel died before replying to kernel_info``), although nbflow reports the stop
 itself (``timed out after 3 s``, ``cancelled``). A filter on papermill's logger drops
 that line when it comes from the thread executing a step whose kernel nbflow
 stopped. A kernel that dies on its own is still logged, and its step fails with
@@ -23,7 +25,9 @@ import threading
 from collections.abc import Iterator
 from typing import Protocol
 
-KERNEL_DIED = "Kernel died"  # nbclient: "Kernel died while waiting for execute reply."
+#: In every nbclient message about a dead kernel: "Kernel died while waiting for
+#: execute reply.", "… Kernel died before replying to kernel_info".
+KERNEL_DIED = "Kernel died"
 
 
 class Stoppable(Protocol):
@@ -40,7 +44,7 @@ class _StoppedKernelFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         handle: Stoppable | None = getattr(_executing, "handle", None)
         stopped = handle is not None and handle.reason is not None
-        return not (stopped and record.getMessage().startswith(KERNEL_DIED))
+        return not (stopped and KERNEL_DIED in record.getMessage())
 
 
 _FILTER = _StoppedKernelFilter()

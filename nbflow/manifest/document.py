@@ -187,7 +187,7 @@ def _parse_yaml(path: Path, text: str) -> tuple[Any, Any, tuple[Unbuilt, ...]]:
         finally:
             parser.dispose()
     except MarkedYAMLError as exc:
-        raise ManifestError([_yaml_problem(path, exc)]) from None
+        raise ManifestError([_yaml_problem(path, text, exc)]) from None
     except YAMLError as exc:
         problem = _reader_problem(path, text, exc)
         raise ManifestError([problem]) from None
@@ -240,12 +240,12 @@ def _reader_problem(path: Path, text: str, exc: Any) -> Problem:
     )
 
 
-def _yaml_problem(path: Path, exc: Any) -> Problem:
+def _yaml_problem(path: Path, text: str, exc: Any) -> Problem:
+    from nbflow.manifest.yaml_errors import explain_yaml_error
+
     mark = exc.problem_mark or exc.context_mark
     source = Source(path, mark.line + 1, mark.column + 1) if mark else Source(path, 1, 1)
-    message = " ".join(str(m) for m in (exc.context, exc.problem) if m)
-    fix = "indent with spaces, not tabs" if "'\\t'" in message else ""
-    return Problem(source, "", f"invalid YAML: {message}", fix)
+    return Problem(source, "", *explain_yaml_error(exc, text))
 
 
 def _plain(value: Any) -> Any:

@@ -21,13 +21,16 @@ Design decisions:
   - :mod:`~nbflow.manifest.builder` turns the checked document into the model.
 - Paths (notebooks, inputs, produces) are relative to the folder holding the manifest, and
   must stay inside it, so a workflow folder can be moved or copied whole.
-- Nothing here imports papermill, nbformat, Jupyter or Git: validating a large
-  manifest must stay fast (notebooks are read with :mod:`json`, see notebooks.py);
-  ruamel, jsonschema and croniter are imported on first use.
+- Nothing here imports papermill, Jupyter or Git: validating a large manifest must
+  stay fast (notebooks are checked with nbformat's validator, see notebook_file.py);
+  ruamel, jsonschema, nbformat and croniter are imported on first use.
+- Warnings (a stale ``injected-parameters`` cell) do not stop a load: they are kept
+  on :attr:`Workflow.warnings` for ``nbflow validate`` to show.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from nbflow.errors import ManifestError, Problem, UsageError
@@ -61,7 +64,8 @@ def load_manifest(path: Path, *, check_notebooks: bool = True) -> Workflow:
     problems = unbuilt + [p for p in others if p.source not in at_unbuilt]
     if problems:
         raise ManifestError(sorted(problems, key=_problem_order))
-    return build_workflow(doc, check.needs)
+    workflow = build_workflow(doc, check.needs)
+    return dataclasses.replace(workflow, warnings=tuple(check.warnings))
 
 
 def find_manifests(root: Path) -> list[Path]:

@@ -16,7 +16,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from nbflow.errors import Source
+from nbflow.errors import Problem, Source
 
 __all__ = [
     "Defaults",
@@ -155,6 +155,8 @@ class Workflow:
     defaults: Defaults = Defaults()
     notify: Notify = Notify()
     commit_target: str | None = None  # `commit.target`; None: the project's default
+    #: What ``nbflow validate`` warns about: worth fixing, but the workflow runs.
+    warnings: tuple[Problem, ...] = ()
     ci: CiSettings = CiSettings()
 
     @property

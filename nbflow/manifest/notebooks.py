@@ -1,36 +1,35 @@
-"""What the loader needs to know about a step's notebook, read without Jupyter.
+"""What the loader needs to know about a step's notebook.
 
 Validation reads every notebook a manifest names, so it must be fast: a
-1,000-step manifest validates in well under a second. Importing papermill or
-nbformat alone costs more than that budget, so this module reads the ``.ipynb``
-file with :mod:`json` and the code cells with :mod:`ast`, and caches the result
-per path (keyed on modification time and size, so an edited notebook is re-read).
+1,000-step manifest validates in well under a second. The file is read by
+:mod:`nbflow.manifest.notebook_file` (JSON, nbformat 3 upgraded, ids given, checked
+with nbformat's validator; papermill is not imported), the code cells are parsed
+with :mod:`ast`, and the result is cached per path (keyed on modification time and
+size, so an edited notebook is re-read).
 
-It finds four things: the names assigned in the cell tagged ``parameters`` (the
-cell papermill injects after), the type each of them declares (its annotation, else
-the type of its literal default: ``-p STEP.NAME=VALUE`` and a step's ``parameters:``
-are checked against it), the outputs the notebook records with a literal name
-(``record("rows", n)`` or ``nbflow.record("rows", n)``), and the kernel named in its
-metadata.
+It finds: the names assigned in the cell tagged ``parameters`` (the cell papermill
+injects after) or the syntax error that stops reading them, the type each of them
+declares (its annotation, else the type of its literal default: ``-p STEP.NAME=VALUE``
+and a step's ``parameters:`` are checked against it), the outputs the notebook
+records with a literal name (``record("rows", n)`` or ``nbflow.record("rows", n)``),
+the kernel named in its metadata, a stale ``injected-parameters`` cell left by
+papermill or Ploomber, and whether nbformat upgraded the file from nbformat 3.
 """
 
 from __future__ import annotations
 
 import ast
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nbflow.errors import NbflowError
+from nbflow.manifest.notebook_file import NotebookError, read_notebook
 
 __all__ = ["Declared", "NotebookError", "NotebookInfo", "inspect_notebook"]
 
-
-class NotebookError(NbflowError):
-    """A notebook that cannot be read as a Jupyter notebook (format 4 or later)."""
+INJECTED_TAG = "injected-parameters"  # the cell papermill writes the parameters into
 
 
 @dataclass(frozen=True)
@@ -45,15 +44,20 @@ class Declared:
 class NotebookInfo:
     """What the loader checks a step against.
 
-    ``parameters`` is None when no cell is tagged ``parameters``. ``types`` holds the
-    parameters whose type is declared; the others (``x = None``, ``d = date(…)``)
-    take text.
+    ``parameters`` is None when no cell is tagged ``parameters``; ``parameters_error``
+    says why its names could not be read (a syntax error, with the line in that cell).
+    ``types`` holds the parameters whose type is declared; the others (``x = None``,
+    ``d = date(…)``) take text. ``injected`` is the index and source of a cell tagged
+    ``injected-parameters`` saved in the notebook (a run replaces it).
     """
 
     parameters: tuple[str, ...] | None
     records: tuple[str, ...]
     kernel: str | None
     types: Mapping[str, Declared] = field(default_factory=dict, compare=False)
+    parameters_error: str | None = None
+    injected: tuple[int, str] | None = None
+    upgraded_from: str | None = None
 
 
 _cache: dict[Path, tuple[tuple[int, int], NotebookInfo]] = {}
@@ -71,46 +75,33 @@ def inspect_notebook(path: Path) -> NotebookInfo:
     cached = _cache.get(path)
     if cached and cached[0] == key:
         return cached[1]
-    info = _inspect(path, _read_json(path))
+    notebook = read_notebook(path)
+    info = _inspect(notebook.data, notebook.upgraded_from)
     _cache[path] = (key, info)
     return info
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise NotebookError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    except OSError as exc:
-        raise NotebookError(f"{path}: cannot read notebook: {exc.strerror}") from exc
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise NotebookError(
-            f"{path}:{exc.lineno}:{exc.colno}: invalid notebook JSON: {exc.msg}"
-        ) from None
-
-
-def _inspect(path: Path, data: Any) -> NotebookInfo:
-    if not isinstance(data, dict):
-        raise NotebookError(f"{path}: not a notebook (the JSON is not an object)")
-    major = data.get("nbformat")
-    if not isinstance(major, int) or major < 4:
-        raise NotebookError(
-            f"{path}: notebook format {major} is not supported; "
-            "save it with Jupyter 4 or later (nbformat 4)"
-        )
-    cells = data.get("cells")
-    if not isinstance(cells, list):
-        raise NotebookError(f"{path}: not a notebook (no 'cells' list)")
-    code = [c for c in cells if isinstance(c, dict) and c.get("cell_type") == "code"]
-    params = next((c for c in code if "parameters" in _tags(c)), None)
+def _inspect(data: dict[str, Any], upgraded_from: str | None) -> NotebookInfo:
+    cells = data["cells"]
+    code = [c for c in cells if c["cell_type"] == "code"]
+    index = next((i for i, c in enumerate(cells) if _is_parameters(c)), -1)
+    params = _source(cells[index]) if index >= 0 else None
+    error = _syntax_error(params) if params is not None else None
     return NotebookInfo(
-        parameters=None if params is None else _assigned(_source(params)),
+        parameters=None if params is None else _assigned(params),
         records=_records(code),
         kernel=_kernel(data),
-        types={} if params is None else _declared_types(_source(params)),
+        types={} if params is None else _declared_types(params),
+        parameters_error=f"cell {index}, {error}" if error else None,
+        injected=next(
+            ((i, _source(c)) for i, c in enumerate(cells) if INJECTED_TAG in _tags(c)), None
+        ),
+        upgraded_from=upgraded_from,
     )
+
+
+def _is_parameters(cell: dict[str, Any]) -> bool:
+    return cell["cell_type"] == "code" and "parameters" in _tags(cell)
 
 
 def _tags(cell: dict[str, Any]) -> list[str]:
@@ -125,12 +116,28 @@ def _source(cell: dict[str, Any]) -> str:
 
 
 def _parse(source: str) -> ast.Module | None:
-    # IPython magics and shell escapes are not Python: blank them out.
-    lines = ["" if line.lstrip()[:1] in ("%", "!") else line for line in source.splitlines()]
     try:
-        return ast.parse("\n".join(lines))
+        return ast.parse(_python(source))
     except SyntaxError:
         return None
+
+
+def _python(source: str) -> str:
+    """IPython magics and shell escapes are not Python: blank them out."""
+    lines = ["" if line.lstrip()[:1] in ("%", "!") else line for line in source.splitlines()]
+    return "\n".join(lines)
+
+
+def _syntax_error(source: str) -> str | None:
+    """``line 2: '(' was never closed`` for a cell that is not Python, else None."""
+    try:
+        ast.parse(_python(source))
+    except SyntaxError as exc:
+        number, lines = exc.lineno or 0, source.splitlines()
+        line = lines[number - 1].strip() if 0 < number <= len(lines) else ""
+        shown = f" ({line})" if line else ""
+        return f"line {number}{shown}: {exc.msg}"
+    return None
 
 
 def _assigned(source: str) -> tuple[str, ...]:

@@ -145,19 +145,24 @@ class ReferenceCheck:
         return {s["id"]: i for i, s in enumerate(self.steps) if isinstance(s.get("id"), str)}
 
     def _is_upstream(self, step_id: str, index: int) -> bool:
-        """Whether ``step_id`` is needed, directly or not, by the step at ``index``."""
+        """Whether ``step_id`` is needed, directly or not, by the step at ``index``.
+        A need naming no step (a typo, reported on its own) may hide the path: then
+        the answer is yes, so the typo is not followed by advice to add needs."""
         ids = self._index_of
         seen: set[str] = set()
         pending = list(self.needs.get(index, ()))
+        unresolved = False
         while pending:
             current = pending.pop()
             if current == step_id:
                 return True
+            if current not in ids:
+                unresolved = True
             if current in seen or current not in ids:
                 continue
             seen.add(current)
             pending.extend(self.needs.get(ids[current], ()))
-        return False
+        return unresolved
 
 
 def _strings(path: KeyPath, value: Any) -> Iterator[tuple[KeyPath, str]]:

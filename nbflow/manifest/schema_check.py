@@ -83,8 +83,52 @@ def _translate(doc: Document, error: Any) -> list[Problem]:
 
 
 def _unknown_key(doc: Document, path: KeyPath, name: str, allowed: list[str]) -> Problem:
-    fix = did_you_mean(name, allowed) or f"allowed keys: {', '.join(allowed)}"
+    homes = [home for home in _homes().get(name, ()) if home != _section(path[:-1])]
+    if homes:  # `schedule:` under the top level instead of under `on:`
+        fix = (
+            f"'{name}' is a key of {' or '.join(homes)}: if it belongs there, check its "
+            f"indentation (allowed here: {', '.join(allowed)})"
+        )
+    else:
+        fix = did_you_mean(name, allowed) or f"allowed keys: {', '.join(allowed)}"
     return doc.problem(path, f"unknown key '{name}'", fix, key=True)
+
+
+def _section(path: KeyPath) -> str:
+    """How a mapping at ``path`` is named in messages: `on:`, a step, the top level."""
+    if not path:
+        return "the top level"
+    if path[0] == "steps" and len(path) == 2:
+        return "a step"
+    if path[0] == "parameters" and len(path) == 2:
+        return "a parameter"
+    return "`" + ".".join(str(p) for p in path) + ":`"
+
+
+@functools.cache
+def _homes() -> dict[str, list[str]]:
+    """Each key the schema allows, with the sections that allow it (see ``_section``)."""
+    found: dict[str, list[str]] = {}
+    definitions = schema().get("$defs", {})
+
+    def walk(node: Any, path: tuple[Any, ...], seen: frozenset[str]) -> None:
+        if not isinstance(node, Mapping):
+            return
+        ref = str(node.get("$ref", "")).rpartition("/")[2]
+        if ref and ref not in seen:
+            walk(definitions.get(ref), path, seen | {ref})
+        for key, sub in node.get("properties", {}).items():
+            found.setdefault(key, [])
+            if _section(path) not in found[key]:
+                found[key].append(_section(path))
+            walk(sub, (*path, key), seen)
+        walk(node.get("items"), (*path, 0), seen)
+        walk(node.get("additionalProperties"), (*path, "NAME"), seen)
+        for choice in (*node.get("anyOf", ()), *node.get("oneOf", ()), *node.get("allOf", ())):
+            walk(choice, path, seen)
+
+    walk(schema(), (), frozenset())
+    return found
 
 
 def _enum_problem(doc: Document, path: KeyPath, value: Any, allowed: list[Any]) -> Problem:

@@ -13,7 +13,7 @@ Design decisions:
 - ``foreach:`` is a literal list or exactly one ``${{ params.X }}`` (a list
   parameter) or ``${{ steps.ID.outputs.NAME }}`` expression; whether an output is
   a list is only known at run time.
-- Notebooks are read with :mod:`json` (see notebooks.py), never nbformat or Jupyter;
+- Notebooks are read by notebooks.py (nbformat's validator, never papermill or Jupyter);
   croniter is imported only when a schedule is checked.
 """
 
@@ -53,10 +53,15 @@ class SemanticCheck:
     problems: list[Problem] = field(default_factory=list)
     needs: dict[int, list[str]] = field(default_factory=dict)  # effective, by index
     notebooks: dict[int, NotebookInfo] = field(default_factory=dict)
+    warnings: list[Problem] = field(default_factory=list)
 
     def add(self, path: KeyPath, message: str, fix: str = "", *, key: bool = False) -> None:
         """Record a problem at ``path``."""
         self.problems.append(self.doc.problem(path, message, fix, key=key))
+
+    def warn(self, path: KeyPath, message: str, fix: str = "") -> None:
+        """Record a warning at ``path``: worth fixing, but the workflow runs."""
+        self.warnings.append(self.doc.problem(path, message, fix))
 
     def run(self) -> list[Problem]:
         """Run every check once; the problems found (also kept in :attr:`problems`)."""
@@ -310,9 +315,17 @@ class SemanticCheck:
             self.add(path, f"notebook '{notebook}' not found in {file.parent}", self._new(step))
             return
         try:
-            self.notebooks[index] = inspect_notebook(file)
+            info = self.notebooks[index] = inspect_notebook(file)
         except NotebookError as exc:
-            self.add(path, f"invalid notebook: {exc}")
+            for problem in exc.problems:
+                self.add(path, f"invalid notebook: {problem}")
+            return
+        if info.injected is not None:
+            self.warn(
+                path,
+                _stale_injected(notebook, *info.injected),
+                "delete that cell from the notebook: a run replaces it with the step's parameters",
+            )
 
     def _new(self, step: dict[str, Any]) -> str:
         """How to fix a missing notebook: a close name in the workflow folder, or
@@ -334,6 +347,15 @@ class SemanticCheck:
         if info is None or not passed:
             return
         path: KeyPath = ("steps", index, "parameters")
+        if info.parameters_error is not None:
+            self.add(
+                path,
+                f"the parameters cell of '{step['notebook']}' has a syntax error: "
+                f"{info.parameters_error}",
+                'correct that line in the cell tagged "parameters"',
+                key=True,
+            )
+            return
         if info.parameters is None:
             self.add(
                 path,
@@ -423,6 +445,17 @@ def _escapes(notebook: str) -> bool:
         or bool(windows.drive)
         or ".." in posix.parts
         or ".." in windows.parts
+    )
+
+
+def _stale_injected(notebook: str, cell: int, source: str) -> str:
+    """The warning for an ``injected-parameters`` cell saved in a notebook."""
+    lines = [line.strip() for line in source.splitlines()]
+    values = "; ".join(line for line in lines if line and not line.startswith("#")) or "empty"
+    shown = values if len(values) <= 120 else values[:117] + "..."
+    return (
+        f"notebook '{notebook}' keeps an injected-parameters cell left by papermill or "
+        f"Ploomber (cell {cell}: {shown})"
     )
 
 

@@ -125,6 +125,20 @@ class Git:
         body = self.run("log", "-1", "--format=%B", sha)
         return any(line.startswith("Nbflow-Run: ") for line in body.splitlines())
 
+    def unpublished(self, tip: str, remote: str) -> list[tuple[str, str]]:
+        """The commits (id, subject) reachable from ``tip`` and from no ref of ``remote``
+        that are not nbflow run commits, newest first."""
+        out = self.run(
+            "log",
+            "--format=%H %s",
+            "--invert-grep",
+            "--grep=^Nbflow-Run: ",
+            tip,
+            "--not",
+            f"--remotes={remote}",
+        )
+        return [(line[:40], line[41:]) for line in out.splitlines() if line]
+
     def current_branch(self) -> str:
         out, failure = self._execute(("symbolic-ref", "-q", "--short", "HEAD"), None)
         if failure is not None or not out.strip():
@@ -133,11 +147,6 @@ class Git:
                 "branch, or use --target runs-branch or --target pr"
             )
         return out.strip()
-
-    def check_index_lock(self, run_id: str) -> None:
-        lock = self.git_path("index.lock")
-        if lock.exists():
-            raise StoreError(lock_message(lock, run_id))
 
     def tree(self, rev: str, path: str) -> Any:
         """The tree object at ``rev:path``, or None."""
@@ -172,14 +181,19 @@ class Git:
 
     # ----------------------------------------------------------------- writing
 
-    def tree_with_folder(self, parent: str | None, folder: str) -> str:
-        """The tree of ``parent`` (empty: none) plus ``folder`` from the work tree,
-        built in a temporary index so the real one is untouched."""
+    def tree_with_files(self, parent: str | None, paths: Sequence[str]) -> str:
+        """The tree of ``parent`` (empty: none) plus ``paths`` from the work tree, added
+        even when ignored, built in a temporary index so the real one is untouched."""
         with tempfile.TemporaryDirectory(prefix="nbflow-index-") as tmp:
             env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
             self.run("read-tree", *([parent] if parent else ["--empty"]), env=env)
-            self.run("add", "-A", "-f", "--", folder, env=env)
+            self.add_files(paths, env)
             return self.run("write-tree", env=env).strip()
+
+    def add_files(self, paths: Sequence[str], env: Mapping[str, str]) -> None:
+        """``git add -f`` (ignored files too: ``runs/`` may be in .gitignore) into the
+        index ``env`` names."""
+        self.run("add", "-f", "--", *paths, env=env)
 
     def check_only_folder(self, parent: str | None, tree: str, folder: str) -> None:
         """Refuse (a bug if it happens) to commit anything outside the run folder."""
@@ -204,6 +218,10 @@ class Git:
 
     def update_ref(self, ref: str, new: str, old: str) -> None:
         self.run("update-ref", "-m", "nbflow: commit run", ref, new, old)
+
+    def try_update_ref(self, ref: str, new: str, old: str) -> GitFailure | None:
+        """Move ``ref`` to ``new`` if it is at ``old`` (compare-and-swap); the failure."""
+        return self.try_run("update-ref", "-m", "nbflow: commit run", ref, new, old)
 
     def _identity(self) -> dict[str, str]:
         """Fallback author/committer when none is configured (e.g. a fresh CI runner)."""

@@ -7,7 +7,8 @@ for the cell they insert. Committed as is, every run would differ from the last 
 every cell even when nothing else changed. :func:`clean_notebook` runs after every
 step (not only when committing), moves those values into the step's record
 (``StepRecord.timings``), gives inserted cells stable ids and makes the input path
-relative, so the same inputs give byte-identical notebooks. The kernel's
+relative (and, in the record, the output path), so the same inputs give byte-identical
+notebooks and no record names the folder a checkout happens to be in. The kernel's
 ``language_info`` stays: it is the same on one machine and says what ran the code.
 """
 
@@ -33,7 +34,8 @@ def clean_notebook(path: Path, *, root: Path | None = None) -> dict[str, Any]:
     """Move volatile metadata out of the notebook at ``path``, rewrite it, and return
     what was moved (``{}`` when the notebook is missing or unreadable).
 
-    ``input_path`` is made relative to ``root`` (the project root) when inside it.
+    ``input_path`` and ``output_path`` are made relative to ``root`` (the project
+    root) when inside it.
     """
     try:
         notebook = json.loads(path.read_text(encoding="utf-8"))
@@ -75,8 +77,11 @@ def _clean_papermill(metadata: dict[str, Any], root: Path | None) -> dict[str, A
     if not isinstance(papermill, dict):
         return {}
     moved = {k: papermill.pop(k) for k in list(papermill) if k not in KEPT_PAPERMILL_KEYS}
-    if isinstance(papermill.get("input_path"), str) and root is not None:
-        papermill["input_path"] = _relative(papermill["input_path"], root)
+    if root is not None:
+        for values in (papermill, moved):
+            for key in ("input_path", "output_path"):  # the record holds no absolute path
+                if isinstance(values.get(key), str):
+                    values[key] = _relative(values[key], root)
     return moved
 
 

@@ -1,12 +1,17 @@
 """Committing runs to Git, and reading Git for the rest of nbflow.
 
-Committing a run (:func:`commit_run`) never touches the user's other work. Commits
-are built with plumbing and a temporary index (``GIT_INDEX_FILE``) filled from the
-target branch's tree plus the run folder only, then ``write-tree``,
-``commit-tree`` and ``update-ref``; the real index is updated for the run folder's
-paths alone (``git reset <commit> -- <run folder>``), so staged and unstaged
-changes elsewhere stay exactly as they were. The runs branch and pull-request
-branches are written without switching the checkout.
+Committing a run (:func:`commit_run`) never touches the user's other work, and
+commits only the files nbflow wrote in the run folder (``store/runs.py:
+written_files``). Commits are built with plumbing and a temporary index
+(``GIT_INDEX_FILE``) filled from the target branch's tree plus those files, then
+``write-tree``, ``commit-tree`` and ``update-ref`` as a compare-and-swap, retried
+up to :data:`REF_ATTEMPTS` times when another commit moved the branch meanwhile.
+On the checked-out branch the real index gains the same files under
+``index.lock`` (``store/index_lock.py``), so staged and unstaged changes elsewhere
+stay exactly as they were and the branch and the index change together. The runs
+branch and pull-request branches are written without switching the checkout.
+Before a push, commits of the user's that the remote lacks are refused, not
+published along with the run.
 
 A rejected push (another run landed first) is retried: fetch, replay the run
 commits on the new tip and push again, up to :data:`PUSH_ATTEMPTS` times
@@ -25,20 +30,22 @@ import logging
 import random
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nbflow.errors import StoreError, UsageError
+from nbflow.errors import StoreError, UnpublishedCommitsError, UsageError
 from nbflow.project import COMMIT_TARGETS, CommitSettings, Project
 from nbflow.run_record import RunRecord
-from nbflow.store.gitcmd import DEFAULT_REMOTE, ZERO_SHA, Git
+from nbflow.store.gitcmd import DEFAULT_REMOTE, ZERO_SHA, Git, GitFailure, lock_message
+from nbflow.store.index_lock import IndexLock
 from nbflow.store.replay import replay_run
 
 log = logging.getLogger(__name__)
 
 PUSH_ATTEMPTS = 5
+REF_ATTEMPTS = 10  # compare-and-swap of a local branch, when other commits land at once
 DIRTY_TRAILER = "Nbflow-Dirty"
 TRAILER_KEYS = ("Nbflow-Workflow", "Nbflow-Run", "Nbflow-Status", "Nbflow-Trigger")
 _RETRYABLE = re.compile(
@@ -62,16 +69,17 @@ class CommitResult:
 def commit_run(
     project: Project, run_dir: Path, record: RunRecord, *, target: str, push: bool
 ) -> CommitResult:
-    """Commit the run folder ``run_dir`` (and nothing else) to ``target`` — ``current``
-    (the checked-out branch), ``runs-branch`` or ``pr`` (a new branch
-    ``nbflow/<workflow>/<run-id>`` based on HEAD) — and push it when ``push``."""
+    """Commit the files nbflow wrote in the run folder ``run_dir`` (and nothing else)
+    to ``target`` — ``current`` (the checked-out branch), ``runs-branch`` or ``pr`` (a
+    new branch ``nbflow/<workflow>/<run-id>`` based on HEAD) — and push it when ``push``."""
     if target not in COMMIT_TARGETS:
         choices = ", ".join(COMMIT_TARGETS)
         raise UsageError(f"unknown commit target '{target}': use one of {choices}")
     git = Git.open(project.root)
     folder = git.relative(run_dir)
-    check_notebook_sizes(run_dir, folder, project.commit)
-    committer = _Committer(git, folder, record, project.commit)
+    names = _files_to_commit(run_dir, folder, record)
+    check_notebook_sizes(run_dir, folder, names, project.commit)
+    committer = _Committer(git, [f"{folder}/{n}" for n in names], record, project.commit)
     if target == "current":
         return committer.to_current(push)
     if target == "runs-branch":
@@ -115,11 +123,13 @@ def commit_message(record: RunRecord) -> str:
     )
 
 
-def check_notebook_sizes(run_dir: Path, folder: str, settings: CommitSettings) -> None:
+def check_notebook_sizes(
+    run_dir: Path, folder: str, names: Sequence[str], settings: CommitSettings
+) -> None:
     """Warn about notebooks above ``warn_notebook_bytes``; refuse above ``max_notebook_bytes``."""
-    for notebook in sorted(run_dir.rglob("*.ipynb")):
+    for notebook in [run_dir / n for n in names if n.endswith(".ipynb")]:
         size = notebook.stat().st_size
-        name = f"{folder}/{notebook.relative_to(run_dir).as_posix()}"
+        name = f"{folder}/{notebook.name}"
         if size > settings.max_notebook_bytes:
             raise StoreError(
                 f"{name} is {_mb(size)}, above the limit of {_mb(settings.max_notebook_bytes)}: "
@@ -136,10 +146,32 @@ def check_notebook_sizes(run_dir: Path, folder: str, settings: CommitSettings) -
             )
 
 
+def _files_to_commit(run_dir: Path, folder: str, record: RunRecord) -> list[str]:
+    """The files of the run folder nbflow wrote (issue 10, item 1), by name; anything
+    else in it — written there by a notebook — is left out, with a warning."""
+    from nbflow.store.runs import written_files
+
+    names = [n for n in written_files(record) if (run_dir / n).is_file()]
+    left_out = sorted(
+        p.relative_to(run_dir).as_posix()
+        for p in run_dir.rglob("*")
+        if p.is_file() and p.relative_to(run_dir).as_posix() not in names
+    )
+    if left_out:
+        log.warning(
+            "not committed: %s in %s: nbflow commits only the run record, the report and "
+            "the executed notebooks (see docs/security.md)",
+            ", ".join(left_out),
+            folder,
+        )
+    return names
+
+
 def iter_committed_records(
-    repo_root: Path, branch: str, workflow: str | None = None
+    repo_root: Path, branch: str, workflow: str | None = None, runs_dir: Path | None = None
 ) -> Iterator[RunRecord]:
-    """Run records committed on ``branch`` under ``<repo_root>/runs``, read from Git
+    """Run records committed on ``branch`` under ``runs_dir`` (default
+    ``<repo_root>/runs``), read from Git
     objects (no checkout); nothing when the branch or the folder does not exist."""
     from nbflow.project import RUNS_DIR
     from nbflow.store.runs import RECORD_FILE, RUN_ID_PATTERN
@@ -147,7 +179,7 @@ def iter_committed_records(
     git = Git.find(repo_root)
     if git is None:
         return
-    runs_tree = git.tree(branch, git.relative(Path(repo_root) / RUNS_DIR))
+    runs_tree = git.tree(branch, git.relative(runs_dir or Path(repo_root) / RUNS_DIR))
     if runs_tree is None:
         return
     for workflow_tree in sorted(runs_tree.trees, key=lambda t: t.name):
@@ -180,21 +212,26 @@ def history_branches(repo_root: Path, runs_branch: str) -> list[str]:
 class _Committer:
     """Builds and lands the commit of one run folder."""
 
-    def __init__(self, git: Git, folder: str, record: RunRecord, settings: CommitSettings):
-        self.git, self.folder, self.record, self.settings = git, folder, record, settings
+    def __init__(self, git: Git, paths: Sequence[str], record: RunRecord, settings: CommitSettings):
+        self.git, self.paths, self.record, self.settings = git, paths, record, settings
+        self.folder = paths[0].rpartition("/")[0]
         self.message = commit_message(record)
 
     def to_current(self, push: bool) -> CommitResult:
-        """Commit on the checked-out branch; update the real index for the run folder only."""
-        self.git.check_index_lock(self.record.run_id)
+        """Commit on the checked-out branch, holding the index lock so that the branch
+        and the index (the run folder's files only) change together."""
         branch = self.git.current_branch()
         ref = f"refs/heads/{branch}"
-        parent = self.git.rev(ref)
-        sha = self._commit_on(parent, ref, expected=parent or ZERO_SHA)
-        self.git.run("reset", "-q", sha, "--", self.folder)
+        remote, remote_ref = self.git.upstream(branch) if push else ("", "")
+        if push:
+            self.git.fetch(remote, remote_ref.removeprefix("refs/heads/"), missing_ok=True)
+            self._refuse_unpublished(self.git.rev(ref), remote, "current")
+        with IndexLock.hold(self.git, self.record.run_id) as index:
+            index.stage(self.paths)
+            sha = self._commit_on(ref, lambda: (self.git.rev(ref),) * 2)
+            self._update_index(index, sha, branch)
         if not push:
             return CommitResult(sha, branch)
-        remote, remote_ref = self.git.upstream(branch)
         landed = self._push(sha, remote, remote_ref, functools.partial(self._move_current, ref))
         return CommitResult(landed, branch, True)
 
@@ -203,8 +240,13 @@ class _Committer:
         branch = self.settings.runs_branch
         ref = f"refs/heads/{branch}"
         remote = self.git.default_remote() if push else DEFAULT_REMOTE
-        parent = self._runs_branch_base(ref, remote, branch, fetch=push)
-        sha = self._commit_on(parent, ref, expected=self.git.rev(ref) or ZERO_SHA)
+        if push:
+            self.git.fetch(remote, branch, missing_ok=True)
+            parent, _ = self._runs_branch_base(ref, f"refs/remotes/{remote}/{branch}")
+            self._refuse_unpublished(parent, remote, "runs-branch")
+        sha = self._commit_on(
+            ref, functools.partial(self._runs_branch_base, ref, f"refs/remotes/{remote}/{branch}")
+        )
         if not push:
             return CommitResult(sha, branch)
         landed = self._push(sha, remote, ref, functools.partial(self.git.update_ref, ref))
@@ -219,32 +261,87 @@ class _Committer:
         parent = tip or self.git.rev("HEAD")
         if parent is None:
             raise StoreError("cannot commit the run on a new branch: the repository has no commits")
-        sha = self._commit_on(parent, f"refs/heads/{branch}", expected=tip or ZERO_SHA)
+        remote = self.git.default_remote() if push else ""
         if push:
-            remote = self.git.default_remote()
+            self._refuse_unpublished(parent, remote, "pr")
+        sha = self._commit_on(f"refs/heads/{branch}", lambda: (parent, tip), attempts=1)
+        if push:
             self.git.push(remote, f"refs/heads/{branch}:refs/heads/{branch}")
         return CommitResult(sha, branch, push)
 
     # ----------------------------------------------------------------- helpers
 
-    def _commit_on(self, parent: str | None, ref: str, *, expected: str) -> str:
-        """Commit parent's tree plus the run folder; move ``ref`` from ``expected`` to it."""
-        tree = self.git.tree_with_folder(parent, self.folder)
-        self.git.check_only_folder(parent, tree, self.folder)
-        if parent is not None and tree == self.git.run("rev-parse", f"{parent}^{{tree}}"):
-            log.info("%s is committed already on %s", self.folder, ref)
-            return parent
-        sha = self.git.commit_tree(tree, [parent] if parent else [], self.message)
-        self.git.update_ref(ref, sha, expected)
-        return sha
+    def _commit_on(
+        self,
+        ref: str,
+        base: Callable[[], tuple[str | None, str | None]],
+        attempts: int = REF_ATTEMPTS,
+    ) -> str:
+        """Commit the run on the parent ``base()`` names and move ``ref`` from the value
+        ``base()`` read to it, a compare-and-swap; when another commit moved ``ref``
+        meanwhile, start again from its new value, up to ``attempts`` times."""
+        for attempt in range(1, attempts + 1):
+            parent, current = base()
+            tree = self.git.tree_with_files(parent, self.paths)
+            self.git.check_only_folder(parent, tree, self.folder)
+            if parent is not None and tree == self.git.run("rev-parse", f"{parent}^{{tree}}"):
+                log.info("%s is committed already on %s", self.folder, ref)
+                return parent
+            sha = self.git.commit_tree(tree, [parent] if parent else [], self.message)
+            failure = self.git.try_update_ref(ref, sha, current or ZERO_SHA)
+            if failure is None:
+                return sha
+            if "cannot lock ref" not in failure.stderr or attempt == attempts:
+                raise StoreError(self._not_committed(ref, failure, attempt))
+            log.info("%s moved while committing (attempt %d); committing again", ref, attempt)
+            time.sleep(random.uniform(0.02, 0.2) * attempt)
+        raise AssertionError("unreachable")
 
-    def _runs_branch_base(self, ref: str, remote: str, branch: str, *, fetch: bool) -> str | None:
-        local = self.git.rev(ref)
-        remote_tip = self.git.fetch(remote, branch, missing_ok=True) if fetch else None
-        remote_tip = remote_tip or self.git.rev(f"refs/remotes/{remote}/{branch}")
+    def _not_committed(self, ref: str, failure: GitFailure, attempts: int) -> str:
+        """Why moving ``ref`` failed, without git's raw message when nbflow knows."""
+        again = f"commit the run with `nbflow commit {self.record.run_id}`"
+        held = re.search(r"Unable to create '([^']+\.lock)': File exists", failure.stderr)
+        if held:
+            return lock_message(Path(held.group(1)), self.record.run_id)
+        if "reference already exists" in failure.stderr and attempts == 1:
+            return f"cannot commit the run: {ref} exists already; nothing was committed"
+        if "cannot lock ref" in failure.stderr:
+            return (
+                f"cannot commit the run: {ref} kept moving, other commits landed on it "
+                f"{attempts} times while this one was made; nothing was committed; {again}"
+            )
+        detail = " ".join(failure.stderr.split()) or f"exit {failure.status}"
+        return (
+            f"cannot commit the run: git refused to move {ref}: {detail}; "
+            f"nothing was committed; {again}"
+        )
+
+    def _update_index(self, index: IndexLock, sha: str, branch: str) -> None:
+        try:
+            index.commit()
+        except OSError as exc:
+            raise StoreError(
+                f"the run is committed as {sha[:12]} on {branch}, but the index could not be "
+                f"updated ({exc.strerror}: {index.path}), so `git status` shows the run's "
+                f"files as deleted; run `git reset -q -- {self.folder}` to fix it"
+            ) from exc
+
+    def _runs_branch_base(self, ref: str, tracking: str) -> tuple[str | None, str | None]:
+        """The parent of a runs-branch commit (the remote's tip when the local branch is
+        missing or behind it), and the local branch's value."""
+        local, remote_tip = self.git.rev(ref), self.git.rev(tracking)
         if local is None or (remote_tip and self.git.is_ancestor(local, remote_tip)):
-            return remote_tip or local
-        return local
+            return remote_tip or local, local
+        return local, local
+
+    def _refuse_unpublished(self, parent: str | None, remote: str, target: str) -> None:
+        """Refuse, before committing or pushing anything, to push commits of the user's
+        that ``remote`` does not have along with the run (issue 10, item 9)."""
+        others = self.git.unpublished(parent, remote) if parent else []
+        if others:
+            raise UnpublishedCommitsError(
+                _unpublished_message(others, remote, self.record.run_id, target)
+            )
 
     def _push(
         self, sha: str, remote: str, remote_ref: str, move: Callable[[str, str], None]
@@ -295,6 +392,27 @@ class _Committer:
             )
             return
         self.git.update_ref(ref, new, old)
+
+
+def _unpublished_message(
+    commits: Sequence[tuple[str, str]], remote: str, run_id: str, target: str
+) -> str:
+    shown = "; ".join(f"{sha[:12]} {subject}" for sha, subject in commits[:5])
+    more = f" and {len(commits) - 5} more" if len(commits) > 5 else ""
+    again = f"nbflow commit {run_id} --push" + (
+        "" if target == "current" else f" --target {target}"
+    )
+    alone = (
+        ""
+        if target == "runs-branch"
+        else f", or publish the run alone on the runs branch: `nbflow commit {run_id} "
+        "--push --target runs-branch`"
+    )
+    return (
+        f"cannot push the run: it would publish {len(commits)} commit(s) of yours that are "
+        f"not on {remote}: {shown}{more}; nothing was pushed, and the run is not committed "
+        f"(its folder stays); push your commits yourself first, then `{again}`{alone}"
+    )
 
 
 def _record_from_tree(run_tree: Any, name: str) -> RunRecord | None:

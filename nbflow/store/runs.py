@@ -47,6 +47,17 @@ def check_run_id(run_id: str) -> str:
     return run_id
 
 
+def written_files(record: RunRecord) -> list[str]:
+    """The files nbflow writes in a run folder, by name: the run record, the report,
+    and each step's and each item's executed notebook. Only these are committed
+    (issue 10, item 1): whatever else a notebook writes into its run folder is not."""
+    notebooks = [s.notebook for s in record.steps] + [
+        i.notebook for s in record.steps for i in s.items
+    ]
+    safe = [n for n in notebooks if n and n == Path(n).name and not n.startswith(".")]
+    return [RECORD_FILE, REPORT_FILE, *sorted(set(safe))]
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file and a rename. The file gets
     the mode the user's umask gives new files (as git does), not ``mkstemp``'s 0600:
@@ -220,7 +231,7 @@ def list_runs(
             found[record.run_id] = record
         branches = history_branches(project.root, project.commit.runs_branch)
     for branch in branches:
-        for record in iter_committed_records(project.root, branch, workflow):
+        for record in iter_committed_records(project.root, branch, workflow, project.runs_dir):
             found.setdefault(record.run_id, record)
     return sorted(found.values(), key=lambda r: (r.workflow, r.start, r.run_id))
 

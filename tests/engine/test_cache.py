@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import code_cell, markdown_cell, write_manifest, write_notebook
+from helpers import code_cell, install_kernelspec, markdown_cell, write_manifest, write_notebook
 
 from nbflow.cli import main
 from nbflow.engine.runner import RunOptions, run_workflow
@@ -274,12 +273,7 @@ def test_a_kernel_change_reruns_the_step(
     tmp_path: Path, folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The same code on another kernel is another result: the kernel name counts."""
-    spec = tmp_path / "jupyter" / "kernels" / "other"
-    spec.mkdir(parents=True)
-    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-    (spec / "kernel.json").write_text(
-        json.dumps({"argv": argv, "display_name": "Other", "language": "python"})
-    )
+    install_kernelspec(tmp_path / "jupyter", "other")
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
     run(folder)
     manifest = folder / "workflow.yaml"

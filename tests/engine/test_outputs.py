@@ -22,10 +22,11 @@ def _bundle_cell(*bundles: dict[str, Any], cell_type: str = "code") -> dict[str,
     }
 
 
-def test_record_outside_ipython_keeps_the_value_and_returns_it() -> None:
+def test_record_outside_ipython_keeps_the_value_and_returns_nothing() -> None:
+    """Nothing returned: a cell ending in ``nbflow.record(...)`` shows no ``Out[]``."""
     value = {"rows": [1, 2], "ok": True}
 
-    assert nbflow.record("summary", value) is value
+    assert nbflow.record("summary", value) is None  # type: ignore[func-returns-value]
     assert outputs._recorded["summary"] == {"rows": [1, 2], "ok": True}
 
 
@@ -49,8 +50,17 @@ def test_record_rejects_a_value_that_is_not_json() -> None:
         "(Object of type type is not JSON serializable); "
         "convert it first, e.g. with int(), float(), str() or .tolist()"
     )
-    with pytest.raises(TypeError, match=r"^nbflow.record\('ratio', ...\): .*Out of range float"):
-        record("ratio", float("nan"))
+
+
+@pytest.mark.parametrize("value", [float("nan"), [1.0, float("inf")], {"x": -float("inf")}])
+def test_record_of_nan_says_what_to_record_instead(value: Any) -> None:
+    with pytest.raises(ValueError) as exc:
+        record("ratio", value)
+    assert str(exc.value) == (
+        "nbflow.record('ratio', ...): the value holds NaN or infinity, which JSON cannot "
+        "hold; record None for a missing number (`None if math.isnan(x) else x`; pandas: "
+        "`df.replace({np.nan: None})`) or text such as str(x)"
+    )
 
 
 def test_read_outputs_takes_the_last_record_of_a_name() -> None:

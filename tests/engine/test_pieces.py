@@ -8,9 +8,11 @@ import json
 import shutil
 from pathlib import Path
 
-from helpers import write_manifest, write_notebook
+import pytest
+from helpers import assert_no_canary, write_manifest, write_notebook
 
 from nbflow.assemble import assemble_run
+from nbflow.cli import main
 from nbflow.engine.pieces import run_step, seed_run
 from nbflow.engine.runner import RunOptions
 from nbflow.manifest.load import load_manifest
@@ -20,6 +22,7 @@ from nbflow.store.pieces import Seed, write_seed
 
 RUN = "2026-11-20T063000Z-0001"
 DAY = "2026-11-21"
+SECRET = "Dump's-t\u00f6ken/+9"  # its JSON form differs from its text
 
 
 def handoff_workflow(folder: Path) -> Path:
@@ -162,3 +165,73 @@ def test_a_rerun_piece_holds_only_the_files_of_its_last_run(project: Path) -> No
     run_step(copy_of(project, "job-write"), "write", seed, [seed_dir], out)
 
     assert [p.name for p in (out / "files" / "write" / "data").iterdir()] == [DAY]
+
+
+def dump_workflow(project: Path) -> None:
+    """A step that writes ``data/ok.csv`` and ``data/z.json``, holding the secret
+    DUMP_TOKEN in JSON, both matched by its ``produces:``."""
+    folder = project / "workflows" / "dump"
+    write_notebook(
+        folder / "write.ipynb",
+        "label = ''",
+        [
+            "import json, nbflow\n"
+            "from pathlib import Path\n"
+            "Path('data').mkdir()\n"
+            "Path('data/ok.csv').write_text('n\\n3\\n')\n"
+            "Path('data/z.json').write_text(json.dumps({'token': nbflow.secret('DUMP_TOKEN')}))"
+        ],
+    )
+    write_manifest(
+        folder,
+        """
+        name: dump
+        parameters:
+          label: {type: str, default: none}
+        secrets: [DUMP_TOKEN]
+        steps:
+          - {id: write, notebook: write.ipynb, produces: ["data/*"]}
+        """,
+    )
+
+
+def test_a_produced_file_holding_a_secret_fails_the_step_and_stays_out_of_its_piece(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dump_workflow(project)
+    monkeypatch.setenv("DUMP_TOKEN", SECRET)
+    seed, out = project.parent / "seed", project.parent / "pieces"
+    assert main(["run", "dump", "--plan", "--outputs", str(seed)]) == 0
+
+    code = main(["run", "dump", "--step", "write", "--inputs", str(seed), "--outputs", str(out)])
+
+    assert code == 1
+    message = (
+        "produced file data/z.json holds the value of secret DUMP_TOKEN: it is not put in "
+        "the step's piece, which anyone who can read the repository can download; write "
+        "the file without the secret, or leave it out of `produces:`"
+    )
+    assert capsys.readouterr().err.endswith(f"write: failed: SecretInProducedFile: {message}\n")
+    assert sorted(p.name for p in out.iterdir()) == ["write.ipynb", "write.json"]
+    piece = json.loads((out / "write.json").read_text(encoding="utf-8"))
+    assert (piece["status"], piece["error"]["evalue"]) == ("failed", message)
+    assert_no_canary(out, SECRET)
+
+
+@pytest.mark.parametrize("given", ["label", "write.label"])
+def test_a_seed_never_carries_a_secret_given_with_p(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], given: str
+) -> None:
+    dump_workflow(project)
+    monkeypatch.setenv("DUMP_TOKEN", SECRET)
+    seed = project.parent / "seed"
+
+    code = main(["run", "dump", "--plan", "--outputs", str(seed), "-p", f"{given}=x {SECRET}"])
+
+    assert code == 2
+    assert capsys.readouterr().err == (
+        f"error: -p {given}: its value holds a secret, and the seed of a run whose steps run "
+        "apart carries parameters unmasked to every job; read the secret in the notebook "
+        "with nbflow.secret() instead\n"
+    )
+    assert not seed.exists()

@@ -7,6 +7,7 @@ Each test builds a tiny workflow in ``tmp_path`` and runs it with
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import signal
@@ -31,10 +32,11 @@ from helpers import (
 from nbflow.cli import main
 from nbflow.engine.locks import workflow_lock
 from nbflow.engine.runner import RunOptions, run_workflow
+from nbflow.engine.step import StepResult
 from nbflow.errors import RunLockedError
 from nbflow.manifest.load import load_manifest
 from nbflow.report import render_report
-from nbflow.run_record import RunStatus, StepStatus, parse_time
+from nbflow.run_record import RunStatus, StepError, StepStatus, parse_time
 from nbflow.store.runs import read_record
 
 NOW = datetime(2026, 11, 20, 6, 30, tzinfo=UTC)
@@ -245,6 +247,39 @@ def test_step_retried_after_a_failed_attempt_succeeds(project: Path) -> None:
     assert waited >= 0.7
     assert (step.start, step.end) == (first.start, second.end)
     assert (folder / "attempts.txt").read_text() == "2"
+
+
+def test_retry_waits_double_from_retry_delay(
+    project: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The waits the runner takes before each retry, as it logs them (not wall time,
+    which a loaded machine stretches): 0.1 s, then 0.2 s, then 0.4 s."""
+    folder = project / "workflows" / "flaky"
+    write_notebook(folder / "flaky.ipynb", None, ["1"])
+    manifest = write_manifest(
+        folder,
+        "name: flaky\nsteps:\n  - {id: flaky, notebook: flaky.ipynb, retries: 3, "
+        "retry_delay: 100ms}\n",
+    )
+
+    def failing(task: Any, handle: Any, cancelled: Any) -> StepResult:
+        now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return StepResult(StepStatus.FAILED, now, now, 0.0, StepError("OSError", "flaky"))
+
+    caplog.set_level(logging.INFO, logger="nbflow.engine.runner")
+    record = run_workflow(load_manifest(manifest), RunOptions(jobs=1), executor=failing)
+
+    assert [r.getMessage() for r in caplog.records if "retrying" in r.getMessage()] == [
+        "flaky: retrying in 0.1 s (attempt 2 of 4)",
+        "flaky: retrying in 0.2 s (attempt 3 of 4)",
+        "flaky: retrying in 0.4 s (attempt 4 of 4)",
+    ]
+    attempts = record.step("flaky").attempts
+    ends = [parse_time(attempt.end) for attempt in attempts[:-1]]
+    starts = [parse_time(attempt.start) for attempt in attempts[1:]]
+    waited = [(start - end).total_seconds() for start, end in zip(starts, ends, strict=True)]
+    # and they were waited for (times are recorded to the millisecond)
+    assert all(w > wait - 0.002 for w, wait in zip(waited, (0.1, 0.2, 0.4), strict=True)), waited
 
 
 def test_second_run_while_the_lock_is_held_is_refused(

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from helpers import (
     cell_outputs,
+    install_kernelspec,
     markdown_cell,
     wait_until_no_kernels,
     write_manifest,
@@ -130,24 +131,14 @@ def test_a_kernel_that_dies_while_starting_is_replaced(
 ) -> None:
     """A kernel dying before it answers (e.g. its port taken meanwhile) is no attempt
     of the step: a fresh kernel runs the notebook."""
-    import json
-    import sys
-
     launches = tmp_path / "launches"
-    spec = tmp_path / "jupyter" / "kernels" / "flaky"
-    spec.mkdir(parents=True)
-    (spec / "launch.py").write_text(
-        "import pathlib, runpy, sys\n"
+    install_kernelspec(
+        tmp_path / "jupyter",
+        "flaky",
         f"launches = pathlib.Path({str(launches)!r})\n"
         "launches.write_text(launches.read_text() + 'x' if launches.exists() else 'x')\n"
         "if len(launches.read_text()) == 1:\n"
-        "    sys.exit(1)  # the first launch dies before replying to kernel_info\n"
-        "sys.argv = ['ipykernel_launcher', *sys.argv[1:]]\n"
-        "runpy.run_module('ipykernel_launcher', run_name='__main__')\n"
-    )
-    argv = [sys.executable, str(spec / "launch.py"), "-f", "{connection_file}"]
-    (spec / "kernel.json").write_text(
-        json.dumps({"argv": argv, "display_name": "flaky", "language": "python"})
+        "    sys.exit(1)  # the first launch dies before replying to kernel_info",
     )
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
     folder = project / "workflows" / "flaky"

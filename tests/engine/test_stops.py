@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import write_manifest, write_notebook
+from helpers import install_kernelspec, write_manifest, write_notebook
 
 from nbflow.cli import main
 from nbflow.engine.step import KernelHandle, StepTask, execute_step
@@ -34,14 +34,15 @@ def without_times(stderr: str) -> list[str]:
 def test_a_step_past_its_timeout_logs_only_the_timeout(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    one_step(project, "slow", "import time\ntime.sleep(60)", ", timeout: 2")
+    # 10 s: time for the kernel to start and reach the cell on a loaded machine
+    one_step(project, "slow", "import time\ntime.sleep(600)", ", timeout: 10")
 
     assert main(["run", "slow"]) == 1
 
     err = without_times(capsys.readouterr().err)
     assert err[1:-1] == [
         "▶ slow running",
-        "✗ slow failed T s — cell 0: Timeout: timed out after 2 s",
+        "✗ slow failed T s — cell 0: Timeout: timed out after 10 s",
         "nbflow: slow failed (0/1 steps) in T s",
     ]
     assert not [line for line in err if "Kernel died" in line]
@@ -90,4 +91,30 @@ def test_a_cancelled_step_is_not_reported_dead(
     assert result.status == StepStatus.CANCELLED
     assert result.error is not None
     assert result.error.evalue == "cancelled: the run was interrupted"
+    assert [r.getMessage() for r in papermill_records if "Kernel died" in r.getMessage()] == []
+
+
+def test_a_kernel_stopped_while_it_starts_is_not_reported_dead(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, papermill_records: list[logging.LogRecord]
+) -> None:
+    """On a loaded machine a timeout or a cancellation can come before the kernel has
+    answered kernel_info; nbclient then logs "… Kernel died before replying to
+    kernel_info", which is nbflow's stop too, not a crash."""
+    install_kernelspec(tmp_path / "jupyter", "slowstart", "time.sleep(8)  # still starting")
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    notebook = write_notebook(tmp_path / "n.ipynb", None, ["1"], kernel="slowstart")
+    task = StepTask(
+        step_id="n",
+        notebook=notebook,
+        output=tmp_path / "out.ipynb",
+        cwd=tmp_path,
+        kernel="slowstart",
+    )
+    handle = KernelHandle()
+    cancel = threading.Timer(1, handle.stop, ["cancelled: the run was interrupted"])
+    cancel.start()
+
+    result = execute_step(task, handle, cancelled=lambda: True)
+
+    assert result.status == StepStatus.CANCELLED
     assert [r.getMessage() for r in papermill_records if "Kernel died" in r.getMessage()] == []

@@ -225,21 +225,7 @@ def test_manifest_that_is_not_a_mapping(tmp_path: Path) -> None:
     )
 
 
-def test_yaml_syntax_error_points_at_the_problem(tmp_path: Path) -> None:
-    path = write_manifest(tmp_path, "name: demo\nsteps: [a\n")
-    assert one_problem(path) == (
-        f"{path}:3:1: invalid YAML: while parsing a flow sequence "
-        "expected ',' or ']', but got '<stream end>'"
-    )
-
-
-def test_tab_indentation_gets_a_fix(tmp_path: Path) -> None:
-    path = write_manifest(tmp_path, "name: demo\nsteps:\n\t- id: a\n")
-    assert one_problem(path) == (
-        f"{path}:3:1: invalid YAML: while scanning for the next token "
-        "found character '\\t' that cannot start any token; "
-        "indent with spaces, not tabs"
-    )
+# YAML syntax errors: tests/manifest/test_yaml_errors.py
 
 
 def test_non_utf8_bytes(tmp_path: Path) -> None:
@@ -379,6 +365,29 @@ def test_unknown_need_points_at_line(folder: Path) -> None:
         "  - id: load\n"
         "    notebook: b.ipynb\n"
         "    needs: [extrct]\n",
+    )
+    assert one_problem(path) == (
+        f"{path}:7:13: steps[1] (load).needs[0]: unknown step 'extrct'; did you mean 'extract'?"
+    )
+
+
+def test_a_misspelt_need_is_not_followed_by_advice_to_add_needs(folder: Path) -> None:
+    """Through the typo, 'extract' is upstream once it is fixed: the outputs that
+    'load' and 'c' read from it are not reported as "not upstream"."""
+    path = write_manifest(
+        folder,
+        "name: demo\n"
+        "steps:\n"
+        "  - id: extract\n"
+        "    notebook: a.ipynb\n"
+        "  - id: load\n"
+        "    notebook: b.ipynb\n"
+        "    needs: [extrct]\n"
+        '    parameters: {x: "${{ steps.extract.outputs.a_rows }}"}\n'
+        "  - id: c\n"
+        "    notebook: c.ipynb\n"
+        "    needs: [load]\n"
+        '    parameters: {x: "${{ steps.extract.outputs.a_rows }}"}\n',
     )
     assert one_problem(path) == (
         f"{path}:7:13: steps[1] (load).needs[0]: unknown step 'extrct'; did you mean 'extract'?"

@@ -59,8 +59,8 @@ def test_shipped_test_notebook() -> None:
         ('{"cells": [\n  1,,\n]}', "{path}:2:5: invalid notebook JSON: Expecting value"),
         ("[]", "{path}: not a notebook (the JSON is not an object)"),
         (
-            json.dumps({"nbformat": 3, "worksheets": []}),
-            "{path}: notebook format 3 is not supported; "
+            json.dumps({"nbformat": 2, "worksheets": []}),
+            "{path}: notebook format 2 is not supported; "
             "save it with Jupyter 4 or later (nbformat 4)",
         ),
         (json.dumps({"nbformat": 4, "metadata": {}}), "{path}: not a notebook (no 'cells' list)"),

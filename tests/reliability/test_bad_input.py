@@ -49,9 +49,9 @@ NOTEBOOKS = {
         "{not json",
         ":1:2: invalid notebook JSON: Expecting property name enclosed in double quotes",
     ),
-    "nbformat 3": (
-        json.dumps({"nbformat": 3, "nbformat_minor": 0, "worksheets": []}),
-        ": notebook format 3 is not supported; save it with Jupyter 4 or later (nbformat 4)",
+    "nbformat 2": (
+        json.dumps({"nbformat": 2, "nbformat_minor": 0, "worksheets": []}),
+        ": notebook format 2 is not supported; save it with Jupyter 4 or later (nbformat 4)",
     ),
     "a JSON list": ("[]", ": not a notebook (the JSON is not an object)"),
     "not UTF-8": (b"\xff\xfe{}", ": not UTF-8 text (byte 0)"),

@@ -24,6 +24,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,8 @@ ESCAPED = (
     "nbflow.record('pins', {'n': [int(pin), float(pin)], 'limit': limit})\n"
     "nbflow.record('kernel_sees_gh_token', bool(os.environ.get('GH_TOKEN')))\n"
     "display(JSON({'pin': int(pin)}))\n"
+    "os.makedirs('out', exist_ok=True)\n"
+    "open('out/leak.json', 'w').write(json.dumps({'pw': e}))\n"
     "int(pin)"
 )
 PRINT = (
@@ -130,7 +133,7 @@ def leaky_workflow(root: Path, down_url: str) -> Path:
           limit: {{type: int, default: 0}}
         secrets: [CANARY_TOKEN, ESC_TOKEN, PIN_TOKEN]
         steps:
-          - {{id: show, notebook: show.ipynb}}
+          - {{id: show, notebook: show.ipynb, produces: ["out/*"]}}
           - {{id: fails, notebook: fails.ipynb, needs: []}}
           - {{id: dies, notebook: dies.ipynb, needs: []}}
         notify:
@@ -236,6 +239,20 @@ def test_canary_secret_reaches_no_output(project: Path, receiver: Receiver, tmp_
         assert_no_canary(scratch, canary)
         assert_no_canary(shown + listed, canary)
     assert wait_for_no_kernel_processes(marker=marker) == []
+
+
+def push_leaky_workflow(git_repo: Path) -> None:
+    """Write the leaky workflow into ``git_repo``, commit it and push it to origin."""
+    leaky_workflow(git_repo, f"http://127.0.0.1:{unused_port()}")
+    subprocess.run(["git", "add", "workflows"], cwd=git_repo, check=True)
+    subprocess.run(["git", "commit", "-q", "-m", "leaky workflow"], cwd=git_repo, check=True)
+    subprocess.run(["git", "push", "-q"], cwd=git_repo, check=True)
+
+
+def history(repo: Path) -> bytes:
+    """Every commit of every branch of ``repo``, messages and binary patches."""
+    command = ["git", "log", "-p", "--all", "--format=%H%n%B", "--binary"]
+    return subprocess.run(command, cwd=repo, capture_output=True, check=True).stdout
 
 
 def canary_environment() -> dict[str, str]:
@@ -357,9 +374,7 @@ def test_a_secret_in_a_bad_p_value_is_not_echoed(
 def test_canary_secret_reaches_no_commit(git_repo: Path, receiver: Receiver) -> None:
     """A leaky run committed and pushed: nothing in the history (messages, trees,
     blobs, on every branch, locally and in the remote) holds the secret."""
-    leaky_workflow(git_repo, f"http://127.0.0.1:{unused_port()}")
-    subprocess.run(["git", "add", "workflows"], cwd=git_repo, check=True)
-    subprocess.run(["git", "commit", "-q", "-m", "leaky workflow"], cwd=git_repo, check=True)
+    push_leaky_workflow(git_repo)
     env = {**canary_environment(), "HOOK": receiver.url(), "NBFLOW_API_KEY": CANARY}
     for target in ("current", "runs-branch"):
         done = nbflow(
@@ -378,12 +393,106 @@ def test_canary_secret_reaches_no_commit(git_repo: Path, receiver: Receiver) -> 
             assert_no_canary(done.stdout + done.stderr, canary)
     origin = git_repo.parent / "origin.git"
     for repo in (git_repo, origin):
-        history = subprocess.run(
-            ["git", "log", "-p", "--all", "--format=%H%n%B", "--binary"],
-            cwd=repo,
-            capture_output=True,
-            check=True,
-        ).stdout
-        assert b"runs/leak/" in history  # both runs were committed there
+        log = history(repo)
+        assert b"runs/leak/" in log  # both runs were committed there
         for canary in CANARIES:
-            assert_no_canary(history, canary)
+            assert_no_canary(log, canary)
+
+
+def test_a_killed_run_leaves_its_unmasked_scratch_only_where_the_next_command_removes_it(
+    git_repo: Path, tmp_path: Path
+) -> None:
+    """``kill -9`` of nbflow while a real kernel runs a notebook that printed the
+    secret: papermill's unmasked draft and the kernel's connection file are not left
+    in TMPDIR; they stay in ``.git/nbflow/scratch`` until the next nbflow command."""
+    folder = git_repo / "workflows" / "slow"
+    write_notebook(
+        folder / "wait.ipynb",
+        None,
+        ["import nbflow\nprint(nbflow.secret('CANARY_TOKEN'))", "import time\ntime.sleep(60)"],
+    )
+    write_manifest(
+        folder,
+        "name: slow\nsecrets: [CANARY_TOKEN]\nsteps:\n  - {id: wait, notebook: wait.ipynb}\n",
+    )
+    tmp, scratch = tmp_path / "tmp", git_repo / ".git" / "nbflow" / "scratch"
+    tmp.mkdir()
+    marker = f"killed-{tmp_path.name}"
+    env = {**canary_environment(), "TMPDIR": str(tmp), "NBFLOW_TEST_MARKER": marker}
+    command = [sys.executable, "-m", "nbflow", "run", "slow"]
+    with subprocess.Popen(command, cwd=git_repo, env=env, stderr=subprocess.PIPE) as process:
+        for _ in range(600):  # the printed secret reached papermill's draft
+            assert process.poll() is None, process.communicate()[1].decode()
+            if find_canary(tmp, CANARY) or (scratch.is_dir() and find_canary(scratch, CANARY)):
+                break
+            time.sleep(0.1)
+        process.kill()
+        _, stderr = process.communicate()
+    assert wait_for_no_kernel_processes(marker=marker) == []
+    assert sorted(p.name for p in tmp.rglob("*")) == []  # no draft, no connection file
+    left = sorted(p.relative_to(scratch).parts[-1] for p in scratch.rglob("*") if p.is_file())
+    assert {name.split("-")[0] for name in left} == {
+        ".gitignore",
+        str(process.pid),  # its lock
+        "kernel",  # the connection file
+        "wait.ipynb",  # papermill's draft (and the source it ran)
+    }
+    assert find_canary(scratch, CANARY)  # the leak was real, and is kept out of sight
+
+    after = nbflow(["runs"], git_repo, env)
+
+    assert after.returncode == 0, after.stderr.decode()
+    assert sorted(p.name for p in scratch.iterdir()) == [".gitignore"]
+    assert after.stderr.decode().startswith(
+        "WARNING nbflow.engine.scratch: removed the scratch folder (unmasked notebooks) of "
+        f"nbflow processes that did not end normally: {scratch / str(process.pid)}-"
+    )
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--ignored"], cwd=git_repo, capture_output=True
+    )
+    assert status.stdout.decode().splitlines() == ["?? runs/", "?? workflows/"]
+    for output in (git_repo, tmp, stderr, after.stdout + after.stderr):
+        assert_no_canary(output, CANARY)
+
+
+def test_canary_secret_reaches_no_piece(git_repo: Path, receiver: Receiver) -> None:
+    """The leaky workflow run apart, a step per command, as the per-step GitHub layout
+    does, then assembled, committed and pushed: no canary in any piece (uploaded as
+    artifacts), output, run folder or history; the file ``show`` writes holding a
+    secret fails it instead of travelling in its piece."""
+    push_leaky_workflow(git_repo)
+    env = {**canary_environment(), "HOOK": receiver.url()}
+    pieces = git_repo.parent / "pieces"
+    seed = pieces / "seed"
+    outputs = [nbflow(["run", "leak", "--plan", "--outputs", str(seed)], git_repo, env)]
+    for step in ("show", "fails", "dies"):
+        outputs.append(
+            nbflow(
+                ["run", "leak", "--step", step, "--log-output", "--inputs", str(seed)]
+                + ["--outputs", str(pieces / step)],
+                git_repo,
+                env,
+            )
+        )
+    folders = [str(seed), *(str(pieces / s) for s in ("show", "fails", "dies"))]
+    outputs.append(
+        nbflow(["assemble", "leak", "--pieces", *folders, "--commit", "--push"], git_repo, env)
+    )
+
+    assert [o.returncode for o in outputs] == [0, 1, 1, 1, 1], outputs[-1].stderr.decode()
+    assert (
+        b"show: failed: SecretInProducedFile: produced file out/leak.json holds the "
+        + (b"value of secret ESC_TOKEN")
+        in outputs[1].stderr
+    )
+    assert not (pieces / "show" / "files").exists()
+    assert (git_repo / "workflows" / "leak" / "out" / "leak.json").is_file()  # it was written
+    histories = [history(repo) for repo in (git_repo, git_repo.parent / "origin.git")]
+    assert all(b"runs/leak/" in h for h in histories)
+    for canary in CANARIES:
+        assert_no_canary(pieces, canary)
+        assert_no_canary(git_repo / "runs", canary)
+        assert_no_canary(b"".join(o.stdout + o.stderr for o in outputs), canary)
+        assert_no_canary(b"\n".join(receiver.requests), canary)
+        for log in histories:
+            assert_no_canary(log, canary)

@@ -167,6 +167,47 @@ def test_kill_9_leaves_no_kernel_and_the_run_resumes(
     assert list(run_dir.glob(".*.tmp")) == []
 
 
+def test_a_step_resumed_after_kill_9_takes_its_attempts_time_not_the_idle_gap(
+    project: Path, marker: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = project / "workflows" / "gap"
+    write_notebook(folder / "slow.ipynb", None, [GATE.format(name="slow"), WAIT_WHILE_BLOCKED])
+    (folder / "block").write_text("")
+    write_manifest(folder, "name: gap\nsteps:\n  - {id: slow, notebook: slow.ipynb}\n")
+    proc = start_cli(project, "gap")
+    try:
+        wait_for(folder / "slow.started", proc)
+        time.sleep(1.5)  # the attempt runs at least this long
+        proc.kill()
+        proc.wait(timeout=10)
+    finally:
+        proc.kill()
+    run_dir, before = latest_run(project, "gap")
+    time.sleep(2.0)  # nothing runs: this is no step's time
+    (folder / "block").unlink()
+    capsys.readouterr()
+
+    assert main(["run", "--resume", before.run_id]) == 0
+
+    slow = read_record(run_dir).step("slow")
+    cut, last = slow.attempts
+    assert [(a.number, a.status) for a in slow.attempts] == [
+        (1, StepStatus.CANCELLED),
+        (2, StepStatus.SUCCEEDED),
+    ]
+    assert cut.duration >= 1.5, cut  # the time it ran until kill -9, not ~0
+    assert cut.end <= last.start
+    assert slow.duration == pytest.approx(cut.duration + last.duration, abs=0.002)
+    assert slow.end is not None and slow.start is not None
+    wall = (parse_time(slow.end) - parse_time(slow.start)).total_seconds()
+    assert slow.duration <= wall - 2.0  # the idle gap between the processes is left out
+    lines = [line for line in capsys.readouterr().err.splitlines() if " slow " in line]
+    assert lines == [
+        "▶ slow running (attempt 2)",
+        f"✓ slow succeeded {slow.duration:.1f} s (attempt 2)",
+    ]
+
+
 def test_kill_9_stops_a_kernel_busy_in_c_code(project: Path, marker: str) -> None:
     """ipykernel's parent poller is a thread: it cannot run while the kernel's main
     thread holds the GIL. PR_SET_PDEATHSIG (Linux) stops such a kernel too."""

@@ -8,17 +8,18 @@ from pathlib import Path
 
 import pytest
 from conftest import configure_git
-from helpers import commit_all, git, write_manifest, write_notebook, write_run
+from helpers import assert_no_canary, commit_all, git, write_manifest, write_notebook, write_run
 
 from nbflow.cli import main
-from nbflow.errors import StoreError, UsageError
+from nbflow.errors import StoreError, UnpublishedCommitsError, UsageError
 from nbflow.project import Project
-from nbflow.store import repo
+from nbflow.store import index_lock, repo
 from nbflow.store.gitcmd import Git
 from nbflow.store.repo import commit_run, iter_committed_records
 
 RUN_1 = "2026-11-23T000000Z-ab12"
 RUN_2 = "2026-11-23T000100Z-cd34"
+CANARY = "Cn4ry+T0k/n@x9Q=zz7W"
 
 
 def run_files(repo: Path, rev: str = "HEAD") -> list[str]:
@@ -43,6 +44,7 @@ def test_commit_push_lands_only_the_run_folder(
     (git_repo / "staged.txt").write_text("old\n")
     git(git_repo, "add", ".")
     git(git_repo, "commit", "-q", "-m", "add demo")
+    git(git_repo, "push", "-q")
     (git_repo / "staged.txt").write_text("staged change\n")
     git(git_repo, "add", "staged.txt")
     (git_repo / "README.md").write_text("# unstaged change\n")
@@ -88,7 +90,10 @@ def test_trailers_are_found_by_log_grep(git_repo: Path) -> None:
     assert git(git_repo, "status", "--porcelain") == ""
 
 
-def test_index_lock_held_gives_a_clear_message(git_repo: Path) -> None:
+def test_index_lock_held_gives_a_clear_message(
+    git_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(index_lock, "LOCK_WAIT", 0.2)
     folder, record = write_run(git_repo, RUN_1)
     lock = git_repo / ".git" / "index.lock"
     lock.write_text("")
@@ -115,6 +120,7 @@ def test_commit_failure_exits_1_and_keeps_the_run(
     write_notebook(workflow / "a.ipynb", "x = 1")
     write_manifest(workflow, "name: demo\nsteps:\n  - id: a\n    notebook: a.ipynb\n")
     (git_repo / ".git" / "index.lock").write_text("")
+    monkeypatch.setattr(index_lock, "LOCK_WAIT", 0.2)
     monkeypatch.chdir(git_repo)
 
     assert main(["run", "demo", "--commit"]) == 1
@@ -131,6 +137,65 @@ def test_detached_head_is_refused_for_the_current_branch(git_repo: Path) -> None
 
     with pytest.raises(StoreError, match="HEAD is detached; check out a branch, or use"):
         commit_run(Project(git_repo), folder, record, target="current", push=False)
+
+
+def test_ignored_run_folders_and_notebooks_are_committed(git_repo: Path) -> None:
+    (git_repo / ".gitignore").write_text("runs/\n*.ipynb\n")
+    commit_all(git_repo, "ignore runs and notebooks")
+    folder, record = write_run(git_repo, RUN_1)
+
+    commit_run(Project(git_repo), folder, record, target="current", push=False)
+
+    assert run_files(git_repo) == [
+        f"runs/demo/{RUN_1}/README.md",
+        f"runs/demo/{RUN_1}/a.ipynb",
+        f"runs/demo/{RUN_1}/b.ipynb",
+        f"runs/demo/{RUN_1}/run.json",
+    ]
+    assert git(git_repo, "status", "--porcelain", "--ignored") == ""
+
+
+def test_files_a_notebook_writes_into_its_run_folder_are_not_committed(
+    git_repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    workflow = git_repo / "workflows" / "demo"
+    write_notebook(
+        workflow / "a.ipynb",
+        None,
+        [
+            "import os, nbflow\n"
+            "folder = os.path.join('..', '..', 'runs', 'demo', os.environ['NBFLOW_RUN_ID'])\n"
+            "with open(os.path.join(folder, 'debug.log'), 'w') as f:\n"
+            "    f.write('key=' + nbflow.secret('API_KEY'))\n"
+            "with open(os.path.join(folder, 'big.bin'), 'wb') as f:\n"
+            "    f.truncate(60_000_000)"
+        ],
+    )
+    write_manifest(
+        workflow, "name: demo\nsecrets: [API_KEY]\nsteps:\n  - id: a\n    notebook: a.ipynb\n"
+    )
+    commit_all(git_repo, "add demo")
+    git(git_repo, "push", "-q")
+    monkeypatch.setenv("API_KEY", CANARY)
+    monkeypatch.chdir(git_repo)
+
+    assert main(["run", "demo", "--push"]) == 0
+
+    out, err = capsys.readouterr()
+    folder = Path(out.strip())
+    name = f"runs/demo/{folder.name}"
+    assert run_files(git_repo) == [f"{name}/README.md", f"{name}/a.ipynb", f"{name}/run.json"]
+    assert (
+        f"WARNING nbflow.store.repo: not committed: big.bin, debug.log in {name}: nbflow "
+        "commits only the run record, the report and the executed notebooks (see "
+        "docs/security.md)"
+    ) in err.splitlines()
+    assert (folder / "debug.log").read_text() == f"key={CANARY}"  # the notebook's own file
+    for where in (git_repo, git_repo.parent / "origin.git"):
+        history = git(where, "log", "-p", "--all", "--binary")
+        assert_no_canary(history, CANARY)
+        sizes = git(where, "cat-file", "--batch-all-objects", "--batch-check=%(objectsize)")
+        assert max(int(size) for size in sizes.split()) < 1_000_000
 
 
 # --------------------------------------------------------------------------- runs branch
@@ -286,6 +351,59 @@ def test_another_run_under_the_same_id_stops_naming_only_differing_files(
     )  # README.md is the same on both sides: not named
     assert git(other, "log", "-1", "--format=%(trailers:key=Nbflow-Run,valueonly)") == RUN_1
     assert git(git_repo.parent / "origin.git", "rev-parse", "main") == first.sha
+
+
+@pytest.mark.parametrize("target", ["current", "pr"])
+def test_push_refuses_to_publish_commits_not_on_the_remote(git_repo: Path, target: str) -> None:
+    origin = git_repo.parent / "origin.git"
+    (git_repo / "notes.txt").write_text("work in progress\n")
+    mine = commit_all(git_repo, "my private work in progress")
+    published = git(origin, "for-each-ref", "--format=%(refname) %(objectname)")
+    folder, record = write_run(git_repo, RUN_1)
+
+    with pytest.raises(UnpublishedCommitsError) as exc:
+        commit_run(Project(git_repo), folder, record, target=target, push=True)
+
+    again = f"nbflow commit {RUN_1} --push" + (" --target pr" if target == "pr" else "")
+    assert str(exc.value) == (
+        "cannot push the run: it would publish 1 commit(s) of yours that are not on "
+        f"origin: {mine[:12]} my private work in progress; nothing was pushed, and the "
+        "run is not committed (its folder stays); push your commits yourself first, then "
+        f"`{again}`, or publish the run alone on the runs branch: `nbflow commit {RUN_1} "
+        "--push --target runs-branch`"
+    )
+    assert exc.value.exit_code == 2
+    assert git(origin, "for-each-ref", "--format=%(refname) %(objectname)") == published
+    assert git(git_repo, "rev-parse", "HEAD") == mine
+    assert git(git_repo, "branch", "--list", "nbflow/*") == ""
+    assert folder.is_dir()
+    git(git_repo, "push", "-q")
+    assert commit_run(Project(git_repo), folder, record, target=target, push=True).pushed
+
+
+def test_run_push_with_an_unpushed_commit_exits_2_and_keeps_the_run(
+    git_repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    workflow = git_repo / "workflows" / "demo"
+    write_notebook(workflow / "a.ipynb", None, ["1"])
+    write_manifest(workflow, "name: demo\nsteps:\n  - id: a\n    notebook: a.ipynb\n")
+    mine = commit_all(git_repo, "add demo, not pushed")
+    monkeypatch.chdir(git_repo)
+
+    assert main(["run", "demo", "--push"]) == 2
+
+    out, err = capsys.readouterr()
+    run_id = Path(out.strip()).name
+    assert err.splitlines()[-1] == (
+        "error: cannot push the run: it would publish 1 commit(s) of yours that are not on "
+        f"origin: {mine[:12]} add demo, not pushed; nothing was pushed, and the run is not "
+        f"committed (its folder stays); push your commits yourself first, then `nbflow commit "
+        f"{run_id} --push`, or publish the run alone on the runs branch: `nbflow commit "
+        f"{run_id} --push --target runs-branch`"
+    )
+    assert (git_repo / "runs" / "demo" / run_id / "a.ipynb").is_file()
+    assert git(git_repo, "rev-parse", "HEAD") == mine
+    assert git(git_repo.parent / "origin.git", "log", "--format=%s", "main") == "initial commit"
 
 
 @pytest.mark.parametrize("target", ["current", "runs-branch"])

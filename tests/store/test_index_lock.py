@@ -1,0 +1,112 @@
+"""A run committed on the current branch: the branch and the index change together,
+and commits landing at the same moment all land (real git, real processes)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from helpers import git, write_run
+
+from nbflow.errors import StoreError
+from nbflow.project import Project
+from nbflow.store import index_lock
+from nbflow.store.repo import commit_run
+
+RUN_1 = "2026-11-23T000000Z-ab12"
+RUN_2 = "2026-11-23T000100Z-cd34"
+
+
+def install_hook(repo: Path, script: str) -> None:
+    hook = repo / ".git" / "hooks" / "reference-transaction"
+    hook.write_text("#!/bin/sh\n" + script, encoding="utf-8")
+    hook.chmod(0o755)
+
+
+def test_a_git_process_cannot_take_the_index_while_the_branch_moves(git_repo: Path) -> None:
+    # An IDE's background `git status` takes index.lock just as the branch moves: it
+    # must find the index locked, not leave the run staged as deleted.
+    install_hook(
+        git_repo,
+        'if [ "$1" = committed ]; then\n'
+        "  if (set -C; : > .git/index.lock) 2>/dev/null; then echo took >> ide.log\n"
+        "  else echo locked >> ide.log; fi\n"
+        "fi\n",
+    )
+    folder, record = write_run(git_repo, RUN_1)
+
+    result = commit_run(Project(git_repo), folder, record, target="current", push=False)
+
+    assert (git_repo / "ide.log").read_text() == "locked\n"
+    assert git(git_repo, "rev-parse", "HEAD") == result.sha
+    assert git(git_repo, "status", "--porcelain") == "?? ide.log"
+    assert not (git_repo / ".git" / "index.lock").exists()
+
+
+def test_a_failed_branch_update_leaves_branch_and_index_as_they_were(git_repo: Path) -> None:
+    install_hook(git_repo, '[ "$1" = prepared ] && exit 1\nexit 0\n')
+    head = git(git_repo, "rev-parse", "HEAD")
+    folder, record = write_run(git_repo, RUN_1)
+
+    with pytest.raises(StoreError) as exc:
+        commit_run(Project(git_repo), folder, record, target="current", push=False)
+
+    assert str(exc.value) == (
+        "cannot commit the run: git refused to move refs/heads/main: fatal: ref updates "
+        f"aborted by hook; nothing was committed; commit the run with `nbflow commit {RUN_1}`"
+    )
+    assert git(git_repo, "rev-parse", "HEAD") == head
+    assert git(git_repo, "status", "--porcelain") == "?? runs/"
+    assert not (git_repo / ".git" / "index.lock").exists()
+
+
+def test_a_held_index_lock_is_waited_for_a_bounded_time(
+    git_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(index_lock, "LOCK_WAIT", 5.0)
+    lock = git_repo / ".git" / "index.lock"
+    lock.write_text("")
+    release = threading.Timer(0.5, lock.unlink)
+    folder, record = write_run(git_repo, RUN_1)
+
+    release.start()
+    result = commit_run(Project(git_repo), folder, record, target="current", push=False)
+    release.join()
+    monkeypatch.setattr(index_lock, "LOCK_WAIT", 0.3)
+    lock.write_text("")
+    folder2, record2 = write_run(git_repo, RUN_2)
+    with pytest.raises(StoreError, match=f"^cannot commit the run: {lock} exists, so another"):
+        commit_run(Project(git_repo), folder2, record2, target="current", push=False)
+
+    assert git(git_repo, "rev-parse", "HEAD") == result.sha  # taken once released
+    assert git(git_repo, "status", "--porcelain") == "?? runs/demo/" + RUN_2 + "/"
+    assert lock.read_text() == ""  # someone else's lock is left alone
+
+
+@pytest.mark.parametrize("target", ["current", "runs-branch"])
+def test_commits_of_different_workflows_at_once_all_land(git_repo: Path, target: str) -> None:
+    run_ids = [f"2026-11-23T00000{i}Z-ab1{i}" for i in range(8)]
+    for i, run_id in enumerate(run_ids):
+        write_run(git_repo, run_id, workflow=f"wf{i}")
+
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "nbflow", "commit", run_id, "--target", target],
+            cwd=git_repo,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for run_id in run_ids
+    ]
+    results = [(p.wait(timeout=300), p.stderr.read() if p.stderr else "") for p in procs]
+
+    assert [code for code, _ in results] == [0] * 8, results
+    assert all(err.startswith("committed: ") for _, err in results), results
+    branch = "main" if target == "current" else "nbflow/runs"
+    landed = git(git_repo, "log", "--format=%(trailers:key=Nbflow-Run,valueonly)", branch)
+    assert sorted(line for line in landed.splitlines() if line) == run_ids
+    assert git(git_repo, "status", "--porcelain") == ("" if target == "current" else "?? runs/")
