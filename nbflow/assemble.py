@@ -5,7 +5,12 @@ need failed is ``skipped`` with the reason a local run gives, the run's status i
 computed the same way, and the report is the same. A step with no piece and nothing
 blocking it never ran (its job was cancelled, or its piece was not passed): it is
 ``cancelled``, and so is the run; so is an item of a ``foreach:`` step that no part
-finished. The run ends when its last step ended.
+finished, and the steps after it are skipped. A step (or item) whose piece is lost
+but which a later step's piece saw is recorded as that piece saw it
+(engine/lost_pieces.py). The run ends when its last step ended.
+
+Assembling a run again (a re-run of failed jobs) replaces the folder's notebooks
+with this attempt's; a folder holding another run under the same id is refused.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from nbflow.engine.locks import workflow_lock
+from nbflow.engine.lost_pieces import assembled_steps
 from nbflow.engine.pieces import check_run_of, read_run_pieces
 from nbflow.engine.runner import settle_record
 from nbflow.errors import UsageError
@@ -51,9 +57,7 @@ def assemble_run(
             shutil.copyfile(piece.notebook, folder / f"{step_id}.ipynb")
         for item in piece.items:
             shutil.copyfile(item, folder / item.name)
-    record = replace(
-        seed, steps=tuple(found[s.id].step if s.id in found else s for s in seed.steps)
-    )
+    record = replace(seed, steps=assembled_steps(found, seed))
     with workflow_lock(project.runs_dir, workflow.name):
         record = settle_record(workflow, record, project, MISSING)
         return _end_with_last_step(folder, record)

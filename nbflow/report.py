@@ -343,15 +343,15 @@ def _not_run_line(step: StepRecord) -> str:
 
 
 def _notebook_link(step: StepRecord, url: NotebookUrl) -> str:
-    """A link to the executed notebook; ``—`` for a step that never started."""
+    """A link to the executed notebook; ``—`` when there is none (the step never
+    started, or no attempt left a notebook, as when its Dask worker was lost)."""
     if not _has_notebook(step):
         return "—"
-    path = step.notebook or f"{step.id}.ipynb"
-    return f"[{_code(path)}]({url(path)})"
+    return f"[{_code(step.notebook)}]({url(step.notebook)})"
 
 
 def _has_notebook(step: StepRecord) -> bool:
-    return bool(step.notebook or step.attempts)
+    return bool(step.notebook)
 
 
 def _relative_url(path: str) -> str:

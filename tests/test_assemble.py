@@ -4,6 +4,7 @@ assembled run equals a local run of the same workflow, times aside."""
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -258,7 +259,7 @@ def test_a_sweep_run_apart_keeps_every_item_notebook(
         assert apart_nb.replace(APART, LOCAL) == local_nb
 
 
-def test_an_item_without_its_part_is_cancelled(
+def test_an_item_without_its_part_is_cancelled_and_the_steps_after_skipped(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     sweep_workflow(project / "workflows" / "sweep", "[eu, boom, apac]")
@@ -270,7 +271,10 @@ def test_an_item_without_its_part_is_cancelled(
     again = ["run", "sweep", "--step", "combine", "--inputs", str(pieces / "seed")]
     again += [x for u in ("prepare", "region-0") for x in ("--inputs", str(pieces / u))]
     assert main([*again, "--outputs", str(pieces / "combine")]) == 1
-    assert "it needs 'region', which has items with no part" in capsys.readouterr().err
+    assert capsys.readouterr().err == (
+        "error: combine: not run: it needs 'region', whose item(s) 1, 2 have no part "
+        "(region.part-N.json) (`nbflow assemble` records it as skipped)\n"
+    )
     folders = [str(p) for p in pieces.iterdir()]
     assert main(["assemble", "sweep", "--run-id", APART, "--pieces", *folders]) == 130
 
@@ -280,14 +284,19 @@ def test_an_item_without_its_part_is_cancelled(
         "region.part-0.json",
         "run.json",
     ]
-    region = read_record(project / "runs" / "sweep" / APART).step("region")
+    record = read_record(project / "runs" / "sweep" / APART)
+    region = record.step("region")
     assert [(i.value, i.status.value) for i in region.items] == [
         ("eu", "succeeded"),
         ("boom", "cancelled"),
         ("apac", "cancelled"),
     ]
-    assert region.items[1].reason.startswith("no piece")
+    assert region.items[1].reason == (
+        "no part: the job of this item did not run, or its part was not passed to `nbflow assemble`"
+    )
     assert region.status.value == "cancelled"
+    combine = record.step("combine")  # as its job said
+    assert (combine.status.value, combine.reason) == ("skipped", "needs 'region', which cancelled")
 
 
 def test_item_indices_out_of_range_exit_2(
@@ -332,3 +341,119 @@ def test_assembling_a_run_again_keeps_only_the_new_attempt(
         f"error: {run_dir} holds another run under the id {APART} (its trigger is "
         '"manual", the seed\'s "schedule"); move it away or plan a new run\n'
     )
+
+
+def test_a_lost_part_is_recorded_as_the_step_after_it_saw_it(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sweep_workflow(project / "workflows" / "sweep", "[eu, us, apac]")
+    pieces = project / "pieces"
+    assert set(run_sweep_apart(pieces, "one job per item").values()) == {0}
+    (pieces / "region-1" / "region.part-1.json").unlink()  # lost after combine ran
+    capsys.readouterr()
+
+    folders = [str(p) for p in pieces.iterdir()]
+    assert main(["assemble", "sweep", "--run-id", APART, "--pieces", *folders]) == 0
+
+    run_dir = project / "runs" / "sweep" / APART
+    record = read_record(run_dir)
+    region, combine = record.step("region"), record.step("combine")
+    assert [(i.value, i.status.value, i.notebook) for i in region.items] == [
+        ("eu", "succeeded", "region.0.ipynb"),
+        ("us", "succeeded", ""),
+        ("apac", "succeeded", ""),
+    ]
+    note = "recorded from the piece of 'combine', which ran after it; its notebook is missing"
+    assert region.items[1].reason == f"no part: {note}"
+    assert region.outputs == {"total": [20, 21, 42]}
+    assert (combine.status.value, combine.parameters) == ("succeeded", {"totals": [20, 21, 42]})
+    assert sorted(p.name for p in run_dir.glob("*.ipynb")) == [
+        "combine.ipynb",
+        "prepare.ipynb",
+        "region.0.ipynb",
+    ]
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "WARNING" in line]
+    assert warnings == [
+        f"WARNING nbflow.engine.lost_pieces: region[{item}]: no part; {note}"
+        for item in ("us", "apac")
+    ]
+
+
+def test_conflicting_parts_and_pieces_first_folder_wins_with_a_warning(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sweep_workflow(project / "workflows" / "sweep", "[eu, us, apac]")
+    pieces = project / "pieces"
+    run_sweep_apart(pieces, "one job per item")
+    again = pieces / "again"  # item 1 run a second time, by a job given --item 1
+    seed = [
+        "--run-id",
+        APART,
+        "--inputs",
+        str(pieces / "seed"),
+        "--inputs",
+        str(pieces / "prepare"),
+    ]
+    main(["run", "sweep", "--step", "region", "--item", "1", *seed, "--outputs", str(again)])
+    shutil.copytree(pieces / "prepare", pieces / "prepare-copy")  # the same piece twice
+    (pieces / "prepare-copy" / "prepare.json").write_text(
+        (pieces / "prepare" / "prepare.json").read_text(encoding="utf-8").replace('"eu"', '"EU"'),
+        encoding="utf-8",
+    )
+    capsys.readouterr()
+
+    order = ["seed", "again", "region-0", "region-1", "prepare", "prepare-copy", "combine"]
+    folders = [str(pieces / name) for name in order]
+    main(["assemble", "sweep", "--run-id", APART, "--pieces", *folders])
+
+    record = read_record(project / "runs" / "sweep" / APART)
+    first = json.loads((again / "region.part-1.json").read_text(encoding="utf-8"))
+    assert record.step("region").items[1].start == first["items"][1]["start"]
+    assert record.step("prepare").outputs == {"regions": ["eu", "us", "apac"]}
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "WARNING" in line]
+    assert warnings == [
+        "WARNING nbflow.store.pieces: "
+        f"{pieces / 'prepare' / 'prepare.json'} and {pieces / 'prepare-copy' / 'prepare.json'} "
+        f"both hold step 'prepare': {pieces / 'prepare' / 'prepare.json'} is used (the first "
+        "folder given wins)",
+        "WARNING nbflow.store.pieces: "
+        f"{again / 'region.part-1.json'} and {pieces / 'region-1' / 'region.part-1.json'} both "
+        f"hold item 1 of step 'region': {again / 'region.part-1.json'} is used (the first "
+        "folder given wins)",
+    ]
+
+
+def test_a_step_after_a_skipped_one_exits_1_naming_why(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest = branching_workflow(project / "workflows" / "branching")
+    text = manifest.read_text(encoding="utf-8")
+    manifest.write_text(text + "  - id: g\n    notebook: e.ipynb\n    needs: [e]\n")
+    codes = run_apart(project, APART)
+    inputs = [x for p in (project / "pieces").iterdir() for x in ("--inputs", str(p))]
+    capsys.readouterr()
+
+    code = main(["run", "branching", "--step", "g", *inputs, "--outputs", "g"])
+
+    assert (codes["d"], codes["e"], code) == (1, 1, 1)
+    assert capsys.readouterr().err == (
+        "error: g: not run: it needs 'e', which was not run (it needs 'd', which failed) "
+        "(`nbflow assemble` records it as skipped)\n"
+    )
+
+
+def test_an_item_of_an_empty_sweep_exits_2(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sweep_workflow(project / "workflows" / "sweep", '"${{ params.regions }}"')
+    seed = project / "seed"
+    plan = ["run", "sweep", "--plan", "-p", "regions=[]", "--outputs", str(seed)]
+    assert main(plan) == 0
+    assert main(["run", "sweep", "--step", "prepare", "--outputs", str(seed)]) == 0
+    capsys.readouterr()
+    base = ["run", "sweep", "--step", "region", "--inputs", str(seed), "--outputs", "more"]
+
+    assert main([*base, "--item", "5"]) == 2
+    assert capsys.readouterr().err == "error: --item 5: step 'region' has no items this run\n"
+    assert not (project / "more").exists()
+    assert main([*base, "--item", ""]) == 0  # a matrix over an empty list: one job, no item

@@ -311,11 +311,17 @@ def test_strip_ansi(text: str, expected: str) -> None:
 
 def test_failed_step_without_error_shows_its_reason() -> None:
     step = StepRecord(
-        "load", status=StepStatus.FAILED, reason="kernel died", attempts=(attempt(1, 2.0),)
+        "load",
+        status=StepStatus.FAILED,
+        reason="kernel died",
+        attempts=(attempt(1, 2.0),),
+        notebook="load.ipynb",
     )
     report = render_report(run(RunStatus.FAILED, (step,)))
     expected = "### ❌ failed: `load`\n\nkernel died · after 1 attempt · notebook [`load.ipynb`]"
     assert expected in report
+    lost = render_report(run(RunStatus.FAILED, (replace(step, notebook=""),)))
+    assert "### ❌ failed: `load`\n\nkernel died · after 1 attempt\n" in lost  # none to link
 
 
 def test_step_that_failed_before_starting_has_no_attempts_or_notebook() -> None:

@@ -138,24 +138,31 @@ def run_step(
         step = _moved(record.step(step_id), folder, Path(project.relative(final)))
         notebook = folder / step.notebook if step.notebook else None
         notebooks = [folder / i.notebook for i in step.items if i.notebook]
+        ran = tuple(i for i in step.items if i.index in (items or ()))
+        if (items and len(ran) < len(items)) or (not ran and not step.status.is_final):
+            chosen_items = ",".join(map(str, sorted(items or ())))
+            raise UsageError(f"--item {chosen_items}: {_item_range(step)}")
+        seen = {s: p.step for s, p in pieces.items()}
         if step.status.is_final:
             produced = _produced(workflow, step_def, seed, record, step.items)
             step, produced = _withhold_secrets(workflow, step, produced, step.items)
             write_files(outputs, step_id, workflow.directory, produced)
-            return step, write_piece(outputs, record, step, notebook, notebooks)
-        ran = tuple(i for i in step.items if i.index in (items or ()))
-        if not ran or len(ran) < len(items or ()):
-            raise UsageError(
-                f"--item {','.join(map(str, sorted(items or ())))}: step '{step_id}' has "
-                f"{len(step.items)} items this run (indices 0 to {len(step.items) - 1})"
-            )
+            path = write_piece(outputs, record, step, notebook, notebooks, upstream=seen)
+            return step, path
         produced = _produced(workflow, step_def, seed, record, ran)
         step, produced = _withhold_secrets(workflow, step, produced, ran)
         ran = tuple(i for i in step.items if i.index in (items or ()))
         write_files(outputs, step_id, workflow.directory, produced, fresh=False)
         part = (min(i.index for i in ran), output_names(workflow, step_def))
-        path = write_piece(outputs, record, step, None, notebooks, part=part)
+        path = write_piece(outputs, record, step, None, notebooks, part=part, upstream=seen)
         return settle_sweep(replace(step, items=ran)), path
+
+
+def _item_range(step: StepRecord) -> str:
+    count = len(step.items)
+    if not count:
+        return f"step '{step.id}' has no items this run"
+    return f"step '{step.id}' has {count} items this run (indices 0 to {count - 1})"
 
 
 def read_run_pieces(folders: Sequence[Path], record: RunRecord) -> dict[str, Piece]:
@@ -245,22 +252,48 @@ def check_run_of(workflow: Workflow, record: RunRecord) -> None:
 def _needed_pieces(
     workflow: Workflow, step_id: str, record: RunRecord, inputs: Sequence[Path]
 ) -> dict[str, Piece]:
+    """The pieces of the steps ``step_id`` needs, directly or not. ExecutionError
+    (exit 1) when one of its needs did not succeed, or was not run because a step
+    before it did not; UsageError (exit 2) when a piece is missing for no such reason."""
     step = workflow.step(step_id)
     found = read_run_pieces(inputs, record)
+    for need in step.needs:
+        if (why := _stopped(workflow, found, need)) is not None:
+            raise ExecutionError(
+                f"{step_id}: not run: it needs '{need}', {why} "
+                "(`nbflow assemble` records it as skipped)"
+            )
     needed = upstream(workflow, step.needs)
-    missing = [s.id for s in workflow.steps if s.id in needed and s.id not in found]
+    missing = [s for s in workflow.steps if s.id in needed and s.id not in found]
     if missing:
         where = ", ".join(str(i) for i in inputs)
-        raise UsageError(f"{step_id}: no piece of '{missing[0]}' ({missing[0]}.json) in {where}")
-    blocked = [n for n in step.needs if found[n].step.status != StepStatus.SUCCEEDED]
-    if blocked:
-        need = found[blocked[0]].step
-        status = need.status.value if need.status.is_final else "has items with no part"
-        raise ExecutionError(
-            f"{step_id}: not run: it needs '{blocked[0]}', which {status} "
-            "(`nbflow assemble` records it as skipped)"
+        raise UsageError(
+            f"{step_id}: no piece of '{missing[0].id}' ({_piece_names(missing[0])}) in {where}"
         )
     return {n: found[n] for n in needed}
+
+
+def _stopped(workflow: Workflow, found: dict[str, Piece], step_id: str) -> str | None:
+    """Why the pieces say ``step_id`` did not succeed (``which failed``), or None: it
+    succeeded, or it has no piece and nothing before it stopped."""
+    piece = found.get(step_id)
+    if piece is None:
+        for need in workflow.step(step_id).needs:
+            if (why := _stopped(workflow, found, need)) is not None:
+                return f"which was not run (it needs '{need}', {why})"
+        return None
+    if piece.step.status.is_done:
+        return None
+    if piece.step.status.is_final:
+        return f"which {piece.step.status.value}"
+    lost = [str(i.index) for i in piece.step.items if not i.status.is_final]
+    return f"whose item(s) {', '.join(lost)} have no part ({step_id}.part-N.json)"
+
+
+def _piece_names(step: Step) -> str:
+    """How the piece of ``step`` is named: a sweep's may be in parts, as matrix jobs leave it."""
+    whole = f"{step.id}.json"
+    return f"{whole} or its parts {step.id}.part-N.json" if step.is_sweep else whole
 
 
 def _resume(

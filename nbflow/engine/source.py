@@ -52,13 +52,12 @@ def prepare_source(
     source: NotebookFile = read_notebook(notebook)
     data = source.data
     cell_ids = tuple(cell["id"] for cell in data["cells"])
-    info = data["metadata"].setdefault("language_info", {})
     if not _language(data["metadata"]):  # papermill needs it to write parameters
-        info["name"] = _kernel_language(kernel)  # nbclient sets it from the kernel
+        info = data["metadata"].setdefault("language_info", {})
+        info["name"] = _kernel_language(kernel)  # nbclient then sets it from the kernel
     if not parameters:
         _empty_injected(data, kernel)
-    path = folder / "input" / notebook.name
-    path.parent.mkdir()
+    path = folder / f"source-{notebook.name}"  # not the name of papermill's draft
     path.write_text(dump_notebook(data), encoding="utf-8")
     return StepSource(path, cell_ids, source.upgraded_from)
 

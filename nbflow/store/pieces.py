@@ -68,6 +68,10 @@ class Piece:
     notebook: Path | None  # the executed notebook, when there is one
     items: tuple[Path, ...] = ()  # a foreach step's item notebooks that exist
     output_names: tuple[str, ...] | None = None  # parts joined: the step still to settle
+    #: The steps it needs, directly or not, as its job received them (no timings):
+    #: what it ran with, and a record of them should their own pieces be lost.
+    upstream: Mapping[str, StepRecord] = field(default_factory=dict)
+    path: Path | None = None  # the file it was read from (a part's, for joined parts)
 
 
 def write_seed(folder: Path, seed: Seed) -> Path:
@@ -126,10 +130,12 @@ def write_piece(
     items: Sequence[Path] = (),
     *,
     part: tuple[int, Sequence[str]] | None = None,
+    upstream: Mapping[str, StepRecord] | None = None,
 ) -> Path:
     """Write ``step``'s piece (and copy its executed notebook, or a foreach step's
     item notebooks ``items``) into ``folder``; with ``part`` (its first item, the
-    step's output names), a part of a foreach step's items."""
+    step's output names), a part of a foreach step's items; with ``upstream``, the
+    records of the steps it ran after."""
     folder.mkdir(parents=True, exist_ok=True)
     if notebook is not None and notebook.is_file():
         shutil.copyfile(notebook, folder / f"{step.id}.ipynb")
@@ -137,6 +143,8 @@ def write_piece(
         if item.is_file():
             shutil.copyfile(item, folder / item.name)
     data = {"workflow": record.workflow, "run_id": record.run_id, **step.to_json()}
+    if upstream:
+        data["upstream"] = {k: _without_timings(v.to_json()) for k, v in upstream.items()}
     path = folder / f"{step.id}.json"
     if part is not None:
         data["output_names"] = list(part[1])
@@ -145,54 +153,121 @@ def write_piece(
     return path
 
 
+def _without_timings(step: dict[str, Any]) -> dict[str, Any]:
+    items = [{**i, "timings": {}} for i in step["items"]]
+    return {**step, "timings": {}, "items": items}
+
+
 def read_pieces(folders: Sequence[Path], record: RunRecord) -> dict[str, Piece]:
     """The pieces of ``record``'s steps found in ``folders``, by step id; the parts of
     a step, when it has no whole piece, joined into one (``output_names`` set: the
-    caller settles the step once every item is final)."""
+    caller settles the step once every item is final).
+
+    When two files hold the same step (or two parts the same item) with different
+    content, the one in the folder given first wins (within a folder, parts in the
+    order of their numbers), with a warning naming both: the same rule as for the
+    files pieces carry (``restore_files``). A piece of another run of the workflow
+    (left by an earlier attempt: "Re-run all jobs" plans a new run) is left out, with
+    a warning.
+    """
     found: dict[str, Piece] = {}
+    unique = list(dict.fromkeys(f.resolve() for f in folders))
     for step in record.steps:
-        whole = [f / f"{step.id}.json" for f in folders if (f / f"{step.id}.json").is_file()]
-        parts = sorted({p for f in folders for p in f.glob(f"{step.id}.part-*.json")})
+        whole = _of_run([f / f"{step.id}.json" for f in unique], record)
+        parts = _of_run([p for f in unique for p in _parts(f, step.id)], record)
         if whole:
-            found[step.id] = _load_piece(whole[0], record)
+            for other, _ in [*whole[1:], *parts]:
+                _warn_conflict(step.id, whole[0][0], other)
+            found[step.id] = whole[0][1]
         elif parts:
-            found[step.id] = _joined([_load_piece(p, record) for p in parts])
+            found[step.id] = _joined([piece for _, piece in parts])
     return found
 
 
-def _load_piece(path: Path, record: RunRecord) -> Piece:
+def _of_run(paths: Sequence[Path], record: RunRecord) -> list[tuple[Path, Piece]]:
+    """The pieces at ``paths`` that exist and are of ``record``'s run."""
+    pieces = []
+    for path in paths:
+        piece = _load_piece(path, record) if path.is_file() else None
+        if piece is not None:
+            pieces.append((path, piece))
+    return pieces
+
+
+def _parts(folder: Path, step_id: str) -> list[Path]:
+    """The parts of ``step_id`` in ``folder``, by number (``part-2`` before ``part-10``)."""
+    found = []
+    for path in folder.glob(f"{step_id}.part-*.json"):
+        number = path.name[len(step_id) + len(".part-") : -len(".json")]
+        if number.isdecimal():
+            found.append((int(number), path))
+    return [path for _, path in sorted(found)]
+
+
+def _warn_conflict(step_id: str, chosen: Path, other: Path, item: str = "") -> None:
+    if other.name == chosen.name and other.read_bytes() == chosen.read_bytes():
+        return  # the same piece, passed twice
+    what = f"item {item} of step '{step_id}'" if item else f"step '{step_id}'"
+    log.warning(
+        "%s and %s both hold %s: %s is used (the first folder given wins)",
+        chosen,
+        other,
+        what,
+        chosen.name if chosen.parent == other.parent else chosen,
+    )
+
+
+def _load_piece(path: Path, record: RunRecord) -> Piece | None:
+    """The piece at ``path``; None (with a warning) when it is of another run of the
+    workflow; UsageError when of another workflow, or not a piece."""
     data = _read_json(path, "piece")
     step = StepRecord.from_json(data)
     names = data.get("output_names")
     output_names = None if names is None else tuple(names)
-    if (data.get("workflow"), data.get("run_id")) != (record.workflow, record.run_id):
+    if data["workflow"] != record.workflow:
         raise UsageError(
-            f"{path}: a piece of run {data.get('workflow')}/{data.get('run_id')}, "
-            f"not {record.workflow}/{record.run_id}"
+            f"{path}: a piece of workflow '{data['workflow']}', not '{record.workflow}'"
         )
+    if data["run_id"] != record.run_id:
+        log.warning("%s: a piece of run %s, not %s: left out", path, data["run_id"], record.run_id)
+        return None
     notebook = path.parent / f"{step.id}.ipynb"
     items = tuple(path.parent / i.notebook for i in step.items if i.notebook)
+    upstream = {k: StepRecord.from_json(v) for k, v in data.get("upstream", {}).items()}
     return Piece(
         step,
         notebook if notebook.is_file() else None,
         tuple(p for p in items if p.is_file()),
         output_names,
+        upstream,
+        path,
     )
 
 
 def _joined(parts: Sequence[Piece]) -> Piece:
-    """One piece from the parts of a foreach step: each item as the part that
-    finished it left it (pending when none did)."""
+    """One piece from the parts of a foreach step: each item as the first part that
+    finished it left it (pending when none did), with that part's notebook."""
     items = {i.index: i for i in parts[0].step.items}
-    notebooks: dict[str, Path] = {}
+    chosen: dict[int, Piece] = {}
     for part in parts:
         for item in part.step.items:
-            if item.status.is_final and item.index in items:
+            if not item.status.is_final or item.index not in items:
+                continue
+            first = chosen.setdefault(item.index, part)
+            if first is part:
                 items[item.index] = item
-        notebooks.update((p.name, p) for p in part.items)
+            elif items[item.index] != item and first.path and part.path:
+                _warn_conflict(part.step.id, first.path, part.path, str(item.index))
     step = replace(parts[0].step, items=tuple(items[i] for i in sorted(items)))
-    chosen = tuple(notebooks[i.notebook] for i in step.items if i.notebook in notebooks)
-    return Piece(step, None, chosen, parts[0].output_names or ())
+    notebooks = [
+        path
+        for i in step.items
+        if i.index in chosen
+        for path in chosen[i.index].items
+        if path.name == i.notebook
+    ]
+    upstream = {k: v for part in reversed(parts) for k, v in part.upstream.items()}
+    return Piece(step, None, tuple(notebooks), parts[0].output_names or (), upstream, parts[0].path)
 
 
 def write_files(

@@ -273,3 +273,6 @@ def test_a_step_fails_naming_the_worker_lost_past_allowed_failures(project: Path
     assert record.step("after").reason == "needs 'slow', which failed"
     run_dir = project / "runs" / "lost" / DASK
     assert sorted(p.name for p in run_dir.iterdir()) == ["README.md", "quick.ipynb", "run.json"]
+    assert (record.step("quick").notebook, slow.notebook) == ("quick.ipynb", "")
+    report = (run_dir / "README.md").read_text(encoding="utf-8")
+    assert "(quick.ipynb)" in report and "slow.ipynb" not in report

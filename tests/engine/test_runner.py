@@ -494,3 +494,49 @@ def test_interrupted_run_is_cancelled(project: Path, signum: int) -> None:
     assert (after.status, after.reason) == (StepStatus.CANCELLED, "the run was interrupted")
     assert record.end is not None
     assert wait_until_no_kernels(record.run_id) == []
+
+
+LOST = "2026-11-20T063000Z-0003"
+
+
+def test_a_step_that_left_no_notebook_records_and_links_none(tmp_path: Path) -> None:
+    """As when a Dask worker is lost past ``allowed-failures``: the executor returns a
+    failure without having written the executed notebook."""
+    from nbflow.engine.step import StepResult, execute_step
+    from nbflow.run_record import StepError, StepStatus, utc_now
+
+    folder = tmp_path / "workflows" / "lost"
+    write_notebook(folder / "quick.ipynb", None, ["1"])
+    write_notebook(folder / "slow.ipynb", None, ["1"])
+    workflow = load_manifest(
+        write_manifest(
+            folder,
+            """
+            name: lost
+            steps:
+              - id: quick
+                notebook: quick.ipynb
+              - id: slow
+                notebook: slow.ipynb
+              - id: each
+                notebook: slow.ipynb
+                foreach: [a]
+                needs: [quick]
+            """,
+        )
+    )
+
+    def executor(task: Any, handle: Any, cancelled: Any) -> StepResult:
+        if task.step_id == "quick":
+            return execute_step(task, handle, cancelled)
+        now = utc_now()
+        return StepResult(StepStatus.FAILED, now, now, 0.0, StepError("KilledWorker", "lost"))
+
+    record = run_workflow(workflow, RunOptions(run_id=LOST), executor=executor)
+
+    run_dir = tmp_path / "runs" / "lost" / LOST
+    assert sorted(p.name for p in run_dir.iterdir()) == ["README.md", "quick.ipynb", "run.json"]
+    assert [s.notebook for s in record.steps] == ["quick.ipynb", "", ""]
+    assert record.step("each").items[0].notebook == ""
+    links = re.findall(r"\]\(([^)]+\.ipynb)\)", (run_dir / "README.md").read_text())
+    assert set(links) == {"quick.ipynb"}

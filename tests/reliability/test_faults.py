@@ -18,6 +18,7 @@ import pytest
 
 from nbflow.cli import main
 from nbflow.engine.runner import RunOptions, run_workflow
+from nbflow.errors import WriteError
 from nbflow.manifest.load import load_manifest
 from nbflow.run_record import RunStatus, StepStatus, parse_time
 from nbflow.store import runs
@@ -407,10 +408,11 @@ def test_crash_while_writing_the_record_keeps_the_previous_one(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(runs.os, "replace", crash)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(WriteError) as raised:
         runs.write_record(run_dir, replace(record, status=RunStatus.SUCCEEDED))
     monkeypatch.undo()
 
+    assert str(raised.value) == f"cannot write {run_dir / 'run.json'}: No space left on device"
     assert (run_dir / "run.json").read_bytes() == before
     assert json.loads(before)["status"] == "running"
     assert read_record(run_dir) == record

@@ -95,3 +95,31 @@ def test_a_piece_that_is_not_json_exits_2(seed: Path, capsys: pytest.CaptureFixt
         f"error: {seed / 'prepare.json'}: not JSON: Expecting property name enclosed in "
         "double quotes: line 1 column 18 (char 17)\n"
     )
+
+
+def test_a_piece_of_another_run_is_left_out_with_a_warning(
+    seed: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An earlier attempt's artifact, seen by a job of "Re-run all jobs" (a new run)."""
+    earlier = "2026-11-19T063000Z-0001"
+    text = json.dumps({"workflow": "sweep", "run_id": earlier, "id": "prepare", "status": "failed"})
+    (seed / "prepare.json").write_text(text, encoding="utf-8")
+    capsys.readouterr()
+
+    assert main(["assemble", "sweep", "--pieces", str(seed)]) == 130
+
+    warning = f"WARNING nbflow.store.pieces: {seed / 'prepare.json'}: a piece of run {earlier}, "
+    assert f"{warning}not {RUN}: left out" in capsys.readouterr().err.splitlines()
+
+
+def test_a_piece_of_another_workflow_exits_2(
+    seed: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = json.dumps({"workflow": "other", "run_id": RUN, "id": "prepare", "status": "failed"})
+    (seed / "prepare.json").write_text(text, encoding="utf-8")
+    capsys.readouterr()
+
+    assert main(["assemble", "sweep", "--pieces", str(seed)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {seed / 'prepare.json'}: a piece of workflow 'other', not 'sweep'\n"
+    )
