@@ -4,7 +4,8 @@ Ploomber's ``nb --inject`` is the model. The cell is papermill's own
 ``injected-parameters`` cell (``papermill.parameterize``), placed where papermill
 places it: right after the cell tagged ``parameters`` (replacing an injected cell
 already there). It holds what the step would receive in a run
-(engine/received.py). A run replaces it (engine/source.py) and ``nbflow validate``
+(engine/received.py), secrets masked as in an executed notebook: the notebook
+is one a person commits. A run replaces it (engine/source.py) and ``nbflow validate``
 warns about one left in a notebook, so it is meant to be removed before committing:
 ``nbflow inject --remove``. Both write the notebook back in the JSON layout it was
 read in (store/notebook_layout.py), so inject then remove leaves ``git diff`` empty.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,6 +33,7 @@ from nbflow.manifest.model import Workflow
 from nbflow.manifest.notebook_file import read_notebook
 from nbflow.manifest.notebooks import INJECTED_TAG
 from nbflow.plan import check_step_ids
+from nbflow.secrets import Redactor
 from nbflow.store.notebook_layout import NBFORMAT, Layout, find_layout
 from nbflow.store.runs import write_atomic
 
@@ -52,7 +55,8 @@ def inject(
 ) -> Injected:
     """Write the injected-parameters cell ``step_id`` would get in a run (or got in run
     ``run_id``) into its notebook; UsageError when a value is not known."""
-    parameters = received_parameters(workflow, step_id, run_id, now)
+    redactor = Redactor.from_environment(workflow.secrets, os.environ)
+    parameters = redactor.data(received_parameters(workflow, step_id, run_id, now))
     step = workflow.step(step_id)
     path = workflow.notebook_path(step)
     data, layout = _read(path)

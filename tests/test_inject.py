@@ -168,3 +168,19 @@ def test_inject_of_an_unknown_step_is_refused(
     assert main(["inject", "chain", "d"]) == 2
 
     assert capsys.readouterr().err == "error: chain: unknown step 'd'; steps are: a, b, c\n"
+
+
+def test_inject_masks_a_secret_value_as_an_executed_notebook_does(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manifest = chain_workflow(project / "workflows" / "chain")
+    monkeypatch.setenv("GITHUB_TOKEN", "1357")
+    (manifest.parent / "workflow.yaml").write_text(
+        manifest.read_text(encoding="utf-8").replace("default: 3", "default: 913579"),
+        encoding="utf-8",
+    )
+
+    assert main(["inject", "chain", "a"]) == 0
+
+    assert "913579" not in (manifest.parent / "a.ipynb").read_text(encoding="utf-8")
+    assert injected_parameters(manifest.parent / "a.ipynb") == '# Parameters\nn = "9***9"\n'
