@@ -18,6 +18,7 @@ Further differences from the file:
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,7 @@ from nbflow.manifest.notebook_file import NotebookFile, read_notebook
 from nbflow.manifest.notebooks import INJECTED_TAG
 from nbflow.store.notebooks import dump_notebook
 
-__all__ = ["StepSource", "parameters_source", "prepare_source"]
+__all__ = ["StepSource", "injected_cell", "parameters_source", "prepare_source"]
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,22 @@ def _empty_injected(data: dict[str, Any], kernel: str) -> None:
                 "source": source,
             }
             return
+
+
+def injected_cell(
+    data: Mapping[str, Any], parameters: Mapping[str, Any], kernel: str
+) -> tuple[int, dict[str, Any]]:
+    """The injected-parameters cell papermill writes into the notebook ``data`` (nbformat
+    4) for ``parameters``, and the index papermill puts it at (``nbflow inject``)."""
+    import nbformat
+    from papermill.parameterize import parameterize_notebook
+
+    language = _language(data.get("metadata", {})) or _kernel_language(kernel)
+    nb = nbformat.from_dict(copy.deepcopy(dict(data)))  # type: ignore[no-untyped-call]
+    nb.metadata.setdefault("papermill", {})  # as papermill's execute_notebook prepares it
+    done = parameterize_notebook(nb, dict(parameters), kernel_name=kernel, language=language)
+    index = next(i for i, c in enumerate(done.cells) if INJECTED_TAG in c.metadata.get("tags", ()))
+    return index, copy.deepcopy(dict(done.cells[index]))
 
 
 def _language(metadata: Mapping[str, Any]) -> str:

@@ -33,7 +33,7 @@ from nbflow.manifest.notebook_file import NotebookError
 from nbflow.run_record import StepError, StepStatus, utc_now
 from nbflow.secrets import Redactor
 from nbflow.store.notebooks import dump_notebook
-from nbflow.store.runs import write_atomic
+from nbflow.store.runs import is_out_of_room, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -277,6 +277,8 @@ def _run_papermill_once(
     try:
         kernel = kernels.take(task.kernel_spec) if kernels else start_kernel(task.kernel_spec)
     except Exception as exc:  # unknown kernels, kernels that fail to start
+        if is_out_of_room(exc):
+            raise  # not the step's failure: the run stops (engine/runner.py)
         return StepError(type(exc).__name__, str(exc), None)
     try:
         handle.attach(kernel.pid)
@@ -321,6 +323,8 @@ def _run_papermill_in(task: StepTask, draft: Path, km: Any) -> StepError | None:
     except DeadKernelError as exc:
         return StepError("DeadKernelError", f"the kernel died: {exc}", None)
     except Exception as exc:  # bad notebooks, kernels that never become ready
+        if is_out_of_room(exc):
+            raise  # papermill could not write the draft: the run stops (engine/runner.py)
         return StepError(type(exc).__name__, str(exc), None)
 
 

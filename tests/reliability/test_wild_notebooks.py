@@ -177,7 +177,8 @@ def test_a_stale_injected_parameters_cell_is_warned_about_and_replaced_in_a_run(
     assert err.splitlines() == [
         f"warning: {folder / 'workflow.yaml'}:3:23: steps[0] (a).notebook: notebook "
         "'a.ipynb' keeps an injected-parameters cell left by papermill or Ploomber "
-        '(cell 1: path = "/Users/alice/data.csv"); delete that cell from the notebook: '
+        '(cell 1: path = "/Users/alice/data.csv"); take it out with '
+        "`nbflow inject --remove wild` or delete that cell from the notebook: "
         "a run replaces it with the step's parameters",
         f"ok {folder / 'workflow.yaml'} (1 steps)",
     ]
