@@ -52,6 +52,16 @@ def test_ids_a_file_has_are_kept_and_never_reused(tmp_path: Path) -> None:
     assert cells[1]["id"] == read_notebook(again).data["cells"][0]["id"]
 
 
+def test_a_repeated_id_is_replaced_by_a_stable_one(tmp_path: Path) -> None:
+    cells = [{**_cell("x = 1"), "id": "same"}, {**_cell("y = 2"), "id": "same"}]
+    path = _write(tmp_path / "nb.ipynb", _v4(cells, minor=5))
+
+    ids = [[c["id"] for c in read_notebook(path).data["cells"]] for _ in range(2)]
+
+    assert ids[0] == ids[1]
+    assert ids[0][0] == "same" and ids[0][1] not in ("same", "")
+
+
 def test_nbformat_3_is_upgraded_with_stable_ids(tmp_path: Path) -> None:
     v3 = {
         "metadata": {"name": ""},
