@@ -10,9 +10,10 @@ files:
   (``nbformat.convert``), as papermill does; :attr:`NotebookFile.upgraded_from`
   says so, for the report.
 - Cells without an id (nbformat 4.4 and earlier, or a 4.5 file saved by a tool that
-  left them out) get a deterministic one, made from the cell's type and source, so
-  identical inputs give byte-identical executed notebooks (nbformat and papermill
-  would give random ones). The notebook is then nbformat 4.5.
+  left them out), or with the id of an earlier cell, get a deterministic one, made
+  from the cell's type and source, so identical inputs give byte-identical executed
+  notebooks (nbformat and papermill would give random ones). The notebook is then
+  nbformat 4.5.
 - The result is checked with nbformat's validator against nbformat's schema: first
   with fastjsonschema (fast, yes or no), and only for an invalid file with
   jsonschema, whose errors say where. Each problem names the notebook, the key path
@@ -131,15 +132,21 @@ def _upgrade_v3(path: Path, data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _give_ids(data: dict[str, Any]) -> None:
-    """Cells without an id get one made from their type and source (nbformat 4.5)."""
+    """Cells without an id, or repeating an earlier cell's, get one made from their
+    type and source (nbformat 4.5)."""
     cells = data.get("cells")
     if not isinstance(cells, list):
         return
     taken = {c["id"] for c in cells if isinstance(c, dict) and isinstance(c.get("id"), str)}
+    seen: set[str] = set()
     for cell in cells:
-        if isinstance(cell, dict) and "id" not in cell:
+        if not isinstance(cell, dict):
+            continue
+        if "id" not in cell or cell["id"] in seen:  # nbformat would give a repeat a random id
             cell["id"] = _new_id(cell, taken)
             taken.add(cell["id"])
+        if isinstance(cell["id"], str):
+            seen.add(cell["id"])
     if data.get("nbformat_minor", 0) < CURRENT_MINOR:
         data["nbformat_minor"] = CURRENT_MINOR
 
