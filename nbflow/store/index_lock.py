@@ -10,8 +10,8 @@ renames the lock over the index. Any failure before that deletes the lock file,
 leaving branch and index as they were.
 
 Were nbflow killed in the instant between the branch moving and the rename, the
-branch would hold the run while the index did not: ``git status`` then shows the
-run's files as deleted until ``git reset -q -- <run folder>`` (docs/git.md).
+branch would hold the run while the index did not, and the lock file would stay:
+delete it, then ``git reset -q -- <run folder>`` (docs/git.md).
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ class IndexLock:
     @classmethod
     @contextlib.contextmanager
     def hold(cls, git: Git, run_id: str) -> Iterator[IndexLock]:
-        """Create the lock file (StoreError naming it when another process keeps it
-        longer than :data:`LOCK_WAIT`) holding a copy of the index; delete it on
+        """Create the lock file (IndexLockedError naming it when another process keeps
+        it longer than :data:`LOCK_WAIT`) holding a copy of the index; delete it on
         leaving unless :meth:`commit` renamed it over the index."""
         lock = cls(git, git.git_path("index"))
         lock._create(run_id, LOCK_WAIT)
