@@ -369,7 +369,7 @@ def _run_job(context: _Context) -> Any:
         *_guard_steps(context),
         *_run_steps(context, tail=f'> "{RUN_DIR_FILE}"'),
         _git_identity(),
-        _commit_run_step(context),
+        _commit_run_step(),
     ]
     return job
 
@@ -410,7 +410,7 @@ def _guard_steps(context: _Context) -> list[Any]:
     return [step]
 
 
-def _commit_run_step(context: _Context) -> Any:
+def _commit_run_step() -> Any:
     """The only step given the token: commits and pushes the run the steps before made
     (also a failed one), after every notebook has exited."""
     lines = [
@@ -598,17 +598,18 @@ def _event_step(
 
 
 def _secret_env(workflow: Workflow) -> dict[str, str]:
-    """The manifest's secrets, for the steps that run notebooks (never the token)."""
+    """The manifest's secrets, for the steps that run notebooks: the token only when
+    the manifest lists ``GITHUB_TOKEN`` itself."""
     env = {}
     for name in workflow.secrets:
-        if name.startswith("GITHUB_"):
+        if name.startswith("GITHUB_") and name != "GITHUB_TOKEN":
             raise ManifestError(
                 [
                     Problem(
                         workflow.source,
                         "secrets",
                         f"GitHub does not allow a secret named '{name}' (the GITHUB_ prefix "
-                        "is reserved); GITHUB_TOKEN is given only to the step that pushes",
+                        "is reserved)",
                         "rename the secret",
                     )
                 ]

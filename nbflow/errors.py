@@ -81,6 +81,11 @@ class StoreError(NbflowError):
     exit_code = 1
 
 
+class WriteError(StoreError):
+    """A file nbflow writes (a run record, a report, a notebook) could not be written:
+    a full disk, a quota, a read-only folder. Names the file."""
+
+
 class UnpublishedCommitsError(StoreError):
     """``--push`` would publish commits of the user's along with the run: refused."""
 

@@ -29,7 +29,7 @@ from nbflow.ci import (
     write_ci,
 )
 from nbflow.cli import main
-from nbflow.errors import ConfigError
+from nbflow.errors import ConfigError, ManifestError
 from nbflow.manifest.load import load_manifest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -767,3 +767,56 @@ def test_check_tells_a_dependabot_bump_from_a_stale_file(
     assert check_ci(project) == [
         ".github/workflows/nbflow-finance-daily.yml: stale (its manifest or nbflow changed)"
     ]
+
+
+def test_the_token_reaches_notebooks_only_when_listed_as_a_secret(tmp_path: Path) -> None:
+    root = copy_examples(tmp_path / "project")
+    manifest = root / "workflows" / "finance-daily" / "workflow.yaml"
+    text = manifest.read_text(encoding="utf-8")
+
+    def push_env() -> Any:
+        steps = load(generate_ci(root)[FINANCE])["jobs"]["run"]["steps"]
+        return next(s for s in steps if s.get("name") == "nbflow run (push)").get("env")
+
+    assert push_env() is None
+    manifest.write_text(text.replace("secrets: []", "secrets: [GITHUB_TOKEN]"), encoding="utf-8")
+    assert push_env() == {"GITHUB_TOKEN": "${{ secrets.GITHUB_TOKEN }}"}
+
+    manifest.write_text(text.replace("secrets: []", "secrets: [GITHUB_API]"), encoding="utf-8")
+    with pytest.raises(ManifestError) as exc:
+        generate_ci(root)
+    assert str(exc.value) == (
+        f"{manifest}:1:1: secrets: GitHub does not allow a secret named 'GITHUB_API' (the "
+        "GITHUB_ prefix is reserved); rename the secret"
+    )
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (
+            "ci: {python: 3.10}",
+            "ci.python: expected a version in quotes such as '3.12', got 3.1 (unquoted, "
+            "YAML reads 3.10 as the number 3.1)",
+        ),
+        ("ci: {pyhton: '3.12'}", "ci.pyhton: unknown key; allowed: python, dependencies"),
+        (
+            "ci: {dependencies: 3}",
+            "ci.dependencies: expected a list of files (uv.lock, requirements files or "
+            "pyproject.toml), got 3",
+        ),
+        (
+            "ci: [python]",
+            "ci: expected a mapping, e.g. `ci: {python: '3.12', dependencies: [requirements.txt]}`",
+        ),
+    ],
+    ids=["unquoted-python", "unknown-key", "dependencies-not-a-list", "not-a-mapping"],
+)
+def test_bad_ci_settings_in_nbflow_yaml_name_the_key(
+    tmp_path: Path, settings: str, message: str
+) -> None:
+    root = copy_examples(tmp_path / "project")
+    (root / "nbflow.yaml").write_text(settings + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as exc:
+        generate_ci(root)
+    assert str(exc.value) == f"{root / 'nbflow.yaml'}: {message}"

@@ -277,7 +277,9 @@ class JobGraph:
         expr = expr.replace("&&", " and ").replace("||", " or ")
         expr = re.sub(r"!(?!=)", " not ", expr)
         holds = eval(expr, {"_starts": str.startswith})  # noqa: S307 - our own file
-        return bool(holds) and (ok or "always()" in condition)
+        # a status function in the condition replaces the implicit success()
+        status = ("always()", "cancelled()", "failure()")
+        return bool(holds) and (ok or any(f in condition for f in status))
 
     def _job(self, job_id: str, job: dict[str, Any]) -> str:
         needs_ok = all(self.results[n] == "success" for n in job.get("needs", []))

@@ -107,6 +107,22 @@ def test_no_notebook_finds_the_token_and_a_later_step_pushes_the_run(
     assert "ancestors checked; found: []" in printed
 
 
+def test_a_failed_run_is_still_committed_and_pushed(git_repo: Path, tmp_path: Path) -> None:
+    snoop_project(git_repo)
+    write_notebook(
+        git_repo / "workflows" / "snoop" / "snoop.ipynb", "", ["raise ValueError('boom')"]
+    )
+    graph = run_job(git_repo, tmp_path, "schedule", {})
+
+    assert graph.results == {"run": "failure", "pull_request": "skipped"}
+    assert [f.partition("\n")[0] for f in graph.failures] == ["run: nbflow run (schedule): exit 1"]
+    (run_dir,) = pushed_runs(tmp_path)
+    assert (read_record(run_dir).status.value, read_record(run_dir).trigger) == (
+        "failed",
+        "schedule",
+    )
+
+
 RUN_COMMIT = (
     "nbflow: snoop succeeded (1/1 steps) run 2026-12-02T070000Z-0001\n\n"
     "Executed notebooks, run record (run.json) and report (README.md) of this run.\n\n"

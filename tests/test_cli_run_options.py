@@ -244,6 +244,8 @@ def test_resuming_a_succeeded_committed_run_changes_no_byte_and_says_so(
 ) -> None:
     flag_chain(project_repo)
     (project_repo / "workflows" / "chain" / "flag").touch()
+    git(project_repo, "add", "-A")
+    git(project_repo, "commit", "-q", "-m", "chain")
     assert main(["run", "chain", "--commit"]) == 0
     run_dir, done = latest_run(project_repo, "chain")
     before = (

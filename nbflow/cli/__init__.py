@@ -10,7 +10,7 @@ modules (papermill, Jupyter, Git) are imported inside the commands that use them
 Each module holds a group of commands, each command's handler (``cmd_…``) next to
 the function adding its parser (``add_…``): ``run`` and ``pieces`` (steps run apart,
 ``assemble``) with ``run_options`` and ``publish`` (commit, pull request, notify);
-``inspect`` (validate, graph, affected, due, runs, show); ``ci``; ``project`` (init,
+``inspect`` (validate, graph, affected, due, runs, show); ``inject``; ``ci``; ``project`` (init,
 new, hooks); ``github`` (comment). ``common`` holds what they share.
 """
 
@@ -23,7 +23,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from nbflow.cli import ci, github, inspect, pieces, project, publish, run
+from nbflow.cli import ci, github, inject, inspect, pieces, project, publish, run
 from nbflow.cli.common import EXIT_CLOSED_PIPE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_INVALID
 from nbflow.errors import NbflowError
 
@@ -41,6 +41,7 @@ COMMANDS = (
     inspect.add_due,
     publish.add_commit,
     inspect.add_graph,
+    inject.add_inject,
     inspect.add_runs,
     inspect.add_show,
     github.add_comment,

@@ -68,6 +68,7 @@ from typing import IO, Any
 
 from nbflow.engine import forkserver
 from nbflow.engine.forkserver import PR_SET_PDEATHSIG, ForkedProcess, ForkError, ForkServer
+from nbflow.engine.loops import closing_loop
 from nbflow.errors import UsageError
 from nbflow.manifest.model import Step, Workflow
 
@@ -433,7 +434,7 @@ class KernelPool:
         return kernel
 
     def _kill(self, kernel: Kernel) -> None:
-        kernel.kill()
+        closing_loop(kernel.kill)()  # on a pool thread: no loop left open (engine/loops.py)
         with self._lock:
             self._live.discard(kernel)
 

@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
@@ -26,6 +27,7 @@ from nbflow.engine import fingerprint as fp
 from nbflow.engine.cache import StepCache
 from nbflow.engine.kernels import KernelPool, KernelSpec, check_kernels, resolve_kernels
 from nbflow.engine.locks import workflow_lock
+from nbflow.engine.loops import closing_loop
 from nbflow.engine.parameters import (
     resolve_foreach,
     resolve_globs,
@@ -42,7 +44,7 @@ from nbflow.engine.step import (
     load_papermill,
 )
 from nbflow.engine.sweep import item_notebook, settle_sweep
-from nbflow.errors import NbflowError
+from nbflow.errors import NbflowError, WriteError
 from nbflow.manifest.model import Step, Workflow
 from nbflow.manifest.notebooks import NotebookError, inspect_notebook
 from nbflow.manifest.values import jsonable
@@ -306,12 +308,15 @@ class _Run:
         self.lenders: dict[str, EarlierResult | None] = {}
         self.started_kernels = False
         self.saves_deferred = self.save_pending = False
+        # the first file that could not be written (a full disk): the run stops, and
+        # from then on saving the record is best effort (_stop_writing)
+        self.write_error: WriteError | None = None
+        self.saves_best_effort = False
         self.queued: collections.deque[tuple[Step, int, StepTask]] = collections.deque()
 
     # -- the loop --------------------------------------------------------------
 
     def execute(self) -> RunRecord:
-        self.dir.mkdir(parents=True, exist_ok=True)
         self._find_lenders()
         self._save()
         if self.observer:
@@ -323,6 +328,8 @@ class _Run:
                 self._loop(pool, running)
         except KeyboardInterrupt:
             self._cancel(running)
+        except WriteError as exc:
+            raise self._stop_writing(running, exc) from exc
         except BaseException:
             self._cancel(running)  # a bug: still leave a final record behind
             self._finish()
@@ -356,6 +363,8 @@ class _Run:
             self._heartbeat()
             for future in finished:
                 self._record_result(running.pop(future), future.result())
+                if self.write_error:
+                    raise self.write_error  # its dependants are cancelled, not skipped
                 self._skip_dependants()
 
     def _record_result(self, step_id: str, result: StepRecord | ItemRecord) -> None:
@@ -432,7 +441,7 @@ class _Run:
             self.started_kernels = True
             self.kernels.start()
             load_papermill()
-        return pool.submit(work, *args)
+        return pool.submit(closing_loop(work), *args)
 
     def _update_item(self, step_id: str, item: ItemRecord) -> None:
         current = self._step(step_id)
@@ -447,7 +456,7 @@ class _Run:
         """Execute one item of a foreach step with the step's retries (worker thread)."""
         threading.current_thread().name = task.step_id
         new, result = self._execute(step, task, len(item.attempts))
-        timings = clean_notebook(task.output, root=self.project.root)
+        timings = self._clean(task)
         attempts = (*item.attempts, *new)
         start = attempts[0].start if attempts else item.start
         return replace(
@@ -653,16 +662,40 @@ class _Run:
                 found += self._blockers(self.workflow.step(need).needs)
         return found
 
-    def _cancel(self, running: dict[Future[Any], str]) -> None:
-        log.warning("interrupted: stopping %d running step(s)", len(running))
+    def _cancel(self, running: dict[Future[Any], str], why: str = "interrupted") -> None:
+        """Stop the run: running steps are stopped, the others cancelled; the record
+        says the run was ``why``."""
+        log.warning("the run was %s: stopping %d running step(s)", why, len(running))
         self.cancel.set()
         self.queued.clear()
         for handle in list(self.handles.values()):
-            handle.stop("cancelled: the run was interrupted")
+            handle.stop(f"cancelled: the run was {why}")
         for future, step_id in list(running.items()):
             with contextlib.suppress(Exception):
                 self._record_result(step_id, future.result())
-        self._cancel_unfinished("the run was interrupted")
+        self._cancel_unfinished(f"the run was {why}")
+
+    def _stop_writing(self, running: dict[Future[Any], str], exc: WriteError) -> WriteError:
+        """A file could not be written (a full disk): stop the steps still running,
+        record what is true as far as it can still be written — steps that ran keep
+        their status, the one whose notebook was lost failed, the others were
+        cancelled — and return the error to raise: the file, and how to finish."""
+        self.write_error = self.write_error or exc
+        self.saves_best_effort = True
+        with self._deferred_saves():  # one try at the final record, not one per change
+            self._cancel(running, f"stopped: {self.write_error}")
+            self._finish()
+        finish = ""
+        if (self.dir / runs.RECORD_FILE).is_file():
+            finish = (
+                f"; once there is room, finish it with `nbflow run --resume {self.record.run_id}`"
+            )
+        return WriteError(f"{self.write_error}; the run stopped{finish}")
+
+    def _note_write_error(self, exc: WriteError) -> None:
+        """On a worker thread: a file of a step could not be written; stop the run."""
+        self.write_error = self.write_error or exc
+        self.cancel.set()
 
     def _cancel_unfinished(self, reason: str) -> None:
         """Record every item and step not final yet as cancelled, for ``reason``."""
@@ -678,7 +711,9 @@ class _Run:
     def _finish(self) -> RunRecord:
         end = utc_now()
         statuses = {s.status for s in self.record.steps}
-        if StepStatus.CANCELLED in statuses or self.cancel.is_set():
+        if self.write_error:
+            status = RunStatus.FAILED  # nbflow could not go on, nobody interrupted it
+        elif StepStatus.CANCELLED in statuses or self.cancel.is_set():
             status = RunStatus.CANCELLED
         elif StepStatus.FAILED in statuses:
             status = RunStatus.FAILED
@@ -716,7 +751,7 @@ class _Run:
         )
         earlier = list(current.attempts)  # of the run this one resumes
         attempts, result = self._execute(step, task, len(earlier))
-        timings = clean_notebook(task.output, root=self.project.root)
+        timings = self._clean(task)
         current = replace(current, timings=timings, notebook=_written(task))
         return _step_from_attempts(current, earlier, attempts, result)
 
@@ -730,7 +765,7 @@ class _Run:
             if number > 1 and not self._wait_before_retry(step, number, earlier):
                 break
             handle = self.handles[task.step_id] = KernelHandle()
-            result = self.executor(task, handle, self.cancel.is_set)
+            result = self._execute_once(task, handle)
             attempts.append(
                 Attempt(
                     earlier + number,
@@ -751,6 +786,28 @@ class _Run:
             )
         self.handles.pop(task.step_id, None)
         return attempts, result
+
+    def _execute_once(self, task: StepTask, handle: KernelHandle) -> StepResult:
+        """One attempt; failed when its notebook could not be written (the run stops)."""
+        start, started = utc_now(), time.monotonic()
+        try:
+            return self.executor(task, handle, self.cancel.is_set)
+        except (WriteError, OSError) as raised:
+            if not isinstance(raised, WriteError) and not runs.is_out_of_room(raised):
+                raise
+            exc = raised if isinstance(raised, WriteError) else _cannot_write(task, raised)
+            self._note_write_error(exc)
+            error = StepError(type(exc).__name__, str(exc))
+            seconds = round(time.monotonic() - started, 3)
+            return StepResult(StepStatus.FAILED, start, utc_now(), seconds, error)
+
+    def _clean(self, task: StepTask) -> dict[str, Any]:
+        """Move volatile metadata out of an executed notebook (store/notebooks.py)."""
+        try:
+            return clean_notebook(task.output, root=self.project.root)
+        except WriteError as exc:
+            self._note_write_error(exc)
+            return {}
 
     def _wait_before_retry(self, step: Step, number: int, earlier: int) -> bool:
         """Wait before this process's attempt ``number`` (after ``earlier`` ones of the
@@ -882,8 +939,13 @@ class _Run:
             self.save_pending = True
             return
         self.save_pending = False
-        runs.write_record(self.dir, self.record)
-        runs.write_atomic(self.dir / runs.REPORT_FILE, render_report(self.record))
+        try:
+            runs.write_record(self.dir, self.record)
+            runs.write_atomic(self.dir / runs.REPORT_FILE, render_report(self.record))
+        except WriteError as exc:
+            if not self.saves_best_effort:
+                raise
+            log.debug("the record is as last written: %s", exc)
 
 
 def _step_from_attempts(
@@ -901,6 +963,13 @@ def _step_from_attempts(
         error=last.error,
         outputs=last.outputs,
     )
+
+
+def _cannot_write(task: StepTask, exc: OSError) -> WriteError:
+    """The WriteError of a full disk met executing ``task``: the file, when the error
+    names it, else the folder papermill and the kernel write into."""
+    where = exc.filename or task.scratch or task.output.parent
+    return runs.cannot_write(Path(os.fsdecode(where)), exc)
 
 
 def _time_spent(earlier: Sequence[Attempt], new: Sequence[Attempt], end: str) -> float | None:

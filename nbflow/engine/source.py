@@ -18,6 +18,7 @@ Further differences from the file:
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,7 @@ from nbflow.manifest.notebook_file import NotebookFile, read_notebook
 from nbflow.manifest.notebooks import INJECTED_TAG
 from nbflow.store.notebooks import dump_notebook
 
-__all__ = ["StepSource", "parameters_source", "prepare_source"]
+__all__ = ["StepSource", "injected_cell", "parameters_source", "prepare_source"]
 
 
 @dataclass(frozen=True)
@@ -52,13 +53,12 @@ def prepare_source(
     source: NotebookFile = read_notebook(notebook)
     data = source.data
     cell_ids = tuple(cell["id"] for cell in data["cells"])
-    info = data["metadata"].setdefault("language_info", {})
     if not _language(data["metadata"]):  # papermill needs it to write parameters
-        info["name"] = _kernel_language(kernel)  # nbclient sets it from the kernel
+        info = data["metadata"].setdefault("language_info", {})
+        info["name"] = _kernel_language(kernel)  # nbclient then sets it from the kernel
     if not parameters:
         _empty_injected(data, kernel)
-    path = folder / "input" / notebook.name
-    path.parent.mkdir()
+    path = folder / f"source-{notebook.name}"  # not the name of papermill's draft
     path.write_text(dump_notebook(data), encoding="utf-8")
     return StepSource(path, cell_ids, source.upgraded_from)
 
@@ -88,6 +88,22 @@ def _empty_injected(data: dict[str, Any], kernel: str) -> None:
                 "source": source,
             }
             return
+
+
+def injected_cell(
+    data: Mapping[str, Any], parameters: Mapping[str, Any], kernel: str
+) -> tuple[int, dict[str, Any]]:
+    """The injected-parameters cell papermill writes into the notebook ``data`` (nbformat
+    4) for ``parameters``, and the index papermill puts it at (``nbflow inject``)."""
+    import nbformat
+    from papermill.parameterize import parameterize_notebook
+
+    language = _language(data.get("metadata", {})) or _kernel_language(kernel)
+    nb = nbformat.from_dict(copy.deepcopy(dict(data)))  # type: ignore[no-untyped-call]
+    nb.metadata.setdefault("papermill", {})  # as papermill's execute_notebook prepares it
+    done = parameterize_notebook(nb, dict(parameters), kernel_name=kernel, language=language)
+    index = next(i for i, c in enumerate(done.cells) if INJECTED_TAG in c.metadata.get("tags", ()))
+    return index, copy.deepcopy(dict(done.cells[index]))
 
 
 def _language(metadata: Mapping[str, Any]) -> str:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from nbflow.engine.folders import make_output_folders
 from nbflow.engine.kernels import KernelPool, KernelSpec, start_kernel
 from nbflow.engine.outputs import read_outputs
 from nbflow.engine.source import StepSource, parameters_source, prepare_source
@@ -32,7 +33,7 @@ from nbflow.manifest.notebook_file import NotebookError
 from nbflow.run_record import StepError, StepStatus, utc_now
 from nbflow.secrets import Redactor
 from nbflow.store.notebooks import dump_notebook
-from nbflow.store.runs import write_atomic
+from nbflow.store.runs import is_out_of_room, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -115,11 +116,7 @@ def execute_step(
     start, started = utc_now(), time.monotonic()
     with tempfile.TemporaryDirectory(prefix="nbflow-step-", dir=task.scratch) as scratch:
         draft = Path(scratch) / task.output.name
-        error: StepError | None = None
-        try:
-            source = prepare_source(task.notebook, Path(scratch), task.parameters, task.kernel)
-        except NotebookError as exc:  # changed since the run checked it
-            source, error = None, StepError("NotebookError", str(exc), None)
+        source, error = _prepare(task, Path(scratch))
         if source is not None:
             error = _run_watched(replace(task, notebook=source.path), draft, handle)
         notebook = _read_notebook(draft)
@@ -141,6 +138,19 @@ def execute_step(
         _redact_error(task.redactor, error),
         read_outputs(notebook),
     )
+
+
+def _prepare(task: StepTask, scratch: Path) -> tuple[StepSource | None, StepError | None]:
+    """The folders the step writes into, and the notebook papermill runs."""
+    try:
+        make_output_folders(task.cwd, task.produces)
+    except OSError as exc:
+        return None, StepError(type(exc.__cause__ or exc).__name__, str(exc), None)
+    try:
+        source = prepare_source(task.notebook, scratch, task.parameters, task.kernel)
+    except NotebookError as exc:  # changed since the run checked it
+        return None, StepError("NotebookError", str(exc), None)
+    return source, None
 
 
 def _run_watched(task: StepTask, draft: Path, handle: KernelHandle) -> StepError | None:
@@ -267,6 +277,8 @@ def _run_papermill_once(
     try:
         kernel = kernels.take(task.kernel_spec) if kernels else start_kernel(task.kernel_spec)
     except Exception as exc:  # unknown kernels, kernels that fail to start
+        if is_out_of_room(exc):
+            raise  # not the step's failure: the run stops (engine/runner.py)
         return StepError(type(exc).__name__, str(exc), None)
     try:
         handle.attach(kernel.pid)
@@ -311,6 +323,8 @@ def _run_papermill_in(task: StepTask, draft: Path, km: Any) -> StepError | None:
     except DeadKernelError as exc:
         return StepError("DeadKernelError", f"the kernel died: {exc}", None)
     except Exception as exc:  # bad notebooks, kernels that never become ready
+        if is_out_of_room(exc):
+            raise  # papermill could not write the draft: the run stops (engine/runner.py)
         return StepError(type(exc).__name__, str(exc), None)
 
 

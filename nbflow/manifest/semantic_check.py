@@ -324,7 +324,8 @@ class SemanticCheck:
             self.warn(
                 path,
                 _stale_injected(notebook, *info.injected),
-                "delete that cell from the notebook: a run replaces it with the step's parameters",
+                f"take it out with `nbflow inject --remove {self.doc.data.get('name')}` or delete "
+                "that cell from the notebook: a run replaces it with the step's parameters",
             )
 
     def _new(self, step: dict[str, Any]) -> str:

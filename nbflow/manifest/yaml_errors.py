@@ -11,6 +11,7 @@ The problem is placed where ruamel found it; where the cause is elsewhere (the
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["explain_yaml_error"]
@@ -21,15 +22,34 @@ _INDENT_FIX = (
 )
 
 
+@dataclass(frozen=True)
+class _Found:
+    """What ruamel says, and the line it points at."""
+
+    context: str  # "while parsing a flow mapping"
+    problem: str  # "expected ',' or '}', but got '<stream end>'"
+    opened: str  # where the context started: "line 3, column 5"
+    line: str  # the text of the line of the problem
+    column: int  # 0-based column of the problem in that line
+
+
+Explained = tuple[str, str] | None  # the problem and its fix, or None: another rule's
+
+
 def explain_yaml_error(exc: Any, text: str) -> tuple[str, str]:
     """The problem and its fix for ruamel's marked error ``exc`` in ``text``."""
-    context, problem = str(exc.context or ""), str(exc.problem or "")
-    opened, mark = _where(exc.context_mark), exc.problem_mark
-    line, column = _line(text, mark), mark.column if mark else 0
+    mark = exc.problem_mark
+    found = _Found(
+        str(exc.context or ""),
+        str(exc.problem or ""),
+        _where(exc.context_mark),
+        _line(text, mark),
+        mark.column if mark else 0,
+    )
     for rule in _RULES:
-        if explained := rule(context, problem, opened, line, column):
+        if explained := rule(found):
             return explained
-    message = " ".join(m for m in (context, problem) if m)
+    message = " ".join(m for m in (found.context, found.problem) if m)
     return f"invalid YAML: {message}", ""
 
 
@@ -42,17 +62,15 @@ def _line(text: str, mark: Any) -> str:
     return lines[mark.line] if mark and 0 <= mark.line < len(lines) else ""
 
 
-def _tab(context: str, problem: str, opened: str, line: str, column: int) -> tuple[str, str] | None:
-    if "'\\t'" not in problem:
+def _tab(e: _Found) -> Explained:
+    if "'\\t'" not in e.problem:
         return None
     return "invalid YAML: a tab character where YAML needs spaces", "indent with spaces, not tabs"
 
 
-def _indentation(
-    context: str, problem: str, opened: str, line: str, column: int
-) -> tuple[str, str] | None:
-    found = re.fullmatch(r"expected <block end>, but found '(.*)'", problem)
-    if not context.startswith("while parsing a block") or not found:
+def _indentation(e: _Found) -> Explained:
+    found = re.fullmatch(r"expected <block end>, but found '(.*)'", e.problem)
+    if not e.context.startswith("while parsing a block") or not found:
         return None
     if found[1] in ("]", "}"):
         opening = "[" if found[1] == "]" else "{"
@@ -62,17 +80,15 @@ def _indentation(
         )
     return (
         f"invalid YAML: this line is not indented like the block it is in (the block "
-        f"starting at {opened})",
+        f"starting at {e.opened})",
         _INDENT_FIX,
     )
 
 
-def _colon_in_value(
-    context: str, problem: str, opened: str, line: str, column: int
-) -> tuple[str, str] | None:
-    if problem != "mapping values are not allowed here":
+def _colon_in_value(e: _Found) -> Explained:
+    if e.problem != "mapping values are not allowed here":
         return None
-    if ": " in line[:column]:  # `description: a: b`
+    if ": " in e.line[: e.column]:  # `description: a: b`
         return (
             "invalid YAML: a value holding ': ' must be quoted",
             'put the value in quotes: description: "a: b"',
@@ -84,14 +100,12 @@ def _colon_in_value(
     )
 
 
-def _unclosed_flow(
-    context: str, problem: str, opened: str, line: str, column: int
-) -> tuple[str, str] | None:
-    flow = re.fullmatch(r"while parsing a flow (mapping|sequence)", context)
-    got = re.fullmatch(r"expected ',' or '(.)', but got '(.*)'", problem)
+def _unclosed_flow(e: _Found) -> Explained:
+    flow = re.fullmatch(r"while parsing a flow (mapping|sequence)", e.context)
+    got = re.fullmatch(r"expected ',' or '(.)', but got '(.*)'", e.problem)
     if not flow or not got:
         return None
-    if "${{" in line and got[2] == "{":
+    if "${{" in e.line and got[2] == "{":
         return (
             "invalid YAML: an expression ${{ … }} inside { } or [ ] without quotes",
             'put it in quotes: x: "${{ params.NAME }}"',
@@ -99,26 +113,22 @@ def _unclosed_flow(
     bracket = "{" if flow[1] == "mapping" else "["
     ended = "the end of the file" if got[2] == "<stream end>" else f"'{got[2]}'"
     return (
-        f"invalid YAML: the '{bracket}' at {opened} is not closed before {ended}",
+        f"invalid YAML: the '{bracket}' at {e.opened} is not closed before {ended}",
         f"close it with '{got[1]}', and separate its items with ','",
     )
 
 
-def _unclosed_quote(
-    context: str, problem: str, opened: str, line: str, column: int
-) -> tuple[str, str] | None:
-    if context != "while scanning a quoted scalar" or "end of stream" not in problem:
+def _unclosed_quote(e: _Found) -> Explained:
+    if e.context != "while scanning a quoted scalar" or "end of stream" not in e.problem:
         return None
     return (
-        f"invalid YAML: the quote at {opened} is never closed",
+        f"invalid YAML: the quote at {e.opened} is never closed",
         "end the value with the same quote character it starts with",
     )
 
 
-def _reserved_start(
-    context: str, problem: str, opened: str, line: str, column: int
-) -> tuple[str, str] | None:
-    found = re.fullmatch(r"found character '(.)' that cannot start any token", problem)
+def _reserved_start(e: _Found) -> Explained:
+    found = re.fullmatch(r"found character '(.)' that cannot start any token", e.problem)
     if not found:
         return None
     return (
@@ -127,22 +137,18 @@ def _reserved_start(
     )
 
 
-def _missing_colon(
-    context: str, problem: str, opened: str, line: str, column: int
-) -> tuple[str, str] | None:
-    if problem != "could not find expected ':'":
+def _missing_colon(e: _Found) -> Explained:
+    if e.problem != "could not find expected ':'":
         return None
     return (
-        f"invalid YAML: the text at {opened} is neither `key: value` nor a `- ` item",
+        f"invalid YAML: the text at {e.opened} is neither `key: value` nor a `- ` item",
         "add ': ' after the key (or '- ' before a list item), or indent it as part of the "
         "value above",
     )
 
 
-def _undefined_alias(
-    context: str, problem: str, opened: str, line: str, column: int
-) -> tuple[str, str] | None:
-    found = re.fullmatch(r"found undefined alias '(.*)'", problem)
+def _undefined_alias(e: _Found) -> Explained:
+    found = re.fullmatch(r"found undefined alias '(.*)'", e.problem)
     if not found:
         return None
     return (

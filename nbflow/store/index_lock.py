@@ -30,6 +30,10 @@ LOCK_WAIT = 10.0  # seconds to wait for another git process to release the index
 _POLL = 0.05
 
 
+class IndexLockedError(StoreError):
+    """Another process kept the index locked longer than :data:`LOCK_WAIT`."""
+
+
 class IndexLock:
     """``index.lock`` created by nbflow, holding the index it will become."""
 
@@ -70,15 +74,25 @@ class IndexLock:
                 break
             except FileExistsError:
                 if time.monotonic() >= deadline:
-                    raise StoreError(lock_message(self.path, run_id)) from None
+                    raise IndexLockedError(lock_message(self.path, run_id)) from None
                 time.sleep(_POLL)
         try:
-            with (
-                os.fdopen(fd, "wb") as out,
-                contextlib.suppress(FileNotFoundError),  # no index yet in a new repository
-                self.index.open("rb") as current,
-            ):
-                shutil.copyfileobj(current, out)
+            self._fill(fd)
         except BaseException:
             self.path.unlink(missing_ok=True)
             raise
+
+    def _fill(self, fd: int) -> None:
+        """Copy the index into the lock file; with no index yet (a new repository),
+        an empty one written by git (an empty file is not a valid index)."""
+        with os.fdopen(fd, "wb") as out:
+            if self.index.exists():
+                with self.index.open("rb") as current:
+                    shutil.copyfileobj(current, out)
+                return
+        fresh = self.index.with_name(f"{self.index.name}.nbflow-{os.getpid()}")
+        try:
+            self.git.run("read-tree", "--empty", env={"GIT_INDEX_FILE": str(fresh)})
+            os.replace(fresh, self.path)
+        finally:
+            fresh.unlink(missing_ok=True)

@@ -39,7 +39,7 @@ from nbflow.errors import StoreError, UnpublishedCommitsError, UsageError
 from nbflow.project import COMMIT_TARGETS, CommitSettings, Project
 from nbflow.run_record import RunRecord
 from nbflow.store.gitcmd import DEFAULT_REMOTE, ZERO_SHA, Git, GitFailure, lock_message
-from nbflow.store.index_lock import IndexLock
+from nbflow.store.index_lock import IndexLock, IndexLockedError
 from nbflow.store.replay import replay_run
 
 log = logging.getLogger(__name__)
@@ -382,16 +382,36 @@ class _Committer:
 
     def _move_current(self, ref: str, new: str, old: str) -> None:
         """Fast-forward the checked-out branch to the replayed commit, carrying the
-        user's local changes like ``git checkout`` does; leave it if they are in the way."""
+        user's local changes like ``git checkout`` does, with branch and index changing
+        together under the index lock; leave both where they were, with a warning, when
+        local changes are in the way, the branch moved meanwhile or the index is locked."""
         self.git.try_run("update-index", "-q", "--refresh")
-        if self.git.try_run("read-tree", "-m", "-u", old, new) is not None:
-            log.warning(
-                "the run landed on the remote as %s, but local changes are in the way of "
-                "updating this branch; run `git pull --rebase` when convenient",
-                new[:12],
-            )
-            return
-        self.git.update_ref(ref, new, old)
+        try:
+            with IndexLock.hold(self.git, self.record.run_id) as index:
+                if self._fast_forward(index, ref, new, old):
+                    self._update_index(index, new, ref.removeprefix("refs/heads/"))
+                    return
+        except IndexLockedError:
+            pass
+        log.warning(
+            "the run landed on the remote as %s, but this branch stays at %s (local changes "
+            "are in the way, or the branch or its index is in use); run `git pull --rebase` "
+            "when convenient",
+            new[:12],
+            (self.git.rev(ref) or old)[:12],
+        )
+
+    def _fast_forward(self, index: IndexLock, ref: str, new: str, old: str) -> bool:
+        """Move ``ref`` from ``old`` to ``new`` and the work tree and the prepared index
+        with it; False, with nothing changed, when that cannot be done."""
+        if self.git.rev(ref) != old:
+            return False
+        if self.git.try_run("read-tree", "-m", "-u", old, new, env=index.env) is not None:
+            return False
+        if self.git.try_update_ref(ref, new, old) is None:
+            return True
+        self.git.try_run("read-tree", "-m", "-u", new, old, env=index.env)  # files back
+        return False
 
 
 def _unpublished_message(

@@ -12,6 +12,7 @@ taken from the working tree.
 
 from __future__ import annotations
 
+import errno
 import itertools
 import json
 import os
@@ -22,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nbflow.errors import UsageError
+from nbflow.errors import UsageError, WriteError
 from nbflow.run_record import RunRecord, RunStatus, StepRecord
 
 if TYPE_CHECKING:
@@ -61,16 +62,32 @@ def written_files(record: RunRecord) -> list[str]:
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file and a rename. The file gets
     the mode the user's umask gives new files (as git does), not ``mkstemp``'s 0600:
-    in a shared checkout others read the run's record."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _create_temporary(path)
+    in a shared checkout others read the run's record. WriteError (naming ``path``)
+    when it cannot be written: a full disk, a quota, a read-only folder."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = _create_temporary(path)
+    except OSError as exc:
+        raise cannot_write(path, exc) from exc
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise cannot_write(path, exc) from exc
         raise
+
+
+def cannot_write(path: Path, exc: OSError) -> WriteError:
+    """The WriteError of ``exc``, raised writing ``path``."""
+    return WriteError(f"cannot write {path}: {exc.strerror or exc}")
+
+
+def is_out_of_room(exc: BaseException) -> bool:
+    """Whether ``exc`` says the disk (or the user's quota) is full."""
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 def _create_temporary(path: Path) -> tuple[int, str]:

@@ -177,7 +177,6 @@ def dump_workflow(project: Path) -> None:
         [
             "import json, nbflow\n"
             "from pathlib import Path\n"
-            "Path('data').mkdir()\n"
             "Path('data/ok.csv').write_text('n\\n3\\n')\n"
             "Path('data/z.json').write_text(json.dumps({'token': nbflow.secret('DUMP_TOKEN')}))"
         ],

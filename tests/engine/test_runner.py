@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from helpers import (
     cell_outputs,
+    chain_workflow,
     injected_parameters,
     latest_run,
     wait_until_no_kernels,
@@ -41,47 +42,6 @@ from nbflow.store.runs import read_record
 
 NOW = datetime(2026, 11, 20, 6, 30, tzinfo=UTC)
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
-
-
-def chain_workflow(folder: Path) -> Path:
-    """a → b → c: a records an int, b receives it through ${{ steps.a.outputs.total }}."""
-    write_notebook(folder / "a.ipynb", "n = 0", ["import nbflow\nnbflow.record('total', n * 2)"])
-    write_notebook(
-        folder / "b.ipynb",
-        "count = 0\nrun_id = ''",
-        [
-            "import nbflow\n"
-            "nbflow.record('count_type', type(count).__name__)\n"
-            "nbflow.record('count', count + 1)\n"
-            "nbflow.record('run_id', run_id)"
-        ],
-    )
-    write_notebook(
-        folder / "c.ipynb",
-        "label = 'notebook'\ngreeting = ''",
-        ["import nbflow\nnbflow.record('label', label)\nnbflow.record('greeting', greeting)"],
-    )
-    return write_manifest(
-        folder,
-        """
-        name: chain
-        parameters:
-          limit: {type: int, default: 3}
-          label: {type: str, default: hello}
-        steps:
-          - id: a
-            notebook: a.ipynb
-            parameters: {n: "${{ params.limit }}"}
-          - id: b
-            notebook: b.ipynb
-            parameters:
-              count: "${{ steps.a.outputs.total }}"
-              run_id: "${{ run.id }}"
-          - id: c
-            notebook: c.ipynb
-            parameters: {greeting: "${{ params.label }} on ${{ run.date }}"}
-        """,
-    )
 
 
 def test_three_step_chain_records_the_run(project: Path) -> None:

@@ -435,7 +435,8 @@ def test_a_killed_run_leaves_its_unmasked_scratch_only_where_the_next_command_re
         ".gitignore",
         str(process.pid),  # its lock
         "kernel",  # the connection file
-        "wait.ipynb",  # papermill's draft (and the source it ran)
+        "source",  # the notebook papermill reads (engine/source.py): no secret in it
+        "wait.ipynb",  # papermill's draft
     }
     assert find_canary(scratch, CANARY)  # the leak was real, and is kept out of sight
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from nbflow.cli import main
-from tests.helpers import latest_run, write_manifest
+from tests.helpers import injected_parameters, latest_run, write_manifest
 
 Cell = dict[str, Any]
 
@@ -155,6 +155,8 @@ def test_the_failing_cell_is_its_index_in_the_notebook_with_papermill_leftovers(
     ]
     report = (folder / "README.md").read_text(encoding="utf-8")
     assert report.count("`ValueError` at cell index 5 · after 1 attempt") == 2
+    injected = [injected_parameters(folder / f"{step}.ipynb") for step in ("a", "b")]
+    assert injected == ["# Parameters\n", '# Parameters\npath = "given.csv"\n']
 
 
 def test_a_stale_injected_parameters_cell_is_warned_about_and_replaced_in_a_run(
@@ -175,7 +177,8 @@ def test_a_stale_injected_parameters_cell_is_warned_about_and_replaced_in_a_run(
     assert err.splitlines() == [
         f"warning: {folder / 'workflow.yaml'}:3:23: steps[0] (a).notebook: notebook "
         "'a.ipynb' keeps an injected-parameters cell left by papermill or Ploomber "
-        '(cell 1: path = "/Users/alice/data.csv"); delete that cell from the notebook: '
+        '(cell 1: path = "/Users/alice/data.csv"); take it out with '
+        "`nbflow inject --remove wild` or delete that cell from the notebook: "
         "a run replaces it with the step's parameters",
         f"ok {folder / 'workflow.yaml'} (1 steps)",
     ]
@@ -192,23 +195,23 @@ def test_a_stale_injected_parameters_cell_is_warned_about_and_replaced_in_a_run(
 
 
 def test_notebooks_without_cell_ids_give_byte_identical_executed_notebooks(
-    project: Path, capsys: pytest.CaptureFixture[str]
+    project: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     cells = [cell("x = 1", tags=("parameters",)), cell("print(x)"), cell("# Done", kind="markdown")]
+    partial = notebook(cells, minor=5)  # 4.5, ids left out, and no language_info either
+    del partial["metadata"]["language_info"]
     workflow(
         project,
-        {
-            "old.ipynb": notebook(cells, minor=4),  # Jupyter before cell ids
-            "partial.ipynb": notebook(cells, minor=5),  # 4.5, ids left out
-        },
+        {"old.ipynb": notebook(cells, minor=4), "partial.ipynb": partial},
         "  - {id: old, notebook: old.ipynb, needs: []}\n"
         "  - {id: partial, notebook: partial.ipynb, needs: [], parameters: {x: 2}}\n",
     )
 
     runs = []
     for _ in range(2):
-        code, _, err = run_cli(["run", "wild"], capsys)
+        code, _, err = run_cli(["run", "wild"], capfd)  # what any library prints, too
         assert code == 0, err
+        assert "Warning" not in err and "invalid" not in err  # nbformat had nothing to fix
         runs.append(latest_run(project, "wild")[0])
 
     first, second = runs
@@ -260,6 +263,7 @@ def test_an_nbformat_3_notebook_is_upgraded_in_memory_and_the_report_says_so(
     code, _, err = run_cli(["run", "wild"], capsys)
 
     assert code == 0, err
+    assert "invalid" not in err
     run_folder, record = latest_run(project, "wild")
     assert record.step("a").upgraded_from == "3.0"
     executed = json.loads((run_folder / "a.ipynb").read_text(encoding="utf-8"))

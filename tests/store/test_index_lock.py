@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from conftest import configure_git
 from helpers import git, write_run
 
 from nbflow.errors import StoreError
@@ -110,3 +111,17 @@ def test_commits_of_different_workflows_at_once_all_land(git_repo: Path, target:
     landed = git(git_repo, "log", "--format=%(trailers:key=Nbflow-Run,valueonly)", branch)
     assert sorted(line for line in landed.splitlines() if line) == run_ids
     assert git(git_repo, "status", "--porcelain") == ("" if target == "current" else "?? runs/")
+
+
+def test_a_run_is_the_first_commit_of_a_repository_without_an_index(tmp_path: Path) -> None:
+    repo = tmp_path / "new"
+    git(tmp_path, "init", "-q", "-b", "main", str(repo))
+    configure_git(repo)
+    folder, record = write_run(repo, RUN_1)
+    assert not (repo / ".git" / "index").exists()
+
+    result = commit_run(Project(repo), folder, record, target="current", push=False)
+
+    assert git(repo, "rev-list", "HEAD") == result.sha
+    assert git(repo, "status", "--porcelain") == ""
+    assert sorted(p.name for p in (repo / ".git").iterdir() if "index" in p.name) == ["index"]

@@ -300,6 +300,40 @@ def test_a_rejected_push_is_replayed_on_the_new_tip(
     assert git(git_repo.parent / "origin.git", "rev-parse", second.branch) == second.sha
 
 
+def test_a_replayed_run_leaves_branch_and_index_together_when_the_branch_cannot_follow(
+    git_repo: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    other = clone(git_repo.parent / "origin.git", tmp_path / "other")
+    hook = other / ".git" / "hooks" / "reference-transaction"
+    hook.write_text(  # main may move once (the local run commit), not a second time
+        "#!/bin/sh\n"
+        '[ "$1" = prepared ] || exit 0\n'
+        "while read -r old new ref; do\n"
+        '  [ "$ref" = refs/heads/main ] || continue\n'
+        "  [ -e .git/moved-once ] && exit 1\n"
+        "  : > .git/moved-once\n"
+        "done\n"
+    )
+    hook.chmod(0o755)
+    folder1, record1 = write_run(git_repo, RUN_1)
+    commit_run(Project(git_repo), folder1, record1, target="current", push=True)
+    folder2, record2 = write_run(other, RUN_2)
+
+    with caplog.at_level(logging.WARNING, logger="nbflow.store.repo"):
+        result = commit_run(Project(other), folder2, record2, target="current", push=True)
+
+    local = git(other, "rev-parse", "main")
+    assert result.pushed and git(git_repo.parent / "origin.git", "rev-parse", "main") == result.sha
+    assert caplog.messages == [
+        f"the run landed on the remote as {result.sha[:12]}, but this branch stays at "
+        f"{local[:12]} (local changes are in the way, or the branch or its index is in use); "
+        "run `git pull --rebase` when convenient"
+    ]
+    assert git(other, "log", "-1", "--format=%(trailers:key=Nbflow-Run,valueonly)") == RUN_2
+    assert git(other, "status", "--porcelain") == ""
+    assert not (other / ".git" / "index.lock").exists()
+
+
 @pytest.mark.parametrize("target", ["current", "runs-branch"])
 def test_two_clones_pushing_at_once_both_land(git_repo: Path, tmp_path: Path, target: str) -> None:
     origin = git_repo.parent / "origin.git"
