@@ -457,3 +457,31 @@ def test_an_item_of_an_empty_sweep_exits_2(
     assert capsys.readouterr().err == "error: --item 5: step 'region' has no items this run\n"
     assert not (project / "more").exists()
     assert main([*base, "--item", ""]) == 0  # a matrix over an empty list: one job, no item
+
+
+def test_a_lost_whole_piece_is_recorded_as_the_step_after_it_saw_it(project: Path) -> None:
+    sweep_workflow(project / "workflows" / "sweep", '"${{ params.regions }}"')
+    seed = project / "seed"
+    assert main(["run", "sweep", "--plan", "--run-id", APART, "--outputs", str(seed)]) == 0
+    saw = {"status": "succeeded", "notebook": "prepare.ipynb", "outputs": {"regions": ["eu"]}}
+    piece = {
+        "workflow": "sweep",
+        "run_id": APART,
+        "id": "combine",
+        "status": "succeeded",
+        "upstream": {"prepare": {"id": "prepare", **saw}, "region": {"id": "region", **saw}},
+    }
+    (seed / "combine.json").write_text(json.dumps(piece), encoding="utf-8")
+
+    assert main(["assemble", "sweep", "--pieces", str(seed)]) == 0
+
+    prepare = read_record(project / "runs" / "sweep" / APART).step("prepare")
+    assert (prepare.status.value, prepare.notebook, prepare.outputs) == (
+        "succeeded",
+        "",
+        {"regions": ["eu"]},
+    )
+    assert prepare.reason == (
+        "no piece: recorded from the piece of 'combine', which ran after it; its notebook "
+        "is missing"
+    )

@@ -235,8 +235,11 @@ class JobGraph:
     def rerun_failed(self) -> dict[str, str]:
         """ "Re-run failed jobs": a new attempt of the failed jobs and of the jobs that
         need them, from the same commit; the others' results and artifacts are kept."""
-        jobs = self.doc["jobs"]
-        again = {j for j, result in self.results.items() if result == "failure"}
+        return self.rerun({j for j, result in self.results.items() if result == "failure"})
+
+    def rerun(self, jobs_to_run: set[str]) -> dict[str, str]:
+        """A new attempt of ``jobs_to_run`` and of the jobs that need them."""
+        jobs, again = self.doc["jobs"], set(jobs_to_run)
         while grown := {j for j in jobs if set(jobs[j].get("needs", [])) & again} - again:
             again |= grown
         self.attempt += 1
@@ -580,3 +583,33 @@ def test_the_matrix_simulated_records_what_a_local_run_does(git_repo: Path, tmp_
     (local_dir,) = iter_run_dirs(local / "runs", "sweep")
     assert comparable(record) == comparable(read_record(local_dir))
     assert record.step("combine").outputs == {"sum": 83}
+
+
+def test_a_matrix_part_lost_after_combine_ran_is_recorded_as_combine_saw_it(
+    git_repo: Path, tmp_path: Path
+) -> None:
+    sweep_project(git_repo)
+    origin = tmp_path / "origin.git"
+    graph = JobGraph(push_generated(git_repo, SWEEP_FILE), origin, tmp_path / "gh", "push")
+    assert graph.run()["assemble"] == "success", graph.failures
+    first = git(origin, "rev-parse", "main")
+    shutil.rmtree(graph.artifacts / "nbflow-sweep-42-region.1")  # the artifact expired
+
+    assert graph.rerun({"assemble"})["assemble"] == "success", graph.failures
+
+    assert git(origin, "rev-parse", "main^") == first
+    check = tmp_path / "check"
+    git(tmp_path, "clone", "-q", str(origin), str(check))
+    (run_dir,) = iter_run_dirs(check / "runs", "sweep")
+    record = read_record(run_dir)
+    region = record.step("region")
+    assert [(i.status.value, i.notebook) for i in region.items] == [
+        ("succeeded", "region.0.ipynb"),
+        ("succeeded", ""),
+        ("succeeded", "region.2.ipynb"),
+    ]
+    assert region.items[1].reason == (
+        "no part: recorded from the piece of 'combine', which ran after it; its notebook is missing"
+    )
+    assert (record.status.value, record.step("combine").outputs) == ("succeeded", {"sum": 83})
+    assert not (run_dir / "region.1.ipynb").exists()
