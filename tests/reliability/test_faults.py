@@ -198,7 +198,10 @@ def test_a_step_resumed_after_kill_9_takes_its_attempts_time_not_the_idle_gap(
     ]
     assert cut.duration >= 1.5, cut  # the time it ran until kill -9, not ~0
     assert cut.end <= last.start
-    assert slow.duration == pytest.approx(cut.duration + last.duration, abs=0.002)
+    # the attempts' time, plus this process's own bookkeeping (milliseconds, more on a
+    # loaded machine), never the 2 s idle gap between the two processes
+    attempts = cut.duration + last.duration
+    assert attempts - 0.002 <= slow.duration < attempts + 1.0
     assert slow.end is not None and slow.start is not None
     wall = (parse_time(slow.end) - parse_time(slow.start)).total_seconds()
     assert slow.duration <= wall - 2.0  # the idle gap between the processes is left out
