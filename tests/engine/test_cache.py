@@ -16,6 +16,7 @@ import pytest
 from helpers import code_cell, install_kernelspec, markdown_cell, write_manifest, write_notebook
 
 from nbflow.cli import main
+from nbflow.engine.fingerprint import notebook_digest
 from nbflow.engine.runner import RunOptions, run_workflow
 from nbflow.errors import ManifestError
 from nbflow.manifest.load import load_manifest
@@ -284,3 +285,20 @@ def test_a_kernel_change_reruns_the_step(
 
     assert statuses(record) == {"a": C, "b": C, "c": C, "d": S}
     assert record.step("d").outputs == {"d": 2}
+
+
+def test_source_as_text_or_as_lines_is_the_same_notebook(tmp_path: Path) -> None:
+    """Jupyter saves a cell's source as a list of lines, other tools as one string:
+    re-saving the same code either way must not change the fingerprint."""
+    path = write_notebook(tmp_path / "n.ipynb", "n = 1", ["import nbflow\nnbflow.record('x', n)"])
+    as_text = notebook_digest(path)
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    for cell in notebook["cells"]:
+        cell["source"] = cell["source"].splitlines(keepends=True)
+    path.write_text(json.dumps(notebook, indent=2), encoding="utf-8")
+
+    assert notebook_digest(path) == as_text
+    cell = notebook["cells"][1]
+    cell["source"] = [*cell["source"], "\nprint(n)"]
+    path.write_text(json.dumps(notebook, indent=2), encoding="utf-8")
+    assert notebook_digest(path) != as_text
