@@ -16,7 +16,7 @@ import pytest
 from helpers import code_cell, install_kernelspec, markdown_cell, write_manifest, write_notebook
 
 from nbflow.cli import main
-from nbflow.engine.fingerprint import notebook_digest
+from nbflow.engine.fingerprint import notebook_digest, step_fingerprint
 from nbflow.engine.runner import RunOptions, run_workflow
 from nbflow.errors import ManifestError
 from nbflow.manifest.load import load_manifest
@@ -302,3 +302,13 @@ def test_source_as_text_or_as_lines_is_the_same_notebook(tmp_path: Path) -> None
     cell["source"] = [*cell["source"], "\nprint(n)"]
     path.write_text(json.dumps(notebook, indent=2), encoding="utf-8")
     assert notebook_digest(path) != as_text
+
+
+def test_parameter_order_does_not_change_the_fingerprint() -> None:
+    """Parameters arrive in manifest, notebook or -p order: the same values in another
+    order are the same inputs (a mutation survivor: ``sort_keys=False``)."""
+    parts = {"notebook": "abc", "kernel": "python3", "needs": {}, "inputs": {}}
+    one = step_fingerprint(parameters={"n": 1, "name": "x", "when": "2024-05-01"}, **parts)
+    other = step_fingerprint(parameters={"when": "2024-05-01", "name": "x", "n": 1}, **parts)
+    assert one == other
+    assert step_fingerprint(parameters={"n": 2, "name": "x", "when": "2024-05-01"}, **parts) != one
