@@ -8,6 +8,7 @@ from a workflow parameter) and b's output; ``d`` receives a's double.
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import pytest
 from helpers import code_cell, install_kernelspec, markdown_cell, write_manifest, write_notebook
 
 from nbflow.cli import main
-from nbflow.engine.fingerprint import notebook_digest, step_fingerprint
+from nbflow.engine.fingerprint import matching_files, notebook_digest, step_fingerprint
 from nbflow.engine.runner import RunOptions, run_workflow
 from nbflow.errors import ManifestError
 from nbflow.manifest.load import load_manifest
@@ -312,3 +313,25 @@ def test_parameter_order_does_not_change_the_fingerprint() -> None:
     other = step_fingerprint(parameters={"when": "2024-05-01", "name": "x", "n": 1}, **parts)
     assert one == other
     assert step_fingerprint(parameters={"n": 2, "name": "x", "when": "2024-05-01"}, **parts) != one
+
+
+def test_a_notebook_put_back_with_an_older_time_is_read_again(tmp_path: Path) -> None:
+    """The digest memo is keyed on the file's exact (mtime, size): a different file
+    with an older time (``cp -p``, an unpacked archive) is not an earlier read of it."""
+    path = write_notebook(tmp_path / "n.ipynb", "n = 1", ["x = n"])
+    first = notebook_digest(path)
+    stat = path.stat()
+    write_notebook(path, "n = 2", ["x = n"])  # the same size
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns - 10**9))
+    assert notebook_digest(path) != first
+
+
+def test_double_star_inputs_span_folders(tmp_path: Path) -> None:
+    for relative in ("data/a.csv", "data/2024/b.csv", "data/2024/05/c.csv"):
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text("x", encoding="utf-8")
+    assert matching_files(tmp_path, "data/**/*.csv") == [
+        "data/2024/05/c.csv",
+        "data/2024/b.csv",
+        "data/a.csv",
+    ]
