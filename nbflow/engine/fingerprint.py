@@ -30,6 +30,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from nbflow.manifest.notebook_file import multiline_text
+
 VERSION = 1  # bump when the recipe changes: old fingerprints then never match
 
 _source_cache: dict[Path, tuple[tuple[int, int], str]] = {}
@@ -47,7 +49,7 @@ def notebook_digest(path: Path) -> str:
     cells = [
         [
             cell.get("cell_type"),
-            _text(cell.get("source", "")),
+            multiline_text(cell.get("source", "")),
             sorted(cell.get("metadata", {}).get("tags", ())),
         ]
         for cell in notebook.get("cells", ())
@@ -110,10 +112,6 @@ def step_fingerprint(
             "inputs": {k: dict(v) for k, v in inputs.items()},
         }
     )
-
-
-def _text(source: Any) -> str:
-    return "".join(source) if isinstance(source, list) else str(source)
 
 
 def _sha256(value: Any) -> str:

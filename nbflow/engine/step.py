@@ -29,7 +29,7 @@ from nbflow.engine.kernels import KernelPool, KernelSpec, start_kernel
 from nbflow.engine.outputs import read_outputs
 from nbflow.engine.source import StepSource, parameters_source, prepare_source
 from nbflow.engine.stops import quiet_when_stopped
-from nbflow.manifest.notebook_file import NotebookError
+from nbflow.manifest.notebook_file import NotebookError, multiline_text
 from nbflow.run_record import StepError, StepStatus, utc_now
 from nbflow.secrets import Redactor
 from nbflow.store.notebooks import dump_notebook
@@ -215,7 +215,9 @@ def _cell_message(error: StepError, notebook: Mapping[str, Any]) -> tuple[str, s
         return error.ename, error.evalue
     failed = [c for c in notebook.get("cells", ()) if _cell_papermill(c).get("exception")]
     outputs = failed[0].get("outputs", ()) if failed else ()
-    text = "".join(_text(o.get("text", "")) for o in outputs if o.get("name") == "stderr").strip()
+    text = "".join(
+        multiline_text(o.get("text", "")) for o in outputs if o.get("name") == "stderr"
+    ).strip()
     if not text:
         return error.ename, error.evalue
     last = text.splitlines()[-1]
@@ -228,10 +230,6 @@ def _cell_message(error: StepError, notebook: Mapping[str, Any]) -> tuple[str, s
 def _cell_papermill(cell: Mapping[str, Any]) -> Mapping[str, Any]:
     meta = cell.get("metadata", {}).get("papermill", {})
     return meta if isinstance(meta, Mapping) else {}
-
-
-def _text(value: Any) -> str:
-    return "".join(value) if isinstance(value, list) else str(value)
 
 
 def _redact_error(redactor: Redactor, error: StepError | None) -> StepError | None:

@@ -31,7 +31,7 @@ from typing import Any
 
 from nbflow.errors import NbflowError
 
-__all__ = ["NotebookError", "NotebookFile", "read_notebook"]
+__all__ = ["NotebookError", "NotebookFile", "multiline_text", "read_notebook"]
 
 FORMAT_DOC = "https://nbformat.readthedocs.io/en/latest/format_description.html"
 MAX_PROBLEMS = 10  # per notebook: the first ones say what is wrong
@@ -52,6 +52,12 @@ class NotebookFile:
 
     data: dict[str, Any]
     upgraded_from: str | None = None  # e.g. "3.0" when nbformat's converter upgraded it
+
+
+def multiline_text(value: Any) -> str:
+    """A notebook's multi-line string (a cell's source, a stream's text): stored as one
+    string or as a list of lines, the same text."""
+    return "".join(value) if isinstance(value, list) else str(value)
 
 
 def read_notebook(path: Path) -> NotebookFile:
@@ -152,8 +158,7 @@ def _give_ids(data: dict[str, Any]) -> None:
 
 
 def _new_id(cell: dict[str, Any], taken: set[str]) -> str:
-    source = cell.get("source")
-    text = "".join(source) if isinstance(source, list) else str(source)
+    text = multiline_text(cell.get("source"))
     base = hashlib.sha256(f"{cell.get('cell_type')}\0{text}".encode()).hexdigest()[:8]
     new, n = base, 1
     while new in taken:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nbflow.manifest.notebook_file import NotebookError, read_notebook
+from nbflow.manifest.notebook_file import NotebookError, multiline_text, read_notebook
 
 __all__ = ["Declared", "NotebookError", "NotebookInfo", "inspect_notebook"]
 
@@ -111,8 +111,7 @@ def _tags(cell: dict[str, Any]) -> list[str]:
 
 
 def _source(cell: dict[str, Any]) -> str:
-    source = cell.get("source", "")
-    return "".join(source) if isinstance(source, list) else str(source)
+    return multiline_text(cell.get("source", ""))
 
 
 def _parse(source: str) -> ast.Module | None:
