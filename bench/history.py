@@ -186,9 +186,7 @@ def main(repeat: int, runs: int, commits: int) -> None:
         f"nbflow run {WORKFLOW} (cached, {runs:,} runs)": lambda: run(
             [*nbflow, "run", WORKFLOW], root
         ),
-        f"nbflow affected ({commits:,} commits)": lambda: run(
-            [*nbflow, "affected", changed], root
-        ),
+        f"nbflow affected ({commits:,} commits)": lambda: run([*nbflow, "affected", changed], root),
         f"nbflow run --changed ({commits:,} commits)": lambda: run(
             [*nbflow, "run", "--changed", changed], root
         ),

@@ -131,7 +131,10 @@ def main(repeat: int, sizes: list[int]) -> None:
         rows = [
             ("cached rerun, wall", [cached_wall[s] for s in sizes]),
             ("executed, nbflow CPU", [executed[s]["cpu"] for s in sizes]),
-            ("executed, wall not in a kernel", [executed[s]["wall"] - executed[s]["busy"] for s in sizes]),
+            (
+                "executed, wall not in a kernel",
+                [executed[s]["wall"] - executed[s]["busy"] for s in sizes],
+            ),
             ("peak RSS, cached (MiB)", [cached_peak[s] for s in sizes]),
             ("peak RSS, executed (MiB)", [executed[s]["peak"] for s in sizes]),
         ]
