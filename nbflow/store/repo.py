@@ -30,10 +30,9 @@ import logging
 import random
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from nbflow.errors import StoreError, UnpublishedCommitsError, UsageError
 from nbflow.project import COMMIT_TARGETS, CommitSettings, Project
@@ -168,28 +167,35 @@ def _files_to_commit(run_dir: Path, folder: str, record: RunRecord) -> list[str]
 
 
 def iter_committed_records(
-    repo_root: Path, branch: str, workflow: str | None = None, runs_dir: Path | None = None
+    repo_root: Path,
+    branch: str,
+    workflow: str | None = None,
+    runs_dir: Path | None = None,
+    known: Container[str] = (),
 ) -> Iterator[RunRecord]:
     """Run records committed on ``branch`` under ``runs_dir`` (default
-    ``<repo_root>/runs``), read from Git
-    objects (no checkout); nothing when the branch or the folder does not exist."""
+    ``<repo_root>/runs``), read from Git objects (no checkout) by workflow then run
+    id, those of runs in ``known`` left unread; nothing when the branch or the
+    folder does not exist."""
     from nbflow.project import RUNS_DIR
     from nbflow.store.runs import RECORD_FILE, RUN_ID_PATTERN
 
     git = Git.find(repo_root)
     if git is None:
         return
-    runs_tree = git.tree(branch, git.relative(runs_dir or Path(repo_root) / RUNS_DIR))
-    if runs_tree is None:
-        return
-    for workflow_tree in sorted(runs_tree.trees, key=lambda t: t.name):
-        if workflow and workflow_tree.name != workflow:
-            continue
-        for run_tree in sorted(workflow_tree.trees, key=lambda t: t.name):
-            if RUN_ID_PATTERN.match(run_tree.name):
-                record = _record_from_tree(run_tree, RECORD_FILE)
-                if record is not None:
-                    yield record
+    folder = git.relative(runs_dir or Path(repo_root) / RUNS_DIR)
+    prefix = "" if folder == "." else f"{folder}/"
+    wanted = []
+    for path, data in git.files_named(
+        branch, f"{prefix}{workflow}" if workflow else folder, RECORD_FILE
+    ):
+        parts = path.removeprefix(prefix).split("/")
+        if len(parts) == 3 and RUN_ID_PATTERN.match(parts[1]) and parts[1] not in known:
+            wanted.append((parts[0], parts[1], path, data))
+    for _, _, path, data in sorted(wanted):
+        record = _record_from_blob(path, data)
+        if record is not None:
+            yield record
 
 
 def history_branches(repo_root: Path, runs_branch: str) -> list[str]:
@@ -435,12 +441,11 @@ def _unpublished_message(
     )
 
 
-def _record_from_tree(run_tree: Any, name: str) -> RunRecord | None:
+def _record_from_blob(path: str, data: bytes) -> RunRecord | None:
     try:
-        data = json.loads((run_tree / name).data_stream.read().decode("utf-8"))
-        return RunRecord.from_json(data)
+        return RunRecord.from_json(json.loads(data.decode("utf-8")))
     except (KeyError, ValueError, TypeError) as exc:
-        log.debug("%s: unreadable committed run record: %s", run_tree.path, exc)
+        log.debug("%s: unreadable committed run record: %s", path, exc)
         return None
 
 

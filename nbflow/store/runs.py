@@ -248,7 +248,10 @@ def list_runs(
             found[record.run_id] = record
         branches = history_branches(project.root, project.commit.runs_branch)
     for branch in branches:
-        for record in iter_committed_records(project.root, branch, workflow, project.runs_dir):
+        committed = iter_committed_records(
+            project.root, branch, workflow, project.runs_dir, known=found.keys()
+        )
+        for record in committed:
             found.setdefault(record.run_id, record)
     return sorted(found.values(), key=lambda r: (r.workflow, r.start, r.run_id))
 

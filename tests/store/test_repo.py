@@ -567,6 +567,30 @@ def test_committed_records_are_read_without_a_checkout(git_repo: Path) -> None:
     assert list(iter_committed_records(git_repo, "HEAD")) == []
 
 
+def test_committed_records_come_by_workflow_then_run_and_known_ones_are_left_unread(
+    git_repo: Path,
+) -> None:
+    """Records of two workflows, committed in another order, read in one batch: by
+    workflow, then run id; a run the caller has already (``known``) is not read, and
+    an unreadable run.json is skipped."""
+    folders = [
+        write_run(git_repo, RUN_2, workflow="zeta"),
+        write_run(git_repo, RUN_2),
+        write_run(git_repo, RUN_1),
+    ]
+    for folder, record in folders:
+        commit_run(Project(git_repo), folder, record, target="current", push=False)
+    broken = git_repo / "runs" / "demo" / "2026-11-24T000000Z-ee00"
+    broken.mkdir()
+    (broken / "run.json").write_text("{not json", encoding="utf-8")
+    commit_all(git_repo, "a broken record")
+    demo_1, demo_2, zeta_2 = folders[2][1], folders[1][1], folders[0][1]
+
+    assert list(iter_committed_records(git_repo, "HEAD")) == [demo_1, demo_2, zeta_2]
+    assert list(iter_committed_records(git_repo, "HEAD", known={RUN_1})) == [demo_2, zeta_2]
+    assert list(iter_committed_records(git_repo, "HEAD", "zeta")) == [zeta_2]
+
+
 def test_runs_lists_a_run_that_exists_only_in_the_runs_branch(
     git_repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
