@@ -101,7 +101,8 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from nbflow.store.runs import is_interrupted, list_runs
+    from nbflow.git.history import list_runs
+    from nbflow.store.runs import is_interrupted
 
     records = list_runs(current_project(), args.workflow, args.branch)
     if args.json:
@@ -123,8 +124,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    from nbflow.git.history import find_record
     from nbflow.report.run_report import render_report
-    from nbflow.store.runs import find_record
 
     record = find_record(current_project(), args.run, args.branch)
     print(json.dumps(record.to_json(), indent=2) if args.json else render_report(record))

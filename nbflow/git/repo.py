@@ -25,12 +25,11 @@ commands themselves are run by :class:`nbflow.git.commands.Git`.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import random
 import re
 import time
-from collections.abc import Callable, Container, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +39,7 @@ from nbflow.git.index_lock import IndexLock, IndexLockedError
 from nbflow.git.replay import replay_run
 from nbflow.project import COMMIT_TARGETS, CommitSettings, Project
 from nbflow.run_record import RunRecord
+from nbflow.store.runs import written_files
 
 log = logging.getLogger(__name__)
 
@@ -148,8 +148,6 @@ def check_notebook_sizes(
 def _files_to_commit(run_dir: Path, folder: str, record: RunRecord) -> list[str]:
     """The files of the run folder nbflow wrote (issue 10, item 1), by name; anything
     else in it — written there by a notebook — is left out, with a warning."""
-    from nbflow.store.runs import written_files
-
     names = [n for n in written_files(record) if (run_dir / n).is_file()]
     left_out = sorted(
         p.relative_to(run_dir).as_posix()
@@ -164,52 +162,6 @@ def _files_to_commit(run_dir: Path, folder: str, record: RunRecord) -> list[str]
             folder,
         )
     return names
-
-
-def iter_committed_records(
-    repo_root: Path,
-    branch: str,
-    workflow: str | None = None,
-    runs_dir: Path | None = None,
-    known: Container[str] = (),
-) -> Iterator[RunRecord]:
-    """Run records committed on ``branch`` under ``runs_dir`` (default
-    ``<repo_root>/runs``), read from Git objects (no checkout) by workflow then run
-    id, those of runs in ``known`` left unread; nothing when the branch or the
-    folder does not exist."""
-    from nbflow.project import RUNS_DIR
-    from nbflow.store.runs import RECORD_FILE, RUN_ID_PATTERN
-
-    git = Git.find(repo_root)
-    if git is None:
-        return
-    folder = git.relative(runs_dir or Path(repo_root) / RUNS_DIR)
-    prefix = "" if folder == "." else f"{folder}/"
-    wanted = []
-    for path, data in git.files_named(
-        branch, f"{prefix}{workflow}" if workflow else folder, RECORD_FILE
-    ):
-        parts = path.removeprefix(prefix).split("/")
-        if len(parts) == 3 and RUN_ID_PATTERN.match(parts[1]) and parts[1] not in known:
-            wanted.append((parts[0], parts[1], path, data))
-    for _, _, path, data in sorted(wanted):
-        record = _record_from_blob(path, data)
-        if record is not None:
-            yield record
-
-
-def history_branches(repo_root: Path, runs_branch: str) -> list[str]:
-    """Where committed runs are read from: HEAD, and the runs branch (local, else its
-    remote-tracking copy) when it exists."""
-    git = Git.find(repo_root)
-    if git is None:
-        return []
-    branches = ["HEAD"]
-    for candidate in (runs_branch, f"{DEFAULT_REMOTE}/{runs_branch}"):
-        if git.rev(candidate):
-            branches.append(candidate)
-            break
-    return branches
 
 
 # --------------------------------------------------------------------------- committing
@@ -439,14 +391,6 @@ def _unpublished_message(
         f"not on {remote}: {shown}{more}; nothing was pushed, and the run is not committed "
         f"(its folder stays); push your commits yourself first, then `{again}`{alone}"
     )
-
-
-def _record_from_blob(path: str, data: bytes) -> RunRecord | None:
-    try:
-        return RunRecord.from_json(json.loads(data.decode("utf-8")))
-    except (KeyError, ValueError, TypeError) as exc:
-        log.debug("%s: unreadable committed run record: %s", path, exc)
-        return None
 
 
 def _mb(size: int) -> str:
