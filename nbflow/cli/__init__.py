@@ -131,7 +131,7 @@ def _parser() -> argparse.ArgumentParser:
         "75 busy (the workflow is running: try later), 130 interrupted, 141 stdout closed. "
         "NBFLOW_DEBUG=1 shows tracebacks.",
     )
-    from nbflow import __version__
+    from nbflow.version import __version__
 
     parser.add_argument("--version", action="version", version=f"nbflow {__version__}")
     _add_verbose(parser, default=0)
