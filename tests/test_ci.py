@@ -23,14 +23,8 @@ import nbflow
 import nbflow.version
 from nbflow.cli import main
 from nbflow.errors import ConfigError, ManifestError
-from nbflow.github.workflows import (
-    GENERATED_HEADER,
-    MAX_TIMEOUT_MINUTES,
-    check_ci,
-    generate_ci,
-    timeout_minutes,
-    write_ci,
-)
+from nbflow.github.steps import MAX_TIMEOUT_MINUTES, timeout_minutes
+from nbflow.github.workflows import GENERATED_HEADER, check_ci, generate_ci, write_ci
 from nbflow.manifest.load import load_manifest
 
 REPO = Path(__file__).resolve().parents[1]

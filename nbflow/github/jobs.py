@@ -33,21 +33,19 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from nbflow.github.actions_yaml import _map, _step, _uses
+from nbflow.github.context import _Context
 from nbflow.github.pins import DOWNLOAD, UPLOAD
-from nbflow.github.workflows import (
+from nbflow.github.steps import (
     NOT_SKIPPED,
     _add_environment,
-    _Context,
     _git_identity,
     _guard_steps,
     _job_head,
-    _map,
     _run_condition,
     _run_steps,
     _secret_env,
     _setup_steps,
-    _step,
-    _uses,
     runner,
     timeout_minutes,
 )
