@@ -12,33 +12,33 @@ from typing import Any
 from nbflow.github.pins import Pin
 
 
-def _map(items: Iterable[tuple[str, Any]] = ()) -> Any:
+def mapping(items: Iterable[tuple[str, Any]] = ()) -> Any:
     from ruamel.yaml.comments import CommentedMap
 
     return CommentedMap(items)
 
 
-def _step(
+def run_step(
     name: str, *, run: Sequence[str], condition: str = "", env: Mapping[str, str] | None = None
 ) -> Any:
     """A ``run:`` step; several lines become a literal block."""
-    step = _map([("name", name)])
+    step = mapping([("name", name)])
     if condition:
         step["if"] = condition
     if env:
-        step["env"] = _map(sorted(env.items()))
-    step["run"] = _lines(run)
+        step["env"] = mapping(sorted(env.items()))
+    step["run"] = literal_lines(run)
     return step
 
 
-def _uses(pin: Pin, **with_: Any) -> Any:
-    step = _map([("uses", f"{pin.action}@{pin.sha}")])
+def uses_step(pin: Pin, **with_: Any) -> Any:
+    step = mapping([("uses", f"{pin.action}@{pin.sha}")])
     step.yaml_add_eol_comment(f"# {pin.version}", "uses")
-    step["with"] = _map(with_.items())
+    step["with"] = mapping(with_.items())
     return step
 
 
-def _lines(items: Sequence[str]) -> Any:
+def literal_lines(items: Sequence[str]) -> Any:
     """One line as text, several as a literal block."""
     from ruamel.yaml.scalarstring import LiteralScalarString
 

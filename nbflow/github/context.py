@@ -1,4 +1,4 @@
-"""What a generated GitHub Actions file depends on (:class:`_Context`): the workflow,
+"""What a generated GitHub Actions file depends on (:class:`Context`): the workflow,
 where its manifest is, its push paths and commit target, the project's setup and the
 action pins; and where the file lives (:func:`ci_path`).
 """
@@ -27,7 +27,7 @@ def ci_path(name: str) -> Path:
 
 
 @dataclass(frozen=True)
-class _Context:
+class Context:
     """What a generated file depends on: the workflow and a few facts about the project."""
 
     workflow: Workflow
@@ -39,7 +39,7 @@ class _Context:
     runs: str = "runs"  # the project's runs_dir, relative to the root, POSIX
 
     @classmethod
-    def of(cls, workflow: Workflow, root: Path, pins: Mapping[str, Pin] = PINS) -> _Context:
+    def of(cls, workflow: Workflow, root: Path, pins: Mapping[str, Pin] = PINS) -> Context:
         manifest = workflow.manifest.resolve().relative_to(root.resolve()).as_posix()
         raw = _raw_manifest(workflow.manifest)
         return cls(

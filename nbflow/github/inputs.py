@@ -9,7 +9,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from nbflow.github.actions_yaml import _map
+from nbflow.github.actions_yaml import mapping
 from nbflow.manifest.model import Parameter, ParamType
 from nbflow.manifest.values import DYNAMIC_DEFAULTS
 
@@ -24,27 +24,27 @@ _INPUT_TYPES = {
 }
 
 
-def _input_env(param: Parameter) -> str:
+def input_env(param: Parameter) -> str:
     return f"NBFLOW_INPUT_{param.name.upper()}"
 
 
-def _fits_inputs(parameters: Sequence[Parameter]) -> bool:
+def fits_inputs(parameters: Sequence[Parameter]) -> bool:
     """One input per parameter: at most MAX_INPUTS, and names distinct ignoring case
     (GitHub lower-cases input ids)."""
     names = {p.name.lower() for p in parameters}
     return len(parameters) <= MAX_INPUTS and len(names) == len(parameters)
 
 
-def _inputs(parameters: Sequence[Parameter]) -> Any:
+def dispatch_inputs(parameters: Sequence[Parameter]) -> Any:
     if not parameters:
         return None
-    if _fits_inputs(parameters):
-        return _map((p.name, _input(p)) for p in parameters)
-    return _map([("parameters", _json_input(parameters))])
+    if fits_inputs(parameters):
+        return mapping((p.name, _input(p)) for p in parameters)
+    return mapping([("parameters", _json_input(parameters))])
 
 
 def _input(param: Parameter) -> Any:
-    spec = _map([("description", _describe(param)), ("required", param.required)])
+    spec = mapping([("description", _describe(param)), ("required", param.required)])
     default = _input_default(param)
     if default is not None:
         spec["default"] = default
@@ -60,7 +60,7 @@ def _json_input(parameters: Sequence[Parameter]) -> Any:
         'Parameters as a JSON object, e.g. {"name": value}; '
         f"those left out keep the manifest's defaults. Parameters: {listed}"
     )
-    return _map(
+    return mapping(
         [
             ("description", _sanitize(description)),
             ("required", False),

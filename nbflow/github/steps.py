@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from nbflow.errors import ManifestError, Problem
-from nbflow.github.actions_yaml import _lines, _map, _step, _uses
-from nbflow.github.context import _Context, ci_path
-from nbflow.github.inputs import _fits_inputs, _input_env
+from nbflow.github.actions_yaml import literal_lines, mapping, run_step, uses_step
+from nbflow.github.context import Context, ci_path
+from nbflow.github.inputs import fits_inputs, input_env
 from nbflow.github.pins import CHECKOUT, SETUP_PYTHON, SETUP_UV
 from nbflow.manifest.expressions import find_references
 from nbflow.manifest.model import Step, Workflow
@@ -33,14 +33,14 @@ BOT_NAME = "github-actions[bot]"
 BOT_EMAIL = "41898282+github-actions[bot]@users.noreply.github.com"
 
 
-def _add_environment(job: Any, context: _Context) -> None:
+def add_environment(job: Any, context: Context) -> None:
     """``ci.environment``: the job holding secrets waits for the environment's rules."""
     if environment := context.workflow.ci.environment:
         job.insert(list(job).index("permissions") + 1, "environment", environment)
 
 
-def _git_identity() -> Any:
-    return _step(
+def git_identity() -> Any:
+    return run_step(
         "git identity for the run commit",
         run=[f'git config user.name "{BOT_NAME}"', f'git config user.email "{BOT_EMAIL}"'],
     )
@@ -49,11 +49,11 @@ def _git_identity() -> Any:
 NOT_SKIPPED = "steps.guard.outputs.skip != 'true'"  # no guard step ran: ''
 
 
-def _guard_steps(context: _Context) -> list[Any]:
+def guard_steps(context: Context) -> list[Any]:
     """A push holding only run commits runs nothing (``nbflow ci guard``)."""
     if not context.push_paths:
         return []
-    step = _step(
+    step = run_step(
         "skip a push of run commits only",
         condition="github.event_name == 'push'",
         run=['nbflow ci guard >> "$GITHUB_OUTPUT"'],
@@ -62,21 +62,21 @@ def _guard_steps(context: _Context) -> list[Any]:
     return [step]
 
 
-def _job_head(name: str, condition: str, permissions: Any, context: _Context) -> Any:
+def job_head(name: str, condition: str, permissions: Any, context: Context) -> Any:
     condition_items = [("if", condition)] if condition else []
-    return _map(
+    return mapping(
         [
             ("name", name),
             *condition_items,
             ("runs-on", runner(context)),
             ("timeout-minutes", timeout_minutes(context.workflow)),
             ("permissions", permissions),
-            ("defaults", _map([("run", _map([("shell", "bash")]))])),
+            ("defaults", mapping([("run", mapping([("shell", "bash")]))])),
         ]
     )
 
 
-def runner(context: _Context, step_id: str | None = None) -> Any:
+def runner(context: Context, step_id: str | None = None) -> Any:
     """A job's ``runs-on``: the step's own (``ci.steps.<id>.runs-on``), else
     ``ci.runs-on``, else ubuntu-latest."""
     ci = context.workflow.ci
@@ -85,7 +85,7 @@ def runner(context: _Context, step_id: str | None = None) -> Any:
     return list(found) if isinstance(found, tuple) else found
 
 
-def _run_condition(context: _Context) -> str:
+def run_condition(context: Context) -> str:
     """Not for pull requests (their own job); a push only on the default branch unless
     the manifest names branches (the trigger's filter then holds them)."""
     if not context.push_paths:
@@ -128,26 +128,26 @@ def _item_count(workflow: Workflow, step: Step) -> int | None:
     return None
 
 
-def _setup_steps(context: _Context) -> list[Any]:
+def setup_steps(context: Context) -> list[Any]:
     """Checkout without persisted credentials, Python, uv, then nbflow (pinned) and the
     project's dependencies (nbflow/github/install.py)."""
     setup, pins = context.setup, context.pins
     cache = setup.cache_glob or (ci_path(context.name).as_posix(),)
-    uv = {"enable-cache": True, "cache-dependency-glob": _lines(cache)}
+    uv = {"enable-cache": True, "cache-dependency-glob": literal_lines(cache)}
     return [
-        _uses(pins[CHECKOUT.action], **{"persist-credentials": False}),
-        _uses(pins[SETUP_PYTHON.action], **setup.python),
-        _uses(pins[SETUP_UV.action], **uv),
-        _step("install nbflow and the project's dependencies", run=setup.install),
+        uses_step(pins[CHECKOUT.action], **{"persist-credentials": False}),
+        uses_step(pins[SETUP_PYTHON.action], **setup.python),
+        uses_step(pins[SETUP_UV.action], **uv),
+        run_step("install nbflow and the project's dependencies", run=setup.install),
     ]
 
 
-def _run_steps(context: _Context, tail: str, *, secrets: bool = True) -> list[Any]:
+def run_steps(context: Context, tail: str, *, secrets: bool = True) -> list[Any]:
     """One ``nbflow run`` step per event; ``tail`` ends each command (the single job
     writes the run folder's path for the commit step; the per-step layout's plan job
     passes ``--plan --outputs DIR`` and ``secrets=False``). No step gets the token."""
     triggers = context.workflow.triggers
-    env = _secret_env(context.workflow) if secrets else {}
+    env = secret_env(context.workflow) if secrets else {}
     steps = []
     if context.push_paths:
         push = _event_step(context, "push", "push", env, tail=tail)
@@ -165,7 +165,7 @@ def _run_steps(context: _Context, tail: str, *, secrets: bool = True) -> list[An
 
 
 def _event_step(
-    context: _Context,
+    context: Context,
     trigger: str,
     event: str,
     env: Mapping[str, str],
@@ -174,7 +174,7 @@ def _event_step(
     tail: str,
 ) -> Any:
     command = f"nbflow run {context.name} --trigger {trigger} {arguments}{tail}"
-    return _step(
+    return run_step(
         f"nbflow run ({trigger})",
         condition=f"github.event_name == '{event}'",
         env=env,
@@ -182,7 +182,7 @@ def _event_step(
     )
 
 
-def _secret_env(workflow: Workflow) -> dict[str, str]:
+def secret_env(workflow: Workflow) -> dict[str, str]:
     """The manifest's secrets, for the steps that run notebooks: the token only when
     the manifest lists ``GITHUB_TOKEN`` itself."""
     env = {}
@@ -203,23 +203,23 @@ def _secret_env(workflow: Workflow) -> dict[str, str]:
     return env
 
 
-def _dispatch_step(context: _Context, env: Mapping[str, str], tail: str) -> Any:
+def _dispatch_step(context: Context, env: Mapping[str, str], tail: str) -> Any:
     parameters = context.workflow.parameters
     head = f"nbflow run {context.name} --trigger dispatch"
     event = "workflow_dispatch"
     if not parameters:
         return _event_step(context, "dispatch", event, env, tail=tail)
-    if not _fits_inputs(parameters):
+    if not fits_inputs(parameters):
         json_env = {**env, "NBFLOW_PARAMETERS": "${{ inputs.parameters }}"}
         arguments = '--params-json "$NBFLOW_PARAMETERS" '
         return _event_step(context, "dispatch", event, json_env, arguments, tail=tail)
-    inputs = {_input_env(p): f"${{{{ inputs.{p.name} }}}}" for p in parameters}
+    inputs = {input_env(p): f"${{{{ inputs.{p.name} }}}}" for p in parameters}
     lines = ["# an empty input keeps the manifest's default", "args=()"]
     for param in parameters:
-        var = _input_env(param)
+        var = input_env(param)
         lines.append(f'if [ -n "${var}" ]; then args+=(-p "{param.name}=${var}"); fi')
     lines.append(f'{head} "${{args[@]}}" {tail}')
-    return _step(
+    return run_step(
         "nbflow run (dispatch)",
         condition=f"github.event_name == '{event}'",
         env={**env, **inputs},
