@@ -45,6 +45,7 @@ from nbflow.engine.step import (
 )
 from nbflow.engine.sweep import item_notebook, settle_sweep
 from nbflow.errors import NbflowError, WriteError
+from nbflow.git.provenance import InputTree, check_clean, input_tree, warn_if_dirty
 from nbflow.manifest.model import Step, Workflow
 from nbflow.manifest.notebooks import NotebookError, inspect_notebook
 from nbflow.manifest.values import jsonable
@@ -65,7 +66,6 @@ from nbflow.run_record import (
 from nbflow.secrets import TOKEN_VARIABLES, Redactor
 from nbflow.store import runs
 from nbflow.store.notebooks import clean_notebook
-from nbflow.store.provenance import InputTree, check_clean, input_tree, warn_if_dirty
 
 log = logging.getLogger(__name__)
 
@@ -933,7 +933,7 @@ class _Run:
             os.utime(self.dir / runs.RECORD_FILE)
 
     def _save(self) -> None:
-        from nbflow.report import render_report
+        from nbflow.report.run_report import render_report
 
         if self.saves_deferred:
             self.save_pending = True

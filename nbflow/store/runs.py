@@ -239,7 +239,7 @@ def list_runs(
     """Runs in the working tree and committed on ``branches`` (default: HEAD and the
     runs branch), one record per run id, by workflow then time. Given ``branches``,
     only runs committed there are listed."""
-    from nbflow.store.repo import history_branches, iter_committed_records
+    from nbflow.git.repo import history_branches, iter_committed_records
 
     found: dict[str, RunRecord] = {}
     if branches is None:

@@ -19,7 +19,7 @@ commits on the new tip and push again, up to :data:`PUSH_ATTEMPTS` times
 same run (a re-run of failed jobs on GitHub), in a new commit on top. A folder on
 the remote holding another run under the same id is a real conflict: a
 StoreError naming the files that differ, with the local commit kept. The git
-commands themselves are run by :class:`nbflow.store.gitcmd.Git`.
+commands themselves are run by :class:`nbflow.git.commands.Git`.
 """
 
 from __future__ import annotations
@@ -35,11 +35,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nbflow.errors import StoreError, UnpublishedCommitsError, UsageError
+from nbflow.git.commands import DEFAULT_REMOTE, ZERO_SHA, Git, GitFailure, lock_message
+from nbflow.git.index_lock import IndexLock, IndexLockedError
+from nbflow.git.replay import replay_run
 from nbflow.project import COMMIT_TARGETS, CommitSettings, Project
 from nbflow.run_record import RunRecord
-from nbflow.store.gitcmd import DEFAULT_REMOTE, ZERO_SHA, Git, GitFailure, lock_message
-from nbflow.store.index_lock import IndexLock, IndexLockedError
-from nbflow.store.replay import replay_run
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def current_branch(root: Path) -> str:
 
 def commit_message(record: RunRecord) -> str:
     """``nbflow: <summary line>``, a body, and trailers ``git log --grep`` can find."""
-    from nbflow.report import render_summary_line
+    from nbflow.report.run_report import render_summary_line
 
     trailers = dict(
         zip(

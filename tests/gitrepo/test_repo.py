@@ -12,10 +12,10 @@ from helpers import assert_no_canary, commit_all, git, write_manifest, write_not
 
 from nbflow.cli import main
 from nbflow.errors import StoreError, UnpublishedCommitsError, UsageError
+from nbflow.git.commands import Git
+from nbflow.git.repo import commit_run, iter_committed_records
 from nbflow.project import Project
-from nbflow.store import index_lock, repo
-from nbflow.store.gitcmd import Git
-from nbflow.store.repo import commit_run, iter_committed_records
+from nbflow.git import index_lock, repo
 
 RUN_1 = "2026-11-23T000000Z-ab12"
 RUN_2 = "2026-11-23T000100Z-cd34"
@@ -186,7 +186,7 @@ def test_files_a_notebook_writes_into_its_run_folder_are_not_committed(
     name = f"runs/demo/{folder.name}"
     assert run_files(git_repo) == [f"{name}/README.md", f"{name}/a.ipynb", f"{name}/run.json"]
     assert (
-        f"WARNING nbflow.store.repo: not committed: big.bin, debug.log in {name}: nbflow "
+        f"WARNING nbflow.git.repo: not committed: big.bin, debug.log in {name}: nbflow "
         "commits only the run record, the report and the executed notebooks (see "
         "docs/security.md)"
     ) in err.splitlines()
@@ -319,7 +319,7 @@ def test_a_replayed_run_leaves_branch_and_index_together_when_the_branch_cannot_
     commit_run(Project(git_repo), folder1, record1, target="current", push=True)
     folder2, record2 = write_run(other, RUN_2)
 
-    with caplog.at_level(logging.WARNING, logger="nbflow.store.repo"):
+    with caplog.at_level(logging.WARNING, logger="nbflow.git.repo"):
         result = commit_run(Project(other), folder2, record2, target="current", push=True)
 
     local = git(other, "rev-parse", "main")
@@ -529,7 +529,7 @@ def test_notebooks_above_the_warning_size_are_committed_with_a_warning(
     (git_repo / "nbflow.yaml").write_text("commit: {warn_notebook_bytes: 100}\n")
     folder, record = write_run(git_repo, RUN_1, notebook="x" * 2_000)
 
-    with caplog.at_level(logging.WARNING, logger="nbflow.store.repo"):
+    with caplog.at_level(logging.WARNING, logger="nbflow.git.repo"):
         commit_run(Project(git_repo), folder, record, target="current", push=False)
 
     assert caplog.messages[0] == (

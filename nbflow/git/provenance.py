@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nbflow.errors import UsageError
+from nbflow.git.commands import Git
 from nbflow.manifest.model import Workflow
 from nbflow.project import Project
-from nbflow.store.gitcmd import Git
 
 log = logging.getLogger(__name__)
 
