@@ -21,8 +21,8 @@ MEDIA_TYPE = "application/vnd.github+json"
 _LATER = "run the command again later (https://www.githubstatus.com shows GitHub's incidents)"
 
 
-def _client(settings: GitHubSettings) -> Github:
-    """PyGithub retrying nothing (:func:`_attempted` does), pacing as GitHub asks unless
+def github_client(settings: GitHubSettings) -> Github:
+    """PyGithub retrying nothing (:func:`attempted` does), pacing as GitHub asks unless
     ``throttle`` is off."""
     pacing: dict[str, Any] = (
         {}
@@ -49,7 +49,7 @@ class _Token(Auth.Token):
 
 
 @dataclass(frozen=True)
-class _Operation:
+class Operation:
     """What was being done, to name it and suggest fixes when GitHub refuses."""
 
     description: str
@@ -58,7 +58,7 @@ class _Operation:
     missing: str = ""  # what a 404 may mean is missing, besides the repository
 
 
-def _attempted(settings: GitHubSettings, operation: _Operation, attempt: Callable[[int], T]) -> T:
+def attempted(settings: GitHubSettings, operation: Operation, attempt: Callable[[int], T]) -> T:
     """``attempt`` with retries, its failure translated into a GitHubError."""
 
     def failed(exc: Exception, tries: Tries) -> GitHubError:
@@ -68,7 +68,7 @@ def _attempted(settings: GitHubSettings, operation: _Operation, attempt: Callabl
 
 
 def _translated(
-    exc: Exception, settings: GitHubSettings, operation: _Operation, tries: Tries
+    exc: Exception, settings: GitHubSettings, operation: Operation, tries: Tries
 ) -> GitHubError:
     if isinstance(exc, GithubException):
         explained = _explain(exc, settings, operation, tries)
@@ -82,7 +82,7 @@ def _translated(
 
 
 def _explain(
-    exc: GithubException, settings: GitHubSettings, operation: _Operation, tries: Tries
+    exc: GithubException, settings: GitHubSettings, operation: Operation, tries: Tries
 ) -> str:
     status, message = exc.status, message_of(exc.data).rstrip(".")  # before our ": …"
     variable, tried = settings.token_variable, _tried(tries)
@@ -104,11 +104,11 @@ def _explain(
             f"or the token in {variable} has no access to it"
         )
     if status == 422:
-        return f"422 {_validation_message(exc.data, operation.invalid_hints)}"
+        return f"422 {validation_message(exc.data, operation.invalid_hints)}"
     return f"{status} {message}"
 
 
-def _validation_message(data: Any, hints: Mapping[str, str] | None = None) -> str:
+def validation_message(data: Any, hints: Mapping[str, str] | None = None) -> str:
     """``Validation Failed: head invalid (is branch x pushed?); ...`` from a 422 body."""
     errors = data.get("errors", []) if isinstance(data, dict) else []
     parts = [_validation_error(error, hints or {}) for error in errors]

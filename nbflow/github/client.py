@@ -31,7 +31,7 @@ from github.IssueComment import IssueComment
 from github.PullRequest import PullRequest
 from github.Repository import Repository
 
-from nbflow.github.calls import _attempted, _client, _Operation, _validation_message
+from nbflow.github.calls import Operation, attempted, github_client, validation_message
 from nbflow.github.retry import Waits, rate_limit
 from nbflow.github.settings import (
     DEFAULT_API_URL,
@@ -104,12 +104,12 @@ def open_pull_request(
     """
     title = render_summary_line(record)
     body = _body(settings, record, run_path, branch, after=render_output_changes(record, previous))
-    operation = _Operation(
+    operation = Operation(
         f"opening a pull request for {branch} in {settings.repository}",
         _pull_request_permission,
         {"head": f"is branch {branch} pushed to {settings.repository}?"},
     )
-    repo = _client(settings).get_repo(settings.repository)
+    repo = github_client(settings).get_repo(settings.repository)
 
     def attempt(number: int) -> PullRequestResult:
         # after a failed attempt the pull request may exist: GitHub can create it and
@@ -120,14 +120,14 @@ def open_pull_request(
                 pull = repo.create_pull(base=base, head=branch, title=title, body=body)
                 return PullRequestResult(pull.number, pull.html_url, created=True)
             except GithubException as exc:
-                if exc.status != 422 or "already exists" not in _validation_message(exc.data):
+                if exc.status != 422 or "already exists" not in validation_message(exc.data):
                     raise
                 pull = _open_pull(repo, settings, branch) or _vanished(settings, branch)
         if (pull.title, pull.body) != (title, body):
             pull.edit(title=title, body=body)
         return PullRequestResult(pull.number, pull.html_url, created=False)
 
-    result = _attempted(settings, operation, attempt)
+    result = attempted(settings, operation, attempt)
     log.info("%s pull request %s", "opened" if result.created else "updated", result.url)
     return result
 
@@ -168,14 +168,14 @@ def upsert_comment(
 ) -> CommentResult:
     """Post the run's report on pull request ``pr_number``: one comment per workflow,
     edited in place by later runs. Notebook links point at the pull request's branch."""
-    operation = _Operation(
+    operation = Operation(
         f"commenting on pull request #{pr_number} in {settings.repository}",
         lambda message: "give the workflow `permissions: pull-requests: write`",
         {},
         f"pull request #{pr_number} in {settings.repository}",
     )
     marker = comment_marker(record.workflow)
-    client = _client(settings)
+    client = github_client(settings)
     repo = client.get_repo(settings.repository)
     authors = _Authors(client)
 
@@ -195,7 +195,7 @@ def upsert_comment(
         log.info("%s comment %s", "updated" if changed else "unchanged", comment.html_url)
         return CommentResult(comment.id, comment.html_url, created=False)
 
-    return _attempted(settings, operation, attempt)
+    return attempted(settings, operation, attempt)
 
 
 def _sticky_comment(pull: PullRequest, marker: str, authors: _Authors) -> IssueComment | None:
