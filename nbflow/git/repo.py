@@ -1,4 +1,4 @@
-"""Committing runs to Git, and reading Git for the rest of nbflow.
+"""Committing runs to Git (what else nbflow asks Git is in ``lookups.py``).
 
 Committing a run (:func:`commit_run`) never touches the user's other work, and
 commits only the files nbflow wrote in the run folder (``store/runs.py:
@@ -7,7 +7,7 @@ written_files``). Commits are built with plumbing and a temporary index
 ``write-tree``, ``commit-tree`` and ``update-ref`` as a compare-and-swap, retried
 up to :data:`REF_ATTEMPTS` times when another commit moved the branch meanwhile.
 On the checked-out branch the real index gains the same files under
-``index.lock`` (``store/index_lock.py``), so staged and unstaged changes elsewhere
+``index.lock`` (``git/index_lock.py``), so staged and unstaged changes elsewhere
 stay exactly as they were and the branch and the index change together. The runs
 branch and pull-request branches are written without switching the checkout.
 Before a push, commits of the user's that the remote lacks are refused, not
@@ -15,7 +15,7 @@ published along with the run.
 
 A rejected push (another run landed first) is retried: fetch, replay the run
 commits on the new tip and push again, up to :data:`PUSH_ATTEMPTS` times
-(store/replay.py): a run folder is added, or replaces an earlier attempt of the
+(git/replay.py): a run folder is added, or replaces an earlier attempt of the
 same run (a re-run of failed jobs on GitHub), in a new commit on top. A folder on
 the remote holding another run under the same id is a real conflict: a
 StoreError naming the files that differ, with the local commit kept. The git
@@ -85,22 +85,6 @@ def commit_run(
     if target == "runs-branch":
         return committer.to_runs_branch(push)
     return committer.to_pr_branch(push)
-
-
-def origin_url(path: Path) -> str | None:
-    """The URL of the ``origin`` remote of the repository at ``path``, or None."""
-    git = Git.find(path)
-    return (git.remote_url(DEFAULT_REMOTE) or None) if git else None
-
-
-def path_in_repository(path: Path) -> str:
-    """``path`` (in a Git work tree) relative to the top of the work tree."""
-    return Git.open(path).relative(path)
-
-
-def current_branch(root: Path) -> str:
-    """The branch checked out in the repository at ``root``; StoreError when detached."""
-    return Git.open(root).current_branch()
 
 
 def commit_message(record: RunRecord) -> str:
@@ -397,50 +381,3 @@ def _unpublished_message(
 
 def _mb(size: int) -> str:
     return f"{size / 1_000_000:.1f} MB"
-
-
-# -- what changed between revisions (nbflow affected, run --changed, hooks) ---------
-
-
-def work_tree(path: Path) -> Path:
-    """The top folder of the work tree containing ``path``."""
-    return Git.open(path).top
-
-
-def revision_range(path: Path, text: str) -> tuple[str, str]:
-    """``BASE..HEAD`` (or ``BASE...HEAD``: from their merge base) as two object ids."""
-    base, dots, head = text.partition("...") if "..." in text else text.partition("..")
-    if not dots:
-        raise UsageError(f"'{text}' is not a range: write BASE..HEAD, e.g. HEAD~1..HEAD")
-    git = Git.open(path)
-    base, head = _verify(git, base or "HEAD", text), _verify(git, head or "HEAD", text)
-    return (git.run("merge-base", base, head) if dots == "..." else base), head
-
-
-def _verify(git: Git, revision: str, text: str) -> str:
-    try:
-        return git.run("rev-parse", "--verify", "--quiet", f"{revision}^{{object}}")
-    except StoreError:
-        raise UsageError(f"{text}: unknown revision '{revision}'") from None
-
-
-def changed_paths(path: Path, base: str, head: str) -> list[str]:
-    """Paths (relative to the work tree top) that differ between two revisions; a
-    renamed file counts under its old and its new path."""
-    git = Git.open(path)
-    out = git.run("diff", "--name-only", "--no-renames", "--no-ext-diff", "-z", base, head)
-    return [p for p in out.split("\0") if p]
-
-
-def file_at(path: Path, revision: str, file: str) -> str | None:
-    """The text of ``file`` (relative to the work tree top) at ``revision``, or None
-    when it does not exist there."""
-    git = Git.open(path)
-    if git.try_run("cat-file", "-e", f"{revision}:{file}") is not None:
-        return None
-    return git.run("show", f"{revision}:{file}")
-
-
-def hooks_dir(path: Path) -> Path:
-    """Where Git looks for hooks: ``core.hooksPath`` when set, else ``.git/hooks``."""
-    return Git.open(path).git_path("hooks")
