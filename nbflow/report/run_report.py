@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import quote
 
 from nbflow.report.graph import render_record_graph
+from nbflow.report.markdown_syntax import _code, _fenced, _section, _table, _text
 from nbflow.run_record import (
     RUN_THOUGH_NOT_SELECTED,
     Attempt,
@@ -60,7 +61,6 @@ STATUS_EMOJI = {
 
 # CSI sequences (colours, cursor moves) and OSC sequences (titles, hyperlinks).
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#~])")
 
 
 def render_report(record: RunRecord, *, notebook_url: NotebookUrl | None = None) -> str:
@@ -366,53 +366,6 @@ def _value(value: Any) -> str:
     if len(text) <= MAX_VALUE_CHARS:
         return _code(text)
     return f"{_code(text[:MAX_VALUE_CHARS] + '…')} _(truncated, {len(text):,} characters)_"
-
-
-# Markdown ---------------------------------------------------------------------------
-
-
-def _section(title: str, body: str) -> str:
-    """A level-2 section; nothing when ``body`` is empty."""
-    return f"## {title}\n\n{body}" if body else ""
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A GitHub table; nothing when there are no rows."""
-    if not rows:
-        return ""
-    lines = [_row(header), _row(["---"] * len(header)), *(_row(row) for row in rows)]
-    return "\n".join(lines)
-
-
-def _row(cells: Sequence[str]) -> str:
-    return "| " + " | ".join(_cell(c) for c in cells) + " |"
-
-
-def _cell(text: str) -> str:
-    """A table cell: ``|`` escaped (also inside code spans, as GFM wants), one line."""
-    lines = text.replace("|", "\\|").splitlines() or [""]
-    return "<br>".join(lines)
-
-
-def _code(text: str) -> str:
-    """An inline code span, fenced with more backticks than ``text`` holds in a row."""
-    fence = "`" * (_longest_backtick_run(text) + 1)
-    pad = " " if text.startswith("`") or text.endswith("`") else ""
-    return f"{fence}{pad}{text}{pad}{fence}"
-
-
-def _fenced(text: str, info: str) -> str:
-    fence = "`" * max(3, _longest_backtick_run(text) + 1)
-    return f"{fence}{info}\n{text.rstrip()}\n{fence}"
-
-
-def _longest_backtick_run(text: str) -> int:
-    return max((len(run) for run in re.findall(r"`+", text)), default=0)
-
-
-def _text(text: str) -> str:
-    """Free text with Markdown's special characters escaped, on one line."""
-    return " ".join(_MARKDOWN_SPECIAL.sub(r"\\\1", text).split())
 
 
 def _status(status: str) -> str:
