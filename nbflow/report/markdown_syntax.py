@@ -12,12 +12,12 @@ from collections.abc import Sequence
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#~])")
 
 
-def _section(title: str, body: str) -> str:
+def md_section(title: str, body: str) -> str:
     """A level-2 section; nothing when ``body`` is empty."""
     return f"## {title}\n\n{body}" if body else ""
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+def md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """A GitHub table; nothing when there are no rows."""
     if not rows:
         return ""
@@ -35,14 +35,14 @@ def _cell(text: str) -> str:
     return "<br>".join(lines)
 
 
-def _code(text: str) -> str:
+def code_span(text: str) -> str:
     """An inline code span, fenced with more backticks than ``text`` holds in a row."""
     fence = "`" * (_longest_backtick_run(text) + 1)
     pad = " " if text.startswith("`") or text.endswith("`") else ""
     return f"{fence}{pad}{text}{pad}{fence}"
 
 
-def _fenced(text: str, info: str) -> str:
+def code_block(text: str, info: str) -> str:
     fence = "`" * max(3, _longest_backtick_run(text) + 1)
     return f"{fence}{info}\n{text.rstrip()}\n{fence}"
 
@@ -51,6 +51,6 @@ def _longest_backtick_run(text: str) -> int:
     return max((len(run) for run in re.findall(r"`+", text)), default=0)
 
 
-def _text(text: str) -> str:
+def escaped_text(text: str) -> str:
     """Free text with Markdown's special characters escaped, on one line."""
     return " ".join(_MARKDOWN_SPECIAL.sub(r"\\\1", text).split())

@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import quote
 
 from nbflow.report.graph import render_record_graph
-from nbflow.report.markdown_syntax import _code, _fenced, _section, _table, _text
+from nbflow.report.markdown_syntax import code_block, code_span, escaped_text, md_section, md_table
 from nbflow.run_record import (
     RUN_THOUGH_NOT_SELECTED,
     Attempt,
@@ -101,16 +101,16 @@ def render_output_changes(record: RunRecord, previous: RunRecord | None) -> str:
     outputs keep the record's order, then those only ``previous`` had.
     """
     if previous is None:
-        body = f"First run of {_code(record.workflow)}: nothing to compare with."
+        body = f"First run of {code_span(record.workflow)}: nothing to compare with."
     else:
         rows = [
-            [_code(step), _code(name), _change_value(before), _change_value(after)]
+            [code_span(step), code_span(name), _change_value(before), _change_value(after)]
             for step, name, before, after in _changed_outputs(previous, record)
         ]
-        against = f"Compared with run {_code(previous.run_id)} ({previous.status.value})"
-        table = _table(["step", "output", "before", "after"], rows)
+        against = f"Compared with run {code_span(previous.run_id)} ({previous.status.value})"
+        table = md_table(["step", "output", "before", "after"], rows)
         body = f"{against}:\n\n{table}" if rows else f"{against}: no recorded output changed."
-    return _section("Changes since the previous run", body)
+    return md_section("Changes since the previous run", body)
 
 
 def format_duration(seconds: float | None) -> str:
@@ -139,13 +139,13 @@ def strip_ansi(text: str) -> str:
 
 def _title(record: RunRecord) -> str:
     status = record.status.value
-    return f"# {_emoji(status)} {record.workflow} {status} · run {_code(record.run_id)}"
+    return f"# {_emoji(status)} {record.workflow} {status} · run {code_span(record.run_id)}"
 
 
 def _summary(record: RunRecord) -> str:
     parts = [
         f"**{_counts(record)}**",
-        f"trigger {_code(record.trigger)}",
+        f"trigger {code_span(record.trigger)}",
         f"started {_time(record.start)}",
     ]
     if record.logical != record.start:  # a schedule tick's run (a manual one: its start)
@@ -153,7 +153,7 @@ def _summary(record: RunRecord) -> str:
     if record.duration is not None:
         parts.append(f"took {format_duration(record.duration)}")
     if record.commit:
-        parts.append(f"input commit {_code(record.commit[:12])}{_uncommitted(record)}")
+        parts.append(f"input commit {code_span(record.commit[:12])}{_uncommitted(record)}")
     return " · ".join(parts)
 
 
@@ -161,13 +161,13 @@ def _uncommitted(record: RunRecord) -> str:
     """`` + uncommitted changes to: `a`, `b``` for a run from a dirty tree."""
     if not record.uncommitted:
         return ""
-    return " + uncommitted changes to: " + ", ".join(_code(p) for p in record.uncommitted)
+    return " + uncommitted changes to: " + ", ".join(code_span(p) for p in record.uncommitted)
 
 
 def _steps_section(record: RunRecord, url: NotebookUrl) -> str:
     rows = [
         [
-            _code(step.id),
+            code_span(step.id),
             _status(step.status.value),
             str(len(step.attempts)) if step.attempts else "—",
             format_duration(step.duration),
@@ -176,12 +176,12 @@ def _steps_section(record: RunRecord, url: NotebookUrl) -> str:
         for step in _with_items(record.steps)
     ]
     header = ["step", "status", "attempts", "duration", "notebook"]
-    return _section("Steps", _table(header, rows))
+    return md_section("Steps", md_table(header, rows))
 
 
 def _graph_section(record: RunRecord) -> str:
-    graph = _fenced(render_record_graph(record, "mermaid"), "mermaid") if record.steps else ""
-    return _section("Graph", graph)
+    graph = code_block(render_record_graph(record, "mermaid"), "mermaid") if record.steps else ""
+    return md_section("Graph", graph)
 
 
 def _with_items(steps: Sequence[StepRecord]) -> list[StepRecord]:
@@ -208,24 +208,24 @@ def _item_views(step: StepRecord) -> list[StepRecord]:
 def _errors_section(record: RunRecord, url: NotebookUrl) -> str:
     steps = [s for s in _with_items(record.steps) if not s.items]  # a sweep: its items
     failed = [s for s in steps if s.status == StepStatus.FAILED]
-    return _section("Errors", "\n\n".join(_step_error(step, url) for step in failed))
+    return md_section("Errors", "\n\n".join(_step_error(step, url) for step in failed))
 
 
 def _not_run_section(record: RunRecord) -> str:
     not_run = (StepStatus.SKIPPED, StepStatus.CANCELLED)
     lines = [_not_run_line(s) for s in record.steps if s.status in not_run]
-    return _section("Skipped and cancelled", "\n".join(lines))
+    return md_section("Skipped and cancelled", "\n".join(lines))
 
 
 def _upgraded_section(record: RunRecord) -> str:
     lines = [
-        f"- {_code(s.id)}: notebook {_code(s.source_notebook)} is nbformat {s.upgraded_from}; "
+        f"- {code_span(s.id)}: notebook {code_span(s.source_notebook)} is nbformat {s.upgraded_from}; "
         "nbflow upgraded it in memory with nbformat's converter to run it (save it in "
         "Jupyter to upgrade the file)"
         for s in record.steps
         if s.upgraded_from
     ]
-    return _section("Notebooks upgraded", "\n".join(lines))
+    return md_section("Notebooks upgraded", "\n".join(lines))
 
 
 def _run_too_section(record: RunRecord) -> str:
@@ -233,25 +233,25 @@ def _run_too_section(record: RunRecord) -> str:
     stand in: ``- ran `load`: its last result was for run_date=2026-12-02 (run …)``."""
     prefix = f"{RUN_THOUGH_NOT_SELECTED}: "
     lines = [
-        f"- ran {_code(step.id)}: {_text(step.reason.removeprefix(prefix))}"
+        f"- ran {code_span(step.id)}: {escaped_text(step.reason.removeprefix(prefix))}"
         for step in record.steps
         if step.reason.startswith(prefix)
     ]
-    return _section("Run though not selected", "\n".join(lines))
+    return md_section("Run though not selected", "\n".join(lines))
 
 
 def _parameters_section(record: RunRecord) -> str:
-    rows = [[_code(name), _value(value)] for name, value in record.parameters.items()]
-    return _section("Parameters", _table(["parameter", "value"], rows))
+    rows = [[code_span(name), _value(value)] for name, value in record.parameters.items()]
+    return md_section("Parameters", md_table(["parameter", "value"], rows))
 
 
 def _outputs_section(record: RunRecord) -> str:
     rows = [
-        [_code(step.id), _code(name), _value(value)]
+        [code_span(step.id), code_span(name), _value(value)]
         for step in record.steps
         for name, value in step.outputs.items()
     ]
-    return _section("Outputs", _table(["step", "output", "value"], rows))
+    return md_section("Outputs", md_table(["step", "output", "value"], rows))
 
 
 _ABSENT = object()
@@ -295,11 +295,11 @@ def _counts(record: RunRecord) -> str:
 
 def _step_error(step: StepRecord, url: NotebookUrl) -> str:
     error = step.error
-    cause = _error_where(error) if error else _text(step.reason) or "no error recorded"
+    cause = _error_where(error) if error else escaped_text(step.reason) or "no error recorded"
     parts = [
-        f"### {_status(step.status.value)}: {_code(step.id)}",
+        f"### {_status(step.status.value)}: {code_span(step.id)}",
         " · ".join([cause, *_step_context(step, url)]),
-        _fenced(strip_ansi(error.evalue), "text") if error and error.evalue else "",
+        code_block(strip_ansi(error.evalue), "text") if error and error.evalue else "",
         _attempt_list(step.attempts),
         _traceback(error),
     ]
@@ -316,7 +316,7 @@ def _step_context(step: StepRecord, url: NotebookUrl) -> list[str]:
 
 def _error_where(error: StepError) -> str:
     cell = f" at cell index {error.cell}" if error.cell is not None else ""
-    return f"{_code(error.ename)}{cell}"
+    return f"{code_span(error.ename)}{cell}"
 
 
 def _attempt_list(attempts: Sequence[Attempt]) -> str:
@@ -335,13 +335,13 @@ def _attempt_line(attempt: Attempt) -> str:
 def _traceback(error: StepError | None) -> str:
     if error is None or not error.traceback:
         return ""
-    body = _fenced(strip_ansi(error.traceback), "text")
+    body = code_block(strip_ansi(error.traceback), "text")
     return f"<details>\n<summary>Traceback</summary>\n\n{body}\n\n</details>"
 
 
 def _not_run_line(step: StepRecord) -> str:
-    reason = _text(step.reason) if step.reason else "no reason recorded"
-    return f"- {_status(step.status.value)} {_code(step.id)}: {reason}"
+    reason = escaped_text(step.reason) if step.reason else "no reason recorded"
+    return f"- {_status(step.status.value)} {code_span(step.id)}: {reason}"
 
 
 def _notebook_link(step: StepRecord, url: NotebookUrl) -> str:
@@ -349,7 +349,7 @@ def _notebook_link(step: StepRecord, url: NotebookUrl) -> str:
     started, or no attempt left a notebook, as when its Dask worker was lost)."""
     if not _has_notebook(step):
         return "—"
-    return f"[{_code(step.notebook)}]({url(step.notebook)})"
+    return f"[{code_span(step.notebook)}]({url(step.notebook)})"
 
 
 def _has_notebook(step: StepRecord) -> bool:
@@ -364,8 +364,8 @@ def _value(value: Any) -> str:
     """A JSON-rendered value as a code span, cut to MAX_VALUE_CHARS with a note."""
     text = json.dumps(value, ensure_ascii=False, default=str)
     if len(text) <= MAX_VALUE_CHARS:
-        return _code(text)
-    return f"{_code(text[:MAX_VALUE_CHARS] + '…')} _(truncated, {len(text):,} characters)_"
+        return code_span(text)
+    return f"{code_span(text[:MAX_VALUE_CHARS] + '…')} _(truncated, {len(text):,} characters)_"
 
 
 def _status(status: str) -> str:
@@ -381,7 +381,7 @@ def _time(value: str) -> str:
     try:
         moment = parse_time(value)
     except ValueError:
-        return _text(value)
+        return escaped_text(value)
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
