@@ -219,7 +219,8 @@ def _not_run_section(record: RunRecord) -> str:
 
 def _upgraded_section(record: RunRecord) -> str:
     lines = [
-        f"- {code_span(s.id)}: notebook {code_span(s.source_notebook)} is nbformat {s.upgraded_from}; "
+        f"- {code_span(s.id)}: notebook {code_span(s.source_notebook)} "
+        f"is nbformat {s.upgraded_from}; "
         "nbflow upgraded it in memory with nbformat's converter to run it (save it in "
         "Jupyter to upgrade the file)"
         for s in record.steps
