@@ -34,6 +34,7 @@ from nbflow.manifest.model import Parameter, ParamType, Step
 from nbflow.manifest.notebook_check import NotebookCheck, leaves_folder
 from nbflow.manifest.notebooks import NotebookInfo
 from nbflow.manifest.reference_check import ReferenceCheck
+from nbflow.manifest.step_graph import cycle_problem, find_cycle
 from nbflow.manifest.suggestions import did_you_mean
 from nbflow.manifest.values import DYNAMIC_DEFAULTS, coerce
 
@@ -301,8 +302,6 @@ class SemanticCheck:
             )
 
     def _check_cycle(self) -> None:
-        from nbflow.plan import cycle_problem, find_cycle
-
         steps = [
             Step(
                 id=s["id"],
