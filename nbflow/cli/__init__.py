@@ -55,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     parser = _parser()
     args = parser.parse_args(argv)
-    from nbflow.console import setup_logging
+    from nbflow.cli.console import setup_logging
 
     setup_logging(args.verbose)
     if args.directory:
@@ -108,7 +108,7 @@ def _closed_pipe() -> int:
 
 
 def _redact(text: str) -> str:
-    from nbflow.console import redact
+    from nbflow.cli.console import redact
 
     return redact(text)
 
