@@ -1,4 +1,6 @@
-"""The package's shape (issue 13): no import cycle between nbflow's modules.
+"""The package's shape (issue 13): no import cycle between nbflow's modules, and the
+core (the manifest, planning, the run folders and records) never imports the edges
+(engine, Git, GitHub, reports, the command line).
 
 Read statically from the source with ``ast``: every ``import`` counts, also one
 inside a function or under ``if TYPE_CHECKING:`` — a cycle hidden in a function is
@@ -10,6 +12,7 @@ package (``nbflow`` itself for the public API).
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -57,6 +60,12 @@ def import_graph(package: Path) -> dict[str, dict[str, str]]:
     return graph
 
 
+@functools.cache
+def nbflow_graph() -> dict[str, dict[str, str]]:
+    """nbflow's import graph, read once for all the tests here."""
+    return import_graph(PACKAGE)
+
+
 def find_cycle(graph: dict[str, dict[str, str]]) -> list[str]:
     """One import cycle as ``[a, b, …, a]``, or ``[]`` when there is none."""
     state: dict[str, str] = {}  # "open" while on the path, "done" after
@@ -86,10 +95,30 @@ def describe(cycle: list[str], graph: dict[str, dict[str, str]]) -> str:
 
 
 def test_no_import_cycle_between_nbflow_modules() -> None:
-    graph = import_graph(PACKAGE)
+    graph = nbflow_graph()
     assert len(graph) > 50  # the package was found
     cycle = find_cycle(graph)
     assert not cycle, describe(cycle, graph)
+
+
+#: The core, by package or top-level module: what the edges build on, importing none of them.
+CORE = ("manifest", "plan", "store", "run_record", "project", "errors", "version", "secrets")
+EDGES = ("engine", "git", "github", "report", "cli", "notify", "inject", "scaffold", "schedule")
+
+
+def test_the_core_never_imports_the_edges() -> None:
+    def area(module: str) -> str:
+        return module.split(".")[1] if "." in module else ""
+
+    graph = nbflow_graph()
+    wrong = [
+        f"{module} → {target} ({where})"
+        for module, targets in sorted(graph.items())
+        if area(module) in CORE
+        for target, where in sorted(targets.items())
+        if area(target) in EDGES
+    ]
+    assert not wrong, "the core imports an edge:\n  " + "\n  ".join(wrong)
 
 
 def test_the_check_finds_a_cycle_through_a_function_level_import(tmp_path: Path) -> None:
