@@ -110,6 +110,9 @@ class ExecutionRecord:
     # Volatile notebook metadata (papermill and nbclient timestamps, durations)
     # moved out of the executed notebook so it diffs cleanly; see store/notebooks.py.
     timings: dict[str, Any] = field(default_factory=dict)
+    #: its HTML copy beside the notebook (``report: {html: true}``), relative to the run
+    #: folder; "" when none was written (then left out of ``run.json``)
+    html: str = ""
 
     _JSON_KEYS: ClassVar[tuple[str, ...]]
 
@@ -118,8 +121,12 @@ class ExecutionRecord:
 
     @classmethod
     def _in_json_order(cls, data: dict[str, Any]) -> dict[str, Any]:
-        """A record's ``asdict`` form with its keys in ``run.json`` order."""
-        return {key: data[key] for key in cls._JSON_KEYS}
+        """A record's ``asdict`` form with its keys in ``run.json`` order (``html`` only
+        when there is one, so records without HTML stay byte-identical)."""
+        ordered = {key: data[key] for key in cls._JSON_KEYS}
+        if data.get("html"):
+            ordered["html"] = data["html"]
+        return ordered
 
     @classmethod
     def _values_from_json(cls, data: dict[str, Any]) -> dict[str, Any]:
