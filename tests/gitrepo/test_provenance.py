@@ -143,9 +143,9 @@ def test_a_workflow_at_the_top_counts_its_files_but_never_the_runs_folder(
 ) -> None:
     """The workflow folder is the work tree's top, the runs folder inside it: an edited
     notebook and a new file count; the untracked files of earlier runs never do."""
+    from nbflow.git.provenance import input_tree
     from nbflow.manifest.load import load_manifest
     from nbflow.project import project_of_manifest
-    from nbflow.git.provenance import input_tree
 
     write_notebook(project_repo / "hello.ipynb", "x = 1", ["print(x)"])
     manifest = write_manifest(project_repo, "name: top\nsteps:\n  - {id: a, notebook: hello.ipynb}")
