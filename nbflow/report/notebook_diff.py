@@ -37,6 +37,7 @@ __all__ = ["CellChange", "diff_cells", "output_lines"]
 #: Outputs shown as their text; any other MIME type is named with its size.
 TEXT_TYPES = ("text/plain", "text/markdown", "text/latex", "application/json")
 INJECTED = "injected-parameters"
+PARAMETERS = "parameters"  # how the injected-parameters cell is labelled
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,12 @@ class CellChange:
     label: str  # "cell 3", "cell 3 (id 7f2a)", "parameters"
     kind: str  # "changed", "added" (only in the second notebook) or "removed"
     lines: tuple[str, ...]  # difflib's lines, "-…" and "+…", no headers
+
+    @property
+    def summary(self) -> str:
+        """``cell 2 (id x): outputs changed``, ``parameters: values changed``."""
+        what = "values" if self.label == PARAMETERS else "outputs"
+        return f"{self.label}: {what} {self.kind}"
 
 
 def diff_cells(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[CellChange]:
@@ -123,7 +130,7 @@ def _named(mime: str, value: Any) -> str:
 
 def _label(cell: Mapping[str, Any], index: int, by_id: bool) -> str:
     if _is_injected(cell):
-        return "parameters"
+        return PARAMETERS
     return f"cell {index} (id {cell['id']})" if by_id else f"cell {index}"
 
 

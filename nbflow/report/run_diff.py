@@ -73,8 +73,7 @@ def render_text(diff: RunDiff) -> str:
     for notebook in diff.notebooks:
         lines.append(f"{notebook.notebook} ({notebook.label}): {_summary(notebook)}")
         for cell in notebook.cells:
-            what = "values" if cell.label == "parameters" else "outputs"
-            lines.append(f"  {cell.label}: {what} {cell.kind}")
+            lines.append(f"  {cell.summary}")
             lines += [f"    {line}" for line in cell.lines]
     return "\n".join(lines)
 

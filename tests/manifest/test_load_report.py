@@ -35,9 +35,7 @@ def test_the_workflows_settings_reach_every_step_and_a_step_overrides_key_by_key
 ) -> None:
     path = write_manifest(
         folder,
-        "name: demo\n"
-        + workflow_level
-        + "steps:\n"
+        "name: demo\n" + workflow_level + "steps:\n"
         "  - {id: a, notebook: a.ipynb, report: {hide_code: true}}\n"
         "  - {id: b, notebook: b.ipynb, report: {html: false}}\n",
     )

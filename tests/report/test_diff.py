@@ -7,51 +7,10 @@ import re
 from pathlib import Path
 
 import pytest
-from helpers import write_manifest, write_notebook
+from helpers import two_runs
 
 from nbflow.cli import main
 from nbflow.store.runs import iter_run_dirs
-
-IMAGE = (
-    "import base64\n"
-    "from IPython.display import display\n"
-    "png = base64.b64encode(bytes([n]) * 60).decode()\n"
-    "display({'image/png': png, 'text/plain': '<Figure>'}, raw=True)"
-)
-
-
-def workflow(project: Path) -> Path:
-    """``fit``: prints n, prints a constant, shows an image made from n; ``other``
-    prints a constant."""
-    folder = project / "workflows" / "demo"
-    write_notebook(
-        folder / "fit.ipynb",
-        "n = 1",
-        ["print('score', n * 10)", "print('constant')", IMAGE],
-    )
-    write_notebook(folder / "other.ipynb", None, ["print('always the same')"])
-    write_manifest(
-        folder,
-        """
-        name: demo
-        parameters:
-          n: {type: int, default: 1}
-        steps:
-          - id: fit
-            notebook: fit.ipynb
-            parameters: {n: "${{ params.n }}"}
-          - id: other
-            notebook: other.ipynb
-        """,
-    )
-    return folder
-
-
-def two_runs(project: Path, first: str, second: str) -> list[Path]:
-    workflow(project)
-    assert main(["run", "demo", "-p", f"n={first}"]) == 0
-    assert main(["run", "demo", "-p", f"n={second}"]) == 0
-    return list(iter_run_dirs(project / "runs", "demo"))
 
 
 def diff(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
