@@ -102,7 +102,7 @@ def _nothing_due(entries: list[Any], at: Any, window: int) -> str:
 def cmd_graph(args: argparse.Namespace) -> int:
     from nbflow.report.graph import render_graph
 
-    print(render_graph(load_workflow(args.workflow), args.format))
+    print(render_graph(load_workflow(args.workflow), args.format, files=args.files))
     return EXIT_OK
 
 
@@ -188,6 +188,11 @@ def add_graph(commands: Commands) -> None:
         choices=["text", "mermaid", "dot"],
         default="text",
         help="text (default), mermaid (renders on GitHub) or Graphviz dot",
+    )
+    p.add_argument(
+        "--files",
+        action="store_true",
+        help="also the data files steps read (inputs:) and write (produces:)",
     )
     p.set_defaults(handler=cmd_graph)
 
