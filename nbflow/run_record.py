@@ -129,8 +129,8 @@ class ExecutionRecord:
         """A record's ``asdict`` form with its keys in ``run.json`` order (``html`` only
         when there is one, so records without HTML stay byte-identical)."""
         ordered = {key: data[key] for key in cls._JSON_KEYS}
-        if data.get("html"):
-            ordered["html"] = data["html"]
+        if not ordered["html"]:
+            del ordered["html"]
         return ordered
 
     @classmethod
@@ -155,7 +155,7 @@ class ItemRecord(ExecutionRecord):
 
     _JSON_KEYS: ClassVar[tuple[str, ...]] = (
         "index", "value", "status", "notebook", "parameters", "attempts", "start", "end",
-        "duration", "error", "outputs", "reason", "timings", "fingerprint", "cached_from",
+        "duration", "error", "outputs", "reason", "timings", "fingerprint", "cached_from", "html",
     )  # fmt: skip
 
     def label(self, step_id: str) -> str:
@@ -194,7 +194,7 @@ class StepRecord(ExecutionRecord):
         "id", "status", "needs", "notebook", "source_notebook", "kernel", "upgraded_from",
         "parameters", "attempts",
         "start", "end", "duration", "error", "outputs", "reason", "fingerprint", "cached_from",
-        "timings", "items",
+        "timings", "html", "items",
     )  # fmt: skip
 
     @classmethod
