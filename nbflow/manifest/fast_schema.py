@@ -30,24 +30,34 @@ def compiled_check(schema_text: str) -> Callable[[Any], Any]:
     """fastjsonschema's ``validate`` for the schema ``schema_text`` (JSON): returns the
     data when valid, raises ``JsonSchemaException`` when not."""
     path = _cache_path(schema_text)
-    code = _read(path) if path else None
-    if code is None:
-        code = _compile(schema_text)
-        if path:
-            _write(path, code)
+    kept = _read(path) if path else None
+    name, code = kept or _compile(schema_text)
     namespace: dict[str, Any] = {}
     exec(code, namespace)  # noqa: S102 - fastjsonschema's generated checking code
-    check: Callable[[Any], Any] = namespace["validate"]
-    return check
+    check = namespace.get(name)
+    if not callable(check):  # not what fastjsonschema made: compile it the usual way
+        import json
+
+        import fastjsonschema
+
+        return fastjsonschema.compile(json.loads(schema_text))
+    if path and kept is None:
+        _write(path, (name, code))
+    return check  # type: ignore[no-any-return]
 
 
-def _compile(schema_text: str) -> CodeType:
+def _compile(schema_text: str) -> tuple[str, CodeType]:
+    """fastjsonschema's code for the schema, and the name of its checking function
+    (named after the schema's ``$id``, as ``fastjsonschema.compile`` finds it)."""
     import json
 
     import fastjsonschema
+    from fastjsonschema.ref_resolver import RefResolver
 
-    source = fastjsonschema.compile_to_code(json.loads(schema_text))
-    return compile(source, "<fastjsonschema>", "exec")
+    schema = json.loads(schema_text)
+    name = RefResolver.from_schema(schema, handlers={}, store={}).get_scope_name()
+    source = fastjsonschema.compile_to_code(schema)
+    return name, compile(source, "<fastjsonschema>", "exec")
 
 
 def _cache_path(schema_text: str) -> Path | None:
@@ -65,15 +75,15 @@ def _cache_path(schema_text: str) -> Path | None:
     return Path(base) / "nbflow" / "schemas" / f"{key[:32]}.marshal"
 
 
-def _read(path: Path) -> CodeType | None:
+def _read(path: Path) -> tuple[str, CodeType] | None:
     try:
-        code = marshal.loads(path.read_bytes())
+        name, code = marshal.loads(path.read_bytes())
     except (OSError, ValueError, EOFError, TypeError):
         return None
-    return code if isinstance(code, CodeType) else None
+    return (name, code) if isinstance(name, str) and isinstance(code, CodeType) else None
 
 
-def _write(path: Path, code: CodeType) -> None:
+def _write(path: Path, code: tuple[str, CodeType]) -> None:
     """Keep ``code`` at ``path`` (through a temporary file); any failure is ignored."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:

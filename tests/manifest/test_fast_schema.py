@@ -13,6 +13,7 @@ from nbflow.manifest.fast_schema import compiled_check
 
 SCHEMA = json.dumps(
     {
+        "$id": "https://example.com/schema.json",  # names fastjsonschema's function
         "type": "object",
         "required": ["name"],
         "properties": {"name": {"type": "string", "pattern": "^[a-z]+$"}},
