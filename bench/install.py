@@ -38,7 +38,7 @@ PHASES: dict[str, list[tuple[float, float]]] = {}  # tool → (install, run star
 def checkout(work: Path) -> Path:
     """The example workflows in a new Git repository, as a runner's checkout."""
     folder = Path(tempfile.mkdtemp(prefix="checkout-", dir=work))
-    shutil.copy(ROOT / "nbflow.yaml", folder / "nbflow.yaml")
+    (folder / "nbflow.yaml").write_text("runs_dir: runs\n", encoding="utf-8")
     shutil.copytree(
         ROOT / "workflows" / WORKFLOW,
         folder / "workflows" / WORKFLOW,
