@@ -68,7 +68,8 @@ def test_wrong_shapes_are_located(folder: Path) -> None:
     )
     assert problems(path) == [
         f"{path}:2:16: report.html: expected true or false, got str",
-        f"{path}:6:14: steps[0] (a).report.hide_cod: unknown key 'hide_cod'; did you mean 'hide_code'?",
+        f"{path}:6:14: steps[0] (a).report.hide_cod: unknown key 'hide_cod'; "
+        "did you mean 'hide_code'?",
         f"{path}:9:13: steps[1] (b).report: expected a mapping with html and hide_code, got bool",
     ]
 

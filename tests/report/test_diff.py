@@ -10,7 +10,6 @@ import pytest
 from helpers import two_runs
 
 from nbflow.cli import main
-from nbflow.store.runs import iter_run_dirs
 
 
 def diff(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
@@ -81,7 +80,7 @@ def test_bad_run_names_are_usage_errors(project: Path, capsys: pytest.CaptureFix
             f"{project} is not a run folder (it has no run.json); "
             "give a run id, a run folder, latest or previous",
         ),
-        (["latest", "previous", "nope"], f"no step 'nope' with a notebook in run"),
+        (["latest", "previous", "nope"], "no step 'nope' with a notebook in run"),
     ]:
         assert main(["diff", *args]) == 2
         assert message in capsys.readouterr().err
