@@ -23,8 +23,15 @@ from datetime import UTC
 from typing import Any
 from urllib.parse import quote
 
+from nbflow.report.blocks import code as _code
+from nbflow.report.blocks import fenced as _fenced
+from nbflow.report.blocks import plural as _plural
+from nbflow.report.blocks import section as _section
+from nbflow.report.blocks import table as _table
+from nbflow.report.blocks import text as _text
 from nbflow.report.graph import render_record_graph
-from nbflow.report.markdown_syntax import code_block, code_span, escaped_text, md_section, md_table
+from nbflow.report.notebook_changes import render_notebook_changes
+from nbflow.report.run_diff import RunDiff
 from nbflow.run_record import (
     RUN_THOUGH_NOT_SELECTED,
     Attempt,
@@ -63,12 +70,19 @@ STATUS_EMOJI = {
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
 
 
-def render_report(record: RunRecord, *, notebook_url: NotebookUrl | None = None) -> str:
+def render_report(
+    record: RunRecord,
+    *,
+    notebook_url: NotebookUrl | None = None,
+    notebook_changes: RunDiff | None = None,
+) -> str:
     """The Markdown report of a run.
 
     Args:
         notebook_url: maps a notebook's path (relative to the run folder) to the
             link target; by default the link is that relative path.
+        notebook_changes: the run's notebooks against the previous run's
+            (report/notebook_changes.py), shown when given.
     """
     url = notebook_url or _relative_url
     sections = [
@@ -82,6 +96,7 @@ def render_report(record: RunRecord, *, notebook_url: NotebookUrl | None = None)
         _run_too_section(record),
         _parameters_section(record),
         _outputs_section(record),
+        render_notebook_changes(notebook_changes, url),
     ]
     return "\n\n".join(s for s in sections if s) + "\n"
 
@@ -101,16 +116,16 @@ def render_output_changes(record: RunRecord, previous: RunRecord | None) -> str:
     outputs keep the record's order, then those only ``previous`` had.
     """
     if previous is None:
-        body = f"First run of {code_span(record.workflow)}: nothing to compare with."
+        body = f"First run of {_code(record.workflow)}: nothing to compare with."
     else:
         rows = [
-            [code_span(step), code_span(name), _change_value(before), _change_value(after)]
+            [_code(step), _code(name), _change_value(before), _change_value(after)]
             for step, name, before, after in _changed_outputs(previous, record)
         ]
-        against = f"Compared with run {code_span(previous.run_id)} ({previous.status.value})"
-        table = md_table(["step", "output", "before", "after"], rows)
+        against = f"Compared with run {_code(previous.run_id)} ({previous.status.value})"
+        table = _table(["step", "output", "before", "after"], rows)
         body = f"{against}:\n\n{table}" if rows else f"{against}: no recorded output changed."
-    return md_section("Changes since the previous run", body)
+    return _section("Changes since the previous run", body)
 
 
 def format_duration(seconds: float | None) -> str:
@@ -139,13 +154,13 @@ def strip_ansi(text: str) -> str:
 
 def _title(record: RunRecord) -> str:
     status = record.status.value
-    return f"# {_emoji(status)} {record.workflow} {status} · run {code_span(record.run_id)}"
+    return f"# {_emoji(status)} {record.workflow} {status} · run {_code(record.run_id)}"
 
 
 def _summary(record: RunRecord) -> str:
     parts = [
         f"**{_counts(record)}**",
-        f"trigger {code_span(record.trigger)}",
+        f"trigger {_code(record.trigger)}",
         f"started {_time(record.start)}",
     ]
     if record.logical != record.start:  # a schedule tick's run (a manual one: its start)
@@ -153,7 +168,7 @@ def _summary(record: RunRecord) -> str:
     if record.duration is not None:
         parts.append(f"took {format_duration(record.duration)}")
     if record.commit:
-        parts.append(f"input commit {code_span(record.commit[:12])}{_uncommitted(record)}")
+        parts.append(f"input commit {_code(record.commit[:12])}{_uncommitted(record)}")
     return " · ".join(parts)
 
 
@@ -161,13 +176,13 @@ def _uncommitted(record: RunRecord) -> str:
     """`` + uncommitted changes to: `a`, `b``` for a run from a dirty tree."""
     if not record.uncommitted:
         return ""
-    return " + uncommitted changes to: " + ", ".join(code_span(p) for p in record.uncommitted)
+    return " + uncommitted changes to: " + ", ".join(_code(p) for p in record.uncommitted)
 
 
 def _steps_section(record: RunRecord, url: NotebookUrl) -> str:
     rows = [
         [
-            code_span(step.id),
+            _code(step.id),
             _status(step.status.value),
             str(len(step.attempts)) if step.attempts else "—",
             format_duration(step.duration),
@@ -176,12 +191,12 @@ def _steps_section(record: RunRecord, url: NotebookUrl) -> str:
         for step in _with_items(record.steps)
     ]
     header = ["step", "status", "attempts", "duration", "notebook"]
-    return md_section("Steps", md_table(header, rows))
+    return _section("Steps", _table(header, rows))
 
 
 def _graph_section(record: RunRecord) -> str:
-    graph = code_block(render_record_graph(record, "mermaid"), "mermaid") if record.steps else ""
-    return md_section("Graph", graph)
+    graph = _fenced(render_record_graph(record, "mermaid"), "mermaid") if record.steps else ""
+    return _section("Graph", graph)
 
 
 def _with_items(steps: Sequence[StepRecord]) -> list[StepRecord]:
@@ -208,25 +223,24 @@ def _item_views(step: StepRecord) -> list[StepRecord]:
 def _errors_section(record: RunRecord, url: NotebookUrl) -> str:
     steps = [s for s in _with_items(record.steps) if not s.items]  # a sweep: its items
     failed = [s for s in steps if s.status == StepStatus.FAILED]
-    return md_section("Errors", "\n\n".join(_step_error(step, url) for step in failed))
+    return _section("Errors", "\n\n".join(_step_error(step, url) for step in failed))
 
 
 def _not_run_section(record: RunRecord) -> str:
     not_run = (StepStatus.SKIPPED, StepStatus.CANCELLED)
     lines = [_not_run_line(s) for s in record.steps if s.status in not_run]
-    return md_section("Skipped and cancelled", "\n".join(lines))
+    return _section("Skipped and cancelled", "\n".join(lines))
 
 
 def _upgraded_section(record: RunRecord) -> str:
     lines = [
-        f"- {code_span(s.id)}: notebook {code_span(s.source_notebook)} "
-        f"is nbformat {s.upgraded_from}; "
+        f"- {_code(s.id)}: notebook {_code(s.source_notebook)} is nbformat {s.upgraded_from}; "
         "nbflow upgraded it in memory with nbformat's converter to run it (save it in "
         "Jupyter to upgrade the file)"
         for s in record.steps
         if s.upgraded_from
     ]
-    return md_section("Notebooks upgraded", "\n".join(lines))
+    return _section("Notebooks upgraded", "\n".join(lines))
 
 
 def _run_too_section(record: RunRecord) -> str:
@@ -234,25 +248,25 @@ def _run_too_section(record: RunRecord) -> str:
     stand in: ``- ran `load`: its last result was for run_date=2026-12-02 (run …)``."""
     prefix = f"{RUN_THOUGH_NOT_SELECTED}: "
     lines = [
-        f"- ran {code_span(step.id)}: {escaped_text(step.reason.removeprefix(prefix))}"
+        f"- ran {_code(step.id)}: {_text(step.reason.removeprefix(prefix))}"
         for step in record.steps
         if step.reason.startswith(prefix)
     ]
-    return md_section("Run though not selected", "\n".join(lines))
+    return _section("Run though not selected", "\n".join(lines))
 
 
 def _parameters_section(record: RunRecord) -> str:
-    rows = [[code_span(name), _value(value)] for name, value in record.parameters.items()]
-    return md_section("Parameters", md_table(["parameter", "value"], rows))
+    rows = [[_code(name), _value(value)] for name, value in record.parameters.items()]
+    return _section("Parameters", _table(["parameter", "value"], rows))
 
 
 def _outputs_section(record: RunRecord) -> str:
     rows = [
-        [code_span(step.id), code_span(name), _value(value)]
+        [_code(step.id), _code(name), _value(value)]
         for step in record.steps
         for name, value in step.outputs.items()
     ]
-    return md_section("Outputs", md_table(["step", "output", "value"], rows))
+    return _section("Outputs", _table(["step", "output", "value"], rows))
 
 
 _ABSENT = object()
@@ -296,11 +310,11 @@ def _counts(record: RunRecord) -> str:
 
 def _step_error(step: StepRecord, url: NotebookUrl) -> str:
     error = step.error
-    cause = _error_where(error) if error else escaped_text(step.reason) or "no error recorded"
+    cause = _error_where(error) if error else _text(step.reason) or "no error recorded"
     parts = [
-        f"### {_status(step.status.value)}: {code_span(step.id)}",
+        f"### {_status(step.status.value)}: {_code(step.id)}",
         " · ".join([cause, *_step_context(step, url)]),
-        code_block(strip_ansi(error.evalue), "text") if error and error.evalue else "",
+        _fenced(strip_ansi(error.evalue), "text") if error and error.evalue else "",
         _attempt_list(step.attempts),
         _traceback(error),
     ]
@@ -317,7 +331,7 @@ def _step_context(step: StepRecord, url: NotebookUrl) -> list[str]:
 
 def _error_where(error: StepError) -> str:
     cell = f" at cell index {error.cell}" if error.cell is not None else ""
-    return f"{code_span(error.ename)}{cell}"
+    return f"{_code(error.ename)}{cell}"
 
 
 def _attempt_list(attempts: Sequence[Attempt]) -> str:
@@ -336,13 +350,13 @@ def _attempt_line(attempt: Attempt) -> str:
 def _traceback(error: StepError | None) -> str:
     if error is None or not error.traceback:
         return ""
-    body = code_block(strip_ansi(error.traceback), "text")
+    body = _fenced(strip_ansi(error.traceback), "text")
     return f"<details>\n<summary>Traceback</summary>\n\n{body}\n\n</details>"
 
 
 def _not_run_line(step: StepRecord) -> str:
-    reason = escaped_text(step.reason) if step.reason else "no reason recorded"
-    return f"- {_status(step.status.value)} {code_span(step.id)}: {reason}"
+    reason = _text(step.reason) if step.reason else "no reason recorded"
+    return f"- {_status(step.status.value)} {_code(step.id)}: {reason}"
 
 
 def _notebook_link(step: StepRecord, url: NotebookUrl) -> str:
@@ -350,7 +364,7 @@ def _notebook_link(step: StepRecord, url: NotebookUrl) -> str:
     started, or no attempt left a notebook, as when its Dask worker was lost)."""
     if not _has_notebook(step):
         return "—"
-    return f"[{code_span(step.notebook)}]({url(step.notebook)})"
+    return f"[{_code(step.notebook)}]({url(step.notebook)})"
 
 
 def _has_notebook(step: StepRecord) -> bool:
@@ -365,8 +379,11 @@ def _value(value: Any) -> str:
     """A JSON-rendered value as a code span, cut to MAX_VALUE_CHARS with a note."""
     text = json.dumps(value, ensure_ascii=False, default=str)
     if len(text) <= MAX_VALUE_CHARS:
-        return code_span(text)
-    return f"{code_span(text[:MAX_VALUE_CHARS] + '…')} _(truncated, {len(text):,} characters)_"
+        return _code(text)
+    return f"{_code(text[:MAX_VALUE_CHARS] + '…')} _(truncated, {len(text):,} characters)_"
+
+
+# Markdown ---------------------------------------------------------------------------
 
 
 def _status(status: str) -> str:
@@ -382,11 +399,7 @@ def _time(value: str) -> str:
     try:
         moment = parse_time(value)
     except ValueError:
-        return escaped_text(value)
+        return _text(value)
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
