@@ -130,13 +130,11 @@ class ExecutionRecord:
     def _values_from_json(cls, data: dict[str, Any]) -> dict[str, Any]:
         """The fields of ``cls`` found in ``data`` (unknown keys are ignored), the
         shared ones typed."""
-        known = {f.name for f in fields(cls)}
+        known = _field_names(cls)
         values = {k: v for k, v in data.items() if k in known}
-        values.update(
-            status=StepStatus(data["status"]),
-            attempts=_attempts_from_json(data),
-            error=_error_from_json(data.get("error")),
-        )
+        values["status"] = _step_status(data["status"])
+        values["attempts"] = _attempts_from_json(data)
+        values["error"] = _error_from_json(data.get("error"))
         return values
 
 
@@ -205,10 +203,9 @@ class StepRecord(ExecutionRecord):
     def from_json(cls, data: dict[str, Any]) -> StepRecord:
         """A step record from its JSON form (unknown keys are ignored)."""
         values = cls._values_from_json(data)
-        values.update(
-            needs=tuple(data.get("needs", ())),
-            items=tuple(ItemRecord.from_json(i) for i in data.get("items", ())),
-        )
+        values["needs"] = tuple(data.get("needs", ()))
+        items = data.get("items")
+        values["items"] = tuple(ItemRecord.from_json(i) for i in items) if items else ()
         return cls(**values)
 
 
@@ -274,11 +271,22 @@ class RunRecord:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunRecord:
         steps = tuple(StepRecord.from_json(s) for s in data.get("steps", ()))
-        known = {f.name for f in fields(cls)}
+        known = _field_names(cls)
         values = {k: v for k, v in data.items() if k in known and k != "steps"}
         values["status"] = RunStatus(values["status"])
         values["uncommitted"] = tuple(data.get("uncommitted", ()))
         return cls(**values, steps=steps)
+
+
+_FIELD_NAMES: dict[type, frozenset[str]] = {}
+
+
+def _field_names(cls: type) -> frozenset[str]:
+    """The names of a record class's fields (found once: ``fields`` is slow, and a
+    history of 10,000 runs reads 10,000 records)."""
+    if cls not in _FIELD_NAMES:
+        _FIELD_NAMES[cls] = frozenset(f.name for f in fields(cls))
+    return _FIELD_NAMES[cls]
 
 
 def _error_from_json(data: dict[str, Any] | None) -> StepError | None:
@@ -288,7 +296,22 @@ def _error_from_json(data: dict[str, Any] | None) -> StepError | None:
 def _attempts_from_json(data: dict[str, Any]) -> tuple[Attempt, ...]:
     return tuple(
         Attempt(
-            **{**a, "status": StepStatus(a["status"]), "error": _error_from_json(a.get("error"))}
+            a["number"],
+            a["start"],
+            a["end"],
+            a["duration"],
+            _step_status(a["status"]),
+            _error_from_json(a.get("error")),
         )
         for a in data.get("attempts", ())
     )
+
+
+_STEP_STATUSES = {status.value: status for status in StepStatus}
+
+
+def _step_status(value: Any) -> StepStatus:
+    """``StepStatus(value)``, looked up in a dict first: an enum call is slow, and a
+    history of 10,000 runs holds hundreds of thousands of statuses."""
+    found = _STEP_STATUSES.get(value) if isinstance(value, str) else None
+    return found or StepStatus(value)

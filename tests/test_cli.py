@@ -17,7 +17,7 @@ from helpers import copy_examples, latest_run, write_manifest, write_notebook
 import nbflow.cli.inspect
 from nbflow import __version__
 from nbflow.cli import main
-from nbflow.report import render_report
+from nbflow.report.run_report import render_report
 
 REPO = Path(__file__).resolve().parent.parent
 BUG = "nbflow: internal error (a bug): please report it at https://github.com/nbflow/nbflow/issues"

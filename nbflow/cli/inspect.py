@@ -43,7 +43,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_affected(args: argparse.Namespace) -> int:
-    from nbflow.affected import affected
+    from nbflow.git.affected import affected
 
     project = current_project()
     found = affected(project, args.range)
@@ -94,7 +94,7 @@ def _nothing_due(entries: list[Any], at: Any, window: int) -> str:
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
-    from nbflow.graph import render_graph
+    from nbflow.report.graph import render_graph
 
     print(render_graph(load_workflow(args.workflow), args.format))
     return EXIT_OK
@@ -123,7 +123,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from nbflow.report import render_report
+    from nbflow.report.run_report import render_report
     from nbflow.store.runs import find_record
 
     record = find_record(current_project(), args.run, args.branch)

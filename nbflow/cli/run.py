@@ -35,7 +35,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _changed_to_run(args: argparse.Namespace) -> list[tuple[Any, list[str] | None]]:
     """``--changed BASE..HEAD``: each affected workflow with the steps to run."""
-    from nbflow.affected import affected
+    from nbflow.git.affected import affected
 
     if args.steps or args.resume or args.schedule:
         raise UsageError("--changed chooses the steps: drop --steps, --resume, --schedule")

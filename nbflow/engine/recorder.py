@@ -98,7 +98,7 @@ class Recorder:
 
     def save(self) -> None:
         """Write the record and the report (later, while saves are deferred)."""
-        from nbflow.report import render_report
+        from nbflow.report.run_report import render_report
 
         if self._deferred:
             self._pending = True

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from nbflow.engine.parameters import resolve_run_parameters
+from nbflow.git.provenance import InputTree, check_clean, input_tree, warn_if_dirty
 from nbflow.manifest.model import Step, Workflow
 from nbflow.manifest.notebooks import NotebookError, inspect_notebook
 from nbflow.plan import Plan, check_step_ids, plan_run
@@ -28,7 +29,6 @@ from nbflow.run_record import (
     seconds_between,
 )
 from nbflow.store import runs
-from nbflow.store.provenance import InputTree, check_clean, input_tree, warn_if_dirty
 
 
 @dataclass(frozen=True)

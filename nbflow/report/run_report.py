@@ -23,7 +23,7 @@ from datetime import UTC
 from typing import Any
 from urllib.parse import quote
 
-from nbflow.graph import render_record_graph
+from nbflow.report.graph import render_record_graph
 from nbflow.run_record import (
     RUN_THOUGH_NOT_SELECTED,
     Attempt,
