@@ -24,7 +24,8 @@ from typing import Any
 
 from nbflow.engine.attempts import Attempts, Executor, failed_to_start
 from nbflow.engine.cache import RunCache, StepCache
-from nbflow.engine.kernels import KernelPool, check_kernels, resolve_kernels
+from nbflow.engine.kernel_names import check_kernels, resolve_kernels
+from nbflow.engine.kernels import KernelPool
 from nbflow.engine.locks import workflow_lock
 from nbflow.engine.loops import closing_loop
 from nbflow.engine.readiness import Readiness

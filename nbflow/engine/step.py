@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from nbflow.engine.folders import make_output_folders
-from nbflow.engine.kernels import KernelPool, KernelSpec, start_kernel
+from nbflow.engine.kernel import KernelSpec, start_kernel
+from nbflow.engine.kernels import KernelPool
 from nbflow.engine.outputs import read_outputs
 from nbflow.engine.source import StepSource, parameters_source, prepare_source
 from nbflow.engine.stops import quiet_when_stopped

@@ -12,7 +12,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from nbflow.engine.kernels import KernelPool, KernelSpec
+from nbflow.engine.kernel import KernelSpec
+from nbflow.engine.kernels import KernelPool
 from nbflow.engine.parameters import resolve_globs, resolve_step_parameters
 from nbflow.engine.step import StepTask
 from nbflow.manifest.model import Step, Workflow
