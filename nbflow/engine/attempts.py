@@ -54,8 +54,8 @@ class Attempts:
     def run_step(self, step: Step, task: StepTask, current: StepRecord) -> StepRecord:
         """Execute ``step`` as ``task`` with its retries; its final record."""
         earlier = list(current.attempts)  # of the run this one resumes
-        new, result = self._execute(step, task, len(earlier))
-        timings = self._clean(task)
+        new, result, written = self._execute(step, task, len(earlier))
+        timings = self._timings(task, written)
         current = replace(current, timings=timings, notebook=_written(task))
         attempts = earlier + new
         start = attempts[0].start if attempts else current.start
@@ -73,8 +73,8 @@ class Attempts:
     def run_item(self, step: Step, item: ItemRecord, task: StepTask) -> ItemRecord:
         """Execute one item of a foreach step with the step's retries."""
         threading.current_thread().name = task.step_id  # names the item in streamed output
-        new, result = self._execute(step, task, len(item.attempts))
-        timings = self._clean(task)
+        new, result, written = self._execute(step, task, len(item.attempts))
+        timings = self._timings(task, written)
         attempts = (*item.attempts, *new)
         start = attempts[0].start if attempts else item.start
         return replace(
@@ -103,15 +103,18 @@ class Attempts:
 
     def _execute(
         self, step: Step, task: StepTask, earlier: int
-    ) -> tuple[list[Attempt], StepResult]:
+    ) -> tuple[list[Attempt], StepResult, dict[str, Any] | None]:
         """Execute ``task`` with ``step``'s retries; its attempts (numbered after
-        ``earlier`` ones) and the last result."""
+        ``earlier`` ones), the last result, and what cleaning moved out of the
+        notebook last written (None: no attempt wrote one cleaned)."""
         attempts: list[Attempt] = []
+        written = None
         for number in range(1, step.retries + 2):
             if number > 1 and not self._wait_before_retry(step, number, earlier):
                 break
             handle = self.handles[task.step_id] = KernelHandle()
             result = self._execute_once(task, handle)
+            written = written if result.timings is None else result.timings
             attempts.append(
                 Attempt(
                     earlier + number,
@@ -131,7 +134,7 @@ class Attempts:
                 result.error and result.error.summary,
             )
         self.handles.pop(task.step_id, None)
-        return attempts, result
+        return attempts, result, written
 
     def _execute_once(self, task: StepTask, handle: KernelHandle) -> StepResult:
         """One attempt; failed when its notebook could not be written (the run stops)."""
@@ -147,8 +150,12 @@ class Attempts:
             seconds = round(time.monotonic() - started, 3)
             return StepResult(StepStatus.FAILED, start, utc_now(), seconds, error)
 
-    def _clean(self, task: StepTask) -> dict[str, Any]:
-        """Move volatile metadata out of an executed notebook (store/notebooks.py)."""
+    def _timings(self, task: StepTask, written: dict[str, Any] | None) -> dict[str, Any]:
+        """The volatile metadata moved out of the executed notebook (store/notebooks.py):
+        as the attempt that wrote it cleaned it, else cleaned now (an executor that
+        writes notebooks as they are, or one left by the process a resumed run ran in)."""
+        if written is not None:
+            return written
         try:
             return clean_notebook(task.output, root=self.root)
         except WriteError as exc:

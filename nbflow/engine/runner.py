@@ -101,6 +101,7 @@ class _Run:
             workflow,
             params,
             folder=folder,
+            root=project.root,
             run_context=record.run_context,
             step_parameters=options.step_parameters,
             given=tuple(options.parameters),

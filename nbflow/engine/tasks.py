@@ -32,6 +32,7 @@ class Tasks:
         params: Mapping[str, Any],
         *,
         folder: Path,
+        root: Path,
         run_context: Mapping[str, str],
         step_parameters: Mapping[str, Mapping[str, Any]],
         given: Sequence[str],
@@ -41,7 +42,7 @@ class Tasks:
         records: Callable[[str], StepRecord],
         is_selected: Callable[[str], bool],
     ) -> None:
-        self.workflow, self.params, self.folder = workflow, params, folder
+        self.workflow, self.params, self.folder, self.root = workflow, params, folder, root
         self.run_context, self.step_parameters, self.given = run_context, step_parameters, given
         self.log_output, self.redactor, self.scratch = log_output, redactor, scratch
         self._records, self._is_selected = records, is_selected
@@ -77,6 +78,8 @@ class Tasks:
             scratch=self.scratch,
             inputs=self._globs(step.inputs, outputs, item),
             produces=self._globs(step.produces, outputs, item),
+            clean=True,
+            root=self.root,
         )
 
     def _globs(
