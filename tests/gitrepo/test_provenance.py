@@ -83,7 +83,8 @@ def test_a_run_from_uncommitted_changes_records_warns_and_marks_its_commit(
         "workflows/demo/hello.ipynb, workflows/demo/notes.txt (recorded in the run as dirty)"
     ) in capsys.readouterr().err
     message = git(project_repo, "log", "-1", "--format=%B")
-    assert message.splitlines()[-2:] == ["Nbflow-Trigger: manual", "Nbflow-Dirty: true"]
+    assert message.splitlines()[-3] == "Nbflow-Trigger: manual"
+    assert message.splitlines()[-1] == "Nbflow-Dirty: true"
 
 
 def test_a_run_from_a_clean_tree_has_no_dirty_mark(
