@@ -1,6 +1,6 @@
-"""The package's shape (issue 13): no import cycle between nbflow's modules, and the
-core (the manifest, planning, the run folders and records) never imports the edges
-(engine, Git, GitHub, reports, the command line).
+"""The package's shape (issue 13): no import cycle between nbflow's modules, the core
+(the manifest, planning, the run folders and records) never imports the edges
+(engine, Git, GitHub, reports, the command line), and no module over 500 lines.
 
 Read statically from the source with ``ast``: every ``import`` counts, also one
 inside a function or under ``if TYPE_CHECKING:`` — a cycle hidden in a function is
@@ -99,6 +99,38 @@ def test_no_import_cycle_between_nbflow_modules() -> None:
     assert len(graph) > 50  # the package was found
     cycle = find_cycle(graph)
     assert not cycle, describe(cycle, graph)
+
+
+MAX_LINES = 500  # the hard limit; aim for under 400
+
+
+def oversized(package: Path, limit: int = MAX_LINES) -> list[str]:
+    """``nbflow/x.py: 612 lines`` for each module of ``package`` over ``limit`` lines."""
+    counts = {
+        p: len(p.read_text(encoding="utf-8").splitlines()) for p in module_files(package).values()
+    }
+    return [
+        f"{path.relative_to(package.parent)}: {count} lines"
+        for path, count in sorted(counts.items())
+        if count > limit
+    ]
+
+
+def test_no_module_over_500_lines() -> None:
+    over = oversized(PACKAGE)
+    assert not over, f"modules over {MAX_LINES} lines (split them along a seam):\n  " + "\n  ".join(
+        over
+    )
+
+
+def test_the_size_check_names_the_module_and_its_count(tmp_path: Path) -> None:
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "small.py").write_text("x = 1\n" * MAX_LINES)
+    assert oversized(package) == []
+    (package / "big.py").write_text("x = 1\n" * (MAX_LINES + 1))
+    assert oversized(package) == [f"pkg/big.py: {MAX_LINES + 1} lines"]
 
 
 #: The core, by package or top-level module: what the edges build on, importing none of them.
