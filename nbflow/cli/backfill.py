@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from nbflow.cli.common import EXIT_BUSY, EXIT_OK, current_project, load_workflow, redact_secrets
+from nbflow.cli.common import EXIT_BUSY, EXIT_OK, load_workflow, redact_secrets
 from nbflow.cli.publish import add_commit_options, commit_target, publish
-from nbflow.cli.run_options import parse_moment, parse_parameters
+from nbflow.cli.run_options import add_parameter_option, parse_moment, parse_parameters
 from nbflow.errors import UsageError
 
 if TYPE_CHECKING:
@@ -60,10 +60,9 @@ def run_and_publish(
     notified) as a normal run when it ends; the exit code of each."""
     from nbflow.console import TickProgress
     from nbflow.engine.backfill import BUSY, SKIPPED, TickOutcome, run_ticks
+    from nbflow.engine.parameters import parse_step_overrides, resolve_run_parameters
     from nbflow.engine.runner import RunOptions
     from nbflow.run_record import iso_utc
-
-    from nbflow.engine.parameters import parse_step_overrides, resolve_run_parameters
 
     params, texts = parse_parameters(workflow, getattr(args, "parameter", []))
     resolve_run_parameters(workflow, params, ticks[0])  # bad -p: refused before any run
@@ -191,14 +190,7 @@ def add_backfill(commands: Commands) -> None:
     p.add_argument(
         "--force", action="store_true", help="run ticks that already have a succeeded run too"
     )
-    p.add_argument(
-        "-p",
-        "--parameter",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="set a workflow parameter in every run",
-    )
+    add_parameter_option(p, "set a workflow parameter in every run")
     p.add_argument("--json", action="store_true", help="print each run record")
     add_commit_options(p, "--commit", "commit each run folder when its run ends (docs/git.md)")
     p.set_defaults(handler=cmd_backfill)

@@ -12,7 +12,12 @@ from nbflow.cli.backfill import DEFAULT_CATCH_UP
 from nbflow.cli.common import EXIT_OK, current_project, load_workflow, redact_secrets
 from nbflow.cli.pieces import run_apart
 from nbflow.cli.publish import add_commit_options, commit_target, publish
-from nbflow.cli.run_options import parse_parameters, run_options, selected_steps
+from nbflow.cli.run_options import (
+    add_parameter_option,
+    parse_parameters,
+    run_options,
+    selected_steps,
+)
 from nbflow.errors import UsageError
 
 if TYPE_CHECKING:
@@ -158,14 +163,7 @@ def add_run(commands: Commands) -> None:
     p.add_argument(
         "workflow", nargs="?", metavar="WORKFLOW", help="a name under workflows/ or a path"
     )
-    p.add_argument(
-        "-p",
-        "--parameter",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="set a workflow parameter, or STEP.NAME=VALUE for one step",
-    )
+    add_parameter_option(p, "set a workflow parameter, or STEP.NAME=VALUE for one step")
     p.add_argument("--steps", metavar="ID,...", help="run only these steps")
     p.add_argument(
         "--resume",

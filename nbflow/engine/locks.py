@@ -17,8 +17,8 @@ A run for a schedule tick (a logical time given: ``--schedule``, a catch-up, a
 backfill, ``--logical-time``) holds the workflow's lock *shared* and the tick's own
 lock (``<workflow>@<tick>.lock``) exclusively: runs of different ticks go ahead side
 by side (``nbflow backfill --jobs``), two runs of the same tick never, and a run
-without a tick still runs alone. The locks are re-entrant per thread, so a backfill
-can hold a tick's lock while it checks the tick's history and runs it.
+without a tick still runs alone. A tick's locks are re-entrant per thread, so a
+backfill can hold a tick's lock while it checks the tick's history and runs it.
 """
 
 from __future__ import annotations
@@ -46,20 +46,21 @@ def workflow_lock(runs_dir: Path, workflow: str, tick: str | None = None) -> Ite
             yield
         return
     with (
-        _flock(path, fcntl.LOCK_SH, f"{workflow}: another run of this workflow"),
+        _flock(path, fcntl.LOCK_SH, f"{workflow}: another run of this workflow", reentrant=True),
         _flock(
             lock_path(runs_dir, workflow, tick),
             fcntl.LOCK_EX,
             f"{workflow}: another run of this workflow for {tick}",
+            reentrant=True,
         ),
     ):
         yield
 
 
 @contextlib.contextmanager
-def _flock(path: Path, mode: int, what: str) -> Iterator[None]:
+def _flock(path: Path, mode: int, what: str, *, reentrant: bool = False) -> Iterator[None]:
     held: set[Path] = _held.__dict__.setdefault("paths", set())
-    if path in held:  # this thread holds it already
+    if reentrant and path in held:  # this thread holds it already, for a tick
         yield
         return
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -75,7 +76,8 @@ def _flock(path: Path, mode: int, what: str) -> Iterator[None]:
             ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
-        held.add(path)
+        if reentrant:
+            held.add(path)
         try:
             yield
         finally:

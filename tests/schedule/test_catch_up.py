@@ -99,3 +99,28 @@ def test_catch_up_usage_errors(
     assert main(args) == 2
     assert capsys.readouterr().err == f"error: {message}\n"
     assert not (project / "runs").exists()
+
+
+def test_the_generated_scheduled_job_catches_up_and_commits_every_run(
+    git_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The generated job, run as a runner runs it: the ticks GitHub dropped since the
+    last committed run are run and pushed before the tick that fired."""
+    from test_ci_job import pushed_runs, run_job, snoop_project
+
+    snoop_project(git_repo)
+    monkeypatch.chdir(git_repo)
+    assert (
+        main(["backfill", "snoop", "--from", day(-3), "--to", day(-3), "--commit", "--push"]) == 0
+    )
+
+    graph = run_job(git_repo, tmp_path, "schedule", {"schedule": "0 3 * * *"})
+
+    assert graph.results["run"] == "success", graph.failures
+    pushed = sorted((r.logical[:10], r.trigger) for r in map(read_record, pushed_runs(tmp_path)))
+    latest = 0 if datetime.now(UTC).hour >= 3 else -1  # today's 03:00 tick, once it passed
+    assert pushed == [
+        (day(-3), "backfill"),
+        *((day(d), "catch-up") for d in range(-2, latest)),
+        (day(latest), "schedule"),
+    ]
