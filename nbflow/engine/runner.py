@@ -190,12 +190,20 @@ class _Run:
     def _ready(self, running: Iterable[str]) -> list[Step]:
         """The steps ready to execute, once those the cache answers are settled (which
         may make their dependants ready too); the record is saved once for all hits."""
-        busy = list(running)
+        busy, hits = list(running), []
+
+        def settle(step: Step) -> bool:
+            if self.cache.settle(step):
+                hits.append(step.id)
+                return True
+            return False
+
         with self.recorder.deferred_saves():
-            while True:
+            while True:  # a settled step may let a lender decide: ask once more
+                hits.clear()
                 self.lenders.decide()
-                ready = self.readiness.ready(busy)
-                if not [step for step in ready if self.cache.settle(step)]:
+                ready = self.readiness.ready(busy, settle)
+                if not hits:
                     return ready
 
     def _expand(self, step: Step) -> bool:
