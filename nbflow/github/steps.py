@@ -142,10 +142,14 @@ def setup_steps(context: Context) -> list[Any]:
     ]
 
 
-def run_steps(context: Context, tail: str, *, secrets: bool = True) -> list[Any]:
+def run_steps(
+    context: Context, tail: str, *, secrets: bool = True, catch_up: bool = False
+) -> list[Any]:
     """One ``nbflow run`` step per event; ``tail`` ends each command (the single job
-    writes the run folder's path for the commit step; the per-step layout's plan job
-    passes ``--plan --outputs DIR`` and ``secrets=False``). No step gets the token."""
+    writes the run folders' paths for the commit step; the per-step layout's plan job
+    passes ``--plan --outputs DIR`` and ``secrets=False``). No step gets the token.
+    A schedule passes the cron that fired (the run's logical time is its tick), and
+    with ``catch_up`` runs the ticks GitHub dropped first (docs/running.md)."""
     triggers = context.workflow.triggers
     env = secret_env(context.workflow) if secrets else {}
     steps = []
@@ -153,11 +157,9 @@ def run_steps(context: Context, tail: str, *, secrets: bool = True) -> list[Any]
         push = _event_step(context, "push", "push", env, tail=tail)
         push["if"] += f" && {NOT_SKIPPED}"
         steps.append(push)
-    if len(triggers.schedule) == 1:
-        steps.append(_event_step(context, "schedule", "schedule", env, tail=tail))
-    if len(triggers.schedule) > 1:  # nbflow reads which cron fired
+    if triggers.schedule:  # nbflow reads which cron fired: its tick is the logical time
         cron = {**env, "NBFLOW_CRON": "${{ github.event.schedule }}"}
-        arguments = '--schedule "$NBFLOW_CRON" '
+        arguments = '--schedule "$NBFLOW_CRON" ' + ("--catch-up " if catch_up else "")
         steps.append(_event_step(context, "schedule", "schedule", cron, arguments, tail=tail))
     if triggers.dispatch:
         steps.append(_dispatch_step(context, env, tail))

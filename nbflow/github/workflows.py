@@ -265,7 +265,7 @@ def _run_job(context: Context) -> Any:
     job["steps"] = [
         *setup_steps(context),
         *guard_steps(context),
-        *run_steps(context, tail=f'> "{RUN_DIR_FILE}"'),
+        *run_steps(context, tail=f'> "{RUN_DIR_FILE}"', catch_up=True),
         git_identity(),
         _commit_run_step(),
     ]
@@ -280,11 +280,11 @@ def run_concurrency(context: Context) -> Any:
 
 
 def _commit_run_step() -> Any:
-    """The only step given the token: commits and pushes the run the steps before made
-    (also a failed one), after every notebook has exited."""
+    """The only step given the token: commits and pushes the runs the steps before made
+    (also a failed one; several after a catch-up), after every notebook has exited."""
     lines = [
         f'if [ ! -s "{RUN_DIR_FILE}" ]; then echo "no run to commit"; exit 0; fi',
-        f'nbflow commit "$(basename "$(cat "{RUN_DIR_FILE}")")" --push',
+        f'while read -r run; do nbflow commit "$(basename "$run")" --push; done < "{RUN_DIR_FILE}"',
     ]
     return run_step(
         "commit and push the run",
