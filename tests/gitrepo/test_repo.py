@@ -240,6 +240,8 @@ def test_runs_branch_leaves_the_checkout_untouched(git_repo: Path) -> None:
         f"runs/demo/{RUN_2}/a.ipynb",
         f"runs/demo/{RUN_2}/b.ipynb",
         f"runs/demo/{RUN_2}/run.json",
+        "runs/demo/README.md",  # the workflow's history page, on the runs branch too
+        "runs/demo/durations.svg",
     ]
     assert git(git_repo.parent / "origin.git", "rev-parse", "nbflow/runs") == second.sha
     status = state[3] + "\n?? runs/"
