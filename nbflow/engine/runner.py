@@ -72,7 +72,13 @@ def run_workflow(
     start = resume_run if options.resume else start_run
     params, plan, record = start(workflow, project, options)  # bad input fails before any write
     check_kernels(s for s in workflow.steps if s.id in plan.selected)
-    with workflow_lock(project.runs_dir, workflow.name), scratch_folder(project.root) as scratch:
+    # a run for a tick (a resumed one: its logical time is not its start) locks the tick
+    is_tick = options.logical_time if not options.resume else record.logical != record.start
+    tick = record.logical_time if is_tick else None
+    with (
+        workflow_lock(project.runs_dir, workflow.name, tick),
+        scratch_folder(project.root) as scratch,
+    ):
         run = _Run(workflow, plan, project, options, params, record, observer, executor, scratch)
         return run.execute()
 
