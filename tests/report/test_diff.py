@@ -10,6 +10,7 @@ import pytest
 from helpers import two_runs
 
 from nbflow.cli import main
+from nbflow.store.runs import iter_run_dirs
 
 
 def diff(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
@@ -84,3 +85,46 @@ def test_bad_run_names_are_usage_errors(project: Path, capsys: pytest.CaptureFix
     ]:
         assert main(["diff", *args]) == 2
         assert message in capsys.readouterr().err
+
+
+def test_an_edited_cell_of_an_nbformat_4_4_notebook_is_the_same_cell(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A 4.4 notebook has no cell ids; nbflow makes them from each cell's source, so an
+    edited cell gets another id: it is paired by position, and reported changed."""
+    folder = project / "workflows" / "old"
+    cells = [
+        {"cell_type": "code", "metadata": {}, "source": src, "outputs": [], "execution_count": None}
+        for src in ("x = 1", "print('total', x)")
+    ]
+    cells[0]["metadata"]["tags"] = ["parameters"]
+    notebook = {
+        "cells": cells,
+        "metadata": {
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        },
+        "nbformat": 4,
+        "nbformat_minor": 4,
+    }
+    path = folder / "old.ipynb"
+    folder.mkdir(parents=True)
+    path.write_text(json.dumps(notebook), encoding="utf-8")
+    (folder / "workflow.yaml").write_text(
+        "name: old\nsteps:\n  - {id: old, notebook: old.ipynb}\n", encoding="utf-8"
+    )
+    assert main(["run", "old"]) == 0
+    cells[1]["source"] = "print('total', x + 1)"
+    path.write_text(json.dumps(notebook), encoding="utf-8")
+    assert main(["run", "old"]) == 0
+
+    code, out = diff(capsys, "previous", "latest")
+
+    latest = list(iter_run_dirs(project / "runs", "old"))[-1]
+    edited = json.loads((latest / "old.ipynb").read_text())["cells"][1]["id"]
+    assert code == 0
+    assert out.splitlines()[1:] == [
+        "old.ipynb (old): 1 cell changed",
+        f"  cell 1 (id {edited}): outputs changed",
+        "    - total 1",
+        "    + total 2",
+    ]
