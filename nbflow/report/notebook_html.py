@@ -18,9 +18,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from nbflow.manifest.model import ReportSettings
 from nbflow.store.runs import write_atomic
 
-__all__ = ["html_path", "write_notebook_html"]
+__all__ = ["html_path", "write_notebook_html", "write_step_html"]
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,16 @@ log = logging.getLogger(__name__)
 def html_path(notebook: Path) -> Path:
     """Where the HTML of ``notebook`` goes: beside it, ``.ipynb`` replaced by ``.html``."""
     return notebook.with_suffix(".html")
+
+
+def write_step_html(settings: ReportSettings, notebook: Path) -> str:
+    """The name of the HTML copy written beside ``notebook`` as a step's ``report:``
+    settings ask; "" when they ask for none or none could be written. WriteError
+    when the file cannot be written (a full disk)."""
+    if not settings.html:
+        return ""
+    path = write_notebook_html(notebook, hide_code=settings.hide_code)
+    return path.name if path else ""
 
 
 def write_notebook_html(notebook: Path, *, hide_code: bool = False) -> Path | None:
