@@ -27,6 +27,7 @@ from nbflow.engine.runner import settle_record
 from nbflow.errors import UsageError
 from nbflow.manifest.model import Workflow
 from nbflow.project import Project, project_of_manifest
+from nbflow.report.notebook_changes import diff_with_previous
 from nbflow.report.run_report import render_report
 from nbflow.run_record import SEED_KEYS, RunRecord, parse_time
 from nbflow.store import runs
@@ -94,5 +95,6 @@ def _end_with_last_step(folder: Path, record: RunRecord) -> RunRecord:
     duration = round((parse_time(end) - parse_time(record.start)).total_seconds(), 3)
     record = replace(record, end=end, duration=duration)
     runs.write_record(folder, record)
-    runs.write_atomic(folder / runs.REPORT_FILE, render_report(record))
+    changes = diff_with_previous(folder.parent.parent, folder, record)
+    runs.write_atomic(folder / runs.REPORT_FILE, render_report(record, notebook_changes=changes))
     return record

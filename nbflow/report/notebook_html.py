@@ -16,6 +16,7 @@ Design decisions:
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 
 from nbflow.manifest.model import ReportSettings
@@ -24,6 +25,10 @@ from nbflow.store.runs import write_atomic
 __all__ = ["html_path", "write_notebook_html", "write_step_html"]
 
 log = logging.getLogger(__name__)
+
+# Items of a sweep finish on parallel threads: nbconvert is imported, and its exporter
+# (traitlets, Jinja) used, by one at a time.
+_LOCK = threading.Lock()
 
 
 def html_path(notebook: Path) -> Path:
@@ -59,6 +64,11 @@ def write_notebook_html(notebook: Path, *, hide_code: bool = False) -> Path | No
 def render_html(notebook: Path, *, hide_code: bool = False) -> str:
     """The HTML nbconvert renders for ``notebook``, code cells' input left out with
     ``hide_code``."""
+    with _LOCK:
+        return _render(notebook, hide_code)
+
+
+def _render(notebook: Path, hide_code: bool) -> str:
     import nbformat
     from nbconvert import HTMLExporter
 
