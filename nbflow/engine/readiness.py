@@ -88,9 +88,18 @@ class Readiness:
         """Run ``step_id`` though it was not selected (its earlier result cannot stand in)."""
         self.plan = replace(self.plan, selected=self.plan.selected | {step_id})
 
-    def ready(self, busy: Iterable[str]) -> list[Step]:
-        """The pending steps, not among ``busy``, that run now, in plan order."""
-        return [s for s in self._pending(busy) if self.decision(s).verdict is Verdict.RUN]
+    def ready(
+        self, busy: Iterable[str], settle: Callable[[Step], bool] | None = None
+    ) -> list[Step]:
+        """The pending steps, not among ``busy``, that run now, in plan order. Each one
+        ``settle`` answers (the cache: True when it recorded the step done) is left
+        out, and as the order is the plan's, the steps needing it are asked after it in
+        the same pass: a chain of cached steps settles in one pass, not one per step."""
+        ready = []
+        for step in self._pending(busy):
+            if self.decision(step).verdict is Verdict.RUN and not (settle and settle(step)):
+                ready.append(step)
+        return ready
 
     def soon(self, busy: Iterable[str]) -> list[Step]:
         """The pending steps that the ``busy`` ones will make ready (kernels warm ahead)."""

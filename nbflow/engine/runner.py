@@ -72,7 +72,13 @@ def run_workflow(
     start = resume_run if options.resume else start_run
     params, plan, record = start(workflow, project, options)  # bad input fails before any write
     check_kernels(s for s in workflow.steps if s.id in plan.selected)
-    with workflow_lock(project.runs_dir, workflow.name), scratch_folder(project.root) as scratch:
+    # a run for a tick (a resumed one: its logical time is not its start) locks the tick
+    is_tick = options.logical_time if not options.resume else record.logical != record.start
+    tick = record.logical_time if is_tick else None
+    with (
+        workflow_lock(project.runs_dir, workflow.name, tick),
+        scratch_folder(project.root) as scratch,
+    ):
         run = _Run(workflow, plan, project, options, params, record, observer, executor, scratch)
         return run.execute()
 
@@ -184,12 +190,20 @@ class _Run:
     def _ready(self, running: Iterable[str]) -> list[Step]:
         """The steps ready to execute, once those the cache answers are settled (which
         may make their dependants ready too); the record is saved once for all hits."""
-        busy = list(running)
+        busy, hits = list(running), []
+
+        def settle(step: Step) -> bool:
+            if self.cache.settle(step):
+                hits.append(step.id)
+                return True
+            return False
+
         with self.recorder.deferred_saves():
-            while True:
+            while True:  # a settled step may let a lender decide: ask once more
+                hits.clear()
                 self.lenders.decide()
-                ready = self.readiness.ready(busy)
-                if not [step for step in ready if self.cache.settle(step)]:
+                ready = self.readiness.ready(busy, settle)
+                if not hits:
                     return ready
 
     def _expand(self, step: Step) -> bool:

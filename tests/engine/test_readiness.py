@@ -9,7 +9,7 @@ from helpers import write_manifest, write_notebook
 
 from nbflow.engine.readiness import Decision, NeedState, Readiness, Upstream, Verdict, decide
 from nbflow.manifest.load import load_manifest
-from nbflow.manifest.model import Workflow
+from nbflow.manifest.model import Step, Workflow
 from nbflow.plan import plan_run
 from nbflow.run_record import StepRecord, StepStatus
 
@@ -80,6 +80,26 @@ def test_ready_steps_are_the_pending_ones_whose_needs_are_done(tmp_path: Path) -
     assert [s.id for s in run.ready(())] == ["b", "d"]
     assert [s.id for s in run.ready(["d"])] == ["b"]  # d is running already
     assert [s.id for s in run.soon(["b"])] == ["c", "d"]  # c once b finishes
+
+
+def test_steps_settled_as_they_are_asked_make_their_dependants_ready_in_the_same_pass(
+    tmp_path: Path,
+) -> None:
+    """The cache settles a and b (recorded done as it answers): c, after them in plan
+    order, is asked next in the same call, so a cached chain needs one pass."""
+    workflow = chain(tmp_path)
+    records = Records(workflow)
+    asked: list[str] = []
+
+    def settle(step: Step) -> bool:
+        asked.append(step.id)
+        if step.id in ("a", "b"):
+            records.update(replace(records.get(step.id), status=StepStatus.CACHED))
+            return True
+        return False
+
+    assert [s.id for s in readiness(workflow, records).ready((), settle)] == ["c", "d"]
+    assert asked == ["a", "b", "c", "d"]
 
 
 def test_a_failure_skips_its_dependants_in_a_cascade_with_reasons(tmp_path: Path) -> None:
