@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from helpers import two_runs
+from helpers import two_runs, write_manifest, write_notebook
 
 from nbflow.cli import main
 from nbflow.store.runs import iter_run_dirs
@@ -93,29 +93,14 @@ def test_an_edited_cell_of_an_nbformat_4_4_notebook_is_the_same_cell(
     """A 4.4 notebook has no cell ids; nbflow makes them from each cell's source, so an
     edited cell gets another id: it is paired by position, and reported changed."""
     folder = project / "workflows" / "old"
-    cells = [
-        {"cell_type": "code", "metadata": {}, "source": src, "outputs": [], "execution_count": None}
-        for src in ("x = 1", "print('total', x)")
-    ]
-    cells[0]["metadata"]["tags"] = ["parameters"]
-    notebook = {
-        "cells": cells,
-        "metadata": {
-            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
-        },
-        "nbformat": 4,
-        "nbformat_minor": 4,
-    }
-    path = folder / "old.ipynb"
-    folder.mkdir(parents=True)
-    path.write_text(json.dumps(notebook), encoding="utf-8")
-    (folder / "workflow.yaml").write_text(
-        "name: old\nsteps:\n  - {id: old, notebook: old.ipynb}\n", encoding="utf-8"
-    )
-    assert main(["run", "old"]) == 0
-    cells[1]["source"] = "print('total', x + 1)"
-    path.write_text(json.dumps(notebook), encoding="utf-8")
-    assert main(["run", "old"]) == 0
+    write_manifest(folder, "name: old\nsteps:\n  - {id: old, notebook: old.ipynb}\n")
+    for total in ("x", "x + 1"):  # the second run's cell is edited
+        path = write_notebook(folder / "old.ipynb", "x = 1", [f"print('total', {total})"])
+        notebook = json.loads(path.read_text(encoding="utf-8"))
+        for cell in notebook["cells"]:
+            del cell["id"]
+        path.write_text(json.dumps({**notebook, "nbformat_minor": 4}), encoding="utf-8")
+        assert main(["run", "old"]) == 0
 
     code, out = diff(capsys, "previous", "latest")
 
