@@ -60,6 +60,7 @@ from nbflow.run_record import (
     StepError,
     StepRecord,
     StepStatus,
+    item_name,
     parse_time,
     utc_now,
 )
@@ -764,7 +765,7 @@ class _Run:
         for number in range(1, step.retries + 2):
             if number > 1 and not self._wait_before_retry(step, number, earlier):
                 break
-            handle = self.handles[task.step_id] = KernelHandle()
+            handle = self.handles[str(task.output)] = KernelHandle()  # names may repeat
             result = self._execute_once(task, handle)
             attempts.append(
                 Attempt(
@@ -784,7 +785,7 @@ class _Run:
                 earlier + number,
                 result.error and result.error.summary,
             )
-        self.handles.pop(task.step_id, None)
+        self.handles.pop(str(task.output), None)
         return attempts, result
 
     def _execute_once(self, task: StepTask, handle: KernelHandle) -> StepResult:
@@ -832,7 +833,7 @@ class _Run:
         )
         name = item_notebook(step.id, item[0]) if item else f"{step.id}.ipynb"
         return StepTask(
-            step_id=f"{step.id}[{item[0]}]" if item else step.id,
+            step_id=f"{step.id}[{item_name(*item)}]" if item else step.id,  # logs: fit[model=svc]
             notebook=self.workflow.notebook_path(step),
             output=self.dir / name,
             cwd=self.workflow.directory,

@@ -49,8 +49,8 @@ def affected(
     steps to run (see ``changes.py``); unaffected workflows are left out. ``given``:
     a workflow's parameters from the command line (its files are looked for with
     them)."""
-    from nbflow.manifest.load import find_manifests, load_manifest
     from nbflow.git import repo
+    from nbflow.manifest.load import find_manifests, load_manifest
 
     base, head = repo.revision_range(project.root, revisions)
     top = repo.work_tree(project.root)
@@ -142,7 +142,7 @@ def _uses(workflow: Workflow) -> dict[str, set[str]]:
     uses = {}
     for step in workflow.steps:
         cell = set(inspect_notebook(workflow.notebook_path(step)).parameters or ()) & declared
-        used = [dict(step.parameters), step.foreach]
+        used = [dict(step.parameters), step.foreach_data]
         refs = {r.name for r in find_references(used) if r.kind == "params"}
         uses[step.id] = cell | refs
     return uses

@@ -71,6 +71,20 @@ class Defaults:
 
 
 @dataclass(frozen=True)
+class Grid:
+    """``foreach: {grid: {KEY: VALUES, …}}``: one item per combination of the values,
+    each a mapping ``{KEY: value, …}``. ``axes`` keep the manifest's order; each
+    holds a literal list, or one expression naming a list (resolved when the step
+    starts)."""
+
+    axes: tuple[tuple[str, tuple[Any, ...] | str], ...]
+
+    def plain(self) -> dict[str, Any]:
+        """The grid as the manifest writes it (``{KEY: [values] | "${{ … }}"}``)."""
+        return {key: list(v) if isinstance(v, tuple) else v for key, v in self.axes}
+
+
+@dataclass(frozen=True)
 class Step:
     """One notebook run. ``needs`` is already resolved: a step that did not write
     ``needs`` needs the step above it (none for the first step)."""
@@ -96,9 +110,15 @@ class Step:
     description: str = ""
     outputs: tuple[str, ...] = ()  # declared in the manifest, besides those recorded
     cache: bool | None = None  # the step's or the defaults' `cache:`; None: not set
-    #: ``foreach:``: a literal list, or one expression naming a list; None: run once.
-    foreach: tuple[Any, ...] | str | None = None
+    #: ``foreach:``: a literal list, one expression naming a list, or a grid; None:
+    #: run once.
+    foreach: tuple[Any, ...] | str | Grid | None = None
     foreach_source: Source | None = None
+
+    @property
+    def foreach_data(self) -> Any:
+        """``foreach:`` as plain data, for walking its expressions (a grid's axes)."""
+        return self.foreach.plain() if isinstance(self.foreach, Grid) else self.foreach
 
     @property
     def is_sweep(self) -> bool:
