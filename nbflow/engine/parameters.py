@@ -14,10 +14,9 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from nbflow.engine.sweep import expand_grid
 from nbflow.errors import UsageError
 from nbflow.manifest.expressions import Context, ExpressionError, resolve
-from nbflow.manifest.model import Grid, Step, Workflow
+from nbflow.manifest.model import Grid, Step, Workflow, grid_items
 from nbflow.manifest.notebooks import NotebookInfo, inspect_notebook
 from nbflow.manifest.suggestions import did_you_mean
 from nbflow.manifest.values import coerce, parse_declared, resolve_default, type_name
@@ -114,7 +113,7 @@ def resolve_foreach(
         key: _resolved_list(step, f"{where}.grid.{key}", values, context)
         for key, values in step.foreach.axes
     }
-    return expand_grid(axes)
+    return grid_items(axes)
 
 
 def _resolved_list(step: Step, where: str, value: Any, context: Context) -> list[Any]:

@@ -92,16 +92,10 @@ class ForeachCheck:
             )
 
     def _grid(self, path: KeyPath, foreach: dict[str, Any]) -> None:
-        """Other keys than ``grid`` are the schema's problems (schema_check)."""
+        """Its shape (only ``grid``, a mapping with a key at least) is the schema's to
+        check (schema_check): here, each key and its values."""
         grid = foreach.get("grid")
-        if not isinstance(grid, dict) or not grid:
-            self.add(
-                (*path, "grid") if "grid" in foreach else path,
-                "a grid maps each key to its values",
-                "write `grid: {model: [svc, forest], depth: [1, 3]}`",
-            )
-            return
-        for key, values in grid.items():
+        for key, values in grid.items() if isinstance(grid, dict) else ():
             self._axis((*path, "grid", key), key, values)
 
     def _axis(self, path: KeyPath, key: Any, values: Any) -> None:

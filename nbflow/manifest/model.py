@@ -10,7 +10,8 @@ the folder holding ``workflow.yaml``; the loader keeps them relative and
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+import itertools
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -23,6 +24,7 @@ __all__ = [
     "Notify",
     "ParamType",
     "Parameter",
+    "ReportSettings",
     "Source",
     "Step",
     "Triggers",
@@ -60,6 +62,14 @@ class Parameter:
 
 
 @dataclass(frozen=True)
+class ReportSettings:
+    """``report:``: readable copies of a step's executed notebook (engine/html.py)."""
+
+    html: bool = False  # write <step>.html beside the executed notebook
+    hide_code: bool = False  # leave code cells' input out of it
+
+
+@dataclass(frozen=True)
 class Defaults:
     """Step settings that apply unless a step overrides them. Durations in seconds."""
 
@@ -68,6 +78,7 @@ class Defaults:
     retry_delay: float = 0.0
     kernel: str | None = None  # None: not set; each step's notebook names its own
     cache: bool | None = None  # None: not set in the manifest
+    report: ReportSettings = ReportSettings()  # `report:` or `defaults.report`
 
 
 @dataclass(frozen=True)
@@ -82,6 +93,19 @@ class Grid:
     def plain(self) -> dict[str, Any]:
         """The grid as the manifest writes it (``{KEY: [values] | "${{ … }}"}``)."""
         return {key: list(v) if isinstance(v, tuple) else v for key, v in self.axes}
+
+    def literal_items(self) -> list[dict[str, Any]] | None:
+        """Its items when every key's values are written in the manifest, else None."""
+        if not all(isinstance(values, tuple) for _, values in self.axes):
+            return None
+        return grid_items({key: list(values) for key, values in self.axes})
+
+
+def grid_items(axes: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
+    """The items of a grid whose keys' values are known: one mapping per combination,
+    the first key varying slowest (itertools.product over the keys in manifest order)."""
+    keys = list(axes)
+    return [dict(zip(keys, values, strict=True)) for values in itertools.product(*axes.values())]
 
 
 @dataclass(frozen=True)
@@ -110,6 +134,8 @@ class Step:
     description: str = ""
     outputs: tuple[str, ...] = ()  # declared in the manifest, besides those recorded
     cache: bool | None = None  # the step's or the defaults' `cache:`; None: not set
+    #: the step's ``report:`` keys over the workflow's (``report:`` or ``defaults.report``)
+    report: ReportSettings = ReportSettings()
     #: ``foreach:``: a literal list, one expression naming a list, or a grid; None:
     #: run once.
     foreach: tuple[Any, ...] | str | Grid | None = None
