@@ -23,6 +23,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from nbflow.engine.runner import RunOptions, run_workflow
+from nbflow.manifest.expressions import find_references
 from nbflow.manifest.load import load_manifest
 from nbflow.run_record import RunRecord, RunStatus, StepError, StepStatus
 from nbflow.store.notebook_layout import TextLayout
@@ -125,6 +126,8 @@ def test_workflow_parameters_reach_a_notebook(manifest: Path) -> None:
     spec = _manifest(manifest)
     notebooks = {manifest.parent / step["notebook"] for step in spec["steps"]}
     defined = set().union(*(_parameter_names(p) for p in notebooks))
+    sweeps = find_references([step.get("foreach") for step in spec["steps"]])
+    defined |= {ref.name for ref in sweeps if ref.kind == "params"}  # e.g. a grid's values
     assert set(spec.get("parameters", {})) - defined == set()
 
 
