@@ -115,7 +115,7 @@ class Attempts:
         for number in range(1, step.retries + 2):
             if number > 1 and not self._wait_before_retry(step, number, earlier):
                 break
-            handle = self.handles[task.step_id] = KernelHandle()
+            handle = self.handles[str(task.output)] = KernelHandle()  # item names may repeat
             result = self._execute_once(task, handle)
             written = written if result.timings is None else result.timings
             attempts.append(
@@ -136,7 +136,7 @@ class Attempts:
                 earlier + number,
                 result.error and result.error.summary,
             )
-        self.handles.pop(task.step_id, None)
+        self.handles.pop(str(task.output), None)
         return attempts, result, written
 
     def _execute_once(self, task: StepTask, handle: KernelHandle) -> StepResult:
