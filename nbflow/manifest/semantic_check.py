@@ -10,11 +10,9 @@ Design decisions:
   keeps these effective needs, by step index, for building the model.
 - Paths (notebooks, inputs, produces) are relative to the folder holding the manifest, and
   must stay inside it, so a workflow folder can be moved or copied whole.
-- ``foreach:`` is a literal list or exactly one ``${{ params.X }}`` (a list
-  parameter) or ``${{ steps.ID.outputs.NAME }}`` expression; whether an output is
-  a list is only known at run time.
-- Notebooks are checked by notebook_check.py (read by notebooks.py, never papermill or
-  Jupyter); croniter is imported only when a schedule is checked.
+- ``foreach:`` is checked by :mod:`foreach_check` (a list, one expression, a grid).
+- Notebooks are read by notebooks.py (nbformat's validator, never papermill or Jupyter);
+  croniter is imported only when a schedule is checked.
 """
 
 from __future__ import annotations
@@ -23,25 +21,25 @@ import dataclasses
 import functools
 import keyword
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any
 
 from nbflow.errors import Problem
-from nbflow.manifest import expressions
 from nbflow.manifest.builder import build_parameter, needs_sources
 from nbflow.manifest.document import Document, KeyPath, as_dict, as_list
 from nbflow.manifest.durations import parse_duration
+from nbflow.manifest.foreach_check import ForeachCheck
 from nbflow.manifest.model import Parameter, ParamType, Step
-from nbflow.manifest.notebook_check import NotebookCheck, leaves_folder
-from nbflow.manifest.notebooks import NotebookInfo
+from nbflow.manifest.notebooks import Declared, NotebookError, NotebookInfo, inspect_notebook
 from nbflow.manifest.reference_check import ReferenceCheck
 from nbflow.manifest.report_check import check_report
 from nbflow.manifest.step_graph import cycle_problem, find_cycle
 from nbflow.manifest.suggestions import did_you_mean
-from nbflow.manifest.values import DYNAMIC_DEFAULTS, coerce
+from nbflow.manifest.text_notebook import NOTEBOOK_SUFFIXES
+from nbflow.manifest.values import DYNAMIC_DEFAULTS, check_declared, coerce
 
 __all__ = ["SemanticCheck"]
 
-_LISTS = ("params", "steps")  # what a `foreach:` expression may name
 _GLOBS = {"inputs": "input", "produces": "produced"}  # a step's path lists: what errors call them
 
 
@@ -89,13 +87,6 @@ class SemanticCheck:
     def steps(self) -> list[dict[str, Any]]:
         """The steps as mappings (an empty one for a step that is not a mapping)."""
         return [s if isinstance(s, dict) else {} for s in as_list(self.doc.data.get("steps"))]
-
-    @functools.cached_property
-    def notebook_check(self) -> NotebookCheck:
-        """The notebook checks, adding to this check's problems, warnings and notebooks."""
-        return NotebookCheck(
-            self.doc, self.check_notebooks, self.problems, self.warnings, self.notebooks
-        )
 
     @functools.cached_property
     def references(self) -> ReferenceCheck:
@@ -258,20 +249,25 @@ class SemanticCheck:
                 fix = did_you_mean(need, known) or f"steps are: {', '.join(known)}"
                 self.add((*path, "needs", position), f"unknown step '{need}'", fix)
         self._check_durations(path, step)
-        self.notebook_check.check_notebook(index, step)
+        self._check_notebook(index, step)
         for name, value in as_dict(step.get("parameters")).items():
             self._check_expressions((*path, "parameters", name), value, step_index=index)
         for key, noun in _GLOBS.items():
             self._check_globs((*path, key), noun, as_list(step.get(key)), index)
-        self.notebook_check.check_parameters(index, step)
+        self._check_step_parameters(index, step)
         if "foreach" in step:
-            self._check_foreach((*path, "foreach"), step["foreach"], index)
+            ForeachCheck(
+                lambda at, message, fix: self.add(at, message, fix),
+                lambda at, message, fix: self.add(at, message, fix, key=True),
+                lambda at, value: self._check_expressions(at, value, step_index=index),
+                as_dict(self.doc.data.get("parameters")),
+            ).check((*path, "foreach"), step["foreach"])
 
     def _check_globs(self, path: KeyPath, noun: str, patterns: list[Any], index: int) -> None:
         """A step's ``inputs:`` or ``produces:``: paths inside the workflow folder,
         whose expressions resolve."""
         for position, pattern in enumerate(patterns):
-            if isinstance(pattern, str) and pattern and leaves_folder(pattern):
+            if isinstance(pattern, str) and pattern and _escapes(pattern):
                 self.add(
                     (*path, position),
                     f"{noun} path '{pattern}' leaves the workflow folder",
@@ -279,30 +275,107 @@ class SemanticCheck:
                 )
             self._check_expressions((*path, position), pattern, step_index=index)
 
-    def _check_foreach(self, path: KeyPath, foreach: Any, index: int) -> None:
-        """A literal list of items, or one expression naming a list."""
-        if isinstance(foreach, list) and not foreach:
-            self.add(path, "an empty `foreach:` list runs nothing", "list at least one item")
-        if isinstance(foreach, list):
-            self._check_expressions(path, foreach, step_index=index)
-        if not isinstance(foreach, str):
+    def _check_notebook(self, index: int, step: dict[str, Any]) -> None:
+        notebook = step.get("notebook")
+        if not isinstance(notebook, str) or not notebook:
             return
-        refs = expressions.find_references(foreach)
-        if len(refs) != 1 or foreach.strip() != refs[0].text or refs[0].kind not in _LISTS:
+        path: KeyPath = ("steps", index, "notebook")
+        if _escapes(notebook):
             self.add(
                 path,
-                f"foreach '{foreach}' is neither a list nor an expression naming one",
-                'write a list ([eu, us]), "${{ params.NAME }}" (a list parameter) '
-                'or "${{ steps.ID.outputs.NAME }}"',
+                f"notebook path '{notebook}' leaves the workflow folder",
+                "use a path relative to the folder holding workflow.yaml, without '..'",
             )
             return
-        self._check_expressions(path, foreach, step_index=index)
-        spec = as_dict(as_dict(self.doc.data.get("parameters")).get(refs[0].name))
-        if refs[0].kind == "params" and spec.get("type") not in (None, ParamType.LIST.value):
+        if not notebook.endswith(NOTEBOOK_SUFFIXES):
             self.add(
                 path,
-                f"{refs[0].text}: parameter '{refs[0].name}' has type {spec['type']}, not list",
-                f"declare it with `type: list` under `parameters: {refs[0].name}:`",
+                f"'{notebook}' is not a notebook",
+                "a notebook path ends in .ipynb, or .py or .md for a jupytext text notebook",
+            )
+            return
+        if not self.check_notebooks:
+            return
+        file = self.doc.file.parent / notebook
+        if not file.is_file():
+            self.add(path, f"notebook '{notebook}' not found in {file.parent}", self._new(step))
+            return
+        try:
+            info = self.notebooks[index] = inspect_notebook(file)
+        except NotebookError as exc:
+            for problem in exc.problems:
+                self.add(path, f"invalid notebook: {problem}")
+            return
+        if info.injected is not None:
+            self.warn(
+                path,
+                _stale_injected(notebook, info.where(info.injected[0]), info.injected[1]),
+                f"take it out with `nbflow inject --remove {self.doc.data.get('name')}` or delete "
+                "that cell from the notebook: a run replaces it with the step's parameters",
+            )
+
+    def _new(self, step: dict[str, Any]) -> str:
+        """How to fix a missing notebook: a close name in the workflow folder, or
+        ``nbflow new`` writing it (for a step the manifest lists, it writes the notebook)."""
+        name, step_id = self.doc.data.get("name", "WORKFLOW"), step.get("id", "STEP")
+        create = f"create it with `nbflow new {name} {step_id}`"
+        folder = self.doc.file.parent
+        present = [
+            p.relative_to(folder).as_posix()
+            for p in folder.glob("**/*")
+            if p.suffix in NOTEBOOK_SUFFIXES and ".ipynb_checkpoints" not in p.parts
+        ]
+        hint = did_you_mean(step["notebook"], present, lambda path: path.rsplit(".", 1)[0])
+        return f"{hint} Or {create}" if hint else create
+
+    def _check_step_parameters(self, index: int, step: dict[str, Any]) -> None:
+        info = self.notebooks.get(index)
+        passed = as_dict(step.get("parameters"))
+        if info is None or not passed:
+            return
+        path: KeyPath = ("steps", index, "parameters")
+        if info.parameters_error is not None:
+            self.add(
+                path,
+                f"the parameters cell of '{step['notebook']}' has a syntax error: "
+                f"{info.parameters_error}",
+                'correct that line in the cell tagged "parameters"',
+                key=True,
+            )
+            return
+        if info.parameters is None:
+            self.add(
+                path,
+                f"notebook '{step['notebook']}' has no cell tagged 'parameters'",
+                'tag the cell that assigns its parameters with "parameters" '
+                "(Jupyter: View > Cell Toolbar > Tags)",
+                key=True,
+            )
+            return
+        for name, value in passed.items():
+            if name not in info.parameters:
+                defined = ", ".join(info.parameters) or "nothing"
+                fix = did_you_mean(name, info.parameters) or (
+                    f'assign it in the cell tagged "parameters" (it defines: {defined})'
+                )
+                self.add(
+                    (*path, name),
+                    f"the parameters cell of '{step['notebook']}' does not define '{name}'",
+                    fix,
+                    key=True,
+                )
+            elif (declared := info.types.get(name)) and not _has_expression(value):
+                self._check_declared((*path, name), step["notebook"], declared, value)
+
+    def _check_declared(self, path: KeyPath, notebook: str, declared: Declared, value: Any) -> None:
+        """A literal step parameter against the type its notebook declares for it."""
+        try:
+            check_declared(declared, value)
+        except ValueError as exc:
+            self.add(
+                path,
+                f"'{notebook}' declares `{declared.text}`: {exc}",
+                f"give a value of type {declared.type}, or change that line of its parameters cell",
             )
 
     def _check_cycle(self) -> None:
@@ -347,3 +420,34 @@ def _cron_problem(cron: str) -> str:
     if not croniter.is_valid(cron):
         return f"invalid cron expression '{cron}'"
     return ""
+
+
+def _escapes(notebook: str) -> bool:
+    posix, windows = PurePosixPath(notebook), PureWindowsPath(notebook)
+    return (
+        posix.is_absolute()
+        or windows.is_absolute()
+        or bool(windows.drive)
+        or ".." in posix.parts
+        or ".." in windows.parts
+    )
+
+
+def _stale_injected(notebook: str, cell: str, source: str) -> str:
+    """The warning for an ``injected-parameters`` cell saved in a notebook."""
+    lines = [line.strip() for line in source.splitlines()]
+    values = "; ".join(line for line in lines if line and not line.startswith("#")) or "empty"
+    shown = values if len(values) <= 120 else values[:117] + "..."
+    return (
+        f"notebook '{notebook}' keeps an injected-parameters cell left by papermill or "
+        f"Ploomber ({cell}: {shown})"
+    )
+
+
+def _has_expression(value: Any) -> bool:
+    """Whether a step parameter holds a ``${{ … }}`` (its type is known at run time)."""
+    if isinstance(value, dict):
+        return any(_has_expression(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_expression(v) for v in value)
+    return isinstance(value, str) and "${{" in value
