@@ -15,6 +15,7 @@ Design decisions:
   a list is only known at run time.
 - Notebooks are read by notebooks.py (nbformat's validator, never papermill or Jupyter);
   croniter is imported only when a schedule is checked.
+- ``run_if:``, ``if:``, ``wait_for:`` and ``sla:`` are checked by :mod:`control_check`.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any
 from nbflow.errors import Problem
 from nbflow.manifest import expressions
 from nbflow.manifest.builder import build_parameter, needs_sources
+from nbflow.manifest.control_check import ControlCheck
 from nbflow.manifest.document import Document, KeyPath, as_dict, as_list
 from nbflow.manifest.durations import parse_duration
 from nbflow.manifest.model import Parameter, ParamType, Step
@@ -72,6 +74,7 @@ class SemanticCheck:
         self._check_durations(("defaults",), as_dict(data.get("defaults")))
         self._check_steps(as_list(data.get("steps")))
         self._check_notify(as_dict(data.get("notify")))
+        self.controls.workflow()
         self._check_ci_steps(as_dict(as_dict(data.get("ci")).get("steps")))
         return self.problems
 
@@ -91,6 +94,11 @@ class SemanticCheck:
         return ReferenceCheck(
             self.doc, self.steps, self.step_ids, self.needs, self.notebooks, self.check_notebooks
         )
+
+    @functools.cached_property
+    def controls(self) -> ControlCheck:
+        """The checks of ``run_if:``, ``if:``, ``wait_for:`` and ``sla:``."""
+        return ControlCheck(self.doc, self.references, self.add, self.warn, self.problems)
 
     # ----------------------------------------------------------------- top level
 
@@ -205,7 +213,7 @@ class SemanticCheck:
                 self.add(("ci", "steps", step_id), f"unknown step '{step_id}'", fix, key=True)
 
     def _check_notify(self, notify: dict[str, Any]) -> None:
-        for event in ("on_failure", "on_success"):
+        for event in ("on_failure", "on_success", "on_sla_miss"):
             for index, url in enumerate(as_list(notify.get(event))):
                 self._check_expressions(("notify", event, index), url, step_index=None)
 
@@ -254,6 +262,7 @@ class SemanticCheck:
         self._check_step_parameters(index, step)
         if "foreach" in step:
             self._check_foreach((*path, "foreach"), step["foreach"], index)
+        self.controls.step(index, step)
 
     def _check_globs(self, path: KeyPath, noun: str, patterns: list[Any], index: int) -> None:
         """A step's ``inputs:`` or ``produces:``: paths inside the workflow folder,
