@@ -49,7 +49,12 @@ class StepStatus(StrEnum):
 
 def utc_now() -> str:
     """The current time as the record stores it."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso_utc(datetime.now(UTC))
+
+
+def iso_utc(moment: datetime) -> str:
+    """``moment`` as the record stores times: ISO 8601 in UTC, milliseconds, ``Z``."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def parse_time(value: str) -> datetime:
@@ -222,6 +227,11 @@ class RunRecord:
     manifest: str = ""  # the manifest, relative to the project root
     pid: int | None = None  # the process running it, to tell an interrupted run
     version: int = RECORD_VERSION
+    #: The moment the run is for: a schedule tick (a scheduled, caught-up or backfill
+    #: run), else its start. ``default: today``/``now`` resolve from it. Always written
+    #: since logical time exists; None only in older records (:attr:`logical` is then
+    #: the start).
+    logical_time: str | None = None
 
     def step(self, step_id: str) -> StepRecord:
         return self._steps_by_id[step_id]
@@ -231,9 +241,14 @@ class RunRecord:
         return {step.id: step for step in self.steps}
 
     @property
+    def logical(self) -> str:
+        """The logical time (ISO 8601, UTC); an older record's: its start."""
+        return self.logical_time or self.start
+
+    @property
     def run_context(self) -> dict[str, str]:
-        """What ``${{ run.id }}`` and ``${{ run.date }}`` resolve to."""
-        return {"id": self.run_id, "date": self.start[:10]}
+        """What ``${{ run.id }}`` and ``${{ run.date }}`` (the logical date) resolve to."""
+        return {"id": self.run_id, "date": self.logical[:10]}
 
     def with_step(self, updated: StepRecord) -> RunRecord:
         """A copy with one step record replaced."""
@@ -254,14 +269,13 @@ class RunRecord:
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
-        uncommitted = data.pop("uncommitted")
+        uncommitted, logical = data.pop("uncommitted"), data.pop("logical_time")
         data = {**data, "steps": tuple(StepRecord._in_json_order(s) for s in data["steps"])}
+        if logical is not None:  # after the start; an older record is read back as it was
+            data = _insert_after(data, "start", {"logical_time": logical})
         if not uncommitted:
             return data  # a clean run's record is what it always was, to the byte
-        keys = list(data)
-        at = keys.index("commit") + 1
-        extra = {"dirty": True, "uncommitted": list(uncommitted)}
-        return {**{k: data[k] for k in keys[:at]}, **extra, **{k: data[k] for k in keys[at:]}}
+        return _insert_after(data, "commit", {"dirty": True, "uncommitted": list(uncommitted)})
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunRecord:
@@ -271,6 +285,12 @@ class RunRecord:
         values["status"] = RunStatus(values["status"])
         values["uncommitted"] = tuple(data.get("uncommitted", ()))
         return cls(**values, steps=steps)
+
+
+def _insert_after(data: dict[str, Any], key: str, extra: dict[str, Any]) -> dict[str, Any]:
+    keys = list(data)
+    at = keys.index(key) + 1
+    return {**{k: data[k] for k in keys[:at]}, **extra, **{k: data[k] for k in keys[at:]}}
 
 
 _FIELD_NAMES: dict[type, frozenset[str]] = {}

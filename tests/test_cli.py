@@ -181,9 +181,12 @@ def test_runs_and_show_after_a_run(project: Path, capsys: pytest.CaptureFixture[
     shown_json = json.loads(capsys.readouterr().out)
 
     took = f"{record.duration:.1f} s"
+    logical = record.logical[:16].replace("T", " ")
     assert listed == (
-        "RUN                      WORKFLOW             STATUS      STEPS          TOOK  TRIGGER\n"
-        f"{record.run_id}  demo                 succeeded   1/1 steps  {took:>8}  schedule\n"
+        "RUN                      WORKFLOW             LOGICAL TIME      STATUS      STEPS    "
+        "      TOOK  TRIGGER\n"
+        f"{record.run_id}  demo                 {logical}  succeeded   1/1 steps  {took:>8}  "
+        "schedule\n"
     )
     assert as_json == [stored]
     assert shown == render_report(record) + "\n"

@@ -110,13 +110,17 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if not records:
         print("no runs yet", file=sys.stderr)
     else:
-        print(f"{'RUN':<23}  {'WORKFLOW':<20} {'STATUS':<11} {'STEPS':<9}  {'TOOK':>8}  TRIGGER")
+        print(
+            f"{'RUN':<23}  {'WORKFLOW':<20} {'LOGICAL TIME':<17} {'STATUS':<11} {'STEPS':<9}  "
+            f"{'TOOK':>8}  TRIGGER"
+        )
     for record in records:
         status = "interrupted" if is_interrupted(record) else record.status.value
         took = f"{record.duration:.1f} s" if record.duration is not None else "-"
         done = sum(1 for s in record.steps if s.status.value == "succeeded")
         print(
-            f"{record.run_id}  {record.workflow:<20} {status:<11} {done}/{len(record.steps)} steps"
+            f"{record.run_id}  {record.workflow:<20} {record.logical[:16].replace('T', ' '):<17} "
+            f"{status:<11} {done}/{len(record.steps)} steps"
             f"  {took:>8}  {record.trigger}"
         )
     return EXIT_OK

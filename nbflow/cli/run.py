@@ -192,6 +192,12 @@ def add_run(commands: Commands) -> None:
         choices=["manual", "push", "schedule", "dispatch", "pull_request", "hook"],
         help="what started the run, kept in the record (default: manual; push with --changed)",
     )
+    p.add_argument(
+        "--logical-time",
+        metavar="TIME",
+        help="the moment the run is for (ISO date or time, UTC unless it says otherwise): "
+        "`default: today`/`now` resolve from it (default: the --schedule tick, else now)",
+    )
     p.add_argument("--json", action="store_true", help="print the run record")
     p.add_argument("--run-id", metavar="RUN", help="the run's id (default: a new one)")
     p.add_argument(

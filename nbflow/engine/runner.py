@@ -60,6 +60,7 @@ from nbflow.run_record import (
     StepError,
     StepRecord,
     StepStatus,
+    iso_utc,
     parse_time,
     utc_now,
 )
@@ -93,7 +94,9 @@ class RunOptions:
     jobs: int = os.cpu_count() or 1
     log_output: bool = False
     run_id: str | None = None
-    now: datetime | None = None  # the run's clock, for `today` and the run id
+    now: datetime | None = None  # the run's clock, for the run id and its start
+    # the moment the run is for (a schedule tick), for `today`/`now`; default: ``now``
+    logical_time: datetime | None = None
     resume: str | None = None  # the id of an earlier run to finish
     cached: bool = False  # reuse unchanged results for steps whose manifest leaves `cache` unset
     force: bool = False  # execute every step, whatever the cache holds
@@ -143,7 +146,8 @@ def finished_run(project: Project, workflow: Workflow, run_id: str) -> RunRecord
 
 def _start(workflow: Workflow, project: Project, options: RunOptions) -> _Start:
     now = options.now or datetime.now(UTC)
-    params = resolve_run_parameters(workflow, options.parameters, now)
+    logical = options.logical_time or now  # on the schedule's zone: `today` is its date
+    params = resolve_run_parameters(workflow, options.parameters, logical)
     plan = plan_run(workflow, options.steps)
     check_step_ids(workflow, options.force_steps)
     tree = _input_tree(workflow, project, options)
@@ -152,7 +156,8 @@ def _start(workflow: Workflow, project: Project, options: RunOptions) -> _Start:
         run_id=options.run_id or runs.new_run_id(now),
         status=RunStatus.RUNNING,
         trigger=options.trigger,
-        start=now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        start=iso_utc(now),
+        logical_time=iso_utc(logical),
         commit=tree.commit,
         uncommitted=tree.uncommitted,
         parameters=params,

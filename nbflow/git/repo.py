@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 PUSH_ATTEMPTS = 5
 REF_ATTEMPTS = 10  # compare-and-swap of a local branch, when other commits land at once
 DIRTY_TRAILER = "Nbflow-Dirty"
+LOGICAL_TIME_TRAILER = "Nbflow-Logical-Time"
 TRAILER_KEYS = ("Nbflow-Workflow", "Nbflow-Run", "Nbflow-Status", "Nbflow-Trigger")
 _RETRYABLE = re.compile(
     r"\[rejected\]|fetch first|non-fast-forward|cannot lock ref|failed to update ref"
@@ -113,6 +114,7 @@ def commit_message(record: RunRecord) -> str:
             strict=True,
         )
     )
+    trailers[LOGICAL_TIME_TRAILER] = record.logical
     if record.is_dirty:  # the run's inputs were not all committed (record.uncommitted)
         trailers[DIRTY_TRAILER] = "true"
     return (

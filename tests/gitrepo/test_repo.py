@@ -83,7 +83,8 @@ def test_trailers_are_found_by_log_grep(git_repo: Path) -> None:
         "Nbflow-Workflow: demo\n"
         f"Nbflow-Run: {RUN_1}\n"
         "Nbflow-Status: failed\n"
-        "Nbflow-Trigger: schedule"
+        "Nbflow-Trigger: schedule\n"
+        f"Nbflow-Logical-Time: {record.start}"
     )
     status = git(git_repo, "log", "-1", "--format=%(trailers:key=Nbflow-Status,valueonly)")
     assert status == "failed"
@@ -603,7 +604,9 @@ def test_runs_lists_a_run_that_exists_only_in_the_runs_branch(
 
     assert main(["runs"]) == 0
     listed = capsys.readouterr().out
-    assert listed.splitlines()[1].startswith(f"{RUN_1}  demo                 failed      1/2 steps")
+    assert listed.splitlines()[1].startswith(
+        f"{RUN_1}  demo                 2026-11-23 00:00  failed      1/2 steps"
+    )
     assert main(["runs", "--branch", "main"]) == 0
     assert capsys.readouterr().out == ""
     assert main(["runs", "--branch", "nbflow/runs"]) == 0
