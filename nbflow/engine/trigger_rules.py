@@ -8,7 +8,8 @@ Design decisions:
   ``upstream_failed``), so ``any_failed`` sees a failure through a chain of skipped
   steps and ``none_failed`` does not run after one; a step skipped on its own (its
   ``if:`` was false, or ``any_failed`` found nothing to report) counts as
-  **skipped**. ``cancelled`` decides nothing: the run is stopping.
+  **skipped**. A ``cancelled`` need skips the step whatever its rule (a run whose
+  pieces went missing; an interrupted run cancels every step anyway).
 - ``all_succeeded`` and ``none_failed`` decide as soon as one need settles it (a
   failure skips the step at once); ``all_done`` and ``any_failed`` wait until every
   need is final.
@@ -65,8 +66,9 @@ def decide(
     order); None while that is not known yet. ``statuses``: each need's status as
     the reason names it (default: its outcome)."""
     said = {n: (statuses or {}).get(n, o.value) for n, o in needs.items()}
-    if Outcome.CANCELLED in needs.values():
-        return None
+    cancelled = next((n for n, o in needs.items() if o is Outcome.CANCELLED), None)
+    if cancelled:
+        return Decision(False, f"needs '{cancelled}', which cancelled")
     failed = [n for n, o in needs.items() if o is Outcome.FAILED]
     skipped = [n for n, o in needs.items() if o is Outcome.SKIPPED]
     pending = any(o is Outcome.PENDING for o in needs.values())
@@ -75,26 +77,34 @@ def decide(
         if stopped:
             return Decision(False, f"needs '{stopped}', which {said[stopped]}")
         return None if pending else Decision(True)
+    told = {n: _told(said[n], needs[n]) for n in needs}  # "skipped after a failure"
     if rule is RunIf.NONE_FAILED:
         if failed:
             first = failed[0]
-            return Decision(False, f"run_if none_failed: needs '{first}', which {said[first]}")
+            return Decision(False, f"run_if none_failed: needs '{first}', which {told[first]}")
         if pending:
             return None
-        return Decision(True, f"run_if none_failed: none failed{_listed(skipped, 'skipped')}")
+        return Decision(True, f"run_if none_failed: none failed{_listed(skipped, told)}")
     if pending:
         return None
     if rule is RunIf.ALL_DONE:
-        what = _listed(failed, "failed") + _listed(skipped, "skipped")
+        what = _listed(failed + skipped, told)
         return Decision(True, f"run_if all_done: every step it needs is done{what}")
     if failed:
-        return Decision(True, f"run_if any_failed: {_names(failed)} failed")
+        return Decision(True, f"run_if any_failed: {_each(failed, told)}")
     return Decision(False, "run_if any_failed: no step it needs failed")
 
 
-def _listed(steps: list[str], what: str) -> str:
-    return f"; {_names(steps)} {what}" if steps else ""
+def _told(status: str, outcome: Outcome) -> str:
+    """A need's status as a rule's reason tells it."""
+    return (
+        f"{status} after a failure" if outcome is Outcome.FAILED and status != "failed" else status
+    )
 
 
-def _names(steps: list[str]) -> str:
-    return ", ".join(f"'{s}'" for s in steps)
+def _listed(steps: list[str], told: Mapping[str, str]) -> str:
+    return f"; {_each(steps, told)}" if steps else ""
+
+
+def _each(steps: list[str], told: Mapping[str, str]) -> str:
+    return ", ".join(f"'{s}' {told[s]}" for s in steps)

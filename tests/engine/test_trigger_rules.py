@@ -24,7 +24,7 @@ TABLE = [
     ((K, K), {"all_succeeded": SKIP, "none_failed": RUN, "all_done": RUN, "any_failed": SKIP}),
     ((F, P), {"all_succeeded": SKIP, "none_failed": SKIP, "all_done": WAIT, "any_failed": WAIT}),
     ((S, P), {"all_succeeded": WAIT, "none_failed": WAIT, "all_done": WAIT, "any_failed": WAIT}),
-    ((F, C), {"all_succeeded": WAIT, "none_failed": WAIT, "all_done": WAIT, "any_failed": WAIT}),
+    ((F, C), {"all_succeeded": SKIP, "none_failed": SKIP, "all_done": SKIP, "any_failed": SKIP}),
 ]
 
 
@@ -56,10 +56,13 @@ def test_reasons_say_why() -> None:
         True, "run_if none_failed: none failed; 'gen' skipped"
     )
     assert decide(RunIf.ALL_DONE, failed, statuses) == Decision(
-        True, "run_if all_done: every step it needs is done; 'load' failed; 'view' skipped"
+        True, "run_if all_done: every step it needs is done; 'load' failed, 'view' skipped"
     )
-    assert decide(RunIf.ANY_FAILED, {"a": F, "b": S, "c": F}) == Decision(
-        True, "run_if any_failed: 'a', 'c' failed"
+    assert decide(RunIf.ANY_FAILED, {"a": F, "b": S, "c": F}, {"c": "skipped"}) == Decision(
+        True, "run_if any_failed: 'a' failed, 'c' skipped after a failure"
+    )
+    assert decide(RunIf.ALL_SUCCEEDED, {"a": S, "b": C}) == Decision(
+        False, "needs 'b', which cancelled"
     )
     assert decide(RunIf.ANY_FAILED, {"a": S}) == Decision(
         False, "run_if any_failed: no step it needs failed"
