@@ -72,7 +72,7 @@ def resolve_step_parameters(
     ``item`` is a foreach step's current item: its position and value."""
     info = inspect_notebook(workflow.notebook_path(step))
     accepted = info.parameters or ()
-    context = _context(workflow, params, outputs, run, item)
+    context = expression_context(workflow, params, outputs, run, item)
     injected = {name: params[name] for name in accepted if name in params}
     injected.update(resolve(dict(step.parameters), context))
     injected.update({name: params[name] for name in given if name in accepted and name in params})
@@ -92,7 +92,7 @@ def resolve_globs(
     (``${{ params.X }}``) resolved."""
     if not patterns:
         return ()
-    context = _context(workflow, params, outputs, run, item)
+    context = expression_context(workflow, params, outputs, run, item)
     return tuple(str(resolve(pattern, context)) for pattern in patterns)
 
 
@@ -104,7 +104,7 @@ def resolve_foreach(
     run: Mapping[str, Any],
 ) -> list[Any]:
     """The items of a foreach step, once the steps it needs have finished."""
-    items = resolve(step.foreach, _context(workflow, params, outputs, run))
+    items = resolve(step.foreach, expression_context(workflow, params, outputs, run))
     if not isinstance(items, list):
         raise ExpressionError(
             f"{step.foreach_source or step.source}: "
@@ -114,13 +114,15 @@ def resolve_foreach(
     return items
 
 
-def _context(
+def expression_context(
     workflow: Workflow,
     params: Mapping[str, Any],
     outputs: Mapping[str, Mapping[str, Any] | None],
     run: Mapping[str, Any],
     item: tuple[int, Any] | None = None,
 ) -> Context:
+    """What a step's expressions read: the run's parameters, the outputs of the steps
+    it needs (those that recorded some), the run, the environment without secrets."""
     return Context(
         params=params,
         outputs={k: v for k, v in outputs.items() if v is not None},
