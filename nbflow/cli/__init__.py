@@ -10,8 +10,8 @@ modules (papermill, Jupyter, Git) are imported inside the commands that use them
 Each module holds a group of commands, each command's handler (``cmd_…``) next to
 the function adding its parser (``add_…``): ``run`` and ``pieces`` (steps run apart,
 ``assemble``) with ``run_options`` and ``publish`` (commit, pull request, notify);
-``inspect`` (validate, graph, affected, due, runs, show); ``inject``; ``ci``; ``project`` (init,
-new, hooks); ``github`` (comment). ``common`` holds what they share.
+``inspect`` (validate, graph, affected, due, runs, show, diff); ``inject``; ``ci``;
+``project`` (init, new, hooks); ``github`` (comment). ``common`` holds what they share.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ COMMANDS = (
     inject.add_inject,
     inspect.add_runs,
     inspect.add_show,
+    inspect.add_diff,
     github.add_comment,
     project.add_init,
     project.add_new,

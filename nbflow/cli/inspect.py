@@ -1,5 +1,5 @@
 """Commands that look and change nothing: ``validate``, ``graph``, ``affected``,
-``due`` (workflows) and ``runs``, ``show`` (run history)."""
+``due`` (workflows) and ``runs``, ``show``, ``diff`` (run history)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,13 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from nbflow.cli.common import EXIT_INVALID, EXIT_OK, current_project, load_workflow
+from nbflow.cli.common import (
+    EXIT_FAILED,
+    EXIT_INVALID,
+    EXIT_OK,
+    current_project,
+    load_workflow,
+)
 from nbflow.errors import UsageError
 
 if TYPE_CHECKING:
@@ -96,7 +102,7 @@ def _nothing_due(entries: list[Any], at: Any, window: int) -> str:
 def cmd_graph(args: argparse.Namespace) -> int:
     from nbflow.report.graph import render_graph
 
-    print(render_graph(load_workflow(args.workflow), args.format))
+    print(render_graph(load_workflow(args.workflow), args.format, files=args.files))
     return EXIT_OK
 
 
@@ -133,6 +139,16 @@ def cmd_show(args: argparse.Namespace) -> int:
     record = find_record(current_project(), args.run, args.branch)
     print(json.dumps(record.to_json(), indent=2) if args.json else render_report(record))
     return EXIT_OK
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from nbflow.report.run_diff import diff_runs, render_text
+    from nbflow.store.run_refs import resolve_runs
+
+    before, after = resolve_runs(current_project().runs_dir, args.run_a, args.run_b)
+    diff = diff_runs(before, after, args.step)
+    print(render_text(diff))
+    return EXIT_FAILED if args.exit_code and diff.changed else EXIT_OK
 
 
 def add_validate(commands: Commands) -> None:
@@ -173,6 +189,11 @@ def add_graph(commands: Commands) -> None:
         default="text",
         help="text (default), mermaid (renders on GitHub) or Graphviz dot",
     )
+    p.add_argument(
+        "--files",
+        action="store_true",
+        help="also the data files steps read (inputs:) and write (produces:)",
+    )
     p.set_defaults(handler=cmd_graph)
 
 
@@ -201,3 +222,19 @@ def add_show(commands: Commands) -> None:
         help="look for the run committed on BRANCH only",
     )
     p.set_defaults(handler=cmd_show)
+
+
+def add_diff(commands: Commands) -> None:
+    p = commands.add_parser(
+        "diff", help="show the cells whose outputs changed between two runs' notebooks"
+    )
+    runs = "a run id, a run folder, latest, or previous (the run before the other one)"
+    p.add_argument("run_a", metavar="RUN_A", help=runs)
+    p.add_argument("run_b", metavar="RUN_B", help="the run compared with RUN_A (as RUN_A)")
+    p.add_argument("step", nargs="?", metavar="STEP", help="only this step's notebooks")
+    p.add_argument(
+        "--exit-code",
+        action="store_true",
+        help="exit 1 when an output changed, 0 when none did (as git diff --exit-code)",
+    )
+    p.set_defaults(handler=cmd_diff)

@@ -50,11 +50,11 @@ def check_run_id(run_id: str) -> str:
 
 def written_files(record: RunRecord) -> list[str]:
     """The files nbflow writes in a run folder, by name: the run record, the report,
-    and each step's and each item's executed notebook. Only these are committed
-    (issue 10, item 1): whatever else a notebook writes into its run folder is not."""
-    notebooks = [s.notebook for s in record.steps] + [
-        i.notebook for s in record.steps for i in s.items
-    ]
+    and each step's and each item's executed notebook and its HTML copy (``report:``).
+    Only these are committed (issue 10, item 1): whatever else a notebook writes into
+    its run folder is not."""
+    executions = [*record.steps, *(i for s in record.steps for i in s.items)]
+    notebooks = [e.notebook for e in executions] + [e.html for e in executions]
     safe = [n for n in notebooks if n and n == Path(n).name and not n.startswith(".")]
     return [RECORD_FILE, REPORT_FILE, *sorted(set(safe))]
 
