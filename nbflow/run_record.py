@@ -61,6 +61,11 @@ def parse_time(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+def seconds_between(start: str, end: str) -> float:
+    """The seconds from ``start`` to ``end`` (record times), to the millisecond."""
+    return round((parse_time(end) - parse_time(start)).total_seconds(), 3)
+
+
 @dataclass(frozen=True)
 class StepError:
     """Why a step failed: the failing cell (0-based index among all cells, None

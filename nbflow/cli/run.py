@@ -106,7 +106,7 @@ def _run_one(workflow: Any, args: argparse.Namespace, steps: list[str] | None) -
 def _is_finished(workflow: Any, project: Any, run_id: str) -> bool:
     """Whether run ``run_id`` succeeded already; if so say that resuming it changes
     nothing (no step runs, no byte of its folder is written, nobody is notified)."""
-    from nbflow.engine.runner import finished_run
+    from nbflow.engine.start import finished_run
     from nbflow.store.runs import run_dir
 
     if finished_run(project, workflow, run_id) is None:

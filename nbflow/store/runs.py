@@ -59,6 +59,12 @@ def written_files(record: RunRecord) -> list[str]:
     return [RECORD_FILE, REPORT_FILE, *sorted(set(safe))]
 
 
+def item_notebook(step_id: str, index: int) -> str:
+    """The executed notebook of item ``index`` of a foreach step, relative to the run
+    folder: step ids hold no dot, so the name is unambiguous (engine/sweep.py)."""
+    return f"{step_id}.{index}.ipynb"
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file and a rename. The file gets
     the mode the user's umask gives new files (as git does), not ``mkstemp``'s 0600:

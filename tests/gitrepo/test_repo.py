@@ -12,10 +12,10 @@ from helpers import assert_no_canary, commit_all, git, write_manifest, write_not
 
 from nbflow.cli import main
 from nbflow.errors import StoreError, UnpublishedCommitsError, UsageError
+from nbflow.git import index_lock, repo
 from nbflow.git.commands import Git
 from nbflow.git.repo import commit_run, iter_committed_records
 from nbflow.project import Project
-from nbflow.git import index_lock, repo
 
 RUN_1 = "2026-11-23T000000Z-ab12"
 RUN_2 = "2026-11-23T000100Z-cd34"
