@@ -7,7 +7,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from helpers import cell_outputs, commit_all, comparable, copy_examples, latest_run
+from helpers import commit_all, comparable, copy_examples, latest_run
 
 from nbflow.cli import main
 from nbflow.run_record import RunStatus, StepStatus, parse_time

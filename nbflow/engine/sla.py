@@ -1,5 +1,7 @@
-"""SLAs while a run goes on: the workflow's ``sla:`` (from the run's start) and each
-step's (from when it started, waiting for data included).
+"""SLAs while a run goes on: the workflow's ``sla:`` (from the moment this process
+starts the run — a resumed run: from its resumption) and each step's (from when it
+started, waiting for data included). Monotonic clocks: a run given a fixed or
+logical start time, or a wall clock that jumps, measures the time it really took.
 
 Design decisions:
 
@@ -19,12 +21,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 
 from nbflow.manifest.model import Workflow
-from nbflow.run_record import RunRecord, RunStatus, SlaMiss, StepStatus, parse_time, utc_now
+from nbflow.run_record import RunRecord, RunStatus, SlaMiss, StepStatus, utc_now
 
 __all__ = ["CLOSE_SECONDS", "SlaWatch"]
 
@@ -40,24 +41,27 @@ class SlaWatch:
     missed: set[str | None] = field(default_factory=set)  # None: the run
     step_started: dict[str, float] = field(default_factory=dict)  # monotonic
     threads: list[threading.Thread] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)  # the run's clock
 
     @property
     def active(self) -> bool:
         """Whether the workflow or any step has an SLA."""
         return self.workflow.sla is not None or any(s.sla for s in self.workflow.steps)
 
-    def check(self, record: RunRecord) -> RunRecord:
-        """``record`` with the misses first seen now added (each notified once)."""
+    def check(self, record: RunRecord, waiting: Collection[str] = ()) -> RunRecord:
+        """``record`` with the misses first seen now added (each notified once);
+        ``waiting``: the steps waiting for their paths, which count as running."""
         if not self.active or record.status != RunStatus.RUNNING:
             return record
         new: list[SlaMiss] = []
         sla = self.workflow.sla
-        if sla is not None and None not in self.missed and _since(record.start) > sla:
-            new.append(SlaMiss(None, sla, utc_now()))
         now = time.monotonic()
+        if sla is not None and None not in self.missed and now - self.started > sla:
+            new.append(SlaMiss(None, sla, utc_now()))
         for step in record.steps:
             limit = self.workflow.step(step.id).sla
-            if step.status != StepStatus.RUNNING or limit is None or step.id in self.missed:
+            going = step.status == StepStatus.RUNNING or step.id in waiting
+            if not going or limit is None or step.id in self.missed:
                 continue
             started = self.step_started.setdefault(step.id, now)
             if now - started > limit:
@@ -80,6 +84,3 @@ class SlaWatch:
         for thread in self.threads:
             thread.join(max(0.0, deadline - time.monotonic()))
 
-
-def _since(start: str) -> float:
-    return (datetime.now(UTC) - parse_time(start)).total_seconds()
