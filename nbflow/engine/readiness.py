@@ -97,6 +97,7 @@ class Readiness:
     def ready(self, busy: Iterable[str]) -> list[Step]:
         """The pending steps, not among ``busy``, that run now, in plan order; a rule's
         reason for running one goes into its record."""
+        self.skip_dependants()  # a rule may skip a step before anything ran (a piece)
         ready = []
         for step in self._pending(busy):
             decision = self.decision(step)

@@ -83,4 +83,3 @@ class SlaWatch:
         deadline = time.monotonic() + CLOSE_SECONDS
         for thread in self.threads:
             thread.join(max(0.0, deadline - time.monotonic()))
-
