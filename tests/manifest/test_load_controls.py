@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers import manifest_problems as problems
 from helpers import write_manifest, write_notebook
 
-from nbflow.errors import ManifestError
 from nbflow.manifest.load import load_manifest
 from nbflow.manifest.model import RunIf, WaitFor
 
@@ -16,16 +16,9 @@ from nbflow.manifest.model import RunIf, WaitFor
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
     """``workflows/demo`` holding a.ipynb (records ``rows``) and b.ipynb."""
-    path = tmp_path / "workflows" / "demo"
-    write_notebook(path / "a.ipynb", "x = 1", ['nbflow.record("rows", 3)'])
-    write_notebook(path / "b.ipynb", "x = 1", ["pass"])
-    return path
-
-
-def problems(path: Path) -> list[str]:
-    with pytest.raises(ManifestError) as exc:
-        load_manifest(path)
-    return [str(p) for p in exc.value.problems]
+    for name, body in (("a", 'nbflow.record("rows", 3)'), ("b", "pass")):
+        write_notebook(tmp_path / "workflows" / "demo" / f"{name}.ipynb", "x = 1", [body])
+    return tmp_path / "workflows" / "demo"
 
 
 HEAD = """\
