@@ -630,3 +630,27 @@ def two_runs(project: Path, first: str, second: str) -> list[Path]:
     assert main(["run", "demo", "-p", f"n={first}"]) == 0
     assert main(["run", "demo", "-p", f"n={second}"]) == 0
     return list(iter_run_dirs(project / "runs", "demo"))
+
+
+def daily_workflow(
+    project: Path, name: str = "daily", schedule: str | None = '["0 0 * * *"]'
+) -> Path:
+    """``workflows/<name>``: ``run_date`` (default today) reaches ``day.ipynb``, which
+    records it and fails while ``fail-<run_date>`` exists in the workflow folder."""
+    folder = project / "workflows" / name
+    write_notebook(
+        folder / "day.ipynb",
+        'run_date = "2000-01-01"',
+        [
+            "import pathlib\n"
+            "assert not pathlib.Path(f'fail-{run_date}').exists(), f'told to fail on {run_date}'",
+            "import nbflow\nnbflow.record('day', str(run_date))",
+        ],
+    )
+    on = f"on:\n  schedule: {schedule}\n" if schedule else ""
+    write_manifest(
+        folder,
+        f"name: {name}\n{on}parameters:\n  run_date: {{type: date, default: today}}\n"
+        "steps:\n  - id: day\n    notebook: day.ipynb\n",
+    )
+    return folder

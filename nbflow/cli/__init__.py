@@ -8,7 +8,7 @@ modules (papermill, Jupyter, Git) are imported inside the commands that use them
 ``nbflow --help`` stays instant.
 
 Each module holds a group of commands, each command's handler (``cmd_…``) next to
-the function adding its parser (``add_…``): ``run`` and ``pieces`` (steps run apart,
+the function adding its parser (``add_…``): ``run``, ``backfill`` and ``pieces`` (steps run apart,
 ``assemble``) with ``run_options`` and ``publish`` (commit, pull request, notify);
 ``inspect`` (validate, graph, affected, due, runs, show, diff); ``inject``; ``ci``;
 ``project`` (init, new, hooks); ``github`` (comment). ``common`` holds what they share.
@@ -23,7 +23,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from nbflow.cli import ci, github, inject, inspect, pieces, project, publish, run
+from nbflow.cli import backfill, ci, github, inject, inspect, pieces, project, publish, run
 from nbflow.cli.common import EXIT_CLOSED_PIPE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_INVALID
 from nbflow.errors import NbflowError
 
@@ -35,6 +35,7 @@ BUG_URL = "https://github.com/nbflow/nbflow/issues"
 COMMANDS = (
     inspect.add_validate,
     run.add_run,
+    backfill.add_backfill,
     pieces.add_assemble,
     inspect.add_affected,
     project.add_hooks,

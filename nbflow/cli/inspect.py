@@ -75,6 +75,8 @@ def cmd_due(args: argparse.Namespace) -> int:
         raise UsageError(f"--at {args.at}: expected an ISO time such as 2026-11-23T00:00") from None
     at = at if at.tzinfo else at.replace(tzinfo=UTC)
     workflows = [load_manifest(p) for p in find_manifests(current_project().root)]
+    if args.missed:
+        return _print_missed(workflows, at)
     entries = due_at(workflows, at, timedelta(minutes=args.window))
     for entry in entries:
         if entry.due or args.all:
@@ -83,6 +85,28 @@ def cmd_due(args: argparse.Namespace) -> int:
             print(f"{entry.workflow.name}\t{cron}\t{state}\tnext {entry.next:%Y-%m-%dT%H:%MZ}")
     if not any(entry.due for entry in entries):
         print(_nothing_due(entries, at.astimezone(UTC), args.window), file=sys.stderr)
+    return EXIT_OK
+
+
+def _print_missed(workflows: list[Any], at: Any) -> int:
+    """``nbflow due --missed``: each schedule tick since a workflow's latest run that
+    has no run (what ``nbflow run --schedule CRON --catch-up`` would run)."""
+    from nbflow.engine.backfill import missed_ticks
+    from nbflow.project import project_of_manifest
+
+    found = 0
+    for workflow in workflows:
+        if not workflow.triggers.schedule:
+            continue
+        missed, older = missed_ticks(workflow, project_of_manifest(workflow.manifest), at, 0)
+        for tick in [*older, *missed]:
+            print(f"{workflow.name}\t{tick.isoformat(timespec='minutes')}\tmissed")
+            found += 1
+    if not found:
+        print(
+            "no missed ticks: every tick since each workflow's latest run has a run",
+            file=sys.stderr,
+        )
     return EXIT_OK
 
 
@@ -177,6 +201,12 @@ def add_due(commands: Commands) -> None:
         help="also count firings in the MINUTES before TIME (a late scheduler)",
     )
     p.add_argument("--all", action="store_true", help="list schedules that are not due too")
+    p.add_argument(
+        "--missed",
+        action="store_true",
+        help="list the ticks since each workflow's latest run that have no run "
+        "(what `run --schedule CRON --catch-up` makes up for)",
+    )
     p.set_defaults(handler=cmd_due)
 
 

@@ -56,7 +56,7 @@ class StepCache:
         if fingerprint in self._index:
             return self._index[fingerprint]
         if self._unread is None:
-            self._unread = reversed(list(runs.iter_run_dirs(self.runs_dir, self.workflow)))
+            self._unread = runs.run_dirs_newest_first(self.runs_dir, self.workflow)
         for folder in self._unread:
             if folder.name != self.current_run:
                 self._read(folder)

@@ -94,20 +94,37 @@ class Readiness:
         """Run ``step_id`` though it was not selected (its earlier result cannot stand in)."""
         self.plan = replace(self.plan, selected=self.plan.selected | {step_id})
 
-    def ready(self, busy: Iterable[str]) -> list[Step]:
+    def ready(
+        self,
+        busy: Iterable[str],
+        settle: Callable[[Step], bool] | None = None,
+        admit: Callable[[Step], bool] | None = None,
+    ) -> list[Step]:
         """The pending steps, not among ``busy``, that run now, in plan order; a rule's
-        reason for running one goes into its record."""
+        reason for running one goes into its record. Each one ``admit`` holds back
+        (its gates: a false condition, a wait; engine/gates.py) or ``settle`` answers
+        (the cache: True when it recorded the step done) is left out, and as the order
+        is the plan's, the steps needing it are asked after it in the same pass: a
+        chain of cached steps settles in one pass, not one per step."""
         self.skip_dependants()  # a rule may skip a step before anything ran (a piece)
         ready = []
         for step in self._pending(busy):
             decision = self.decision(step)
-            if decision.verdict is Verdict.RUN:
+            if decision.verdict is not Verdict.RUN:
+                continue
+            self._note(step.id, decision.reason)
+            if admit and not admit(step):
+                continue
+            if not (settle and settle(step)):
                 ready.append(step)
-                current = self._records(step.id)
-                if decision.reason and decision.reason not in current.reason:
-                    joined = f"{current.reason}; {decision.reason}" if current.reason else ""
-                    self._update(replace(current, reason=joined or decision.reason))
         return ready
+
+    def _note(self, step_id: str, reason: str) -> None:
+        """Add a rule's reason for running a step to its record (once)."""
+        current = self._records(step_id)
+        if reason and reason not in current.reason:
+            joined = f"{current.reason}; {reason}" if current.reason else reason
+            self._update(replace(current, reason=joined))
 
     def soon(self, busy: Iterable[str]) -> list[Step]:
         """The pending steps that the ``busy`` ones will make ready (kernels warm ahead)."""

@@ -85,7 +85,13 @@ def run_workflow(
     start = resume_run if options.resume else start_run
     params, plan, record = start(workflow, project, options)  # bad input fails before any write
     check_kernels(s for s in workflow.steps if s.id in plan.selected)
-    with workflow_lock(project.runs_dir, workflow.name), scratch_folder(project.root) as scratch:
+    # a run for a tick (a resumed one: its logical time is not its start) locks the tick
+    is_tick = options.logical_time if not options.resume else record.logical != record.start
+    tick = record.logical_time if is_tick else None
+    with (
+        workflow_lock(project.runs_dir, workflow.name, tick),
+        scratch_folder(project.root) as scratch,
+    ):
         run = _Run(workflow, plan, project, options, params, record, observer, executor, scratch)
         return run.execute()
 
@@ -209,17 +215,31 @@ class _Run:
     def _ready(self, running: Iterable[str]) -> list[Step]:
         """The steps ready to execute, once those the cache answers are settled (which
         may make their dependants ready too); the record is saved once for all hits."""
-        busy = list(running)
+        busy, hits = list(running), []
+
+        def settle(step: Step) -> bool:
+            if self.cache.settle(step):
+                hits.append(step.id)
+                return True
+            return False
+
+        gated: list[str] = []  # steps a gate skipped or failed: ask once more
+
+        def admit(step: Step) -> bool:
+            if self.gates.admit(step):
+                return True
+            if self._step(step.id).status.is_final:
+                gated.append(step.id)
+            return False
+
         with self.recorder.deferred_saves():
-            while True:
+            while True:  # a settled step may let a lender decide: ask once more
+                hits.clear()
                 self.lenders.decide()
-                ready = self.readiness.ready(busy)
-                admitted = [step for step in ready if self.gates.admit(step)]
-                if any(self._step(s.id).status.is_final for s in ready):
-                    self.readiness.skip_dependants()  # a gate skipped or failed a step
-                    continue
-                if not [step for step in admitted if self.cache.settle(step)]:
-                    return admitted
+                gated.clear()
+                ready = self.readiness.ready(busy, settle, admit)
+                if not hits and not gated:
+                    return ready
 
     def _check_slas(self) -> None:
         """Record (and notify, off this thread) the SLAs missed since the last turn."""
