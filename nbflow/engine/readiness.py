@@ -45,7 +45,18 @@ class Upstream:
     state: NeedState
     stopped_by: str = ""  # STOPPED: the selected step that stopped (it, or one upstream)
     status: StepStatus | None = None  # STOPPED: that step's status
-    outcome: Outcome = Outcome.PENDING  # what it means to a trigger rule
+    #: what it means to a trigger rule; None: read from ``state`` and ``status``
+    outcome: Outcome | None = None
+
+    @property
+    def rule_outcome(self) -> Outcome:
+        if self.outcome is not None:
+            return self.outcome
+        if self.state is NeedState.DONE:
+            return Outcome.SUCCEEDED
+        if self.state is NeedState.STOPPED and self.status is not None:
+            return Outcome(self.status.value)
+        return Outcome.PENDING
 
 
 class Verdict(Enum):
@@ -64,7 +75,7 @@ def decide(step: Step, needs: Sequence[Upstream]) -> Decision:
     """Whether ``step``, pending, runs now, is skipped (and why) or waits, given the
     states of the steps it needs (in ``step.needs`` order), by its ``run_if:``. A
     need stopped through steps not selected is named by the step that stopped."""
-    outcomes = {(n.stopped_by or n.step_id): n.outcome for n in needs}
+    outcomes = {(n.stopped_by or n.step_id): n.rule_outcome for n in needs}
     statuses = {(n.stopped_by or n.step_id): n.status.value for n in needs if n.status}
     answer = trigger_rules.decide(step.run_if, outcomes, statuses)
     if answer is None:
@@ -178,7 +189,7 @@ class Readiness:
         as a failure (engine/trigger_rules.py)."""
         record = self._records(step_id)
         if record.status is StepStatus.SKIPPED:
-            needs = {n: self.upstream(n).outcome for n in self.workflow.step(step_id).needs}
+            needs = {n: self.upstream(n).rule_outcome for n in self.workflow.step(step_id).needs}
             return skipped_outcome(record.reason, needs)
         return Outcome.FAILED if record.status is StepStatus.FAILED else Outcome.CANCELLED
 

@@ -67,13 +67,13 @@ def decide(
     the reason names it (default: its outcome)."""
     said = {n: (statuses or {}).get(n, o.value) for n, o in needs.items()}
     cancelled = next((n for n, o in needs.items() if o is Outcome.CANCELLED), None)
-    if cancelled:
+    if cancelled and rule is not RunIf.ALL_SUCCEEDED:
         return Decision(False, f"needs '{cancelled}', which cancelled")
     failed = [n for n, o in needs.items() if o is Outcome.FAILED]
     skipped = [n for n, o in needs.items() if o is Outcome.SKIPPED]
     pending = any(o is Outcome.PENDING for o in needs.values())
     if rule is RunIf.ALL_SUCCEEDED:
-        stopped = next((n for n in needs if n in failed or n in skipped), None)
+        stopped = next((n for n in needs if n in failed or n in skipped or n == cancelled), None)
         if stopped:
             return Decision(False, f"needs '{stopped}', which {said[stopped]}")
         return None if pending else Decision(True)
