@@ -211,6 +211,24 @@ def test_changes_only_under_runs_affect_nothing(
     assert capsys.readouterr() == ("", "no workflow affected by HEAD~2..HEAD\n")
 
 
+def test_changed_with_a_workflow_named_runs_only_that_one(
+    project_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project_repo / "README.md").write_text("x\n", encoding="utf-8")
+    base = commit_all(project_repo, "first")
+    other(project_repo)
+    alpha = project_repo / "workflows" / "alpha"
+    write_notebook(alpha / "only.ipynb", None, ["1"])
+    write_manifest(alpha, "name: alpha\nsteps:\n  - id: only\n    notebook: only.ipynb\n")
+    commit_all(project_repo, "two workflows")
+    assert affected(capsys, f"{base}..HEAD") == ("alpha: only\nother: only\n", "")
+
+    assert main(["run", "other", "--changed", f"{base}..HEAD"]) == 0
+
+    assert latest_run(project_repo, "other")[1].status.value == "succeeded"
+    assert not (project_repo / "runs" / "alpha").exists()
+
+
 def test_first_commit_from_the_empty_tree(
     project_repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -185,6 +185,29 @@ def test_sweep_record_round_trips_through_json() -> None:
     assert "| `region[1]` | ❌ failed |" in render_report(record.with_step(settled))
 
 
+def test_a_failed_sweep_reports_the_failed_items_error_not_a_cancelled_ones() -> None:
+    """An item cut short by a stop carries an error too (KeyboardInterrupt): the
+    step's error, the one notifications show, is the first *failed* item's."""
+    stopped = StepError("KeyboardInterrupt", "", 1, "tb")
+    boom = StepError("ValueError", "boom", 2, "tb")
+    step = StepRecord(
+        id="region",
+        status=StepStatus.RUNNING,
+        items=(
+            ItemRecord(0, "eu", status=StepStatus.CANCELLED, error=stopped),
+            ItemRecord(1, "us", status=StepStatus.FAILED, error=boom),
+        ),
+    )
+
+    settled = settle_sweep(step)
+
+    assert (settled.status, settled.error) == (
+        StepStatus.FAILED,
+        StepError("ValueError", "region[us]: boom", 2, "tb"),
+    )
+    assert settled.reason == "1 of 2 items failed"
+
+
 def test_interrupted_sweep_cancels_running_and_queued_items(project: Path) -> None:
     folder = project / "workflows" / "stop"
     write_notebook(
