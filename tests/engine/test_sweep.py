@@ -208,6 +208,29 @@ def test_a_failed_sweep_reports_the_failed_items_error_not_a_cancelled_ones() ->
     assert settled.reason == "1 of 2 items failed"
 
 
+def test_a_settled_sweep_spans_its_items_to_the_millisecond() -> None:
+    """The step starts with its first item and ends with its last; its duration is
+    theirs to the millisecond, as a step's is."""
+    step = StepRecord(
+        id="region",
+        status=StepStatus.RUNNING,
+        items=(
+            ItemRecord(0, "eu", status=StepStatus.SUCCEEDED, start="2026-11-20T06:30:00.250Z",
+                       end="2026-11-20T06:30:01.000Z"),
+            ItemRecord(1, "us", status=StepStatus.SUCCEEDED, start="2026-11-20T06:30:00.100Z",
+                       end="2026-11-20T06:30:01.337Z"),
+        ),
+    )  # fmt: skip
+
+    settled = settle_sweep(step)
+
+    assert (settled.start, settled.end, settled.duration) == (
+        "2026-11-20T06:30:00.100Z",
+        "2026-11-20T06:30:01.337Z",
+        1.237,
+    )
+
+
 def test_interrupted_sweep_cancels_running_and_queued_items(project: Path) -> None:
     folder = project / "workflows" / "stop"
     write_notebook(

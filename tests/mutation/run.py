@@ -170,8 +170,9 @@ def _score(session: Path) -> str:
 
 
 def _tests(target: dict[str, object], copy: Path) -> list[str]:
-    """The target's test files that exist in ``copy``."""
-    return [str(t) for t in target["tests"] if (copy / str(t)).exists()]  # type: ignore[attr-defined]
+    """The target's tests (files, or ``file::test``) whose file exists in ``copy``."""
+    tests = [str(t) for t in target["tests"]]  # type: ignore[attr-defined]
+    return [t for t in tests if (copy / t.partition("::")[0]).exists()]
 
 
 def _survivors(report: str) -> str:
