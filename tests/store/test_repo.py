@@ -113,6 +113,36 @@ def test_index_lock_held_gives_a_clear_message(
     assert commit_run(Project(git_repo), folder, record, target="current", push=False).sha
 
 
+@pytest.mark.parametrize(
+    ("target", "ref"), [("current", "main"), ("pr", f"nbflow/demo/{RUN_1}")], ids=["current", "pr"]
+)
+def test_a_branch_lock_left_behind_gives_a_clear_message(
+    git_repo: Path, target: str, ref: str
+) -> None:
+    """A crashed git leaves ``refs/heads/<branch>.lock``: moving the branch fails with
+    "cannot lock ref" on every attempt (the current branch: ten, with waits between;
+    a pr branch: one), then nbflow names the file and leaves everything as it was."""
+    folder, record = write_run(git_repo, RUN_1)
+    lock = git_repo / ".git" / "refs" / "heads" / f"{ref}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    lock.write_text("")
+    head = git(git_repo, "rev-parse", "HEAD")
+
+    with pytest.raises(StoreError) as exc:
+        commit_run(Project(git_repo), folder, record, target=target, push=False)
+
+    assert str(exc.value) == (
+        f"cannot commit the run: {lock} exists, so another git process is using this "
+        "repository (or one crashed and left the file behind); wait for it to finish, or "
+        f"delete {lock} if no git process is running, then commit the run with "
+        f"`nbflow commit {RUN_1}`"
+    )
+    assert (git(git_repo, "rev-parse", "HEAD"), git(git_repo, "status", "--porcelain")) == (
+        head,
+        "?? runs/",
+    )
+
+
 def test_commit_failure_exits_1_and_keeps_the_run(
     git_repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
