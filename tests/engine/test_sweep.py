@@ -231,6 +231,29 @@ def test_a_settled_sweep_spans_its_items_to_the_millisecond() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("statuses", "settled"),
+    [
+        ((), StepStatus.SUCCEEDED),
+        ((StepStatus.CACHED, StepStatus.CACHED), StepStatus.CACHED),
+        ((StepStatus.CACHED, StepStatus.SUCCEEDED), StepStatus.SUCCEEDED),
+        ((StepStatus.SUCCEEDED, StepStatus.CANCELLED), StepStatus.CANCELLED),
+        ((StepStatus.CANCELLED, StepStatus.FAILED), StepStatus.FAILED),
+    ],
+    ids=["no-items", "all-cached", "some-cached", "one-cancelled", "one-failed"],
+)
+def test_a_sweep_settles_as_its_items_say(
+    statuses: tuple[StepStatus, ...], settled: StepStatus
+) -> None:
+    """Failed when an item failed, cancelled when one was, cached only when every item
+    was (an empty list of items executed nothing, and succeeded), else succeeded."""
+    items = tuple(ItemRecord(i, f"v{i}", status=s) for i, s in enumerate(statuses))
+
+    assert settle_sweep(StepRecord(id="s", status=StepStatus.RUNNING, items=items)).status == (
+        settled
+    )
+
+
 def test_interrupted_sweep_cancels_running_and_queued_items(project: Path) -> None:
     folder = project / "workflows" / "stop"
     write_notebook(
