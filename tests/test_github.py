@@ -530,6 +530,26 @@ def test_comment_of_the_tokens_own_user_is_edited(
     ]
 
 
+def test_a_user_lookup_refused_for_another_reason_than_an_installation_token_fails(
+    github_stub: GitHubStub, settings: GitHubSettings
+) -> None:
+    """Only a 403 (an installation token, which is no user's) means "only the bot's
+    comments are ours"; a 401 on GET /user (a token revoked meanwhile) is an error,
+    not a reason to post a second comment."""
+    api = github_stub.url
+    marker = comment_marker("finance-daily")
+    theirs = comment_json(api, REPO, 7, 100, f"{marker}\nold", author="octo-bot")
+    github_stub.reply("GET", f"{PULLS}/7", pull_json(api, REPO, 7, "feature/x"))
+    github_stub.reply("GET", COMMENTS, [theirs])
+    github_stub.reply("GET", USER, {"message": "Bad credentials"}, status=401)
+
+    with pytest.raises(GitHubError) as exc:
+        comment(settings)
+
+    assert exc.value.status == 401
+    assert ("POST", COMMENTS) not in github_stub.calls()
+
+
 def test_marker_elsewhere_than_at_the_start_is_not_the_sticky_comment(
     github_stub: GitHubStub, settings: GitHubSettings
 ) -> None:

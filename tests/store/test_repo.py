@@ -445,6 +445,29 @@ def test_push_refuses_to_publish_commits_not_on_the_remote(git_repo: Path, targe
     assert commit_run(Project(git_repo), folder, record, target=target, push=True).pushed
 
 
+def test_push_to_the_runs_branch_refuses_a_commit_of_yours_on_it(git_repo: Path) -> None:
+    """A commit of the user's on the local runs branch, not on the remote, is not
+    pushed along with the run."""
+    origin = git_repo.parent / "origin.git"
+    runs = f"refs/heads/{Project(git_repo).commit.runs_branch}"
+    empty = git(git_repo, "hash-object", "-t", "tree", "/dev/null")
+    mine = git(git_repo, "commit-tree", empty, "-m", "my note on the runs branch")
+    git(git_repo, "update-ref", runs, mine)
+    folder, record = write_run(git_repo, RUN_1)
+
+    with pytest.raises(UnpublishedCommitsError) as exc:
+        commit_run(Project(git_repo), folder, record, target="runs-branch", push=True)
+
+    assert str(exc.value) == (
+        "cannot push the run: it would publish 1 commit(s) of yours that are not on "
+        f"origin: {mine[:12]} my note on the runs branch; nothing was pushed, and the "
+        "run is not committed (its folder stays); push your commits yourself first, then "
+        f"`nbflow commit {RUN_1} --push --target runs-branch`"
+    )
+    assert git(origin, "for-each-ref", "--format=%(refname)") == "refs/heads/main"
+    assert git(git_repo, "rev-parse", runs) == mine
+
+
 def test_run_push_with_an_unpushed_commit_exits_2_and_keeps_the_run(
     git_repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
