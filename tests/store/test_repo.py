@@ -143,6 +143,29 @@ def test_a_branch_lock_left_behind_gives_a_clear_message(
     )
 
 
+def test_an_index_that_cannot_be_replaced_after_the_commit_names_the_fix(git_repo: Path) -> None:
+    """The branch moved, then putting the prepared index in place failed (here a git
+    hook run when the branch moves turns the index into a folder): the run is
+    committed, and the error says so and how to bring the index back."""
+    hook = git_repo / ".git" / "hooks" / "reference-transaction"
+    hook.write_text(
+        '#!/bin/sh\n[ "$1" = committed ] && rm .git/index && mkdir -p .git/index/x\nexit 0\n'
+    )
+    hook.chmod(0o755)
+    folder, record = write_run(git_repo, RUN_1)
+
+    with pytest.raises(StoreError) as exc:
+        commit_run(Project(git_repo), folder, record, target="current", push=False)
+
+    sha = git(git_repo, "rev-parse", "HEAD")
+    assert str(exc.value) == (
+        f"the run is committed as {sha[:12]} on main, but the index could not be updated "
+        f"(Is a directory: {git_repo / '.git' / 'index.lock'}), so `git status` shows the "
+        f"run's files as deleted; run `git reset -q -- runs/demo/{RUN_1}` to fix it"
+    )
+    assert f"runs/demo/{RUN_1}/run.json" in run_files(git_repo)
+
+
 def test_commit_failure_exits_1_and_keeps_the_run(
     git_repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
