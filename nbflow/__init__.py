@@ -27,15 +27,15 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from nbflow.ci import check_ci, generate_ci, write_ci
     from nbflow.engine.runner import run_workflow
+    from nbflow.github.workflows import check_ci, generate_ci, write_ci
     from nbflow.manifest.load import load_manifest
     from nbflow.plan import plan_run
 
 _LAZY = {
-    "check_ci": "nbflow.ci",
-    "generate_ci": "nbflow.ci",
-    "write_ci": "nbflow.ci",
+    "check_ci": "nbflow.github.workflows",
+    "generate_ci": "nbflow.github.workflows",
+    "write_ci": "nbflow.github.workflows",
     "load_manifest": "nbflow.manifest.load",
     "plan_run": "nbflow.plan",
     "run_workflow": "nbflow.engine.runner",

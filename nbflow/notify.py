@@ -32,7 +32,7 @@ from urllib.parse import quote, unquote
 from nbflow.manifest.expressions import Context, ExpressionError, find_references, resolve
 from nbflow.manifest.model import Workflow
 from nbflow.project import project_of_manifest
-from nbflow.report import strip_ansi
+from nbflow.report.run_report import strip_ansi
 from nbflow.run_record import RunRecord, RunStatus, StepRecord, StepStatus
 
 __all__ = ["TIMEOUT_SECONDS", "Delivery", "default_notebook_url", "notify_run", "redact_url"]

@@ -49,7 +49,12 @@ class StepStatus(StrEnum):
 
 def utc_now() -> str:
     """The current time as the record stores it."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso_utc(datetime.now(UTC))
+
+
+def iso_utc(moment: datetime) -> str:
+    """``moment`` as the record stores times: ISO 8601 in UTC, milliseconds, ``Z``."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def parse_time(value: str) -> datetime:
@@ -125,13 +130,11 @@ class ExecutionRecord:
     def _values_from_json(cls, data: dict[str, Any]) -> dict[str, Any]:
         """The fields of ``cls`` found in ``data`` (unknown keys are ignored), the
         shared ones typed."""
-        known = {f.name for f in fields(cls)}
+        known = _field_names(cls)
         values = {k: v for k, v in data.items() if k in known}
-        values.update(
-            status=StepStatus(data["status"]),
-            attempts=_attempts_from_json(data),
-            error=_error_from_json(data.get("error")),
-        )
+        values["status"] = _step_status(data["status"])
+        values["attempts"] = _attempts_from_json(data)
+        values["error"] = _error_from_json(data.get("error"))
         return values
 
 
@@ -200,10 +203,9 @@ class StepRecord(ExecutionRecord):
     def from_json(cls, data: dict[str, Any]) -> StepRecord:
         """A step record from its JSON form (unknown keys are ignored)."""
         values = cls._values_from_json(data)
-        values.update(
-            needs=tuple(data.get("needs", ())),
-            items=tuple(ItemRecord.from_json(i) for i in data.get("items", ())),
-        )
+        values["needs"] = tuple(data.get("needs", ()))
+        items = data.get("items")
+        values["items"] = tuple(ItemRecord.from_json(i) for i in items) if items else ()
         return cls(**values)
 
 
@@ -225,6 +227,11 @@ class RunRecord:
     manifest: str = ""  # the manifest, relative to the project root
     pid: int | None = None  # the process running it, to tell an interrupted run
     version: int = RECORD_VERSION
+    #: The moment the run is for: a schedule tick (a scheduled, caught-up or backfill
+    #: run), else its start. ``default: today``/``now`` resolve from it. Always written
+    #: since logical time exists; None only in older records (:attr:`logical` is then
+    #: the start).
+    logical_time: str | None = None
 
     def step(self, step_id: str) -> StepRecord:
         return self._steps_by_id[step_id]
@@ -234,9 +241,14 @@ class RunRecord:
         return {step.id: step for step in self.steps}
 
     @property
+    def logical(self) -> str:
+        """The logical time (ISO 8601, UTC); an older record's: its start."""
+        return self.logical_time or self.start
+
+    @property
     def run_context(self) -> dict[str, str]:
-        """What ``${{ run.id }}`` and ``${{ run.date }}`` resolve to."""
-        return {"id": self.run_id, "date": self.start[:10]}
+        """What ``${{ run.id }}`` and ``${{ run.date }}`` (the logical date) resolve to."""
+        return {"id": self.run_id, "date": self.logical[:10]}
 
     def with_step(self, updated: StepRecord) -> RunRecord:
         """A copy with one step record replaced."""
@@ -257,23 +269,39 @@ class RunRecord:
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
-        uncommitted = data.pop("uncommitted")
+        uncommitted, logical = data.pop("uncommitted"), data.pop("logical_time")
         data = {**data, "steps": tuple(StepRecord._in_json_order(s) for s in data["steps"])}
+        if logical is not None:  # after the start; an older record is read back as it was
+            data = _insert_after(data, "start", {"logical_time": logical})
         if not uncommitted:
             return data  # a clean run's record is what it always was, to the byte
-        keys = list(data)
-        at = keys.index("commit") + 1
-        extra = {"dirty": True, "uncommitted": list(uncommitted)}
-        return {**{k: data[k] for k in keys[:at]}, **extra, **{k: data[k] for k in keys[at:]}}
+        return _insert_after(data, "commit", {"dirty": True, "uncommitted": list(uncommitted)})
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunRecord:
         steps = tuple(StepRecord.from_json(s) for s in data.get("steps", ()))
-        known = {f.name for f in fields(cls)}
+        known = _field_names(cls)
         values = {k: v for k, v in data.items() if k in known and k != "steps"}
         values["status"] = RunStatus(values["status"])
         values["uncommitted"] = tuple(data.get("uncommitted", ()))
         return cls(**values, steps=steps)
+
+
+def _insert_after(data: dict[str, Any], key: str, extra: dict[str, Any]) -> dict[str, Any]:
+    keys = list(data)
+    at = keys.index(key) + 1
+    return {**{k: data[k] for k in keys[:at]}, **extra, **{k: data[k] for k in keys[at:]}}
+
+
+_FIELD_NAMES: dict[type, frozenset[str]] = {}
+
+
+def _field_names(cls: type) -> frozenset[str]:
+    """The names of a record class's fields (found once: ``fields`` is slow, and a
+    history of 10,000 runs reads 10,000 records)."""
+    if cls not in _FIELD_NAMES:
+        _FIELD_NAMES[cls] = frozenset(f.name for f in fields(cls))
+    return _FIELD_NAMES[cls]
 
 
 def _error_from_json(data: dict[str, Any] | None) -> StepError | None:
@@ -283,7 +311,22 @@ def _error_from_json(data: dict[str, Any] | None) -> StepError | None:
 def _attempts_from_json(data: dict[str, Any]) -> tuple[Attempt, ...]:
     return tuple(
         Attempt(
-            **{**a, "status": StepStatus(a["status"]), "error": _error_from_json(a.get("error"))}
+            a["number"],
+            a["start"],
+            a["end"],
+            a["duration"],
+            _step_status(a["status"]),
+            _error_from_json(a.get("error")),
         )
         for a in data.get("attempts", ())
     )
+
+
+_STEP_STATUSES = {status.value: status for status in StepStatus}
+
+
+def _step_status(value: Any) -> StepStatus:
+    """``StepStatus(value)``, looked up in a dict first: an enum call is slow, and a
+    history of 10,000 runs holds hundreds of thousands of statuses."""
+    found = _STEP_STATUSES.get(value) if isinstance(value, str) else None
+    return found or StepStatus(value)

@@ -70,3 +70,40 @@ def _zone(name: str | None) -> tzinfo:
     from zoneinfo import ZoneInfo
 
     return ZoneInfo(name) if name else UTC
+
+
+def schedule_for_cron(workflow: Workflow, cron: str) -> Schedule | None:
+    """The entry of ``workflow``'s ``on.schedule`` listing ``cron`` (whitespace-insensitive)."""
+    wanted = _normalise(cron)
+    return next((s for s in workflow.triggers.schedule if _normalise(s.cron) == wanted), None)
+
+
+def latest_tick(schedule: Schedule, at: datetime | None = None) -> datetime:
+    """The firing of ``schedule`` at or before ``at`` (default: now), on the schedule's
+    time zone: the logical time of a run the scheduler started for it, however late
+    it started (``default: today`` is that zone's date)."""
+    moment = (at or datetime.now(UTC)).astimezone(UTC).replace(second=0, microsecond=0)
+    return _around(schedule, moment)[0].astimezone(_zone(schedule.timezone))
+
+
+def ticks_between(schedule: Schedule, first: datetime, last: datetime) -> list[datetime]:
+    """The firings of ``schedule`` in ``[first, last]``, oldest first, on the schedule's
+    time zone (its cron is read on that zone's wall clock)."""
+    from croniter import croniter
+
+    zone = _zone(schedule.timezone)
+    ticks = []
+    cursor = croniter(schedule.cron, first.astimezone(zone) - timedelta(seconds=1))
+    while (tick := cursor.get_next(datetime)) <= last:
+        ticks.append(tick)
+    return ticks
+
+
+def every_between(first: datetime, last: datetime, every: timedelta) -> list[datetime]:
+    """``first``, ``first + every``, … up to ``last``: the ticks of a workflow without a
+    schedule (``nbflow backfill --every``)."""
+    ticks, tick = [], first
+    while tick <= last:
+        ticks.append(tick)
+        tick += every
+    return ticks

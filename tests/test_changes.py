@@ -1,4 +1,4 @@
-"""The pure rules of nbflow/changes.py: no Git, no disk, model objects built by hand."""
+"""The pure rules of nbflow/git/changes.py: no Git, no disk, model objects built by hand."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from nbflow.changes import matches_input, select_steps, touched_steps
+from nbflow.git.changes import matches_input, select_steps, touched_steps
 from nbflow.manifest.model import Source, Step, Workflow
 
 FOLDER = "workflows/sales"

@@ -20,7 +20,9 @@ from helpers import copy_examples as copy_example_workflows
 from ruamel.yaml import YAML
 
 import nbflow
-from nbflow.ci import (
+from nbflow.cli import main
+from nbflow.errors import ConfigError, ManifestError
+from nbflow.github.workflows import (
     GENERATED_HEADER,
     MAX_TIMEOUT_MINUTES,
     check_ci,
@@ -28,8 +30,6 @@ from nbflow.ci import (
     timeout_minutes,
     write_ci,
 )
-from nbflow.cli import main
-from nbflow.errors import ConfigError, ManifestError
 from nbflow.manifest.load import load_manifest
 
 REPO = Path(__file__).resolve().parents[1]

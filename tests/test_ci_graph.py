@@ -28,9 +28,9 @@ from helpers import (
 from ruamel.yaml import YAML
 from test_ci import lint
 
-from nbflow.ci import generate_ci
-from nbflow.ci_graph import MATRIX_LIMIT, sweep_matrices
 from nbflow.errors import ManifestError
+from nbflow.github.jobs import MATRIX_LIMIT, sweep_matrices
+from nbflow.github.workflows import generate_ci
 from nbflow.manifest.load import load_manifest
 from nbflow.run_record import RunRecord, RunStatus
 from nbflow.store.pieces import Seed

@@ -14,8 +14,8 @@ import pytest
 from helpers import git, write_manifest, write_notebook
 from test_ci_graph import JobGraph, push_generated
 
-from nbflow.ci_guard import guard_push, is_run_commit_message
 from nbflow.errors import UsageError
+from nbflow.github.guard import guard_push, is_run_commit_message
 from nbflow.store.runs import iter_run_dirs, read_record
 
 FILE = Path(".github/workflows/nbflow-snoop.yml")

@@ -17,7 +17,7 @@ from helpers import copy_examples, latest_run, write_manifest, write_notebook
 import nbflow.cli.inspect
 from nbflow import __version__
 from nbflow.cli import main
-from nbflow.report import render_report
+from nbflow.report.run_report import render_report
 
 REPO = Path(__file__).resolve().parent.parent
 BUG = "nbflow: internal error (a bug): please report it at https://github.com/nbflow/nbflow/issues"
@@ -181,9 +181,12 @@ def test_runs_and_show_after_a_run(project: Path, capsys: pytest.CaptureFixture[
     shown_json = json.loads(capsys.readouterr().out)
 
     took = f"{record.duration:.1f} s"
+    logical = record.logical[:16].replace("T", " ")
     assert listed == (
-        "RUN                      WORKFLOW             STATUS      STEPS          TOOK  TRIGGER\n"
-        f"{record.run_id}  demo                 succeeded   1/1 steps  {took:>8}  schedule\n"
+        "RUN                      WORKFLOW             LOGICAL TIME      STATUS      STEPS    "
+        "      TOOK  TRIGGER\n"
+        f"{record.run_id}  demo                 {logical}  succeeded   1/1 steps  {took:>8}  "
+        "schedule\n"
     )
     assert as_json == [stored]
     assert shown == render_report(record) + "\n"

@@ -19,7 +19,7 @@ from helpers import (
 )
 
 from nbflow.cli import main
-from nbflow.report import render_report
+from nbflow.report.run_report import render_report
 from nbflow.run_record import RunStatus, StepStatus
 from nbflow.store.runs import iter_run_dirs, read_record
 

@@ -21,9 +21,9 @@ GOLDEN_RECORD = Path(__file__).parent / "golden" / "run_record.json"
 RENDER = """
 import json, sys
 from pathlib import Path
-from nbflow.ci import generate_ci
-from nbflow.graph import render_record_graph
-from nbflow.report import render_report
+from nbflow.github.workflows import generate_ci
+from nbflow.report.graph import render_record_graph
+from nbflow.report.run_report import render_report
 from nbflow.run_record import RunRecord
 
 record = RunRecord.from_json(json.loads(Path(sys.argv[1]).read_text(encoding="utf-8")))

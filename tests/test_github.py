@@ -1,4 +1,4 @@
-"""nbflow.github against a local stand-in for the GitHub API (tests/github_stub.py)."""
+"""nbflow.github.client against a local stand-in for the GitHub API (tests/github_stub.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from github_stub import GitHubStub, comment_json, pull_json, user_json
 from helpers import git, write_manifest, write_notebook
 
 from nbflow.cli import main
-from nbflow.github import (
+from nbflow.github.client import (
     MAX_BODY_LENGTH,
     GitHubError,
     GitHubSettings,
@@ -23,8 +23,8 @@ from nbflow.github import (
     open_pull_request,
     upsert_comment,
 )
-from nbflow.markdown import utf16_length
-from nbflow.report import render_report
+from nbflow.report.markdown import utf16_length
+from nbflow.report.run_report import render_report
 from nbflow.run_record import RunRecord, RunStatus, StepError, StepRecord, StepStatus
 from nbflow.store.runs import write_record
 
@@ -848,8 +848,8 @@ def test_retries_are_logged_once_and_only_with_v(
     open_pr(settings)
 
     assert capsys.readouterr().err == (
-        "INFO nbflow.github_retry: GitHub answered 502; attempt 2 of 3 in 2.0 s\n"
-        f"INFO nbflow.github: opened pull request https://github.com/{REPO}/pull/12\n"
+        "INFO nbflow.github.retry: GitHub answered 502; attempt 2 of 3 in 2.0 s\n"
+        f"INFO nbflow.github.client: opened pull request https://github.com/{REPO}/pull/12\n"
         if verbosity
         else ""
     )

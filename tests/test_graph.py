@@ -14,14 +14,14 @@ import pytest
 from helpers import assert_golden
 
 from nbflow.errors import ManifestError, Source
-from nbflow.graph import (
+from nbflow.manifest.model import Step, Workflow
+from nbflow.report.graph import (
     FORMATS,
     STATUS_STYLES,
     graph_nodes,
     render_graph,
     render_record_graph,
 )
-from nbflow.manifest.model import Step, Workflow
 from nbflow.run_record import RunRecord, RunStatus, StepRecord, StepStatus
 
 GOLDEN = Path(__file__).parent / "golden"

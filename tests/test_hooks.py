@@ -11,7 +11,7 @@ import pytest
 from helpers import commit_all, git, latest_run, write_manifest, write_notebook
 
 from nbflow.cli import main
-from nbflow.hooks import MARKER, hook_script
+from nbflow.git.hooks import MARKER, hook_script
 from nbflow.store.runs import iter_run_dirs
 
 NBFLOW_SOURCE = str(Path(__file__).resolve().parent.parent)

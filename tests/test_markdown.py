@@ -1,10 +1,10 @@
-"""nbflow.markdown: cutting Markdown at a block boundary, closing what is open."""
+"""nbflow.report.markdown: cutting Markdown at a block boundary, closing what is open."""
 
 from __future__ import annotations
 
 import pytest
 
-from nbflow.markdown import cut_markdown, utf16_length
+from nbflow.report.markdown import cut_markdown, utf16_length
 
 NOTE = "\n…cut\n"  # 6 code units
 

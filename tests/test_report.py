@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from helpers import assert_golden
 
-from nbflow.graph import render_record_graph
-from nbflow.report import (
+from nbflow.report.graph import render_record_graph
+from nbflow.report.run_report import (
     MAX_VALUE_CHARS,
     format_duration,
     render_output_changes,

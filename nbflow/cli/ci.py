@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 
 def cmd_ci_generate(args: argparse.Namespace) -> int:
-    from nbflow.ci import write_ci
+    from nbflow.github.workflows import write_ci
 
     root = current_project().root
     changed = write_ci(root)
@@ -27,7 +27,7 @@ def cmd_ci_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_ci_check(args: argparse.Namespace) -> int:
-    from nbflow.ci import bumped, check_ci
+    from nbflow.github.workflows import bumped, check_ci
 
     root = current_project().root
     problems = check_ci(root)
@@ -48,7 +48,7 @@ def cmd_ci_check(args: argparse.Namespace) -> int:
 def cmd_ci_guard(args: argparse.Namespace) -> int:
     import os
 
-    from nbflow.ci_guard import guard_push
+    from nbflow.github.guard import guard_push
 
     event_path = os.environ.get("GITHUB_EVENT_PATH")
     verdict = guard_push(
@@ -62,8 +62,8 @@ def cmd_ci_guard(args: argparse.Namespace) -> int:
 
 
 def cmd_ci_matrix(args: argparse.Namespace) -> int:
-    from nbflow.ci_graph import sweep_matrices
     from nbflow.engine.pieces import check_run_of
+    from nbflow.github.jobs import sweep_matrices
     from nbflow.store.pieces import read_seed
 
     workflow = load_workflow(args.workflow)

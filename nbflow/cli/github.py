@@ -13,8 +13,8 @@ if TYPE_CHECKING:
 
 
 def cmd_comment(args: argparse.Namespace) -> int:
-    from nbflow.github import github_settings, upsert_comment
-    from nbflow.store.repo import origin_url, path_in_repository
+    from nbflow.git.repo import origin_url, path_in_repository
+    from nbflow.github.client import github_settings, upsert_comment
     from nbflow.store.runs import find_run, latest_run, read_record
 
     project = current_project()

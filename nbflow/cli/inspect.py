@@ -43,7 +43,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_affected(args: argparse.Namespace) -> int:
-    from nbflow.affected import affected
+    from nbflow.git.affected import affected
 
     project = current_project()
     found = affected(project, args.range)
@@ -94,7 +94,7 @@ def _nothing_due(entries: list[Any], at: Any, window: int) -> str:
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
-    from nbflow.graph import render_graph
+    from nbflow.report.graph import render_graph
 
     print(render_graph(load_workflow(args.workflow), args.format))
     return EXIT_OK
@@ -110,20 +110,24 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if not records:
         print("no runs yet", file=sys.stderr)
     else:
-        print(f"{'RUN':<23}  {'WORKFLOW':<20} {'STATUS':<11} {'STEPS':<9}  {'TOOK':>8}  TRIGGER")
+        print(
+            f"{'RUN':<23}  {'WORKFLOW':<20} {'LOGICAL TIME':<17} {'STATUS':<11} {'STEPS':<9}  "
+            f"{'TOOK':>8}  TRIGGER"
+        )
     for record in records:
         status = "interrupted" if is_interrupted(record) else record.status.value
         took = f"{record.duration:.1f} s" if record.duration is not None else "-"
         done = sum(1 for s in record.steps if s.status.value == "succeeded")
         print(
-            f"{record.run_id}  {record.workflow:<20} {status:<11} {done}/{len(record.steps)} steps"
+            f"{record.run_id}  {record.workflow:<20} {record.logical[:16].replace('T', ' '):<17} "
+            f"{status:<11} {done}/{len(record.steps)} steps"
             f"  {took:>8}  {record.trigger}"
         )
     return EXIT_OK
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from nbflow.report import render_report
+    from nbflow.report.run_report import render_report
     from nbflow.store.runs import find_record
 
     record = find_record(current_project(), args.run, args.branch)

@@ -74,7 +74,7 @@ def run_apart(args: argparse.Namespace) -> int:
 def cmd_assemble(args: argparse.Namespace) -> int:
     """Assemble, then commit and notify as `nbflow run` does; exit 0 only when the run
     succeeded (a run with steps that never ran is cancelled: 130)."""
-    from nbflow.assemble import assemble_run
+    from nbflow.engine.assemble import assemble_run
     from nbflow.project import project_of_manifest
 
     workflow = load_workflow(args.workflow)

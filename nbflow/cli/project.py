@@ -36,14 +36,14 @@ def cmd_new(args: argparse.Namespace) -> int:
 
 
 def cmd_hooks_install(args: argparse.Namespace) -> int:
-    from nbflow.hooks import install_hook
+    from nbflow.git.hooks import install_hook
 
     print(install_hook(current_project().root, args.hook, force=args.force))
     return EXIT_OK
 
 
 def cmd_hooks_uninstall(args: argparse.Namespace) -> int:
-    from nbflow.hooks import uninstall_hook
+    from nbflow.git.hooks import uninstall_hook
 
     removed = uninstall_hook(current_project().root, args.hook)
     for path in removed:

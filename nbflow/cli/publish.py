@@ -34,8 +34,8 @@ def _check_target(project: Any, target: str) -> None:
 
 
 def _github_settings(project: Any) -> Any:
-    from nbflow.github import github_settings
-    from nbflow.store.repo import origin_url
+    from nbflow.git.repo import origin_url
+    from nbflow.github.client import github_settings
 
     return github_settings(os.environ, origin_url(project.root))
 
@@ -63,7 +63,7 @@ def _publish_step_summary(record: Any) -> None:
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if not summary:
         return
-    from nbflow.report import render_report
+    from nbflow.report.run_report import render_report
 
     with open(summary, "a", encoding="utf-8") as handle:
         handle.write(render_report(record) + "\n")
@@ -71,7 +71,7 @@ def _publish_step_summary(record: Any) -> None:
 
 def _commit(project: Any, run_dir: Path, record: Any, target: str, *, push: bool) -> Any:
     """Commit (and push) a run folder; its CommitResult."""
-    from nbflow.store.repo import commit_run
+    from nbflow.git.repo import commit_run
 
     result = commit_run(project, run_dir, record, target=target, push=push)
     pushed = " and pushed" if result.pushed else ""
@@ -104,8 +104,8 @@ def _commit_and_open(project: Any, run_dir: Path, record: Any, target: str, *, p
 
 
 def _open_pull_request(project: Any, run_dir: Path, record: Any, branch: str) -> None:
-    from nbflow.github import open_pull_request
-    from nbflow.store.repo import current_branch, path_in_repository
+    from nbflow.git.repo import current_branch, path_in_repository
+    from nbflow.github.client import open_pull_request
     from nbflow.store.runs import previous_record
 
     result = open_pull_request(

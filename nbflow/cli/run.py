@@ -35,7 +35,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _changed_to_run(args: argparse.Namespace) -> list[tuple[Any, list[str] | None]]:
     """``--changed BASE..HEAD``: each affected workflow with the steps to run."""
-    from nbflow.affected import affected
+    from nbflow.git.affected import affected
 
     if args.steps or args.resume or args.schedule:
         raise UsageError("--changed chooses the steps: drop --steps, --resume, --schedule")
@@ -191,6 +191,12 @@ def add_run(commands: Commands) -> None:
         "--trigger",
         choices=["manual", "push", "schedule", "dispatch", "pull_request", "hook"],
         help="what started the run, kept in the record (default: manual; push with --changed)",
+    )
+    p.add_argument(
+        "--logical-time",
+        metavar="TIME",
+        help="the moment the run is for (ISO date or time, UTC unless it says otherwise): "
+        "`default: today`/`now` resolve from it (default: the --schedule tick, else now)",
     )
     p.add_argument("--json", action="store_true", help="print the run record")
     p.add_argument("--run-id", metavar="RUN", help="the run's id (default: a new one)")

@@ -30,7 +30,37 @@ def run_options(workflow: Any, args: argparse.Namespace, steps: list[str] | None
         force=args.force,
         force_steps=tuple(split_commas(",".join(args.force_step)) or ()),
         require_clean=args.require_clean,
+        logical_time=logical_time(workflow, args),
     )
+
+
+def logical_time(workflow: Any, args: argparse.Namespace) -> Any:
+    """The moment the run is for: ``--logical-time``; with ``--schedule CRON``, that
+    schedule's latest tick (a late scheduler still processes the tick's day); else
+    None (the run's start)."""
+    from nbflow.schedule import latest_tick, schedule_for_cron
+
+    if getattr(args, "logical_time", None):
+        return parse_moment(args.logical_time, "--logical-time")
+    schedule = schedule_for_cron(workflow, args.schedule) if args.schedule else None
+    return latest_tick(schedule) if schedule else None
+
+
+def parse_moment(text: str, option: str, *, end_of_day: bool = False, zone: Any = None) -> Any:
+    """An ISO date or time given on the command line, aware: in ``zone`` (default UTC)
+    unless it names its offset; a bare date is its day's start (``end_of_day``: the
+    last instant of the day)."""
+    from datetime import UTC, datetime, time, timedelta
+
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(
+            f"{option} {text}: expected an ISO date or time such as 2026-11-01 or 2026-11-01T06:00"
+        ) from None
+    if end_of_day and len(text.strip()) <= len("2026-11-01") and moment.time() == time(0):
+        moment += timedelta(days=1, microseconds=-1)
+    return moment if moment.tzinfo else moment.replace(tzinfo=zone or UTC)
 
 
 def _trigger(args: argparse.Namespace) -> str:

@@ -45,6 +45,7 @@ from nbflow.engine.step import (
 )
 from nbflow.engine.sweep import item_notebook, settle_sweep
 from nbflow.errors import NbflowError, WriteError
+from nbflow.git.provenance import InputTree, check_clean, input_tree, warn_if_dirty
 from nbflow.manifest.model import Step, Workflow
 from nbflow.manifest.notebooks import NotebookError, inspect_notebook
 from nbflow.manifest.values import jsonable
@@ -59,13 +60,13 @@ from nbflow.run_record import (
     StepError,
     StepRecord,
     StepStatus,
+    iso_utc,
     parse_time,
     utc_now,
 )
 from nbflow.secrets import TOKEN_VARIABLES, Redactor
 from nbflow.store import runs
 from nbflow.store.notebooks import clean_notebook
-from nbflow.store.provenance import InputTree, check_clean, input_tree, warn_if_dirty
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,9 @@ class RunOptions:
     jobs: int = os.cpu_count() or 1
     log_output: bool = False
     run_id: str | None = None
-    now: datetime | None = None  # the run's clock, for `today` and the run id
+    now: datetime | None = None  # the run's clock, for the run id and its start
+    # the moment the run is for (a schedule tick), for `today`/`now`; default: ``now``
+    logical_time: datetime | None = None
     resume: str | None = None  # the id of an earlier run to finish
     cached: bool = False  # reuse unchanged results for steps whose manifest leaves `cache` unset
     force: bool = False  # execute every step, whatever the cache holds
@@ -143,7 +146,8 @@ def finished_run(project: Project, workflow: Workflow, run_id: str) -> RunRecord
 
 def _start(workflow: Workflow, project: Project, options: RunOptions) -> _Start:
     now = options.now or datetime.now(UTC)
-    params = resolve_run_parameters(workflow, options.parameters, now)
+    logical = options.logical_time or now  # on the schedule's zone: `today` is its date
+    params = resolve_run_parameters(workflow, options.parameters, logical)
     plan = plan_run(workflow, options.steps)
     check_step_ids(workflow, options.force_steps)
     tree = _input_tree(workflow, project, options)
@@ -152,7 +156,8 @@ def _start(workflow: Workflow, project: Project, options: RunOptions) -> _Start:
         run_id=options.run_id or runs.new_run_id(now),
         status=RunStatus.RUNNING,
         trigger=options.trigger,
-        start=now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        start=iso_utc(now),
+        logical_time=iso_utc(logical),
         commit=tree.commit,
         uncommitted=tree.uncommitted,
         parameters=params,
@@ -933,7 +938,7 @@ class _Run:
             os.utime(self.dir / runs.RECORD_FILE)
 
     def _save(self) -> None:
-        from nbflow.report import render_report
+        from nbflow.report.run_report import render_report
 
         if self.saves_deferred:
             self.save_pending = True

@@ -14,17 +14,21 @@ files:
   from the cell's type and source, so identical inputs give byte-identical executed
   notebooks (nbformat and papermill would give random ones). The notebook is then
   nbformat 4.5.
-- The result is checked with nbformat's validator against nbformat's schema: first
-  with fastjsonschema (fast, yes or no), and only for an invalid file with
-  jsonschema, whose errors say where. Each problem names the notebook, the key path
+- The result is checked against nbformat's schema: first with fastjsonschema (fast,
+  yes or no; compiled from nbformat's schema file without importing nbformat, whose
+  import — traitlets, jsonschema — costs more than checking a hundred notebooks),
+  and only for an invalid file with nbformat's validator and jsonschema, whose
+  errors say where. Each problem names the notebook, the key path
   (``cells[1].source``) and a fix. Nothing here starts a kernel.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.util
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -167,6 +171,24 @@ def _new_id(cell: dict[str, Any], taken: set[str]) -> str:
     return new
 
 
+@functools.cache
+def _fast_check(major: int, minor: int) -> Callable[[Any], Any] | None:
+    """fastjsonschema's check of nbformat's own schema file for that version, as
+    nbformat's validator builds it; None for a version whose file is not there (a
+    notebook from a newer nbformat: nbformat's validator relaxes its schema)."""
+    spec = importlib.util.find_spec("nbformat")  # finds the package, runs none of it
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    name = "nbformat.v3.schema.json" if major == 3 else f"nbformat.v{major}.{minor}.schema.json"
+    path = Path(list(spec.submodule_search_locations)[0]) / f"v{major}" / name
+    if not path.is_file():
+        return None
+    import fastjsonschema
+
+    check: Callable[[Any], Any] = fastjsonschema.compile(json.loads(path.read_text("utf-8")))
+    return check
+
+
 def _validator(major: int, minor: int, name: str) -> Any:
     """nbformat's validator for that format (built once, cached by nbformat)."""
     from nbformat.validator import get_validator
@@ -177,7 +199,10 @@ def _validator(major: int, minor: int, name: str) -> Any:
 def _validate(path: Path, data: dict[str, Any], version: tuple[int, int] | None = None) -> None:
     major, minor = version or (data["nbformat"], data["nbformat_minor"])
     try:
-        _validator(major, minor, "fastjsonschema").validate(data)
+        if (check := _fast_check(major, minor)) is not None:
+            check(data)
+        else:
+            _validator(major, minor, "fastjsonschema").validate(data)
         return
     except RecursionError:
         raise NotebookError(

@@ -8,7 +8,10 @@ Design decisions:
   located :class:`~nbflow.errors.Problem` s in the manifest's own words, with a fix
   ("did you mean …", the allowed keys or values). Keywords ``x-expected`` and
   ``x-pattern`` in the schema carry the wording for types and patterns.
-- jsonschema is imported, and the validator built, on first use.
+- A manifest is first checked with fastjsonschema (yes or no: the schema uses only
+  keywords it knows); only an invalid one is checked again with jsonschema, whose
+  errors say where. jsonschema's import costs more than a whole no-op run's
+  bookkeeping, and most manifests are valid.
 """
 
 from __future__ import annotations
@@ -43,19 +46,40 @@ def schema() -> dict[str, Any]:
 
 def schema_problems(doc: Document) -> list[Problem]:
     """Every place where ``doc`` does not fit the schema, as located problems."""
+    if _is_valid(doc.data):
+        return []
     problems: list[Problem] = []
     for error in _validator().iter_errors(doc.data):
         problems.extend(_translate(doc, error))
     return problems
 
 
+def _is_valid(data: Any) -> bool:
+    """Whether fastjsonschema finds ``data`` valid (any doubt: jsonschema decides)."""
+    try:
+        _fast_check()(data)
+    except Exception:  # invalid, or a value fastjsonschema cannot handle
+        return False
+    return True
+
+
+@functools.cache
+def _schema_text() -> str:
+    return resources.files("nbflow.manifest").joinpath("schema.json").read_text("utf-8")
+
+
+@functools.cache
+def _fast_check() -> Any:
+    import fastjsonschema
+
+    return fastjsonschema.compile(json.loads(_schema_text()))
+
+
 @functools.cache
 def _validator() -> Any:
     import jsonschema
 
-    text = resources.files("nbflow.manifest").joinpath("schema.json").read_text("utf-8")
-    schema = json.loads(text)
-    return jsonschema.Draft202012Validator(schema)
+    return jsonschema.Draft202012Validator(json.loads(_schema_text()))
 
 
 def _translate(doc: Document, error: Any) -> list[Problem]:

@@ -239,7 +239,7 @@ def list_runs(
     """Runs in the working tree and committed on ``branches`` (default: HEAD and the
     runs branch), one record per run id, by workflow then time. Given ``branches``,
     only runs committed there are listed."""
-    from nbflow.store.repo import history_branches, iter_committed_records
+    from nbflow.git.repo import history_branches, iter_committed_records
 
     found: dict[str, RunRecord] = {}
     if branches is None:
@@ -248,7 +248,10 @@ def list_runs(
             found[record.run_id] = record
         branches = history_branches(project.root, project.commit.runs_branch)
     for branch in branches:
-        for record in iter_committed_records(project.root, branch, workflow, project.runs_dir):
+        committed = iter_committed_records(
+            project.root, branch, workflow, project.runs_dir, known=found.keys()
+        )
+        for record in committed:
             found.setdefault(record.run_id, record)
     return sorted(found.values(), key=lambda r: (r.workflow, r.start, r.run_id))
 

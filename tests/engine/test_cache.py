@@ -21,7 +21,7 @@ from nbflow.engine.fingerprint import matching_files, notebook_digest, step_fing
 from nbflow.engine.runner import RunOptions, run_workflow
 from nbflow.errors import ManifestError
 from nbflow.manifest.load import load_manifest
-from nbflow.report import render_report
+from nbflow.report.run_report import render_report
 from nbflow.run_record import RunRecord, RunStatus, StepStatus
 
 S, C = StepStatus.SUCCEEDED, StepStatus.CACHED

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from helpers import assert_no_canary, write_manifest, write_notebook
 
-from nbflow.assemble import assemble_run
 from nbflow.cli import main
+from nbflow.engine.assemble import assemble_run
 from nbflow.engine.pieces import run_step, seed_run
 from nbflow.engine.runner import RunOptions
 from nbflow.manifest.load import load_manifest

@@ -36,7 +36,7 @@ from nbflow.engine.runner import RunOptions, run_workflow
 from nbflow.engine.step import StepResult
 from nbflow.errors import RunLockedError
 from nbflow.manifest.load import load_manifest
-from nbflow.report import render_report
+from nbflow.report.run_report import render_report
 from nbflow.run_record import RunStatus, StepError, StepStatus, parse_time
 from nbflow.store.runs import read_record
 

@@ -22,7 +22,7 @@ from helpers import (
 from nbflow.engine.runner import RunOptions, run_workflow
 from nbflow.engine.sweep import settle_sweep
 from nbflow.manifest.load import load_manifest
-from nbflow.report import render_report
+from nbflow.report.run_report import render_report
 from nbflow.run_record import (
     ItemRecord,
     RunRecord,

@@ -24,7 +24,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from nbflow.errors import StoreError
-from nbflow.store.gitcmd import Git, lock_message
+from nbflow.git.commands import Git, lock_message
 
 LOCK_WAIT = 10.0  # seconds to wait for another git process to release the index
 _POLL = 0.05

@@ -19,7 +19,7 @@ commits on the new tip and push again, up to :data:`PUSH_ATTEMPTS` times
 same run (a re-run of failed jobs on GitHub), in a new commit on top. A folder on
 the remote holding another run under the same id is a real conflict: a
 StoreError naming the files that differ, with the local commit kept. The git
-commands themselves are run by :class:`nbflow.store.gitcmd.Git`.
+commands themselves are run by :class:`nbflow.git.commands.Git`.
 """
 
 from __future__ import annotations
@@ -30,23 +30,23 @@ import logging
 import random
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from nbflow.errors import StoreError, UnpublishedCommitsError, UsageError
+from nbflow.git.commands import DEFAULT_REMOTE, ZERO_SHA, Git, GitFailure, lock_message
+from nbflow.git.index_lock import IndexLock, IndexLockedError
+from nbflow.git.replay import replay_run
 from nbflow.project import COMMIT_TARGETS, CommitSettings, Project
 from nbflow.run_record import RunRecord
-from nbflow.store.gitcmd import DEFAULT_REMOTE, ZERO_SHA, Git, GitFailure, lock_message
-from nbflow.store.index_lock import IndexLock, IndexLockedError
-from nbflow.store.replay import replay_run
 
 log = logging.getLogger(__name__)
 
 PUSH_ATTEMPTS = 5
 REF_ATTEMPTS = 10  # compare-and-swap of a local branch, when other commits land at once
 DIRTY_TRAILER = "Nbflow-Dirty"
+LOGICAL_TIME_TRAILER = "Nbflow-Logical-Time"
 TRAILER_KEYS = ("Nbflow-Workflow", "Nbflow-Run", "Nbflow-Status", "Nbflow-Trigger")
 _RETRYABLE = re.compile(
     r"\[rejected\]|fetch first|non-fast-forward|cannot lock ref|failed to update ref"
@@ -105,7 +105,7 @@ def current_branch(root: Path) -> str:
 
 def commit_message(record: RunRecord) -> str:
     """``nbflow: <summary line>``, a body, and trailers ``git log --grep`` can find."""
-    from nbflow.report import render_summary_line
+    from nbflow.report.run_report import render_summary_line
 
     trailers = dict(
         zip(
@@ -114,6 +114,7 @@ def commit_message(record: RunRecord) -> str:
             strict=True,
         )
     )
+    trailers[LOGICAL_TIME_TRAILER] = record.logical
     if record.is_dirty:  # the run's inputs were not all committed (record.uncommitted)
         trailers[DIRTY_TRAILER] = "true"
     return (
@@ -168,28 +169,35 @@ def _files_to_commit(run_dir: Path, folder: str, record: RunRecord) -> list[str]
 
 
 def iter_committed_records(
-    repo_root: Path, branch: str, workflow: str | None = None, runs_dir: Path | None = None
+    repo_root: Path,
+    branch: str,
+    workflow: str | None = None,
+    runs_dir: Path | None = None,
+    known: Container[str] = (),
 ) -> Iterator[RunRecord]:
     """Run records committed on ``branch`` under ``runs_dir`` (default
-    ``<repo_root>/runs``), read from Git
-    objects (no checkout); nothing when the branch or the folder does not exist."""
+    ``<repo_root>/runs``), read from Git objects (no checkout) by workflow then run
+    id, those of runs in ``known`` left unread; nothing when the branch or the
+    folder does not exist."""
     from nbflow.project import RUNS_DIR
     from nbflow.store.runs import RECORD_FILE, RUN_ID_PATTERN
 
     git = Git.find(repo_root)
     if git is None:
         return
-    runs_tree = git.tree(branch, git.relative(runs_dir or Path(repo_root) / RUNS_DIR))
-    if runs_tree is None:
-        return
-    for workflow_tree in sorted(runs_tree.trees, key=lambda t: t.name):
-        if workflow and workflow_tree.name != workflow:
-            continue
-        for run_tree in sorted(workflow_tree.trees, key=lambda t: t.name):
-            if RUN_ID_PATTERN.match(run_tree.name):
-                record = _record_from_tree(run_tree, RECORD_FILE)
-                if record is not None:
-                    yield record
+    folder = git.relative(runs_dir or Path(repo_root) / RUNS_DIR)
+    prefix = "" if folder == "." else f"{folder}/"
+    wanted = []
+    for path, data in git.files_named(
+        branch, f"{prefix}{workflow}" if workflow else folder, RECORD_FILE
+    ):
+        parts = path.removeprefix(prefix).split("/")
+        if len(parts) == 3 and RUN_ID_PATTERN.match(parts[1]) and parts[1] not in known:
+            wanted.append((parts[0], parts[1], path, data))
+    for _, _, path, data in sorted(wanted):
+        record = _record_from_blob(path, data)
+        if record is not None:
+            yield record
 
 
 def history_branches(repo_root: Path, runs_branch: str) -> list[str]:
@@ -435,12 +443,11 @@ def _unpublished_message(
     )
 
 
-def _record_from_tree(run_tree: Any, name: str) -> RunRecord | None:
+def _record_from_blob(path: str, data: bytes) -> RunRecord | None:
     try:
-        data = json.loads((run_tree / name).data_stream.read().decode("utf-8"))
-        return RunRecord.from_json(data)
+        return RunRecord.from_json(json.loads(data.decode("utf-8")))
     except (KeyError, ValueError, TypeError) as exc:
-        log.debug("%s: unreadable committed run record: %s", run_tree.path, exc)
+        log.debug("%s: unreadable committed run record: %s", path, exc)
         return None
 
 

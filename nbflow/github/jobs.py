@@ -33,7 +33,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from nbflow.ci import (
+from nbflow.github.pins import DOWNLOAD, UPLOAD
+from nbflow.github.workflows import (
     NOT_SKIPPED,
     _add_environment,
     _Context,
@@ -50,7 +51,6 @@ from nbflow.ci import (
     runner,
     timeout_minutes,
 )
-from nbflow.ci_pins import DOWNLOAD, UPLOAD
 from nbflow.manifest.expressions import find_references
 from nbflow.manifest.model import Step, Workflow
 from nbflow.plan import topological_order

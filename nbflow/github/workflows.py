@@ -40,9 +40,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nbflow.ci_install import Setup, project_setup
-from nbflow.ci_pins import CHECKOUT, PINS, SETUP_PYTHON, SETUP_UV, Pin, bumped_pins
 from nbflow.errors import ManifestError, Problem, UsageError
+from nbflow.github.install import Setup, project_setup
+from nbflow.github.pins import CHECKOUT, PINS, SETUP_PYTHON, SETUP_UV, Pin, bumped_pins
 from nbflow.manifest.expressions import find_references
 from nbflow.manifest.load import find_manifests, load_manifest
 from nbflow.manifest.model import Parameter, ParamType, Schedule, Step, Workflow
@@ -347,7 +347,7 @@ def _schedule(entry: Schedule) -> Any:
 
 def _jobs(context: _Context) -> Any:
     if context.per_step:
-        from nbflow.ci_graph import step_jobs
+        from nbflow.github.jobs import step_jobs
 
         jobs = step_jobs(context)
     else:
@@ -542,7 +542,7 @@ def _lines(items: Sequence[str]) -> Any:
 
 def _setup_steps(context: _Context) -> list[Any]:
     """Checkout without persisted credentials, Python, uv, then nbflow (pinned) and the
-    project's dependencies (nbflow/ci_install.py)."""
+    project's dependencies (nbflow/github/install.py)."""
     setup, pins = context.setup, context.pins
     cache = setup.cache_glob or (ci_path(context.name).as_posix(),)
     uv = {"enable-cache": True, "cache-dependency-glob": _lines(cache)}

@@ -1,6 +1,6 @@
 """GitHub: pull requests and sticky comments carrying a run's report.
 
-With :mod:`nbflow.github_retry`, the only module importing ``github`` (PyGithub).
+With :mod:`nbflow.github.retry`, the only module importing ``github`` (PyGithub).
 Design decisions:
 
 - Settings come from what GitHub Actions sets (``GITHUB_TOKEN``, ``GITHUB_REPOSITORY``,
@@ -13,7 +13,7 @@ Design decisions:
 - PyGithub runs lazily: objects are built from URLs without a GET, so opening a pull
   request is one POST. Every ``GithubException`` is translated at this boundary into
   a :class:`GitHubError` naming the operation, GitHub's status and message, and a fix.
-- Retries and waits are :mod:`nbflow.github_retry`'s: each operation is attempted
+- Retries and waits are :mod:`nbflow.github.retry`'s: each operation is attempted
   whole again, looking first for what a failed attempt may have created. Every wait
   is at most a minute; beyond that the error says when to try again.
 - A workflow's sticky comment is the first comment that starts with its marker and
@@ -39,9 +39,9 @@ from github.PullRequest import PullRequest
 from github.Repository import Repository
 
 from nbflow.errors import NbflowError
-from nbflow.github_retry import RateLimit, Tries, Waits, message_of, rate_limit, with_retries
-from nbflow.markdown import cut_markdown
-from nbflow.report import render_output_changes, render_report, render_summary_line
+from nbflow.github.retry import RateLimit, Tries, Waits, message_of, rate_limit, with_retries
+from nbflow.report.markdown import cut_markdown
+from nbflow.report.run_report import render_output_changes, render_report, render_summary_line
 from nbflow.run_record import RunRecord
 
 __all__ = [

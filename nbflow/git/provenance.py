@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nbflow.errors import UsageError
+from nbflow.git.commands import Git
 from nbflow.manifest.model import Workflow
 from nbflow.project import Project
-from nbflow.store.gitcmd import Git
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +51,9 @@ def input_tree(workflow: Workflow, project: Project, commit: str | None = None) 
     commit = commit or (git.rev("HEAD") if git else None)
     if git is None or commit is None:
         return InputTree(commit)
-    changed = _changed_paths(git, commit)
-    return InputTree(commit, tuple(p for p in changed if _counts(p, git, workflow, project)))
+    inputs = _Inputs(git, workflow, project)
+    changed = _changed_paths(git, commit, inputs.pathspecs())
+    return InputTree(commit, tuple(p for p in changed if inputs.count(p)))
 
 
 def check_clean(tree: InputTree, workflow: Workflow) -> None:
@@ -75,22 +76,49 @@ def warn_if_dirty(tree: InputTree, workflow: Workflow) -> None:
         )
 
 
-def _changed_paths(git: Git, commit: str) -> list[str]:
-    """The tracked files that differ between ``commit`` and the work tree (staged or
-    not), and the untracked files that are not ignored."""
-    tracked = git.run("diff", "--name-only", "-z", "--no-renames", "--no-ext-diff", commit)
-    untracked = git.run("ls-files", "-z", "--others", "--exclude-standard", "--full-name")
+def _changed_paths(git: Git, commit: str, pathspecs: list[str]) -> list[str]:
+    """The tracked files under ``pathspecs`` that differ between ``commit`` and the
+    work tree (staged or not), and the untracked ones that are not ignored. Git
+    filters by the pathspecs, so the runs folder's files are never listed: their
+    number grows with every uncommitted run."""
+    if not pathspecs:
+        return []
+    tracked = git.run(
+        "diff", "--name-only", "-z", "--no-renames", "--no-ext-diff", commit, "--", *pathspecs
+    )
+    untracked = git.run(
+        "ls-files", "-z", "--others", "--exclude-standard", "--full-name", "--", *pathspecs
+    )
     return sorted({p for p in (tracked + "\0" + untracked).split("\0") if p})
 
 
-def _counts(path: str, git: Git, workflow: Workflow, project: Project) -> bool:
-    """Whether a changed ``path`` (relative to the work tree top) is an input of the run."""
-    runs, folder = _within(git, project.runs_dir), _within(git, workflow.directory)
-    if runs is not None and _is_under(path, runs):
-        return False
-    return path == _within(git, project.config_file) or (
-        folder is not None and _is_under(path, folder)
-    )
+class _Inputs:
+    """The paths that count as a run's inputs, relative to the work tree top: the
+    workflow's folder and ``nbflow.yaml``, never the runs folder."""
+
+    def __init__(self, git: Git, workflow: Workflow, project: Project) -> None:
+        self.runs = _within(git, project.runs_dir)
+        self.folder = _within(git, workflow.directory)
+        self.config = _within(git, project.config_file)
+
+    def pathspecs(self) -> list[str]:
+        """Git pathspecs (from the top, literal) of the inputs, the runs folder excluded."""
+        specs = [_spec(p) for p in (self.folder, self.config) if p is not None]
+        if specs and self.runs is not None and self.runs != ".":
+            specs.append(_spec(self.runs, "exclude"))
+        return specs
+
+    def count(self, path: str) -> bool:
+        """Whether a changed ``path`` (relative to the work tree top) is an input."""
+        if self.runs is not None and _is_under(path, self.runs):
+            return False
+        return path == self.config or (self.folder is not None and _is_under(path, self.folder))
+
+
+def _spec(path: str, *magic: str) -> str:
+    """The pathspec of ``path`` from the top (``.``, the top itself, is the empty path)."""
+    words = ",".join(("top", *magic, "literal")) if path != "." else ",".join(("top", *magic))
+    return f":({words}){'' if path == '.' else path}"
 
 
 def _within(git: Git, path: Path) -> str | None:

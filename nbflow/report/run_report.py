@@ -23,7 +23,7 @@ from datetime import UTC
 from typing import Any
 from urllib.parse import quote
 
-from nbflow.graph import render_record_graph
+from nbflow.report.graph import render_record_graph
 from nbflow.run_record import (
     RUN_THOUGH_NOT_SELECTED,
     Attempt,
@@ -148,6 +148,8 @@ def _summary(record: RunRecord) -> str:
         f"trigger {_code(record.trigger)}",
         f"started {_time(record.start)}",
     ]
+    if record.logical != record.start:  # a schedule tick's run (a manual one: its start)
+        parts.insert(2, f"logical time {_time(record.logical)}")
     if record.duration is not None:
         parts.append(f"took {format_duration(record.duration)}")
     if record.commit:

@@ -28,7 +28,7 @@ from nbflow.engine.runner import settle_record
 from nbflow.errors import UsageError
 from nbflow.manifest.model import Workflow
 from nbflow.project import Project, project_of_manifest
-from nbflow.report import render_report
+from nbflow.report.run_report import render_report
 from nbflow.run_record import SEED_KEYS, RunRecord, parse_time
 from nbflow.store import runs
 from nbflow.store.pieces import read_seed

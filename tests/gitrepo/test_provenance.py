@@ -83,7 +83,8 @@ def test_a_run_from_uncommitted_changes_records_warns_and_marks_its_commit(
         "workflows/demo/hello.ipynb, workflows/demo/notes.txt (recorded in the run as dirty)"
     ) in capsys.readouterr().err
     message = git(project_repo, "log", "-1", "--format=%B")
-    assert message.splitlines()[-2:] == ["Nbflow-Trigger: manual", "Nbflow-Dirty: true"]
+    assert message.splitlines()[-3] == "Nbflow-Trigger: manual"
+    assert message.splitlines()[-1] == "Nbflow-Dirty: true"
 
 
 def test_a_run_from_a_clean_tree_has_no_dirty_mark(
@@ -136,3 +137,27 @@ def test_require_clean_in_nbflow_yaml_must_be_true_or_false(
         f"error: {project_repo / 'nbflow.yaml'}: require_clean: expected true or false, "
         "got 'yes please'\n"
     )
+
+
+def test_a_workflow_at_the_top_counts_its_files_but_never_the_runs_folder(
+    project_repo: Path,
+) -> None:
+    """The workflow folder is the work tree's top, the runs folder inside it: an edited
+    notebook and a new file count; the untracked files of earlier runs never do."""
+    from nbflow.git.provenance import input_tree
+    from nbflow.manifest.load import load_manifest
+    from nbflow.project import project_of_manifest
+
+    write_notebook(project_repo / "hello.ipynb", "x = 1", ["print(x)"])
+    manifest = write_manifest(project_repo, "name: top\nsteps:\n  - {id: a, notebook: hello.ipynb}")
+    head = commit_all(project_repo, "top")
+    for run in ("2026-01-01T000000Z-aaaa", "2026-01-02T000000Z-bbbb"):
+        (project_repo / "runs" / "top" / run).mkdir(parents=True)
+        (project_repo / "runs" / "top" / run / "run.json").write_text("{}\n", encoding="utf-8")
+    write_notebook(project_repo / "hello.ipynb", "x = 2", ["print(x)"])
+    (project_repo / "notes.txt").write_text("draft\n", encoding="utf-8")
+
+    workflow = load_manifest(manifest)
+    tree = input_tree(workflow, project_of_manifest(manifest))
+
+    assert (tree.commit, tree.uncommitted) == (head, ("hello.ipynb", "notes.txt"))

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nbflow.changes import select_steps, touched_steps
 from nbflow.errors import NbflowError
+from nbflow.git.changes import select_steps, touched_steps
 from nbflow.manifest.model import Step, Workflow
 from nbflow.project import Project
 
@@ -50,7 +50,7 @@ def affected(
     a workflow's parameters from the command line (its files are looked for with
     them)."""
     from nbflow.manifest.load import find_manifests, load_manifest
-    from nbflow.store import repo
+    from nbflow.git import repo
 
     base, head = repo.revision_range(project.root, revisions)
     top = repo.work_tree(project.root)

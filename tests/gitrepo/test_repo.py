@@ -12,10 +12,10 @@ from helpers import assert_no_canary, commit_all, git, write_manifest, write_not
 
 from nbflow.cli import main
 from nbflow.errors import StoreError, UnpublishedCommitsError, UsageError
+from nbflow.git.commands import Git
+from nbflow.git.repo import commit_run, iter_committed_records
 from nbflow.project import Project
-from nbflow.store import index_lock, repo
-from nbflow.store.gitcmd import Git
-from nbflow.store.repo import commit_run, iter_committed_records
+from nbflow.git import index_lock, repo
 
 RUN_1 = "2026-11-23T000000Z-ab12"
 RUN_2 = "2026-11-23T000100Z-cd34"
@@ -83,7 +83,8 @@ def test_trailers_are_found_by_log_grep(git_repo: Path) -> None:
         "Nbflow-Workflow: demo\n"
         f"Nbflow-Run: {RUN_1}\n"
         "Nbflow-Status: failed\n"
-        "Nbflow-Trigger: schedule"
+        "Nbflow-Trigger: schedule\n"
+        f"Nbflow-Logical-Time: {record.start}"
     )
     status = git(git_repo, "log", "-1", "--format=%(trailers:key=Nbflow-Status,valueonly)")
     assert status == "failed"
@@ -239,7 +240,7 @@ def test_files_a_notebook_writes_into_its_run_folder_are_not_committed(
     name = f"runs/demo/{folder.name}"
     assert run_files(git_repo) == [f"{name}/README.md", f"{name}/a.ipynb", f"{name}/run.json"]
     assert (
-        f"WARNING nbflow.store.repo: not committed: big.bin, debug.log in {name}: nbflow "
+        f"WARNING nbflow.git.repo: not committed: big.bin, debug.log in {name}: nbflow "
         "commits only the run record, the report and the executed notebooks (see "
         "docs/security.md)"
     ) in err.splitlines()
@@ -372,7 +373,7 @@ def test_a_replayed_run_leaves_branch_and_index_together_when_the_branch_cannot_
     commit_run(Project(git_repo), folder1, record1, target="current", push=True)
     folder2, record2 = write_run(other, RUN_2)
 
-    with caplog.at_level(logging.WARNING, logger="nbflow.store.repo"):
+    with caplog.at_level(logging.WARNING, logger="nbflow.git.repo"):
         result = commit_run(Project(other), folder2, record2, target="current", push=True)
 
     local = git(other, "rev-parse", "main")
@@ -605,7 +606,7 @@ def test_notebooks_above_the_warning_size_are_committed_with_a_warning(
     (git_repo / "nbflow.yaml").write_text("commit: {warn_notebook_bytes: 100}\n")
     folder, record = write_run(git_repo, RUN_1, notebook="x" * 2_000)
 
-    with caplog.at_level(logging.WARNING, logger="nbflow.store.repo"):
+    with caplog.at_level(logging.WARNING, logger="nbflow.git.repo"):
         commit_run(Project(git_repo), folder, record, target="current", push=False)
 
     assert caplog.messages[0] == (
@@ -643,6 +644,30 @@ def test_committed_records_are_read_without_a_checkout(git_repo: Path) -> None:
     assert list(iter_committed_records(git_repo, "HEAD")) == []
 
 
+def test_committed_records_come_by_workflow_then_run_and_known_ones_are_left_unread(
+    git_repo: Path,
+) -> None:
+    """Records of two workflows, committed in another order, read in one batch: by
+    workflow, then run id; a run the caller has already (``known``) is not read, and
+    an unreadable run.json is skipped."""
+    folders = [
+        write_run(git_repo, RUN_2, workflow="zeta"),
+        write_run(git_repo, RUN_2),
+        write_run(git_repo, RUN_1),
+    ]
+    for folder, record in folders:
+        commit_run(Project(git_repo), folder, record, target="current", push=False)
+    broken = git_repo / "runs" / "demo" / "2026-11-24T000000Z-ee00"
+    broken.mkdir()
+    (broken / "run.json").write_text("{not json", encoding="utf-8")
+    commit_all(git_repo, "a broken record")
+    demo_1, demo_2, zeta_2 = folders[2][1], folders[1][1], folders[0][1]
+
+    assert list(iter_committed_records(git_repo, "HEAD")) == [demo_1, demo_2, zeta_2]
+    assert list(iter_committed_records(git_repo, "HEAD", known={RUN_1})) == [demo_2, zeta_2]
+    assert list(iter_committed_records(git_repo, "HEAD", "zeta")) == [zeta_2]
+
+
 def test_runs_lists_a_run_that_exists_only_in_the_runs_branch(
     git_repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -655,7 +680,9 @@ def test_runs_lists_a_run_that_exists_only_in_the_runs_branch(
 
     assert main(["runs"]) == 0
     listed = capsys.readouterr().out
-    assert listed.splitlines()[1].startswith(f"{RUN_1}  demo                 failed      1/2 steps")
+    assert listed.splitlines()[1].startswith(
+        f"{RUN_1}  demo                 2026-11-23 00:00  failed      1/2 steps"
+    )
     assert main(["runs", "--branch", "main"]) == 0
     assert capsys.readouterr().out == ""
     assert main(["runs", "--branch", "nbflow/runs"]) == 0

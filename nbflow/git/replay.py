@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from nbflow.errors import StoreError
+from nbflow.git.commands import Git
 from nbflow.run_record import SEED_KEYS
-from nbflow.store.gitcmd import Git
 from nbflow.store.runs import RECORD_FILE
 
 _Files = dict[str, tuple[str, str]]  # path: (mode, blob)

@@ -1,0 +1,1 @@
+"""Git: committing runs, pushing them, reading history, changed paths, hooks."""

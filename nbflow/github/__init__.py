@@ -1,0 +1,1 @@
+"""GitHub: the REST client (pull requests, comments) and generated Actions workflows."""

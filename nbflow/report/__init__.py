@@ -1,0 +1,1 @@
+"""Presentation: the run report, Markdown cutting, step graphs."""
