@@ -133,8 +133,14 @@ def recheck(name: str, target: dict[str, object], out: Path) -> None:
             continue
         _copy_repository(copy)
         (mutation,) = job["mutations"]
-        where = [mutation["module_path"], mutation["operator_name"], str(mutation["occurrence"])]
+        # the target's module as it is now (it may have moved since the session)
+        where = [str(target["module"]), mutation["operator_name"], str(mutation["occurrence"])]
         subprocess.run([str(bin_dir / "cosmic-ray"), "apply", *where], cwd=copy, check=True)
+        planted = (copy / where[0]).read_text(encoding="utf-8").splitlines()
+        added = [ln[1:] for ln in result["diff"].splitlines() if ln.startswith("+ ")]
+        if not set(added) <= set(planted):
+            print(f"{job['job_id'][:8]}: the module changed since the session; run it again")
+            continue
         tests = subprocess.run(
             [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
             + _tests(target, copy),
