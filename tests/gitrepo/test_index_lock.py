@@ -13,9 +13,9 @@ from conftest import configure_git
 from helpers import git, write_run
 
 from nbflow.errors import StoreError
+from nbflow.git import index_lock
 from nbflow.git.repo import commit_run
 from nbflow.project import Project
-from nbflow.git import index_lock
 
 RUN_1 = "2026-11-23T000000Z-ab12"
 RUN_2 = "2026-11-23T000100Z-cd34"

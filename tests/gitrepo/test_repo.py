@@ -12,10 +12,10 @@ from helpers import assert_no_canary, commit_all, git, write_manifest, write_not
 
 from nbflow.cli import main
 from nbflow.errors import StoreError, UnpublishedCommitsError, UsageError
+from nbflow.git import index_lock, repo
 from nbflow.git.commands import Git
 from nbflow.git.repo import commit_run, iter_committed_records
 from nbflow.project import Project
-from nbflow.git import index_lock, repo
 
 RUN_1 = "2026-11-23T000000Z-ab12"
 RUN_2 = "2026-11-23T000100Z-cd34"
@@ -490,6 +490,30 @@ def test_push_to_the_runs_branch_refuses_a_commit_of_yours_on_it(git_repo: Path)
     )
     assert git(origin, "for-each-ref", "--format=%(refname)") == "refs/heads/main"
     assert git(git_repo, "rev-parse", runs) == mine
+
+
+def test_a_push_the_remote_keeps_refusing_is_tried_five_times_then_kept_locally(
+    git_repo: Path,
+) -> None:
+    """A busy remote answers "cannot lock ref" (another push is landing): nbflow
+    fetches, replays and pushes again, five times in all, then stops with the run
+    commit kept locally."""
+    earlier, earlier_record = write_run(git_repo, RUN_2)
+    commit_run(Project(git_repo), earlier, earlier_record, target="runs-branch", push=True)
+    hook = git_repo.parent / "origin.git" / "hooks" / "pre-receive"
+    hook.write_text(
+        "#!/bin/sh\necho try >> ../tries\n"
+        "echo \"error: cannot lock ref 'refs/heads/nbflow-runs': busy\" >&2\nexit 1\n"
+    )
+    hook.chmod(0o755)
+    folder, record = write_run(git_repo, RUN_1)
+
+    with pytest.raises(StoreError) as exc:
+        commit_run(Project(git_repo), folder, record, target="runs-branch", push=True)
+
+    kept = git(git_repo, "rev-parse", f"refs/heads/{Project(git_repo).commit.runs_branch}")
+    assert str(exc.value).endswith(f"; the run commit {kept[:12]} is kept locally")
+    assert (git_repo.parent / "tries").read_text() == "try\n" * 5
 
 
 def test_run_push_with_an_unpushed_commit_exits_2_and_keeps_the_run(
