@@ -293,17 +293,19 @@ def test_resume_refuses_new_parameters(
 def test_resume_naming_another_workflow_exits_2_and_naming_its_own_goes_on(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    one_step(project, "alpha")
-    one_step(project, "beta")
+    for name in ("alpha", "beta", "gamma"):  # the run is beta's, between the others
+        one_step(project, name)
     write_run(project, "2026-11-23T000000Z-ab12", workflow="beta")
 
-    refused = main(["run", "alpha", "--resume", "2026-11-23T000000Z-ab12"])
-    refusal = capsys.readouterr().err
+    refused = [
+        main(["run", name, "--resume", "2026-11-23T000000Z-ab12"]) for name in ("alpha", "gamma")
+    ]
+    refusals = capsys.readouterr().err
     resumed = main(["run", "beta", "--resume", "2026-11-23T000000Z-ab12"])
 
-    assert (refused, refusal) == (
-        2,
-        "error: run 2026-11-23T000000Z-ab12 belongs to workflow 'beta'\n",
+    assert (refused, refusals) == (
+        [2, 2],
+        "error: run 2026-11-23T000000Z-ab12 belongs to workflow 'beta'\n" * 2,
     )
     assert (resumed, capsys.readouterr().err) == (
         0,
