@@ -562,23 +562,24 @@ def test_comment_of_the_tokens_own_user_is_edited(
     ]
 
 
+@pytest.mark.parametrize("status", [401, 404])
 def test_a_user_lookup_refused_for_another_reason_than_an_installation_token_fails(
-    github_stub: GitHubStub, settings: GitHubSettings
+    github_stub: GitHubStub, settings: GitHubSettings, status: int
 ) -> None:
     """Only a 403 (an installation token, which is no user's) means "only the bot's
-    comments are ours"; a 401 on GET /user (a token revoked meanwhile) is an error,
-    not a reason to post a second comment."""
+    comments are ours"; a 401 or a 404 on GET /user (a token revoked meanwhile) is an
+    error, not a reason to post a second comment."""
     api = github_stub.url
     marker = comment_marker("finance-daily")
     theirs = comment_json(api, REPO, 7, 100, f"{marker}\nold", author="octo-bot")
     github_stub.reply("GET", f"{PULLS}/7", pull_json(api, REPO, 7, "feature/x"))
     github_stub.reply("GET", COMMENTS, [theirs])
-    github_stub.reply("GET", USER, {"message": "Bad credentials"}, status=401)
+    github_stub.reply("GET", USER, {"message": "Bad credentials"}, status=status)
 
     with pytest.raises(GitHubError) as exc:
         comment(settings)
 
-    assert exc.value.status == 401
+    assert exc.value.status == status
     assert ("POST", COMMENTS) not in github_stub.calls()
 
 

@@ -516,6 +516,35 @@ def test_a_push_the_remote_keeps_refusing_is_tried_five_times_then_kept_locally(
     assert (git_repo.parent / "tries").read_text() == "try\n" * 5
 
 
+def test_a_push_refused_for_another_reason_is_not_tried_again(git_repo: Path) -> None:
+    hook = git_repo.parent / "origin.git" / "hooks" / "pre-receive"
+    hook.write_text(
+        "#!/bin/sh\necho try >> ../tries\n"
+        'echo "error: GH006: Protected branch update failed for refs/heads/main." >&2\nexit 1\n'
+    )
+    hook.chmod(0o755)
+    folder, record = write_run(git_repo, RUN_1)
+
+    with pytest.raises(StoreError) as exc:
+        commit_run(Project(git_repo), folder, record, target="current", push=True)
+
+    assert "GH006: Protected branch update failed" in str(exc.value)
+    assert str(exc.value).endswith(
+        f"the run commit {git(git_repo, 'rev-parse', 'HEAD')[:12]} is kept locally"
+    )
+    assert (git_repo.parent / "tries").read_text() == "try\n"
+
+
+def test_committing_a_run_again_adds_no_commit(git_repo: Path) -> None:
+    folder, record = write_run(git_repo, RUN_1)
+    first = commit_run(Project(git_repo), folder, record, target="current", push=False)
+
+    again = commit_run(Project(git_repo), folder, record, target="current", push=False)
+
+    assert again.sha == first.sha == git(git_repo, "rev-parse", "HEAD")
+    assert git(git_repo, "rev-list", "--count", "HEAD") == "2"
+
+
 def test_run_push_with_an_unpushed_commit_exits_2_and_keeps_the_run(
     git_repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
