@@ -284,3 +284,47 @@ class LiveProgress:
 def progress(stream: IO[str] | None = None) -> PlainProgress | LiveProgress:
     """The progress view that suits where output goes."""
     return LiveProgress(stream) if is_interactive(stream) else PlainProgress(stream)
+
+
+class TickProgress:
+    """Progress over the ticks of a backfill or a catch-up: a rich progress bar on a
+    terminal, else one line per tick started and finished. Thread-safe."""
+
+    def __init__(self, workflow: str, total: int, stream: IO[str] | None = None) -> None:
+        import threading
+
+        self.stream = stream or sys.stderr
+        self.workflow, self.total, self.ended = workflow, total, 0
+        self.lock = threading.Lock()
+        self.bar: Any = None
+        if is_interactive(self.stream):
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+            columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+            self.bar = Progress(*columns, console=Console(file=self.stream))
+            self.task = self.bar.add_task(f"{workflow} ticks", total=total)
+            self.bar.start()
+
+    def started(self, tick: str) -> None:
+        with self.lock:
+            self._say(f"nbflow: {self.workflow} {tick}: running")
+
+    def finished(self, tick: str, state: str, detail: str = "") -> None:
+        with self.lock:
+            self.ended += 1
+            more = f" ({detail})" if detail else ""
+            self._say(f"nbflow: {self.workflow} {tick}: {state}{more} [{self.ended}/{self.total}]")
+            if self.bar is not None:
+                self.bar.update(self.task, completed=self.ended)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+    def _say(self, line: str) -> None:
+        if self.bar is not None:
+            self.bar.console.print(line, markup=False, highlight=False)
+        else:
+            self.stream.write(line + "\n")
+            self.stream.flush()

@@ -61,6 +61,11 @@ def parse_time(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+def seconds_between(start: str, end: str) -> float:
+    """The seconds from ``start`` to ``end`` (record times), to the millisecond."""
+    return round((parse_time(end) - parse_time(start)).total_seconds(), 3)
+
+
 @dataclass(frozen=True)
 class StepError:
     """Why a step failed: the failing cell (0-based index among all cells, None
@@ -115,6 +120,9 @@ class ExecutionRecord:
     # Volatile notebook metadata (papermill and nbclient timestamps, durations)
     # moved out of the executed notebook so it diffs cleanly; see store/notebooks.py.
     timings: dict[str, Any] = field(default_factory=dict)
+    #: its HTML copy beside the notebook (``report: {html: true}``), relative to the run
+    #: folder; "" when none was written (then left out of ``run.json``)
+    html: str = ""
 
     _JSON_KEYS: ClassVar[tuple[str, ...]]
 
@@ -123,8 +131,12 @@ class ExecutionRecord:
 
     @classmethod
     def _in_json_order(cls, data: dict[str, Any]) -> dict[str, Any]:
-        """A record's ``asdict`` form with its keys in ``run.json`` order."""
-        return {key: data[key] for key in cls._JSON_KEYS}
+        """A record's ``asdict`` form with its keys in ``run.json`` order (``html`` only
+        when there is one, so records without HTML stay byte-identical)."""
+        ordered = {key: data[key] for key in cls._JSON_KEYS}
+        if not ordered["html"]:
+            del ordered["html"]
+        return ordered
 
     @classmethod
     def _values_from_json(cls, data: dict[str, Any]) -> dict[str, Any]:
@@ -148,7 +160,7 @@ class ItemRecord(ExecutionRecord):
 
     _JSON_KEYS: ClassVar[tuple[str, ...]] = (
         "index", "value", "status", "notebook", "parameters", "attempts", "start", "end",
-        "duration", "error", "outputs", "reason", "timings", "fingerprint", "cached_from",
+        "duration", "error", "outputs", "reason", "timings", "fingerprint", "cached_from", "html",
     )  # fmt: skip
 
     def label(self, step_id: str) -> str:
@@ -187,7 +199,7 @@ class StepRecord(ExecutionRecord):
         "id", "status", "needs", "notebook", "source_notebook", "kernel", "upgraded_from",
         "parameters", "attempts",
         "start", "end", "duration", "error", "outputs", "reason", "fingerprint", "cached_from",
-        "timings", "items",
+        "timings", "html", "items",
     )  # fmt: skip
 
     @classmethod

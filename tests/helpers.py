@@ -572,3 +572,75 @@ def chain_workflow(folder: Path) -> Path:
             parameters: {greeting: "${{ params.label }} on ${{ run.date }}"}
         """,
     )
+
+
+# Two runs of one workflow, for nbflow diff and the report's notebook changes.
+
+IMAGE = (
+    "import base64\n"
+    "from IPython.display import display\n"
+    "png = base64.b64encode(bytes([n]) * 60).decode()\n"
+    "display({'image/png': png, 'text/plain': '<Figure>'}, raw=True)"
+)
+
+
+def diff_workflow(project: Path) -> Path:
+    """``fit``: prints n, prints a constant, shows an image made from n; ``other``
+    prints a constant."""
+    folder = project / "workflows" / "demo"
+    write_notebook(
+        folder / "fit.ipynb",
+        "n = 1",
+        ["print('score', n * 10)", "print('constant')", IMAGE],
+    )
+    write_notebook(folder / "other.ipynb", None, ["print('always the same')"])
+    write_manifest(
+        folder,
+        """
+        name: demo
+        parameters:
+          n: {type: int, default: 1}
+        steps:
+          - id: fit
+            notebook: fit.ipynb
+            parameters: {n: "${{ params.n }}"}
+          - id: other
+            notebook: other.ipynb
+        """,
+    )
+    return folder
+
+
+def two_runs(project: Path, first: str, second: str) -> list[Path]:
+    """The folders of two runs of ``diff_workflow``, with ``n`` = ``first``, ``second``."""
+    from nbflow.cli import main
+    from nbflow.store.runs import iter_run_dirs
+
+    diff_workflow(project)
+    assert main(["run", "demo", "-p", f"n={first}"]) == 0
+    assert main(["run", "demo", "-p", f"n={second}"]) == 0
+    return list(iter_run_dirs(project / "runs", "demo"))
+
+
+def daily_workflow(
+    project: Path, name: str = "daily", schedule: str | None = '["0 0 * * *"]'
+) -> Path:
+    """``workflows/<name>``: ``run_date`` (default today) reaches ``day.ipynb``, which
+    records it and fails while ``fail-<run_date>`` exists in the workflow folder."""
+    folder = project / "workflows" / name
+    write_notebook(
+        folder / "day.ipynb",
+        'run_date = "2000-01-01"',
+        [
+            "import pathlib\n"
+            "assert not pathlib.Path(f'fail-{run_date}').exists(), f'told to fail on {run_date}'",
+            "import nbflow\nnbflow.record('day', str(run_date))",
+        ],
+    )
+    on = f"on:\n  schedule: {schedule}\n" if schedule else ""
+    write_manifest(
+        folder,
+        f"name: {name}\n{on}parameters:\n  run_date: {{type: date, default: today}}\n"
+        "steps:\n  - id: day\n    notebook: day.ipynb\n",
+    )
+    return folder

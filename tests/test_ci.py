@@ -380,7 +380,8 @@ def test_several_crons_pass_the_one_that_fired(project: Path) -> None:
     step = next(s for s in doc["jobs"]["run"]["steps"] if s.get("name") == "nbflow run (schedule)")
     assert step["env"]["NBFLOW_CRON"] == "${{ github.event.schedule }}"
     assert step["run"] == (
-        'nbflow run many --trigger schedule --schedule "$NBFLOW_CRON" > "$RUNNER_TEMP/nbflow-run"'
+        'nbflow run many --trigger schedule --schedule "$NBFLOW_CRON" --catch-up '
+        '> "$RUNNER_TEMP/nbflow-run"'
     )
 
 
@@ -393,11 +394,13 @@ def test_run_commands_follow_the_contract(tmp_path: Path) -> None:
         'nbflow run finance-daily --trigger push > "$RUNNER_TEMP/nbflow-run"'
     )
     assert runs["nbflow run (schedule)"] == (
-        'nbflow run finance-daily --trigger schedule > "$RUNNER_TEMP/nbflow-run"'
+        'nbflow run finance-daily --trigger schedule --schedule "$NBFLOW_CRON" --catch-up '
+        '> "$RUNNER_TEMP/nbflow-run"'
     )
     assert runs["commit and push the run"] == (
         'if [ ! -s "$RUNNER_TEMP/nbflow-run" ]; then echo "no run to commit"; exit 0; fi\n'
-        'nbflow commit "$(basename "$(cat "$RUNNER_TEMP/nbflow-run")")" --push\n'
+        'while read -r run; do nbflow commit "$(basename "$run")" --push; '
+        'done < "$RUNNER_TEMP/nbflow-run"\n'
     )
     assert runs["install nbflow and the project's dependencies"] == (
         f'uv pip install --system "nbflow-workflows=={nbflow.__version__}"'

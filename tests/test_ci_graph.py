@@ -320,7 +320,9 @@ class JobGraph:
 
     def _expand(self, text: str, values: dict[str, Any]) -> str:
         """``${{ X }}`` with the values this simulation knows; ``fromJSON(...)`` of them."""
-        known = {"github.run_id": "42", **self.inputs, **self.secrets, **values}
+        event = json.loads(self.event_path.read_text())
+        known = {"github.run_id": "42", "github.event.schedule": event.get("schedule", "")}
+        known |= {**self.inputs, **self.secrets, **values}
         for job, outputs in self.outputs.items():
             known |= {f"needs.{job}.outputs.{k}": v for k, v in outputs.items()}
 

@@ -112,7 +112,7 @@ def test_a_failed_run_is_still_committed_and_pushed(git_repo: Path, tmp_path: Pa
     write_notebook(
         git_repo / "workflows" / "snoop" / "snoop.ipynb", "", ["raise ValueError('boom')"]
     )
-    graph = run_job(git_repo, tmp_path, "schedule", {})
+    graph = run_job(git_repo, tmp_path, "schedule", {"schedule": "0 3 * * *"})
 
     assert graph.results == {"run": "failure", "pull_request": "skipped"}
     assert [f.partition("\n")[0] for f in graph.failures] == ["run: nbflow run (schedule): exit 1"]

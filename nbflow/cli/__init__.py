@@ -8,10 +8,10 @@ modules (papermill, Jupyter, Git) are imported inside the commands that use them
 ``nbflow --help`` stays instant.
 
 Each module holds a group of commands, each command's handler (``cmd_…``) next to
-the function adding its parser (``add_…``): ``run`` and ``pieces`` (steps run apart,
+the function adding its parser (``add_…``): ``run``, ``backfill`` and ``pieces`` (steps run apart,
 ``assemble``) with ``run_options`` and ``publish`` (commit, pull request, notify);
-``inspect`` (validate, graph, affected, due, runs, show); ``inject``; ``ci``; ``project`` (init,
-new, hooks); ``github`` (comment). ``common`` holds what they share.
+``inspect`` (validate, graph, affected, due, runs, show, diff); ``inject``; ``ci``;
+``project`` (init, new, hooks); ``github`` (comment). ``common`` holds what they share.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from nbflow.cli import ci, github, inject, inspect, pieces, project, publish, run
+from nbflow.cli import backfill, ci, github, inject, inspect, pieces, project, publish, run
 from nbflow.cli.common import EXIT_CLOSED_PIPE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_INVALID
 from nbflow.errors import NbflowError
 
@@ -35,6 +35,7 @@ BUG_URL = "https://github.com/nbflow/nbflow/issues"
 COMMANDS = (
     inspect.add_validate,
     run.add_run,
+    backfill.add_backfill,
     pieces.add_assemble,
     inspect.add_affected,
     project.add_hooks,
@@ -43,7 +44,9 @@ COMMANDS = (
     inspect.add_graph,
     inject.add_inject,
     inspect.add_runs,
+    inspect.add_history,
     inspect.add_show,
+    inspect.add_diff,
     github.add_comment,
     project.add_init,
     project.add_new,

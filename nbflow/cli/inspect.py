@@ -1,5 +1,5 @@
 """Commands that look and change nothing: ``validate``, ``graph``, ``affected``,
-``due`` (workflows) and ``runs``, ``show`` (run history)."""
+``due`` (workflows) and ``runs``, ``show``, ``diff`` (run history)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,13 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from nbflow.cli.common import EXIT_INVALID, EXIT_OK, current_project, load_workflow
+from nbflow.cli.common import (
+    EXIT_FAILED,
+    EXIT_INVALID,
+    EXIT_OK,
+    current_project,
+    load_workflow,
+)
 from nbflow.errors import UsageError
 
 if TYPE_CHECKING:
@@ -69,6 +75,8 @@ def cmd_due(args: argparse.Namespace) -> int:
         raise UsageError(f"--at {args.at}: expected an ISO time such as 2026-11-23T00:00") from None
     at = at if at.tzinfo else at.replace(tzinfo=UTC)
     workflows = [load_manifest(p) for p in find_manifests(current_project().root)]
+    if args.missed:
+        return _print_missed(workflows, at)
     entries = due_at(workflows, at, timedelta(minutes=args.window))
     for entry in entries:
         if entry.due or args.all:
@@ -77,6 +85,28 @@ def cmd_due(args: argparse.Namespace) -> int:
             print(f"{entry.workflow.name}\t{cron}\t{state}\tnext {entry.next:%Y-%m-%dT%H:%MZ}")
     if not any(entry.due for entry in entries):
         print(_nothing_due(entries, at.astimezone(UTC), args.window), file=sys.stderr)
+    return EXIT_OK
+
+
+def _print_missed(workflows: list[Any], at: Any) -> int:
+    """``nbflow due --missed``: each schedule tick since a workflow's latest run that
+    has no run (what ``nbflow run --schedule CRON --catch-up`` would run)."""
+    from nbflow.engine.backfill import missed_ticks
+    from nbflow.project import project_of_manifest
+
+    found = 0
+    for workflow in workflows:
+        if not workflow.triggers.schedule:
+            continue
+        missed, older = missed_ticks(workflow, project_of_manifest(workflow.manifest), at, 0)
+        for tick in [*older, *missed]:
+            print(f"{workflow.name}\t{tick.isoformat(timespec='minutes')}\tmissed")
+            found += 1
+    if not found:
+        print(
+            "no missed ticks: every tick since each workflow's latest run has a run",
+            file=sys.stderr,
+        )
     return EXIT_OK
 
 
@@ -96,7 +126,7 @@ def _nothing_due(entries: list[Any], at: Any, window: int) -> str:
 def cmd_graph(args: argparse.Namespace) -> int:
     from nbflow.report.graph import render_graph
 
-    print(render_graph(load_workflow(args.workflow), args.format))
+    print(render_graph(load_workflow(args.workflow), args.format, files=args.files))
     return EXIT_OK
 
 
@@ -126,6 +156,15 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_history(args: argparse.Namespace) -> int:
+    from nbflow.report.history import render_text
+    from nbflow.store.runs import list_runs
+
+    name = load_workflow(args.workflow).name
+    print(render_text(name, list_runs(current_project(), name, args.branch)))
+    return EXIT_OK
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     from nbflow.report.run_report import render_report
     from nbflow.store.runs import find_record
@@ -133,6 +172,16 @@ def cmd_show(args: argparse.Namespace) -> int:
     record = find_record(current_project(), args.run, args.branch)
     print(json.dumps(record.to_json(), indent=2) if args.json else render_report(record))
     return EXIT_OK
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from nbflow.report.run_diff import diff_runs, render_text
+    from nbflow.store.run_refs import resolve_runs
+
+    before, after = resolve_runs(current_project().runs_dir, args.run_a, args.run_b)
+    diff = diff_runs(before, after, args.step)
+    print(render_text(diff))
+    return EXIT_FAILED if args.exit_code and diff.changed else EXIT_OK
 
 
 def add_validate(commands: Commands) -> None:
@@ -161,6 +210,12 @@ def add_due(commands: Commands) -> None:
         help="also count firings in the MINUTES before TIME (a late scheduler)",
     )
     p.add_argument("--all", action="store_true", help="list schedules that are not due too")
+    p.add_argument(
+        "--missed",
+        action="store_true",
+        help="list the ticks since each workflow's latest run that have no run "
+        "(what `run --schedule CRON --catch-up` makes up for)",
+    )
     p.set_defaults(handler=cmd_due)
 
 
@@ -172,6 +227,11 @@ def add_graph(commands: Commands) -> None:
         choices=["text", "mermaid", "dot"],
         default="text",
         help="text (default), mermaid (renders on GitHub) or Graphviz dot",
+    )
+    p.add_argument(
+        "--files",
+        action="store_true",
+        help="also the data files steps read (inputs:) and write (produces:)",
     )
     p.set_defaults(handler=cmd_graph)
 
@@ -190,6 +250,17 @@ def add_runs(commands: Commands) -> None:
     p.set_defaults(handler=cmd_runs)
 
 
+def add_history(commands: Commands) -> None:
+    p = commands.add_parser(
+        "history", help="a workflow's last runs, status strip and last failure (docs/git.md)"
+    )
+    p.add_argument("workflow", metavar="WORKFLOW", help="a name under workflows/ or a path")
+    p.add_argument(
+        "--branch", action="append", metavar="REF", help="only runs committed on REF (repeatable)"
+    )
+    p.set_defaults(handler=cmd_history)
+
+
 def add_show(commands: Commands) -> None:
     p = commands.add_parser("show", help="show one run's report")
     p.add_argument("run", metavar="RUN", help="a run id, as `nbflow runs` lists")
@@ -201,3 +272,19 @@ def add_show(commands: Commands) -> None:
         help="look for the run committed on BRANCH only",
     )
     p.set_defaults(handler=cmd_show)
+
+
+def add_diff(commands: Commands) -> None:
+    p = commands.add_parser(
+        "diff", help="show the cells whose outputs changed between two runs' notebooks"
+    )
+    runs = "a run id, a run folder, latest, or previous (the run before the other one)"
+    p.add_argument("run_a", metavar="RUN_A", help=runs)
+    p.add_argument("run_b", metavar="RUN_B", help="the run compared with RUN_A (as RUN_A)")
+    p.add_argument("step", nargs="?", metavar="STEP", help="only this step's notebooks")
+    p.add_argument(
+        "--exit-code",
+        action="store_true",
+        help="exit 1 when an output changed, 0 when none did (as git diff --exit-code)",
+    )
+    p.set_defaults(handler=cmd_diff)

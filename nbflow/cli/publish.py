@@ -106,6 +106,7 @@ def _commit_and_open(project: Any, run_dir: Path, record: Any, target: str, *, p
 def _open_pull_request(project: Any, run_dir: Path, record: Any, branch: str) -> None:
     from nbflow.git.repo import current_branch, path_in_repository
     from nbflow.github.client import open_pull_request
+    from nbflow.report.notebook_changes import diff_with_previous
     from nbflow.store.runs import previous_record
 
     result = open_pull_request(
@@ -115,6 +116,7 @@ def _open_pull_request(project: Any, run_dir: Path, record: Any, branch: str) ->
         record=record,
         run_path=path_in_repository(run_dir),
         previous=previous_record(project.runs_dir, record),
+        notebook_changes=diff_with_previous(project.runs_dir, run_dir, record),
     )
     print(f"pull request: {result.url}", file=sys.stderr)
 

@@ -8,10 +8,16 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
+from nbflow.cli.backfill import DEFAULT_CATCH_UP
 from nbflow.cli.common import EXIT_OK, current_project, load_workflow, redact_secrets
 from nbflow.cli.pieces import run_apart
 from nbflow.cli.publish import add_commit_options, commit_target, publish
-from nbflow.cli.run_options import parse_parameters, run_options, selected_steps
+from nbflow.cli.run_options import (
+    add_parameter_option,
+    parse_parameters,
+    run_options,
+    selected_steps,
+)
 from nbflow.errors import UsageError
 
 if TYPE_CHECKING:
@@ -23,6 +29,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if args.log_output:
         enable_notebook_output()
+    _check_catch_up(args)
     if args.plan or args.step:
         return run_apart(args)
     if args.changed:
@@ -50,6 +57,17 @@ def _changed_to_run(args: argparse.Namespace) -> list[tuple[Any, list[str] | Non
     if not found:
         print(f"no workflow affected by {args.changed}", file=sys.stderr)
     return [(a.workflow, list(a.steps)) for a in found]
+
+
+def _check_catch_up(args: argparse.Namespace) -> None:
+    if args.catch_up and not args.schedule:
+        raise UsageError("--catch-up makes up for missed ticks of a schedule: give --schedule CRON")
+    if args.catch_up and (args.plan or args.step):
+        raise UsageError("--catch-up runs whole runs: drop --plan/--step")
+    if args.max is not None and not args.catch_up:
+        raise UsageError("--max bounds --catch-up: add --catch-up, or drop --max")
+    if args.max is not None and args.max < 0:
+        raise UsageError(f"--max {args.max}: give a number of ticks, 0 or more")
 
 
 def _workflows_to_run(args: argparse.Namespace) -> list[Any]:
@@ -96,17 +114,22 @@ def _run_one(workflow: Any, args: argparse.Namespace, steps: list[str] | None) -
     target = commit_target(args, project, workflow)
     if args.resume and _is_finished(workflow, project, args.resume):
         return EXIT_OK
+    caught_up = EXIT_OK
+    if args.catch_up:
+        from nbflow.cli.backfill import catch_up
+
+        caught_up = catch_up(workflow, project, args, target)
     with _executor(args) as executor:
         record = run_workflow(
             workflow, options, project=project, observer=progress(), executor=executor
         )
-    return publish(workflow, project, record, args, target)
+    return max(caught_up, publish(workflow, project, record, args, target))
 
 
 def _is_finished(workflow: Any, project: Any, run_id: str) -> bool:
     """Whether run ``run_id`` succeeded already; if so say that resuming it changes
     nothing (no step runs, no byte of its folder is written, nobody is notified)."""
-    from nbflow.engine.runner import finished_run
+    from nbflow.engine.start import finished_run
     from nbflow.store.runs import run_dir
 
     if finished_run(project, workflow, run_id) is None:
@@ -140,14 +163,7 @@ def add_run(commands: Commands) -> None:
     p.add_argument(
         "workflow", nargs="?", metavar="WORKFLOW", help="a name under workflows/ or a path"
     )
-    p.add_argument(
-        "-p",
-        "--parameter",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="set a workflow parameter, or STEP.NAME=VALUE for one step",
-    )
+    add_parameter_option(p, "set a workflow parameter, or STEP.NAME=VALUE for one step")
     p.add_argument("--steps", metavar="ID,...", help="run only these steps")
     p.add_argument(
         "--resume",
@@ -181,6 +197,18 @@ def add_run(commands: Commands) -> None:
         "--schedule",
         metavar="CRON",
         help="run the workflows whose manifest lists this cron (GitHub: github.event.schedule)",
+    )
+    p.add_argument(
+        "--catch-up",
+        action="store_true",
+        help="with --schedule: first run the ticks missed since the workflow's last run "
+        "(oldest first; trigger catch-up)",
+    )
+    p.add_argument(
+        "--max",
+        type=int,
+        metavar="N",
+        help=f"with --catch-up: at most the N newest missed ticks (default {DEFAULT_CATCH_UP})",
     )
     p.add_argument(
         "--changed",

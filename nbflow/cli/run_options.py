@@ -137,3 +137,10 @@ def _parse_params_json(text: str | None) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise UsageError('--params-json: expected a JSON object such as {"run_date": "2026-11-20"}')
     return value
+
+
+def add_parameter_option(p: argparse.ArgumentParser, help: str) -> None:
+    """``-p NAME=VALUE`` (repeatable), as ``run`` and ``backfill`` take it."""
+    p.add_argument(
+        "-p", "--parameter", action="append", default=[], metavar="NAME=VALUE", help=help
+    )

@@ -33,15 +33,20 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from nbflow.engine.step import KernelHandle, StepResult, StepTask, execute_step, redact_notebook
+from nbflow.engine.step import (
+    KernelHandle,
+    StepResult,
+    StepTask,
+    execute_step,
+    redact_notebook,
+    write_executed,
+)
 from nbflow.errors import ExecutionError, UsageError
 from nbflow.run_record import StepError, StepStatus, parse_time, utc_now
-from nbflow.store.notebooks import dump_notebook
-from nbflow.store.runs import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +134,7 @@ class DaskExecutor:
             # a result still wanted would be computed again if its worker were lost later
             future.release()
         if notebook is not None:
-            _write_notebook(task, notebook)
+            result = replace(result, timings=_write_notebook(task, notebook))
         return result
 
     def _wait(
@@ -165,15 +170,14 @@ def _remote_step(task: StepTask) -> RemoteStep:
     )
 
 
-def _write_notebook(task: StepTask, text: str) -> None:
+def _write_notebook(task: StepTask, text: str) -> dict[str, Any] | None:
     """Write the executed notebook as execute_step would have: paths named for the
     coordinator, secrets masked."""
     notebook = json.loads(text)
     meta = notebook.get("metadata", {}).get("papermill")
     if isinstance(meta, dict):
         meta.update(input_path=str(task.notebook), output_path=str(task.output))
-    notebook = redact_notebook(task, notebook)
-    write_atomic(task.output, dump_notebook(notebook))
+    return write_executed(task, redact_notebook(task, notebook))
 
 
 def _lost(exc: Exception) -> StepError:

@@ -37,17 +37,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from nbflow.engine.attempts import Executor
 from nbflow.engine.fingerprint import matching_files
 from nbflow.engine.parameters import resolve_globs
-from nbflow.engine.runner import (
-    Executor,
-    RunOptions,
-    output_names,
-    run_workflow,
-    start_record,
-)
+from nbflow.engine.runner import run_workflow
+from nbflow.engine.start import RunOptions, start_record
 from nbflow.engine.step import execute_step
-from nbflow.engine.sweep import settle_sweep
+from nbflow.engine.sweep import output_names, settle_sweep
 from nbflow.errors import ExecutionError, NbflowError, UsageError
 from nbflow.manifest.model import Step, Workflow
 from nbflow.plan import check_step_ids, topological_order, upstream

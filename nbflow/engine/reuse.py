@@ -16,11 +16,24 @@ running the step again.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
-from nbflow.run_record import StepRecord
+from nbflow.engine import fingerprint as fp
+from nbflow.engine.cache import RunCache
+from nbflow.engine.readiness import Readiness
+from nbflow.engine.recorder import Recorder
+from nbflow.engine.tasks import Tasks
+from nbflow.errors import NbflowError
+from nbflow.manifest.model import Step
+from nbflow.plan import upstream
+from nbflow.run_record import RUN_THOUGH_NOT_SELECTED, StepRecord, StepStatus
+from nbflow.store import runs
+
+log = logging.getLogger(__name__)
 
 _SHOWN = 60  # characters of a parameter value shown in a reason
 
@@ -31,6 +44,60 @@ class EarlierResult:
 
     run_id: str
     step: StepRecord
+
+
+class Lenders:
+    """The steps not selected whose outputs selected steps use, each with its latest
+    result (None: none), until it is decided whether that result stands in."""
+
+    def __init__(
+        self, readiness: Readiness, tasks: Tasks, cache: RunCache, recorder: Recorder
+    ) -> None:
+        self.readiness, self.tasks, self.cache, self.recorder = readiness, tasks, cache, recorder
+        self.waiting: dict[str, EarlierResult | None] = {}
+
+    def find(self, runs_dir: Path) -> None:
+        """Look up the latest result of each step not selected that selected steps use."""
+        workflow, selected = self.readiness.workflow, set(self.readiness.plan.selected)
+        needed = upstream(workflow, selected) - selected
+        needed -= {n for n in needed if self.recorder.step(n).status.is_done}
+        if not needed:
+            return
+        found = runs.latest_results(runs_dir, workflow.name, needed)
+        self.waiting = {n: EarlierResult(*found[n]) if n in found else None for n in needed}
+        self.readiness.undecided = set(self.waiting)
+
+    def decide(self) -> None:
+        """Decide for each lender whose needs are satisfied (in plan order, so a chain
+        of them is decided in one pass)."""
+        readiness = self.readiness
+        for step_id in readiness.plan.order:
+            step = readiness.workflow.step(step_id)
+            if step_id in self.waiting and all(readiness.is_satisfied(n) for n in step.needs):
+                readiness.undecided.discard(step_id)
+                self._lend_or_run(step, self.waiting.pop(step_id))
+
+    def _lend_or_run(self, step: Step, earlier: EarlierResult | None) -> None:
+        """Let ``earlier`` stand in for ``step`` when it is what the step would produce
+        now; else add the step to the run, its record saying why."""
+        current = self.recorder.step(step.id)
+        try:
+            task = self.tasks.task(step)
+        except NbflowError:
+            why: str | None = "its parameters cannot be resolved"  # the worker reports it
+        else:
+            fingerprint = self.cache.step_fingerprint(step, task)
+            missing = fp.missing_files(task.cwd, task.produces)
+            why = refusal(earlier, fingerprint, task.parameters, missing)
+        if why is None and earlier is not None:
+            self.tasks.lent[step.id] = earlier.step.outputs
+            reason = f"not selected; outputs from run {earlier.run_id}"
+            self.recorder.update(replace(current, reason=reason))
+            return
+        log.info("%s: run though not selected: %s", step.id, why)
+        self.readiness.include(step.id)
+        reason = f"{RUN_THOUGH_NOT_SELECTED}: {why}"
+        self.recorder.update(replace(current, status=StepStatus.PENDING, reason=reason))
 
 
 def refusal(

@@ -81,8 +81,9 @@ def remove_stale(root: Path) -> list[str]:
     """Remove the scratch folders under ``root`` whose process is gone; their names."""
     removed = []
     with contextlib.suppress(FileNotFoundError):
-        for lock in sorted(root.glob("*.lock")):
-            if _remove_if_free(lock):
+        mine = f"{os.getpid()}-"  # this process is alive: its runs' folders (a backfill's
+        for lock in sorted(root.glob("*.lock")):  # runs side by side) are never stale
+            if not lock.name.startswith(mine) and _remove_if_free(lock):
                 removed.append(lock.stem)
     if removed:
         log.warning(

@@ -25,14 +25,15 @@ from pathlib import Path
 from typing import Any
 
 from nbflow.engine.folders import make_output_folders
-from nbflow.engine.kernels import KernelPool, KernelSpec, start_kernel
+from nbflow.engine.kernel import KernelSpec, start_kernel
+from nbflow.engine.kernels import KernelPool
 from nbflow.engine.outputs import read_outputs
 from nbflow.engine.source import StepSource, parameters_source, prepare_source
 from nbflow.engine.stops import quiet_when_stopped
 from nbflow.manifest.notebook_file import NotebookError, multiline_text
 from nbflow.run_record import StepError, StepStatus, utc_now
 from nbflow.secrets import Redactor
-from nbflow.store.notebooks import dump_notebook
+from nbflow.store.notebooks import dump_notebook, write_clean
 from nbflow.store.runs import is_out_of_room, write_atomic
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,9 @@ class StepTask:
     inputs: tuple[str, ...] = ()  # the step's `inputs:` globs, expressions resolved
     produces: tuple[str, ...] = ()  # and its `produces:` globs
     scratch: Path | None = None  # for the unmasked notebook, connection file (None: TMPDIR)
+    # write the executed notebook cleaned (store/notebooks.py), paths relative to `root`
+    clean: bool = False
+    root: Path | None = None
 
     @property
     def kernel_spec(self) -> KernelSpec:
@@ -75,6 +79,8 @@ class StepResult:
     duration: float
     error: StepError | None = None
     outputs: dict[str, Any] = field(default_factory=dict)
+    # what cleaning moved out of the notebook written (None: none written cleaned)
+    timings: dict[str, Any] | None = None
 
 
 class KernelHandle:
@@ -125,8 +131,8 @@ def execute_step(
         _show_error(notebook, error, source)
     _set_paths(notebook, task)
     notebook = redact_notebook(task, notebook)
-    if notebook:
-        write_atomic(task.output, dump_notebook(notebook))
+    outputs = read_outputs(notebook)
+    timings = write_executed(task, notebook) if notebook else None
     status = StepStatus.SUCCEEDED if error is None else StepStatus.FAILED
     if cancelled() and error is not None:
         status = StepStatus.CANCELLED
@@ -136,8 +142,18 @@ def execute_step(
         utc_now(),
         round(time.monotonic() - started, 3),
         _redact_error(task.redactor, error),
-        read_outputs(notebook),
+        outputs,
+        timings,
     )
+
+
+def write_executed(task: StepTask, notebook: dict[str, Any]) -> dict[str, Any] | None:
+    """Write the executed, redacted ``notebook`` to ``task.output``, once: cleaned when
+    ``task.clean`` (then what cleaning moved out, else None)."""
+    if task.clean:
+        return write_clean(task.output, notebook, root=task.root)
+    write_atomic(task.output, dump_notebook(notebook))
+    return None
 
 
 def _prepare(task: StepTask, scratch: Path) -> tuple[StepSource | None, StepError | None]:

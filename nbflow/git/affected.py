@@ -49,8 +49,8 @@ def affected(
     steps to run (see ``changes.py``); unaffected workflows are left out. ``given``:
     a workflow's parameters from the command line (its files are looked for with
     them)."""
-    from nbflow.manifest.load import find_manifests, load_manifest
     from nbflow.git import repo
+    from nbflow.manifest.load import find_manifests, load_manifest
 
     base, head = repo.revision_range(project.root, revisions)
     top = repo.work_tree(project.root)

@@ -1,5 +1,10 @@
-"""Git commands run in one work tree: the GitPython wrapper, the only module that
-imports ``git``.
+"""Git commands run in one work tree: the only module that runs ``git``.
+
+Each command is a ``git`` process, run as GitPython runs it (English messages,
+``LC_ALL=C``; one trailing newline stripped from the output), without importing
+GitPython: its import alone cost a third of a no-op run's time budget, and nbflow
+used nothing of it but running commands. Many records are read from Git objects in
+one ``git cat-file --batch``.
 
 Failures become StoreError naming the command and git's message; a held
 ``index.lock`` is explained. Tokens (``GITHUB_TOKEN``/``GH_TOKEN``) reach git
@@ -16,7 +21,6 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 from nbflow.errors import StoreError
@@ -40,9 +44,8 @@ class GitFailure:
 class Git:
     """Git commands run in one work tree; failures become StoreError."""
 
-    def __init__(self, repo: Any) -> None:
-        self.repo = repo
-        self.top = Path(repo.working_tree_dir).resolve()
+    def __init__(self, top: Path) -> None:
+        self.top = top.resolve()
         self.secrets: list[str] = []
 
     @classmethod
@@ -54,13 +57,15 @@ class Git:
 
     @classmethod
     def find(cls, path: Path) -> Git | None:
-        import git
-
+        """The work tree holding ``path``; None outside one (or in a bare repository,
+        or when git is not installed)."""
+        folder = Path(path)
         try:
-            repo = git.Repo(path, search_parent_directories=True)
-        except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+            found = _process(["rev-parse", "--show-toplevel"], folder, None)
+        except OSError:  # no such folder, or no git
             return None
-        return cls(repo) if repo.working_tree_dir else None
+        top = _text(found.stdout)
+        return cls(Path(top)) if found.returncode == 0 and top else None
 
     # ----------------------------------------------------------------- running
 
@@ -78,20 +83,14 @@ class Git:
     def _execute(
         self, args: Sequence[str], env: Mapping[str, str] | None
     ) -> tuple[str, GitFailure | None]:
-        import git
-
         try:
-            status, out, err = self.repo.git.execute(
-                ["git", *args],
-                env=dict(env or {}),
-                with_extended_output=True,
-                with_exceptions=False,
-            )
-        except git.GitCommandError as exc:  # git missing, or it could not start
-            return "", GitFailure(args, str(exc.status), self._scrub(str(exc.stderr or exc)))
-        if status != 0:
-            return str(out), GitFailure(args, status, self._scrub(str(err)))
-        return str(out), None
+            done = _process(args, self.top, env)
+        except OSError as exc:  # git missing, or it could not start
+            return "", GitFailure(args, "not started", self._scrub(str(exc)))
+        out = _text(done.stdout)
+        if done.returncode != 0:
+            return out, GitFailure(args, done.returncode, self._scrub(_text(done.stderr)))
+        return out, None
 
     def _scrub(self, text: str) -> str:
         for secret in self.secrets:
@@ -166,15 +165,10 @@ class Git:
                 found.append((path, mode_type_id[2]))
         if not found:
             return []
-        batch = subprocess.run(
-            ["git", "cat-file", "--batch"],
-            cwd=self.top,
-            input="".join(f"{sha}\n" for _, sha in found).encode(),
-            capture_output=True,
-            check=False,
-        )
+        ids = "".join(f"{sha}\n" for _, sha in found).encode()
+        batch = _process(["cat-file", "--batch"], self.top, None, ids)
         if batch.returncode != 0:
-            raise StoreError(f"`git cat-file --batch` failed: {batch.stderr.decode().strip()}")
+            raise StoreError(f"`git cat-file --batch` failed: {_text(batch.stderr)}")
         return list(zip((p for p, _ in found), _batch_contents(batch.stdout), strict=True))
 
     def upstream(self, branch: str) -> tuple[str, str]:
@@ -216,13 +210,20 @@ class Git:
         index ``env`` names."""
         self.run("add", "-f", "--", *paths, env=env)
 
-    def check_only_folder(self, parent: str | None, tree: str, folder: str) -> None:
-        """Refuse (a bug if it happens) to commit anything outside the run folder."""
+    def check_only_folder(
+        self, parent: str | None, tree: str, folder: str, also: Sequence[str] = ()
+    ) -> None:
+        """Refuse (a bug if it happens) to commit anything outside the run folder but
+        the files ``also`` names (the workflow's history page)."""
         if parent:
             changed = self.run("diff-tree", "-r", "--name-only", "--no-renames", parent, tree)
         else:
             changed = self.run("ls-tree", "-r", "--name-only", tree)
-        outside = [p for p in changed.splitlines() if p and not p.startswith(f"{folder}/")]
+        outside = [
+            p
+            for p in changed.splitlines()
+            if p and not p.startswith(f"{folder}/") and p not in also
+        ]
         if outside:
             raise StoreError(
                 f"internal error: the run commit would change {', '.join(outside[:5])} outside "
@@ -295,6 +296,28 @@ class Git:
             env[f"GIT_CONFIG_KEY_{n}"], env[f"GIT_CONFIG_VALUE_{n}"] = key, value
         env["GIT_CONFIG_COUNT"] = str(first + len(values))
         return env
+
+
+def _process(
+    args: Sequence[str], cwd: Path, env: Mapping[str, str] | None, given: bytes | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    """Run ``git ARGS`` in ``cwd``: messages in English (nbflow reads some of them),
+    ``env`` on top of nbflow's environment, ``given`` (else nothing) on its input."""
+    return subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        env={**os.environ, "LANGUAGE": "C", "LC_ALL": "C", **(env or {})},
+        input=given,
+        stdin=None if given is not None else subprocess.DEVNULL,
+        capture_output=True,
+        check=False,
+    )
+
+
+def _text(output: bytes) -> str:
+    """A git command's output as text, without its one trailing newline."""
+    text = output.decode("utf-8", "surrogateescape")
+    return text[:-1] if text.endswith("\n") else text
 
 
 def _batch_contents(out: bytes) -> list[bytes]:

@@ -41,6 +41,8 @@ from github.Repository import Repository
 from nbflow.errors import NbflowError
 from nbflow.github.retry import RateLimit, Tries, Waits, message_of, rate_limit, with_retries
 from nbflow.report.markdown import cut_markdown
+from nbflow.report.notebook_changes import render_notebook_changes
+from nbflow.report.run_diff import RunDiff
 from nbflow.report.run_report import render_output_changes, render_report, render_summary_line
 from nbflow.run_record import RunRecord
 
@@ -203,6 +205,7 @@ def open_pull_request(
     record: RunRecord,
     run_path: str,
     previous: RunRecord | None,
+    notebook_changes: RunDiff | None = None,
 ) -> PullRequestResult:
     """Open a pull request of ``branch`` into ``base`` carrying the run's report, or
     update the one already open for ``branch``.
@@ -210,9 +213,11 @@ def open_pull_request(
     Args:
         run_path: the run folder relative to the repository, e.g. ``runs/x/<run-id>``.
         previous: the run to compare outputs with; None for a workflow's first run.
+        notebook_changes: its notebooks against ``previous``'s, shown after the outputs.
     """
     title = render_summary_line(record)
-    body = _body(settings, record, run_path, branch, after=render_output_changes(record, previous))
+    after = render_output_changes(record, previous)
+    body = _body(settings, record, run_path, branch, after=after, changes=notebook_changes)
     operation = _Operation(
         f"opening a pull request for {branch} in {settings.repository}",
         _pull_request_permission,
@@ -356,6 +361,7 @@ def _body(
     *,
     before: str = "",
     after: str = "",
+    changes: RunDiff | None = None,
 ) -> str:
     """The report with notebook links on ``ref``, cut to what GitHub accepts (pointing
     at the full report on ``ref`` when cut)."""
@@ -364,6 +370,7 @@ def _body(
         return settings.blob_url(ref, f"{run_path}/{path}")
 
     report = render_report(record, notebook_url=url)
+    after = "\n\n".join(s for s in (after, render_notebook_changes(changes, url)) if s)
     body = (f"{before}\n" if before else "") + report + (f"\n{after}\n" if after else "")
     note = f"\n…\n\n_Cut to fit GitHub's limit: read the [full report]({url('README.md')})._\n"
     return cut_markdown(body, MAX_BODY_LENGTH - BODY_MARGIN, note)

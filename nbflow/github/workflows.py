@@ -367,7 +367,7 @@ def _run_job(context: _Context) -> Any:
     job["steps"] = [
         *_setup_steps(context),
         *_guard_steps(context),
-        *_run_steps(context, tail=f'> "{RUN_DIR_FILE}"'),
+        *_run_steps(context, tail=f'> "{RUN_DIR_FILE}"', catch_up=True),
         _git_identity(),
         _commit_run_step(),
     ]
@@ -411,11 +411,11 @@ def _guard_steps(context: _Context) -> list[Any]:
 
 
 def _commit_run_step() -> Any:
-    """The only step given the token: commits and pushes the run the steps before made
-    (also a failed one), after every notebook has exited."""
+    """The only step given the token: commits and pushes the runs the steps before made
+    (also a failed one; several after a catch-up), after every notebook has exited."""
     lines = [
         f'if [ ! -s "{RUN_DIR_FILE}" ]; then echo "no run to commit"; exit 0; fi',
-        f'nbflow commit "$(basename "$(cat "{RUN_DIR_FILE}")")" --push',
+        f'while read -r run; do nbflow commit "$(basename "$run")" --push; done < "{RUN_DIR_FILE}"',
     ]
     return _step(
         "commit and push the run",
@@ -557,10 +557,14 @@ def _setup_steps(context: _Context) -> list[Any]:
 TOKEN_ENV = {"GITHUB_TOKEN": "${{ secrets.GITHUB_TOKEN }}"}
 
 
-def _run_steps(context: _Context, tail: str, *, secrets: bool = True) -> list[Any]:
+def _run_steps(
+    context: _Context, tail: str, *, secrets: bool = True, catch_up: bool = False
+) -> list[Any]:
     """One ``nbflow run`` step per event; ``tail`` ends each command (the single job
-    writes the run folder's path for the commit step; the per-step layout's plan job
-    passes ``--plan --outputs DIR`` and ``secrets=False``). No step gets the token."""
+    writes the run folders' paths for the commit step; the per-step layout's plan job
+    passes ``--plan --outputs DIR`` and ``secrets=False``). No step gets the token.
+    A schedule passes the cron that fired (the run's logical time is its tick), and
+    with ``catch_up`` runs the ticks GitHub dropped first (docs/running.md)."""
     triggers = context.workflow.triggers
     env = _secret_env(context.workflow) if secrets else {}
     steps = []
@@ -568,11 +572,9 @@ def _run_steps(context: _Context, tail: str, *, secrets: bool = True) -> list[An
         push = _event_step(context, "push", "push", env, tail=tail)
         push["if"] += f" && {NOT_SKIPPED}"
         steps.append(push)
-    if len(triggers.schedule) == 1:
-        steps.append(_event_step(context, "schedule", "schedule", env, tail=tail))
-    if len(triggers.schedule) > 1:  # nbflow reads which cron fired
+    if triggers.schedule:  # nbflow reads which cron fired: its tick is the logical time
         cron = {**env, "NBFLOW_CRON": "${{ github.event.schedule }}"}
-        arguments = '--schedule "$NBFLOW_CRON" '
+        arguments = '--schedule "$NBFLOW_CRON" ' + ("--catch-up " if catch_up else "")
         steps.append(_event_step(context, "schedule", "schedule", cron, arguments, tail=tail))
     if triggers.dispatch:
         steps.append(_dispatch_step(context, env, tail))

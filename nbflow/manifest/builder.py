@@ -31,6 +31,7 @@ from nbflow.manifest.model import (
     Notify,
     Parameter,
     ParamType,
+    ReportSettings,
     Schedule,
     Step,
     Triggers,
@@ -52,6 +53,7 @@ def build_workflow(doc: Document, needs: Mapping[int, list[str]]) -> Workflow:
         retry_delay=_seconds(settings.get("retry_delay"), 0.0) or 0.0,
         kernel=settings.get("kernel"),
         cache=settings.get("cache"),
+        report=_report(as_dict(data.get("report") or settings.get("report"))),
     )
     return Workflow(
         name=data["name"],
@@ -133,6 +135,7 @@ def _step(
         description=str(spec.get("description", "")),
         outputs=tuple(spec.get("outputs", ())),
         cache=spec.get("cache", defaults.cache),
+        report=_report(as_dict(spec.get("report")), defaults.report),
         foreach=_foreach(spec.get("foreach")),
         foreach_source=doc.source(("steps", index, "foreach")) if "foreach" in spec else None,
     )
@@ -158,6 +161,15 @@ def _foreach(value: Any) -> tuple[Any, ...] | str | None:
     if isinstance(value, list):
         return tuple(jsonable(item) for item in value)
     return value if isinstance(value, str) else None
+
+
+def _report(spec: Mapping[str, Any], base: ReportSettings | None = None) -> ReportSettings:
+    """``report:`` settings: the keys ``spec`` sets, else ``base``'s."""
+    base = base or ReportSettings()
+    return ReportSettings(
+        html=bool(spec.get("html", base.html)),
+        hide_code=bool(spec.get("hide_code", base.hide_code)),
+    )
 
 
 def _triggers(manifest: Path, on: Mapping[str, Any]) -> Triggers:

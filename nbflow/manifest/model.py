@@ -23,6 +23,7 @@ __all__ = [
     "Notify",
     "ParamType",
     "Parameter",
+    "ReportSettings",
     "Source",
     "Step",
     "Triggers",
@@ -60,6 +61,14 @@ class Parameter:
 
 
 @dataclass(frozen=True)
+class ReportSettings:
+    """``report:``: readable copies of a step's executed notebook (engine/html.py)."""
+
+    html: bool = False  # write <step>.html beside the executed notebook
+    hide_code: bool = False  # leave code cells' input out of it
+
+
+@dataclass(frozen=True)
 class Defaults:
     """Step settings that apply unless a step overrides them. Durations in seconds."""
 
@@ -68,6 +77,7 @@ class Defaults:
     retry_delay: float = 0.0
     kernel: str | None = None  # None: not set; each step's notebook names its own
     cache: bool | None = None  # None: not set in the manifest
+    report: ReportSettings = ReportSettings()  # `report:` or `defaults.report`
 
 
 @dataclass(frozen=True)
@@ -96,6 +106,8 @@ class Step:
     description: str = ""
     outputs: tuple[str, ...] = ()  # declared in the manifest, besides those recorded
     cache: bool | None = None  # the step's or the defaults' `cache:`; None: not set
+    #: the step's ``report:`` keys over the workflow's (``report:`` or ``defaults.report``)
+    report: ReportSettings = ReportSettings()
     #: ``foreach:``: a literal list, or one expression naming a list; None: run once.
     foreach: tuple[Any, ...] | str | None = None
     foreach_source: Source | None = None

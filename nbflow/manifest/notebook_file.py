@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from nbflow.errors import NbflowError
+from nbflow.manifest.fast_schema import compiled_check
 
 __all__ = ["NotebookError", "NotebookFile", "multiline_text", "read_notebook"]
 
@@ -183,10 +184,7 @@ def _fast_check(major: int, minor: int) -> Callable[[Any], Any] | None:
     path = Path(list(spec.submodule_search_locations)[0]) / f"v{major}" / name
     if not path.is_file():
         return None
-    import fastjsonschema
-
-    check: Callable[[Any], Any] = fastjsonschema.compile(json.loads(path.read_text("utf-8")))
-    return check
+    return compiled_check(path.read_text("utf-8"))
 
 
 def _validator(major: int, minor: int, name: str) -> Any:

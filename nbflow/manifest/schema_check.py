@@ -24,6 +24,7 @@ from typing import Any
 
 from nbflow.errors import Problem
 from nbflow.manifest.document import Document, KeyPath
+from nbflow.manifest.fast_schema import compiled_check
 from nbflow.manifest.suggestions import did_you_mean
 from nbflow.manifest.values import jsonable, type_name
 
@@ -70,9 +71,7 @@ def _schema_text() -> str:
 
 @functools.cache
 def _fast_check() -> Any:
-    import fastjsonschema
-
-    return fastjsonschema.compile(json.loads(_schema_text()))
+    return compiled_check(_schema_text())
 
 
 @functools.cache

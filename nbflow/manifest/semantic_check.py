@@ -34,6 +34,7 @@ from nbflow.manifest.durations import parse_duration
 from nbflow.manifest.model import Parameter, ParamType, Step
 from nbflow.manifest.notebooks import Declared, NotebookError, NotebookInfo, inspect_notebook
 from nbflow.manifest.reference_check import ReferenceCheck
+from nbflow.manifest.report_check import check_report
 from nbflow.manifest.suggestions import did_you_mean
 from nbflow.manifest.values import DYNAMIC_DEFAULTS, check_declared, coerce
 
@@ -73,6 +74,9 @@ class SemanticCheck:
         self._check_steps(as_list(data.get("steps")))
         self._check_notify(as_dict(data.get("notify")))
         self._check_ci_steps(as_dict(as_dict(data.get("ci")).get("steps")))
+        problems, warnings = check_report(self.doc)
+        self.problems += problems
+        self.warnings += warnings
         return self.problems
 
     @functools.cached_property

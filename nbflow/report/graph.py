@@ -10,6 +10,12 @@ of the source, edges follow the order of ``needs``, styles the order of
 Mermaid node ids are generated (``s_`` + the step id with every character outside
 ``[A-Za-z0-9_]`` replaced), because step ids may contain ``-`` and may be Mermaid
 keywords such as ``end``; the step id itself is the quoted label.
+
+A ``foreach:`` step names its items in its label (their count when there are more
+than :data:`MAX_ITEM_NAMES`, the expression when only a run knows them). With
+``files``, the data files steps read (``inputs:``) and write (``produces:``) are
+nodes too, as written in the manifest: one node per path or glob, so a file one step
+writes and another reads links the two; their edges are dashed.
 """
 
 from __future__ import annotations
@@ -18,9 +24,9 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from nbflow.manifest.model import Workflow
+from nbflow.manifest.model import Step, Workflow
 from nbflow.plan import topological_order
-from nbflow.run_record import RunRecord
+from nbflow.run_record import RunRecord, item_name
 
 __all__ = [
     "DIRECTIONS",
@@ -56,6 +62,7 @@ STATUS_STYLES: Mapping[str, StatusStyle] = {
 }
 
 FORMATS = ("mermaid", "dot", "text")
+MAX_ITEM_NAMES = 5  # a sweep with more items shows their count
 DIRECTIONS = ("LR", "TD", "TB", "RL", "BT")
 
 
@@ -68,16 +75,33 @@ class GraphNode:
     status: str | None = None
     layer: int = 0
     items: int | None = None  # a foreach step's item count, once known
+    item_names: tuple[str, ...] = ()  # its items' names, when the manifest lists them
+    items_from: str = ""  # the expression naming its items, when only a run knows them
+    reads: tuple[str, ...] = ()  # its inputs: (with files=True)
+    writes: tuple[str, ...] = ()  # its produces: (with files=True)
 
 
 def graph_nodes(
-    workflow: Workflow, statuses: Mapping[str, str] | None = None
+    workflow: Workflow, statuses: Mapping[str, str] | None = None, *, files: bool = False
 ) -> tuple[GraphNode, ...]:
-    """The steps of ``workflow`` as layered nodes, in topological order."""
+    """The steps of ``workflow`` as layered nodes, in topological order, with their
+    sweep items and (with ``files``) the files they read and write."""
     statuses = statuses or {}
     order = topological_order(workflow.steps)  # raises ManifestError on a cycle
     steps = [workflow.step(step_id) for step_id in order]
-    return _layered((s.id, s.needs, statuses.get(s.id)) for s in steps)
+    nodes = _layered((s.id, s.needs, statuses.get(s.id)) for s in steps)
+    return tuple(_with_step_details(n, workflow.step(n.id), files) for n in nodes)
+
+
+def _with_step_details(node: GraphNode, step: Step, files: bool) -> GraphNode:
+    if files:
+        node = replace(node, reads=step.inputs, writes=step.produces)
+    if isinstance(step.foreach, str):
+        return replace(node, items_from=step.foreach)
+    if step.foreach is not None:
+        names = tuple(item_name(i, value) for i, value in enumerate(step.foreach))
+        return replace(node, items=len(names), item_names=names)
+    return node
 
 
 def record_graph_nodes(record: RunRecord) -> tuple[GraphNode, ...]:
@@ -93,10 +117,13 @@ def render_graph(
     statuses: Mapping[str, str] | None = None,
     *,
     direction: str = "LR",
+    files: bool = False,
 ) -> str:
-    """Render the step graph of ``workflow`` as ``mermaid``, ``dot`` or ``text``."""
+    """Render the step graph of ``workflow`` as ``mermaid``, ``dot`` or ``text``; with
+    ``files``, the files its steps read and write too."""
     _check_options(fmt, direction)
-    return render_nodes(workflow.name, graph_nodes(workflow, statuses), fmt, direction=direction)
+    nodes = graph_nodes(workflow, statuses, files=files)
+    return render_nodes(workflow.name, nodes, fmt, direction=direction)
 
 
 def render_record_graph(record: RunRecord, fmt: str = "mermaid", *, direction: str = "LR") -> str:
@@ -158,6 +185,17 @@ def _edges(nodes: Sequence[GraphNode]) -> list[tuple[str, str]]:
     return [(need, node.id) for node in nodes for need in node.needs]
 
 
+def _files(nodes: Sequence[GraphNode]) -> list[str]:
+    """The files steps read or write, each once, in the order they first appear."""
+    return list(dict.fromkeys(f for n in nodes for f in (*n.reads, *n.writes)))
+
+
+def _file_edges(nodes: Sequence[GraphNode]) -> list[tuple[str, str, bool]]:
+    """(file, step, True) for a file a step reads; (step, file, False) for one it writes."""
+    reads = [(f, n.id, True) for n in nodes for f in n.reads]
+    return reads + [(n.id, f, False) for n in nodes for f in n.writes]
+
+
 def _used_styles(nodes: Sequence[GraphNode]) -> list[str]:
     """The styled statuses present among ``nodes``, in STATUS_STYLES order."""
     present = {n.status for n in nodes}
@@ -172,6 +210,12 @@ def _render_mermaid(name: str, nodes: Sequence[GraphNode], direction: str) -> st
     lines = [f"flowchart {direction}"]
     lines += [f'    {ids[n.id]}["{_mermaid_label(_label(n))}"]' for n in nodes]
     lines += [f"    {ids[a]} --> {ids[b]}" for a, b in _edges(nodes)]
+    files = {path: f"f_{i}" for i, path in enumerate(_files(nodes), 1)}
+    lines += [f'    {files[p]}[("{_mermaid_label(p)}")]' for p in files]
+    for a, b, is_read in _file_edges(nodes):
+        lines.append(
+            f"    {files[a]} -.-> {ids[b]}" if is_read else f"    {ids[a]} -.-> {files[b]}"
+        )
     for status in _used_styles(nodes):
         style = STATUS_STYLES[status]
         members = ",".join(ids[n.id] for n in nodes if n.status == status)
@@ -196,8 +240,16 @@ def _mermaid_ids(nodes: Sequence[GraphNode]) -> dict[str, str]:
 
 
 def _label(node: GraphNode) -> str:
-    """The step id; a foreach step's also says how many items it ran."""
-    return node.id if node.items is None else f"{node.id} ({_plural(node.items, 'item')})"
+    """The step id; a foreach step's also names its items, or says how many it has,
+    or which expression names them."""
+    if node.items_from:
+        return f"{node.id} (items: {node.items_from})"
+    if node.items is None:
+        return node.id
+    count = _plural(node.items, "item")
+    if node.item_names and len(node.item_names) <= MAX_ITEM_NAMES:
+        return f"{node.id} ({count}: {', '.join(node.item_names)})"
+    return f"{node.id} ({count})"
 
 
 def _mermaid_label(text: str) -> str:
@@ -215,20 +267,36 @@ def _render_dot(name: str, nodes: Sequence[GraphNode], direction: str) -> str:
         f"    rankdir={rankdir};",
         '    node [shape=box, style="rounded,filled", fillcolor="#ffffff", fontname="Helvetica"];',
     ]
-    lines += [f"    {_dot_quote(n.id)}{_dot_attributes(n.status)};" for n in nodes]
+    lines += [f"    {_dot_quote(n.id)}{_dot_attributes(n)};" for n in nodes]
     lines += [f"    {_dot_quote(a)} -> {_dot_quote(b)};" for a, b in _edges(nodes)]
+    lines += [
+        f'    {_dot_quote(_FILE + p)} [label={_dot_quote(p)}, shape=cylinder, style=""];'
+        for p in _files(nodes)
+    ]
+    lines += [
+        f"    {_dot_quote(_FILE + a if is_read else a)} -> "
+        f"{_dot_quote(b if is_read else _FILE + b)} [style=dashed];"
+        for a, b, is_read in _file_edges(nodes)
+    ]
     lines.append("}")
     return "\n".join(lines) + "\n"
 
 
-def _dot_attributes(status: str | None) -> str:
-    style = STATUS_STYLES.get(status or "")
-    if style is None:
-        return ""
-    return (
-        f' [fillcolor="{style.fill}", color="{style.stroke}", '
-        f'fontcolor="{style.text}", tooltip="{status}"]'
-    )
+_FILE = "file:"  # a file node's DOT id: its path, apart from the step ids
+
+
+def _dot_attributes(node: GraphNode) -> str:
+    label = _label(node)
+    attributes = [f"label={_dot_quote(label)}"] if label != node.id else []
+    style = STATUS_STYLES.get(node.status or "")
+    if style is not None:
+        attributes += [
+            f'fillcolor="{style.fill}"',
+            f'color="{style.stroke}"',
+            f'fontcolor="{style.text}"',
+            f'tooltip="{node.status}"',
+        ]
+    return f" [{', '.join(attributes)}]" if attributes else ""
 
 
 def _dot_quote(text: str) -> str:
@@ -242,13 +310,19 @@ def _render_text(name: str, nodes: Sequence[GraphNode], direction: str) -> str:
     """One line per step: ``[layer] step_id  status  ← needs a, b`` (layers 1-based)."""
     layers = 1 + max((n.layer for n in nodes), default=-1)
     header = f"{name}: {_plural(len(nodes), 'step')} in {_plural(layers, 'layer')}"
-    id_width = max((len(n.id) for n in nodes), default=0)
+    id_width = max((len(_label(n)) for n in nodes), default=0)
     status_width = max((len(n.status or "") for n in nodes), default=0)
-    return "\n".join([header, *(_text_line(n, id_width, status_width) for n in nodes)]) + "\n"
+    lines = [header]
+    for node in nodes:
+        lines.append(_text_line(node, id_width, status_width))
+        indent = " " * (len(f"[{node.layer + 1}]") + 2)
+        lines += [f"{indent}reads {path}" for path in node.reads]
+        lines += [f"{indent}writes {path}" for path in node.writes]
+    return "\n".join(lines) + "\n"
 
 
 def _text_line(node: GraphNode, id_width: int, status_width: int) -> str:
-    columns = [f"[{node.layer + 1}]", node.id.ljust(id_width)]
+    columns = [f"[{node.layer + 1}]", _label(node).ljust(id_width)]
     if status_width:
         columns.append((node.status or "").ljust(status_width))
     if node.needs:

@@ -23,7 +23,15 @@ from datetime import UTC
 from typing import Any
 from urllib.parse import quote
 
+from nbflow.report.blocks import code as _code
+from nbflow.report.blocks import fenced as _fenced
+from nbflow.report.blocks import plural as _plural
+from nbflow.report.blocks import section as _section
+from nbflow.report.blocks import table as _table
+from nbflow.report.blocks import text as _text
 from nbflow.report.graph import render_record_graph
+from nbflow.report.notebook_changes import render_notebook_changes
+from nbflow.report.run_diff import RunDiff
 from nbflow.run_record import (
     RUN_THOUGH_NOT_SELECTED,
     Attempt,
@@ -60,15 +68,21 @@ STATUS_EMOJI = {
 
 # CSI sequences (colours, cursor moves) and OSC sequences (titles, hyperlinks).
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#~])")
 
 
-def render_report(record: RunRecord, *, notebook_url: NotebookUrl | None = None) -> str:
+def render_report(
+    record: RunRecord,
+    *,
+    notebook_url: NotebookUrl | None = None,
+    notebook_changes: RunDiff | None = None,
+) -> str:
     """The Markdown report of a run.
 
     Args:
         notebook_url: maps a notebook's path (relative to the run folder) to the
             link target; by default the link is that relative path.
+        notebook_changes: the run's notebooks against the previous run's
+            (report/notebook_changes.py), shown when given.
     """
     url = notebook_url or _relative_url
     sections = [
@@ -82,6 +96,7 @@ def render_report(record: RunRecord, *, notebook_url: NotebookUrl | None = None)
         _run_too_section(record),
         _parameters_section(record),
         _outputs_section(record),
+        render_notebook_changes(notebook_changes, url),
     ]
     return "\n\n".join(s for s in sections if s) + "\n"
 
@@ -371,50 +386,6 @@ def _value(value: Any) -> str:
 # Markdown ---------------------------------------------------------------------------
 
 
-def _section(title: str, body: str) -> str:
-    """A level-2 section; nothing when ``body`` is empty."""
-    return f"## {title}\n\n{body}" if body else ""
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A GitHub table; nothing when there are no rows."""
-    if not rows:
-        return ""
-    lines = [_row(header), _row(["---"] * len(header)), *(_row(row) for row in rows)]
-    return "\n".join(lines)
-
-
-def _row(cells: Sequence[str]) -> str:
-    return "| " + " | ".join(_cell(c) for c in cells) + " |"
-
-
-def _cell(text: str) -> str:
-    """A table cell: ``|`` escaped (also inside code spans, as GFM wants), one line."""
-    lines = text.replace("|", "\\|").splitlines() or [""]
-    return "<br>".join(lines)
-
-
-def _code(text: str) -> str:
-    """An inline code span, fenced with more backticks than ``text`` holds in a row."""
-    fence = "`" * (_longest_backtick_run(text) + 1)
-    pad = " " if text.startswith("`") or text.endswith("`") else ""
-    return f"{fence}{pad}{text}{pad}{fence}"
-
-
-def _fenced(text: str, info: str) -> str:
-    fence = "`" * max(3, _longest_backtick_run(text) + 1)
-    return f"{fence}{info}\n{text.rstrip()}\n{fence}"
-
-
-def _longest_backtick_run(text: str) -> int:
-    return max((len(run) for run in re.findall(r"`+", text)), default=0)
-
-
-def _text(text: str) -> str:
-    """Free text with Markdown's special characters escaped, on one line."""
-    return " ".join(_MARKDOWN_SPECIAL.sub(r"\\\1", text).split())
-
-
 def _status(status: str) -> str:
     return f"{_emoji(status)} {status}"
 
@@ -432,7 +403,3 @@ def _time(value: str) -> str:
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"

@@ -5,7 +5,8 @@ papermill and nbclient stamp every executed notebook with wall-clock times
 ``metadata.execution``), the output path (which holds the run id) and a random id
 for the cell they insert. Committed as is, every run would differ from the last in
 every cell even when nothing else changed. :func:`clean_notebook` runs after every
-step (not only when committing), moves those values into the step's record
+step (not only when committing; a step's notebook is written once, cleaned:
+:func:`write_clean`), moves those values into the step's record
 (``StepRecord.timings``), gives inserted cells stable ids and makes the input path
 relative (and, in the record, the output path), so the same inputs give byte-identical
 notebooks and no record names the folder a checkout happens to be in. The kernel's
@@ -44,6 +45,14 @@ def clean_notebook(path: Path, *, root: Path | None = None) -> dict[str, Any]:
         return {}
     if not isinstance(notebook, dict):
         return {}
+    return write_clean(path, notebook, root=root)
+
+
+def write_clean(
+    path: Path, notebook: dict[str, Any], *, root: Path | None = None
+) -> dict[str, Any]:
+    """Write an executed notebook to ``path`` once, cleaned as :func:`clean_notebook`
+    leaves it (``notebook`` is changed); return what was moved out."""
     timings = _clean(notebook, root)
     write_atomic(path, dump_notebook(notebook))
     return timings

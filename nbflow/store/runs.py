@@ -50,13 +50,19 @@ def check_run_id(run_id: str) -> str:
 
 def written_files(record: RunRecord) -> list[str]:
     """The files nbflow writes in a run folder, by name: the run record, the report,
-    and each step's and each item's executed notebook. Only these are committed
-    (issue 10, item 1): whatever else a notebook writes into its run folder is not."""
-    notebooks = [s.notebook for s in record.steps] + [
-        i.notebook for s in record.steps for i in s.items
-    ]
+    and each step's and each item's executed notebook and its HTML copy (``report:``).
+    Only these are committed (issue 10, item 1): whatever else a notebook writes into
+    its run folder is not."""
+    executions = [*record.steps, *(i for s in record.steps for i in s.items)]
+    notebooks = [e.notebook for e in executions] + [e.html for e in executions]
     safe = [n for n in notebooks if n and n == Path(n).name and not n.startswith(".")]
     return [RECORD_FILE, REPORT_FILE, *sorted(set(safe))]
+
+
+def item_notebook(step_id: str, index: int) -> str:
+    """The executed notebook of item ``index`` of a foreach step, relative to the run
+    folder: step ids hold no dot, so the name is unambiguous (engine/sweep.py)."""
+    return f"{step_id}.{index}.ipynb"
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -117,15 +123,29 @@ def run_dir(runs_dir: Path, workflow: str, run_id: str) -> Path:
 
 def iter_run_dirs(runs_dir: Path, workflow: str | None = None) -> Iterator[Path]:
     """Run folders, oldest first, of one workflow or all."""
+    return (f for f in _run_folders(runs_dir, workflow) if (f / RECORD_FILE).is_file())
+
+
+def run_dirs_newest_first(runs_dir: Path, workflow: str) -> Iterator[Path]:
+    """The folders named like runs of ``workflow``, newest first, not checked for a
+    record: a reader that stops at the first few (the cache, the latest results) then
+    looks at those only, not at every folder of a long history. A folder without a
+    readable record is the reader's to skip."""
+    return reversed(_run_folders(runs_dir, workflow))
+
+
+def _run_folders(runs_dir: Path, workflow: str | None) -> list[Path]:
+    """The folders named like run ids, oldest first, of one workflow or all."""
     workflows = [runs_dir / workflow] if workflow else sorted(p for p in runs_dir.glob("*"))
+    found: list[Path] = []
     for folder in workflows:
-        if folder.is_dir():
-            found = [
-                run
-                for run in folder.iterdir()
-                if RUN_ID_PATTERN.match(run.name) and (run / RECORD_FILE).is_file()
-            ]
-            yield from _in_start_order(found)
+        try:
+            with os.scandir(folder) as entries:
+                names = [e.name for e in entries if RUN_ID_PATTERN.match(e.name)]
+        except (NotADirectoryError, FileNotFoundError):
+            continue
+        found += _in_start_order([folder / name for name in names])
+    return found
 
 
 def _in_start_order(folders: list[Path]) -> list[Path]:
@@ -173,7 +193,7 @@ def latest_run(runs_dir: Path, workflow: str | None = None) -> Path:
 def records_newest_first(runs_dir: Path, workflow: str) -> Iterator[RunRecord]:
     """The readable records of ``workflow``, latest-started first (in the order of
     ``iter_run_dirs``, reversed), each read when it is reached."""
-    for folder in reversed(list(iter_run_dirs(runs_dir, workflow))):
+    for folder in run_dirs_newest_first(runs_dir, workflow):
         try:
             yield read_record(folder)
         except (KeyError, TypeError, ValueError, OSError):

@@ -179,7 +179,7 @@ def test_unknown_kernel_fails_the_step(tmp_path: Path, kernels: str | None) -> N
 def test_listening_ports_are_read_from_the_system_not_probed() -> None:
     import socket
 
-    from nbflow.engine.kernels import _listening_ports
+    from nbflow.engine.kernel import _listening_ports
 
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))

@@ -226,7 +226,7 @@ def test_retry_waits_double_from_retry_delay(
         now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         return StepResult(StepStatus.FAILED, now, now, 0.0, StepError("OSError", "flaky"))
 
-    caplog.set_level(logging.INFO, logger="nbflow.engine.runner")
+    caplog.set_level(logging.INFO, logger="nbflow.engine.attempts")
     record = run_workflow(load_manifest(manifest), RunOptions(jobs=1), executor=failing)
 
     assert [r.getMessage() for r in caplog.records if "retrying" in r.getMessage()] == [

@@ -23,7 +23,12 @@ CANARY = "Cn4ry+T0k/n@x9Q=zz7W"
 
 
 def run_files(repo: Path, rev: str = "HEAD") -> list[str]:
-    return git(repo, "show", "--name-only", "--format=", rev).splitlines()
+    """The files of the run folder a commit changed; the workflow's history page beside
+    it (tests/schedule/test_history_page.py) left out."""
+    from nbflow.store.runs import RUN_ID_PATTERN
+
+    changed = git(repo, "show", "--name-only", "--format=", rev).splitlines()
+    return [p for p in changed if "/" in p and RUN_ID_PATTERN.match(p.split("/")[-2])]
 
 
 def clone(origin: Path, path: Path) -> Path:
@@ -288,6 +293,8 @@ def test_runs_branch_leaves_the_checkout_untouched(git_repo: Path) -> None:
         f"runs/demo/{RUN_2}/a.ipynb",
         f"runs/demo/{RUN_2}/b.ipynb",
         f"runs/demo/{RUN_2}/run.json",
+        "runs/demo/README.md",  # the workflow's history page, on the runs branch too
+        "runs/demo/durations.svg",
     ]
     assert git(git_repo.parent / "origin.git", "rev-parse", "nbflow/runs") == second.sha
     status = state[3] + "\n?? runs/"

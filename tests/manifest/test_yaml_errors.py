@@ -115,7 +115,9 @@ def test_yaml_syntax_errors_say_what_is_wrong_and_how_to_fix_it(
     assert [str(p) for p in exc.value.problems] == [f"{path}:{problem}"]
 
 
-ALLOWED_TOP = "name, description, on, parameters, secrets, defaults, steps, notify, ci, commit"
+ALLOWED_TOP = (
+    "name, description, on, parameters, secrets, defaults, report, steps, notify, ci, commit"
+)
 
 
 @pytest.mark.parametrize(

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 from helpers import write_manifest, write_notebook
 
 from nbflow.engine.runner import RunOptions, run_workflow
+from nbflow.engine.step import KernelHandle, StepResult, StepTask, execute_step
 from nbflow.manifest.load import load_manifest
 from nbflow.run_record import RunRecord, StepStatus
 from nbflow.store.notebooks import clean_notebook
 
+ONCE = "2026-12-02T000000Z-0ce1"
 MANIFEST = """
 name: demo
 parameters:
@@ -84,3 +87,28 @@ def test_records_written_before_timings_existed_still_load() -> None:
     )
 
     assert record.step("a").timings == {}
+
+
+def test_a_step_writes_its_notebook_once_already_clean(tmp_path: Path) -> None:
+    folder = tmp_path / "workflows" / "demo"
+    write_notebook(folder / "make.ipynb", "size = 1", ["print(list(range(size)))", "size * 2"])
+    write_notebook(folder / "fail.ipynb", None, ["raise ValueError('bad input')"])
+    workflow = load_manifest(write_manifest(folder, MANIFEST))
+    written: dict[str, tuple[int, bytes]] = {}
+
+    def executor(task: StepTask, handle: KernelHandle, cancelled: Callable[[], bool]) -> StepResult:
+        result = execute_step(task, handle, cancelled)
+        written[task.step_id] = (task.output.stat().st_ino, task.output.read_bytes())
+        return result
+
+    record = run_workflow(workflow, RunOptions(jobs=2, run_id=ONCE), executor=executor)
+
+    run = tmp_path / "runs" / "demo" / ONCE
+    for step in ("make", "fail"):
+        path = run / f"{step}.ipynb"
+        # the same file (a rewrite replaces it: a new inode) and the same bytes
+        assert (path.stat().st_ino, path.read_bytes()) == written[step], step
+        assert b"start_time" not in written[step][1] and ONCE.encode() not in written[step][1]
+    timings = record.step("make").timings
+    assert timings["papermill"]["output_path"] == f"runs/demo/{ONCE}/make.ipynb"
+    assert [c["cell"] for c in timings["cells"]] == [0, 1, 2, 3]

@@ -1,0 +1,316 @@
+"""One kernel process, started for one step: launched, or forked from the run's
+template; listening before it is handed out; killed at once.
+
+Design decisions:
+
+- The kernel process is started with a plain (synchronous) ``KernelManager`` whose
+  clients are ``AsyncKernelClient``: the manager holds no event-loop-bound state
+  (its control socket belongs to a plain zmq context), while the client papermill
+  creates from it lives in the worker thread's own event loop. A kernel started
+  on a pool thread is therefore usable from any worker thread.
+- A kernel must not outlive nbflow, even after ``kill -9``. ipykernel's own guard
+  (``JPY_PARENT_PID``) is a thread that checks once a second whether its parent
+  changed; it never runs while the kernel's main thread holds the GIL (a long C
+  call), so such a kernel lingers. On Linux each kernel is therefore started with
+  ``PR_SET_PDEATHSIG``: it gets SIGKILL as soon as the thread that started it ends.
+  Kernels are started on the pool's starter threads or a step's worker thread, both
+  alive until the run ends, so this fires only when nbflow itself is gone.
+- On Linux a kernel is forked from the run's template process rather than launched
+  (:mod:`nbflow.engine.forkserver`, through a jupyter_client provisioner), and is
+  handed out only once it listens on all its ports: a client that connects
+  earlier is refused and zmq waits 0.1 s before trying again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import functools
+import logging
+import os
+import signal
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from nbflow.engine.forkserver import PR_SET_PDEATHSIG, ForkedProcess, ForkError, ForkServer
+
+log = logging.getLogger(__name__)
+
+ASYNC_CLIENT = "jupyter_client.asynchronous.AsyncKernelClient"
+LISTEN_TIMEOUT, LISTEN_POLL = 30.0, 0.005  # waiting for a started kernel's ports
+TCP_LISTEN = "0A"  # the state column of /proc/net/tcp
+KILL_POLL = 0.005
+
+
+@dataclass(frozen=True)
+class KernelSpec:
+    """What a kernel process is started with; equal specs are interchangeable."""
+
+    kernel: str
+    cwd: str
+    env: tuple[tuple[str, str], ...]  # only what differs from os.environ, sorted
+    scratch: str | None = None  # the folder for its connection file (None: TMPDIR)
+
+    @classmethod
+    def of(
+        cls,
+        kernel: str,
+        cwd: os.PathLike[str] | str,
+        env: Mapping[str, str],
+        scratch: os.PathLike[str] | None = None,
+    ) -> KernelSpec:
+        folder = os.fspath(scratch) if scratch is not None else None
+        return cls(kernel, os.fspath(cwd), tuple(sorted(env.items())), folder)
+
+
+class Kernel:
+    """One started kernel process, for one step; forked from ``forks``' template
+    when it can be, else launched."""
+
+    def __init__(self, spec: KernelSpec, forks: ForkServer | None = None) -> None:
+        self.spec = spec
+        self.log: IO[str] = tempfile.TemporaryFile(  # noqa: SIM115 (closed by kill)
+            "w+", encoding="utf-8", errors="replace"
+        )
+        self.km: Any = _manager_class()(kernel_name=spec.kernel, client_class=ASYNC_CLIENT)
+        if spec.scratch is not None:  # see engine/scratch.py
+            self.km.connection_file = os.path.join(spec.scratch, f"kernel-{uuid.uuid4()}.json")
+        if forks is not None:
+            self.km.provisioner = _fork_provisioner(self.km, forks)
+        env = {**os.environ, **dict(spec.env)}
+        try:
+            self.km.start_kernel(
+                cwd=spec.cwd,
+                env=env,
+                stdout=self.log,
+                stderr=self.log,
+                preexec_fn=die_with_parent(),
+            )
+        except BaseException:
+            self.log.close()
+            raise
+        self._wait_until_listening()
+
+    def _wait_until_listening(self) -> None:
+        """Return once the kernel listens on all its ports (or died, or LISTEN_TIMEOUT
+        passed: the client's own wait then reports it).
+
+        A client connecting before the kernel listens is refused, and zmq retries
+        only after its reconnect interval (0.1 s): most of a forked kernel's start.
+        The kernel's sockets are looked up in the system's table of listening ones,
+        not probed with connections: a probe takes an ephemeral port, which another
+        kernel may have been given to bind.
+        """
+        info = self.km.get_connection_info()
+        if info.get("transport") != "tcp":
+            return
+        ports = {info[f"{name}_port"] for name in ("shell", "iopub", "stdin", "control", "hb")}
+        process = self.km.provisioner.process
+        deadline = time.monotonic() + LISTEN_TIMEOUT
+        while process.poll() is None and time.monotonic() < deadline:
+            listening = _listening_ports()
+            if listening is None or ports <= listening:
+                return
+            time.sleep(LISTEN_POLL)
+
+    @property
+    def pid(self) -> int | None:
+        provisioner = self.km.provisioner
+        return getattr(provisioner, "pid", None) if provisioner else None
+
+    def log_text(self) -> str:
+        """What the kernel wrote to its stdout and stderr so far."""
+        with contextlib.suppress(OSError, ValueError):
+            self.log.seek(0)
+            return self.log.read()
+        return ""
+
+    def close_clients(self) -> None:
+        """Close the clients made for this kernel (their sockets and zmq context);
+        call from the thread that used them."""
+        for client in self.km.clients:
+            with contextlib.suppress(Exception):
+                client.stop_channels()
+                client.context.destroy(linger=0)
+        self.km.clients.clear()
+
+    def kill(self) -> None:
+        """Kill the process at once and free its ports and connection file."""
+        try:
+            if self.km.has_kernel:
+                self.km.shutdown_kernel(now=True)
+        except Exception:  # already gone: nothing left to clean up
+            log.debug("kernel shutdown failed", exc_info=True)
+        finally:
+            with contextlib.suppress(OSError):
+                self.log.close()
+
+
+@functools.cache
+def _manager_class() -> type[Any]:
+    """jupyter_client's KernelManager, remembering the clients it makes so a step can
+    close them (papermill leaves them open when it did not start the kernel)."""
+    from jupyter_client.manager import KernelManager
+
+    client_class = _client_class()
+
+    class StepKernelManager(KernelManager):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.client_factory = client_class
+            self.clients: list[Any] = []
+
+        def client(self, **kwargs: Any) -> Any:
+            made = super().client(**kwargs)
+            self.clients.append(made)
+            return made
+
+        async def _async_wait(self, pollinterval: float = 0.1) -> None:
+            # a killed kernel is gone within milliseconds: polling every 0.1 s made
+            # each kill take 0.1 s, and closing the pool wait for all of them
+            while await self._async_is_alive():
+                await asyncio.sleep(KILL_POLL)
+
+    return StepKernelManager
+
+
+def _listening_ports() -> set[int] | None:
+    """The TCP ports something listens on (Linux: ``/proc/net/tcp*``); None when the
+    system does not say."""
+    ports: set[int] = set()
+    readable = False
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text(encoding="ascii").splitlines()[1:]
+        except OSError:
+            continue
+        readable = True
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 3 and fields[3] == TCP_LISTEN:
+                ports.add(int(fields[1].rpartition(":")[2], 16))
+    return ports if readable else None
+
+
+def _fork_provisioner(km: Any, forks: ForkServer) -> Any:
+    """A provisioner for ``km`` that forks its kernel from the template when it can."""
+    import uuid
+
+    km.kernel_id = str(uuid.uuid4())
+    provisioner = _fork_provisioner_class()(
+        kernel_id=km.kernel_id, kernel_spec=km.kernel_spec, parent=km
+    )
+    provisioner.forks = forks
+    return provisioner
+
+
+@functools.cache
+def _fork_provisioner_class() -> type[Any]:
+    """jupyter_client's local provisioner, launching through the fork server."""
+    from jupyter_client.provisioning.local_provisioner import LocalProvisioner
+
+    class ForkProvisioner(LocalProvisioner):
+        forks: ForkServer
+
+        async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> Any:
+            env = kwargs.get("env") or dict(os.environ)
+            if self.forks.can_fork(cmd, env):
+                try:
+                    cwd = os.fspath(kwargs.get("cwd") or os.getcwd())
+                    pid = self.forks.spawn(cmd, cwd, env, kwargs["stdout"])
+                except ForkError as exc:
+                    log.warning("%s; launching the kernel instead", exc)
+                else:
+                    self.process = ForkedProcess(pid)  # type: ignore[assignment]
+                    self.pid = self.pgid = pid  # the kernel leads its own process group
+                    self.cwd = cwd
+                    return self.connection_info
+            return await super().launch_kernel(cmd, **kwargs)
+
+    return ForkProvisioner
+
+
+@functools.cache
+def _client_class() -> type[Any]:
+    """An AsyncKernelClient that knows a kernel is ready sooner.
+
+    jupyter_client's ``wait_for_ready`` waits 0.2 s for *any* IOPub message after the
+    kernel_info reply (often missing when the subscription is a few milliseconds
+    late, which costs another 1.2 s round), then 0.2 s more of IOPub silence. For a
+    warm kernel that is most of a short step. Here the kernel is ready once the
+    reply *and* its ``idle`` status on IOPub have arrived; nbclient ignores IOPub
+    messages of other requests, so nothing needs flushing.
+    """
+    from queue import Empty
+
+    from jupyter_client.asynchronous.client import AsyncKernelClient
+
+    class StepKernelClient(AsyncKernelClient):
+        async def wait_for_ready(self, timeout: float | None = None) -> None:
+            deadline = time.monotonic() + (timeout if timeout is not None else 60.0)
+            while True:
+                msg_id = self.kernel_info()
+                reply = await self._reply_to(msg_id, min(1.0, deadline - time.monotonic()))
+                if reply is not None and await self._idle_after(msg_id, 0.1):
+                    self._handle_kernel_info_reply(reply)
+                    return
+                if not await self._async_is_alive():
+                    raise RuntimeError("Kernel died before replying to kernel_info")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"Kernel didn't respond in {timeout:g} seconds")
+
+        async def _reply_to(self, msg_id: str, wait: float) -> dict[str, Any] | None:
+            return await self._matching(self.shell_channel, msg_id, wait, "kernel_info_reply")
+
+        async def _idle_after(self, msg_id: str, wait: float) -> bool:
+            return await self._matching(self.iopub_channel, msg_id, wait, "status") is not None
+
+        async def _matching(
+            self, channel: Any, msg_id: str, wait: float, msg_type: str
+        ) -> dict[str, Any] | None:
+            end = time.monotonic() + max(wait, 0.01)
+            while (left := end - time.monotonic()) > 0:
+                try:
+                    msg: dict[str, Any] = await channel.get_msg(timeout=left)
+                except Empty:
+                    return None
+                if _is_answer(msg, msg_id, msg_type):
+                    return msg
+            return None
+
+    return StepKernelClient
+
+
+def _is_answer(msg: dict[str, Any], msg_id: str, msg_type: str) -> bool:
+    """Whether ``msg`` is the reply (or the final ``idle`` status) to ``msg_id``."""
+    if msg["parent_header"].get("msg_id") != msg_id or msg["msg_type"] != msg_type:
+        return False
+    return msg_type != "status" or msg["content"].get("execution_state") == "idle"
+
+
+def start_kernel(spec: KernelSpec) -> Kernel:
+    """Start a kernel now, outside any pool (the caller kills it)."""
+    return Kernel(spec)
+
+
+def die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` making the kernel die with the thread that starts it (Linux);
+    None elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before fork, not after
+    parent = os.getpid()
+
+    def preexec() -> None:  # runs in the child between fork and exec: no imports, no locks
+        prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        if os.getppid() != parent:  # nbflow died before prctl took effect
+            os._exit(1)
+
+    return preexec

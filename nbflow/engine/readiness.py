@@ -1,0 +1,157 @@
+"""What may run next: which pending steps are ready, which must wait, which are
+skipped and why.
+
+One function decides for one step: :func:`decide` is given the state of each step
+it needs (:class:`Upstream`) and answers run, skip (with the reason the record
+shows) or wait. Trigger rules and conditions plug in there; :class:`Readiness`
+only gathers those states from the run's record and applies the answers.
+
+A step not selected (``--steps``, ``--changed``) stands for the steps it needs: it
+is satisfied once they are, and stopped when a selected step upstream of it
+failed, was skipped or cancelled — a selected step upstream must finish first,
+since it may make the files the unselected step stands for. One whose earlier
+result may stand in (engine/reuse.py) waits until that is decided.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from enum import Enum
+
+from nbflow.manifest.model import Step, Workflow
+from nbflow.plan import Plan
+from nbflow.run_record import StepRecord, StepStatus
+
+#: A selected step in one of these states stops the steps that need it.
+STOPPED = (StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.CANCELLED)
+
+
+class NeedState(Enum):
+    DONE = "done"  # its outputs are there (succeeded, cached, or lent)
+    STOPPED = "stopped"  # it, or a selected step it stands for, failed, was skipped or cancelled
+    WAITING = "waiting"  # neither yet
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """One step a step needs, as readiness sees it."""
+
+    step_id: str
+    state: NeedState
+    stopped_by: str = ""  # STOPPED: the selected step that stopped (it, or one upstream)
+    status: StepStatus | None = None  # STOPPED: that step's status
+
+
+class Verdict(Enum):
+    RUN = "run"
+    SKIP = "skip"
+    WAIT = "wait"
+
+
+@dataclass(frozen=True)
+class Decision:
+    verdict: Verdict
+    reason: str = ""  # SKIP: why, as the record says it
+
+
+def decide(step: Step, needs: Sequence[Upstream]) -> Decision:
+    """Whether ``step``, pending, runs now, is skipped (and why) or waits, given the
+    states of the steps it needs (in ``step.needs`` order)."""
+    for need in needs:
+        if need.state is NeedState.STOPPED and need.status is not None:
+            return Decision(Verdict.SKIP, f"needs '{need.stopped_by}', which {need.status.value}")
+    if all(need.state is NeedState.DONE for need in needs):
+        return Decision(Verdict.RUN)
+    return Decision(Verdict.WAIT)
+
+
+class Readiness:
+    """Asks :func:`decide` about the pending steps of one run."""
+
+    def __init__(
+        self,
+        workflow: Workflow,
+        plan: Plan,
+        records: Callable[[str], StepRecord],
+        update: Callable[[StepRecord], None],
+    ) -> None:
+        self.workflow, self.plan = workflow, plan
+        self._records, self._update = records, update
+        # steps not selected whose earlier result may stand in, until decided
+        self.undecided: set[str] = set()
+
+    def is_selected(self, step_id: str) -> bool:
+        return step_id in self.plan.selected
+
+    def include(self, step_id: str) -> None:
+        """Run ``step_id`` though it was not selected (its earlier result cannot stand in)."""
+        self.plan = replace(self.plan, selected=self.plan.selected | {step_id})
+
+    def ready(
+        self, busy: Iterable[str], settle: Callable[[Step], bool] | None = None
+    ) -> list[Step]:
+        """The pending steps, not among ``busy``, that run now, in plan order. Each one
+        ``settle`` answers (the cache: True when it recorded the step done) is left
+        out, and as the order is the plan's, the steps needing it are asked after it in
+        the same pass: a chain of cached steps settles in one pass, not one per step."""
+        ready = []
+        for step in self._pending(busy):
+            if self.decision(step).verdict is Verdict.RUN and not (settle and settle(step)):
+                ready.append(step)
+        return ready
+
+    def soon(self, busy: Iterable[str]) -> list[Step]:
+        """The pending steps that the ``busy`` ones will make ready (kernels warm ahead)."""
+        running = set(busy)
+        return [
+            step
+            for step in self._pending(running)
+            if all(n in running or self.is_satisfied(n) for n in step.needs)
+        ]
+
+    def skip_dependants(self) -> None:
+        """Skip every pending step that :func:`decide` skips, until none is left."""
+        changed = True
+        while changed:
+            changed = False
+            for step in self._pending(()):
+                decision = self.decision(step)
+                if decision.verdict is Verdict.SKIP:
+                    current = self._records(step.id)
+                    self._update(
+                        replace(current, status=StepStatus.SKIPPED, reason=decision.reason)
+                    )
+                    changed = True
+
+    def decision(self, step: Step) -> Decision:
+        return decide(step, [self.upstream(n) for n in step.needs])
+
+    def is_satisfied(self, need: str) -> bool:
+        """Whether a step needing ``need`` may start, as far as ``need`` goes."""
+        return self.upstream(need).state is NeedState.DONE
+
+    def upstream(self, need: str) -> Upstream:
+        """The state of ``need`` as the steps needing it see it."""
+        status = self._records(need).status
+        if status.is_done:
+            return Upstream(need, NeedState.DONE)
+        if self.is_selected(need):
+            if status in STOPPED:
+                return Upstream(need, NeedState.STOPPED, need, status)
+            return Upstream(need, NeedState.WAITING)
+        stands_for = [self.upstream(n) for n in self.workflow.step(need).needs]
+        for state in stands_for:
+            if state.state is NeedState.STOPPED:
+                return replace(state, step_id=need)
+        if need in self.undecided or any(s.state is not NeedState.DONE for s in stands_for):
+            return Upstream(need, NeedState.WAITING)
+        return Upstream(need, NeedState.DONE)
+
+    def _pending(self, busy: Iterable[str]) -> list[Step]:
+        running = set(busy)
+        return [
+            step
+            for step in self.plan.steps
+            if self._records(step.id).status == StepStatus.PENDING and step.id not in running
+        ]

@@ -1,0 +1,124 @@
+"""The single writer of a run's record (``run.json``) and report while the run lasts.
+
+Every change of a step goes through :meth:`Recorder.update` on the runner's main
+thread: the step is redacted, the record and report are saved (an interrupted run
+leaves an accurate record behind) and the observer is told. Saves can be deferred
+to write once for a burst of changes (cache hits settled in one pass, the final
+record after a write failure).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Protocol
+
+from nbflow.errors import WriteError
+from nbflow.run_record import RunRecord, RunStatus, StepRecord, StepStatus, seconds_between, utc_now
+from nbflow.secrets import Redactor
+from nbflow.store import runs
+
+log = logging.getLogger(__name__)
+
+
+class RunObserver(Protocol):
+    """Told about every change of a run, on the thread that runs it."""
+
+    def run_started(self, record: RunRecord) -> None: ...
+
+    def step_changed(self, record: RunRecord, step: StepRecord) -> None: ...
+
+    def run_finished(self, record: RunRecord) -> None: ...
+
+
+class Recorder:
+    """A run's record, saved with its report after every change."""
+
+    def __init__(
+        self,
+        folder: Path,
+        record: RunRecord,
+        redactor: Redactor,
+        observer: RunObserver | None = None,
+        on_stopped: Callable[[str], None] | None = None,
+    ) -> None:
+        self.folder, self.redactor, self.observer = folder, redactor, observer
+        self.record = replace(record, parameters=redactor.data(record.parameters))
+        self._on_stopped = on_stopped  # told the id of a step skipped or cancelled
+        self._deferred = self._pending = False
+        # after a write failure saving the record is best effort (the run is stopping)
+        self.best_effort = False
+
+    def step(self, step_id: str) -> StepRecord:
+        return self.record.step(step_id)
+
+    def start(self) -> None:
+        """Save the record as the run starts."""
+        self.save()
+        if self.observer:
+            self.observer.run_started(self.record)
+
+    def update(self, step: StepRecord) -> None:
+        """Record a change of ``step`` (redacted), save, and tell the observer."""
+        stopped = step.status in (StepStatus.SKIPPED, StepStatus.CANCELLED)
+        if stopped and self._on_stopped:
+            self._on_stopped(step.id)
+        self.record = self.record.with_step(self._redact(step))
+        self.save()
+        if self.observer:
+            self.observer.step_changed(self.record, step)
+
+    def finish(self, status: RunStatus) -> RunRecord:
+        """Record the run's end with ``status``; the final record."""
+        end = utc_now()
+        duration = seconds_between(self.record.start, end)
+        self.record = replace(self.record, status=status, end=end, duration=duration)
+        self.save()
+        if self.observer:
+            self.observer.run_finished(self.record)
+        return self.record
+
+    def _redact(self, step: StepRecord) -> StepRecord:
+        """The step with every secret value masked: records, reports, notifications and
+        commit messages are all made from the redacted record."""
+        if not self.redactor:
+            return step
+        redacted = self.redactor.data(self.record.with_step(step).to_json())
+        return RunRecord.from_json(redacted).step(step.id)
+
+    def heartbeat(self) -> None:
+        """Touch run.json while steps run: if this process dies (``kill -9``), its
+        modification time tells ``--resume`` how long the cut attempts ran."""
+        with contextlib.suppress(OSError):
+            os.utime(self.folder / runs.RECORD_FILE)
+
+    def save(self) -> None:
+        """Write the record and the report (later, while saves are deferred)."""
+        from nbflow.report.run_report import render_report
+
+        if self._deferred:
+            self._pending = True
+            return
+        self._pending = False
+        try:
+            runs.write_record(self.folder, self.record)
+            runs.write_atomic(self.folder / runs.REPORT_FILE, render_report(self.record))
+        except WriteError as exc:
+            if not self.best_effort:
+                raise
+            log.debug("the record is as last written: %s", exc)
+
+    @contextlib.contextmanager
+    def deferred_saves(self) -> Iterator[None]:
+        """Save once, at the end, for every change made meanwhile."""
+        self._deferred = True
+        try:
+            yield
+        finally:
+            self._deferred = False
+            if self._pending:
+                self.save()

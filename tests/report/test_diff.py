@@ -1,0 +1,86 @@
+"""``nbflow diff``: real runs of a real workflow, compared cell by cell."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from helpers import two_runs
+
+from nbflow.cli import main
+
+
+def diff(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    capsys.readouterr()
+    code = main(["diff", *args])
+    return code, capsys.readouterr().out
+
+
+def test_a_changed_parameter_names_the_cells_whose_outputs_changed(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a, b = two_runs(project, "2", "3")
+    code, out = diff(capsys, "previous", "latest")
+    ids = [c["id"] for c in json.loads((b / "fit.ipynb").read_text())["cells"]]
+    png = re.findall(r"\[image/png, 80 bytes, [0-9a-f]{8}\]", out)
+    assert code == 0
+    assert out == (
+        f"demo {a.name} → {b.name}: 1 notebook changed\n"
+        "fit.ipynb (fit): 3 cells changed\n"
+        "  parameters: values changed\n"
+        "    - n = 2\n"
+        "    + n = 3\n"
+        f"  cell 2 (id {ids[2]}): outputs changed\n"
+        "    - score 20\n"
+        "    + score 30\n"
+        f"  cell 4 (id {ids[4]}): outputs changed\n"
+        f"    - {png[0]}\n"
+        f"    + {png[1]}\n"
+    )
+    assert png[0] != png[1]  # the image is named by type, size and digest, not dumped
+    assert "AgICAgIC" not in out  # base64 of bytes([2] * 60)
+
+
+def test_the_same_parameters_change_nothing_and_exit_code_says_so(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a, b = two_runs(project, "2", "2")
+    assert diff(capsys, a.name, str(b), "--exit-code") == (
+        0,
+        f"demo {a.name} → {b.name}: no output changed in 2 notebooks\n",
+    )
+    assert diff(capsys, str(a), "latest", "fit") == (
+        0,
+        f"demo {a.name} → {b.name}: no output changed in 1 notebook\n",
+    )
+
+
+def test_exit_code_is_1_when_an_output_changed(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    two_runs(project, "2", "3")
+    code, out = diff(capsys, "previous", "latest", "other", "--exit-code")
+    assert (code, out.endswith("no output changed in 1 notebook\n")) == (0, True)
+    code, out = diff(capsys, "previous", "latest", "fit", "--exit-code")
+    assert (code, out.splitlines()[1]) == (1, "fit.ipynb (fit): 3 cells changed")
+
+
+def test_bad_run_names_are_usage_errors(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a, _ = two_runs(project, "2", "3")
+    for args, message in [
+        (
+            ["previous", "previous"],
+            "`previous` is the run before the other one: name the other run",
+        ),
+        ([a.name, "previous"], f"run {a.name} is the first run of demo: nothing before it"),
+        (
+            ["latest", str(project)],
+            f"{project} is not a run folder (it has no run.json); "
+            "give a run id, a run folder, latest or previous",
+        ),
+        (["latest", "previous", "nope"], "no step 'nope' with a notebook in run"),
+    ]:
+        assert main(["diff", *args]) == 2
+        assert message in capsys.readouterr().err
