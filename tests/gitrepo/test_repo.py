@@ -499,6 +499,13 @@ def test_push_to_the_runs_branch_refuses_a_commit_of_yours_on_it(git_repo: Path)
     assert git(git_repo, "rev-parse", runs) == mine
 
 
+def refuse_pushes(git_repo: Path, message: str) -> None:
+    """``origin`` refuses every push with ``message``, counting them in ``tries``."""
+    hook = git_repo.parent / "origin.git" / "hooks" / "pre-receive"
+    hook.write_text(f'#!/bin/sh\necho try >> ../tries\necho "{message}" >&2\nexit 1\n')
+    hook.chmod(0o755)
+
+
 def test_a_push_the_remote_keeps_refusing_is_tried_five_times_then_kept_locally(
     git_repo: Path,
 ) -> None:
@@ -507,12 +514,7 @@ def test_a_push_the_remote_keeps_refusing_is_tried_five_times_then_kept_locally(
     commit kept locally."""
     earlier, earlier_record = write_run(git_repo, RUN_2)
     commit_run(Project(git_repo), earlier, earlier_record, target="runs-branch", push=True)
-    hook = git_repo.parent / "origin.git" / "hooks" / "pre-receive"
-    hook.write_text(
-        "#!/bin/sh\necho try >> ../tries\n"
-        "echo \"error: cannot lock ref 'refs/heads/nbflow-runs': busy\" >&2\nexit 1\n"
-    )
-    hook.chmod(0o755)
+    refuse_pushes(git_repo, "error: cannot lock ref 'refs/heads/nbflow-runs': busy")
     folder, record = write_run(git_repo, RUN_1)
 
     with pytest.raises(StoreError) as exc:
@@ -524,12 +526,7 @@ def test_a_push_the_remote_keeps_refusing_is_tried_five_times_then_kept_locally(
 
 
 def test_a_push_refused_for_another_reason_is_not_tried_again(git_repo: Path) -> None:
-    hook = git_repo.parent / "origin.git" / "hooks" / "pre-receive"
-    hook.write_text(
-        "#!/bin/sh\necho try >> ../tries\n"
-        'echo "error: GH006: Protected branch update failed for refs/heads/main." >&2\nexit 1\n'
-    )
-    hook.chmod(0o755)
+    refuse_pushes(git_repo, "error: GH006: Protected branch update failed for refs/heads/main.")
     folder, record = write_run(git_repo, RUN_1)
 
     with pytest.raises(StoreError) as exc:
