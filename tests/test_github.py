@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from github_stub import GitHubStub, comment_json, pull_json, user_json
-from helpers import git, write_manifest, write_notebook
+from helpers import git, two_runs, write_manifest, write_notebook
 
 from nbflow.cli import main
 from nbflow.github.client import (
@@ -278,6 +278,34 @@ def test_open_pull_request_first_run(github_stub: GitHubStub, settings: GitHubSe
             "## Changes since the previous run\n\n"
             "First run of `finance-daily`: nothing to compare with.\n"
         )
+    )
+
+
+def test_the_pull_request_shows_what_changed_in_the_notebooks_after_the_outputs(
+    github_stub: GitHubStub, settings: GitHubSettings, project: Path
+) -> None:
+    from nbflow.report.notebook_changes import diff_with_previous
+    from nbflow.store.runs import read_record
+
+    a, b = two_runs(project, "2", "3")
+    changes = diff_with_previous(project / "runs", b, read_record(b))
+    github_stub.reply("POST", PULLS, pull_json(github_stub.url, REPO, 12, BRANCH), status=201)
+    open_pull_request(
+        settings,
+        branch=BRANCH,
+        base="main",
+        record=read_record(b),
+        run_path=RUN_PATH,
+        previous=read_record(a),
+        notebook_changes=changes,
+    )
+    body = github_stub.requests[0].body["body"]
+    outputs, _, notebooks = body.partition("## What changed in the notebooks\n\n")
+    assert "## Changes since the previous run" in outputs
+    assert notebooks.startswith(
+        f"Compared with run `{a.name}`: 1 of 2 notebooks changed.\n\n"
+        f"**[`fit.ipynb`]({BLOB}/fit.ipynb)** (`fit`): 3 cells changed\n\n"
+        "parameters: values changed\n```diff\n- n = 2\n+ n = 3\n```"
     )
 
 

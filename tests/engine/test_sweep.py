@@ -167,7 +167,11 @@ def test_sweep_record_round_trips_through_json() -> None:
                 outputs={"total": 1},
             ),
             ItemRecord(
-                1, {"name": "us"}, status=StepStatus.FAILED, notebook="region.1.ipynb", error=error
+                1,
+                {"name": ["us"]},
+                status=StepStatus.FAILED,
+                notebook="region.1.ipynb",
+                error=error,
             ),
         ),
     )
