@@ -124,7 +124,7 @@ class _StepOutput(logging.Handler):
 
     def __init__(self) -> None:
         super().__init__()
-        self.lines: dict[str, list[str]] = {}  # by thread name: a step id, or step[index]
+        self.lines: dict[str, list[str]] = {}  # by thread name: a step id, or an item's label
 
     def emit(self, record: logging.LogRecord) -> None:
         self.lines.setdefault(record.threadName or "", []).append(self.format(record))
@@ -213,7 +213,7 @@ def _step_log(step: StepRecord) -> list[str]:
     """What a finished step's log group holds: its notebook output when held (its
     items' in item order), then, indented so that no line reads as a workflow command,
     its attempts when it was retried and its tracebacks."""
-    names = [step.id, *(f"{step.id}[{item.index}]" for item in step.items)]
+    names = list(dict.fromkeys([step.id, *(item.label(step.id) for item in step.items)]))
     details: list[str] = []
     if len(step.attempts) > 1:
         details += [_attempt_line(attempt) for attempt in step.attempts]

@@ -9,6 +9,10 @@ is one a person commits. A run replaces it (engine/source.py) and ``nbflow valid
 warns about one left in a notebook, so it is meant to be removed before committing:
 ``nbflow inject --remove``. Both write the notebook back in the JSON layout it was
 read in (store/notebook_layout.py), so inject then remove leaves ``git diff`` empty.
+A jupytext text notebook (``.py``, ``.md``) is read and written back with jupytext,
+in its own format: the cell becomes ``# %% tags=["injected-parameters"]`` (or the
+format's equivalent); a file jupytext would not write back byte for byte is
+rewritten as jupytext writes it, and inject says so.
 
 Only the cell is added: not papermill's ``metadata.papermill.parameters``, which a
 run writes into the executed notebook anyway. Its cell id is ``injected-parameters``
@@ -32,9 +36,10 @@ from nbflow.errors import UsageError
 from nbflow.manifest.model import Workflow
 from nbflow.manifest.notebook_file import read_notebook
 from nbflow.manifest.notebooks import INJECTED_TAG
+from nbflow.manifest.text_notebook import is_text_notebook, parse_text
 from nbflow.plan import check_step_ids
 from nbflow.secrets import Redactor
-from nbflow.store.notebook_layout import NBFORMAT, Layout, find_layout
+from nbflow.store.notebook_layout import NBFORMAT, Layout, TextLayout, find_layout
 from nbflow.store.runs import write_atomic
 
 log = logging.getLogger(__name__)
@@ -42,8 +47,9 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Injected:
-    """What ``inject`` wrote: where, which values, and whether the file's JSON layout
-    could not be kept (``reformatted``: ``git diff`` shows more than the cell)."""
+    """What ``inject`` wrote: where, which values, and whether the file's layout (JSON,
+    or a text notebook's as jupytext writes it) could not be kept (``reformatted``:
+    ``git diff`` shows more than the cell)."""
 
     notebook: Path
     parameters: dict[str, Any]
@@ -59,15 +65,15 @@ def inject(
     parameters = redactor.data(received_parameters(workflow, step_id, run_id, now))
     step = workflow.step(step_id)
     path = workflow.notebook_path(step)
-    data, layout = _read(path)
+    data, layout, kept = _read(path)
     from nbflow.engine.source import injected_cell
 
     index, cell = injected_cell(data, parameters, step.kernel)
     cells = data["cells"]
     had = _injected_index(cells)
     cells[index : index + (had is not None)] = [_as_saved(cell, data, cells)]
-    write_atomic(path, (layout or NBFORMAT).dump(data))
-    return Injected(path, parameters, layout is None)
+    write_atomic(path, layout.dump(data))
+    return Injected(path, parameters, not kept)
 
 
 def remove_injected(workflow: Workflow, step_ids: Iterable[str] = ()) -> list[Path]:
@@ -80,26 +86,32 @@ def remove_injected(workflow: Workflow, step_ids: Iterable[str] = ()) -> list[Pa
     )
     changed = []
     for path in paths:
-        data, layout = _read(path)
+        data, layout, _ = _read(path)
         kept = [c for c in data["cells"] if not _is_injected(c)]
         if len(kept) != len(data["cells"]):
             data["cells"] = kept
-            write_atomic(path, (layout or NBFORMAT).dump(data))
+            write_atomic(path, layout.dump(data))
             changed.append(path)
     return changed
 
 
-def _read(path: Path) -> tuple[dict[str, Any], Layout | None]:
-    """The notebook's JSON as is (not upgraded), and its layout."""
+def _read(path: Path) -> tuple[dict[str, Any], Layout | TextLayout, bool]:
+    """The notebook's JSON as is (not upgraded), the layout to write it back in, and
+    whether that layout reproduces the file."""
     read_notebook(path)  # NotebookError for a notebook a run could not use either
     text = path.read_text(encoding="utf-8")
+    if is_text_notebook(path):
+        data = json.loads(json.dumps(parse_text(path, text)))
+        text_layout = TextLayout(path.suffix)
+        return data, text_layout, text_layout.dump(data) == text
     data = json.loads(text)
     if data.get("nbformat") != 4:
         raise UsageError(
             f"{path}: nbformat {data.get('nbformat')} notebook: nbflow inject writes "
             "nbformat 4 only; open and save it in Jupyter to upgrade it"
         )
-    return data, find_layout(text, data)
+    layout = find_layout(text, data)
+    return data, layout or NBFORMAT, layout is not None
 
 
 def _as_saved(cell: dict[str, Any], data: Mapping[str, Any], cells: list[Any]) -> dict[str, Any]:

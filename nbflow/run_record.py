@@ -8,6 +8,7 @@ so a record read back is equal to the one written.
 from __future__ import annotations
 
 import functools
+import json
 from dataclasses import KW_ONLY, asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -164,8 +165,9 @@ class ItemRecord(ExecutionRecord):
     )  # fmt: skip
 
     def label(self, step_id: str) -> str:
-        """``region[eu]`` for a short one-line string item, else ``region[0]`` (its
-        position: a number in brackets is always the position)."""
+        """``region[eu]`` for a short one-line string item, ``fit[model=svc,depth=1]``
+        for a grid's, else ``region[0]`` (its position: a number in brackets is always
+        the position). See :func:`item_name`."""
         return f"{step_id}[{item_name(self.index, self.value)}]"
 
     @classmethod
@@ -175,9 +177,30 @@ class ItemRecord(ExecutionRecord):
 
 
 def item_name(index: int, value: Any) -> str:
-    """How an item is named to people: its value when a short one-line string, else
-    its position."""
-    return value if isinstance(value, str) and _is_label(value) else str(index)
+    """How an item is named to people: its value when a short one-line string; for a
+    mapping of short plain values (a grid's item), its keys and values,
+    ``model=svc,depth=1``; else its position."""
+    if isinstance(value, str) and _is_label(value):
+        return value
+    if isinstance(value, dict) and value:
+        pairs = [f"{key}={_plain(v)}" for key, v in value.items()]
+        name = ",".join(pairs)
+        if len(name) <= 80 and all(_is_pair(key, v) for key, v in value.items()):
+            return name
+    return str(index)
+
+
+def _plain(value: Any) -> str:
+    """A plain value as YAML would show it: ``svc``, ``1``, ``0.5``, ``true``, ``null``."""
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    return str(value)
+
+
+def _is_pair(key: Any, value: Any) -> bool:
+    plain = isinstance(value, str | int | float) or value is None
+    shown = _plain(value)
+    return plain and isinstance(key, str) and not set(key + shown) & set("[]\n,=") and bool(shown)
 
 
 @dataclass(frozen=True)

@@ -184,6 +184,47 @@ def test_regional_sales_runs_its_regions_in_parallel(examples: Path) -> None:
     assert json.loads((run_dir / "run.json").read_text())["status"] == "succeeded"
 
 
+GRID = ["model=tree,depth=1", "model=tree,depth=3", "model=forest,depth=1", "model=forest,depth=3"]
+
+
+def test_model_grid_fits_every_item_of_its_grid_then_another_grid(examples: Path) -> None:
+    folder = examples / "workflows" / "model-grid"
+
+    assert main(["run", "model-grid", "--jobs", "2"]) == 0
+
+    run_dir, record = latest_run(examples, "model-grid")
+    assert [(s.id, s.status) for s in record.steps] == [
+        (step, StepStatus.SUCCEEDED) for step in ("prepare", "fit", "summary")
+    ]
+    fit = record.step("fit")
+    assert [i.label("fit") for i in fit.items] == [f"fit[{name}]" for name in GRID]
+    assert [i.notebook for i in fit.items] == [f"fit.{n}.ipynb" for n in range(4)]
+    for item in fit.items:  # each executed text notebook is an .ipynb with its outputs
+        executed = json.loads((run_dir / item.notebook).read_text(encoding="utf-8"))
+        assert any(c.get("outputs") for c in executed["cells"] if c["cell_type"] == "code")
+        metrics = json.loads(
+            (
+                folder / "data" / "metrics" / f"{item.value['model']}-{item.value['depth']}.json"
+            ).read_text(encoding="utf-8")
+        )
+        assert metrics == {**item.value, **{k: item.outputs[k] for k in ("accuracy", "f1")}}
+    accuracies = fit.outputs["accuracy"]
+    assert all(0 < a <= 1 for a in accuracies)
+    summary = record.step("summary")
+    assert summary.parameters["accuracies"] == accuracies
+    assert summary.outputs["best_accuracy"] == max(accuracies)
+    assert summary.outputs["best"] in GRID
+    assert "`fit[model=forest,depth=3]`" in (run_dir / "README.md").read_text(encoding="utf-8")
+
+    assert main(["run", "model-grid", "-p", "depths=[2]"]) == 0
+
+    _, second = latest_run(examples, "model-grid")
+    assert [i.label("fit") for i in second.step("fit").items] == [
+        "fit[model=tree,depth=2]",
+        "fit[model=forest,depth=2]",
+    ]
+
+
 APART = "2026-11-20T063000Z-0002"
 
 

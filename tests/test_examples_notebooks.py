@@ -10,23 +10,28 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import json
 import shutil
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import duckdb
+import jupytext
 import nbformat
 import pytest
 from ruamel.yaml import YAML
 
 from nbflow.engine.runner import RunOptions, run_workflow
+from nbflow.manifest.expressions import find_references
 from nbflow.manifest.load import load_manifest
 from nbflow.run_record import RunRecord, RunStatus, StepError, StepStatus
+from nbflow.store.notebook_layout import TextLayout
 
 WORKFLOWS = Path(__file__).resolve().parents[1] / "workflows"
 NOTEBOOKS = sorted(WORKFLOWS.glob("*/*.ipynb"))
 MANIFESTS = sorted(WORKFLOWS.glob("*/workflow.yaml"))
+TEXT_NOTEBOOKS = sorted(WORKFLOWS.glob("model-grid/*.py"))
 RUN_DATE = "2026-11-20"
 
 
@@ -40,7 +45,7 @@ def _parameters_cells(nb: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
 
 def _parameter_names(notebook: Path) -> set[str]:
     """The names the notebook's parameters cell assigns (what papermill can override)."""
-    (cell,) = _parameters_cells(nbformat.read(notebook, as_version=4))
+    (cell,) = _parameters_cells(jupytext.read(notebook))  # an .ipynb or a text notebook
     names = set()
     for node in ast.parse(cell.source).body:
         targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
@@ -91,6 +96,17 @@ def test_notebook_kernel_is_python3(notebook: Path) -> None:
     }
 
 
+@pytest.mark.parametrize("notebook", TEXT_NOTEBOOKS, ids=_id)
+def test_text_notebook_is_stored_as_jupytext_writes_it(notebook: Path) -> None:
+    """So ``nbflow inject`` then ``--remove`` leaves it byte for byte, and its kernel
+    is python3, named in its header."""
+    text = notebook.read_text(encoding="utf-8")
+    nb = jupytext.reads(text, fmt="py:percent")
+    assert TextLayout(".py").dump(json.loads(json.dumps(nb))) == text
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    assert len(_parameters_cells(nb)) == 1
+
+
 # -- every manifest fits its notebooks ------------------------------------------------
 
 
@@ -108,7 +124,10 @@ def test_step_parameters_exist_in_their_notebooks(manifest: Path) -> None:
 @pytest.mark.parametrize("manifest", MANIFESTS, ids=_id)
 def test_workflow_parameters_reach_a_notebook(manifest: Path) -> None:
     spec = _manifest(manifest)
-    defined = set().union(*(_parameter_names(p) for p in manifest.parent.glob("*.ipynb")))
+    notebooks = {manifest.parent / step["notebook"] for step in spec["steps"]}
+    defined = set().union(*(_parameter_names(p) for p in notebooks))
+    sweeps = find_references([step.get("foreach") for step in spec["steps"]])
+    defined |= {ref.name for ref in sweeps if ref.kind == "params"}  # e.g. a grid's values
     assert set(spec.get("parameters", {})) - defined == set()
 
 

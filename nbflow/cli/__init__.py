@@ -44,6 +44,7 @@ COMMANDS = (
     inspect.add_graph,
     inject.add_inject,
     inspect.add_runs,
+    inspect.add_history,
     inspect.add_show,
     inspect.add_diff,
     github.add_comment,

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from nbflow.cli.common import EXIT_OK, load_workflow
 from nbflow.errors import UsageError
+from nbflow.manifest.text_notebook import is_text_notebook
 
 if TYPE_CHECKING:
     from nbflow.cli.common import Commands
@@ -31,8 +32,9 @@ def cmd_inject(args: argparse.Namespace) -> int:
     print(f"{args.step}: injected {names}", file=sys.stderr)
     if done.reformatted:
         print(
-            f"warning: {done.notebook}: its JSON layout is not one nbflow can keep; "
-            "it was rewritten as Jupyter writes notebooks",
+            f"warning: {done.notebook}: its layout is not one nbflow can keep; it was "
+            f"rewritten as {'jupytext' if is_text_notebook(done.notebook) else 'Jupyter'} "
+            "writes notebooks",
             file=sys.stderr,
         )
     print(

@@ -156,6 +156,15 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_history(args: argparse.Namespace) -> int:
+    from nbflow.report.history import render_text
+    from nbflow.store.runs import list_runs
+
+    name = load_workflow(args.workflow).name
+    print(render_text(name, list_runs(current_project(), name, args.branch)))
+    return EXIT_OK
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     from nbflow.report.run_report import render_report
     from nbflow.store.runs import find_record
@@ -239,6 +248,17 @@ def add_runs(commands: Commands) -> None:
     )
     p.add_argument("--json", action="store_true", help="the run records, as one JSON list")
     p.set_defaults(handler=cmd_runs)
+
+
+def add_history(commands: Commands) -> None:
+    p = commands.add_parser(
+        "history", help="a workflow's last runs, status strip and last failure (docs/git.md)"
+    )
+    p.add_argument("workflow", metavar="WORKFLOW", help="a name under workflows/ or a path")
+    p.add_argument(
+        "--branch", action="append", metavar="REF", help="only runs committed on REF (repeatable)"
+    )
+    p.set_defaults(handler=cmd_history)
 
 
 def add_show(commands: Commands) -> None:

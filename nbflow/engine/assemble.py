@@ -16,7 +16,6 @@ with this attempt's; a folder holding another run under the same id is refused.
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -28,10 +27,11 @@ from nbflow.engine.runner import settle_record
 from nbflow.errors import UsageError
 from nbflow.manifest.model import Workflow
 from nbflow.project import Project, project_of_manifest
+from nbflow.report.notebook_changes import diff_with_previous
 from nbflow.report.run_report import render_report
 from nbflow.run_record import SEED_KEYS, RunRecord, parse_time
 from nbflow.store import runs
-from nbflow.store.pieces import read_seed
+from nbflow.store.pieces import copy_notebook, read_seed
 
 MISSING = "no piece: its job did not run, or its piece was not passed to `nbflow assemble`"
 
@@ -54,9 +54,9 @@ def assemble_run(
     _clear_earlier_attempt(folder, seed)
     for step_id, piece in found.items():
         if piece.notebook is not None:
-            shutil.copyfile(piece.notebook, folder / f"{step_id}.ipynb")
+            copy_notebook(piece.notebook, folder / f"{step_id}.ipynb")
         for item in piece.items:
-            shutil.copyfile(item, folder / item.name)
+            copy_notebook(item, folder / item.name)
     record = replace(seed, steps=assembled_steps(found, seed))
     with workflow_lock(project.runs_dir, workflow.name):
         record = settle_record(workflow, record, project, MISSING)
@@ -83,7 +83,7 @@ def _clear_earlier_attempt(folder: Path, seed: RunRecord) -> None:
             f"{json.dumps(earlier[key])}, the seed's {json.dumps(ours[key])}); move it away "
             "or plan a new run"
         )
-    for notebook in folder.glob("*.ipynb"):
+    for notebook in [*folder.glob("*.ipynb"), *folder.glob("*.html")]:
         notebook.unlink()
 
 
@@ -95,5 +95,6 @@ def _end_with_last_step(folder: Path, record: RunRecord) -> RunRecord:
     duration = round((parse_time(end) - parse_time(record.start)).total_seconds(), 3)
     record = replace(record, end=end, duration=duration)
     runs.write_record(folder, record)
-    runs.write_atomic(folder / runs.REPORT_FILE, render_report(record))
+    changes = diff_with_previous(folder.parent.parent, folder, record)
+    runs.write_atomic(folder / runs.REPORT_FILE, render_report(record, notebook_changes=changes))
     return record

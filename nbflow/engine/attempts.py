@@ -23,6 +23,7 @@ from typing import Any
 from nbflow.engine.step import KernelHandle, StepResult, StepTask
 from nbflow.errors import NbflowError, WriteError
 from nbflow.manifest.model import Step
+from nbflow.report.notebook_html import write_step_html
 from nbflow.run_record import (
     Attempt,
     ItemRecord,
@@ -56,7 +57,8 @@ class Attempts:
         earlier = list(current.attempts)  # of the run this one resumes
         new, result, written = self._execute(step, task, len(earlier))
         timings = self._timings(task, written)
-        current = replace(current, timings=timings, notebook=_written(task))
+        html = self._html(step, task)
+        current = replace(current, timings=timings, notebook=_written(task), html=html)
         attempts = earlier + new
         start = attempts[0].start if attempts else current.start
         return replace(
@@ -88,6 +90,7 @@ class Attempts:
             outputs=result.outputs,
             timings=timings,
             notebook=_written(task),
+            html=self._html(step, task),
         )
 
     def stop(self, reason: str) -> None:
@@ -112,7 +115,7 @@ class Attempts:
         for number in range(1, step.retries + 2):
             if number > 1 and not self._wait_before_retry(step, number, earlier):
                 break
-            handle = self.handles[task.step_id] = KernelHandle()
+            handle = self.handles[str(task.output)] = KernelHandle()  # item names may repeat
             result = self._execute_once(task, handle)
             written = written if result.timings is None else result.timings
             attempts.append(
@@ -133,7 +136,7 @@ class Attempts:
                 earlier + number,
                 result.error and result.error.summary,
             )
-        self.handles.pop(task.step_id, None)
+        self.handles.pop(str(task.output), None)
         return attempts, result, written
 
     def _execute_once(self, task: StepTask, handle: KernelHandle) -> StepResult:
@@ -161,6 +164,17 @@ class Attempts:
         except WriteError as exc:
             self.note_write_error(exc)
             return {}
+
+    def _html(self, step: Step, task: StepTask) -> str:
+        """The HTML copy of the executed notebook the step's ``report:`` asks for, made
+        once the notebook is written masked and clean (report/notebook_html.py)."""
+        if not task.output.is_file():
+            return ""
+        try:
+            return write_step_html(step.report, task.output)
+        except WriteError as exc:
+            self.note_write_error(exc)
+            return ""
 
     def _wait_before_retry(self, step: Step, number: int, earlier: int) -> bool:
         """Wait before this process's attempt ``number`` (after ``earlier`` ones of the

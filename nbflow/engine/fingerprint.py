@@ -7,6 +7,8 @@ Design decisions (docs/running.md, "Incremental runs"):
   execution counts and other metadata do not count, so re-saving a notebook after
   running it by hand does not invalidate anything. Markdown counts: it is part of
   the executed notebook a run keeps, and a cached run must not show stale text.
+  A text notebook (jupytext ``.py``, ``.md``) holds no outputs: it counts by its
+  bytes, the file Git keeps.
 - Parameters count as *resolved*: the values the notebook receives, including
   upstream outputs passed through ``${{ steps.X.outputs.Y }}``.
 - The steps a step needs count by their *outputs*, not by their own fingerprints:
@@ -31,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from nbflow.manifest.notebook_file import multiline_text
+from nbflow.manifest.text_notebook import is_text_notebook
 
 VERSION = 1  # bump when the recipe changes: old fingerprints then never match
 
@@ -38,7 +41,10 @@ _source_cache: dict[Path, tuple[tuple[int, int], str]] = {}
 
 
 def notebook_digest(path: Path) -> str:
-    """sha256 of a notebook's cell types, sources and tags (cached per file version)."""
+    """sha256 of a notebook's cell types, sources and tags (cached per file version);
+    of its bytes for a text notebook."""
+    if is_text_notebook(path):
+        return file_digest(path)
     stat = path.stat()
     key = (stat.st_mtime_ns, stat.st_size)
     cached = _source_cache.get(path)

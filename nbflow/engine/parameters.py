@@ -16,7 +16,7 @@ from typing import Any
 
 from nbflow.errors import UsageError
 from nbflow.manifest.expressions import Context, ExpressionError, resolve
-from nbflow.manifest.model import Step, Workflow
+from nbflow.manifest.model import Grid, Step, Workflow, grid_items
 from nbflow.manifest.notebooks import NotebookInfo, inspect_notebook
 from nbflow.manifest.suggestions import did_you_mean
 from nbflow.manifest.values import coerce, parse_declared, resolve_default, type_name
@@ -103,13 +103,25 @@ def resolve_foreach(
     outputs: Mapping[str, Mapping[str, Any] | None],
     run: Mapping[str, Any],
 ) -> list[Any]:
-    """The items of a foreach step, once the steps it needs have finished."""
-    items = resolve(step.foreach, expression_context(workflow, params, outputs, run))
+    """The items of a foreach step, once the steps it needs have finished; a grid's
+    are the cartesian product of its keys' values (engine/sweep.py)."""
+    context = expression_context(workflow, params, outputs, run)
+    where = f"steps[{workflow.steps.index(step)}] ({step.id}).foreach"
+    if not isinstance(step.foreach, Grid):
+        return _resolved_list(step, where, step.foreach, context)
+    axes = {
+        key: _resolved_list(step, f"{where}.grid.{key}", values, context)
+        for key, values in step.foreach.axes
+    }
+    return grid_items(axes)
+
+
+def _resolved_list(step: Step, where: str, value: Any, context: Context) -> list[Any]:
+    items = resolve(value, context)
     if not isinstance(items, list):
         raise ExpressionError(
-            f"{step.foreach_source or step.source}: "
-            f"steps[{workflow.steps.index(step)}] ({step.id}).foreach: "
-            f"{step.foreach} has type {type_name(items)}, not list"
+            f"{step.foreach_source or step.source}: {where}: "
+            f"{value} has type {type_name(items)}, not list"
         )
     return items
 

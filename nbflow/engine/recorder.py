@@ -4,7 +4,8 @@ Every change of a step goes through :meth:`Recorder.update` on the runner's main
 thread: the step is redacted, the record and report are saved (an interrupted run
 leaves an accurate record behind) and the observer is told. Saves can be deferred
 to write once for a burst of changes (cache hits settled in one pass, the final
-record after a write failure).
+record after a write failure). When the run ends, its report gains what changed in
+its notebooks since the previous run (report/notebook_changes.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Protocol
 
 from nbflow.errors import WriteError
+from nbflow.report.run_diff import RunDiff
 from nbflow.run_record import RunRecord, RunStatus, StepRecord, StepStatus, seconds_between, utc_now
 from nbflow.secrets import Redactor
 from nbflow.store import runs
@@ -52,6 +54,7 @@ class Recorder:
         self._deferred = self._pending = False
         # after a write failure saving the record is best effort (the run is stopping)
         self.best_effort = False
+        self._changes: RunDiff | None = None  # the notebooks against the previous run's
 
     def step(self, step_id: str) -> StepRecord:
         return self.record.step(step_id)
@@ -82,6 +85,7 @@ class Recorder:
         end = utc_now()
         duration = seconds_between(self.record.start, end)
         self.record = replace(self.record, status=status, end=end, duration=duration)
+        self._changes = self._notebook_changes()
         self.save()
         if self.observer:
             self.observer.run_finished(self.record)
@@ -94,6 +98,17 @@ class Recorder:
             return step
         redacted = self.redactor.data(self.record.with_step(step).to_json())
         return RunRecord.from_json(redacted).step(step.id)
+
+    def _notebook_changes(self) -> RunDiff | None:
+        """The run's notebooks against the previous run's (runs/<workflow>/<run-id>/:
+        the runs folder is two levels up); None when there is none, or on failure."""
+        from nbflow.report.notebook_changes import diff_with_previous
+
+        try:
+            return diff_with_previous(self.folder.parent.parent, self.folder, self.record)
+        except (OSError, ValueError, KeyError, TypeError) as exc:  # the report goes on
+            log.warning("no notebook changes in the report: %s", exc)
+            return None
 
     def heartbeat(self) -> None:
         """Touch run.json while steps run: if this process dies (``kill -9``), its
@@ -111,7 +126,8 @@ class Recorder:
         self._pending = False
         try:
             runs.write_record(self.folder, self.record)
-            runs.write_atomic(self.folder / runs.REPORT_FILE, render_report(self.record))
+            report = render_report(self.record, notebook_changes=self._changes)
+            runs.write_atomic(self.folder / runs.REPORT_FILE, report)
         except WriteError as exc:
             if not self.best_effort:
                 raise

@@ -58,7 +58,10 @@ def prepare_source(
         info["name"] = _kernel_language(kernel)  # nbclient then sets it from the kernel
     if not parameters:
         _empty_injected(data, kernel)
-    path = folder / f"source-{notebook.name}"  # not the name of papermill's draft
+    # not the name of papermill's draft; an .ipynb for a text notebook too (the
+    # notebook jupytext read from it), which papermill reads without a warning
+    name = notebook.name if notebook.suffix == ".ipynb" else f"{notebook.name}.ipynb"
+    path = folder / f"source-{name}"
     path.write_text(dump_notebook(data), encoding="utf-8")
     return StepSource(path, cell_ids, source.upgraded_from)
 
@@ -101,6 +104,8 @@ def injected_cell(
     language = _language(data.get("metadata", {})) or _kernel_language(kernel)
     nb = nbformat.from_dict(copy.deepcopy(dict(data)))  # type: ignore[no-untyped-call]
     nb.metadata.setdefault("papermill", {})  # as papermill's execute_notebook prepares it
+    for cell in nb.cells:  # as papermill's load_notebook_node: it reads every cell's tags
+        cell.metadata.setdefault("tags", [])
     done = parameterize_notebook(nb, dict(parameters), kernel_name=kernel, language=language)
     index = next(i for i, c in enumerate(done.cells) if INJECTED_TAG in c.metadata.get("tags", ()))
     return index, copy.deepcopy(dict(done.cells[index]))

@@ -6,8 +6,16 @@ Design decisions:
   upstream step's output) into one item per entry; each item is one executor call,
   like a step, so items run concurrently within ``--jobs`` on every executor (local
   kernels, Dask) and the runner stays the single writer of the record.
+- ``foreach: {grid: {model: [svc, forest], depth: [1, 3]}}`` is the cartesian
+  product of its keys' values, the first key varying slowest (itertools.product in
+  the manifest's key order, engine/parameters.py): ``{model: svc, depth: 1}``,
+  ``{model: svc, depth: 3}``, ``{model: forest, depth: 1}``, ``{model: forest,
+  depth: 3}``. Each item is a mapping, read with ``${{ item.KEY }}``;
+  ``${{ item.index }}`` stays its position, so no grid key is named ``index`` (the
+  manifest check refuses it).
 - An item's notebook is ``<step>.<index>.ipynb``: step ids cannot hold a dot, so the
-  name is unambiguous, and an index is file-safe whatever the item's value.
+  name is unambiguous, and an index is file-safe whatever the item's value (a grid
+  item's ``model=svc,depth=1`` names it to people, in logs too: run_record.item_name).
 - The step is failed when an item failed (the other items still finish, and keep
   their notebooks), cancelled when an item was cancelled, cached when every item
   was (see engine/cache.py: items are cached one by one), succeeded otherwise.

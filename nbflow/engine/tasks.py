@@ -19,7 +19,7 @@ from nbflow.engine.step import StepTask
 from nbflow.manifest.expressions import Context
 from nbflow.manifest.model import Step, Workflow
 from nbflow.plan import upstream
-from nbflow.run_record import StepRecord
+from nbflow.run_record import StepRecord, item_name
 from nbflow.secrets import TOKEN_VARIABLES, Redactor
 from nbflow.store.runs import item_notebook
 
@@ -65,7 +65,7 @@ class Tasks:
         )
         name = item_notebook(step.id, item[0]) if item else f"{step.id}.ipynb"
         return StepTask(
-            step_id=f"{step.id}[{item[0]}]" if item else step.id,
+            step_id=f"{step.id}[{item_name(*item)}]" if item else step.id,  # fit[model=svc]
             notebook=self.workflow.notebook_path(step),
             output=self.folder / name,
             cwd=self.workflow.directory,

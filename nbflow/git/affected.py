@@ -142,7 +142,7 @@ def _uses(workflow: Workflow) -> dict[str, set[str]]:
     uses = {}
     for step in workflow.steps:
         cell = set(inspect_notebook(workflow.notebook_path(step)).parameters or ()) & declared
-        used = [dict(step.parameters), step.foreach]
+        used = [dict(step.parameters), step.foreach_data]
         refs = {r.name for r in find_references(used) if r.kind == "params"}
         uses[step.id] = cell | refs
     return uses

@@ -210,13 +210,20 @@ class Git:
         index ``env`` names."""
         self.run("add", "-f", "--", *paths, env=env)
 
-    def check_only_folder(self, parent: str | None, tree: str, folder: str) -> None:
-        """Refuse (a bug if it happens) to commit anything outside the run folder."""
+    def check_only_folder(
+        self, parent: str | None, tree: str, folder: str, also: Sequence[str] = ()
+    ) -> None:
+        """Refuse (a bug if it happens) to commit anything outside the run folder but
+        the files ``also`` names (the workflow's history page)."""
         if parent:
             changed = self.run("diff-tree", "-r", "--name-only", "--no-renames", parent, tree)
         else:
             changed = self.run("ls-tree", "-r", "--name-only", tree)
-        outside = [p for p in changed.splitlines() if p and not p.startswith(f"{folder}/")]
+        outside = [
+            p
+            for p in changed.splitlines()
+            if p and not p.startswith(f"{folder}/") and p not in also
+        ]
         if outside:
             raise StoreError(
                 f"internal error: the run commit would change {', '.join(outside[:5])} outside "

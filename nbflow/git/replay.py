@@ -12,6 +12,9 @@ A run commit changes one run folder. On the new tip that folder is:
   history;
 - a record of another run under the same id: a real conflict. The error names only
   the files that differ, and how the runs differ.
+
+The workflow's history page beside the folder is rendered again on the new tip
+(git/history_page.py), so it lists the runs of both sides.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any
 
 from nbflow.errors import StoreError
 from nbflow.git.commands import Git
+from nbflow.git.history_page import with_history_page
 from nbflow.run_record import SEED_KEYS
 from nbflow.store.runs import RECORD_FILE
 
@@ -41,7 +45,7 @@ def replay_run(git: Git, commit: str, onto: str, where: str, kept: str) -> str:
         return onto
     if theirs:
         _check_same_run(git, (commit, onto), folder, _differing(ours, theirs), (where, kept))
-    tree = _tree_with(git, onto, folder, ours)
+    tree = with_history_page(git, _tree_with(git, onto, folder, ours), folder)
     author = git.run("log", "-1", "--format=%an%x00%ae%x00%aI", commit).strip().split("\0")
     env = dict(
         zip(("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_AUTHOR_DATE"), author, strict=False)
@@ -51,11 +55,15 @@ def replay_run(git: Git, commit: str, onto: str, where: str, kept: str) -> str:
 
 
 def _run_folder(git: Git, commit: str) -> str:
-    """The folder ``commit`` changes (a run commit changes one run folder only)."""
+    """The run folder ``commit`` changes (a run commit changes one run folder, and its
+    workflow's history page beside it): the one holding its run record."""
     raw = git.run(
         "diff-tree", "-r", "-z", "--name-only", "--no-renames", "--root", "--no-commit-id", commit
     )
     paths = [p for p in raw.split("\0") if p]
+    records = [os.path.dirname(p) for p in paths if os.path.basename(p) == RECORD_FILE]
+    if records:
+        return records[0]
     return os.path.commonpath([os.path.dirname(p) or "." for p in paths]) if paths else "."
 
 

@@ -1,25 +1,23 @@
 """Committing runs to Git, and reading Git for the rest of nbflow.
 
-Committing a run (:func:`commit_run`) never touches the user's other work, and
-commits only the files nbflow wrote in the run folder (``store/runs.py:
-written_files``). Commits are built with plumbing and a temporary index
-(``GIT_INDEX_FILE``) filled from the target branch's tree plus those files, then
-``write-tree``, ``commit-tree`` and ``update-ref`` as a compare-and-swap, retried
-up to :data:`REF_ATTEMPTS` times when another commit moved the branch meanwhile.
-On the checked-out branch the real index gains the same files under
-``index.lock`` (``store/index_lock.py``), so staged and unstaged changes elsewhere
-stay exactly as they were and the branch and the index change together. The runs
-branch and pull-request branches are written without switching the checkout.
-Before a push, commits of the user's that the remote lacks are refused, not
-published along with the run.
+Committing a run (:func:`commit_run`) never touches the user's other work, and commits
+only the files nbflow wrote in the run folder (``store/runs.py: written_files``) and the
+workflow's history page (git/history_page.py). Commits are built with plumbing and a
+temporary index (``GIT_INDEX_FILE``) filled from the target branch's tree plus those
+files, then ``write-tree``, ``commit-tree`` and ``update-ref`` as a compare-and-swap,
+retried up to :data:`REF_ATTEMPTS` times when another commit moved the branch meanwhile.
+On the checked-out branch the real index gains the same files under ``index.lock``
+(``git/index_lock.py``), so staged and unstaged changes elsewhere stay exactly as they
+were and the branch and the index change together. The runs branch and pull-request
+branches are written without switching the checkout. Before a push, commits of the
+user's that the remote lacks are refused, not published along with the run.
 
-A rejected push (another run landed first) is retried: fetch, replay the run
-commits on the new tip and push again, up to :data:`PUSH_ATTEMPTS` times
-(store/replay.py): a run folder is added, or replaces an earlier attempt of the
-same run (a re-run of failed jobs on GitHub), in a new commit on top. A folder on
-the remote holding another run under the same id is a real conflict: a
-StoreError naming the files that differ, with the local commit kept. The git
-commands themselves are run by :class:`nbflow.git.commands.Git`.
+A rejected push (another run landed first) is retried: fetch, replay the run commits on
+the new tip and push again, up to :data:`PUSH_ATTEMPTS` times (git/replay.py): a run
+folder is added, or replaces an earlier attempt of the same run (a re-run of failed jobs
+on GitHub), in a new commit on top. A folder on the remote holding another run under the
+same id is a real conflict: a StoreError naming the files that differ, with the local
+commit kept. The git commands themselves are run by :class:`nbflow.git.commands.Git`.
 """
 
 from __future__ import annotations
@@ -36,6 +34,7 @@ from pathlib import Path
 
 from nbflow.errors import StoreError, UnpublishedCommitsError, UsageError
 from nbflow.git.commands import DEFAULT_REMOTE, ZERO_SHA, Git, GitFailure, lock_message
+from nbflow.git.history_page import committed_tree, sync_page
 from nbflow.git.index_lock import IndexLock, IndexLockedError
 from nbflow.git.replay import replay_run
 from nbflow.project import COMMIT_TARGETS, CommitSettings, Project
@@ -237,6 +236,7 @@ class _Committer:
         with IndexLock.hold(self.git, self.record.run_id) as index:
             index.stage(self.paths)
             sha = self._commit_on(ref, lambda: (self.git.rev(ref),) * 2)
+            sync_page(self.git, sha, self.folder, index.env)
             self._update_index(index, sha, branch)
         if not push:
             return CommitResult(sha, branch)
@@ -290,8 +290,7 @@ class _Committer:
         meanwhile, start again from its new value, up to ``attempts`` times."""
         for attempt in range(1, attempts + 1):
             parent, current = base()
-            tree = self.git.tree_with_files(parent, self.paths)
-            self.git.check_only_folder(parent, tree, self.folder)
+            tree = committed_tree(self.git, parent, self.paths, self.folder)
             if parent is not None and tree == self.git.run("rev-parse", f"{parent}^{{tree}}"):
                 log.info("%s is committed already on %s", self.folder, ref)
                 return parent

@@ -84,7 +84,7 @@ def is_matrix(step: Step) -> bool:
     or an expression of parameters and the run's id and date."""
     if not step.is_sweep:
         return False
-    return all(ref.kind in ("params", "run") for ref in find_references(step.foreach))
+    return all(ref.kind in ("params", "run") for ref in find_references(step.foreach_data))
 
 
 def matrix_output(step_id: str) -> str:

@@ -45,7 +45,7 @@ from nbflow.github.install import Setup, project_setup
 from nbflow.github.pins import CHECKOUT, PINS, SETUP_PYTHON, SETUP_UV, Pin, bumped_pins
 from nbflow.manifest.expressions import find_references
 from nbflow.manifest.load import find_manifests, load_manifest
-from nbflow.manifest.model import Parameter, ParamType, Schedule, Step, Workflow
+from nbflow.manifest.model import Grid, Parameter, ParamType, Schedule, Step, Workflow
 from nbflow.manifest.values import DYNAMIC_DEFAULTS
 from nbflow.project import Project
 
@@ -501,9 +501,17 @@ def _item_count(workflow: Workflow, step: Step) -> int | None:
     """How many times ``step`` runs: 1, a sweep's item count, None when unknown."""
     if step.foreach is None:
         return 1
-    if isinstance(step.foreach, tuple):
-        return len(step.foreach)
-    ref = find_references(step.foreach)[0]
+    if isinstance(step.foreach, Grid):
+        counts = [_list_length(workflow, values) for _, values in step.foreach.axes]
+        return None if None in counts else math.prod(c or 0 for c in counts)
+    return _list_length(workflow, step.foreach)
+
+
+def _list_length(workflow: Workflow, values: tuple[Any, ...] | str) -> int | None:
+    """The length of a literal list, or of the list parameter's default it names."""
+    if isinstance(values, tuple):
+        return len(values)
+    ref = find_references(values)[0]
     if ref.kind == "params":
         default = workflow.parameter(ref.name).default
         return len(default) if isinstance(default, list) else None

@@ -28,6 +28,7 @@ from nbflow.manifest.durations import parse_duration
 from nbflow.manifest.model import (
     CiSettings,
     Defaults,
+    Grid,
     Notify,
     Parameter,
     ParamType,
@@ -177,10 +178,18 @@ def _notebook_kernel(path: Path) -> str | None:
         return None
 
 
-def _foreach(value: Any) -> tuple[Any, ...] | str | None:
-    if isinstance(value, list):
-        return tuple(jsonable(item) for item in value)
-    return value if isinstance(value, str) else None
+def _foreach(value: Any) -> tuple[Any, ...] | str | Grid | None:
+    if isinstance(value, Mapping):
+        axes = value.get("grid")
+        if not isinstance(axes, Mapping):
+            return None
+        return Grid(tuple((str(key), _axis(values)) for key, values in axes.items()))
+    return _axis(value) if isinstance(value, list | str) else None
+
+
+def _axis(value: Any) -> tuple[Any, ...] | str:
+    """A literal list of items (or of a grid key's values), or one expression."""
+    return tuple(jsonable(item) for item in value) if isinstance(value, list) else str(value)
 
 
 def _report(spec: Mapping[str, Any], base: ReportSettings | None = None) -> ReportSettings:

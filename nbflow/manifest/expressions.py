@@ -8,6 +8,8 @@ Grammar (whitespace inside the braces is optional)::
     ${{ env.NAME }}                 an environment variable
     ${{ secrets.NAME }}             a secret (read from the environment)
     ${{ item }} / ${{ item.index }} in a ``foreach:`` step: the current item, its position
+    ${{ item.KEY }}                 the value under KEY of an item that is a mapping
+                                    (``index`` is always the position: no key is named so)
 
 A value that is exactly one expression keeps the referenced value's type (an int
 stays an int, a list stays a list), so ``limit: "${{ params.limit }}"`` passes an
@@ -49,7 +51,7 @@ _FORMS = {
     "run": re.compile(r"run\.(id|date)"),
     "env": re.compile(rf"env\.({_NAME})"),
     "secrets": re.compile(rf"secrets\.({_NAME})"),
-    "item": re.compile(r"item(?:\.(index))?"),
+    "item": re.compile(rf"item(?:\.({_NAME}))?"),
 }
 _SHAPES = {
     "params": "${{ params.NAME }}",
@@ -57,7 +59,7 @@ _SHAPES = {
     "run": "${{ run.id }} or ${{ run.date }}",
     "env": "${{ env.NAME }}",
     "secrets": "${{ secrets.NAME }}",
-    "item": "${{ item }} or ${{ item.index }}",
+    "item": "${{ item }}, ${{ item.index }} or ${{ item.KEY }}",
 }
 
 
@@ -71,7 +73,8 @@ class ExpressionError(NbflowError, KeyError):
 @dataclass(frozen=True)
 class Reference:
     """One ``${{ … }}`` reference. ``step`` is set for ``steps.ID.outputs.NAME``; for
-    ``item`` the name is ``""`` (the item itself) or ``"index"``."""
+    ``item`` the name is ``""`` (the item itself), ``"index"`` (its position) or the
+    key of a mapping item."""
 
     kind: str
     name: str
@@ -190,7 +193,7 @@ def lookup(ref: Reference, context: Context) -> Any:
     if ref.kind == "item":
         if context.item is None:
             raise ExpressionError(f"{ref.text}: only a step with `foreach:` has an item")
-        return context.item[0] if ref.name == "index" else context.item[1]
+        return _item_value(ref, *context.item)
     table: Mapping[str, Any] = {
         "params": context.params,
         "run": context.run,
@@ -204,6 +207,20 @@ def lookup(ref: Reference, context: Context) -> Any:
         "secrets": "secret not set in the environment:",
     }[ref.kind]
     return _get(table, ref, what)
+
+
+def _item_value(ref: Reference, index: int, value: Any) -> Any:
+    """The item (``item``), its position (``item.index``) or one of its keys."""
+    if ref.name == "":
+        return value
+    if ref.name == "index":
+        return index
+    if not isinstance(value, Mapping):
+        raise ExpressionError(
+            f"{ref.text}: item {index} is {json.dumps(value, default=str)}, not a mapping "
+            f"with key '{ref.name}'"
+        )
+    return _get(value, ref, f"item {index} has no key")
 
 
 def _get(table: Mapping[str, Any], ref: Reference, what: str) -> Any:

@@ -10,7 +10,8 @@ the folder holding ``workflow.yaml``; the loader keeps them relative and
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+import itertools
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -103,6 +104,33 @@ class WaitFor:
 
 
 @dataclass(frozen=True)
+class Grid:
+    """``foreach: {grid: {KEY: VALUES, …}}``: one item per combination of the values,
+    each a mapping ``{KEY: value, …}``. ``axes`` keep the manifest's order; each
+    holds a literal list, or one expression naming a list (resolved when the step
+    starts)."""
+
+    axes: tuple[tuple[str, tuple[Any, ...] | str], ...]
+
+    def plain(self) -> dict[str, Any]:
+        """The grid as the manifest writes it (``{KEY: [values] | "${{ … }}"}``)."""
+        return {key: list(v) if isinstance(v, tuple) else v for key, v in self.axes}
+
+    def literal_items(self) -> list[dict[str, Any]] | None:
+        """Its items when every key's values are written in the manifest, else None."""
+        if not all(isinstance(values, tuple) for _, values in self.axes):
+            return None
+        return grid_items({key: list(values) for key, values in self.axes})
+
+
+def grid_items(axes: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
+    """The items of a grid whose keys' values are known: one mapping per combination,
+    the first key varying slowest (itertools.product over the keys in manifest order)."""
+    keys = list(axes)
+    return [dict(zip(keys, values, strict=True)) for values in itertools.product(*axes.values())]
+
+
+@dataclass(frozen=True)
 class Step:
     """One notebook run. ``needs`` is already resolved: a step that did not write
     ``needs`` needs the step above it (none for the first step)."""
@@ -130,8 +158,9 @@ class Step:
     cache: bool | None = None  # the step's or the defaults' `cache:`; None: not set
     #: the step's ``report:`` keys over the workflow's (``report:`` or ``defaults.report``)
     report: ReportSettings = ReportSettings()
-    #: ``foreach:``: a literal list, or one expression naming a list; None: run once.
-    foreach: tuple[Any, ...] | str | None = None
+    #: ``foreach:``: a literal list, one expression naming a list, or a grid; None:
+    #: run once.
+    foreach: tuple[Any, ...] | str | Grid | None = None
     foreach_source: Source | None = None
     run_if: RunIf = RunIf.ALL_SUCCEEDED
     #: ``if:``: one ``${{ … }}`` condition (manifest/conditions.py); None: always
@@ -139,6 +168,11 @@ class Step:
     condition_source: Source | None = None
     wait_for: WaitFor | None = None
     sla: float | None = None  # seconds from the step's start; None: none
+
+    @property
+    def foreach_data(self) -> Any:
+        """``foreach:`` as plain data, for walking its expressions (a grid's axes)."""
+        return self.foreach.plain() if isinstance(self.foreach, Grid) else self.foreach
 
     @property
     def is_sweep(self) -> bool:

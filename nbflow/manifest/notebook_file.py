@@ -14,6 +14,9 @@ files:
   from the cell's type and source, so identical inputs give byte-identical executed
   notebooks (nbformat and papermill would give random ones). The notebook is then
   nbformat 4.5.
+- A jupytext text notebook (``.py``, ``.md``) is read with jupytext
+  (:mod:`nbflow.manifest.text_notebook`); :attr:`NotebookFile.cell_lines` then says
+  where each code cell starts in the file, for problems located at its line.
 - The result is checked against nbformat's schema: first with fastjsonschema (fast,
   yes or no; compiled from nbformat's schema file without importing nbformat, whose
   import — traitlets, jsonschema — costs more than checking a hundred notebooks),
@@ -35,8 +38,9 @@ from typing import Any
 
 from nbflow.errors import NbflowError
 from nbflow.manifest.fast_schema import compiled_check
+from nbflow.manifest.text_notebook import cell_lines, is_text_notebook, read_text
 
-__all__ = ["NotebookError", "NotebookFile", "multiline_text", "read_notebook"]
+__all__ = ["NotebookError", "NotebookFile", "cell_place", "multiline_text", "read_notebook"]
 
 FORMAT_DOC = "https://nbformat.readthedocs.io/en/latest/format_description.html"
 MAX_PROBLEMS = 10  # per notebook: the first ones say what is wrong
@@ -57,6 +61,16 @@ class NotebookFile:
 
     data: dict[str, Any]
     upgraded_from: str | None = None  # e.g. "3.0" when nbformat's converter upgraded it
+    #: A text notebook's: the 1-based line of the file where each cell's code starts
+    #: (None for a markdown or empty cell); empty for an ``.ipynb``.
+    cell_lines: tuple[int | None, ...] = ()
+
+
+def cell_place(cell_lines: Sequence[int | None], index: int) -> str:
+    """Where cell ``index`` is, for a message: ``line 7`` in a text notebook whose
+    cell was found in the file (``cell_lines``, see NotebookFile), else ``cell 3``."""
+    line = cell_lines[index] if index < len(cell_lines) else None
+    return f"line {line}" if line is not None else f"cell {index}"
 
 
 def multiline_text(value: Any) -> str:
@@ -67,7 +81,10 @@ def multiline_text(value: Any) -> str:
 
 def read_notebook(path: Path) -> NotebookFile:
     """Read, upgrade and validate the notebook at ``path``; NotebookError if unusable."""
-    data = _parse(path, _read_text(path))
+    text = _read_text(path)
+    if is_text_notebook(path):
+        return _read_text_notebook(path, text)
+    data = _parse(path, text)
     major, minor = _version(path, data)
     upgraded_from = None
     if major == 3:
@@ -75,6 +92,16 @@ def read_notebook(path: Path) -> NotebookFile:
     _give_ids(data)
     _validate(path, data)
     return NotebookFile(data, upgraded_from)
+
+
+def _read_text_notebook(path: Path, text: str) -> NotebookFile:
+    try:
+        data = read_text(path, text)
+    except ValueError as exc:
+        raise NotebookError(f"{path}: {exc}; correct the file as jupytext describes") from None
+    _give_ids(data)
+    _validate(path, data)
+    return NotebookFile(data, cell_lines=cell_lines(text, data["cells"]))
 
 
 def _read_text(path: Path) -> str:

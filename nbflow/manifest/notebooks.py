@@ -25,7 +25,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nbflow.manifest.notebook_file import NotebookError, multiline_text, read_notebook
+from nbflow.manifest.notebook_file import (
+    NotebookError,
+    NotebookFile,
+    cell_place,
+    multiline_text,
+    read_notebook,
+)
 
 __all__ = ["Declared", "NotebookError", "NotebookInfo", "inspect_notebook"]
 
@@ -58,6 +64,12 @@ class NotebookInfo:
     parameters_error: str | None = None
     injected: tuple[int, str] | None = None
     upgraded_from: str | None = None
+    #: A text notebook's line where each cell starts (see NotebookFile.cell_lines).
+    cell_lines: tuple[int | None, ...] = field(default=(), compare=False)
+
+    def where(self, index: int) -> str:
+        """``line 7`` for a cell of a text notebook found in the file, else ``cell 3``."""
+        return cell_place(self.cell_lines, index)
 
 
 _cache: dict[Path, tuple[tuple[int, int], NotebookInfo]] = {}
@@ -75,13 +87,13 @@ def inspect_notebook(path: Path) -> NotebookInfo:
     cached = _cache.get(path)
     if cached and cached[0] == key:
         return cached[1]
-    notebook = read_notebook(path)
-    info = _inspect(notebook.data, notebook.upgraded_from)
+    info = _inspect(read_notebook(path))
     _cache[path] = (key, info)
     return info
 
 
-def _inspect(data: dict[str, Any], upgraded_from: str | None) -> NotebookInfo:
+def _inspect(notebook: NotebookFile) -> NotebookInfo:
+    data = notebook.data
     cells = data["cells"]
     code = [c for c in cells if c["cell_type"] == "code"]
     index = next((i for i, c in enumerate(cells) if _is_parameters(c)), -1)
@@ -92,12 +104,22 @@ def _inspect(data: dict[str, Any], upgraded_from: str | None) -> NotebookInfo:
         records=_records(code),
         kernel=_kernel(data),
         types={} if params is None else _declared_types(params),
-        parameters_error=f"cell {index}, {error}" if error else None,
+        parameters_error=_where_error(notebook, index, *error) if error else None,
         injected=next(
             ((i, _source(c)) for i, c in enumerate(cells) if INJECTED_TAG in _tags(c)), None
         ),
-        upgraded_from=upgraded_from,
+        upgraded_from=notebook.upgraded_from,
+        cell_lines=notebook.cell_lines,
     )
+
+
+def _where_error(notebook: NotebookFile, index: int, line: int, message: str) -> str:
+    """``cell 0, line 2 (…): …`` in an ``.ipynb``; ``line 7 (…): …`` in a text
+    notebook, counted in the file."""
+    start = notebook.cell_lines[index] if index < len(notebook.cell_lines) else None
+    if start is None:
+        return f"cell {index}, line {line}{message}"
+    return f"line {start + line - 1}{message}"
 
 
 def _is_parameters(cell: dict[str, Any]) -> bool:
@@ -127,15 +149,16 @@ def _python(source: str) -> str:
     return "\n".join(lines)
 
 
-def _syntax_error(source: str) -> str | None:
-    """``line 2: '(' was never closed`` for a cell that is not Python, else None."""
+def _syntax_error(source: str) -> tuple[int, str] | None:
+    """``(2, " (y = (): '(' was never closed")``, the line in the cell and what is
+    wrong there, for a cell that is not Python, else None."""
     try:
         ast.parse(_python(source))
     except SyntaxError as exc:
         number, lines = exc.lineno or 0, source.splitlines()
         line = lines[number - 1].strip() if 0 < number <= len(lines) else ""
         shown = f" ({line})" if line else ""
-        return f"line {number}{shown}: {exc.msg}"
+        return number, f"{shown}: {exc.msg}"
     return None
 
 

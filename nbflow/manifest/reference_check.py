@@ -7,8 +7,10 @@ Design decisions:
   ``nbflow.record``) or lists under ``outputs:``, where ``S`` is upstream of the step
   using it. Step outputs only exist in step parameters, ``inputs:``, ``produces:`` and
   ``foreach:``.
-- ``${{ item }}`` and ``${{ item.index }}`` only exist in the parameters, ``inputs:``
-  and ``produces:`` of a step with ``foreach:``.
+- ``${{ item }}``, ``${{ item.index }}`` and ``${{ item.KEY }}`` only exist in the
+  parameters, ``inputs:`` and ``produces:`` of a step with ``foreach:``; a KEY must be
+  a key of every item when the items are known before the run (a grid, a literal
+  list of mappings).
 - A secret never reaches a notebook, not even through ``env.X``: notebooks read
   secrets with ``nbflow.secret(...)``, so a secret is never saved in an executed notebook.
 - :class:`ReferenceCheck` shares the semantic checker's ``needs`` and ``notebooks``
@@ -26,6 +28,7 @@ from typing import Any
 from nbflow.errors import Problem
 from nbflow.manifest import expressions
 from nbflow.manifest.document import Document, KeyPath, as_dict, as_list
+from nbflow.manifest.foreach_check import item_keys
 from nbflow.manifest.notebooks import NotebookInfo
 from nbflow.manifest.suggestions import did_you_mean
 
@@ -97,7 +100,18 @@ class ReferenceCheck:
                 f"{ref.text}: only a step with `foreach:` has an item",
                 f"add `foreach:` to step '{me}' or remove the expression",
             )
-        return None
+        keys = item_keys(self.steps[step_index]["foreach"])
+        if ref.name in ("", "index") or keys is None or ref.name in keys:
+            return None
+        if not keys:
+            return (
+                f"{ref.text}: the items of step '{me}' are not all mappings with keys",
+                "pass the item whole (${{ item }}), or make every item a mapping",
+            )
+        return (
+            f"{ref.text}: the items of step '{me}' have no key '{ref.name}'",
+            did_you_mean(ref.name, keys) or f"their keys are: {', '.join(keys)}",
+        )
 
     def _secret_in_notebook(self, ref: expressions.Reference) -> tuple[str, str] | None:
         declared = [s for s in as_list(self.doc.data.get("secrets")) if isinstance(s, str)]

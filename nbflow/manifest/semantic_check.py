@@ -10,9 +10,7 @@ Design decisions:
   keeps these effective needs, by step index, for building the model.
 - Paths (notebooks, inputs, produces) are relative to the folder holding the manifest, and
   must stay inside it, so a workflow folder can be moved or copied whole.
-- ``foreach:`` is a literal list or exactly one ``${{ params.X }}`` (a list
-  parameter) or ``${{ steps.ID.outputs.NAME }}`` expression; whether an output is
-  a list is only known at run time.
+- ``foreach:`` is checked by :mod:`foreach_check` (a list, one expression, a grid).
 - Notebooks are read by notebooks.py (nbformat's validator, never papermill or Jupyter);
   croniter is imported only when a schedule is checked.
 - ``run_if:``, ``if:``, ``wait_for:`` and ``sla:`` are checked by :mod:`control_check`.
@@ -28,21 +26,21 @@ from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any
 
 from nbflow.errors import Problem
-from nbflow.manifest import expressions
 from nbflow.manifest.builder import build_parameter, needs_sources
 from nbflow.manifest.control_check import ControlCheck
 from nbflow.manifest.document import Document, KeyPath, as_dict, as_list
 from nbflow.manifest.durations import parse_duration
+from nbflow.manifest.foreach_check import ForeachCheck
 from nbflow.manifest.model import Parameter, ParamType, Step
 from nbflow.manifest.notebooks import Declared, NotebookError, NotebookInfo, inspect_notebook
 from nbflow.manifest.reference_check import ReferenceCheck
 from nbflow.manifest.report_check import check_report
 from nbflow.manifest.suggestions import did_you_mean
+from nbflow.manifest.text_notebook import NOTEBOOK_SUFFIXES
 from nbflow.manifest.values import DYNAMIC_DEFAULTS, check_declared, coerce
 
 __all__ = ["SemanticCheck"]
 
-_LISTS = ("params", "steps")  # what a `foreach:` expression may name
 _GLOBS = {"inputs": "input", "produces": "produced"}  # a step's path lists: what errors call them
 
 
@@ -265,7 +263,12 @@ class SemanticCheck:
             self._check_globs((*path, key), noun, as_list(step.get(key)), index)
         self._check_step_parameters(index, step)
         if "foreach" in step:
-            self._check_foreach((*path, "foreach"), step["foreach"], index)
+            ForeachCheck(
+                lambda at, message, fix: self.add(at, message, fix),
+                lambda at, message, fix: self.add(at, message, fix, key=True),
+                lambda at, value: self._check_expressions(at, value, step_index=index),
+                as_dict(self.doc.data.get("parameters")),
+            ).check((*path, "foreach"), step["foreach"])
         self.controls.step(index, step)
 
     def _check_globs(self, path: KeyPath, noun: str, patterns: list[Any], index: int) -> None:
@@ -280,32 +283,6 @@ class SemanticCheck:
                 )
             self._check_expressions((*path, position), pattern, step_index=index)
 
-    def _check_foreach(self, path: KeyPath, foreach: Any, index: int) -> None:
-        """A literal list of items, or one expression naming a list."""
-        if isinstance(foreach, list) and not foreach:
-            self.add(path, "an empty `foreach:` list runs nothing", "list at least one item")
-        if isinstance(foreach, list):
-            self._check_expressions(path, foreach, step_index=index)
-        if not isinstance(foreach, str):
-            return
-        refs = expressions.find_references(foreach)
-        if len(refs) != 1 or foreach.strip() != refs[0].text or refs[0].kind not in _LISTS:
-            self.add(
-                path,
-                f"foreach '{foreach}' is neither a list nor an expression naming one",
-                'write a list ([eu, us]), "${{ params.NAME }}" (a list parameter) '
-                'or "${{ steps.ID.outputs.NAME }}"',
-            )
-            return
-        self._check_expressions(path, foreach, step_index=index)
-        spec = as_dict(as_dict(self.doc.data.get("parameters")).get(refs[0].name))
-        if refs[0].kind == "params" and spec.get("type") not in (None, ParamType.LIST.value):
-            self.add(
-                path,
-                f"{refs[0].text}: parameter '{refs[0].name}' has type {spec['type']}, not list",
-                f"declare it with `type: list` under `parameters: {refs[0].name}:`",
-            )
-
     def _check_notebook(self, index: int, step: dict[str, Any]) -> None:
         notebook = step.get("notebook")
         if not isinstance(notebook, str) or not notebook:
@@ -318,8 +295,12 @@ class SemanticCheck:
                 "use a path relative to the folder holding workflow.yaml, without '..'",
             )
             return
-        if not notebook.endswith(".ipynb"):
-            self.add(path, f"'{notebook}' is not a notebook", "a notebook path ends in .ipynb")
+        if not notebook.endswith(NOTEBOOK_SUFFIXES):
+            self.add(
+                path,
+                f"'{notebook}' is not a notebook",
+                "a notebook path ends in .ipynb, or .py or .md for a jupytext text notebook",
+            )
             return
         if not self.check_notebooks:
             return
@@ -336,7 +317,7 @@ class SemanticCheck:
         if info.injected is not None:
             self.warn(
                 path,
-                _stale_injected(notebook, *info.injected),
+                _stale_injected(notebook, info.where(info.injected[0]), info.injected[1]),
                 f"take it out with `nbflow inject --remove {self.doc.data.get('name')}` or delete "
                 "that cell from the notebook: a run replaces it with the step's parameters",
             )
@@ -349,10 +330,10 @@ class SemanticCheck:
         folder = self.doc.file.parent
         present = [
             p.relative_to(folder).as_posix()
-            for p in folder.glob("**/*.ipynb")
-            if ".ipynb_checkpoints" not in p.parts
+            for p in folder.glob("**/*")
+            if p.suffix in NOTEBOOK_SUFFIXES and ".ipynb_checkpoints" not in p.parts
         ]
-        hint = did_you_mean(step["notebook"], present, lambda path: path.removesuffix(".ipynb"))
+        hint = did_you_mean(step["notebook"], present, lambda path: path.rsplit(".", 1)[0])
         return f"{hint} Or {create}" if hint else create
 
     def _check_step_parameters(self, index: int, step: dict[str, Any]) -> None:
@@ -462,14 +443,14 @@ def _escapes(notebook: str) -> bool:
     )
 
 
-def _stale_injected(notebook: str, cell: int, source: str) -> str:
+def _stale_injected(notebook: str, cell: str, source: str) -> str:
     """The warning for an ``injected-parameters`` cell saved in a notebook."""
     lines = [line.strip() for line in source.splitlines()]
     values = "; ".join(line for line in lines if line and not line.startswith("#")) or "empty"
     shown = values if len(values) <= 120 else values[:117] + "..."
     return (
         f"notebook '{notebook}' keeps an injected-parameters cell left by papermill or "
-        f"Ploomber (cell {cell}: {shown})"
+        f"Ploomber ({cell}: {shown})"
     )
 
 

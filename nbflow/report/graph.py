@@ -24,7 +24,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from nbflow.manifest.model import Step, Workflow
+from nbflow.manifest.model import Grid, Step, Workflow
 from nbflow.plan import topological_order
 from nbflow.run_record import RunRecord, item_name
 
@@ -96,12 +96,22 @@ def graph_nodes(
 def _with_step_details(node: GraphNode, step: Step, files: bool) -> GraphNode:
     if files:
         node = replace(node, reads=step.inputs, writes=step.produces)
-    if isinstance(step.foreach, str):
-        return replace(node, items_from=step.foreach)
-    if step.foreach is not None:
-        names = tuple(item_name(i, value) for i, value in enumerate(step.foreach))
+    foreach = step.foreach
+    if isinstance(foreach, Grid):
+        items = foreach.literal_items()
+        foreach = tuple(items) if items is not None else _grid_text(foreach)
+    if isinstance(foreach, str):
+        return replace(node, items_from=foreach)
+    if foreach is not None:
+        names = tuple(item_name(i, value) for i, value in enumerate(foreach))
         return replace(node, items=len(names), item_names=names)
     return node
+
+
+def _grid_text(grid: Grid) -> str:
+    """``grid model (2) × depth (${{ params.depths }})``: a grid only a run expands."""
+    axes = (f"{k} ({len(v) if isinstance(v, tuple) else v})" for k, v in grid.axes)
+    return "grid " + " × ".join(axes)
 
 
 def record_graph_nodes(record: RunRecord) -> tuple[GraphNode, ...]:

@@ -5,7 +5,9 @@ Design decisions:
 - Cells are matched by their id when both notebooks have ids on every cell (nbformat
   4.5, and every notebook nbflow executes: papermill's cells get stable ids in
   store/notebooks.py), else by position (nbformat 4.4 and older have no ids). A cell
-  only one side has counts when it has outputs.
+  whose id has no partner is paired with the cell at its position when that one has
+  none either: nbflow makes a 4.4 notebook's ids from the cells' source, so an edited
+  cell changes id. A cell only one side has counts when it has outputs.
 - A cell's outputs are compared as lines of text: stream text and ``text/plain`` (or
   ``text/markdown``, ``text/html``, JSON) as they are; an error as ``Name: message``
   (its traceback is noise between two runs: paths, colours); anything binary or rich
@@ -60,15 +62,30 @@ def diff_cells(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[Cell
     order, then the cells only ``before`` had."""
     old, new = _cells(before), _cells(after)
     by_id = _all_have_ids(old) and _all_have_ids(new)
-    keys_old = [_key(c, i, by_id) for i, c in enumerate(old)]
-    keys_new = [_key(c, i, by_id) for i, c in enumerate(new)]
-    found = dict(zip(keys_old, old, strict=True))
+    pairs = _pairs(
+        [_key(c, i, by_id) for i, c in enumerate(old)],
+        [_key(c, i, by_id) for i, c in enumerate(new)],
+    )
     changes = [
-        _change(found.get(k), c, i, by_id)
-        for i, (k, c) in enumerate(zip(keys_new, new, strict=True))
+        _change(old[pairs[i]] if i in pairs else None, c, i, by_id) for i, c in enumerate(new)
     ]
-    gone = [_change(c, None, i, by_id) for k, c, i in _only_in(keys_old, old, set(keys_new))]
+    paired = set(pairs.values())
+    gone = [_change(c, None, i, by_id) for i, c in enumerate(old) if i not in paired]
     return [c for c in changes + gone if c is not None]
+
+
+def _pairs(old: Sequence[str], new: Sequence[str]) -> dict[int, int]:
+    """Which cell of the first notebook each cell of the second is (by index): the one
+    with the same key; else, when neither has a partner, the one at the same position
+    (nbflow gives a 4.4 notebook's cells ids made from their source: an edited cell
+    gets another id, and is still the same cell)."""
+    at = {key: i for i, key in enumerate(old)}
+    pairs = {i: at[key] for i, key in enumerate(new) if key in at}
+    free = set(range(len(old))) - set(pairs.values())
+    for i in range(len(new)):
+        if i not in pairs and i in free:
+            pairs[i] = i
+    return pairs
 
 
 def output_lines(cell: Mapping[str, Any]) -> list[str]:
@@ -138,12 +155,6 @@ def _key(cell: Mapping[str, Any], index: int, by_id: bool) -> str:
     if _is_injected(cell):
         return INJECTED  # papermill's cell: one per notebook, whatever its id
     return str(cell["id"]) if by_id else str(index)
-
-
-def _only_in(
-    keys: Sequence[str], cells: Sequence[Mapping[str, Any]], others: set[str]
-) -> list[tuple[str, Mapping[str, Any], int]]:
-    return [(k, c, i) for i, (k, c) in enumerate(zip(keys, cells, strict=True)) if k not in others]
 
 
 def _cells(notebook: Mapping[str, Any]) -> list[Mapping[str, Any]]:

@@ -16,18 +16,34 @@ Design decisions:
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 
+from nbflow.manifest.model import ReportSettings
 from nbflow.store.runs import write_atomic
 
-__all__ = ["html_path", "write_notebook_html"]
+__all__ = ["html_path", "write_notebook_html", "write_step_html"]
 
 log = logging.getLogger(__name__)
+
+# Items of a sweep finish on parallel threads: nbconvert is imported, and its exporter
+# (traitlets, Jinja) used, by one at a time.
+_LOCK = threading.Lock()
 
 
 def html_path(notebook: Path) -> Path:
     """Where the HTML of ``notebook`` goes: beside it, ``.ipynb`` replaced by ``.html``."""
     return notebook.with_suffix(".html")
+
+
+def write_step_html(settings: ReportSettings, notebook: Path) -> str:
+    """The name of the HTML copy written beside ``notebook`` as a step's ``report:``
+    settings ask; "" when they ask for none or none could be written. WriteError
+    when the file cannot be written (a full disk)."""
+    if not settings.html:
+        return ""
+    path = write_notebook_html(notebook, hide_code=settings.hide_code)
+    return path.name if path else ""
 
 
 def write_notebook_html(notebook: Path, *, hide_code: bool = False) -> Path | None:
@@ -48,6 +64,11 @@ def write_notebook_html(notebook: Path, *, hide_code: bool = False) -> Path | No
 def render_html(notebook: Path, *, hide_code: bool = False) -> str:
     """The HTML nbconvert renders for ``notebook``, code cells' input left out with
     ``hide_code``."""
+    with _LOCK:
+        return _render(notebook, hide_code)
+
+
+def _render(notebook: Path, hide_code: bool) -> str:
     import nbformat
     from nbconvert import HTMLExporter
 

@@ -213,6 +213,7 @@ def _item_views(step: StepRecord) -> list[StepRecord]:
             id=item.label(step.id),
             status=item.status,
             notebook=item.notebook if item.start or item.attempts else "",
+            html=item.html,
             attempts=item.attempts,
             duration=item.duration,
             error=item.error,
@@ -386,7 +387,8 @@ def _notebook_link(step: StepRecord, url: NotebookUrl) -> str:
     started, or no attempt left a notebook, as when its Dask worker was lost)."""
     if not _has_notebook(step):
         return "—"
-    return f"[{_code(step.notebook)}]({url(step.notebook)})"
+    html = f" · [HTML]({url(step.html)})" if step.html else ""  # report: {html: true}
+    return f"[{_code(step.notebook)}]({url(step.notebook)}){html}"
 
 
 def _has_notebook(step: StepRecord) -> bool:

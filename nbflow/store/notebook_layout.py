@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,3 +49,29 @@ def find_layout(text: str, data: Any) -> Layout | None:
         if layout.dump(data) == text:
             return layout
     return None
+
+
+@dataclass(frozen=True)
+class TextLayout:
+    """A jupytext text notebook's format (``.py`` percent or light, ``.md``): the
+    notebook is written back with jupytext, which keeps the format and the metadata
+    filters its ``metadata.jupytext`` names. jupytext writes its own version into a
+    header that has one: the file's is kept, so a teammate's older jupytext is no diff."""
+
+    suffix: str
+
+    def dump(self, data: Any) -> str:
+        """``data`` (the notebook jupytext read, as JSON data) as the file's text."""
+        import jupytext
+        import nbformat
+
+        notebook = nbformat.from_dict(data)  # type: ignore[no-untyped-call]
+        text = str(jupytext.writes(notebook, fmt=self.suffix))
+        jupytext_data = data.get("metadata", {}).get("jupytext", {})
+        kept = jupytext_data.get("text_representation", {}).get("jupytext_version")
+        if isinstance(kept, str):
+            text = _VERSION.sub(lambda m: m.group(1) + kept, text, count=1)
+        return text
+
+
+_VERSION = re.compile(r"^(\W*\s+jupytext_version: ).*$", re.MULTILINE)

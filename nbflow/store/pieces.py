@@ -138,10 +138,10 @@ def write_piece(
     records of the steps it ran after."""
     folder.mkdir(parents=True, exist_ok=True)
     if notebook is not None and notebook.is_file():
-        shutil.copyfile(notebook, folder / f"{step.id}.ipynb")
+        copy_notebook(notebook, folder / f"{step.id}.ipynb")
     for item in items:
         if item.is_file():
-            shutil.copyfile(item, folder / item.name)
+            copy_notebook(item, folder / item.name)
     data = {"workflow": record.workflow, "run_id": record.run_id, **step.to_json()}
     if upstream:
         data["upstream"] = {k: _without_timings(v.to_json()) for k, v in upstream.items()}
@@ -151,6 +151,15 @@ def write_piece(
         path = folder / f"{step.id}.part-{part[0]}.json"
     write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     return path
+
+
+def copy_notebook(source: Path, target: Path) -> None:
+    """Copy an executed notebook, and its HTML copy beside it when there is one
+    (``report: {html: true}``): the two travel together."""
+    shutil.copyfile(source, target)
+    html = source.with_suffix(".html")
+    if html.is_file():
+        shutil.copyfile(html, target.with_suffix(".html"))
 
 
 def _without_timings(step: dict[str, Any]) -> dict[str, Any]:

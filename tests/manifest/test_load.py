@@ -570,11 +570,11 @@ def test_expressions_in_step_paths_are_checked(folder: Path, key: str) -> None:
     ]
 
 
-def test_notebook_must_be_ipynb(folder: Path) -> None:
-    path = write_manifest(folder, "name: demo\nsteps:\n  - id: a\n    notebook: a.py\n")
+def test_notebook_must_be_ipynb_or_a_text_notebook(folder: Path) -> None:
+    path = write_manifest(folder, "name: demo\nsteps:\n  - id: a\n    notebook: a.txt\n")
     assert one_problem(path) == (
-        f"{path}:4:15: steps[0] (a).notebook: 'a.py' is not a notebook; "
-        "a notebook path ends in .ipynb"
+        f"{path}:4:15: steps[0] (a).notebook: 'a.txt' is not a notebook; "
+        "a notebook path ends in .ipynb, or .py or .md for a jupytext text notebook"
     )
 
 

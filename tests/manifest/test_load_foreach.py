@@ -56,8 +56,8 @@ def test_foreach_that_is_not_a_list_or_expression(folder: Path) -> None:
     path = write_manifest(folder, HEAD + "    foreach: {x: 1}\n")
 
     assert problems(path) == [
-        f"{path}:8:14: steps[0] (a).foreach: expected a list, or an expression naming a list "
-        'such as "${{ params.regions }}", got dict'
+        f"{path}:8:14: steps[0] (a).foreach: missing required key 'grid'",
+        f"{path}:8:15: steps[0] (a).foreach.x: unknown key 'x'; allowed keys: grid",
     ]
 
 
@@ -137,13 +137,23 @@ def test_item_inside_a_literal_foreach_list(folder: Path) -> None:
 
 
 def test_malformed_item_expression(folder: Path) -> None:
+    path = write_manifest(folder, HEAD + "    foreach: [1]\n    parameters: {x: '${{ item.2 }}'}\n")
+
+    assert problems(path) == [
+        f"{path}:9:21: steps[0] (a).parameters.x: malformed expression '${{{{ item.2 }}}}'; "
+        "expected ${{ item }}, ${{ item.index }} or ${{ item.KEY }}"
+    ]
+
+
+def test_item_key_of_items_that_are_no_mappings(folder: Path) -> None:
     path = write_manifest(
         folder, HEAD + "    foreach: [1]\n    parameters: {x: '${{ item.key }}'}\n"
     )
 
     assert problems(path) == [
-        f"{path}:9:21: steps[0] (a).parameters.x: malformed expression '${{{{ item.key }}}}'; "
-        "expected ${{ item }} or ${{ item.index }}"
+        f"{path}:9:21: steps[0] (a).parameters.x: ${{{{ item.key }}}}: the items of step 'a' "
+        "are not all mappings with keys; pass the item whole (${{ item }}), or make every "
+        "item a mapping"
     ]
 
 

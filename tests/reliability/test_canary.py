@@ -132,6 +132,7 @@ def leaky_workflow(root: Path, down_url: str) -> Path:
           api_key: {{type: str, default: none}}
           limit: {{type: int, default: 0}}
         secrets: [CANARY_TOKEN, ESC_TOKEN, PIN_TOKEN]
+        report: {{html: true}}
         steps:
           - {{id: show, notebook: show.ipynb, produces: ["out/*"]}}
           - {{id: fails, notebook: fails.ipynb, needs: []}}
@@ -212,6 +213,13 @@ def test_canary_secret_reaches_no_output(project: Path, receiver: Receiver, tmp_
     }
     assert record.parameters == {"api_key": "***", "limit": "***"}
     assert show.parameters == {"api_key": "***", "limit": "***", "token": "***"}
+    # an HTML copy of each notebook (report: {html: true}), checked below with the rest
+    assert sorted(p.name for p in run_dir.glob("*.html")) == [
+        "dies.html",
+        "fails.html",
+        "show.html",
+    ]
+    assert "***" in (run_dir / "show.html").read_text(encoding="utf-8")
     # still valid Python: the masked number is a string
     assert injected_parameters(run_dir / "show.ipynb") == (
         '# Parameters\napi_key = "***"\nlimit = "***"\ntoken = "***"\n'
@@ -395,6 +403,7 @@ def test_canary_secret_reaches_no_commit(git_repo: Path, receiver: Receiver) -> 
     for repo in (git_repo, origin):
         log = history(repo)
         assert b"runs/leak/" in log  # both runs were committed there
+        assert b"/show.html" in log  # with the notebooks' HTML copies
         for canary in CANARIES:
             assert_no_canary(log, canary)
 

@@ -7,9 +7,10 @@ import re
 from pathlib import Path
 
 import pytest
-from helpers import two_runs
+from helpers import two_runs, write_manifest, write_notebook
 
 from nbflow.cli import main
+from nbflow.store.runs import iter_run_dirs
 
 
 def diff(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
@@ -84,3 +85,31 @@ def test_bad_run_names_are_usage_errors(project: Path, capsys: pytest.CaptureFix
     ]:
         assert main(["diff", *args]) == 2
         assert message in capsys.readouterr().err
+
+
+def test_an_edited_cell_of_an_nbformat_4_4_notebook_is_the_same_cell(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A 4.4 notebook has no cell ids; nbflow makes them from each cell's source, so an
+    edited cell gets another id: it is paired by position, and reported changed."""
+    folder = project / "workflows" / "old"
+    write_manifest(folder, "name: old\nsteps:\n  - {id: old, notebook: old.ipynb}\n")
+    for total in ("x", "x + 1"):  # the second run's cell is edited
+        path = write_notebook(folder / "old.ipynb", "x = 1", [f"print('total', {total})"])
+        notebook = json.loads(path.read_text(encoding="utf-8"))
+        for cell in notebook["cells"]:
+            del cell["id"]
+        path.write_text(json.dumps({**notebook, "nbformat_minor": 4}), encoding="utf-8")
+        assert main(["run", "old"]) == 0
+
+    code, out = diff(capsys, "previous", "latest")
+
+    latest = list(iter_run_dirs(project / "runs", "old"))[-1]
+    edited = json.loads((latest / "old.ipynb").read_text())["cells"][1]["id"]
+    assert code == 0
+    assert out.splitlines()[1:] == [
+        "old.ipynb (old): 1 cell changed",
+        f"  cell 1 (id {edited}): outputs changed",
+        "    - total 1",
+        "    + total 2",
+    ]

@@ -33,6 +33,7 @@ def test_the_second_run_shows_the_cells_that_changed_linked_to_its_notebook(
     )
     report = render_report(read_record(b), notebook_changes=diff)
     assert report.endswith(section + "\n")
+    assert (b / "README.md").read_text(encoding="utf-8") == report  # the run wrote it so
 
 
 def test_the_first_run_has_no_section(project: Path) -> None:
@@ -40,6 +41,7 @@ def test_the_first_run_has_no_section(project: Path) -> None:
     assert diff_with_previous(project / "runs", a, read_record(a)) is None
     assert render_notebook_changes(None) == ""
     assert "What changed in the notebooks" not in render_report(read_record(a))
+    assert "What changed in the notebooks" not in (a / "README.md").read_text(encoding="utf-8")
 
 
 def test_cells_and_lines_are_capped_and_the_section_cut_at_a_fence(

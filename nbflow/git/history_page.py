@@ -1,0 +1,75 @@
+"""The history page of a workflow added to a run commit's tree.
+
+A run commit changes its run folder ``runs/<wf>/<run-id>/`` and, beside it, the
+workflow's page ``runs/<wf>/README.md`` and chart ``runs/<wf>/durations.svg``
+(report/history.py), rendered from every run record in the tree being committed.
+The replay after a rejected push (git/replay.py) renders them again on the new tip,
+so the page never conflicts: it lists the runs the branch holds.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from nbflow.git.commands import Git
+from nbflow.report.history import CHART, PAGE, render_page
+from nbflow.run_record import RunRecord
+from nbflow.store.runs import RECORD_FILE, RUN_ID_PATTERN
+
+
+def page_paths(run_folder: str) -> tuple[str, ...]:
+    """The page files a commit of ``run_folder`` (``runs/<wf>/<run-id>``) writes."""
+    folder = posixpath.dirname(run_folder)
+    return tuple(f"{folder}/{name}" if folder else name for name in (PAGE, CHART))
+
+
+def committed_tree(git: Git, parent: str | None, paths: Sequence[str], run_folder: str) -> str:
+    """The tree of a run commit on ``parent``: ``paths`` from the work tree and the
+    workflow's page; refused (a bug) when it would change anything else."""
+    tree = with_history_page(git, git.tree_with_files(parent, paths), run_folder)
+    git.check_only_folder(parent, tree, run_folder, page_paths(run_folder))
+    return tree
+
+
+def with_history_page(git: Git, tree: str, run_folder: str) -> str:
+    """``tree`` with the page of ``run_folder``'s workflow rendered from its records."""
+    folder = posixpath.dirname(run_folder)
+    records = []
+    for path, data in git.files_named(tree, folder, RECORD_FILE):
+        parts = path.removeprefix(f"{folder}/").split("/")
+        if len(parts) == 2 and RUN_ID_PATTERN.match(parts[0]):
+            try:
+                records.append(RunRecord.from_json(json.loads(data.decode("utf-8"))))
+            except (KeyError, TypeError, ValueError):
+                continue  # an unreadable record is left off the page
+    files = render_page(posixpath.basename(folder), records)
+    with tempfile.TemporaryDirectory(prefix="nbflow-page-") as tmp:
+        infos = []
+        for name, text in files.items():
+            written = Path(tmp) / name
+            written.write_text(text, encoding="utf-8")
+            blob = git.run("hash-object", "-w", "--", str(written)).strip()
+            infos += ["--cacheinfo", f"100644,{blob},{folder}/{name}"]
+        env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
+        git.run("read-tree", tree, env=env)
+        git.run("update-index", "--add", *infos, env=env)
+        return git.run("write-tree", env=env).strip()
+
+
+def sync_page(git: Git, commit: str, run_folder: str, index_env: dict[str, str]) -> None:
+    """After a commit on the checked-out branch: the page's files in the index being
+    prepared (``index_env``) and in the work tree as committed, so ``git status``
+    shows nothing for them."""
+    paths = page_paths(run_folder)
+    entries = []
+    for path in paths:
+        blob = git.run("rev-parse", f"{commit}:{path}").strip()
+        entries += ["--cacheinfo", f"100644,{blob},{path}"]
+        target = git.top / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(git.run("show", f"{commit}:{path}") + "\n", encoding="utf-8")
+    git.run("update-index", "--add", *entries, env=index_env)
