@@ -1,4 +1,5 @@
-"""Notify when a run ends: the manifest's ``notify:`` URLs, sent through Apprise.
+"""Notify when a run ends (the manifest's ``notify:`` URLs, sent through Apprise), and
+when it misses an SLA while it runs (``notify.on_sla_miss``).
 
 Design decisions:
 
@@ -32,10 +33,17 @@ from urllib.parse import quote, unquote
 from nbflow.manifest.expressions import Context, ExpressionError, find_references, resolve
 from nbflow.manifest.model import Workflow
 from nbflow.project import project_of_manifest
-from nbflow.report.run_report import strip_ansi
-from nbflow.run_record import RunRecord, RunStatus, StepRecord, StepStatus
+from nbflow.report.run_report import format_duration, strip_ansi
+from nbflow.run_record import RunRecord, RunStatus, SlaMiss, StepRecord, StepStatus
 
-__all__ = ["TIMEOUT_SECONDS", "Delivery", "default_notebook_url", "notify_run", "redact_url"]
+__all__ = [
+    "TIMEOUT_SECONDS",
+    "Delivery",
+    "default_notebook_url",
+    "notify_run",
+    "notify_sla_miss",
+    "redact_url",
+]
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +92,32 @@ def notify_run(
         title, body = _title(record), _body(record, url, env)
         resolved = [u for u in (_resolve_url(t, workflow, record, env) for t in urls) if u]
         return [_deliver(u, title, body, _notify_type(record)) for u in resolved]
+    except Exception as exc:  # a bug here must not fail the run
+        log.warning("notify: not notifying after an internal error (a bug): %s", type(exc).__name__)
+        return []
+
+
+def notify_sla_miss(
+    workflow: Workflow, record: RunRecord, miss: SlaMiss, *, env: Mapping[str, str]
+) -> list[Delivery]:
+    """Send the ``on_sla_miss`` notifications for ``miss`` while ``record`` runs;
+    never raises (the run goes on whatever happens here)."""
+    try:
+        urls = workflow.notify.on_sla_miss
+        if not urls:
+            return []
+        url = default_notebook_url(workflow, record, env)
+        sla = format_duration(miss.sla)
+        title = f"nbflow: {record.workflow}: {miss.what} missed its SLA ({sla})"
+        running = [s.id for s in record.steps if s.status == StepStatus.RUNNING]
+        lines = [
+            f"Workflow {_code(record.workflow)} · run {_code(record.run_id)} · "
+            f"{miss.what} is still going past its SLA of {sla}.",
+            "Running: " + (", ".join(_code(s) for s in running) or "nothing (waiting)"),
+            f"Report: {url('README.md')}",
+        ]
+        resolved = [u for u in (_resolve_url(t, workflow, record, env) for t in urls) if u]
+        return [_deliver(u, title, "\n\n".join(lines), "warning") for u in resolved]
     except Exception as exc:  # a bug here must not fail the run
         log.warning("notify: not notifying after an internal error (a bug): %s", type(exc).__name__)
         return []

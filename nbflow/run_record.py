@@ -245,6 +245,21 @@ class StepRecord(ExecutionRecord):
 
 
 @dataclass(frozen=True)
+class SlaMiss:
+    """A run (``step`` None) or a step still going past its ``sla:`` (seconds), seen
+    ``at`` that moment; the notification is sent once per miss."""
+
+    step: str | None
+    sla: float
+    at: str
+
+    @property
+    def what(self) -> str:
+        """``the run`` or ``step 'load'``."""
+        return "the run" if self.step is None else f"step '{self.step}'"
+
+
+@dataclass(frozen=True)
 class RunRecord:
     workflow: str
     run_id: str
@@ -267,6 +282,8 @@ class RunRecord:
     #: since logical time exists; None only in older records (:attr:`logical` is then
     #: the start).
     logical_time: str | None = None
+    #: SLAs exceeded while the run went on; in ``run.json`` only when there are some.
+    sla_misses: tuple[SlaMiss, ...] = ()
 
     def step(self, step_id: str) -> StepRecord:
         return self._steps_by_id[step_id]
@@ -305,6 +322,8 @@ class RunRecord:
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         uncommitted, logical = data.pop("uncommitted"), data.pop("logical_time")
+        if not data["sla_misses"]:
+            del data["sla_misses"]
         data = {**data, "steps": tuple(StepRecord._in_json_order(s) for s in data["steps"])}
         if logical is not None:  # after the start; an older record is read back as it was
             data = _insert_after(data, "start", {"logical_time": logical})
@@ -319,6 +338,7 @@ class RunRecord:
         values = {k: v for k, v in data.items() if k in known and k != "steps"}
         values["status"] = RunStatus(values["status"])
         values["uncommitted"] = tuple(data.get("uncommitted", ()))
+        values["sla_misses"] = tuple(SlaMiss(**m) for m in data.get("sla_misses", ()))
         return cls(**values, steps=steps)
 
 

@@ -65,6 +65,16 @@ def write_manifest(folder: Path, text: str) -> Path:
     return path
 
 
+def manifest_problems(path: Path) -> list[str]:
+    """The problems loading the manifest at ``path`` reports, as printed."""
+    from nbflow.errors import ManifestError
+    from nbflow.manifest.load import load_manifest
+
+    with pytest.raises(ManifestError) as exc:
+        load_manifest(path)
+    return [str(p) for p in exc.value.problems]
+
+
 def latest_run(root: Path, workflow: str) -> tuple[Path, Any]:
     """The newest run folder of ``workflow`` under ``root/runs`` and its record."""
     from nbflow.store.runs import iter_run_dirs, read_record

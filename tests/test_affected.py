@@ -211,6 +211,24 @@ def test_changes_only_under_runs_affect_nothing(
     assert capsys.readouterr() == ("", "no workflow affected by HEAD~2..HEAD\n")
 
 
+def test_changed_with_a_workflow_named_runs_only_that_one(
+    project_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project_repo / "README.md").write_text("x\n", encoding="utf-8")
+    base = commit_all(project_repo, "first")
+    for name in ("alpha", "beta", "gamma"):  # beta, named, sorts between the others
+        folder = project_repo / "workflows" / name
+        write_notebook(folder / "only.ipynb", None, ["1"])
+        write_manifest(folder, f"name: {name}\nsteps:\n  - id: only\n    notebook: only.ipynb\n")
+    commit_all(project_repo, "three workflows")
+    assert affected(capsys, f"{base}..HEAD") == ("alpha: only\nbeta: only\ngamma: only\n", "")
+
+    assert main(["run", "beta", "--changed", f"{base}..HEAD"]) == 0
+
+    assert latest_run(project_repo, "beta")[1].status.value == "succeeded"
+    assert sorted(p.name for p in (project_repo / "runs").iterdir()) == ["beta"]
+
+
 def test_first_commit_from_the_empty_tree(
     project_repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -231,8 +249,14 @@ def test_unknown_revision_is_an_error(
     assert capsys.readouterr().err == "error: HEAD~1..HEAD: unknown revision 'HEAD~1'\n"
 
 
-def test_changed_rejects_steps(project_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["run", "--changed", "HEAD~1..HEAD", "--steps", "a"]) == 2
+@pytest.mark.parametrize(
+    "option",
+    [["--steps", "a"], ["--resume", "2026-11-23T000000Z-ab12"], ["--schedule", "0 0 * * *"]],
+)
+def test_changed_rejects_steps(
+    project_repo: Path, capsys: pytest.CaptureFixture[str], option: list[str]
+) -> None:
+    assert main(["run", "--changed", "HEAD~1..HEAD", *option]) == 2
     assert capsys.readouterr().err == (
         "error: --changed chooses the steps: drop --steps, --resume, --schedule\n"
     )

@@ -88,7 +88,8 @@ def test_validate_passes_on_the_examples(project: Path, capsys: pytest.CaptureFi
     assert out == ""
     root = project.resolve()
     assert err.splitlines() == [
-        f"ok {root}/workflows/finance-daily/workflow.yaml (6 steps)",
+        f"ok {root}/workflows/finance-daily/workflow.yaml (7 steps)",
+        f"ok {root}/workflows/model-grid/workflow.yaml (3 steps)",
         f"ok {root}/workflows/regional-sales/workflow.yaml (4 steps)",
     ]
 

@@ -290,6 +290,30 @@ def test_resume_refuses_new_parameters(
     )
 
 
+def test_resume_naming_another_workflow_exits_2_and_naming_its_own_goes_on(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("alpha", "beta", "gamma"):  # the run is beta's, between the others
+        one_step(project, name)
+    write_run(project, "2026-11-23T000000Z-ab12", workflow="beta")
+
+    refused = [
+        main(["run", name, "--resume", "2026-11-23T000000Z-ab12"]) for name in ("alpha", "gamma")
+    ]
+    refusals = capsys.readouterr().err
+    resumed = main(["run", "beta", "--resume", "2026-11-23T000000Z-ab12"])
+
+    assert (refused, refusals) == (
+        [2, 2],
+        "error: run 2026-11-23T000000Z-ab12 belongs to workflow 'beta'\n" * 2,
+    )
+    assert (resumed, capsys.readouterr().err) == (
+        0,
+        "nbflow: run 2026-11-23T000000Z-ab12 of beta succeeded already: nothing left to "
+        "resume; its folder is unchanged (commit it with `nbflow commit RUN` if needed)\n",
+    )
+
+
 def test_resume_of_an_unknown_run_exits_2(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from helpers import cell_outputs, commit_all, comparable, copy_examples, latest_run
+from helpers import commit_all, comparable, copy_examples, latest_run
 
 from nbflow.cli import main
 from nbflow.run_record import RunStatus, StepStatus, parse_time
@@ -30,6 +30,7 @@ FINANCE_STEPS = [
     "load_warehouse",
     "build_view",
     "cleanup",
+    "alert",
 ]
 
 
@@ -41,8 +42,13 @@ def test_finance_daily_loads_the_day_then_stops_on_missing_exports(examples: Pat
     _, record = latest_run(examples, "finance-daily")
     assert record.status == RunStatus.SUCCEEDED
     assert [(s.id, s.status) for s in record.steps] == [
-        (step, StepStatus.SUCCEEDED) for step in FINANCE_STEPS
+        (step, StepStatus.SKIPPED if step == "alert" else StepStatus.SUCCEEDED)
+        for step in FINANCE_STEPS
     ]
+    assert record.step("alert").reason == "run_if any_failed: no step it needs failed"
+    assert record.step("check_sources").reason.startswith(
+        "run_if none_failed: none failed; waited "
+    )
     assert record.parameters["run_date"] == "2026-11-20"
     rows = record.step("check_sources").outputs["rows"]
     assert rows > 0
@@ -59,6 +65,13 @@ def test_finance_daily_loads_the_day_then_stops_on_missing_exports(examples: Pat
     assert len(record.step("cleanup").outputs["deleted"]) == 3
     assert not (folder / "data" / "raw" / "2026-11-20").exists()
 
+    # no sample and no real exports: check_sources waits for them, then fails; the
+    # example waits 2h, this copy a second
+    manifest = folder / "workflow.yaml"
+    text = manifest.read_text(encoding="utf-8")
+    manifest.write_text(
+        text.replace("timeout: 2h", "timeout: 1s").replace("every: 1m", "every: 0.2")
+    )
     code = main(
         ["run", "finance-daily", "-p", "run_date=2026-11-21", "-p", "generate_sample=false"]
     )
@@ -67,32 +80,39 @@ def test_finance_daily_loads_the_day_then_stops_on_missing_exports(examples: Pat
     run_dir, failed = latest_run(examples, "finance-daily")
     assert failed.status == RunStatus.FAILED
     assert failed.parameters["generate_sample"] is False
+    generate = failed.step("generate_sample")
+    assert (generate.status, generate.reason) == (
+        StepStatus.SKIPPED,
+        "condition false: ${{ params.generate_sample }} (params.generate_sample = False)",
+    )
     check = failed.step("check_sources")
     assert check.status == StepStatus.FAILED
-    assert check.error is not None
-    assert (check.error.ename, check.error.cell) == ("BadSource", 7)
-    assert check.error.evalue.startswith(
-        "3 of 3 source files for 2026-11-21 are not usable:\n"
-        f"- data/raw/2026-11-21/paypal.csv: missing; expected the day's export with header "
-        f"{PAYPAL_HEADER}\n"
+    assert check.error is not None and check.error.ename == "WaitTimeout"
+    raw = "data/raw/2026-11-21"
+    assert check.reason == (
+        f"wait_for: timed out after 1.0 s; never appeared: {raw}/paypal.csv, "
+        f"{raw}/stripe.csv, {raw}/mastercard.csv"
     )
-    assert failed.step("generate_sample").status == StepStatus.SUCCEEDED
-    assert [(s.id, s.status, s.reason) for s in failed.steps[2:]] == [
+    assert [(s.id, s.status, s.reason) for s in failed.steps[2:6]] == [
         ("transform", StepStatus.SKIPPED, "needs 'check_sources', which failed"),
         ("load_warehouse", StepStatus.SKIPPED, "needs 'transform', which skipped"),
         ("build_view", StepStatus.SKIPPED, "needs 'load_warehouse', which skipped"),
         ("cleanup", StepStatus.SKIPPED, "needs 'build_view', which skipped"),
     ]
-    errors = [
-        o
-        for o in cell_outputs(run_dir / "check_sources.ipynb", "rows, problems = {}")
-        if o["output_type"] == "error"
-    ]
-    assert [(o["ename"], o["evalue"]) for o in errors] == [("BadSource", check.error.evalue)]
-    assert sorted(p.name for p in run_dir.glob("*.ipynb")) == [
-        "check_sources.ipynb",
-        "generate_sample.ipynb",
-    ]
+    alert = failed.step("alert")
+    assert (alert.status, alert.reason) == (
+        StepStatus.SUCCEEDED,
+        "run_if any_failed: 'cleanup' skipped after a failure",
+    )
+    marker = json.loads((folder / "data" / "alerts" / "2026-11-21.json").read_text())
+    assert marker == {
+        "run_date": "2026-11-21",
+        "run_id": failed.run_id,
+        "status": "incomplete",
+        "raw_exports_kept": [],
+        "report": f"runs/finance-daily/{failed.run_id}/README.md",
+    }
+    assert sorted(p.name for p in run_dir.glob("*.ipynb")) == ["alert.ipynb"]
 
 
 def test_finance_daily_changed_transform_makes_the_deleted_exports_again(
@@ -128,6 +148,7 @@ def test_finance_daily_changed_transform_makes_the_deleted_exports_again(
     assert statuses == {
         **{step: StepStatus.SUCCEEDED for step in FINANCE_STEPS},
         "check_sources": StepStatus.SKIPPED,
+        "alert": StepStatus.SKIPPED,
     }
     assert record.step("check_sources").reason == f"not selected; outputs from run {first.name}"
     rows = read_record(first).step("check_sources").outputs["rows"]

@@ -344,6 +344,31 @@ def test_open_pull_request_updates_the_one_already_open(
     assert patched.body == {"title": created.body["title"], "body": created.body["body"]}
 
 
+def test_an_open_pull_request_whose_report_differs_is_edited(
+    github_stub: GitHubStub, settings: GitHubSettings
+) -> None:
+    """The run committed again (a later attempt under the same id): the pull request
+    open for its branch carries the earlier attempt's report, which differs at its
+    end; any difference in title or body is edited, whichever sorts first."""
+    api = github_stub.url
+    github_stub.reply("POST", PULLS, pull_json(api, REPO, 9, BRANCH), status=201)
+    open_pr(settings)
+    title, body = (github_stub.requests[0].body[k] for k in ("title", "body"))
+    exists = {
+        "message": "Validation Failed",
+        "errors": [{"message": f"A pull request already exists for octo:{BRANCH}."}],
+    }
+    earlier = pull_json(api, REPO, 9, BRANCH) | {"title": title, "body": f"{body}\nretried"}
+    github_stub.reply("POST", PULLS, exists, status=422)
+    github_stub.reply("GET", PULLS, [earlier])
+    github_stub.reply("PATCH", f"{PULLS}/9", pull_json(api, REPO, 9, BRANCH))
+
+    assert open_pr(settings).created is False
+
+    assert github_stub.calls()[-1] == ("PATCH", f"{PULLS}/9")
+    assert github_stub.requests[-1].body == {"title": title, "body": body}
+
+
 def test_pull_request_created_though_github_answered_502_is_not_created_again(
     github_stub: GitHubStub, settings: GitHubSettings, clock: FakeClock
 ) -> None:
@@ -482,7 +507,10 @@ def test_comment_found_on_a_later_page(github_stub: GitHubStub, settings: GitHub
     ]
 
 
-def test_unchanged_comment_is_not_edited(github_stub: GitHubStub, settings: GitHubSettings) -> None:
+def test_unchanged_comment_is_not_edited(
+    github_stub: GitHubStub, settings: GitHubSettings, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="nbflow.github.client")
     api = github_stub.url
     github_stub.reply("GET", f"{PULLS}/7", pull_json(api, REPO, 7, "feature/x"))
     github_stub.reply("GET", COMMENTS, [])
@@ -494,6 +522,10 @@ def test_unchanged_comment_is_not_edited(github_stub: GitHubStub, settings: GitH
 
     assert comment(settings).id == 101
     assert [method for method, _ in github_stub.calls()] == ["GET", "GET", "POST", "GET", "GET"]
+    assert (
+        caplog.messages[-1]
+        == f"unchanged comment https://github.com/{REPO}/pull/7#issuecomment-101"
+    )
 
 
 USER = "/user"
@@ -556,6 +588,27 @@ def test_comment_of_the_tokens_own_user_is_edited(
         ("GET", USER),
         ("PATCH", f"/repos/{REPO}/issues/comments/102"),
     ]
+
+
+@pytest.mark.parametrize("status", [401, 404])
+def test_a_user_lookup_refused_for_another_reason_than_an_installation_token_fails(
+    github_stub: GitHubStub, settings: GitHubSettings, status: int
+) -> None:
+    """Only a 403 (an installation token, which is no user's) means "only the bot's
+    comments are ours"; a 401 or a 404 on GET /user (a token revoked meanwhile) is an
+    error, not a reason to post a second comment."""
+    api = github_stub.url
+    marker = comment_marker("finance-daily")
+    theirs = comment_json(api, REPO, 7, 100, f"{marker}\nold", author="octo-bot")
+    github_stub.reply("GET", f"{PULLS}/7", pull_json(api, REPO, 7, "feature/x"))
+    github_stub.reply("GET", COMMENTS, [theirs])
+    github_stub.reply("GET", USER, {"message": "Bad credentials"}, status=status)
+
+    with pytest.raises(GitHubError) as exc:
+        comment(settings)
+
+    assert exc.value.status == status
+    assert ("POST", COMMENTS) not in github_stub.calls()
 
 
 def test_marker_elsewhere_than_at_the_start_is_not_the_sticky_comment(

@@ -68,7 +68,9 @@ def run_apart(args: argparse.Namespace) -> int:
     print(piece)
     if step.error:
         print(f"{step.id}: {step.status.value}: {step.error.summary}", file=sys.stderr)
-    return {"succeeded": EXIT_OK, "cancelled": EXIT_INTERRUPTED}.get(step.status.value, EXIT_FAILED)
+    # skipped: its run_if or if: decided so (its piece records why), not a failure
+    codes = {"succeeded": EXIT_OK, "skipped": EXIT_OK, "cancelled": EXIT_INTERRUPTED}
+    return codes.get(step.status.value, EXIT_FAILED)
 
 
 def cmd_assemble(args: argparse.Namespace) -> int:

@@ -72,7 +72,7 @@ def resolve_step_parameters(
     ``item`` is a foreach step's current item: its position and value."""
     info = inspect_notebook(workflow.notebook_path(step))
     accepted = info.parameters or ()
-    context = _context(workflow, params, outputs, run, item)
+    context = expression_context(workflow, params, outputs, run, item)
     injected = {name: params[name] for name in accepted if name in params}
     injected.update(resolve(dict(step.parameters), context))
     injected.update({name: params[name] for name in given if name in accepted and name in params})
@@ -92,7 +92,7 @@ def resolve_globs(
     (``${{ params.X }}``) resolved."""
     if not patterns:
         return ()
-    context = _context(workflow, params, outputs, run, item)
+    context = expression_context(workflow, params, outputs, run, item)
     return tuple(str(resolve(pattern, context)) for pattern in patterns)
 
 
@@ -105,7 +105,7 @@ def resolve_foreach(
 ) -> list[Any]:
     """The items of a foreach step, once the steps it needs have finished; a grid's
     are the cartesian product of its keys' values (engine/sweep.py)."""
-    context = _context(workflow, params, outputs, run)
+    context = expression_context(workflow, params, outputs, run)
     where = f"steps[{workflow.steps.index(step)}] ({step.id}).foreach"
     if not isinstance(step.foreach, Grid):
         return _resolved_list(step, where, step.foreach, context)
@@ -126,13 +126,15 @@ def _resolved_list(step: Step, where: str, value: Any, context: Context) -> list
     return items
 
 
-def _context(
+def expression_context(
     workflow: Workflow,
     params: Mapping[str, Any],
     outputs: Mapping[str, Mapping[str, Any] | None],
     run: Mapping[str, Any],
     item: tuple[int, Any] | None = None,
 ) -> Context:
+    """What a step's expressions read: the run's parameters, the outputs of the steps
+    it needs (those that recorded some), the run, the environment without secrets."""
     return Context(
         params=params,
         outputs={k: v for k, v in outputs.items() if v is not None},

@@ -2,9 +2,11 @@
 skipped and why.
 
 One function decides for one step: :func:`decide` is given the state of each step
-it needs (:class:`Upstream`) and answers run, skip (with the reason the record
-shows) or wait. Trigger rules and conditions plug in there; :class:`Readiness`
-only gathers those states from the run's record and applies the answers.
+it needs (:class:`Upstream`, with its outcome for trigger rules) and answers run,
+skip (with the reason the record shows) or wait, by the step's ``run_if:``
+(engine/trigger_rules.py has the table). :class:`Readiness` only gathers those
+states from the run's record and applies the answers; a step's ``if:`` and
+``wait_for:`` come after it runs it (engine/gates.py).
 
 A step not selected (``--steps``, ``--changed``) stands for the steps it needs: it
 is satisfied once they are, and stopped when a selected step upstream of it
@@ -19,6 +21,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
 
+from nbflow.engine import trigger_rules
+from nbflow.engine.trigger_rules import Outcome, skipped_outcome
 from nbflow.manifest.model import Step, Workflow
 from nbflow.plan import Plan
 from nbflow.run_record import StepRecord, StepStatus
@@ -41,6 +45,18 @@ class Upstream:
     state: NeedState
     stopped_by: str = ""  # STOPPED: the selected step that stopped (it, or one upstream)
     status: StepStatus | None = None  # STOPPED: that step's status
+    #: what it means to a trigger rule; None: read from ``state`` and ``status``
+    outcome: Outcome | None = None
+
+    @property
+    def rule_outcome(self) -> Outcome:
+        if self.outcome is not None:
+            return self.outcome
+        if self.state is NeedState.DONE:
+            return Outcome.SUCCEEDED
+        if self.state is NeedState.STOPPED and self.status is not None:
+            return Outcome(self.status.value)
+        return Outcome.PENDING
 
 
 class Verdict(Enum):
@@ -52,18 +68,19 @@ class Verdict(Enum):
 @dataclass(frozen=True)
 class Decision:
     verdict: Verdict
-    reason: str = ""  # SKIP: why, as the record says it
+    reason: str = ""  # SKIP: why, as the record says it; RUN: why, under a run_if rule
 
 
 def decide(step: Step, needs: Sequence[Upstream]) -> Decision:
     """Whether ``step``, pending, runs now, is skipped (and why) or waits, given the
-    states of the steps it needs (in ``step.needs`` order)."""
-    for need in needs:
-        if need.state is NeedState.STOPPED and need.status is not None:
-            return Decision(Verdict.SKIP, f"needs '{need.stopped_by}', which {need.status.value}")
-    if all(need.state is NeedState.DONE for need in needs):
-        return Decision(Verdict.RUN)
-    return Decision(Verdict.WAIT)
+    states of the steps it needs (in ``step.needs`` order), by its ``run_if:``. A
+    need stopped through steps not selected is named by the step that stopped."""
+    outcomes = {(n.stopped_by or n.step_id): n.rule_outcome for n in needs}
+    statuses = {(n.stopped_by or n.step_id): n.status.value for n in needs if n.status}
+    answer = trigger_rules.decide(step.run_if, outcomes, statuses)
+    if answer is None:
+        return Decision(Verdict.WAIT)
+    return Decision(Verdict.RUN if answer.run else Verdict.SKIP, answer.reason)
 
 
 class Readiness:
@@ -89,17 +106,36 @@ class Readiness:
         self.plan = replace(self.plan, selected=self.plan.selected | {step_id})
 
     def ready(
-        self, busy: Iterable[str], settle: Callable[[Step], bool] | None = None
+        self,
+        busy: Iterable[str],
+        settle: Callable[[Step], bool] | None = None,
+        admit: Callable[[Step], bool] | None = None,
     ) -> list[Step]:
-        """The pending steps, not among ``busy``, that run now, in plan order. Each one
-        ``settle`` answers (the cache: True when it recorded the step done) is left
-        out, and as the order is the plan's, the steps needing it are asked after it in
-        the same pass: a chain of cached steps settles in one pass, not one per step."""
+        """The pending steps, not among ``busy``, that run now, in plan order; a rule's
+        reason for running one goes into its record. Each one ``admit`` holds back
+        (its gates: a false condition, a wait; engine/gates.py) or ``settle`` answers
+        (the cache: True when it recorded the step done) is left out, and as the order
+        is the plan's, the steps needing it are asked after it in the same pass: a
+        chain of cached steps settles in one pass, not one per step."""
+        self.skip_dependants()  # a rule may skip a step before anything ran (a piece)
         ready = []
         for step in self._pending(busy):
-            if self.decision(step).verdict is Verdict.RUN and not (settle and settle(step)):
+            decision = self.decision(step)
+            if decision.verdict is not Verdict.RUN:
+                continue
+            self._note(step.id, decision.reason)
+            if admit and not admit(step):
+                continue
+            if not (settle and settle(step)):
                 ready.append(step)
         return ready
+
+    def _note(self, step_id: str, reason: str) -> None:
+        """Add a rule's reason for running a step to its record (once)."""
+        current = self._records(step_id)
+        if reason and reason not in current.reason:
+            joined = f"{current.reason}; {reason}" if current.reason else reason
+            self._update(replace(current, reason=joined))
 
     def soon(self, busy: Iterable[str]) -> list[Step]:
         """The pending steps that the ``busy`` ones will make ready (kernels warm ahead)."""
@@ -135,10 +171,10 @@ class Readiness:
         """The state of ``need`` as the steps needing it see it."""
         status = self._records(need).status
         if status.is_done:
-            return Upstream(need, NeedState.DONE)
+            return Upstream(need, NeedState.DONE, outcome=Outcome.SUCCEEDED)
         if self.is_selected(need):
             if status in STOPPED:
-                return Upstream(need, NeedState.STOPPED, need, status)
+                return Upstream(need, NeedState.STOPPED, need, status, self._outcome(need))
             return Upstream(need, NeedState.WAITING)
         stands_for = [self.upstream(n) for n in self.workflow.step(need).needs]
         for state in stands_for:
@@ -146,7 +182,16 @@ class Readiness:
                 return replace(state, step_id=need)
         if need in self.undecided or any(s.state is not NeedState.DONE for s in stands_for):
             return Upstream(need, NeedState.WAITING)
-        return Upstream(need, NeedState.DONE)
+        return Upstream(need, NeedState.DONE, outcome=Outcome.SUCCEEDED)
+
+    def _outcome(self, step_id: str) -> Outcome:
+        """A stopped selected step's outcome: a skip after a failure upstream counts
+        as a failure (engine/trigger_rules.py)."""
+        record = self._records(step_id)
+        if record.status is StepStatus.SKIPPED:
+            needs = {n: self.upstream(n).rule_outcome for n in self.workflow.step(step_id).needs}
+            return skipped_outcome(record.reason, needs)
+        return Outcome.FAILED if record.status is StepStatus.FAILED else Outcome.CANCELLED
 
     def _pending(self, busy: Iterable[str]) -> list[Step]:
         running = set(busy)

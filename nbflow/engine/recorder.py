@@ -75,6 +75,11 @@ class Recorder:
         if self.observer:
             self.observer.step_changed(self.record, step)
 
+    def note(self, record: RunRecord) -> None:
+        """Take ``record`` as the run's (this record with SLA misses added), and save."""
+        self.record = record
+        self.save()
+
     def finish(self, status: RunStatus) -> RunRecord:
         """Record the run's end with ``status``; the final record."""
         end = utc_now()

@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import replace
@@ -24,6 +25,7 @@ from typing import Any
 
 from nbflow.engine.attempts import Attempts, Executor, failed_to_start
 from nbflow.engine.cache import RunCache, StepCache
+from nbflow.engine.gates import Gates
 from nbflow.engine.kernel_names import check_kernels, resolve_kernels
 from nbflow.engine.kernels import KernelPool
 from nbflow.engine.locks import workflow_lock
@@ -32,6 +34,7 @@ from nbflow.engine.readiness import Readiness
 from nbflow.engine.recorder import Recorder, RunObserver
 from nbflow.engine.reuse import Lenders
 from nbflow.engine.scratch import scratch_folder
+from nbflow.engine.sla import SlaWatch
 from nbflow.engine.start import RunOptions, finished_run, resume_run, start_run
 from nbflow.engine.step import execute_step, load_papermill
 from nbflow.engine.sweep import Sweeps
@@ -40,13 +43,23 @@ from nbflow.errors import NbflowError, WriteError
 from nbflow.manifest.model import Step, Workflow
 from nbflow.plan import Plan, downstream, plan_run
 from nbflow.project import Project, project_of_manifest
-from nbflow.run_record import ItemRecord, RunRecord, RunStatus, StepRecord, StepStatus, utc_now
+from nbflow.run_record import (
+    ItemRecord,
+    RunRecord,
+    RunStatus,
+    SlaMiss,
+    StepRecord,
+    StepStatus,
+    utc_now,
+)
 from nbflow.secrets import Redactor
 from nbflow.store import runs
 
 __all__ = ["Executor", "RunObserver", "RunOptions", "run_workflow", "settle_record"]
 
 log = logging.getLogger(__name__)
+
+_TURN = 0.5  # seconds: the loop looks at gates, SLAs and the heartbeat at least this often
 
 
 def run_workflow(
@@ -134,6 +147,10 @@ class _Run:
         self.lenders = Lenders(self.readiness, self.tasks, self.cache, self.recorder)
         self.sweeps = Sweeps(workflow, params, self.tasks, self.cache, self.recorder, options.items)
         self.attempts = Attempts(executor, project.root)
+        self.gates = Gates(
+            workflow.directory, self.tasks.context, self.recorder.step, self.recorder.update
+        )
+        self.slas = SlaWatch(workflow, self._notify_sla_miss)
         self.started_kernels = False
 
     # -- the loop --------------------------------------------------------------
@@ -155,9 +172,11 @@ class _Run:
             self._finish()
             raise
         finally:
+            self.gates.stop()
             pool.shutdown(wait=True, cancel_futures=True)
             if self.kernels:
                 self.kernels.close()  # kills warm kernels and any a step left behind
+            self.slas.close()
         return self._finish()
 
     def _loop(self, pool: ThreadPoolExecutor, running: dict[Future[Any], str]) -> None:
@@ -177,10 +196,16 @@ class _Run:
             if not running:
                 if settled:
                     continue  # a sweep settled at once may have made its dependants ready
-                return
+                if not self.gates.waiting:
+                    return
+                time.sleep(_TURN / 5)  # only steps waiting for their paths (engine/gates.py)
+                self.recorder.heartbeat()
+                self._check_slas()
+                continue
             self._warm_ahead(running.values())
-            finished, _ = wait(list(running), timeout=0.5, return_when=FIRST_COMPLETED)
+            finished, _ = wait(list(running), timeout=_TURN, return_when=FIRST_COMPLETED)
             self.recorder.heartbeat()
+            self._check_slas()
             for future in finished:
                 self._record_result(running.pop(future), future.result())
                 if self.attempts.write_error:
@@ -198,13 +223,37 @@ class _Run:
                 return True
             return False
 
+        gated: list[str] = []  # steps a gate skipped or failed: ask once more
+
+        def admit(step: Step) -> bool:
+            if self.gates.admit(step):
+                return True
+            if self._step(step.id).status.is_final:
+                gated.append(step.id)
+            return False
+
         with self.recorder.deferred_saves():
             while True:  # a settled step may let a lender decide: ask once more
                 hits.clear()
                 self.lenders.decide()
-                ready = self.readiness.ready(busy, settle)
-                if not hits:
+                gated.clear()
+                ready = self.readiness.ready(busy, settle, admit)
+                if not hits and not gated:
                     return ready
+
+    def _check_slas(self) -> None:
+        """Record (and notify, off this thread) the SLAs missed since the last turn."""
+        record = self.recorder.record
+        checked = self.slas.check(record, self.gates.waiting)
+        if checked is not record:
+            for miss in checked.sla_misses[len(record.sla_misses) :]:
+                log.warning("%s: %s missed its SLA", self.workflow.name, miss.what)
+            self.recorder.note(checked)
+
+    def _notify_sla_miss(self, record: RunRecord, miss: SlaMiss) -> None:
+        from nbflow.notify import notify_sla_miss
+
+        notify_sla_miss(self.workflow, record, miss, env=os.environ)
 
     def _expand(self, step: Step) -> bool:
         """Expand a foreach step; True when it settled at once."""

@@ -14,8 +14,9 @@ from typing import Any
 
 from nbflow.engine.kernel import KernelSpec
 from nbflow.engine.kernels import KernelPool
-from nbflow.engine.parameters import resolve_globs, resolve_step_parameters
+from nbflow.engine.parameters import expression_context, resolve_globs, resolve_step_parameters
 from nbflow.engine.step import StepTask
+from nbflow.manifest.expressions import Context
 from nbflow.manifest.model import Step, Workflow
 from nbflow.plan import upstream
 from nbflow.run_record import StepRecord, item_name
@@ -89,6 +90,11 @@ class Tasks:
         item: tuple[int, Any] | None,
     ) -> tuple[str, ...]:
         return resolve_globs(self.workflow, patterns, self.params, outputs, self.run_context, item)
+
+    def context(self, step: Step) -> Context:
+        """What ``step``'s ``if:`` and ``wait_for:`` read (engine/gates.py)."""
+        outputs = self.upstream_outputs(step)
+        return expression_context(self.workflow, self.params, outputs, self.run_context)
 
     def upstream_outputs(self, step: Step) -> dict[str, Mapping[str, Any] | None]:
         """The outputs of every step upstream of ``step``, by id."""

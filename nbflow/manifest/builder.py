@@ -33,9 +33,11 @@ from nbflow.manifest.model import (
     Parameter,
     ParamType,
     ReportSettings,
+    RunIf,
     Schedule,
     Step,
     Triggers,
+    WaitFor,
     Workflow,
 )
 from nbflow.manifest.notebooks import NotebookError, inspect_notebook
@@ -71,7 +73,9 @@ def build_workflow(doc: Document, needs: Mapping[int, list[str]]) -> Workflow:
         notify=Notify(
             on_failure=tuple(as_dict(data.get("notify")).get("on_failure", ())),
             on_success=tuple(as_dict(data.get("notify")).get("on_success", ())),
+            on_sla_miss=tuple(as_dict(data.get("notify")).get("on_sla_miss", ())),
         ),
+        sla=_seconds(data.get("sla"), None),
         commit_target=as_dict(data.get("commit")).get("target"),
         ci=_ci(as_dict(data.get("ci"))),
     )
@@ -139,6 +143,22 @@ def _step(
         report=_report(as_dict(spec.get("report")), defaults.report),
         foreach=_foreach(spec.get("foreach")),
         foreach_source=doc.source(("steps", index, "foreach")) if "foreach" in spec else None,
+        run_if=RunIf(spec.get("run_if", RunIf.ALL_SUCCEEDED)),
+        condition=spec.get("if"),
+        condition_source=doc.source(("steps", index, "if")) if "if" in spec else None,
+        wait_for=_wait_for(spec.get("wait_for")),
+        sla=_seconds(spec.get("sla"), None),
+    )
+
+
+def _wait_for(spec: Any) -> WaitFor | None:
+    if not isinstance(spec, Mapping):
+        return None
+    defaults = WaitFor(())
+    return WaitFor(
+        paths=tuple(spec["paths"]),
+        timeout=_seconds(spec.get("timeout"), defaults.timeout) or 0.0,
+        every=_seconds(spec.get("every"), defaults.every) or 0.0,
     )
 
 

@@ -25,9 +25,11 @@ __all__ = [
     "ParamType",
     "Parameter",
     "ReportSettings",
+    "RunIf",
     "Source",
     "Step",
     "Triggers",
+    "WaitFor",
     "Workflow",
 ]
 
@@ -79,6 +81,26 @@ class Defaults:
     kernel: str | None = None  # None: not set; each step's notebook names its own
     cache: bool | None = None  # None: not set in the manifest
     report: ReportSettings = ReportSettings()  # `report:` or `defaults.report`
+
+
+class RunIf(StrEnum):
+    """A step's trigger rule (``run_if:``): which outcomes of the steps it needs let it
+    run. docs/running.md has the table; engine/readiness.py applies it."""
+
+    ALL_SUCCEEDED = "all_succeeded"
+    NONE_FAILED = "none_failed"
+    ALL_DONE = "all_done"
+    ANY_FAILED = "any_failed"
+
+
+@dataclass(frozen=True)
+class WaitFor:
+    """A step's ``wait_for:``: globs (local or fsspec URLs, may hold expressions)
+    that must all match before it starts; durations in seconds."""
+
+    paths: tuple[str, ...]
+    timeout: float = 3600.0
+    every: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -140,6 +162,12 @@ class Step:
     #: run once.
     foreach: tuple[Any, ...] | str | Grid | None = None
     foreach_source: Source | None = None
+    run_if: RunIf = RunIf.ALL_SUCCEEDED
+    #: ``if:``: one ``${{ … }}`` condition (manifest/conditions.py); None: always
+    condition: str | None = None
+    condition_source: Source | None = None
+    wait_for: WaitFor | None = None
+    sla: float | None = None  # seconds from the step's start; None: none
 
     @property
     def foreach_data(self) -> Any:
@@ -184,6 +212,7 @@ class CiSettings:
 class Notify:
     on_failure: tuple[str, ...] = ()
     on_success: tuple[str, ...] = ()
+    on_sla_miss: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -204,6 +233,7 @@ class Workflow:
     #: What ``nbflow validate`` warns about: worth fixing, but the workflow runs.
     warnings: tuple[Problem, ...] = ()
     ci: CiSettings = CiSettings()
+    sla: float | None = None  # seconds from the run's start; None: none
 
     @property
     def directory(self) -> Path:

@@ -56,15 +56,18 @@ class ReferenceCheck:
                 if ref.kind == "item":
                     problem = self._item_problem(ref, subpath, step_index)
                 else:
-                    problem = self._reference_problem(ref, step_index)
+                    problem = self.reference_problem(ref, step_index)
                 if problem:
                     problems.append(self.doc.problem(subpath, *problem))
         return problems
 
-    def _reference_problem(
-        self, ref: expressions.Reference, step_index: int | None
+    def reference_problem(
+        self, ref: expressions.Reference, step_index: int | None, *, to_notebook: bool = True
     ) -> tuple[str, str] | None:
-        if step_index is not None and (problem := self._secret_in_notebook(ref)):
+        """What is wrong with ``ref`` used by the step at ``step_index`` (None: outside
+        the steps), as (message, fix); None when nothing is. ``to_notebook``: the value
+        reaches the step's notebook, so no secret may be in it."""
+        if to_notebook and step_index is not None and (problem := self._secret_in_notebook(ref)):
             return problem
         if ref.kind == "params":
             declared = list(as_dict(self.doc.data.get("parameters")))

@@ -13,6 +13,7 @@ Design decisions:
 - ``foreach:`` is checked by :mod:`foreach_check` (a list, one expression, a grid).
 - Notebooks are read by notebooks.py (nbformat's validator, never papermill or Jupyter);
   croniter is imported only when a schedule is checked.
+- ``run_if:``, ``if:``, ``wait_for:`` and ``sla:`` are checked by :mod:`control_check`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 
 from nbflow.errors import Problem
 from nbflow.manifest.builder import build_parameter, needs_sources
+from nbflow.manifest.control_check import ControlCheck
 from nbflow.manifest.document import Document, KeyPath, as_dict, as_list
 from nbflow.manifest.durations import parse_duration
 from nbflow.manifest.foreach_check import ForeachCheck
@@ -72,6 +74,7 @@ class SemanticCheck:
         self._check_durations(("defaults",), as_dict(data.get("defaults")))
         self._check_steps(as_list(data.get("steps")))
         self._check_notify(as_dict(data.get("notify")))
+        self.controls.workflow()
         self._check_ci_steps(as_dict(as_dict(data.get("ci")).get("steps")))
         problems, warnings = check_report(self.doc)
         self.problems += problems
@@ -94,6 +97,11 @@ class SemanticCheck:
         return ReferenceCheck(
             self.doc, self.steps, self.step_ids, self.needs, self.notebooks, self.check_notebooks
         )
+
+    @functools.cached_property
+    def controls(self) -> ControlCheck:
+        """The checks of ``run_if:``, ``if:``, ``wait_for:`` and ``sla:``."""
+        return ControlCheck(self.doc, self.references, self.add, self.warn, self.problems)
 
     # ----------------------------------------------------------------- top level
 
@@ -208,7 +216,7 @@ class SemanticCheck:
                 self.add(("ci", "steps", step_id), f"unknown step '{step_id}'", fix, key=True)
 
     def _check_notify(self, notify: dict[str, Any]) -> None:
-        for event in ("on_failure", "on_success"):
+        for event in ("on_failure", "on_success", "on_sla_miss"):
             for index, url in enumerate(as_list(notify.get(event))):
                 self._check_expressions(("notify", event, index), url, step_index=None)
 
@@ -262,6 +270,7 @@ class SemanticCheck:
                 lambda at, value: self._check_expressions(at, value, step_index=index),
                 as_dict(self.doc.data.get("parameters")),
             ).check((*path, "foreach"), step["foreach"])
+        self.controls.step(index, step)
 
     def _check_globs(self, path: KeyPath, noun: str, patterns: list[Any], index: int) -> None:
         """A step's ``inputs:`` or ``produces:``: paths inside the workflow folder,

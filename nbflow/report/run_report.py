@@ -91,7 +91,9 @@ def render_report(
         _steps_section(record, url),
         _graph_section(record),
         _errors_section(record, url),
+        _sla_section(record),
         _not_run_section(record),
+        _ran_by_rule_section(record),
         _upgraded_section(record),
         _run_too_section(record),
         _parameters_section(record),
@@ -231,6 +233,26 @@ def _not_run_section(record: RunRecord) -> str:
     not_run = (StepStatus.SKIPPED, StepStatus.CANCELLED)
     lines = [_not_run_line(s) for s in record.steps if s.status in not_run]
     return _section("Skipped and cancelled", "\n".join(lines))
+
+
+def _sla_section(record: RunRecord) -> str:
+    """``- the run was still going past its SLA of 30m (noticed 2026-…)``."""
+    lines = [
+        f"- {miss.what} was still going past its SLA of {format_duration(miss.sla)} "
+        f"(noticed {_time(miss.at)})"
+        for miss in record.sla_misses
+    ]
+    return _section("SLA missed", "\n".join(lines))
+
+
+def _ran_by_rule_section(record: RunRecord) -> str:
+    """Steps that ran under a ``run_if:`` other than the default, and why."""
+    lines = [
+        f"- ran {_code(step.id)}: {_text(step.reason)}"
+        for step in record.steps
+        if step.reason.startswith("run_if ") and step.status != StepStatus.SKIPPED
+    ]
+    return _section("Run by a trigger rule", "\n".join(lines))
 
 
 def _upgraded_section(record: RunRecord) -> str:

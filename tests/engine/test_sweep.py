@@ -189,6 +189,75 @@ def test_sweep_record_round_trips_through_json() -> None:
     assert "| `region[1]` | ❌ failed |" in render_report(record.with_step(settled))
 
 
+def test_a_failed_sweep_reports_the_failed_items_error_not_a_cancelled_ones() -> None:
+    """An item cut short by a stop carries an error too (KeyboardInterrupt): the
+    step's error, the one notifications show, is the first *failed* item's."""
+    stopped = StepError("KeyboardInterrupt", "", 1, "tb")
+    boom = StepError("ValueError", "boom", 2, "tb")
+    step = StepRecord(
+        id="region",
+        status=StepStatus.RUNNING,
+        items=(
+            ItemRecord(0, "eu", status=StepStatus.CANCELLED, error=stopped),
+            ItemRecord(1, "us", status=StepStatus.FAILED, error=boom),
+        ),
+    )
+
+    settled = settle_sweep(step)
+
+    assert (settled.status, settled.error) == (
+        StepStatus.FAILED,
+        StepError("ValueError", "region[us]: boom", 2, "tb"),
+    )
+    assert settled.reason == "1 of 2 items failed"
+
+
+def test_a_settled_sweep_spans_its_items_to_the_millisecond() -> None:
+    """The step starts with its first item and ends with its last; its duration is
+    theirs to the millisecond, as a step's is."""
+    step = StepRecord(
+        id="region",
+        status=StepStatus.RUNNING,
+        items=(
+            ItemRecord(0, "eu", status=StepStatus.SUCCEEDED, start="2026-11-20T06:30:00.250Z",
+                       end="2026-11-20T06:30:01.000Z"),
+            ItemRecord(1, "us", status=StepStatus.SUCCEEDED, start="2026-11-20T06:30:00.100Z",
+                       end="2026-11-20T06:30:01.337Z"),
+        ),
+    )  # fmt: skip
+
+    settled = settle_sweep(step)
+
+    assert (settled.start, settled.end, settled.duration) == (
+        "2026-11-20T06:30:00.100Z",
+        "2026-11-20T06:30:01.337Z",
+        1.237,
+    )
+
+
+@pytest.mark.parametrize(
+    ("statuses", "settled"),
+    [
+        ((), StepStatus.SUCCEEDED),
+        ((StepStatus.CACHED, StepStatus.CACHED), StepStatus.CACHED),
+        ((StepStatus.CACHED, StepStatus.SUCCEEDED), StepStatus.SUCCEEDED),
+        ((StepStatus.SUCCEEDED, StepStatus.CANCELLED), StepStatus.CANCELLED),
+        ((StepStatus.CANCELLED, StepStatus.FAILED), StepStatus.FAILED),
+    ],
+    ids=["no-items", "all-cached", "some-cached", "one-cancelled", "one-failed"],
+)
+def test_a_sweep_settles_as_its_items_say(
+    statuses: tuple[StepStatus, ...], settled: StepStatus
+) -> None:
+    """Failed when an item failed, cancelled when one was, cached only when every item
+    was (an empty list of items executed nothing, and succeeded), else succeeded."""
+    items = tuple(ItemRecord(i, f"v{i}", status=s) for i, s in enumerate(statuses))
+
+    assert settle_sweep(StepRecord(id="s", status=StepStatus.RUNNING, items=items)).status == (
+        settled
+    )
+
+
 def test_interrupted_sweep_cancels_running_and_queued_items(project: Path) -> None:
     folder = project / "workflows" / "stop"
     write_notebook(

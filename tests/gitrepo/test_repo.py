@@ -120,6 +120,59 @@ def test_index_lock_held_gives_a_clear_message(
     assert commit_run(Project(git_repo), folder, record, target="current", push=False).sha
 
 
+@pytest.mark.parametrize(
+    ("target", "ref"), [("current", "main"), ("pr", f"nbflow/demo/{RUN_1}")], ids=["current", "pr"]
+)
+def test_a_branch_lock_left_behind_gives_a_clear_message(
+    git_repo: Path, target: str, ref: str
+) -> None:
+    """A crashed git leaves ``refs/heads/<branch>.lock``: moving the branch fails with
+    "cannot lock ref" on every attempt (the current branch: ten, with waits between;
+    a pr branch: one), then nbflow names the file and leaves everything as it was."""
+    folder, record = write_run(git_repo, RUN_1)
+    lock = git_repo / ".git" / "refs" / "heads" / f"{ref}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    lock.write_text("")
+    head = git(git_repo, "rev-parse", "HEAD")
+
+    with pytest.raises(StoreError) as exc:
+        commit_run(Project(git_repo), folder, record, target=target, push=False)
+
+    assert str(exc.value) == (
+        f"cannot commit the run: {lock} exists, so another git process is using this "
+        "repository (or one crashed and left the file behind); wait for it to finish, or "
+        f"delete {lock} if no git process is running, then commit the run with "
+        f"`nbflow commit {RUN_1}`"
+    )
+    assert (git(git_repo, "rev-parse", "HEAD"), git(git_repo, "status", "--porcelain")) == (
+        head,
+        "?? runs/",
+    )
+
+
+def test_an_index_that_cannot_be_replaced_after_the_commit_names_the_fix(git_repo: Path) -> None:
+    """The branch moved, then putting the prepared index in place failed (here a git
+    hook run when the branch moves turns the index into a folder): the run is
+    committed, and the error says so and how to bring the index back."""
+    hook = git_repo / ".git" / "hooks" / "reference-transaction"
+    hook.write_text(
+        '#!/bin/sh\n[ "$1" = committed ] && rm .git/index && mkdir -p .git/index/x\nexit 0\n'
+    )
+    hook.chmod(0o755)
+    folder, record = write_run(git_repo, RUN_1)
+
+    with pytest.raises(StoreError) as exc:
+        commit_run(Project(git_repo), folder, record, target="current", push=False)
+
+    sha = git(git_repo, "rev-parse", "HEAD")
+    assert str(exc.value) == (
+        f"the run is committed as {sha[:12]} on main, but the index could not be updated "
+        f"(Is a directory: {git_repo / '.git' / 'index.lock'}), so `git status` shows the "
+        f"run's files as deleted; run `git reset -q -- runs/demo/{RUN_1}` to fix it"
+    )
+    assert f"runs/demo/{RUN_1}/run.json" in run_files(git_repo)
+
+
 def test_commit_failure_exits_1_and_keeps_the_run(
     git_repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -422,6 +475,79 @@ def test_push_refuses_to_publish_commits_not_on_the_remote(git_repo: Path, targe
     assert folder.is_dir()
     git(git_repo, "push", "-q")
     assert commit_run(Project(git_repo), folder, record, target=target, push=True).pushed
+
+
+def test_push_to_the_runs_branch_refuses_a_commit_of_yours_on_it(git_repo: Path) -> None:
+    """A commit of the user's on the local runs branch, not on the remote, is not
+    pushed along with the run."""
+    origin = git_repo.parent / "origin.git"
+    runs = f"refs/heads/{Project(git_repo).commit.runs_branch}"
+    empty = git(git_repo, "hash-object", "-t", "tree", "/dev/null")
+    mine = git(git_repo, "commit-tree", empty, "-m", "my note on the runs branch")
+    git(git_repo, "update-ref", runs, mine)
+    folder, record = write_run(git_repo, RUN_1)
+
+    with pytest.raises(UnpublishedCommitsError) as exc:
+        commit_run(Project(git_repo), folder, record, target="runs-branch", push=True)
+
+    assert str(exc.value) == (
+        "cannot push the run: it would publish 1 commit(s) of yours that are not on "
+        f"origin: {mine[:12]} my note on the runs branch; nothing was pushed, and the "
+        "run is not committed (its folder stays); push your commits yourself first, then "
+        f"`nbflow commit {RUN_1} --push --target runs-branch`"
+    )
+    assert git(origin, "for-each-ref", "--format=%(refname)") == "refs/heads/main"
+    assert git(git_repo, "rev-parse", runs) == mine
+
+
+def refuse_pushes(git_repo: Path, message: str) -> None:
+    """``origin`` refuses every push with ``message``, counting them in ``tries``."""
+    hook = git_repo.parent / "origin.git" / "hooks" / "pre-receive"
+    hook.write_text(f'#!/bin/sh\necho try >> ../tries\necho "{message}" >&2\nexit 1\n')
+    hook.chmod(0o755)
+
+
+def test_a_push_the_remote_keeps_refusing_is_tried_five_times_then_kept_locally(
+    git_repo: Path,
+) -> None:
+    """A busy remote answers "cannot lock ref" (another push is landing): nbflow
+    fetches, replays and pushes again, five times in all, then stops with the run
+    commit kept locally."""
+    earlier, earlier_record = write_run(git_repo, RUN_2)
+    commit_run(Project(git_repo), earlier, earlier_record, target="runs-branch", push=True)
+    refuse_pushes(git_repo, "error: cannot lock ref 'refs/heads/nbflow-runs': busy")
+    folder, record = write_run(git_repo, RUN_1)
+
+    with pytest.raises(StoreError) as exc:
+        commit_run(Project(git_repo), folder, record, target="runs-branch", push=True)
+
+    kept = git(git_repo, "rev-parse", f"refs/heads/{Project(git_repo).commit.runs_branch}")
+    assert str(exc.value).endswith(f"; the run commit {kept[:12]} is kept locally")
+    assert (git_repo.parent / "tries").read_text() == "try\n" * 5
+
+
+def test_a_push_refused_for_another_reason_is_not_tried_again(git_repo: Path) -> None:
+    refuse_pushes(git_repo, "error: GH006: Protected branch update failed for refs/heads/main.")
+    folder, record = write_run(git_repo, RUN_1)
+
+    with pytest.raises(StoreError) as exc:
+        commit_run(Project(git_repo), folder, record, target="current", push=True)
+
+    assert "GH006: Protected branch update failed" in str(exc.value)
+    assert str(exc.value).endswith(
+        f"the run commit {git(git_repo, 'rev-parse', 'HEAD')[:12]} is kept locally"
+    )
+    assert (git_repo.parent / "tries").read_text() == "try\n"
+
+
+def test_committing_a_run_again_adds_no_commit(git_repo: Path) -> None:
+    folder, record = write_run(git_repo, RUN_1)
+    first = commit_run(Project(git_repo), folder, record, target="current", push=False)
+
+    again = commit_run(Project(git_repo), folder, record, target="current", push=False)
+
+    assert again.sha == first.sha == git(git_repo, "rev-parse", "HEAD")
+    assert git(git_repo, "rev-list", "--count", "HEAD") == "2"
 
 
 def test_run_push_with_an_unpushed_commit_exits_2_and_keeps_the_run(

@@ -260,7 +260,7 @@ def test_unknown_key_without_a_close_match_lists_allowed_keys(folder: Path) -> N
     path = write_manifest(folder, "name: demo\nzzz: 1\n" + STEPS_AB)
     assert one_problem(path) == (
         f"{path}:2:1: zzz: unknown key 'zzz'; allowed keys: name, description, on, "
-        "parameters, secrets, defaults, report, steps, notify, ci, commit"
+        "parameters, secrets, defaults, report, steps, sla, notify, ci, commit"
     )
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers import manifest_problems as problems
 from helpers import write_manifest, write_notebook
 
-from nbflow.errors import ManifestError
 from nbflow.manifest.load import load_manifest
 
 
@@ -18,12 +18,6 @@ def folder(tmp_path: Path) -> Path:
     write_notebook(path / "a.ipynb", "x = 1", ['nbflow.record("names", ["p", "q"])'])
     write_notebook(path / "b.ipynb", "x = 1\nlabel = ''", ['nbflow.record("n", 1)'])
     return path
-
-
-def problems(path: Path) -> list[str]:
-    with pytest.raises(ManifestError) as exc:
-        load_manifest(path)
-    return [str(p) for p in exc.value.problems]
 
 
 HEAD = """\

@@ -116,7 +116,7 @@ def test_yaml_syntax_errors_say_what_is_wrong_and_how_to_fix_it(
 
 
 ALLOWED_TOP = (
-    "name, description, on, parameters, secrets, defaults, report, steps, notify, ci, commit"
+    "name, description, on, parameters, secrets, defaults, report, steps, sla, notify, ci, commit"
 )
 
 
