@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from nbflow.engine.outputs import record
 from nbflow.secrets import secret
-
-__version__ = "0.1.0"
+from nbflow.version import __version__ as __version__
 
 __all__ = [
     "check_ci",

@@ -20,16 +20,11 @@ from helpers import copy_examples as copy_example_workflows
 from ruamel.yaml import YAML
 
 import nbflow
+import nbflow.version
 from nbflow.cli import main
 from nbflow.errors import ConfigError, ManifestError
-from nbflow.github.workflows import (
-    GENERATED_HEADER,
-    MAX_TIMEOUT_MINUTES,
-    check_ci,
-    generate_ci,
-    timeout_minutes,
-    write_ci,
-)
+from nbflow.github.steps import MAX_TIMEOUT_MINUTES, timeout_minutes
+from nbflow.github.workflows import GENERATED_HEADER, check_ci, generate_ci, write_ci
 from nbflow.manifest.load import load_manifest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -539,7 +534,7 @@ def test_nbflow_own_repository_installs_itself() -> None:
 
 def test_check_notices_an_nbflow_upgrade(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write_ci(project)
-    monkeypatch.setattr(nbflow, "__version__", "99.0.0")
+    monkeypatch.setattr(nbflow.version, "__version__", "99.0.0")
     assert ".github/workflows/nbflow-finance-daily.yml: stale (its manifest or nbflow changed)" in (
         check_ci(project)
     )

@@ -899,7 +899,7 @@ def test_retries_are_logged_once_and_only_with_v(
     capsys: pytest.CaptureFixture[str],
     verbosity: int,
 ) -> None:
-    from nbflow.console import setup_logging
+    from nbflow.cli.console import setup_logging
 
     setup_logging(verbosity)
     github_stub.reply("POST", PULLS, {"message": "Server Error"}, status=502)

@@ -8,7 +8,8 @@ import pytest
 
 from nbflow.errors import ManifestError, Source, UsageError
 from nbflow.manifest.model import Step, Workflow
-from nbflow.plan import downstream, find_cycle, plan_run, topological_order, upstream
+from nbflow.manifest.step_graph import find_cycle
+from nbflow.plan import downstream, plan_run, topological_order, upstream
 
 MANIFEST = Path("workflows/demo/workflow.yaml")
 

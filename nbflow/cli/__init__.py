@@ -58,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     parser = _parser()
     args = parser.parse_args(argv)
-    from nbflow.console import setup_logging
+    from nbflow.cli.console import setup_logging
 
     setup_logging(args.verbose)
     if args.directory:
@@ -111,7 +111,7 @@ def _closed_pipe() -> int:
 
 
 def _redact(text: str) -> str:
-    from nbflow.console import redact
+    from nbflow.cli.console import redact
 
     return redact(text)
 
@@ -134,7 +134,7 @@ def _parser() -> argparse.ArgumentParser:
         "75 busy (the workflow is running: try later), 130 interrupted, 141 stdout closed. "
         "NBFLOW_DEBUG=1 shows tracebacks.",
     )
-    from nbflow import __version__
+    from nbflow.version import __version__
 
     parser.add_argument("--version", action="version", version=f"nbflow {__version__}")
     _add_verbose(parser, default=0)

@@ -58,7 +58,7 @@ def run_and_publish(
 ) -> list[int]:
     """Run the ticks lacking a succeeded run, each published (committed, pushed,
     notified) as a normal run when it ends; the exit code of each."""
-    from nbflow.console import TickProgress
+    from nbflow.cli.console import TickProgress
     from nbflow.engine.backfill import BUSY, SKIPPED, TickOutcome, run_ticks
     from nbflow.engine.parameters import parse_step_overrides, resolve_run_parameters
     from nbflow.engine.runner import RunOptions

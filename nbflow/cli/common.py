@@ -37,7 +37,7 @@ def redact_secrets(workflow: Any) -> None:
     (notebook output streamed with ``--log-output`` included) and error message."""
     import os
 
-    from nbflow.console import redact_logs
+    from nbflow.cli.console import redact_logs
     from nbflow.secrets import Redactor
 
     redact_logs(Redactor.from_environment(workflow.secrets, os.environ))

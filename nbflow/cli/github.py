@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 
 def cmd_comment(args: argparse.Namespace) -> int:
-    from nbflow.git.repo import origin_url, path_in_repository
+    from nbflow.git.lookups import origin_url, path_in_repository
     from nbflow.github.client import github_settings, upsert_comment
     from nbflow.store.runs import find_run, latest_run, read_record
 

@@ -131,7 +131,8 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from nbflow.store.runs import is_interrupted, list_runs
+    from nbflow.git.history import list_runs
+    from nbflow.store.runs import is_interrupted
 
     records = list_runs(current_project(), args.workflow, args.branch)
     if args.json:
@@ -157,8 +158,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
+    from nbflow.git.history import list_runs
     from nbflow.report.history import render_text
-    from nbflow.store.runs import list_runs
 
     name = load_workflow(args.workflow).name
     print(render_text(name, list_runs(current_project(), name, args.branch)))
@@ -166,8 +167,8 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    from nbflow.git.history import find_record
     from nbflow.report.run_report import render_report
-    from nbflow.store.runs import find_record
 
     record = find_record(current_project(), args.run, args.branch)
     print(json.dumps(record.to_json(), indent=2) if args.json else render_report(record))

@@ -34,7 +34,7 @@ def _check_target(project: Any, target: str) -> None:
 
 
 def _github_settings(project: Any) -> Any:
-    from nbflow.git.repo import origin_url
+    from nbflow.git.lookups import origin_url
     from nbflow.github.client import github_settings
 
     return github_settings(os.environ, origin_url(project.root))
@@ -104,7 +104,7 @@ def _commit_and_open(project: Any, run_dir: Path, record: Any, target: str, *, p
 
 
 def _open_pull_request(project: Any, run_dir: Path, record: Any, branch: str) -> None:
-    from nbflow.git.repo import current_branch, path_in_repository
+    from nbflow.git.lookups import current_branch, path_in_repository
     from nbflow.github.client import open_pull_request
     from nbflow.report.notebook_changes import diff_with_previous
     from nbflow.store.runs import previous_record

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from nbflow.console import enable_notebook_output
+    from nbflow.cli.console import enable_notebook_output
 
     if args.log_output:
         enable_notebook_output()
@@ -104,7 +104,7 @@ def _workflow_of_run(args: argparse.Namespace) -> Any:
 
 
 def _run_one(workflow: Any, args: argparse.Namespace, steps: list[str] | None) -> int:
-    from nbflow.console import progress
+    from nbflow.cli.console import progress
     from nbflow.engine.runner import run_workflow
     from nbflow.project import project_of_manifest
 

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from nbflow.engine.locks import workflow_lock
 from nbflow.engine.runner import RunOptions, run_workflow
 from nbflow.errors import RunLockedError, UsageError
+from nbflow.git import history
 from nbflow.manifest.model import Workflow
 from nbflow.project import Project
 from nbflow.run_record import RunRecord, RunStatus, iso_utc, parse_time
@@ -71,7 +72,7 @@ def succeeded_ticks(project: Project, workflow: str) -> dict[str, str]:
     in the working tree or committed to Git, each with one such run's id."""
     return {
         record.logical: record.run_id
-        for record in runs.list_runs(project, workflow)
+        for record in history.list_runs(project, workflow)
         if record.status == RunStatus.SUCCEEDED
     }
 
@@ -154,7 +155,7 @@ def missed_ticks(
     """The ticks of the workflow's schedule after its latest run's logical time and
     before the latest tick at ``now``, that have no run: the newest ``limit`` of them,
     oldest first, and the older ones left out. Nothing for a workflow never run."""
-    records = runs.list_runs(project, workflow.name)
+    records = history.list_runs(project, workflow.name)
     if not records:
         return [], []
     last = max(parse_time(r.logical) for r in records)

@@ -49,20 +49,20 @@ def affected(
     steps to run (see ``changes.py``); unaffected workflows are left out. ``given``:
     a workflow's parameters from the command line (its files are looked for with
     them)."""
-    from nbflow.git import repo
+    from nbflow.git import lookups
     from nbflow.manifest.load import find_manifests, load_manifest
 
-    base, head = repo.revision_range(project.root, revisions)
-    top = repo.work_tree(project.root)
+    base, head = lookups.revision_range(project.root, revisions)
+    top = lookups.work_tree(project.root)
     runs = _relative(project.runs_dir, top) + "/"
-    changed = [p for p in repo.changed_paths(project.root, base, head) if not p.startswith(runs)]
+    changed = [p for p in lookups.changed_paths(project.root, base, head) if not p.startswith(runs)]
     result = []
     for manifest in find_manifests(project.root):
         name = _relative(manifest, top)
-        after = _parse(repo.file_at(project.root, head, name))
+        after = _parse(lookups.file_at(project.root, head, name))
         if after is None:
             continue
-        before = _parse(repo.file_at(project.root, base, name))
+        before = _parse(lookups.file_at(project.root, base, name))
         workflow = load_manifest(manifest)
         params = given(workflow) if given else {}
         folder = _relative(manifest.parent, top)

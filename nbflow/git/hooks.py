@@ -84,7 +84,7 @@ def install_hook(
 ) -> Path:
     """Write the ``hook`` script into the repository's hooks folder (``core.hooksPath``
     when set); refuse to replace a hook nbflow did not write unless ``force``."""
-    from nbflow.git.repo import hooks_dir, work_tree
+    from nbflow.git.lookups import hooks_dir, work_tree
 
     _check(hook)
     path = hooks_dir(root) / hook
@@ -103,7 +103,7 @@ def install_hook(
 def uninstall_hook(root: Path, hook: str | None = None) -> list[Path]:
     """Remove nbflow's hooks (``hook``, or every kind); return the removed paths.
     A hook nbflow did not write is never removed."""
-    from nbflow.git.repo import hooks_dir
+    from nbflow.git.lookups import hooks_dir
 
     removed = []
     for name in [_check(hook)] if hook else HOOKS:

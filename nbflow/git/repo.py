@@ -1,4 +1,4 @@
-"""Committing runs to Git, and reading Git for the rest of nbflow.
+"""Committing runs to Git (what else nbflow asks Git is in ``lookups.py``).
 
 Committing a run (:func:`commit_run`) never touches the user's other work, and commits
 only the files nbflow wrote in the run folder (``store/runs.py: written_files``) and the
@@ -23,12 +23,11 @@ commit kept. The git commands themselves are run by :class:`nbflow.git.commands.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import random
 import re
 import time
-from collections.abc import Callable, Container, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +38,7 @@ from nbflow.git.index_lock import IndexLock, IndexLockedError
 from nbflow.git.replay import replay_run
 from nbflow.project import COMMIT_TARGETS, CommitSettings, Project
 from nbflow.run_record import RunRecord
+from nbflow.store.runs import written_files
 
 log = logging.getLogger(__name__)
 
@@ -84,22 +84,6 @@ def commit_run(
     if target == "runs-branch":
         return committer.to_runs_branch(push)
     return committer.to_pr_branch(push)
-
-
-def origin_url(path: Path) -> str | None:
-    """The URL of the ``origin`` remote of the repository at ``path``, or None."""
-    git = Git.find(path)
-    return (git.remote_url(DEFAULT_REMOTE) or None) if git else None
-
-
-def path_in_repository(path: Path) -> str:
-    """``path`` (in a Git work tree) relative to the top of the work tree."""
-    return Git.open(path).relative(path)
-
-
-def current_branch(root: Path) -> str:
-    """The branch checked out in the repository at ``root``; StoreError when detached."""
-    return Git.open(root).current_branch()
 
 
 def commit_message(record: RunRecord) -> str:
@@ -149,8 +133,6 @@ def check_notebook_sizes(
 def _files_to_commit(run_dir: Path, folder: str, record: RunRecord) -> list[str]:
     """The files of the run folder nbflow wrote (issue 10, item 1), by name; anything
     else in it — written there by a notebook — is left out, with a warning."""
-    from nbflow.store.runs import written_files
-
     names = [n for n in written_files(record) if (run_dir / n).is_file()]
     left_out = sorted(
         p.relative_to(run_dir).as_posix()
@@ -165,52 +147,6 @@ def _files_to_commit(run_dir: Path, folder: str, record: RunRecord) -> list[str]
             folder,
         )
     return names
-
-
-def iter_committed_records(
-    repo_root: Path,
-    branch: str,
-    workflow: str | None = None,
-    runs_dir: Path | None = None,
-    known: Container[str] = (),
-) -> Iterator[RunRecord]:
-    """Run records committed on ``branch`` under ``runs_dir`` (default
-    ``<repo_root>/runs``), read from Git objects (no checkout) by workflow then run
-    id, those of runs in ``known`` left unread; nothing when the branch or the
-    folder does not exist."""
-    from nbflow.project import RUNS_DIR
-    from nbflow.store.runs import RECORD_FILE, RUN_ID_PATTERN
-
-    git = Git.find(repo_root)
-    if git is None:
-        return
-    folder = git.relative(runs_dir or Path(repo_root) / RUNS_DIR)
-    prefix = "" if folder == "." else f"{folder}/"
-    wanted = []
-    for path, data in git.files_named(
-        branch, f"{prefix}{workflow}" if workflow else folder, RECORD_FILE
-    ):
-        parts = path.removeprefix(prefix).split("/")
-        if len(parts) == 3 and RUN_ID_PATTERN.match(parts[1]) and parts[1] not in known:
-            wanted.append((parts[0], parts[1], path, data))
-    for _, _, path, data in sorted(wanted):
-        record = _record_from_blob(path, data)
-        if record is not None:
-            yield record
-
-
-def history_branches(repo_root: Path, runs_branch: str) -> list[str]:
-    """Where committed runs are read from: HEAD, and the runs branch (local, else its
-    remote-tracking copy) when it exists."""
-    git = Git.find(repo_root)
-    if git is None:
-        return []
-    branches = ["HEAD"]
-    for candidate in (runs_branch, f"{DEFAULT_REMOTE}/{runs_branch}"):
-        if git.rev(candidate):
-            branches.append(candidate)
-            break
-    return branches
 
 
 # --------------------------------------------------------------------------- committing
@@ -442,60 +378,5 @@ def _unpublished_message(
     )
 
 
-def _record_from_blob(path: str, data: bytes) -> RunRecord | None:
-    try:
-        return RunRecord.from_json(json.loads(data.decode("utf-8")))
-    except (KeyError, ValueError, TypeError) as exc:
-        log.debug("%s: unreadable committed run record: %s", path, exc)
-        return None
-
-
 def _mb(size: int) -> str:
     return f"{size / 1_000_000:.1f} MB"
-
-
-# -- what changed between revisions (nbflow affected, run --changed, hooks) ---------
-
-
-def work_tree(path: Path) -> Path:
-    """The top folder of the work tree containing ``path``."""
-    return Git.open(path).top
-
-
-def revision_range(path: Path, text: str) -> tuple[str, str]:
-    """``BASE..HEAD`` (or ``BASE...HEAD``: from their merge base) as two object ids."""
-    base, dots, head = text.partition("...") if "..." in text else text.partition("..")
-    if not dots:
-        raise UsageError(f"'{text}' is not a range: write BASE..HEAD, e.g. HEAD~1..HEAD")
-    git = Git.open(path)
-    base, head = _verify(git, base or "HEAD", text), _verify(git, head or "HEAD", text)
-    return (git.run("merge-base", base, head) if dots == "..." else base), head
-
-
-def _verify(git: Git, revision: str, text: str) -> str:
-    try:
-        return git.run("rev-parse", "--verify", "--quiet", f"{revision}^{{object}}")
-    except StoreError:
-        raise UsageError(f"{text}: unknown revision '{revision}'") from None
-
-
-def changed_paths(path: Path, base: str, head: str) -> list[str]:
-    """Paths (relative to the work tree top) that differ between two revisions; a
-    renamed file counts under its old and its new path."""
-    git = Git.open(path)
-    out = git.run("diff", "--name-only", "--no-renames", "--no-ext-diff", "-z", base, head)
-    return [p for p in out.split("\0") if p]
-
-
-def file_at(path: Path, revision: str, file: str) -> str | None:
-    """The text of ``file`` (relative to the work tree top) at ``revision``, or None
-    when it does not exist there."""
-    git = Git.open(path)
-    if git.try_run("cat-file", "-e", f"{revision}:{file}") is not None:
-        return None
-    return git.run("show", f"{revision}:{file}")
-
-
-def hooks_dir(path: Path) -> Path:
-    """Where Git looks for hooks: ``core.hooksPath`` when set, else ``.git/hooks``."""
-    return Git.open(path).git_path("hooks")

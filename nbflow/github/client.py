@@ -1,15 +1,13 @@
 """GitHub: pull requests and sticky comments carrying a run's report.
 
-With :mod:`nbflow.github.retry`, the only module importing ``github`` (PyGithub).
-Design decisions:
+With :mod:`nbflow.github.calls` and :mod:`nbflow.github.retry`, the only modules
+importing ``github`` (PyGithub). Settings and errors are :mod:`nbflow.github.settings`'s
+(re-exported here); making a call, retrying it and translating its failure are
+:mod:`nbflow.github.calls`'. Design decisions:
 
-- Settings come from what GitHub Actions sets (``GITHUB_TOKEN``, ``GITHUB_REPOSITORY``,
-  ``GITHUB_API_URL``, ``GITHUB_SERVER_URL``); outside Actions the repository and host
-  come from the ``origin`` remote, read with ``git config`` (no GitPython here), and a
-  remote on a host other than github.com means GitHub Enterprise at ``HOST/api/v3``.
 - The token lives in :class:`GitHubSettings` (left out of its repr) and PyGithub's
   auth only. Every message this module builds is redacted before it is raised or
-  logged, and a remote URL loses its user-info before it is shown.
+  logged.
 - PyGithub runs lazily: objects are built from URLs without a GET, so opening a pull
   request is one POST. Every ``GithubException`` is translated at this boundary into
   a :class:`GitHubError` naming the operation, GitHub's status and message, and a fix.
@@ -19,7 +17,6 @@ Design decisions:
 - A workflow's sticky comment is the first comment that starts with its marker and
   was written by the token's own user or the GitHub Actions bot: a comment anyone
   else starts with the marker is never edited.
-- Requests carry GitHub's media type and a pinned REST API version.
 - Notebook links in bodies point at a branch, so they work once the run is pushed
   there (commit-back pushes before the pull request is opened).
 """
@@ -27,19 +24,22 @@ Design decisions:
 from __future__ import annotations
 
 import logging
-import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
-from urllib.parse import quote
+from dataclasses import dataclass
 
-from github import Auth, Github, GithubException
+from github import Github, GithubException
 from github.IssueComment import IssueComment
 from github.PullRequest import PullRequest
 from github.Repository import Repository
 
-from nbflow.errors import NbflowError
-from nbflow.github.retry import RateLimit, Tries, Waits, message_of, rate_limit, with_retries
+from nbflow.github.calls import Operation, attempted, github_client, validation_message
+from nbflow.github.retry import Waits, rate_limit
+from nbflow.github.settings import (
+    DEFAULT_API_URL,
+    GitHubError,
+    GitHubSettings,
+    GitHubSettingsError,
+    github_settings,
+)
 from nbflow.report.markdown import cut_markdown
 from nbflow.report.notebook_changes import render_notebook_changes
 from nbflow.report.run_diff import RunDiff
@@ -62,64 +62,13 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
-DEFAULT_API_URL = "https://api.github.com"
-DEFAULT_SERVER_URL = "https://github.com"
-TOKEN_VARIABLES = ("GITHUB_TOKEN", "GH_TOKEN")
-API_VERSION = "2022-11-28"  # X-GitHub-Api-Version
-MEDIA_TYPE = "application/vnd.github+json"
 ACTIONS_BOT = "github-actions[bot]"  # who comments with GitHub Actions' GITHUB_TOKEN
 # GitHub rejects longer bodies; counted in UTF-16 code units (the most any count of
 # GitHub's gives), with a margin for what GitHub may add (line ends, escapes)
 MAX_BODY_LENGTH = 65_536
 BODY_MARGIN = 536
 
-# https://host/owner/repo(.git), ssh://git@host:22/owner/repo, git@host:owner/repo.git
-_REMOTE = re.compile(
-    r"^(?:[a-z+]+://(?:[^@/]+@)?(?P<host>[^/:]+)(?::\d+)?/|(?:[^@/:]+@)?(?P<scp_host>[^/:]+):)"
-    r"(?P<repository>[\w.-]+/[\w.-]+?)(?:\.git)?/?$"
-)
-_REPOSITORY = re.compile(r"^[\w.-]+/[\w.-]+$")
 _PERMISSION_SETTING = "Allow GitHub Actions to create and approve pull requests"
-_LATER = "run the command again later (https://www.githubstatus.com shows GitHub's incidents)"
-
-
-class GitHubError(NbflowError):
-    """A GitHub API call failed, or the settings to make one are missing."""
-
-    exit_code = 1
-
-    def __init__(self, message: str, *, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class GitHubSettingsError(GitHubError):
-    """No token, or no repository to call the API on: invalid input, exit code 2."""
-
-    exit_code = 2
-
-
-@dataclass(frozen=True)
-class GitHubSettings:
-    """Where and as whom to call the GitHub API."""
-
-    repository: str  # OWNER/REPO
-    token: str = field(repr=False)
-    api_url: str = DEFAULT_API_URL
-    server_url: str = DEFAULT_SERVER_URL  # where pages and blobs are shown
-    token_variable: str = "GITHUB_TOKEN"  # where the token came from, for messages
-    throttle: bool = True  # pause between requests as GitHub asks (PyGithub's); off in tests
-    waits: Waits = field(default=Waits(), repr=False, compare=False)  # retries and waits
-
-    @property
-    def owner(self) -> str:
-        return self.repository.partition("/")[0]
-
-    def blob_url(self, ref: str, path: str) -> str:
-        """The web page of ``path`` (relative to the repository) on ``ref``."""
-        return f"{self.server_url}/{self.repository}/blob/{quote(ref)}/{quote(path)}"
 
 
 @dataclass(frozen=True)
@@ -134,64 +83,6 @@ class CommentResult:
     id: int
     url: str
     created: bool  # False: the workflow's comment was updated in place
-
-
-# Settings ---------------------------------------------------------------------------
-
-
-def github_settings(env: Mapping[str, str], remote_url: str | None = None) -> GitHubSettings:
-    """Settings from environment variables, falling back to the ``origin`` remote URL."""
-    token_variable, token = _token(env)
-    repository, host = _repository(env, remote_url)
-    api_url = (env.get("GITHUB_API_URL") or _api_url_of(host)).rstrip("/")
-    server_url = (env.get("GITHUB_SERVER_URL") or _server_url_of(api_url)).rstrip("/")
-    return GitHubSettings(repository, token, api_url, server_url, token_variable)
-
-
-def _token(env: Mapping[str, str]) -> tuple[str, str]:
-    for name in TOKEN_VARIABLES:
-        if env.get(name, "").strip():
-            return name, env[name].strip()
-    raise GitHubSettingsError(
-        "no GitHub token: set GITHUB_TOKEN (or GH_TOKEN); in a GitHub Actions workflow "
-        "add `env: GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }}` to the step"
-    )
-
-
-def _repository(env: Mapping[str, str], remote_url: str | None) -> tuple[str, str | None]:
-    """OWNER/REPO and, when read from a remote URL, its host."""
-    if named := env.get("GITHUB_REPOSITORY", "").strip():
-        if not _REPOSITORY.match(named):
-            raise GitHubSettingsError(f"GITHUB_REPOSITORY={named!r}: expected OWNER/REPO")
-        return named, None
-    if not remote_url:
-        raise GitHubSettingsError(
-            "cannot tell the GitHub repository: set GITHUB_REPOSITORY=OWNER/REPO "
-            "or add an `origin` remote on GitHub"
-        )
-    match = _REMOTE.match(remote_url.strip())
-    if not match:
-        raise GitHubSettingsError(
-            f"cannot tell the GitHub repository from the `origin` remote "
-            f"{_without_userinfo(remote_url)!r}: set GITHUB_REPOSITORY=OWNER/REPO"
-        )
-    return match["repository"], match["host"] or match["scp_host"]
-
-
-def _api_url_of(host: str | None) -> str:
-    if host is None or host == "github.com":
-        return DEFAULT_API_URL
-    return f"https://{host}/api/v3"
-
-
-def _server_url_of(api_url: str) -> str:
-    """``https://HOST`` for ``https://HOST/api/v3`` (Enterprise Server) and for
-    ``https://api.HOST`` (github.com, Enterprise Cloud with data residency)."""
-    return api_url.removesuffix("/api/v3").replace("://api.", "://", 1)
-
-
-def _without_userinfo(url: str) -> str:
-    return re.sub(r"//[^@/]+@", "//", url)
 
 
 # Pull requests ----------------------------------------------------------------------
@@ -218,12 +109,12 @@ def open_pull_request(
     title = render_summary_line(record)
     after = render_output_changes(record, previous)
     body = _body(settings, record, run_path, branch, after=after, changes=notebook_changes)
-    operation = _Operation(
+    operation = Operation(
         f"opening a pull request for {branch} in {settings.repository}",
         _pull_request_permission,
         {"head": f"is branch {branch} pushed to {settings.repository}?"},
     )
-    repo = _client(settings).get_repo(settings.repository)
+    repo = github_client(settings).get_repo(settings.repository)
 
     def attempt(number: int) -> PullRequestResult:
         # after a failed attempt the pull request may exist: GitHub can create it and
@@ -234,14 +125,14 @@ def open_pull_request(
                 pull = repo.create_pull(base=base, head=branch, title=title, body=body)
                 return PullRequestResult(pull.number, pull.html_url, created=True)
             except GithubException as exc:
-                if exc.status != 422 or "already exists" not in _validation_message(exc.data):
+                if exc.status != 422 or "already exists" not in validation_message(exc.data):
                     raise
                 pull = _open_pull(repo, settings, branch) or _vanished(settings, branch)
         if (pull.title, pull.body) != (title, body):
             pull.edit(title=title, body=body)
         return PullRequestResult(pull.number, pull.html_url, created=False)
 
-    result = _attempted(settings, operation, attempt)
+    result = attempted(settings, operation, attempt)
     log.info("%s pull request %s", "opened" if result.created else "updated", result.url)
     return result
 
@@ -282,14 +173,14 @@ def upsert_comment(
 ) -> CommentResult:
     """Post the run's report on pull request ``pr_number``: one comment per workflow,
     edited in place by later runs. Notebook links point at the pull request's branch."""
-    operation = _Operation(
+    operation = Operation(
         f"commenting on pull request #{pr_number} in {settings.repository}",
         lambda message: "give the workflow `permissions: pull-requests: write`",
         {},
         f"pull request #{pr_number} in {settings.repository}",
     )
     marker = comment_marker(record.workflow)
-    client = _client(settings)
+    client = github_client(settings)
     repo = client.get_repo(settings.repository)
     authors = _Authors(client)
 
@@ -309,7 +200,7 @@ def upsert_comment(
         log.info("%s comment %s", "updated" if changed else "unchanged", comment.html_url)
         return CommentResult(comment.id, comment.html_url, created=False)
 
-    return _attempted(settings, operation, attempt)
+    return attempted(settings, operation, attempt)
 
 
 def _sticky_comment(pull: PullRequest, marker: str, authors: _Authors) -> IssueComment | None:
@@ -374,135 +265,3 @@ def _body(
     body = (f"{before}\n" if before else "") + report + (f"\n{after}\n" if after else "")
     note = f"\n…\n\n_Cut to fit GitHub's limit: read the [full report]({url('README.md')})._\n"
     return cut_markdown(body, MAX_BODY_LENGTH - BODY_MARGIN, note)
-
-
-# The client and its errors ----------------------------------------------------------
-
-
-def _client(settings: GitHubSettings) -> Github:
-    """PyGithub retrying nothing (:func:`_attempted` does), pacing as GitHub asks unless
-    ``throttle`` is off."""
-    pacing: dict[str, Any] = (
-        {}
-        if settings.throttle
-        else {"seconds_between_requests": None, "seconds_between_writes": None}
-    )
-    return Github(
-        auth=_Token(settings.token),
-        base_url=settings.api_url,
-        retry=None,
-        per_page=100,
-        lazy=True,
-        api_version=API_VERSION,
-        **pacing,
-    )
-
-
-class _Token(Auth.Token):
-    """The token, and GitHub's media type on every request (PyGithub sends ``*/*``)."""
-
-    def authentication(self, headers: dict[str, str]) -> None:
-        super().authentication(headers)
-        headers.setdefault("Accept", MEDIA_TYPE)
-
-
-@dataclass(frozen=True)
-class _Operation:
-    """What was being done, to name it and suggest fixes when GitHub refuses."""
-
-    description: str
-    permission: Callable[[str], str]  # GitHub's 403 message → what to grant
-    invalid_hints: Mapping[str, str]  # a 422 error's field → a hint
-    missing: str = ""  # what a 404 may mean is missing, besides the repository
-
-
-def _attempted(settings: GitHubSettings, operation: _Operation, attempt: Callable[[int], T]) -> T:
-    """``attempt`` with retries, its failure translated into a GitHubError."""
-
-    def failed(exc: Exception, tries: Tries) -> GitHubError:
-        return _translated(exc, settings, operation, tries)
-
-    return with_retries(settings.waits, attempt, failed)
-
-
-def _translated(
-    exc: Exception, settings: GitHubSettings, operation: _Operation, tries: Tries
-) -> GitHubError:
-    if isinstance(exc, GithubException):
-        explained = _explain(exc, settings, operation, tries)
-        message = f"{operation.description}: GitHub answered {explained}"
-        return GitHubError(_redact(message, settings), status=exc.status)
-    message = (
-        f"{operation.description}: cannot reach {settings.api_url}{_tried(tries)}: {exc}; "
-        "check the network, and GITHUB_API_URL when set"
-    )
-    return GitHubError(_redact(message, settings))
-
-
-def _explain(
-    exc: GithubException, settings: GitHubSettings, operation: _Operation, tries: Tries
-) -> str:
-    status, message = exc.status, message_of(exc.data).rstrip(".")  # before our ": …"
-    variable, tried = settings.token_variable, _tried(tries)
-    limit = rate_limit(exc, settings.waits.clock())
-    if status >= 500:
-        when = _when_to_retry(limit, settings) if limit else _LATER
-        return f"{status} {message}{tried}: GitHub failed to carry out the request; {when}"
-    if limit is not None:
-        return f"{status} {message}: rate limit exceeded{tried}; {_when_to_retry(limit, settings)}"
-    if status == 401:
-        return f"401 {message}: the token in {variable} is wrong or expired; set a valid one"
-    if status == 403:
-        fix = operation.permission(message)
-        return f"403 {message}: the token in {variable} lacks permission; {fix}"
-    if status == 404:
-        what = f"{operation.missing} or repository" if operation.missing else "repository"
-        return (
-            f"404 {message}: {what} {settings.repository} not found, "
-            f"or the token in {variable} has no access to it"
-        )
-    if status == 422:
-        return f"422 {_validation_message(exc.data, operation.invalid_hints)}"
-    return f"{status} {message}"
-
-
-def _validation_message(data: Any, hints: Mapping[str, str] | None = None) -> str:
-    """``Validation Failed: head invalid (is branch x pushed?); ...`` from a 422 body."""
-    errors = data.get("errors", []) if isinstance(data, dict) else []
-    parts = [_validation_error(error, hints or {}) for error in errors]
-    return "; ".join([message_of(data), *parts]) if parts else message_of(data)
-
-
-def _validation_error(error: Any, hints: Mapping[str, str]) -> str:
-    if not isinstance(error, dict):
-        return str(error)
-    if error.get("message"):
-        return str(error["message"])
-    text = f"{error.get('field', '?')} {error.get('code', 'invalid')}"
-    hint = hints.get(str(error.get("field")))
-    return f"{text} ({hint})" if hint else text
-
-
-def _tried(tries: Tries) -> str:
-    """`` (3 attempts over 6 s)`` after several attempts, nothing after one."""
-    return f" ({tries.count} attempts over {tries.seconds:.0f} s)" if tries.count > 1 else ""
-
-
-def _when_to_retry(limit: RateLimit, settings: GitHubSettings) -> str:
-    """When to try again, and why nbflow did not wait for it."""
-    if limit.wait is None or limit.at is None:
-        return "wait a few minutes before trying again"
-    at = f"{limit.at:%Y-%m-%d %H:%M:%S} UTC"
-    when = (
-        f"GitHub asks to wait {limit.wait:.0f} s, until {at}"
-        if limit.retry_after
-        else f"it resets at {at}"
-    )
-    max_wait = settings.waits.max_wait
-    if limit.wait > max_wait:
-        return f"{when}: longer than nbflow waits ({max_wait:.0f} s); run the command again then"
-    return when
-
-
-def _redact(text: str, settings: GitHubSettings) -> str:
-    return text.replace(settings.token, "***") if settings.token else text

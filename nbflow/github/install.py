@@ -67,7 +67,7 @@ def project_setup(root: Path) -> Setup:
 
 def nbflow_version() -> str:
     """The installed nbflow's version, which the generated files pin."""
-    from nbflow import __version__
+    from nbflow.version import __version__
 
     return __version__
 

@@ -33,22 +33,20 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from nbflow.github.actions_yaml import mapping, run_step, uses_step
+from nbflow.github.context import Context
 from nbflow.github.pins import DOWNLOAD, UPLOAD
-from nbflow.github.workflows import (
+from nbflow.github.steps import (
     NOT_SKIPPED,
-    _add_environment,
-    _Context,
-    _git_identity,
-    _guard_steps,
-    _job_head,
-    _map,
-    _run_condition,
-    _run_steps,
-    _secret_env,
-    _setup_steps,
-    _step,
-    _uses,
+    add_environment,
+    git_identity,
+    guard_steps,
+    job_head,
+    run_condition,
+    run_steps,
     runner,
+    secret_env,
+    setup_steps,
     timeout_minutes,
 )
 from nbflow.manifest.expressions import find_references
@@ -65,9 +63,9 @@ RUNNER_SET = ("GITHUB_", "RUNNER_")  # variables the runner sets: never overridd
 SEED_ARTIFACT = "plan.seed"  # step ids hold no dot: no step's artifact has this name
 
 
-def step_jobs(context: _Context) -> Any:
+def step_jobs(context: Context) -> Any:
     """The ``jobs:`` of the per-step layout: plan, one job per step, assemble."""
-    jobs = _map([("plan", _plan_job(context))])
+    jobs = mapping([("plan", _plan_job(context))])
     workflow = context.workflow
     for step_id in topological_order(workflow.steps):
         jobs[job_id(step_id)] = _step_job(context, workflow.step(step_id))
@@ -120,18 +118,18 @@ def _matrix_job(share: list[int], items: list[Any]) -> dict[str, str]:
     return {"item": ",".join(map(str, share)), "name": name}
 
 
-def _artifact(context: _Context, suffix: str) -> str:
+def _artifact(context: Context, suffix: str) -> str:
     return f"nbflow-{context.name}-${{{{ github.run_id }}}}-{suffix}"
 
 
-def _head(context: _Context, name: str, condition: str, permissions: Any, minutes: int) -> Any:
-    job = _job_head(name, condition, permissions, context)
+def _head(context: Context, name: str, condition: str, permissions: Any, minutes: int) -> Any:
+    job = job_head(name, condition, permissions, context)
     job["timeout-minutes"] = minutes
     return job
 
 
-def _upload(context: _Context, suffix: str, *, always: bool = False) -> Any:
-    step = _uses(
+def _upload(context: Context, suffix: str, *, always: bool = False) -> Any:
+    step = uses_step(
         context.pins[UPLOAD.action],
         name=_artifact(context, suffix),
         path=PIECE,
@@ -148,12 +146,12 @@ def _upload(context: _Context, suffix: str, *, always: bool = False) -> Any:
     return step
 
 
-def _download(context: _Context) -> Any:
+def _download(context: Context) -> Any:
     """Every piece of this workflow run so far. ``run-id`` and ``github-token`` make
     the action list the run's artifacts through the REST API, which sees those of
     earlier attempts too: after "Re-run failed jobs" the jobs that passed are not run
     again, and without them a re-run job finds none of their pieces."""
-    return _uses(
+    return uses_step(
         context.pins[DOWNLOAD.action],
         pattern=_artifact(context, "*"),
         path=PIECES,
@@ -167,15 +165,15 @@ def _download(context: _Context) -> Any:
 
 def _reading(*extra: tuple[str, str]) -> Any:
     """A job's permissions: read the repository and the run's artifacts, plus ``extra``."""
-    return _map([("actions", "read"), ("contents", "read"), *extra])
+    return mapping([("actions", "read"), ("contents", "read"), *extra])
 
 
-def _plan_job(context: _Context) -> Any:
+def _plan_job(context: Context) -> Any:
     job = _head(
         context,
         f"plan {context.name}",
-        _run_condition(context),
-        _map([("contents", "read")]),
+        run_condition(context),
+        mapping([("contents", "read")]),
         PLAN_MINUTES,
     )
     sweeps = [matrix_output(s.id) for s in context.workflow.steps if is_matrix(s)]
@@ -183,35 +181,35 @@ def _plan_job(context: _Context) -> Any:
     if context.push_paths:  # the step jobs and assemble skip a push of run commits
         outputs.append(("skip", "${{ steps.guard.outputs.skip }}"))
     if outputs:
-        job.insert(len(job) - 1, "outputs", _map(outputs))
-    matrix = _step(
+        job.insert(len(job) - 1, "outputs", mapping(outputs))
+    matrix = run_step(
         "the items of each sweep, one matrix job each",
         condition=NOT_SKIPPED if context.push_paths else "",
         run=[f'nbflow ci matrix {context.name} --seed "{_env_path(PIECE)}" >> "$GITHUB_OUTPUT"'],
     )
     matrix.insert(1, "id", "matrix")
     job["steps"] = [
-        *_setup_steps(context),
-        *_guard_steps(context),
-        *_run_steps(context, tail=f'--plan --outputs "{_env_path(PIECE)}"', secrets=False),
+        *setup_steps(context),
+        *guard_steps(context),
+        *run_steps(context, tail=f'--plan --outputs "{_env_path(PIECE)}"', secrets=False),
         *([matrix] if sweeps else []),
         _upload(context, SEED_ARTIFACT),
     ]
     return job
 
 
-def _step_job(context: _Context, step: Step) -> Any:
+def _step_job(context: Context, step: Step) -> Any:
     minutes = timeout_minutes(replace(context.workflow, steps=(step,)))
     condition = "needs.plan.outputs.skip != 'true'" if context.push_paths else ""
     job = _head(context, f"{context.name} / {step.id}", condition, _reading(), minutes)
     job.insert(1, "needs", ["plan", *(job_id(n) for n in step.needs)])
-    _add_environment(job, context)
-    env = _secret_env(context.workflow)
+    add_environment(job, context)
+    env = secret_env(context.workflow)
     item, piece = "", step.id
     if is_matrix(step):  # one job per item, from the plan job's outputs
         job["name"] += " [${{ matrix.name }}]"
         matrix = f"${{{{ fromJSON(needs.plan.outputs.{matrix_output(step.id)}) }}}}"
-        job.insert(len(job) - 1, "strategy", _map([("fail-fast", False), ("matrix", matrix)]))
+        job.insert(len(job) - 1, "strategy", mapping([("fail-fast", False), ("matrix", matrix)]))
         env["NBFLOW_ITEM"] = "${{ matrix.item }}"
         item, piece = ' --item "$NBFLOW_ITEM"', f"{step.id}.${{{{ strategy.job-index }}}}"
     job["runs-on"] = runner(context, step.id)
@@ -220,16 +218,16 @@ def _step_job(context: _Context, step: Step) -> Any:
         f'--outputs "{_env_path(PIECE)}"'
     )
     job["steps"] = [
-        *_setup_steps(context),
+        *setup_steps(context),
         _download(context),
-        _step(f"nbflow run --step {step.id}", env=env, run=[command]),
+        run_step(f"nbflow run --step {step.id}", env=env, run=[command]),
         _upload(context, piece, always=True),
     ]
     return job
 
 
-def _assemble_job(context: _Context) -> Any:
-    permissions = _map([("actions", "read"), ("contents", "write")])
+def _assemble_job(context: Context) -> Any:
+    permissions = mapping([("actions", "read"), ("contents", "write")])
     if context.commit_target == "pr":
         permissions["pull-requests"] = "write"
     condition = "always() && needs.plan.result == 'success'"
@@ -238,16 +236,16 @@ def _assemble_job(context: _Context) -> Any:
     job = _head(context, f"assemble {context.name}", condition, permissions, PLAN_MINUTES)
     needs = ["plan", *(job_id(s) for s in topological_order(context.workflow.steps))]
     job.insert(1, "needs", needs)
-    _add_environment(job, context)
+    add_environment(job, context)
     # No concurrency group: GitHub keeps one waiting job per group and cancels an
     # older waiting one, which would drop a run whose steps had run. Two assembles
     # pushing at once is what the push's fetch-and-replay retry is for.
     assemble = [f'nbflow assemble {context.name} --pieces "{_env_path(PIECES)}" --commit --push']
     job["steps"] = [
-        *_setup_steps(context),
-        _git_identity(),
+        *setup_steps(context),
+        git_identity(),
         _download(context),
-        _step("nbflow assemble and commit", env=notify_env(context.workflow), run=assemble),
+        run_step("nbflow assemble and commit", env=notify_env(context.workflow), run=assemble),
     ]
     return job
 

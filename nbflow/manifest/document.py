@@ -26,7 +26,7 @@ from nbflow.manifest import limits
 from nbflow.manifest.values import type_name
 
 if TYPE_CHECKING:
-    from nbflow.manifest.unbuilt import Unbuilt
+    from nbflow.manifest.constructor import Unbuilt
 
 __all__ = ["Document", "KeyPath", "as_dict", "as_list", "duplicate_key_problems", "read_document"]
 
@@ -170,7 +170,7 @@ def _parse_yaml(path: Path, text: str) -> tuple[Any, Any, tuple[Unbuilt, ...]]:
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-    from nbflow.manifest.unbuilt import constructor_class
+    from nbflow.manifest.constructor import constructor_class
 
     yaml = YAML()
     yaml.Constructor = constructor_class()
@@ -209,7 +209,7 @@ def _construct(path: Path, constructor: Any, node: Any) -> Any:
     is built as its text and reported later (see unbuilt.py); anything else ruamel
     cannot build still raises plain Python errors, turned here into one problem
     instead of a traceback."""
-    from nbflow.manifest.unbuilt import BUILD_ERRORS
+    from nbflow.manifest.constructor import BUILD_ERRORS
 
     try:
         return constructor.construct_document(node)

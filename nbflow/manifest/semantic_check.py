@@ -35,6 +35,7 @@ from nbflow.manifest.model import Parameter, ParamType, Step
 from nbflow.manifest.notebooks import Declared, NotebookError, NotebookInfo, inspect_notebook
 from nbflow.manifest.reference_check import ReferenceCheck
 from nbflow.manifest.report_check import check_report
+from nbflow.manifest.step_graph import cycle_problem, find_cycle
 from nbflow.manifest.suggestions import did_you_mean
 from nbflow.manifest.text_notebook import NOTEBOOK_SUFFIXES
 from nbflow.manifest.values import DYNAMIC_DEFAULTS, check_declared, coerce
@@ -387,8 +388,6 @@ class SemanticCheck:
             )
 
     def _check_cycle(self) -> None:
-        from nbflow.plan import cycle_problem, find_cycle
-
         steps = [
             Step(
                 id=s["id"],

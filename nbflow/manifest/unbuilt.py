@@ -9,7 +9,7 @@ problem, located at the start of the document, hiding every other one.
 
 Design decisions:
 
-- The constructor (:func:`constructor_class`) builds such a scalar as its text and remembers the
+- The constructor (``constructor.py``) builds such a scalar as its text and remembers the
   node and the error, so reading goes on and the manifest's other problems are
   found in the same pass.
 - :func:`unbuilt_problems` reports each one at the value itself, with its key path,
@@ -23,17 +23,13 @@ Design decisions:
 
 from __future__ import annotations
 
-import functools
-from dataclasses import dataclass
 from typing import Any
 
 from nbflow.errors import Problem, Source
+from nbflow.manifest.constructor import Unbuilt
 from nbflow.manifest.document import Document, KeyPath
 
-__all__ = ["Unbuilt", "constructor_class", "unbuilt_problems"]
-
-#: What building a scalar may raise besides ruamel's own (located) errors.
-BUILD_ERRORS = (ValueError, TypeError, ArithmeticError, LookupError, AttributeError)
+__all__ = ["unbuilt_problems"]
 
 _KINDS = {"int": "integer", "float": "number", "bool": "boolean"}
 _FIXES = {
@@ -42,38 +38,6 @@ _FIXES = {
     "integer": "write an integer such as 42",
     "number": "write a number such as 1.5",
 }
-
-
-@dataclass(frozen=True)
-class Unbuilt:
-    """A scalar node that could not be built as the type its tag names."""
-
-    node: Any  # ruamel ScalarNode
-    error: Exception
-
-
-@functools.cache
-def constructor_class() -> type[Any]:
-    """ruamel's round-trip constructor, building an unbuildable scalar as its text and
-    listing it in ``unbuilt``."""
-    from ruamel.yaml.constructor import RoundTripConstructor
-    from ruamel.yaml.nodes import ScalarNode
-
-    class ManifestConstructor(RoundTripConstructor):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self.unbuilt: list[Unbuilt] = []
-
-        def construct_non_recursive_object(self, node: Any, tag: str | None = None) -> Any:
-            try:
-                return super().construct_non_recursive_object(node, tag)
-            except BUILD_ERRORS as exc:
-                if not isinstance(node, ScalarNode) or not isinstance(node.value, str):
-                    raise
-                self.unbuilt.append(Unbuilt(node, exc))
-                return node.value
-
-    return ManifestConstructor
 
 
 def unbuilt_problems(doc: Document) -> list[Problem]:

@@ -4,10 +4,8 @@ Run ids sort by time (``2026-11-23T000000Z-ab12``) so listing a folder lists run
 in order. Records and reports are written atomically (temporary file, then
 rename): a crash never leaves half a JSON file.
 
-History (:func:`list_runs`, :func:`find_record`) merges the run folders in the
-working tree with runs committed to Git — on the current branch and on the runs
-branch — read from Git objects without a checkout; a run present in both is
-taken from the working tree.
+This module knows the working tree only; ``git/history.py`` merges these run
+folders with the runs committed to Git (``nbflow runs``, ``nbflow show``).
 """
 
 from __future__ import annotations
@@ -18,7 +16,7 @@ import json
 import os
 import re
 import secrets
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,7 +25,7 @@ from nbflow.errors import UsageError, WriteError
 from nbflow.run_record import RunRecord, RunStatus, StepRecord
 
 if TYPE_CHECKING:
-    from nbflow.project import Project
+    pass
 
 RECORD_FILE = "run.json"
 REPORT_FILE = "README.md"
@@ -251,43 +249,3 @@ def _pid_alive(pid: int | None) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def list_runs(
-    project: Project, workflow: str | None = None, branches: Sequence[str] | None = None
-) -> list[RunRecord]:
-    """Runs in the working tree and committed on ``branches`` (default: HEAD and the
-    runs branch), one record per run id, by workflow then time. Given ``branches``,
-    only runs committed there are listed."""
-    from nbflow.git.repo import history_branches, iter_committed_records
-
-    found: dict[str, RunRecord] = {}
-    if branches is None:
-        for folder in iter_run_dirs(project.runs_dir, workflow):
-            record = read_record(folder)
-            found[record.run_id] = record
-        branches = history_branches(project.root, project.commit.runs_branch)
-    for branch in branches:
-        committed = iter_committed_records(
-            project.root, branch, workflow, project.runs_dir, known=found.keys()
-        )
-        for record in committed:
-            found.setdefault(record.run_id, record)
-    return sorted(found.values(), key=lambda r: (r.workflow, r.start, r.run_id))
-
-
-def find_record(project: Project, run_id: str, branches: Sequence[str] | None = None) -> RunRecord:
-    """The record of run ``run_id``: from the working tree, else from Git."""
-    check_run_id(run_id)
-    if branches is None:
-        try:
-            return read_record(find_run(project.runs_dir, run_id))
-        except UsageError:
-            pass
-    for record in list_runs(project, branches=branches):
-        if record.run_id == run_id:
-            return record
-    raise UsageError(
-        f"no run '{run_id}' under {project.runs_dir} or committed to Git; "
-        "list runs with `nbflow runs`"
-    )

@@ -12,9 +12,10 @@ from helpers import assert_no_canary, commit_all, git, write_manifest, write_not
 
 from nbflow.cli import main
 from nbflow.errors import StoreError, UnpublishedCommitsError, UsageError
-from nbflow.git import index_lock, repo
+from nbflow.git import index_lock, lookups
 from nbflow.git.commands import Git
-from nbflow.git.repo import commit_run, iter_committed_records
+from nbflow.git.history import iter_committed_records
+from nbflow.git.repo import commit_run
 from nbflow.project import Project
 
 RUN_1 = "2026-11-23T000000Z-ab12"
@@ -764,8 +765,8 @@ def two_commits(project_repo: Path) -> Path:
 
 
 def test_changed_paths_count_a_rename_under_both_names(two_commits: Path) -> None:
-    base, head = repo.revision_range(two_commits, "HEAD~1..HEAD")
-    assert repo.changed_paths(two_commits, base, head) == [
+    base, head = lookups.revision_range(two_commits, "HEAD~1..HEAD")
+    assert lookups.changed_paths(two_commits, base, head) == [
         "a.txt",
         "old name.txt",
         "sub/new name.txt",
@@ -773,36 +774,36 @@ def test_changed_paths_count_a_rename_under_both_names(two_commits: Path) -> Non
 
 
 def test_file_at_a_revision(two_commits: Path) -> None:
-    assert repo.file_at(two_commits, "HEAD~1", "a.txt") == "a"
-    assert repo.file_at(two_commits, "HEAD", "a.txt") == "a2"
-    assert repo.file_at(two_commits, "HEAD", "old name.txt") is None
+    assert lookups.file_at(two_commits, "HEAD~1", "a.txt") == "a"
+    assert lookups.file_at(two_commits, "HEAD", "a.txt") == "a2"
+    assert lookups.file_at(two_commits, "HEAD", "old name.txt") is None
 
 
 def test_revision_range_forms(two_commits: Path) -> None:
     first, second = git(two_commits, "rev-parse", "HEAD~1"), git(two_commits, "rev-parse", "HEAD")
-    assert repo.revision_range(two_commits, "HEAD~1..") == (first, second)
-    assert repo.revision_range(two_commits, "HEAD...HEAD~1") == (first, first)
+    assert lookups.revision_range(two_commits, "HEAD~1..") == (first, second)
+    assert lookups.revision_range(two_commits, "HEAD...HEAD~1") == (first, first)
     with pytest.raises(UsageError, match=r"^'HEAD' is not a range: write BASE\.\.HEAD"):
-        repo.revision_range(two_commits, "HEAD")
+        lookups.revision_range(two_commits, "HEAD")
 
 
 def test_hooks_dir_follows_core_hooks_path(project_repo: Path) -> None:
-    assert repo.hooks_dir(project_repo) == project_repo.resolve() / ".git" / "hooks"
+    assert lookups.hooks_dir(project_repo) == project_repo.resolve() / ".git" / "hooks"
     git(project_repo, "config", "core.hooksPath", ".githooks")
-    assert repo.hooks_dir(project_repo) == project_repo.resolve() / ".githooks"
+    assert lookups.hooks_dir(project_repo) == project_repo.resolve() / ".githooks"
     git(project_repo, "config", "core.hooksPath", str(project_repo / "elsewhere"))
-    assert repo.hooks_dir(project_repo) == project_repo / "elsewhere"
+    assert lookups.hooks_dir(project_repo) == project_repo / "elsewhere"
 
 
 def test_outside_a_repository(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="is not in a Git work tree; run `git init` first"):
-        repo.work_tree(tmp_path)
+        lookups.work_tree(tmp_path)
 
 
 def test_origin_url_and_path_in_repository(git_repo: Path, tmp_path: Path) -> None:
-    assert repo.origin_url(git_repo) == str(tmp_path / "origin.git")
+    assert lookups.origin_url(git_repo) == str(tmp_path / "origin.git")
     (git_repo / "runs" / "demo").mkdir(parents=True)
-    assert repo.path_in_repository(git_repo / "runs" / "demo") == "runs/demo"
+    assert lookups.path_in_repository(git_repo / "runs" / "demo") == "runs/demo"
     git(git_repo, "remote", "remove", "origin")
-    assert repo.origin_url(git_repo) is None
-    assert repo.origin_url(tmp_path / "elsewhere") is None
+    assert lookups.origin_url(git_repo) is None
+    assert lookups.origin_url(tmp_path / "elsewhere") is None
