@@ -155,6 +155,7 @@ def test_examples_match_golden(tmp_path: Path) -> None:
     files = generate_ci(copy_examples(tmp_path))
     assert sorted(p.as_posix() for p in files) == [
         ".github/workflows/nbflow-finance-daily.yml",
+        ".github/workflows/nbflow-model-grid.yml",
         ".github/workflows/nbflow-regional-sales.yml",
     ]
     for relative, text in files.items():
@@ -171,7 +172,7 @@ def test_every_feature_matches_golden(project: Path) -> None:
 
 def test_every_generated_file_passes_actionlint_and_schema(project: Path, tmp_path: Path) -> None:
     files = generate_ci(project)
-    assert len(files) == 4  # quiet has no triggers, so no file
+    assert len(files) == 5  # quiet has no triggers, so no file
     lint(files, tmp_path / "lint")
 
 
@@ -184,6 +185,7 @@ def test_this_repository_carries_fresh_generated_files() -> None:
     files = generate_ci(REPO)
     assert sorted(p.name for p in files) == [
         "nbflow-finance-daily.yml",
+        "nbflow-model-grid.yml",
         "nbflow-regional-sales.yml",
     ]
     for relative, text in files.items():
@@ -405,8 +407,9 @@ def test_run_commands_follow_the_contract(tmp_path: Path) -> None:
 
 def test_timeout_is_the_sum_of_step_timeouts_capped(project: Path) -> None:
     files = {p.name: load(t) for p, t in generate_ci(project).items()}
-    # finance-daily: 6 steps x 10m, load_warehouse 3 attempts + 2 x 5s delay, + 10m setup
-    assert files["nbflow-finance-daily.yml"]["jobs"]["run"]["timeout-minutes"] == 91
+    # finance-daily: 7 steps x 10m, load_warehouse 3 attempts + 2 x 5s delay,
+    # check_sources waits for its exports up to 2h, + 10m setup
+    assert files["nbflow-finance-daily.yml"]["jobs"]["run"]["timeout-minutes"] == 221
     assert files["nbflow-many.yml"]["jobs"]["run"]["timeout-minutes"] == 12
     assert files["nbflow-everything.yml"]["jobs"]["run"]["timeout-minutes"] == MAX_TIMEOUT_MINUTES
 
@@ -549,6 +552,7 @@ def test_write_then_check_is_fresh(project: Path) -> None:
         "nbflow-everything.yml",
         "nbflow-finance-daily.yml",
         "nbflow-many.yml",
+        "nbflow-model-grid.yml",
         "nbflow-regional-sales.yml",
     ]
     assert check_ci(project) == []
@@ -668,6 +672,25 @@ def test_a_sweep_counts_once_per_item_in_the_job_timeout(
     )
 
     assert timeout_minutes(load_manifest(manifest)) == minutes
+
+
+def test_a_step_waiting_for_data_adds_its_wait_timeout_to_the_job_timeout(tmp_path: Path) -> None:
+    """GitHub must not cancel the job while a step still may wait for its files."""
+    folder = tmp_path / "workflows" / "waits"
+    write_notebook(folder / "one.ipynb", "")
+    manifest = write_manifest(
+        folder,
+        """
+        name: waits
+        steps:
+          - id: one
+            notebook: one.ipynb
+            timeout: 3m
+            wait_for: {paths: [data/*.csv], timeout: 45m}
+        """,
+    )
+
+    assert timeout_minutes(load_manifest(manifest)) == 3 + 45 + 10
 
 
 # --------------------------------------------------------------------------- variants

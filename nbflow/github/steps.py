@@ -99,7 +99,8 @@ def run_condition(context: Context) -> str:
 
 
 def timeout_minutes(workflow: Workflow) -> int:
-    """Every step's timeout times its attempts, plus retry delays and setup; capped.
+    """Every step's timeout times its attempts, plus retry delays, its ``wait_for:``
+    timeout and setup; capped.
 
     A step without a timeout makes the job take GitHub's own limit, and so does a
     ``foreach:`` step whose item count is not known before the run (an upstream
@@ -111,6 +112,8 @@ def timeout_minutes(workflow: Workflow) -> int:
         if step.timeout is None or runs is None:
             return MAX_TIMEOUT_MINUTES
         one = step.timeout * (step.retries + 1) + step.retry_delay * step.retries
+        if step.wait_for is not None:
+            one += step.wait_for.timeout
         seconds += one * runs
     return min(MAX_TIMEOUT_MINUTES, math.ceil(seconds / 60) + SETUP_MINUTES)
 
