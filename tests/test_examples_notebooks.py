@@ -211,19 +211,29 @@ def _failed_check(folder: Path) -> StepError:
     return step.error
 
 
-def test_check_sources_names_a_missing_file(project: Path) -> None:
+def test_a_missing_export_fails_the_wait_naming_it_and_the_alert_runs(project: Path) -> None:
+    """check_sources waits for the day's three exports (``wait_for:``); one that never
+    comes fails it at the timeout, naming that file only, and the alert step runs."""
     folder = _copy_workflow("finance-daily", project)
+    manifest = folder / "workflow.yaml"
+    text = manifest.read_text()
+    assert "timeout: 2h" in text and "every: 1m" in text
+    manifest.write_text(
+        text.replace("timeout: 2h", "timeout: 2s").replace("every: 1m", "every: 1s")
+    )
     _sample_data(folder).write_exports(RUN_DATE, folder / "data/raw" / RUN_DATE)
     (folder / "data/raw" / RUN_DATE / "stripe.csv").unlink()
 
-    error = _failed_check(folder)
+    record = _run(folder, run_date=RUN_DATE, generate_sample=False)
 
-    assert error.ename == "BadSource"
-    assert error.evalue == (
-        f"1 of 3 source files for {RUN_DATE} are not usable:\n"
-        f"- data/raw/{RUN_DATE}/stripe.csv: missing; expected the day's export with header "
-        "id,created,amount,currency,status,customer_email"
-    )
+    assert record.status == RunStatus.FAILED
+    step = record.step("check_sources")
+    assert step.status == StepStatus.FAILED
+    assert step.error is not None and step.error.ename == "WaitTimeout"
+    assert f"data/raw/{RUN_DATE}/stripe.csv" in step.error.evalue
+    assert "paypal.csv" not in step.error.evalue and "mastercard.csv" not in step.error.evalue
+    assert record.step("cleanup").status == StepStatus.SKIPPED  # the raw files are kept
+    assert record.step("alert").status == StepStatus.SUCCEEDED
     assert (folder / "data/raw" / RUN_DATE / "paypal.csv").is_file()
 
 
