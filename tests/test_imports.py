@@ -60,9 +60,30 @@ def test_cheap_commands_import_nothing_heavy(
         REPO / "workflows",
         project / "workflows",
         dirs_exist_ok=True,
-        ignore=shutil.ignore_patterns("data", "__pycache__", ".ipynb_checkpoints"),
+        # model-grid's steps are text notebooks: reading them needs jupytext (below)
+        ignore=shutil.ignore_patterns("data", "__pycache__", ".ipynb_checkpoints", "model-grid"),
     )
     code, modules = imported_by(args, project)
     assert code == 0
     assert "nbflow" in modules
     assert sorted(modules & set(HEAVY)) == list(allowed)
+
+
+def test_validating_text_notebooks_imports_only_what_jupytext_needs(project: Path) -> None:
+    shutil.copytree(REPO / "workflows" / "model-grid", project / "workflows" / "model-grid")
+    probe = "import json, sys, jupytext; print(json.dumps(sorted(sys.modules)))"
+    jupytext_needs = {
+        name.partition(".")[0]
+        for name in json.loads(
+            subprocess.run(
+                [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+            ).stdout
+        )
+    }
+
+    code, modules = imported_by(["validate", "model-grid"], project)
+
+    assert code == 0
+    assert "jupytext" in modules
+    assert modules & set(HEAVY) <= jupytext_needs
+    assert not modules & {"papermill", "nbclient", "git", "github"}

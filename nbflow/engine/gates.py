@@ -115,8 +115,9 @@ class Gates:
         if watch.ready:
             del self.watches[step.id]
             self.admitted.add(step.id)
-            waited = f"waited {watch.waited:.1f} s for its wait_for paths"
-            self.update(replace(current, reason=f"{before}; {waited}" if before else waited))
+            if watch.checks > 1:  # found at the first look: nothing waited for, nothing to say
+                waited = f"waited {watch.waited:.1f} s for its wait_for paths"
+                self.update(replace(current, reason=f"{before}; {waited}" if before else waited))
             return True
         if watch.error or watch.timed_out:
             del self.watches[step.id]
