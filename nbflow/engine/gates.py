@@ -115,9 +115,12 @@ class Gates:
         if watch.ready:
             del self.watches[step.id]
             self.admitted.add(step.id)
-            if watch.checks > 1:  # found at the first look: nothing waited for, nothing to say
+            reason = before  # found at the first look: nothing waited for, nothing to say
+            if watch.checks > 1:
                 waited = f"waited {watch.waited:.1f} s for its wait_for paths"
-                self.update(replace(current, reason=f"{before}; {waited}" if before else waited))
+                reason = f"{before}; {waited}" if before else waited
+            if current.reason != reason:
+                self.update(replace(current, reason=reason))
             return True
         if watch.error or watch.timed_out:
             del self.watches[step.id]
