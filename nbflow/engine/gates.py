@@ -115,12 +115,11 @@ class Gates:
         if watch.ready:
             del self.watches[step.id]
             self.admitted.add(step.id)
-            reason = before  # found at the first look: nothing waited for, nothing to say
-            if watch.checks > 1:
-                waited = f"waited {watch.waited:.1f} s for its wait_for paths"
-                reason = f"{before}; {waited}" if before else waited
-            if current.reason != reason:
-                self.update(replace(current, reason=reason))
+            # found at the first look: nothing waited for, nothing to say
+            waited = (
+                f"waited {watch.waited:.1f} s for its wait_for paths" if watch.checks > 1 else ""
+            )
+            self._say(current, before, waited)
             return True
         if watch.error or watch.timed_out:
             del self.watches[step.id]
@@ -133,11 +132,14 @@ class Gates:
                 why = f"wait_for: timed out after {timeout}; never appeared: {missing}"
                 self._fail(current, "WaitTimeout", why, why, watch.waited)
             return False
-        waiting = f"waiting for: {', '.join(watch.missing)}"
-        reason = f"{before}; {waiting}" if before else waiting
+        self._say(current, before, f"waiting for: {', '.join(watch.missing)}")
+        return False
+
+    def _say(self, current: StepRecord, before: str, note: str) -> None:
+        """The step's reason: what it said before the wait, then ``note`` (if any)."""
+        reason = "; ".join(part for part in (before, note) if part)
         if current.reason != reason:
             self.update(replace(current, reason=reason))
-        return False
 
     def _fail(
         self, current: StepRecord, ename: str, message: str, reason: str, seconds: float = 0.0
