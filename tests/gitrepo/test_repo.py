@@ -552,6 +552,30 @@ def test_a_refused_first_push_of_a_branch_ends_with_the_pushs_own_error(
     )
 
 
+@pytest.mark.parametrize("target", ["current", "runs-branch"])
+def test_a_remote_that_cannot_be_read_stops_the_push_before_anything_is_committed(
+    git_repo: Path, tmp_path: Path, target: str
+) -> None:
+    gone = tmp_path / "gone.git"
+    git(git_repo, "remote", "set-url", "origin", str(gone))
+    head = git(git_repo, "rev-parse", "HEAD")
+    folder, record = write_run(git_repo, RUN_1)
+
+    with pytest.raises(StoreError) as exc:
+        commit_run(Project(git_repo), folder, record, target=target, push=True)
+
+    branch = "main" if target == "current" else Project(git_repo).commit.runs_branch
+    assert str(exc.value).startswith(
+        f"`git fetch --no-tags -q origin +refs/heads/{branch}:refs/remotes/origin/{branch}` "
+        f"failed (exit 128): fatal: '{gone}' does not appear to be a git repository"
+    )
+    assert git(git_repo, "for-each-ref", "--format=%(refname)", "refs/heads") == "refs/heads/main"
+    assert (git(git_repo, "rev-parse", "HEAD"), git(git_repo, "status", "--porcelain")) == (
+        head,
+        "?? runs/",
+    )
+
+
 def test_a_push_refused_for_another_reason_is_not_tried_again(git_repo: Path) -> None:
     refuse_pushes(git_repo, "error: GH006: Protected branch update failed for refs/heads/main.")
     folder, record = write_run(git_repo, RUN_1)
