@@ -4,6 +4,8 @@ and commits landing at the same moment all land (real git, real processes)."""
 from __future__ import annotations
 
 import logging
+import os
+import stat
 import subprocess
 import sys
 import threading
@@ -105,6 +107,22 @@ def test_a_lock_that_cannot_be_filled_is_deleted(git_repo: Path) -> None:
         pass
 
     assert not (git_repo / ".git" / "index.lock").exists()
+
+
+def test_a_lock_renamed_over_the_index_is_left_to_whoever_takes_it_next(git_repo: Path) -> None:
+    """Once nbflow's lock file became the index, ``index.lock`` may be another git
+    process's (taken in the next instant): leaving, nbflow does not delete it. The
+    index it wrote is an ordinary file (0644 less the umask, as git's own)."""
+    lock = git_repo / ".git" / "index.lock"
+    umask = os.umask(0)
+    os.umask(umask)
+
+    with IndexLock.hold(Git.open(git_repo), RUN_1) as index:
+        index.commit()
+        lock.write_text("another git process\n")
+
+    assert lock.read_text() == "another git process\n"
+    assert stat.S_IMODE((git_repo / ".git" / "index").stat().st_mode) == 0o644 & ~umask
 
 
 @pytest.mark.parametrize("target", ["current", "runs-branch"])
