@@ -2,9 +2,9 @@
 
 Committing a run (:func:`commit_run`) never touches the user's other work, and commits
 only the files nbflow wrote in the run folder (``store/runs.py: written_files``) and the
-workflow's history page (git/history_page.py). Commits are built with plumbing and a
-temporary index (``GIT_INDEX_FILE``) filled from the target branch's tree plus those
-files, then ``write-tree``, ``commit-tree`` and ``update-ref`` as a compare-and-swap,
+workflow's history page (git/history_page.py). Commits are built with plumbing, no
+index: the target branch's tree with those files grafted in (``Git.tree_with_files``:
+``hash-object`` and ``mktree``), then ``commit-tree`` and ``update-ref`` as a compare-and-swap,
 retried up to :data:`REF_ATTEMPTS` times when another commit moved the branch meanwhile.
 On the checked-out branch the real index gains the same files under ``index.lock``
 (``git/index_lock.py``), so staged and unstaged changes elsewhere stay exactly as they
