@@ -30,6 +30,7 @@ import os
 import signal
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -42,7 +43,8 @@ log = logging.getLogger(__name__)
 
 ASYNC_CLIENT = "jupyter_client.asynchronous.AsyncKernelClient"
 LISTEN_TIMEOUT, LISTEN_POLL = 30.0, 0.005  # waiting for a started kernel's ports
-TCP_LISTEN = "0A"  # the state column of /proc/net/tcp
+# after a listening socket's local port in /proc/net/tcp and tcp6: no remote end, LISTEN
+TCP_LISTENING = (b"00000000:0000 0A ", b"00000000000000000000000000000000:0000 0A ")
 KILL_POLL = 0.005
 
 
@@ -71,12 +73,17 @@ class Kernel:
     """One started kernel process, for one step; forked from ``forks``' template
     when it can be, else launched."""
 
-    def __init__(self, spec: KernelSpec, forks: ForkServer | None = None) -> None:
+    def __init__(
+        self, spec: KernelSpec, forks: ForkServer | None = None, specs: Any = None
+    ) -> None:
         self.spec = spec
         self.log: IO[str] = tempfile.TemporaryFile(  # noqa: SIM115 (closed by kill)
             "w+", encoding="utf-8", errors="replace"
         )
-        self.km: Any = _manager_class()(kernel_name=spec.kernel, client_class=ASYNC_CLIENT)
+        shared = {"kernel_spec_manager": specs} if specs is not None else {}
+        self.km: Any = _manager_class()(
+            kernel_name=spec.kernel, client_class=ASYNC_CLIENT, **shared
+        )
         if spec.scratch is not None:  # see engine/scratch.py
             import uuid
 
@@ -114,8 +121,7 @@ class Kernel:
         process = self.km.provisioner.process
         deadline = time.monotonic() + LISTEN_TIMEOUT
         while process.poll() is None and time.monotonic() < deadline:
-            listening = _listening_ports()
-            if listening is None or ports <= listening:
+            if _SOCKETS.listening(ports) is not False:
                 return
             time.sleep(LISTEN_POLL)
 
@@ -152,6 +158,41 @@ class Kernel:
                 self.log.close()
 
 
+def prepare_classes() -> None:
+    """Make the jupyter_client classes below now, on this thread (building a traitlets
+    class is not free, and step threads starting together would each build it)."""
+    _manager_class()
+    _client_class()
+    _fork_provisioner_class()
+    _spec_manager_class()
+
+
+def kernel_specs() -> Any:
+    """A KernelSpecManager that looks each kernel's spec up once, for the kernels of
+    one run to share (each KernelManager otherwise searches the kernel folders and
+    reads kernel.json again)."""
+    return _spec_manager_class()()
+
+
+@functools.cache
+def _spec_manager_class() -> type[Any]:
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    class RunKernelSpecs(KernelSpecManager):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self._found: dict[str, Any] = {}
+            self._finding = threading.Lock()
+
+        def get_kernel_spec(self, kernel_name: str) -> Any:
+            with self._finding:
+                if kernel_name not in self._found:  # an unknown kernel raises each time
+                    self._found[kernel_name] = super().get_kernel_spec(kernel_name)
+                return self._found[kernel_name]
+
+    return RunKernelSpecs
+
+
 @functools.cache
 def _manager_class() -> type[Any]:
     """jupyter_client's KernelManager, remembering the clients it makes so a step can
@@ -182,22 +223,52 @@ def _manager_class() -> type[Any]:
     return StepKernelManager
 
 
-def _listening_ports() -> set[int] | None:
-    """The TCP ports something listens on (Linux: ``/proc/net/tcp*``); None when the
-    system does not say."""
-    ports: set[int] = set()
-    readable = False
+class _SocketTable:
+    """The system's tables of TCP sockets (Linux: ``/proc/net/tcp*``), read at most
+    once per LISTEN_POLL for all the kernels waiting at once.
+
+    With a thousand sockets on the machine one reading costs ~3 ms (the system
+    writes the table out) and splitting it into fields in Python ~3 ms more, on
+    nbflow's GIL: every starting kernel polling every 5 ms took a CPU. Ports are
+    now looked up in the text as it is (``:PORT`` with no remote end and the
+    LISTEN state), and one reading serves every waiting kernel.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._read_at = -LISTEN_POLL
+        self._text: bytes | None = None
+
+    def listening(self, ports: set[int]) -> bool | None:
+        """Whether something listens on every port; None when the system does not say."""
+        with self._lock:
+            if time.monotonic() - self._read_at >= LISTEN_POLL:
+                self._text = _read_tables()
+                self._read_at = time.monotonic()
+            text = self._text
+        if text is None:
+            return None
+        return all(_listens(text, port) for port in ports)
+
+
+def _read_tables() -> bytes | None:
+    tables = []
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
-            lines = Path(table).read_text(encoding="ascii").splitlines()[1:]
+            tables.append(Path(table).read_bytes())
         except OSError:
             continue
-        readable = True
-        for line in lines:
-            fields = line.split()
-            if len(fields) > 3 and fields[3] == TCP_LISTEN:
-                ports.add(int(fields[1].rpartition(":")[2], 16))
-    return ports if readable else None
+    return b"".join(tables) if tables else None
+
+
+def _listens(text: bytes, port: int) -> bool:
+    """Whether a line of ``/proc/net/tcp*`` says a socket listens on ``port``: local
+    ``ADDRESS:PORT`` (hex), remote address and port all zero, state 0A (LISTEN)."""
+    local = f":{port:04X} ".encode()
+    return any(local + zero in text for zero in TCP_LISTENING)
+
+
+_SOCKETS = _SocketTable()
 
 
 def _fork_provisioner(km: Any, forks: ForkServer) -> Any:

@@ -28,6 +28,7 @@ from nbflow.engine.folders import make_output_folders
 from nbflow.engine.kernel import KernelSpec, start_kernel
 from nbflow.engine.kernels import KernelPool
 from nbflow.engine.outputs import read_outputs
+from nbflow.engine.papermill_load import load_papermill, prime_nbformat
 from nbflow.engine.source import StepSource, parameters_source, prepare_source
 from nbflow.engine.stops import quiet_when_stopped
 from nbflow.manifest.notebook_file import NotebookError, multiline_text
@@ -124,6 +125,7 @@ def execute_step(
         draft = Path(scratch) / task.output.name
         source, error = _prepare(task, Path(scratch))
         if source is not None:
+            prime_nbformat(*source.nbformat)  # before papermill reads it: see papermill_load
             error = _run_watched(replace(task, notebook=source.path), draft, handle)
         notebook = _read_notebook(draft)
     error = _locate_error(error, notebook, handle, cancelled, source)
@@ -317,6 +319,7 @@ def _log_tail(text: str) -> str:
 
 
 def _run_papermill_in(task: StepTask, draft: Path, km: Any) -> StepError | None:
+    engine = load_papermill()  # once per process (papermill_load.py)
     import papermill
     from nbclient.exceptions import DeadKernelError
 
@@ -324,6 +327,7 @@ def _run_papermill_in(task: StepTask, draft: Path, km: Any) -> StepError | None:
         papermill.execute_notebook(
             str(task.notebook),
             str(draft),
+            engine_name=engine,
             parameters=dict(task.parameters),
             kernel_name=task.kernel,
             km=km,
@@ -340,15 +344,6 @@ def _run_papermill_in(task: StepTask, draft: Path, km: Any) -> StepError | None:
         if is_out_of_room(exc):
             raise  # papermill could not write the draft: the run stops (engine/runner.py)
         return StepError(type(exc).__name__, str(exc), None)
-
-
-def load_papermill() -> None:
-    """Import papermill (and with it nbclient and jupyter_client) now, on this
-    thread, before step and kernel threads need it: the kernel template starts
-    meanwhile, and threads importing one package at once can see it half
-    initialised ("cannot import name ... from partially initialized module")."""
-    with contextlib.suppress(Exception):  # the step that needs it will report why
-        import papermill  # noqa: F401
 
 
 def _read_notebook(path: Path) -> dict[str, Any]:

@@ -48,16 +48,13 @@ def with_history_page(git: Git, tree: str, run_folder: str) -> str:
                 continue  # an unreadable record is left off the page
     files = render_page(posixpath.basename(folder), records)
     with tempfile.TemporaryDirectory(prefix="nbflow-page-") as tmp:
-        infos = []
+        written = []
         for name, text in files.items():
-            written = Path(tmp) / name
-            written.write_text(text, encoding="utf-8")
-            blob = git.run("hash-object", "-w", "--", str(written)).strip()
-            infos += ["--cacheinfo", f"100644,{blob},{folder}/{name}"]
-        env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
-        git.run("read-tree", tree, env=env)
-        git.run("update-index", "--add", *infos, env=env)
-        return git.run("write-tree", env=env).strip()
+            written.append(Path(tmp) / name)
+            written[-1].write_text(text, encoding="utf-8")
+        blobs = git.run("hash-object", "-w", "--", *map(str, written)).split()
+    paths = [f"{folder}/{name}" if folder else name for name in files]
+    return git.graft(tree, {p: ("100644", blob) for p, blob in zip(paths, blobs, strict=True)})
 
 
 def sync_page(git: Git, commit: str, run_folder: str, index_env: dict[str, str]) -> None:

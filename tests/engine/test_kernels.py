@@ -175,19 +175,48 @@ def test_unknown_kernel_fails_the_step(tmp_path: Path, kernels: str | None) -> N
     assert result.error is not None and result.error.ename == "NoSuchKernel"
 
 
+def test_a_pools_kernels_share_one_spec_lookup(tmp_path: Path) -> None:
+    """Every KernelManager searched the kernel folders and read kernel.json again, on
+    the main process's GIL; a pool's kernels now share one lookup per kernel name."""
+    with KernelPool(2) as pool:
+        first, second = pool.take(_spec(tmp_path, "a")), pool.take(_spec(tmp_path, "b"))
+        assert first.km.kernel_spec_manager is second.km.kernel_spec_manager
+        assert first.km.kernel_spec is second.km.kernel_spec  # found once, shared
+        assert first.km.kernel_spec.language == "python"
+    assert wait_until_no_kernels(f"pool-{os.getpid()}-a") == []
+
+
+def test_an_unknown_kernel_is_not_remembered_as_found(tmp_path: Path) -> None:
+    from jupyter_client.kernelspec import NoSuchKernel
+
+    with KernelPool(1) as pool:
+        for _ in range(2):
+            with pytest.raises(NoSuchKernel):
+                pool.take(KernelSpec.of("no-such-kernel", tmp_path, {}))
+
+
 @pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="Linux's socket tables")
-def test_listening_ports_are_read_from_the_system_not_probed() -> None:
+@pytest.mark.parametrize("family, host", [("AF_INET", "127.0.0.1"), ("AF_INET6", "::1")])
+def test_listening_ports_are_read_from_the_system_not_probed(family: str, host: str) -> None:
     import socket
+    import time
 
-    from nbflow.engine.kernel import _listening_ports
+    from nbflow.engine.kernel import LISTEN_POLL, _SocketTable
 
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        port = server.getsockname()[1]
-        before = _listening_ports()
+    table = _SocketTable()
+    try:
+        server = socket.socket(getattr(socket, family))
+        server.bind((host, 0))
+    except OSError:
+        pytest.skip(f"no {family} loopback here")
+    with server, socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        ports = {server.getsockname()[1], other.getsockname()[1]}
+        before = table.listening(ports)
         server.listen()
-        during = _listening_ports()
+        time.sleep(LISTEN_POLL)  # one reading serves the callers of one interval
+        during = table.listening(ports)
 
-    assert before is not None and during is not None
-    assert port not in before
-    assert port in during
+    assert before is False  # bound, not yet listening; the other one alone is not enough
+    assert during is True
