@@ -1,5 +1,5 @@
-"""Run one notebook through papermill (with :mod:`~nbflow.engine.source`, the only
-modules that import papermill).
+"""Run one notebook through papermill (with :mod:`~nbflow.engine.source` and
+:mod:`~nbflow.engine.papermill_files`, the only modules that import papermill).
 
 Each call gets its own fresh kernel, in the workflow folder — started now, or
 warmed ahead of need by a :class:`~nbflow.engine.kernels.KernelPool` — and hands
@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from nbflow.engine import papermill_files
 from nbflow.engine.folders import make_output_folders
 from nbflow.engine.kernel import KernelSpec, start_kernel
 from nbflow.engine.kernels import KernelPool
@@ -320,6 +321,7 @@ def _run_papermill_in(task: StepTask, draft: Path, km: Any) -> StepError | None:
     import papermill
     from nbclient.exceptions import DeadKernelError
 
+    papermill_files.use()  # dask workers come here without load_papermill
     try:
         papermill.execute_notebook(
             str(task.notebook),
@@ -348,7 +350,7 @@ def load_papermill() -> None:
     meanwhile, and threads importing one package at once can see it half
     initialised ("cannot import name ... from partially initialized module")."""
     with contextlib.suppress(Exception):  # the step that needs it will report why
-        import papermill  # noqa: F401
+        papermill_files.use()
 
 
 def _read_notebook(path: Path) -> dict[str, Any]:
