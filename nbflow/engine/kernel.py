@@ -32,6 +32,7 @@ import os
 import signal
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -74,12 +75,17 @@ class Kernel:
     """One started kernel process, for one step; forked from ``forks``' template
     when it can be, else launched."""
 
-    def __init__(self, spec: KernelSpec, forks: ForkServer | None = None) -> None:
+    def __init__(
+        self, spec: KernelSpec, forks: ForkServer | None = None, specs: Any = None
+    ) -> None:
         self.spec = spec
         self.log: IO[str] = tempfile.TemporaryFile(  # noqa: SIM115 (closed by kill)
             "w+", encoding="utf-8", errors="replace"
         )
-        self.km: Any = _manager_class()(kernel_name=spec.kernel, client_class=ASYNC_CLIENT)
+        shared = {"kernel_spec_manager": specs} if specs is not None else {}
+        self.km: Any = _manager_class()(
+            kernel_name=spec.kernel, client_class=ASYNC_CLIENT, **shared
+        )
         if spec.scratch is not None:  # see engine/scratch.py
             self.km.connection_file = os.path.join(spec.scratch, f"kernel-{uuid.uuid4()}.json")
         if forks is not None:
@@ -151,6 +157,41 @@ class Kernel:
         finally:
             with contextlib.suppress(OSError):
                 self.log.close()
+
+
+def prepare_classes() -> None:
+    """Make the jupyter_client classes below now, on this thread (building a traitlets
+    class is not free, and step threads starting together would each build it)."""
+    _manager_class()
+    _client_class()
+    _fork_provisioner_class()
+    _spec_manager_class()
+
+
+def kernel_specs() -> Any:
+    """A KernelSpecManager that looks each kernel's spec up once, for the kernels of
+    one run to share (each KernelManager otherwise searches the kernel folders and
+    reads kernel.json again)."""
+    return _spec_manager_class()()
+
+
+@functools.cache
+def _spec_manager_class() -> type[Any]:
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    class RunKernelSpecs(KernelSpecManager):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self._found: dict[str, Any] = {}
+            self._finding = threading.Lock()
+
+        def get_kernel_spec(self, kernel_name: str) -> Any:
+            with self._finding:
+                if kernel_name not in self._found:  # an unknown kernel raises each time
+                    self._found[kernel_name] = super().get_kernel_spec(kernel_name)
+                return self._found[kernel_name]
+
+    return RunKernelSpecs
 
 
 @functools.cache

@@ -29,10 +29,11 @@ import logging
 import threading
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 from nbflow.engine import forkserver
 from nbflow.engine.forkserver import ForkServer
-from nbflow.engine.kernel import Kernel, KernelSpec
+from nbflow.engine.kernel import Kernel, KernelSpec, kernel_specs
 from nbflow.engine.loops import closing_loop
 
 __all__ = ["Kernel", "KernelPool", "KernelSpec"]
@@ -54,6 +55,7 @@ class KernelPool:
         self.size = max(1, size)
         self._env = env
         self._forks: ForkServer | None = None
+        self._specs: Any = None  # the run's kernel specs, looked up once (kernel.py)
         self._lock = threading.Lock()
         self._warm: dict[KernelSpec, list[Future[Kernel]]] = {}
         self._live: set[Kernel] = set()  # every kernel started and not yet killed
@@ -66,6 +68,8 @@ class KernelPool:
         early, from a thread that lives as long as the pool (the template dies with
         the thread that started it), so its imports overlap other work."""
         with self._lock:
+            if self._specs is None:
+                self._specs = kernel_specs()
             if self._forks is None and not self._closed and forkserver.enabled():
                 self._forks = ForkServer(self._env)
 
@@ -136,7 +140,7 @@ class KernelPool:
         self.close()
 
     def _start(self, spec: KernelSpec) -> Kernel:
-        kernel = Kernel(spec, self._forks)
+        kernel = Kernel(spec, self._forks, self._specs)
         with self._lock:
             self._live.add(kernel)  # close() kills it even if nobody takes it
         return kernel

@@ -30,13 +30,14 @@ from nbflow.engine.kernel_names import check_kernels, resolve_kernels
 from nbflow.engine.kernels import KernelPool
 from nbflow.engine.locks import workflow_lock
 from nbflow.engine.loops import closing_loop
+from nbflow.engine.papermill_load import load_papermill
 from nbflow.engine.readiness import Readiness
 from nbflow.engine.recorder import Recorder, RunObserver
 from nbflow.engine.reuse import Lenders
 from nbflow.engine.scratch import scratch_folder
 from nbflow.engine.sla import SlaWatch
 from nbflow.engine.start import RunOptions, finished_run, resume_run, start_run
-from nbflow.engine.step import execute_step, load_papermill
+from nbflow.engine.step import execute_step
 from nbflow.engine.sweep import Sweeps
 from nbflow.engine.tasks import Tasks
 from nbflow.errors import NbflowError, WriteError

@@ -38,6 +38,7 @@ class StepSource:
     path: Path
     cell_ids: tuple[str, ...]
     upgraded_from: str | None = None
+    nbformat: tuple[int, int] = (4, 5)  # the copy's format version (major, minor)
 
     def index_of(self, cell: Mapping[str, Any]) -> int | None:
         """The 0-based index, in the step's own notebook, of a cell of the executed
@@ -63,7 +64,8 @@ def prepare_source(
     name = notebook.name if notebook.suffix == ".ipynb" else f"{notebook.name}.ipynb"
     path = folder / f"source-{name}"
     path.write_text(dump_notebook(data), encoding="utf-8")
-    return StepSource(path, cell_ids, source.upgraded_from)
+    version = (int(data["nbformat"]), int(data["nbformat_minor"]))
+    return StepSource(path, cell_ids, source.upgraded_from, version)
 
 
 def parameters_source(

@@ -1,5 +1,6 @@
-"""Run one notebook through papermill (with :mod:`~nbflow.engine.source` and
-:mod:`~nbflow.engine.papermill_files`, the only modules that import papermill).
+"""Run one notebook through papermill (with :mod:`~nbflow.engine.source`,
+:mod:`~nbflow.engine.papermill_load` and :mod:`~nbflow.engine.papermill_files`, the
+only modules that import papermill).
 
 Each call gets its own fresh kernel, in the workflow folder — started now, or
 warmed ahead of need by a :class:`~nbflow.engine.kernels.KernelPool` — and hands
@@ -29,6 +30,7 @@ from nbflow.engine.folders import make_output_folders
 from nbflow.engine.kernel import KernelSpec, start_kernel
 from nbflow.engine.kernels import KernelPool
 from nbflow.engine.outputs import read_outputs
+from nbflow.engine.papermill_load import prime_nbformat
 from nbflow.engine.source import StepSource, parameters_source, prepare_source
 from nbflow.engine.stops import quiet_when_stopped
 from nbflow.manifest.notebook_file import NotebookError, multiline_text
@@ -125,6 +127,7 @@ def execute_step(
         draft = Path(scratch) / task.output.name
         source, error = _prepare(task, Path(scratch))
         if source is not None:
+            prime_nbformat(*source.nbformat)  # before papermill reads it: see papermill_load
             error = _run_watched(replace(task, notebook=source.path), draft, handle)
         notebook = _read_notebook(draft)
     error = _locate_error(error, notebook, handle, cancelled, source)
@@ -342,15 +345,6 @@ def _run_papermill_in(task: StepTask, draft: Path, km: Any) -> StepError | None:
         if is_out_of_room(exc):
             raise  # papermill could not write the draft: the run stops (engine/runner.py)
         return StepError(type(exc).__name__, str(exc), None)
-
-
-def load_papermill() -> None:
-    """Import papermill (and with it nbclient and jupyter_client) now, on this
-    thread, before step and kernel threads need it: the kernel template starts
-    meanwhile, and threads importing one package at once can see it half
-    initialised ("cannot import name ... from partially initialized module")."""
-    with contextlib.suppress(Exception):  # the step that needs it will report why
-        papermill_files.use()
 
 
 def _read_notebook(path: Path) -> dict[str, Any]:

@@ -299,7 +299,8 @@ class _Committer:
             if not _RETRYABLE.search(error.stderr) or attempt == PUSH_ATTEMPTS:
                 raise StoreError(f"{error}; the run commit {sha[:12]} is kept locally")
             time.sleep(random.uniform(0.05, 0.3) * attempt)
-            tip = self.git.fetch(remote, remote_ref.removeprefix("refs/heads/"))
+            # a branch the remote never had (a first push) leaves nothing to replay on
+            tip = self.git.fetch(remote, remote_ref.removeprefix("refs/heads/"), missing_ok=True)
             replayed = self._replay(sha, tip, remote, remote_ref)
             move(replayed, sha)
             sha = replayed

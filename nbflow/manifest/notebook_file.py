@@ -40,7 +40,14 @@ from nbflow.errors import NbflowError
 from nbflow.manifest.fast_schema import compiled_check
 from nbflow.manifest.text_notebook import cell_lines, is_text_notebook, read_text
 
-__all__ = ["NotebookError", "NotebookFile", "cell_place", "multiline_text", "read_notebook"]
+__all__ = [
+    "NotebookError",
+    "NotebookFile",
+    "cell_place",
+    "multiline_text",
+    "nbformat_check",
+    "read_notebook",
+]
 
 FORMAT_DOC = "https://nbformat.readthedocs.io/en/latest/format_description.html"
 MAX_PROBLEMS = 10  # per notebook: the first ones say what is wrong
@@ -200,9 +207,10 @@ def _new_id(cell: dict[str, Any], taken: set[str]) -> str:
 
 
 @functools.cache
-def _fast_check(major: int, minor: int) -> Callable[[Any], Any] | None:
+def nbformat_check(major: int, minor: int) -> Callable[[Any], Any] | None:
     """fastjsonschema's check of nbformat's own schema file for that version, as
-    nbformat's validator builds it; None for a version whose file is not there (a
+    nbformat's validator builds it (engine/papermill_load.py hands it to nbformat,
+    which papermill validates with); None for a version whose file is not there (a
     notebook from a newer nbformat: nbformat's validator relaxes its schema)."""
     spec = importlib.util.find_spec("nbformat")  # finds the package, runs none of it
     if spec is None or not spec.submodule_search_locations:
@@ -224,7 +232,7 @@ def _validator(major: int, minor: int, name: str) -> Any:
 def _validate(path: Path, data: dict[str, Any], version: tuple[int, int] | None = None) -> None:
     major, minor = version or (data["nbformat"], data["nbformat_minor"])
     try:
-        if (check := _fast_check(major, minor)) is not None:
+        if (check := nbformat_check(major, minor)) is not None:
             check(data)
         else:
             _validator(major, minor, "fastjsonschema").validate(data)

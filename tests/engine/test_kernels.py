@@ -175,6 +175,26 @@ def test_unknown_kernel_fails_the_step(tmp_path: Path, kernels: str | None) -> N
     assert result.error is not None and result.error.ename == "NoSuchKernel"
 
 
+def test_a_pools_kernels_share_one_spec_lookup(tmp_path: Path) -> None:
+    """Every KernelManager searched the kernel folders and read kernel.json again, on
+    the main process's GIL; a pool's kernels now share one lookup per kernel name."""
+    with KernelPool(2) as pool:
+        first, second = pool.take(_spec(tmp_path, "a")), pool.take(_spec(tmp_path, "b"))
+        assert first.km.kernel_spec_manager is second.km.kernel_spec_manager
+        assert first.km.kernel_spec is second.km.kernel_spec  # found once, shared
+        assert first.km.kernel_spec.language == "python"
+    assert wait_until_no_kernels(f"pool-{os.getpid()}-a") == []
+
+
+def test_an_unknown_kernel_is_not_remembered_as_found(tmp_path: Path) -> None:
+    from jupyter_client.kernelspec import NoSuchKernel
+
+    with KernelPool(1) as pool:
+        for _ in range(2):
+            with pytest.raises(NoSuchKernel):
+                pool.take(KernelSpec.of("no-such-kernel", tmp_path, {}))
+
+
 @pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="Linux's socket tables")
 def test_listening_ports_are_read_from_the_system_not_probed() -> None:
     import socket

@@ -526,6 +526,32 @@ def test_a_push_the_remote_keeps_refusing_is_tried_five_times_then_kept_locally(
     assert (git_repo.parent / "tries").read_text() == "try\n" * 5
 
 
+@pytest.mark.parametrize("target", ["current", "runs-branch"])
+def test_a_refused_first_push_of_a_branch_ends_with_the_pushs_own_error(
+    git_repo: Path, target: str
+) -> None:
+    """The branch is not on the remote yet (the runs branch's first push, a new local
+    branch): each retry's fetch finds nothing to replay on, and after five tries the
+    error is the push's own, not the fetch's "couldn't find remote ref"."""
+    if target == "current":
+        git(git_repo, "checkout", "-q", "-b", "feature")
+    refuse_pushes(git_repo, "error: cannot lock ref: busy")
+    folder, record = write_run(git_repo, RUN_1)
+
+    with pytest.raises(StoreError) as exc:
+        commit_run(Project(git_repo), folder, record, target=target, push=True)
+
+    branch = "feature" if target == "current" else Project(git_repo).commit.runs_branch
+    kept = git(git_repo, "rev-parse", branch)
+    assert str(exc.value).startswith(f"`git push origin {kept}:refs/heads/{branch}` failed")
+    assert "remote: error: cannot lock ref: busy" in str(exc.value)
+    assert str(exc.value).endswith(f"; the run commit {kept[:12]} is kept locally")
+    assert (git_repo.parent / "tries").read_text() == "try\n" * 5
+    assert git(git_repo.parent / "origin.git", "for-each-ref", "--format=%(refname)") == (
+        "refs/heads/main"
+    )
+
+
 def test_a_push_refused_for_another_reason_is_not_tried_again(git_repo: Path) -> None:
     refuse_pushes(git_repo, "error: GH006: Protected branch update failed for refs/heads/main.")
     folder, record = write_run(git_repo, RUN_1)

@@ -1,0 +1,77 @@
+"""papermill is imported once per run without the parts nbflow never uses, and the
+notebooks it reads and writes are checked with the schema check nbflow compiled."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from helpers import write_manifest, write_notebook
+
+REPO = Path(__file__).resolve().parent.parent.parent
+
+# A fresh interpreter runs the workflow, counting fastjsonschema compiles (nbformat's
+# validator compiles its own check unless it is given nbflow's).
+PROBE = """
+import json, sys
+import fastjsonschema
+compiles = []
+real = fastjsonschema.compile
+fastjsonschema.compile = lambda *a, **k: compiles.append(1) or real(*a, **k)
+from nbflow.cli import main
+code = main(sys.argv[1:])
+hidden = "github" in sys.modules
+import github  # hidden from papermill only while it is imported
+print(json.dumps({"code": code, "github_during_run": hidden, "compiles": len(compiles)}))
+"""
+
+
+def test_a_run_neither_imports_pygithub_nor_compiles_nbformats_schema(project: Path) -> None:
+    folder = project / "workflows" / "two"
+    for name in "ab":
+        write_notebook(folder / f"{name}.ipynb", None, ["import nbflow\nnbflow.record('x', 1)"])
+    write_manifest(
+        folder,
+        """
+        name: two
+        steps:
+          - {id: a, notebook: a.ipynb, needs: []}
+          - {id: b, notebook: b.ipynb, needs: []}
+        """,
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, "run", "two", "--jobs", "2"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result == {"code": 0, "github_during_run": False, "compiles": 0}
+
+
+def test_nbformat_checks_papermills_notebooks_with_nbflows_check() -> None:
+    import nbformat
+    from nbformat.validator import ValidationError, get_validator
+
+    from nbflow.engine.papermill_load import prime_nbformat
+    from nbflow.manifest.notebook_file import nbformat_check
+
+    prime_nbformat(4, 4)
+    assert get_validator(4, 4)._validator is nbformat_check(4, 4)
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")])
+    notebook.nbformat_minor = 4
+    del notebook.cells[0]["id"]  # ids came with nbformat 4.5
+    nbformat.validate(notebook)
+    notebook.cells[0]["execution_count"] = "one"
+    try:
+        nbformat.validate(notebook)
+    except ValidationError as exc:  # nbformat's own message, from jsonschema
+        assert "'one'" in str(exc)
+    else:
+        raise AssertionError("an invalid notebook passed nbformat's check")
