@@ -358,15 +358,16 @@ class Git:
 
     # ----------------------------------------------------------------- remotes
 
-    def fetch(self, remote: str, branch: str, *, missing_ok: bool = False) -> str | None:
-        """Fetch ``branch`` from ``remote`` into its remote-tracking ref; its tip."""
+    def fetch(self, remote: str, branch: str) -> str | None:
+        """Fetch ``branch`` from ``remote`` into its remote-tracking ref; its tip, or
+        None when the remote has no such branch (yet)."""
         tracking = f"refs/remotes/{remote}/{branch}"
         out, failure = self._execute(
             ("fetch", "--no-tags", "-q", remote, f"+refs/heads/{branch}:{tracking}"),
             self._remote_env(remote),
         )
         if failure is not None:
-            if missing_ok and "couldn't find remote ref" in failure.stderr:
+            if "couldn't find remote ref" in failure.stderr:
                 return None
             raise StoreError(str(failure))
         return self.rev(tracking)

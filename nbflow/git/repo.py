@@ -167,7 +167,7 @@ class _Committer:
         ref = f"refs/heads/{branch}"
         remote, remote_ref = self.git.upstream(branch) if push else ("", "")
         if push:
-            self.git.fetch(remote, remote_ref.removeprefix("refs/heads/"), missing_ok=True)
+            self.git.fetch(remote, remote_ref.removeprefix("refs/heads/"))
             self._refuse_unpublished(self.git.rev(ref), remote, "current")
         with IndexLock.hold(self.git, self.record.run_id) as index:
             index.stage(self.paths)
@@ -185,7 +185,7 @@ class _Committer:
         ref = f"refs/heads/{branch}"
         remote = self.git.default_remote() if push else DEFAULT_REMOTE
         if push:
-            self.git.fetch(remote, branch, missing_ok=True)
+            self.git.fetch(remote, branch)
             parent, _ = self._runs_branch_base(ref, f"refs/remotes/{remote}/{branch}")
             self._refuse_unpublished(parent, remote, "runs-branch")
         sha = self._commit_on(
@@ -300,7 +300,7 @@ class _Committer:
                 raise StoreError(f"{error}; the run commit {sha[:12]} is kept locally")
             time.sleep(random.uniform(0.05, 0.3) * attempt)
             # a branch the remote never had (a first push) leaves nothing to replay on
-            tip = self.git.fetch(remote, remote_ref.removeprefix("refs/heads/"), missing_ok=True)
+            tip = self.git.fetch(remote, remote_ref.removeprefix("refs/heads/"))
             replayed = self._replay(sha, tip, remote, remote_ref)
             move(replayed, sha)
             sha = replayed

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from nbflow.errors import UsageError, WriteError
 from nbflow.run_record import RunRecord, RunStatus, StepRecord
 from nbflow.run_summary import RunSummary
+from nbflow.store.record_text import record_text
 
 if TYPE_CHECKING:
     pass
@@ -106,9 +107,10 @@ def _create_temporary(path: Path) -> tuple[int, str]:
             continue
 
 
-def write_record(run_dir: Path, record: RunRecord) -> None:
-    text = json.dumps(record.to_json(), indent=2, ensure_ascii=False, sort_keys=False)
-    write_atomic(run_dir / RECORD_FILE, text + "\n")
+def write_record(run_dir: Path, record: RunRecord, text: str | None = None) -> None:
+    """Write ``record`` as ``run_dir``'s run.json, atomically; ``text`` is its text when
+    already made (store/record_text.py: a running run's recorder keeps its pieces)."""
+    write_atomic(run_dir / RECORD_FILE, record_text(record) if text is None else text)
 
 
 def read_record(run_dir: Path) -> RunRecord:
