@@ -320,11 +320,17 @@ class RunRecord:
         return bool(self.uncommitted)
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
+        return self.json_with_steps(tuple(step.to_json() for step in self.steps))
+
+    def json_with_steps(self, steps: Any) -> dict[str, Any]:
+        """The record's JSON form with ``steps`` as the value of its ``steps`` key (the
+        steps' own JSON forms give :meth:`to_json`; store/record_text.py gives the text
+        it keeps for each step, so a save serialises only the steps that changed)."""
+        data = asdict(replace(self, steps=()))
         uncommitted, logical = data.pop("uncommitted"), data.pop("logical_time")
         if not data["sla_misses"]:
             del data["sla_misses"]
-        data = {**data, "steps": tuple(StepRecord._in_json_order(s) for s in data["steps"])}
+        data = {**data, "steps": steps}
         if logical is not None:  # after the start; an older record is read back as it was
             data = _insert_after(data, "start", {"logical_time": logical})
         if not uncommitted:

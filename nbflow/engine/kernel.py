@@ -23,9 +23,7 @@ Design decisions:
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import ctypes
 import functools
 import logging
 import os
@@ -34,7 +32,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +43,8 @@ log = logging.getLogger(__name__)
 
 ASYNC_CLIENT = "jupyter_client.asynchronous.AsyncKernelClient"
 LISTEN_TIMEOUT, LISTEN_POLL = 30.0, 0.005  # waiting for a started kernel's ports
-TCP_LISTEN = "0A"  # the state column of /proc/net/tcp
+# after a listening socket's local port in /proc/net/tcp and tcp6: no remote end, LISTEN
+TCP_LISTENING = (b"00000000:0000 0A ", b"00000000000000000000000000000000:0000 0A ")
 KILL_POLL = 0.005
 
 
@@ -87,6 +85,8 @@ class Kernel:
             kernel_name=spec.kernel, client_class=ASYNC_CLIENT, **shared
         )
         if spec.scratch is not None:  # see engine/scratch.py
+            import uuid
+
             self.km.connection_file = os.path.join(spec.scratch, f"kernel-{uuid.uuid4()}.json")
         if forks is not None:
             self.km.provisioner = _fork_provisioner(self.km, forks)
@@ -121,8 +121,7 @@ class Kernel:
         process = self.km.provisioner.process
         deadline = time.monotonic() + LISTEN_TIMEOUT
         while process.poll() is None and time.monotonic() < deadline:
-            listening = _listening_ports()
-            if listening is None or ports <= listening:
+            if _SOCKETS.listening(ports) is not False:
                 return
             time.sleep(LISTEN_POLL)
 
@@ -216,28 +215,60 @@ def _manager_class() -> type[Any]:
         async def _async_wait(self, pollinterval: float = 0.1) -> None:
             # a killed kernel is gone within milliseconds: polling every 0.1 s made
             # each kill take 0.1 s, and closing the pool wait for all of them
+            import asyncio  # not at the top: a run whose steps are all cached needs no asyncio
+
             while await self._async_is_alive():
                 await asyncio.sleep(KILL_POLL)
 
     return StepKernelManager
 
 
-def _listening_ports() -> set[int] | None:
-    """The TCP ports something listens on (Linux: ``/proc/net/tcp*``); None when the
-    system does not say."""
-    ports: set[int] = set()
-    readable = False
+class _SocketTable:
+    """The system's tables of TCP sockets (Linux: ``/proc/net/tcp*``), read at most
+    once per LISTEN_POLL for all the kernels waiting at once.
+
+    With a thousand sockets on the machine one reading costs ~3 ms (the system
+    writes the table out) and splitting it into fields in Python ~3 ms more, on
+    nbflow's GIL: every starting kernel polling every 5 ms took a CPU. Ports are
+    now looked up in the text as it is (``:PORT`` with no remote end and the
+    LISTEN state), and one reading serves every waiting kernel.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._read_at = -LISTEN_POLL
+        self._text: bytes | None = None
+
+    def listening(self, ports: set[int]) -> bool | None:
+        """Whether something listens on every port; None when the system does not say."""
+        with self._lock:
+            if time.monotonic() - self._read_at >= LISTEN_POLL:
+                self._text = _read_tables()
+                self._read_at = time.monotonic()
+            text = self._text
+        if text is None:
+            return None
+        return all(_listens(text, port) for port in ports)
+
+
+def _read_tables() -> bytes | None:
+    tables = []
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
-            lines = Path(table).read_text(encoding="ascii").splitlines()[1:]
+            tables.append(Path(table).read_bytes())
         except OSError:
             continue
-        readable = True
-        for line in lines:
-            fields = line.split()
-            if len(fields) > 3 and fields[3] == TCP_LISTEN:
-                ports.add(int(fields[1].rpartition(":")[2], 16))
-    return ports if readable else None
+    return b"".join(tables) if tables else None
+
+
+def _listens(text: bytes, port: int) -> bool:
+    """Whether a line of ``/proc/net/tcp*`` says a socket listens on ``port``: local
+    ``ADDRESS:PORT`` (hex), remote address and port all zero, state 0A (LISTEN)."""
+    local = f":{port:04X} ".encode()
+    return any(local + zero in text for zero in TCP_LISTENING)
+
+
+_SOCKETS = _SocketTable()
 
 
 def _fork_provisioner(km: Any, forks: ForkServer) -> Any:
@@ -346,6 +377,8 @@ def die_with_parent() -> Callable[[], None] | None:
     None elsewhere."""
     if not sys.platform.startswith("linux"):
         return None
+    import ctypes
+
     prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before fork, not after
     parent = os.getpid()
 

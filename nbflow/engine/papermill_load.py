@@ -20,6 +20,12 @@ the process's CPU went to work no step needs, done here once or not at all:
   nbformat is given that check, once, under a lock.
 - jupyter_client's classes nbflow derives (:mod:`nbflow.engine.kernel`) are made on
   this thread, not by every step's thread at once.
+- papermill writes its output notebook when the notebook starts, when each cell
+  starts and ends, and at the end (11 writes for a 4-cell notebook, each validated
+  and serialised). nbflow's output is a scratch draft it reads once, after
+  papermill returns; so steps run with :data:`ENGINE`, which writes it only at the
+  end — in papermill's ``finally``, so a kernel killed by a timeout or Ctrl-C still
+  leaves the notebook with its running cell marked, as before.
 """
 
 from __future__ import annotations
@@ -34,24 +40,38 @@ from typing import Any
 from nbflow.engine import papermill_files
 from nbflow.manifest.notebook_file import nbformat_check
 
-__all__ = ["load_papermill", "prime_nbformat"]
+__all__ = ["ENGINE", "load_papermill", "prime_nbformat"]
 
+ENGINE = "nbflow"  # papermill's engine_name for steps: nbclient, saving at the end only
 UNUSED_BY_NBFLOW = ("github",)  # papermill's optional I/O handlers nbflow never uses
-_priming = threading.Lock()
+_priming, _loading = threading.Lock(), threading.Lock()
+_loaded: list[str | None] = []  # load_papermill's answer, once it has run
 _primed: set[tuple[int, int]] = set()
 
 
-def load_papermill() -> None:
+def load_papermill() -> str | None:
     """Import papermill (and with it nbclient and jupyter_client) now, on this
     thread, before step and kernel threads need it: the kernel template starts
     meanwhile, and threads importing one package at once can see it half
-    initialised ("cannot import name ... from partially initialized module")."""
+    initialised ("cannot import name ... from partially initialized module").
+    Once per process; returns the engine_name steps run with (None: papermill's
+    default, when :data:`ENGINE` could not be registered)."""
+    with _loading:
+        if not _loaded:
+            _loaded.append(_load())
+        return _loaded[0]
+
+
+def _load() -> str | None:
     with contextlib.suppress(Exception):  # the step that needs it will report why
         with _hidden(UNUSED_BY_NBFLOW):
             papermill_files.use()  # imports papermill
         from nbflow.engine.kernel import prepare_classes
 
         prepare_classes()
+        _register_engine()
+        return ENGINE
+    return None
 
 
 @contextlib.contextmanager
@@ -101,3 +121,43 @@ def _give_nbformat(major: int, minor: int, check: Callable[[Any], Any]) -> None:
     JsonSchemaValidator.__init__(made, schema)  # type: ignore[no-untyped-call]
     made._validator = check  # what FastJsonSchemaValidator.__init__ compiles
     validator.validators.setdefault(key, made)
+
+
+def _register_engine() -> None:
+    """Register :data:`ENGINE` with papermill: its nbclient engine, with a notebook
+    manager that writes the output notebook once, when the notebook completes."""
+    from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
+
+    class SavedAtEnd(NotebookExecutionManager):  # type: ignore[misc]
+        completing = False
+
+        def save(self, **kwargs: Any) -> Any:
+            if self.completing:  # notebook_complete's save, in papermill's finally
+                return super().save(**kwargs)
+            return None
+
+        def notebook_complete(self, **kwargs: Any) -> Any:
+            self.completing = True
+            return super().notebook_complete(**kwargs)
+
+    class SavingAtEnd(NBClientEngine):  # type: ignore[misc]
+        @classmethod
+        def execute_notebook(cls, nb: Any, kernel_name: str, **kwargs: Any) -> Any:
+            """papermill's Engine.execute_notebook, with SavedAtEnd as the manager."""
+            log_output = kwargs.pop("log_output", False)
+            nb_man = SavedAtEnd(
+                nb,
+                output_path=kwargs.pop("output_path", None),
+                progress_bar=kwargs.pop("progress_bar", True),
+                log_output=log_output,
+                autosave_cell_every=kwargs.pop("autosave_cell_every", 30),
+            )
+            nb_man.notebook_start()
+            try:
+                cls.execute_managed_notebook(nb_man, kernel_name, log_output=log_output, **kwargs)
+            finally:
+                nb_man.cleanup_pbar()
+                nb_man.notebook_complete()
+            return nb_man.nb
+
+    papermill_engines.register(ENGINE, SavingAtEnd)

@@ -94,9 +94,12 @@ class Readiness:
         update: Callable[[StepRecord], None],
     ) -> None:
         self.workflow, self.plan = workflow, plan
+        self._steps = plan.steps  # asked for on every pass: made once per plan
         self._records, self._update = records, update
         # steps not selected whose earlier result may stand in, until decided
         self.undecided: set[str] = set()
+        # each pending step's last decision, with the records of its needs it was made from
+        self._decided: dict[str, tuple[tuple[StepRecord, ...], Decision]] = {}
 
     def is_selected(self, step_id: str) -> bool:
         return step_id in self.plan.selected
@@ -104,6 +107,8 @@ class Readiness:
     def include(self, step_id: str) -> None:
         """Run ``step_id`` though it was not selected (its earlier result cannot stand in)."""
         self.plan = replace(self.plan, selected=self.plan.selected | {step_id})
+        self._steps = self.plan.steps
+        self._decided.clear()
 
     def ready(
         self,
@@ -161,7 +166,26 @@ class Readiness:
                     changed = True
 
     def decision(self, step: Step) -> Decision:
-        return decide(step, [self.upstream(n) for n in step.needs])
+        """:func:`decide` for ``step``; made again only when the records it is made from
+        changed (a run asks about every pending step after each change of any step)."""
+        needs = self._need_records(step)
+        kept = self._decided.get(step.id)
+        if kept is not None and needs is not None and kept[0] == needs:
+            return kept[1]
+        decision = decide(step, [self.upstream(n) for n in step.needs])
+        if needs is not None:
+            self._decided[step.id] = (needs, decision)
+        return decision
+
+    def _need_records(self, step: Step) -> tuple[StepRecord, ...] | None:
+        """The records of the steps ``step`` needs, when its decision depends on them
+        alone (each selected and not skipped: a skipped need's outcome and the state
+        of a need not selected depend on the steps further up); else None."""
+        records = tuple(self._records(n) for n in step.needs)
+        for need, record in zip(step.needs, records, strict=True):
+            if record.status is StepStatus.SKIPPED or not self.is_selected(need):
+                return None
+        return records
 
     def is_satisfied(self, need: str) -> bool:
         """Whether a step needing ``need`` may start, as far as ``need`` goes."""
@@ -194,9 +218,9 @@ class Readiness:
         return Outcome.FAILED if record.status is StepStatus.FAILED else Outcome.CANCELLED
 
     def _pending(self, busy: Iterable[str]) -> list[Step]:
-        running = set(busy)
+        running, records = set(busy), self._records
         return [
             step
-            for step in self.plan.steps
-            if self._records(step.id).status == StepStatus.PENDING and step.id not in running
+            for step in self._steps
+            if records(step.id).status == StepStatus.PENDING and step.id not in running
         ]

@@ -1,8 +1,14 @@
 """The single writer of a run's record (``run.json``) and report while the run lasts.
 
 Every change of a step goes through :meth:`Recorder.update` on the runner's main
-thread: the step is redacted, the record and report are saved (an interrupted run
-leaves an accurate record behind) and the observer is told. Saves can be deferred
+thread: the step is redacted, the record is saved (an interrupted run leaves an
+accurate record behind: ``--resume`` reads it) and the observer is told. Only the
+steps that changed are serialised again (store/record_text.py). The report, a
+rendering of the whole run, is written at most once every :data:`REPORT_EVERY`
+seconds while the run goes on, and less often when rendering it takes more than
+:data:`REPORT_SHARE` of the time (a change that finds it written too recently is
+written by a later save or heartbeat), and always once the run has finished, so a
+finished run's report is the rendering of its final record. Saves can be deferred
 to write once for a burst of changes (cache hits settled in one pass, the final
 record after a write failure). When the run ends, its report gains what changed in
 its notebooks since the previous run (report/notebook_changes.py).
@@ -13,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -23,8 +30,15 @@ from nbflow.report.run_diff import RunDiff
 from nbflow.run_record import RunRecord, RunStatus, StepRecord, StepStatus, seconds_between, utc_now
 from nbflow.secrets import Redactor
 from nbflow.store import runs
+from nbflow.store.record_text import RecordText
 
 log = logging.getLogger(__name__)
+
+#: Seconds: the report is written at most this often while a run goes on.
+REPORT_EVERY = 1.0
+#: ... and rendering it takes at most this share of the run's time: a large run's
+#: report on a loaded machine may take a good part of a second to render.
+REPORT_SHARE = 0.1
 
 
 class RunObserver(Protocol):
@@ -38,7 +52,8 @@ class RunObserver(Protocol):
 
 
 class Recorder:
-    """A run's record, saved with its report after every change."""
+    """A run's record, saved after every change, and its report (see the module's
+    doc). ``clock`` gives the seconds the report's pace is measured in."""
 
     def __init__(
         self,
@@ -47,6 +62,7 @@ class Recorder:
         redactor: Redactor,
         observer: RunObserver | None = None,
         on_stopped: Callable[[str], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.folder, self.redactor, self.observer = folder, redactor, observer
         self.record = replace(record, parameters=redactor.data(record.parameters))
@@ -55,6 +71,11 @@ class Recorder:
         # after a write failure saving the record is best effort (the run is stopping)
         self.best_effort = False
         self._changes: RunDiff | None = None  # the notebooks against the previous run's
+        self._text = RecordText()  # run.json's text, each step's piece kept
+        self._clock = clock
+        self._next_report: float | None = None  # when the report may be written again
+        self._report_stale = False  # the record changed since the report was written
+        self._finished = False  # the run ended: every save writes the report too
 
     def step(self, step_id: str) -> StepRecord:
         return self.record.step(step_id)
@@ -86,6 +107,7 @@ class Recorder:
         duration = seconds_between(self.record.start, end)
         self.record = replace(self.record, status=status, end=end, duration=duration)
         self._changes = self._notebook_changes()
+        self._finished = True
         self.save()
         if self.observer:
             self.observer.run_finished(self.record)
@@ -96,8 +118,7 @@ class Recorder:
         commit messages are all made from the redacted record."""
         if not self.redactor:
             return step
-        redacted = self.redactor.data(self.record.with_step(step).to_json())
-        return RunRecord.from_json(redacted).step(step.id)
+        return StepRecord.from_json(self.redactor.data(step.to_json()))
 
     def _notebook_changes(self) -> RunDiff | None:
         """The run's notebooks against the previous run's (runs/<workflow>/<run-id>/:
@@ -115,23 +136,46 @@ class Recorder:
         modification time tells ``--resume`` how long the cut attempts ran."""
         with contextlib.suppress(OSError):
             os.utime(self.folder / runs.RECORD_FILE)
+        try:
+            self._report_if_due()  # a change the report was too recent for
+        except WriteError as exc:
+            self._write_failed(exc)
 
     def save(self) -> None:
-        """Write the record and the report (later, while saves are deferred)."""
-        from nbflow.report.run_report import render_report
-
+        """Write the record, and the report when it is due (later, while saves are
+        deferred)."""
         if self._deferred:
             self._pending = True
             return
         self._pending = False
+        self._report_stale = True
         try:
-            runs.write_record(self.folder, self.record)
-            report = render_report(self.record, notebook_changes=self._changes)
-            runs.write_atomic(self.folder / runs.REPORT_FILE, report)
+            runs.write_record(self.folder, self.record, self._text.text(self.record))
+            self._report_if_due()
         except WriteError as exc:
-            if not self.best_effort:
-                raise
-            log.debug("the record is as last written: %s", exc)
+            self._write_failed(exc)
+
+    def _report_if_due(self) -> None:
+        """Write the report if the record changed since it was written, and either the
+        run has finished or the report's pace allows: ``REPORT_EVERY`` seconds since it
+        was last written, and at least ``1 / REPORT_SHARE`` times what writing it took."""
+        from nbflow.report.run_report import render_report
+
+        if not self._report_stale or self._deferred:
+            return
+        start = self._clock()
+        if not self._finished and self._next_report is not None and start < self._next_report:
+            return
+        report = render_report(self.record, notebook_changes=self._changes)
+        runs.write_atomic(self.folder / runs.REPORT_FILE, report)
+        took = self._clock() - start
+        self._next_report = start + max(REPORT_EVERY, took / REPORT_SHARE)
+        self._report_stale = False
+
+    def _write_failed(self, exc: WriteError) -> None:
+        if not self.best_effort:
+            raise exc
+        log.debug("the record is as last written: %s", exc)
 
     @contextlib.contextmanager
     def deferred_saves(self) -> Iterator[None]:

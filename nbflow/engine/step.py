@@ -30,7 +30,7 @@ from nbflow.engine.folders import make_output_folders
 from nbflow.engine.kernel import KernelSpec, start_kernel
 from nbflow.engine.kernels import KernelPool
 from nbflow.engine.outputs import read_outputs
-from nbflow.engine.papermill_load import prime_nbformat
+from nbflow.engine.papermill_load import load_papermill, prime_nbformat
 from nbflow.engine.source import StepSource, parameters_source, prepare_source
 from nbflow.engine.stops import quiet_when_stopped
 from nbflow.manifest.notebook_file import NotebookError, multiline_text
@@ -321,6 +321,7 @@ def _log_tail(text: str) -> str:
 
 
 def _run_papermill_in(task: StepTask, draft: Path, km: Any) -> StepError | None:
+    engine = load_papermill()  # once per process (papermill_load.py)
     import papermill
     from nbclient.exceptions import DeadKernelError
 
@@ -329,6 +330,7 @@ def _run_papermill_in(task: StepTask, draft: Path, km: Any) -> StepError | None:
         papermill.execute_notebook(
             str(task.notebook),
             str(draft),
+            engine_name=engine,
             parameters=dict(task.parameters),
             kernel_name=task.kernel,
             km=km,

@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import base64
 import os
+import stat
 import subprocess
-import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from nbflow.errors import StoreError
+from nbflow.git import trees
+from nbflow.git.trees import Entry, Layout
 
 DEFAULT_REMOTE = "origin"
 ZERO_SHA = "0" * 40
@@ -148,11 +150,14 @@ class Git:
             )
         return out.strip()
 
-    def files_named(self, rev: str, folder: str, name: str) -> list[tuple[str, bytes]]:
-        """Every file called ``name`` under ``folder`` at ``rev``: its path (relative to
-        the work tree top) and its bytes, all read by one ``git cat-file --batch`` —
-        not an object lookup per file, which is slow over thousands of run records.
-        Nothing when ``rev`` or ``folder`` does not exist."""
+    def files_named(
+        self, rev: str, folder: str, name: str, wanted: Callable[[str], bool] | None = None
+    ) -> list[tuple[str, bytes]]:
+        """Every file called ``name`` under ``folder`` at ``rev`` (whose path ``wanted``
+        accepts, when given): its path (relative to the work tree top) and its bytes,
+        all read by one ``git cat-file --batch`` — not an object lookup per file, which
+        is slow over thousands of run records. Nothing when ``rev`` or ``folder`` does
+        not exist."""
         spec = [] if folder in ("", ".") else ["--", f":(top,literal){folder}/"]
         out, failure = self._execute(("ls-tree", "-r", "-z", "--full-tree", rev, *spec), None)
         if failure is not None:
@@ -162,6 +167,8 @@ class Git:
             meta, _, path = entry.partition("\t")
             mode_type_id = meta.split()
             if mode_type_id[1:2] == ["blob"] and path.rpartition("/")[2] == name:
+                if wanted is not None and not wanted(path):
+                    continue
                 found.append((path, mode_type_id[2]))
         if not found:
             return []
@@ -194,16 +201,109 @@ class Git:
         out, failure = self._execute(("config", "--get", key), None)
         return out.strip() if failure is None else ""
 
+    def _flags(self, *keys: str) -> list[bool]:
+        """Boolean settings (lower-case names), each true when unset (as ``core.filemode``
+        and ``core.symlinks``), read by one ``git config``."""
+        pattern = "^(" + "|".join(k.replace(".", "\\.") for k in keys) + ")$"
+        out, _ = self._execute(("config", "--type=bool", "--get-regexp", pattern), None)
+        values = dict(line.partition(" ")[::2] for line in out.splitlines())
+        return [values.get(key, "true") != "false" for key in keys]
+
+    def _feed(self, args: Sequence[str], lines: Sequence[str], data: bytes = b"") -> list[str]:
+        """Run git with ``lines`` (or ``data``) on its input; its output's lines."""
+        given = "".join(f"{line}\n" for line in lines).encode("utf-8", "surrogateescape")
+        done = _process(args, self.top, None, given + data)
+        if done.returncode != 0:
+            raise StoreError(
+                str(GitFailure(args, done.returncode, self._scrub(_text(done.stderr))))
+            )
+        return _text(done.stdout).splitlines()
+
     # ----------------------------------------------------------------- writing
 
     def tree_with_files(self, parent: str | None, paths: Sequence[str]) -> str:
-        """The tree of ``parent`` (empty: none) plus ``paths`` from the work tree, added
-        even when ignored, built in a temporary index so the real one is untouched."""
-        with tempfile.TemporaryDirectory(prefix="nbflow-index-") as tmp:
-            env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
-            self.run("read-tree", *([parent] if parent else ["--empty"]), env=env)
-            self.add_files(paths, env)
-            return self.run("write-tree", env=env).strip()
+        """The tree of ``parent`` (empty: none) plus ``paths`` from the work tree, as
+        ``git add -f`` stages them (ignored files too, the executable bit, symbolic
+        links, the attributes' filters), built without an index: the files are hashed
+        and only the trees from the top down to their folders are read and written
+        again (``mktree``), so the cost does not grow with the repository's size."""
+        filemode, symlinks = self._flags("core.filemode", "core.symlinks")
+        regular = [p for p in paths if not os.path.islink(self.top / p)]
+        blobs = dict(
+            zip(regular, self._feed(("hash-object", "-w", "--stdin-paths"), regular), strict=True)
+        )
+        files: dict[str, Entry] = {}
+        for path in paths:
+            if path in blobs:
+                executable = filemode and os.stat(self.top / path).st_mode & stat.S_IXUSR
+                files[path] = ("100755" if executable else "100644", blobs[path])
+            else:  # a symbolic link: its blob is the link's target
+                target = os.readlink(self.top / path).encode("utf-8", "surrogateescape")
+                link = self._feed(("hash-object", "-w", "--stdin", "--no-filters"), [], target)
+                files[path] = ("120000", link[0])
+        return self.graft(parent, files, keep_mode=(not filemode, not symlinks))
+
+    def graft(
+        self,
+        rev: str | None,
+        files: Mapping[str, Entry],
+        keep_mode: tuple[bool, bool] = (False, False),
+    ) -> str:
+        """The tree of ``rev`` (empty: None) with ``files`` (path: (mode, blob)) put in
+        it, replacing whatever was at those paths. ``keep_mode``: keep the mode a
+        regular file had in ``rev`` (``core.filemode`` false), keep a symbolic link's
+        mode for a regular file (``core.symlinks`` false), as ``git add`` does."""
+        layout = trees.layout(files)
+        return self._write_tree(layout, "", self._trees(rev, trees.folders(layout)), keep_mode)
+
+    def _write_tree(
+        self,
+        layout: Layout,
+        folder: str,
+        read: Mapping[str, dict[str, Entry]],
+        keep_mode: tuple[bool, bool],
+    ) -> str:
+        """Write the tree of ``folder``: its entries in ``read`` with ``layout`` put in."""
+        entries = dict(read.get(folder, {}))
+        for name, child in layout.items():
+            if isinstance(child, dict):
+                path = f"{folder}/{name}" if folder else name
+                entries[name] = ("40000", self._write_tree(child, path, read, keep_mode))
+            else:
+                entries[name] = trees.added_mode(child, entries.get(name), keep_mode)
+        listing = [
+            f"{mode} {trees.object_type(mode)} {sha}\t{name}"
+            for name, (mode, sha) in entries.items()
+        ]
+        return self._feed(
+            ("mktree", "-z"),
+            [],
+            "".join(f"{e}\0" for e in listing).encode("utf-8", "surrogateescape"),
+        )[0]
+
+    def _trees(self, rev: str | None, folders: Sequence[str]) -> dict[str, dict[str, Entry]]:
+        """The entries (name: (mode, id)) of each of ``folders`` that is a tree at
+        ``rev``, all read by one ``git cat-file --batch``."""
+        if rev is None:
+            return {}
+        names = [f"{rev}:{folder}" if folder else f"{rev}^{{tree}}" for folder in folders]
+        batch = _process(
+            ["cat-file", "--batch"], self.top, None, "".join(f"{n}\n" for n in names).encode()
+        )
+        if batch.returncode != 0:
+            raise StoreError(f"`git cat-file --batch` failed: {_text(batch.stderr)}")
+        found, at, out = {}, 0, batch.stdout
+        for folder in folders:
+            header_end = out.index(b"\n", at)
+            header = out[at:header_end].split(b" ")
+            at = header_end + 1
+            if header[-1] == b"missing":
+                continue
+            size = int(header[2])
+            if header[1] == b"tree":
+                found[folder] = trees.entries(out[at : at + size], len(header[0]) // 2)
+            at += size + 1
+        return found
 
     def add_files(self, paths: Sequence[str], env: Mapping[str, str]) -> None:
         """``git add -f`` (ignored files too: ``runs/`` may be in .gitignore) into the
@@ -258,15 +358,16 @@ class Git:
 
     # ----------------------------------------------------------------- remotes
 
-    def fetch(self, remote: str, branch: str, *, missing_ok: bool = False) -> str | None:
-        """Fetch ``branch`` from ``remote`` into its remote-tracking ref; its tip."""
+    def fetch(self, remote: str, branch: str) -> str | None:
+        """Fetch ``branch`` from ``remote`` into its remote-tracking ref; its tip, or
+        None when the remote has no such branch (yet)."""
         tracking = f"refs/remotes/{remote}/{branch}"
         out, failure = self._execute(
             ("fetch", "--no-tags", "-q", remote, f"+refs/heads/{branch}:{tracking}"),
             self._remote_env(remote),
         )
         if failure is not None:
-            if missing_ok and "couldn't find remote ref" in failure.stderr:
+            if "couldn't find remote ref" in failure.stderr:
                 return None
             raise StoreError(str(failure))
         return self.rev(tracking)

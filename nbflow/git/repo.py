@@ -2,9 +2,9 @@
 
 Committing a run (:func:`commit_run`) never touches the user's other work, and commits
 only the files nbflow wrote in the run folder (``store/runs.py: written_files``) and the
-workflow's history page (git/history_page.py). Commits are built with plumbing and a
-temporary index (``GIT_INDEX_FILE``) filled from the target branch's tree plus those
-files, then ``write-tree``, ``commit-tree`` and ``update-ref`` as a compare-and-swap,
+workflow's history page (git/history_page.py). Commits are built with plumbing, no
+index: the target branch's tree with those files grafted in (``Git.tree_with_files``:
+``hash-object`` and ``mktree``), then ``commit-tree`` and ``update-ref`` as a compare-and-swap,
 retried up to :data:`REF_ATTEMPTS` times when another commit moved the branch meanwhile.
 On the checked-out branch the real index gains the same files under ``index.lock``
 (``git/index_lock.py``), so staged and unstaged changes elsewhere stay exactly as they
@@ -167,7 +167,7 @@ class _Committer:
         ref = f"refs/heads/{branch}"
         remote, remote_ref = self.git.upstream(branch) if push else ("", "")
         if push:
-            self.git.fetch(remote, remote_ref.removeprefix("refs/heads/"), missing_ok=True)
+            self.git.fetch(remote, remote_ref.removeprefix("refs/heads/"))
             self._refuse_unpublished(self.git.rev(ref), remote, "current")
         with IndexLock.hold(self.git, self.record.run_id) as index:
             index.stage(self.paths)
@@ -185,7 +185,7 @@ class _Committer:
         ref = f"refs/heads/{branch}"
         remote = self.git.default_remote() if push else DEFAULT_REMOTE
         if push:
-            self.git.fetch(remote, branch, missing_ok=True)
+            self.git.fetch(remote, branch)
             parent, _ = self._runs_branch_base(ref, f"refs/remotes/{remote}/{branch}")
             self._refuse_unpublished(parent, remote, "runs-branch")
         sha = self._commit_on(
@@ -300,7 +300,7 @@ class _Committer:
                 raise StoreError(f"{error}; the run commit {sha[:12]} is kept locally")
             time.sleep(random.uniform(0.05, 0.3) * attempt)
             # a branch the remote never had (a first push) leaves nothing to replay on
-            tip = self.git.fetch(remote, remote_ref.removeprefix("refs/heads/"), missing_ok=True)
+            tip = self.git.fetch(remote, remote_ref.removeprefix("refs/heads/"))
             replayed = self._replay(sha, tip, remote, remote_ref)
             move(replayed, sha)
             sha = replayed

@@ -64,6 +64,7 @@ STATUS_STYLES: Mapping[str, StatusStyle] = {
 FORMATS = ("mermaid", "dot", "text")
 MAX_ITEM_NAMES = 5  # a sweep with more items shows their count
 DIRECTIONS = ("LR", "TD", "TB", "RL", "BT")
+_UNSAFE = re.compile(r"[^A-Za-z0-9_]")  # what a Mermaid node id cannot hold
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,7 @@ def record_graph_nodes(record: RunRecord) -> tuple[GraphNode, ...]:
     """The steps of a run record as layered nodes, coloured by their status."""
     nodes = _layered((s.id, s.needs, s.status.value) for s in record.steps)
     items = {s.id: len(s.items) for s in record.steps if s.items}
-    return tuple(replace(n, items=items.get(n.id)) for n in nodes)
+    return tuple(replace(n, items=items[n.id]) if n.id in items else n for n in nodes)
 
 
 def render_graph(
@@ -239,13 +240,15 @@ def _render_mermaid(name: str, nodes: Sequence[GraphNode], direction: str) -> st
 def _mermaid_ids(nodes: Sequence[GraphNode]) -> dict[str, str]:
     """Unique Mermaid-safe node ids; a clash (``a-b`` and ``a_b``) gets a suffix."""
     ids: dict[str, str] = {}
+    taken: set[str] = set()
     for node in nodes:
-        base = candidate = "s_" + re.sub(r"[^A-Za-z0-9_]", "_", node.id)
+        base = candidate = "s_" + _UNSAFE.sub("_", node.id)
         suffix = 1
-        while candidate in ids.values():
+        while candidate in taken:
             suffix += 1
             candidate = f"{base}_{suffix}"
         ids[node.id] = candidate
+        taken.add(candidate)
     return ids
 
 

@@ -19,10 +19,12 @@ import secrets
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from nbflow.errors import UsageError, WriteError
 from nbflow.run_record import RunRecord, RunStatus, StepRecord
+from nbflow.run_summary import RunSummary
+from nbflow.store.record_text import record_text
 
 if TYPE_CHECKING:
     pass
@@ -105,14 +107,20 @@ def _create_temporary(path: Path) -> tuple[int, str]:
             continue
 
 
-def write_record(run_dir: Path, record: RunRecord) -> None:
-    text = json.dumps(record.to_json(), indent=2, ensure_ascii=False, sort_keys=False)
-    write_atomic(run_dir / RECORD_FILE, text + "\n")
+def write_record(run_dir: Path, record: RunRecord, text: str | None = None) -> None:
+    """Write ``record`` as ``run_dir``'s run.json, atomically; ``text`` is its text when
+    already made (store/record_text.py: a running run's recorder keeps its pieces)."""
+    write_atomic(run_dir / RECORD_FILE, record_text(record) if text is None else text)
 
 
 def read_record(run_dir: Path) -> RunRecord:
+    return RunRecord.from_json(read_json(run_dir))
+
+
+def read_json(run_dir: Path) -> Any:
+    """The parsed ``run.json`` of ``run_dir``."""
     with (run_dir / RECORD_FILE).open(encoding="utf-8") as handle:
-        return RunRecord.from_json(json.load(handle))
+        return json.load(handle)
 
 
 def run_dir(runs_dir: Path, workflow: str, run_id: str) -> Path:
@@ -234,7 +242,7 @@ def previous_record(runs_dir: Path, record: RunRecord) -> RunRecord | None:
     return None
 
 
-def is_interrupted(record: RunRecord) -> bool:
+def is_interrupted(record: RunRecord | RunSummary) -> bool:
     """A record left ``running`` by a process that no longer exists."""
     return record.status == RunStatus.RUNNING and not _pid_alive(record.pid)
 

@@ -196,18 +196,27 @@ def test_an_unknown_kernel_is_not_remembered_as_found(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="Linux's socket tables")
-def test_listening_ports_are_read_from_the_system_not_probed() -> None:
+@pytest.mark.parametrize("family, host", [("AF_INET", "127.0.0.1"), ("AF_INET6", "::1")])
+def test_listening_ports_are_read_from_the_system_not_probed(family: str, host: str) -> None:
     import socket
+    import time
 
-    from nbflow.engine.kernel import _listening_ports
+    from nbflow.engine.kernel import LISTEN_POLL, _SocketTable
 
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        port = server.getsockname()[1]
-        before = _listening_ports()
+    table = _SocketTable()
+    try:
+        server = socket.socket(getattr(socket, family))
+        server.bind((host, 0))
+    except OSError:
+        pytest.skip(f"no {family} loopback here")
+    with server, socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        ports = {server.getsockname()[1], other.getsockname()[1]}
+        before = table.listening(ports)
         server.listen()
-        during = _listening_ports()
+        time.sleep(LISTEN_POLL)  # one reading serves the callers of one interval
+        during = table.listening(ports)
 
-    assert before is not None and during is not None
-    assert port not in before
-    assert port in during
+    assert before is False  # bound, not yet listening; the other one alone is not enough
+    assert during is True

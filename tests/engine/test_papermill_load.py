@@ -75,3 +75,28 @@ def test_nbformat_checks_papermills_notebooks_with_nbflows_check() -> None:
         assert "'one'" in str(exc)
     else:
         raise AssertionError("an invalid notebook passed nbformat's check")
+
+
+def test_papermill_writes_the_draft_at_the_end_not_per_cell(tmp_path: Path) -> None:
+    """The draft papermill writes is read once, after it returns: a cell sees no draft
+    in the step's scratch folder (only the source copy papermill reads)."""
+    from nbflow.engine.step import StepTask, execute_step
+    from nbflow.run_record import StepStatus
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    look = (
+        "import glob, os, nbflow\n"
+        "found = glob.glob(os.path.join(os.environ['SCRATCH'], 'nbflow-step-*', '*'))\n"
+        "nbflow.record('files', sorted(os.path.basename(p) for p in found))"
+    )
+    notebook = write_notebook(tmp_path / "nb.ipynb", "x = 1", ["y = x + 1", look, "z = 3"])
+    task = StepTask("s", notebook, tmp_path / "out.ipynb", tmp_path, env={"SCRATCH": str(scratch)})
+    task = StepTask(**{**task.__dict__, "scratch": scratch})
+
+    result = execute_step(task)
+
+    assert result.status == StepStatus.SUCCEEDED, result.error
+    assert result.outputs == {"files": ["source-nb.ipynb"]}
+    executed = json.loads(task.output.read_text(encoding="utf-8"))
+    assert [c["execution_count"] for c in executed["cells"]] == [1, 2, 3, 4]

@@ -3,10 +3,15 @@ and commits landing at the same moment all land (real git, real processes)."""
 
 from __future__ import annotations
 
+import logging
+import os
+import stat
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import configure_git
@@ -14,6 +19,8 @@ from helpers import git, write_run
 
 from nbflow.errors import StoreError
 from nbflow.git import index_lock
+from nbflow.git.commands import Git
+from nbflow.git.index_lock import IndexLock
 from nbflow.git.repo import commit_run
 from nbflow.project import Project
 
@@ -79,12 +86,80 @@ def test_a_held_index_lock_is_waited_for_a_bounded_time(
     monkeypatch.setattr(index_lock, "LOCK_WAIT", 0.3)
     lock.write_text("")
     folder2, record2 = write_run(git_repo, RUN_2)
+    started = time.monotonic()
     with pytest.raises(StoreError, match=f"^cannot commit the run: {lock} exists, so another"):
         commit_run(Project(git_repo), folder2, record2, target="current", push=False)
+    assert time.monotonic() - started >= 0.3  # the whole bound was waited for
 
     assert git(git_repo, "rev-parse", "HEAD") == result.sha  # taken once released
     assert git(git_repo, "status", "--porcelain") == "?? runs/demo/" + RUN_2 + "/"
     assert lock.read_text() == ""  # someone else's lock is left alone
+
+
+def test_a_lock_that_cannot_be_filled_is_deleted(git_repo: Path) -> None:
+    """Copying the index into the new lock file fails (here the index is a folder):
+    the lock file nbflow created is deleted, not left to block every git command."""
+    index = git_repo / ".git" / "index"
+    index.unlink()
+    index.mkdir()
+
+    with pytest.raises(IsADirectoryError), IndexLock.hold(Git.open(git_repo), RUN_1):
+        pass
+
+    assert not (git_repo / ".git" / "index.lock").exists()
+
+
+def test_a_lock_renamed_over_the_index_is_left_to_whoever_takes_it_next(git_repo: Path) -> None:
+    """Once nbflow's lock file became the index, ``index.lock`` may be another git
+    process's (taken in the next instant): leaving, nbflow does not delete it. The
+    index it wrote is an ordinary file (0644 less the umask, as git's own)."""
+    lock = git_repo / ".git" / "index.lock"
+    umask = os.umask(0)
+    os.umask(umask)
+
+    with IndexLock.hold(Git.open(git_repo), RUN_1) as index:
+        index.commit()
+        lock.write_text("another git process\n")
+
+    assert lock.read_text() == "another git process\n"
+    assert stat.S_IMODE((git_repo / ".git" / "index").stat().st_mode) == 0o644 & ~umask
+
+
+@pytest.mark.parametrize("target", ["current", "runs-branch"])
+def test_a_branch_moved_while_the_run_is_committed_gets_the_run_on_its_new_tip(
+    git_repo: Path, target: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another commit lands on the branch between nbflow reading it and moving it (here
+    made by git, as another process would, just before nbflow writes its commit):
+    moving the branch fails ("cannot lock ref"), and nbflow commits again on the new
+    tip instead of failing — the deterministic case of the concurrent test below."""
+    if target == "runs-branch":
+        earlier, earlier_record = write_run(git_repo, RUN_2, workflow="other")
+        commit_run(Project(git_repo), earlier, earlier_record, target=target, push=False)
+    ref = "refs/heads/" + ("main" if target == "current" else "nbflow/runs")
+    real_commit_tree = Git.commit_tree
+    landed: list[str] = []
+
+    def another_commit_lands_first(self: Git, *args: Any, **kwargs: Any) -> str:
+        if not landed:  # the tree is unchanged, so the index stays right for `current`
+            tip = git(git_repo, "rev-parse", ref)
+            other = git(git_repo, "commit-tree", f"{tip}^{{tree}}", "-p", tip, "-m", "landed")
+            git(git_repo, "update-ref", ref, other, tip)
+            landed.append(other)
+        return real_commit_tree(self, *args, **kwargs)
+
+    monkeypatch.setattr(Git, "commit_tree", another_commit_lands_first)
+    status = git(git_repo, "status", "--porcelain")
+    folder, record = write_run(git_repo, RUN_1)
+
+    with caplog.at_level(logging.INFO, logger="nbflow.git.repo"):
+        result = commit_run(Project(git_repo), folder, record, target=target, push=False)
+
+    assert git(git_repo, "rev-parse", ref) == result.sha
+    assert git(git_repo, "rev-parse", f"{result.sha}^") == landed[0]
+    assert git(git_repo, "log", "-1", "--format=%(trailers:key=Nbflow-Run,valueonly)", ref) == RUN_1
+    assert f"{ref} moved while committing (attempt 1); committing again" in caplog.messages
+    assert git(git_repo, "status", "--porcelain") == (status if target == "current" else "?? runs/")
 
 
 @pytest.mark.parametrize("target", ["current", "runs-branch"])

@@ -191,6 +191,37 @@ def test_commit_failure_exits_1_and_keeps_the_run(
     assert git(git_repo, "log", "--format=%s") == "initial commit"
 
 
+def test_a_run_commit_changing_files_outside_its_folder_is_refused(git_repo: Path) -> None:
+    """The last check before a run commit is made (a bug in nbflow if it fires): only
+    the run folder and the files named beside it may change; at most five others are
+    named."""
+    repo, parent = Git.open(git_repo), git(git_repo, "rev-parse", "HEAD")
+    folder = f"runs/demo/{RUN_1}"
+    write_run(git_repo, RUN_1)
+    (git_repo / "runs" / "demo" / "README.md").write_text("# page\n")
+    git(git_repo, "add", "-A")
+    run_only = git(git_repo, "write-tree")
+    for name in ("README.md", "a", "b", "c", "d", "e"):
+        (git_repo / name).write_text("changed\n")
+    git(git_repo, "add", "-A")
+    more = git(git_repo, "write-tree")
+
+    repo.check_only_folder(parent, run_only, folder, ["runs/demo/README.md"])
+    with pytest.raises(StoreError) as exc:
+        repo.check_only_folder(parent, run_only, folder)
+    with pytest.raises(StoreError) as first:
+        repo.check_only_folder(None, more, folder, ["runs/demo/README.md"])
+
+    assert str(exc.value) == (
+        "internal error: the run commit would change runs/demo/README.md outside "
+        f"{folder}; nothing was committed"
+    )
+    assert str(first.value) == (
+        "internal error: the run commit would change README.md, a, b, c, d outside "
+        f"{folder}; nothing was committed"
+    )
+
+
 def test_detached_head_is_refused_for_the_current_branch(git_repo: Path) -> None:
     git(git_repo, "checkout", "-q", "--detach")
     folder, record = write_run(git_repo, RUN_1)
@@ -549,6 +580,30 @@ def test_a_refused_first_push_of_a_branch_ends_with_the_pushs_own_error(
     assert (git_repo.parent / "tries").read_text() == "try\n" * 5
     assert git(git_repo.parent / "origin.git", "for-each-ref", "--format=%(refname)") == (
         "refs/heads/main"
+    )
+
+
+@pytest.mark.parametrize("target", ["current", "runs-branch"])
+def test_a_remote_that_cannot_be_read_stops_the_push_before_anything_is_committed(
+    git_repo: Path, tmp_path: Path, target: str
+) -> None:
+    gone = tmp_path / "gone.git"
+    git(git_repo, "remote", "set-url", "origin", str(gone))
+    head = git(git_repo, "rev-parse", "HEAD")
+    folder, record = write_run(git_repo, RUN_1)
+
+    with pytest.raises(StoreError) as exc:
+        commit_run(Project(git_repo), folder, record, target=target, push=True)
+
+    branch = "main" if target == "current" else Project(git_repo).commit.runs_branch
+    assert str(exc.value).startswith(
+        f"`git fetch --no-tags -q origin +refs/heads/{branch}:refs/remotes/origin/{branch}` "
+        f"failed (exit 128): fatal: '{gone}' does not appear to be a git repository"
+    )
+    assert git(git_repo, "for-each-ref", "--format=%(refname)", "refs/heads") == "refs/heads/main"
+    assert (git(git_repo, "rev-parse", "HEAD"), git(git_repo, "status", "--porcelain")) == (
+        head,
+        "?? runs/",
     )
 
 

@@ -9,6 +9,7 @@ surviving mutants as diffs; writes the sessions under ``--out`` for ``cr-report`
     python tests/mutation/run.py secrets github   # some
     python tests/mutation/run.py --list
     python tests/mutation/run.py --recheck github # its survivors against today's tests
+    python tests/mutation/run.py commit --functions _push,commit_run  # part of a target
 """
 
 from __future__ import annotations
@@ -43,6 +44,11 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("mutation-sessions"))
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per mutant")
     parser.add_argument(
+        "--functions",
+        help="comma-separated function names: only mutants inside them run (instead of "
+        "the target's own list; to split a long session in parts)",
+    )
+    parser.add_argument(
         "--recheck",
         action="store_true",
         help="re-run only the survivors of the targets' sessions in --out against the "
@@ -59,6 +65,8 @@ def main() -> int:
         parser.error(f"unknown targets: {', '.join(sorted(unknown))}; see --list")
     args.out.mkdir(parents=True, exist_ok=True)
     for name in args.names or list(targets):
+        if args.functions:
+            targets[name]["functions"] = args.functions.split(",")
         if args.recheck:
             recheck(name, targets[name], args.out.resolve())
         else:

@@ -1,0 +1,65 @@
+"""The text of ``run.json``: ``json.dumps(record.to_json(), indent=2)``, to the byte,
+built from pieces so a running run does not serialise every step on every save.
+
+A run's record is saved after every change of one of its steps; serialising the
+whole record each time made a save O(steps), and a run O(steps²). :class:`RecordText`
+keeps each step's JSON text from one save to the next and serialises a step again
+only when its record is a new object (records are frozen: a change is a new
+record). The text of the record around the steps is small and made each time.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from nbflow.run_record import RunRecord, StepRecord
+
+_STEP_INDENT = "\n    "  # a step is an item of the top-level "steps" list: two levels deep
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def step_text(step: StepRecord) -> str:
+    """``step``'s JSON as it appears inside run.json's ``steps`` list (indented for it,
+    without the first line's indent). JSON strings hold no raw newline, so each
+    newline of the text starts a line of the layout."""
+    return _dumps(step.to_json()).replace("\n", _STEP_INDENT)
+
+
+def record_text(record: RunRecord, steps: Sequence[str] | None = None) -> str:
+    """run.json's text for ``record``, whose steps' texts (:func:`step_text`) are
+    ``steps`` when given: the same bytes as ``json.dumps(record.to_json(), indent=2,
+    ensure_ascii=False)`` and a newline."""
+    if steps is None:
+        steps = [step_text(step) for step in record.steps]
+    lines = []
+    for key, value in record.json_with_steps(()).items():
+        if key == "steps":
+            text = "[\n    " + ",\n    ".join(steps) + "\n  ]" if steps else "[]"
+        else:
+            text = _dumps(value).replace("\n", "\n  ")
+        lines.append(f"  {_dumps(key)}: {text}")
+    return "{\n" + ",\n".join(lines) + "\n}\n"
+
+
+class RecordText:
+    """run.json's text for successive records of one run, each step's JSON text kept
+    while its record stays the same object."""
+
+    def __init__(self) -> None:
+        self._steps: dict[str, tuple[StepRecord, str]] = {}
+
+    def text(self, record: RunRecord) -> str:
+        return record_text(record, [self._step(step) for step in record.steps])
+
+    def _step(self, step: StepRecord) -> str:
+        kept = self._steps.get(step.id)
+        if kept is not None and kept[0] is step:
+            return kept[1]
+        text = step_text(step)
+        self._steps[step.id] = (step, text)
+        return text
