@@ -67,6 +67,18 @@ TEMPLATE_IMPORTS = (
     "sqlite3",
     "pdb",
     "http.server",
+    # what a forked kernel still imported while it started (its sys.modules at the
+    # first cell, less the template's): each kernel imported them again, 8 at once
+    # on 2 CPUs in a fan-out
+    "IPython.core.debugger",
+    "IPython.core.oinspect",
+    "IPython.core.logger",
+    "IPython.extensions.storemagic",
+    "IPython.utils.wildcard",
+    "psutil",
+    "tornado.platform.asyncio",
+    "faulthandler",
+    "runpy",
 )
 MESSAGE_SIZE = 1 << 20
 KERNEL_NAME = b"ipykernel"  # a forked kernel's process name (``ps -e``, ``top``)
