@@ -5,8 +5,9 @@ The root is the nearest folder, from where nbflow is called upwards, holding
 else the folder itself. Paths in records are relative to the root so a repository
 can be cloned anywhere.
 
-``nbflow.yaml`` holds project settings, read with ruamel's safe loader when first
-needed (``Project.config``); a bad file is a :class:`ConfigError` naming it.
+``nbflow.yaml`` holds project settings, read with ruamel's safe loader (plain YAML
+by libyaml, see manifest/fast_yaml.py) when first needed (``Project.config``); a
+bad file is a :class:`ConfigError` naming it.
 ``runs_dir`` (default ``runs``) is where every command reads and writes run
 folders, commits them from, and what generated path filters leave out.
 """
@@ -111,8 +112,7 @@ def project_of_manifest(manifest: Path) -> Project:
 
 
 def _read_config(path: Path) -> dict[str, Any]:
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
+    from nbflow.manifest.fast_yaml import parse
 
     try:
         text = path.read_text(encoding="utf-8")
@@ -120,6 +120,11 @@ def _read_config(path: Path) -> dict[str, Any]:
         return {}
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read the project settings: {exc}") from None
+    if fast := parse(text):  # plain YAML, read as ruamel reads it, by libyaml
+        return fast.root
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
     try:
         data = YAML(typ="safe").load(text)
     except YAMLError as exc:

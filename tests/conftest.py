@@ -2,12 +2,65 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from github_stub import GitHubStub
 from helpers import Receiver, serve_receiver
+
+_CHDIRS: list[tuple[int, str, str]] = []  # the test's os.chdir calls: thread, its name, folder
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    if event == "os.chdir":
+        thread = threading.current_thread()
+        _CHDIRS.append((thread.ident or 0, thread.name, os.fspath(args[0])))
+
+
+sys.addaudithook(_audit)  # permanent; pytest_runtest_setup clears the list per test
+_START = pytest.StashKey[tuple[str, int]]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    item.stash[_START] = (os.getcwd(), threading.get_ident())
+    _CHDIRS.clear()
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
+    """Fail (as an error at teardown) the test that changed the process's current
+    folder behind its own back: a thread calling ``os.chdir`` (every thread shares the
+    folder, so the test's relative paths and a later ``main([...])`` would land
+    elsewhere), or a folder left changed once its fixtures are torn down (use
+    ``monkeypatch.chdir``: it is undone after the test)."""
+    result = yield  # the fixtures are torn down: monkeypatch has restored the folder
+    before, test_thread = item.stash[_START]
+    after = os.getcwd()
+    if after != before:
+        os.chdir(before)  # the next test starts where this one did
+    problems = []
+    if others := [f"{name}: {path}" for ident, name, path in _CHDIRS if ident != test_thread]:
+        problems.append(f"threads changed the current folder: {others}")
+    if after != before:
+        problems.append(f"left the current folder changed: {before} -> {after}")
+    if problems:
+        pytest.fail(f"{item.nodeid}: {'; '.join(problems)}", pytrace=False)
+    return result
+
+
+@pytest.fixture
+def chdirs() -> Callable[[], list[str]]:
+    """``chdirs()``: the folders ``os.chdir`` was called with, on any thread, since the
+    fixture was set up."""
+    _CHDIRS.clear()
+    return lambda: [path for _, _, path in _CHDIRS]
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import subprocess
 import textwrap
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -654,3 +656,25 @@ def daily_workflow(
         "steps:\n  - id: day\n    notebook: day.ipynb\n",
     )
     return folder
+
+
+#: How long a test waits for a process to reach a point it marks with a file (a
+#: notebook's first cell writing ``started``): kernels start in seconds on a quiet
+#: machine and took over 30 s at load 25; the wait ends as soon as the file is there.
+STARTUP_TIMEOUT = 300.0
+#: How long a test gives a signalled run to end: 2-3 s measured at load 20, against
+#: cells that sleep 600 s (or block until told), so ending in time shows the signal
+#: cut the cell short.
+STOP_TIMEOUT = 120.0
+
+
+def wait_for(
+    path: Path, proc: subprocess.Popen[str] | None = None, timeout: float = STARTUP_TIMEOUT
+) -> None:
+    """Wait until ``path`` exists; fail if ``proc`` ends first or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if proc is not None:
+            assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, f"{path.name} never appeared in {timeout:g} s"
+        time.sleep(0.05)

@@ -278,3 +278,41 @@ def test_changed_foreach_parameter_touches_the_sweep(
 
     out, _ = affected(capsys, "HEAD~1..HEAD", "--json")
     assert json.loads(out)[0]["touched"] == {"each": "parameter names changed"}
+
+
+def test_changed_looks_for_a_steps_files_with_the_parameters_given(
+    project_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``make`` produced ``out/7.txt`` in a run with ``-p n=7``: a change to ``use``
+    with ``-p n=7`` again reuses it (``out/3.txt``, for the default, is not there)."""
+    folder = project_repo / "workflows" / "made"
+    write_notebook(
+        folder / "make.ipynb", "n = 1", ["import pathlib\npathlib.Path(f'out/{n}.txt').touch()"]
+    )
+    write_notebook(folder / "use.ipynb", None, ["1"])
+    write_manifest(
+        folder,
+        """
+        name: made
+        parameters:
+          n: {type: int, default: 3}
+        steps:
+          - {id: make, notebook: make.ipynb, produces: ["out/${{ params.n }}.txt"]}
+          - {id: use, notebook: use.ipynb, needs: [make]}
+        """,
+    )
+    commit_all(project_repo, "made")
+    assert main(["run", "made", "-p", "n=7"]) == 0
+    earlier = latest_run(project_repo, "made")[1].run_id
+    assert sorted(p.name for p in (folder / "out").iterdir()) == ["7.txt"]
+    write_notebook(folder / "use.ipynb", None, ["2"])
+    commit_all(project_repo, "use changed")
+
+    assert main(["run", "--changed", "HEAD~1..HEAD", "-p", "n=7"]) == 0
+
+    record = latest_run(project_repo, "made")[1]
+    statuses = {s.id: (s.status, s.reason) for s in record.steps}
+    assert statuses == {
+        "make": (StepStatus.SKIPPED, f"not selected; outputs from run {earlier}"),
+        "use": (StepStatus.SUCCEEDED, ""),
+    }

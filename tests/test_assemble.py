@@ -485,3 +485,43 @@ def test_a_lost_whole_piece_is_recorded_as_the_step_after_it_saw_it(project: Pat
         "no piece: recorded from the piece of 'combine', which ran after it; its notebook "
         "is missing"
     )
+
+
+def test_run_if_steps_run_apart_after_a_failure_as_in_a_local_run(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """On GitHub such steps' jobs run though a need failed (``if: !cancelled()``): an
+    ``any_failed`` step after the failed d runs, an ``all_done`` step after e (whose
+    job GitHub skipped: no piece) runs, a ``none_failed`` one is skipped, as locally."""
+    manifest = branching_workflow(project / "workflows" / "branching")
+    text = manifest.read_text(encoding="utf-8")
+    manifest.write_text(
+        text
+        + "  - {id: alert, notebook: e.ipynb, needs: [d], run_if: any_failed}\n"
+        + "  - {id: tidy, notebook: e.ipynb, needs: [e], run_if: all_done}\n"
+        + "  - {id: after, notebook: e.ipynb, needs: [e], run_if: none_failed}\n"
+    )
+    assert main(["run", "branching", "--run-id", LOCAL, "-j", "1"]) == 1
+    local = read_record(project / "runs" / "branching" / LOCAL)
+    codes = run_apart(project, APART)
+    inputs = [x for p in (project / "pieces").iterdir() for x in ("--inputs", str(p))]
+    for step in ("alert", "tidy", "after"):
+        out = ["--outputs", str(project / "pieces" / step)]
+        codes[step] = main(["run", "branching", "--step", step, "--run-id", APART, *inputs, *out])
+    pieces = [str(p) for p in (project / "pieces").iterdir()]
+    capsys.readouterr()
+
+    assert main(["assemble", "branching", "--run-id", APART, "--pieces", *pieces]) == 1
+
+    assert (codes["d"], codes["e"]) == (1, 1)  # e: GitHub skips its job; nbflow says why
+    assert (codes["alert"], codes["tidy"], codes["after"]) == (0, 0, 0)
+    apart = read_record(project / "runs" / "branching" / APART)
+    assert comparable(apart) == comparable(local)
+    assert [
+        (apart.step(s).status.value, apart.step(s).reason) for s in ("alert", "tidy", "after")
+    ] == [
+        ("succeeded", "run_if any_failed: 'd' failed"),
+        ("succeeded", local.step("tidy").reason),
+        ("skipped", local.step("after").reason),
+    ]
+    assert local.step("tidy").status.value == "succeeded"

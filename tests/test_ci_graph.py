@@ -615,3 +615,46 @@ def test_a_matrix_part_lost_after_combine_ran_is_recorded_as_combine_saw_it(
     )
     assert (record.status.value, record.step("combine").outputs) == ("succeeded", {"sum": 83})
     assert not (run_dir / "region.1.ipynb").exists()
+
+
+def test_run_if_steps_run_on_github_after_a_failure_as_locally(
+    git_repo: Path, tmp_path: Path
+) -> None:
+    """GitHub skips a job whose need failed; a step whose ``run_if`` runs it after a
+    failure gets ``!cancelled()``, and its rule decides in the job."""
+    manifest = per_step_project(git_repo) / "workflows" / "branching" / "workflow.yaml"
+    manifest.write_text(
+        manifest.read_text(encoding="utf-8")
+        + "  - {id: alert, notebook: e.ipynb, needs: [d], run_if: any_failed}\n"
+        + "  - {id: tidy, notebook: e.ipynb, needs: [e], run_if: all_done}\n",
+        encoding="utf-8",
+    )
+    files = generate_ci(git_repo)
+    lint(files, tmp_path / "lint")
+    jobs = load(files[FILE])["jobs"]
+    assert (
+        jobs["step-alert"]["if"]
+        == jobs["step-tidy"]["if"]
+        == ("!cancelled() && needs.plan.result == 'success' && needs.plan.outputs.skip != 'true'")
+    )
+    assert jobs["step-e"]["if"] == "needs.plan.outputs.skip != 'true'"
+    text = push_generated(git_repo, FILE)
+    origin = tmp_path / "origin.git"
+
+    results = JobGraph(text, origin, tmp_path / "gh", "push").run()
+
+    assert (results["step-d"], results["step-e"]) == ("failure", "skipped")
+    assert (results["step-alert"], results["step-tidy"]) == ("success", "success")
+    check = tmp_path / "check"
+    git(tmp_path, "clone", "-q", str(origin), str(check))
+    (run_dir,) = iter_run_dirs(check / "runs", "branching")
+    record = read_record(run_dir)
+    assert [(s, record.step(s).status.value) for s in ("e", "alert", "tidy")] == [
+        ("e", "skipped"),
+        ("alert", "succeeded"),
+        ("tidy", "succeeded"),
+    ]
+    assert record.step("alert").reason == "run_if any_failed: 'd' failed"
+    assert record.step("tidy").reason == (
+        "run_if all_done: every step it needs is done; 'e' skipped after a failure"
+    )

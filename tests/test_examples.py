@@ -215,9 +215,7 @@ def test_model_grid_fits_every_item_of_its_grid_then_another_grid(examples: Path
     assert summary.outputs["best"] in GRID
     assert "`fit[model=forest,depth=3]`" in (run_dir / "README.md").read_text(encoding="utf-8")
 
-    # -C: once in ~3 loaded runs the process's current folder was found changed to an
-    # earlier test's project by this point (undiagnosed; see the session's closing note)
-    assert main(["-C", str(examples), "run", "model-grid", "-p", "depths=[2]"]) == 0
+    assert main(["run", "model-grid", "-p", "depths=[2]"]) == 0
 
     _, second = latest_run(examples, "model-grid")
     assert [i.label("fit") for i in second.step("fit").items] == [

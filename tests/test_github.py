@@ -541,13 +541,19 @@ INTEGRATION = {  # GET /user with GITHUB_TOKEN, an installation token
     [(200, user_json("octo-bot")), (403, INTEGRATION)],
     ids=["personal-token", "github-token"],
 )
+# logins sorting before and after github-actions[bot]: the bot is matched exactly
+@pytest.mark.parametrize("author", ["alice", "mallory"])
 def test_comment_starting_with_the_marker_by_someone_else_is_not_edited(
-    github_stub: GitHubStub, settings: GitHubSettings, user_status: int, user_body: object
+    github_stub: GitHubStub,
+    settings: GitHubSettings,
+    user_status: int,
+    user_body: object,
+    author: str,
 ) -> None:
     """Only the token's own user (GET /user) or the Actions bot wrote nbflow's comment."""
     api = github_stub.url
     marker = comment_marker("finance-daily")
-    theirs = comment_json(api, REPO, 7, 100, f"{marker}\nnot yours", author="mallory")
+    theirs = comment_json(api, REPO, 7, 100, f"{marker}\nnot yours", author=author)
     github_stub.reply("GET", f"{PULLS}/7", pull_json(api, REPO, 7, "feature/x"))
     github_stub.reply("GET", COMMENTS, [theirs])
     github_stub.reply("GET", USER, user_body, status=user_status)

@@ -87,3 +87,21 @@ def test_validating_text_notebooks_imports_only_what_jupytext_needs(project: Pat
     assert "jupytext" in modules
     assert modules & set(HEAVY) <= jupytext_needs
     assert not modules & {"papermill", "nbclient", "git", "github"}
+
+
+def test_a_cached_rerun_imports_no_event_loop_and_no_round_trip_yaml(project: Path) -> None:
+    """A rerun where every step is cached starts no kernel, so it needs no asyncio; a
+    plain manifest and nbflow.yaml are read by libyaml (manifest/fast_yaml.py)."""
+    from helpers import write_manifest, write_notebook
+
+    folder = project / "workflows" / "cached"
+    write_notebook(folder / "a.ipynb", "x = 1", ["y = x"])
+    write_manifest(
+        folder, "name: cached\ndefaults: {cache: true}\nsteps:\n  - {id: a, notebook: a.ipynb}\n"
+    )
+    assert imported_by(["run", "cached"], project)[0] == 0
+
+    code, modules = imported_by(["run", "cached"], project)
+
+    assert code == 0
+    assert sorted(modules & {"asyncio", "ruamel", "papermill", "jupyter_client", "ssl"}) == []

@@ -17,6 +17,7 @@ the function adding its parser (``add_…``): ``run``, ``backfill`` and ``pieces
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -58,11 +59,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.directory and not os.path.isdir(args.directory):
+        parser.error(f"-C {args.directory}: no such folder")  # exits 2, as bad usage does
     from nbflow.cli.console import setup_logging
 
     setup_logging(args.verbose)
-    if args.directory:
-        os.chdir(args.directory)
+    # -C: for this command only; an in-process caller (tests, scripts) keeps its folder
+    with contextlib.chdir(args.directory) if args.directory else contextlib.nullcontext():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     _remove_stale_scratch()
     try:
         code: int = args.handler(args)

@@ -131,28 +131,27 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from nbflow.git.history import list_runs
+    from nbflow.git.history import list_runs, list_summaries
     from nbflow.store.runs import is_interrupted
 
-    records = list_runs(current_project(), args.workflow, args.branch)
     if args.json:
+        records = list_runs(current_project(), args.workflow, args.branch)
         print(json.dumps([r.to_json() for r in records], indent=2))
         return EXIT_OK
-    if not records:
+    runs = list_summaries(current_project(), args.workflow, args.branch)
+    if not runs:
         print("no runs yet", file=sys.stderr)
     else:
         print(
             f"{'RUN':<23}  {'WORKFLOW':<20} {'LOGICAL TIME':<17} {'STATUS':<11} {'STEPS':<9}  "
             f"{'TOOK':>8}  TRIGGER"
         )
-    for record in records:
-        status = "interrupted" if is_interrupted(record) else record.status.value
-        took = f"{record.duration:.1f} s" if record.duration is not None else "-"
-        done = sum(1 for s in record.steps if s.status.value == "succeeded")
+    for run in runs:
+        status = "interrupted" if is_interrupted(run) else run.status.value
+        took = f"{run.duration:.1f} s" if run.duration is not None else "-"
         print(
-            f"{record.run_id}  {record.workflow:<20} {record.logical[:16].replace('T', ' '):<17} "
-            f"{status:<11} {done}/{len(record.steps)} steps"
-            f"  {took:>8}  {record.trigger}"
+            f"{run.run_id}  {run.workflow:<20} {run.logical[:16].replace('T', ' '):<17} "
+            f"{status:<11} {run.succeeded}/{run.steps} steps  {took:>8}  {run.trigger}"
         )
     return EXIT_OK
 

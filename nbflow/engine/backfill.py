@@ -72,7 +72,7 @@ def succeeded_ticks(project: Project, workflow: str) -> dict[str, str]:
     in the working tree or committed to Git, each with one such run's id."""
     return {
         record.logical: record.run_id
-        for record in history.list_runs(project, workflow)
+        for record in history.list_summaries(project, workflow)
         if record.status == RunStatus.SUCCEEDED
     }
 
@@ -155,7 +155,7 @@ def missed_ticks(
     """The ticks of the workflow's schedule after its latest run's logical time and
     before the latest tick at ``now``, that have no run: the newest ``limit`` of them,
     oldest first, and the older ones left out. Nothing for a workflow never run."""
-    records = history.list_runs(project, workflow.name)
+    records = history.list_summaries(project, workflow.name)
     if not records:
         return [], []
     last = max(parse_time(r.logical) for r in records)

@@ -23,9 +23,7 @@ Design decisions:
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import ctypes
 import functools
 import logging
 import os
@@ -34,7 +32,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,6 +85,8 @@ class Kernel:
             kernel_name=spec.kernel, client_class=ASYNC_CLIENT, **shared
         )
         if spec.scratch is not None:  # see engine/scratch.py
+            import uuid
+
             self.km.connection_file = os.path.join(spec.scratch, f"kernel-{uuid.uuid4()}.json")
         if forks is not None:
             self.km.provisioner = _fork_provisioner(self.km, forks)
@@ -216,6 +215,8 @@ def _manager_class() -> type[Any]:
         async def _async_wait(self, pollinterval: float = 0.1) -> None:
             # a killed kernel is gone within milliseconds: polling every 0.1 s made
             # each kill take 0.1 s, and closing the pool wait for all of them
+            import asyncio  # not at the top: a run whose steps are all cached needs no asyncio
+
             while await self._async_is_alive():
                 await asyncio.sleep(KILL_POLL)
 
@@ -376,6 +377,8 @@ def die_with_parent() -> Callable[[], None] | None:
     None elsewhere."""
     if not sys.platform.startswith("linux"):
         return None
+    import ctypes
+
     prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before fork, not after
     parent = os.getpid()
 

@@ -16,7 +16,6 @@ is stopped too, through its private attributes (jupyter_core has no public way).
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import threading
 from collections.abc import Callable
@@ -48,6 +47,8 @@ def close_thread_loop() -> None:
     its name, if any (never the main thread's)."""
     if threading.current_thread() is threading.main_thread():
         return
+    import asyncio  # here: a run whose steps are all cached needs no asyncio
+
     _stop_task_runner(threading.current_thread().name)
     policy = asyncio.get_event_loop_policy()
     try:
@@ -60,6 +61,8 @@ def close_thread_loop() -> None:
 
 
 def _stop_task_runner(name: str) -> None:
+    import asyncio
+
     try:
         from jupyter_core.utils import _runner_map
     except ImportError:

@@ -8,7 +8,9 @@ store/pieces.py), so:
 
 - a step, or an item of a ``foreach:`` step, whose own piece is missing but which a
   later step's piece shows final is recorded as that job saw it, its notebook
-  missing (``notebook`` empty, nothing linked) and its ``reason`` saying so;
+  missing (``notebook`` empty, nothing linked) and its ``reason`` saying so; one
+  a later step saw ``skipped`` never ran (GitHub skipped its job, and the job of an
+  ``run_if`` step recorded it as a local run does): it is recorded so, reason kept;
 - an item no part finished and no later piece saw is ``cancelled`` (``MISSING_PART``)
   and its step settled, before the runner's settling, so the steps after it are
   ``skipped`` with the reason a local run gives (``needs 'region', which
@@ -46,6 +48,8 @@ def _assembled(found: Mapping[str, Piece], seed_step: StepRecord) -> StepRecord:
     if seen is None:
         return seed_step if piece is None else _cancel_lost_items(piece)
     by, step = seen
+    if piece is None and step.status is StepStatus.SKIPPED:
+        return step  # never ran (its job was skipped): nothing of it is missing
     note = f"recorded from the piece of '{by}', which ran after it; its notebook is missing"
     if piece is None:
         log.warning("%s: no piece; %s", step.id, note)

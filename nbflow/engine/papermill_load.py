@@ -37,6 +37,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from nbflow.engine import papermill_files
 from nbflow.manifest.notebook_file import nbformat_check
 
 __all__ = ["ENGINE", "load_papermill", "prime_nbformat"]
@@ -64,7 +65,7 @@ def load_papermill() -> str | None:
 def _load() -> str | None:
     with contextlib.suppress(Exception):  # the step that needs it will report why
         with _hidden(UNUSED_BY_NBFLOW):
-            import papermill  # noqa: F401
+            papermill_files.use()  # imports papermill
         from nbflow.engine.kernel import prepare_classes
 
         prepare_classes()

@@ -10,7 +10,7 @@ defines a variable of that name, so ``run_date`` need not be repeated per step.
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -134,14 +134,53 @@ def expression_context(
     item: tuple[int, Any] | None = None,
 ) -> Context:
     """What a step's expressions read: the run's parameters, the outputs of the steps
-    it needs (those that recorded some), the run, the environment without secrets."""
+    it needs (those that recorded some), the run, the environment without secrets.
+    Outputs and environment are views, read only as far as an expression names them
+    (most steps name none; copying them made each step's cost grow with the workflow)."""
     return Context(
         params=params,
-        outputs={k: v for k, v in outputs.items() if v is not None},
+        outputs=_Recorded(outputs),
         run=run,
-        env={k: v for k, v in os.environ.items() if k not in workflow.secrets},
+        env=_Environment(workflow.secrets),
         item=item,
     )
+
+
+class _Recorded(Mapping[str, Mapping[str, Any]]):
+    """The outputs of the steps that recorded some (``outputs`` without its Nones)."""
+
+    def __init__(self, outputs: Mapping[str, Mapping[str, Any] | None]) -> None:
+        self._outputs = outputs
+
+    def __getitem__(self, step_id: str) -> Mapping[str, Any]:
+        value = self._outputs[step_id]
+        if value is None:
+            raise KeyError(step_id)
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return (k for k, v in self._outputs.items() if v is not None)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+class _Environment(Mapping[str, str]):
+    """``os.environ`` without the workflow's secrets."""
+
+    def __init__(self, secrets: Collection[str]) -> None:
+        self._secrets = secrets
+
+    def __getitem__(self, name: str) -> str:
+        if name in self._secrets:
+            raise KeyError(name)
+        return os.environ[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return (k for k in os.environ if k not in self._secrets)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 def parse_step_overrides(

@@ -45,7 +45,7 @@ from nbflow.engine.start import RunOptions, start_record
 from nbflow.engine.step import execute_step
 from nbflow.engine.sweep import output_names, settle_sweep
 from nbflow.errors import ExecutionError, NbflowError, UsageError
-from nbflow.manifest.model import Step, Workflow
+from nbflow.manifest.model import RunIf, Step, Workflow
 from nbflow.plan import check_step_ids, topological_order, upstream
 from nbflow.project import Project, project_of_manifest
 from nbflow.run_record import ItemRecord, RunRecord, StepError, StepRecord, StepStatus
@@ -248,18 +248,22 @@ def check_run_of(workflow: Workflow, record: RunRecord) -> None:
 def _needed_pieces(
     workflow: Workflow, step_id: str, record: RunRecord, inputs: Sequence[Path]
 ) -> dict[str, Piece]:
-    """The pieces of the steps ``step_id`` needs, directly or not. ExecutionError
-    (exit 1) when one of its needs did not succeed, or was not run because a step
-    before it did not; UsageError (exit 2) when a piece is missing for no such reason."""
+    """The pieces of the steps ``step_id`` needs, directly or not. Under the default
+    ``run_if``, ExecutionError (exit 1) when one of its needs did not succeed, or was
+    not run because a step before it did not; under another rule, such needs are
+    recorded as a local run records them and the rule decides. UsageError (exit 2)
+    when a piece is missing for no such reason."""
     step = workflow.step(step_id)
     found = read_run_pieces(inputs, record)
-    for need in step.needs:
+    needed = upstream(workflow, step.needs)
+    if step.run_if is not RunIf.ALL_SUCCEEDED:  # its rule decides, as in a local run
+        found.update(_not_run(workflow, found, needed, record))
+    for need in step.needs if step.run_if is RunIf.ALL_SUCCEEDED else ():
         if (why := _stopped(workflow, found, need)) is not None:
             raise ExecutionError(
                 f"{step_id}: not run: it needs '{need}', {why} "
                 "(`nbflow assemble` records it as skipped)"
             )
-    needed = upstream(workflow, step.needs)
     missing = [s for s in workflow.steps if s.id in needed and s.id not in found]
     if missing:
         where = ", ".join(str(i) for i in inputs)
@@ -267,6 +271,30 @@ def _needed_pieces(
             f"{step_id}: no piece of '{missing[0].id}' ({_piece_names(missing[0])}) in {where}"
         )
     return {n: found[n] for n in needed}
+
+
+def _not_run(
+    workflow: Workflow, found: dict[str, Piece], needed: set[str], record: RunRecord
+) -> dict[str, Piece]:
+    """For a step whose ``run_if`` is not the default: the steps it needs that left no
+    piece because a step before them did not succeed (GitHub skipped their jobs), each
+    recorded as skipped as a local run records it, so its rule sees the failure."""
+    made: dict[str, Piece] = {}
+    for step_id in topological_order(workflow.steps):
+        if step_id not in needed or step_id in found:
+            continue
+        for need in workflow.step(step_id).needs:
+            piece = made.get(need) or found.get(need)
+            if piece is not None and piece.step.status.is_final and not piece.step.status.is_done:
+                status = piece.step.status.value
+                skipped = replace(
+                    record.step(step_id),
+                    status=StepStatus.SKIPPED,
+                    reason=f"needs '{need}', which {status}",
+                )
+                made[step_id] = Piece(skipped, None)
+                break
+    return made
 
 
 def _stopped(workflow: Workflow, found: dict[str, Piece], step_id: str) -> str | None:
@@ -314,6 +342,7 @@ def _resume(
         trigger=record.trigger,
         jobs=1,
         resume=record.run_id,
+        standing=frozenset(pieces),  # a failed need is not executed again here
     )
     log.info("%s: running step %s of run %s", workflow.name, step_id, record.run_id)
     return run_workflow(workflow, options, project=scratch, executor=executor)

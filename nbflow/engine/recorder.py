@@ -5,7 +5,8 @@ thread: the step is redacted, the record is saved (an interrupted run leaves an
 accurate record behind: ``--resume`` reads it) and the observer is told. Only the
 steps that changed are serialised again (store/record_text.py). The report, a
 rendering of the whole run, is written at most once every :data:`REPORT_EVERY`
-seconds while the run goes on (a change that finds it written too recently is
+seconds while the run goes on, and less often when rendering it takes more than
+:data:`REPORT_SHARE` of the time (a change that finds it written too recently is
 written by a later save or heartbeat), and always once the run has finished, so a
 finished run's report is the rendering of its final record. Saves can be deferred
 to write once for a burst of changes (cache hits settled in one pass, the final
@@ -35,6 +36,9 @@ log = logging.getLogger(__name__)
 
 #: Seconds: the report is written at most this often while a run goes on.
 REPORT_EVERY = 1.0
+#: ... and rendering it takes at most this share of the run's time: a large run's
+#: report on a loaded machine may take a good part of a second to render.
+REPORT_SHARE = 0.1
 
 
 class RunObserver(Protocol):
@@ -69,7 +73,7 @@ class Recorder:
         self._changes: RunDiff | None = None  # the notebooks against the previous run's
         self._text = RecordText()  # run.json's text, each step's piece kept
         self._clock = clock
-        self._reported: float | None = None  # when the report was last written
+        self._next_report: float | None = None  # when the report may be written again
         self._report_stale = False  # the record changed since the report was written
         self._finished = False  # the run ended: every save writes the report too
 
@@ -153,18 +157,20 @@ class Recorder:
 
     def _report_if_due(self) -> None:
         """Write the report if the record changed since it was written, and either the
-        run has finished or the report was last written ``REPORT_EVERY`` ago."""
+        run has finished or the report's pace allows: ``REPORT_EVERY`` seconds since it
+        was last written, and at least ``1 / REPORT_SHARE`` times what writing it took."""
         from nbflow.report.run_report import render_report
 
         if not self._report_stale or self._deferred:
             return
-        now = self._clock()
-        last = self._reported
-        if not self._finished and last is not None and now - last < REPORT_EVERY:
+        start = self._clock()
+        if not self._finished and self._next_report is not None and start < self._next_report:
             return
         report = render_report(self.record, notebook_changes=self._changes)
         runs.write_atomic(self.folder / runs.REPORT_FILE, report)
-        self._reported, self._report_stale = now, False
+        took = self._clock() - start
+        self._next_report = start + max(REPORT_EVERY, took / REPORT_SHARE)
+        self._report_stale = False
 
     def _write_failed(self, exc: WriteError) -> None:
         if not self.best_effort:

@@ -70,6 +70,8 @@ class Lenders:
     def decide(self) -> None:
         """Decide for each lender whose needs are satisfied (in plan order, so a chain
         of them is decided in one pass)."""
+        if not self.waiting:
+            return  # asked after every change of any step: nothing to walk
         readiness = self.readiness
         for step_id in readiness.plan.order:
             step = readiness.workflow.step(step_id)

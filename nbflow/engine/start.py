@@ -47,6 +47,9 @@ class RunOptions:
     # the moment the run is for (a schedule tick), for `today`/`now`; default: ``now``
     logical_time: datetime | None = None
     resume: str | None = None  # the id of an earlier run to finish
+    # resumed, these steps keep the final records the run has of them, not executed
+    # again whatever their status (a step run apart: the pieces of its failed needs)
+    standing: frozenset[str] = frozenset()
     cached: bool = False  # reuse unchanged results for steps whose manifest leaves `cache` unset
     force: bool = False  # execute every step, whatever the cache holds
     force_steps: Sequence[str] = ()  # execute these steps and their dependants
@@ -111,8 +114,13 @@ def resume_run(workflow: Workflow, project: Project, options: RunOptions) -> _St
     done = {s.id for s in prior.steps if s.status.is_done}
     plan = plan_run(workflow, options.steps, done=dict.fromkeys(done))
     known = {s.id: _cut_short(s, last_seen) for s in prior.steps}
+    standing = {n for n in options.standing if n in known and known[n].status.is_final}
+    if standing:  # selected, so the steps needing them see their outcomes
+        plan = replace(plan, selected=plan.selected | (standing - done))
     steps = tuple(
-        known[s.id] if s.id in done else _initial_step(s, plan, workflow, known.get(s.id))
+        known[s.id]
+        if s.id in done or s.id in standing
+        else _initial_step(s, plan, workflow, known.get(s.id))
         for s in workflow.steps
     )
     tree = _input_tree(workflow, project, options, prior.commit)

@@ -1,5 +1,6 @@
-"""Run one notebook through papermill (with :mod:`~nbflow.engine.source`, the only
-modules that import papermill).
+"""Run one notebook through papermill (with :mod:`~nbflow.engine.source`,
+:mod:`~nbflow.engine.papermill_load` and :mod:`~nbflow.engine.papermill_files`, the
+only modules that import papermill).
 
 Each call gets its own fresh kernel, in the workflow folder — started now, or
 warmed ahead of need by a :class:`~nbflow.engine.kernels.KernelPool` — and hands
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from nbflow.engine import papermill_files
 from nbflow.engine.folders import make_output_folders
 from nbflow.engine.kernel import KernelSpec, start_kernel
 from nbflow.engine.kernels import KernelPool
@@ -323,6 +325,7 @@ def _run_papermill_in(task: StepTask, draft: Path, km: Any) -> StepError | None:
     import papermill
     from nbclient.exceptions import DeadKernelError
 
+    papermill_files.use()  # dask workers come here without load_papermill
     try:
         papermill.execute_notebook(
             str(task.notebook),

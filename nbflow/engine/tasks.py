@@ -8,7 +8,7 @@ Every kernel of a run gets the run's environment (its id, no push token).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,7 @@ class Tasks:
         self._records, self._is_selected = records, is_selected
         self.kernels: KernelPool | None = None  # warm kernels, when steps execute here
         self.lent: dict[str, Mapping[str, Any]] = {}  # outputs of steps not selected
+        self._upstream: dict[str, frozenset[str]] = {}  # each step's, once computed
 
     def task(self, step: Step, item: tuple[int, Any] | None = None) -> StepTask:
         """What executes ``step`` (or, with ``item``, one item of a foreach step)."""
@@ -96,9 +97,12 @@ class Tasks:
         outputs = self.upstream_outputs(step)
         return expression_context(self.workflow, self.params, outputs, self.run_context)
 
-    def upstream_outputs(self, step: Step) -> dict[str, Mapping[str, Any] | None]:
-        """The outputs of every step upstream of ``step``, by id."""
-        return {n: self.outputs_of(n) for n in upstream(self.workflow, step.needs)}
+    def upstream_outputs(self, step: Step) -> Mapping[str, Mapping[str, Any] | None]:
+        """The outputs of every step upstream of ``step``, by id: a view, each read
+        when an expression names it."""
+        if step.id not in self._upstream:
+            self._upstream[step.id] = frozenset(upstream(self.workflow, step.needs))
+        return _Outputs(self._upstream[step.id], self.outputs_of)
 
     def outputs_of(self, step_id: str) -> Mapping[str, Any] | None:
         """A step's outputs: its own in this run, else those an earlier run lends."""
@@ -124,3 +128,23 @@ class Tasks:
             # a workflow that needs it in a notebook lists it under `secrets:`
             **{n: "" for n in TOKEN_VARIABLES if n not in self.workflow.secrets},
         }
+
+
+class _Outputs(Mapping[str, Mapping[str, Any] | None]):
+    """The outputs of ``steps``, each read (``outputs_of``) when asked for."""
+
+    def __init__(
+        self, steps: frozenset[str], outputs_of: Callable[[str], Mapping[str, Any] | None]
+    ) -> None:
+        self._steps, self._outputs_of = steps, outputs_of
+
+    def __getitem__(self, step_id: str) -> Mapping[str, Any] | None:
+        if step_id not in self._steps:
+            raise KeyError(step_id)
+        return self._outputs_of(step_id)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._steps)
+
+    def __len__(self) -> int:
+        return len(self._steps)

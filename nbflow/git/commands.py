@@ -18,7 +18,7 @@ import base64
 import os
 import stat
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -150,11 +150,14 @@ class Git:
             )
         return out.strip()
 
-    def files_named(self, rev: str, folder: str, name: str) -> list[tuple[str, bytes]]:
-        """Every file called ``name`` under ``folder`` at ``rev``: its path (relative to
-        the work tree top) and its bytes, all read by one ``git cat-file --batch`` —
-        not an object lookup per file, which is slow over thousands of run records.
-        Nothing when ``rev`` or ``folder`` does not exist."""
+    def files_named(
+        self, rev: str, folder: str, name: str, wanted: Callable[[str], bool] | None = None
+    ) -> list[tuple[str, bytes]]:
+        """Every file called ``name`` under ``folder`` at ``rev`` (whose path ``wanted``
+        accepts, when given): its path (relative to the work tree top) and its bytes,
+        all read by one ``git cat-file --batch`` — not an object lookup per file, which
+        is slow over thousands of run records. Nothing when ``rev`` or ``folder`` does
+        not exist."""
         spec = [] if folder in ("", ".") else ["--", f":(top,literal){folder}/"]
         out, failure = self._execute(("ls-tree", "-r", "-z", "--full-tree", rev, *spec), None)
         if failure is not None:
@@ -164,6 +167,8 @@ class Git:
             meta, _, path = entry.partition("\t")
             mode_type_id = meta.split()
             if mode_type_id[1:2] == ["blob"] and path.rpartition("/")[2] == name:
+                if wanted is not None and not wanted(path):
+                    continue
                 found.append((path, mode_type_id[2]))
         if not found:
             return []

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from nbflow.git.commands import Git
-from nbflow.report.history import CHART, PAGE, render_page
-from nbflow.run_record import RunRecord
+from nbflow.report.history import CHART, PAGE, page_records, render_page
+from nbflow.run_summary import RunSummary
 from nbflow.store.runs import RECORD_FILE, RUN_ID_PATTERN
 
 
@@ -38,15 +38,15 @@ def committed_tree(git: Git, parent: str | None, paths: Sequence[str], run_folde
 def with_history_page(git: Git, tree: str, run_folder: str) -> str:
     """``tree`` with the page of ``run_folder``'s workflow rendered from its records."""
     folder = posixpath.dirname(run_folder)
-    records = []
+    runs = []
     for path, data in git.files_named(tree, folder, RECORD_FILE):
         parts = path.removeprefix(f"{folder}/").split("/")
         if len(parts) == 2 and RUN_ID_PATTERN.match(parts[0]):
             try:
-                records.append(RunRecord.from_json(json.loads(data.decode("utf-8"))))
+                runs.append(RunSummary.from_json(json.loads(data.decode("utf-8"))))
             except (KeyError, TypeError, ValueError):
                 continue  # an unreadable record is left off the page
-    files = render_page(posixpath.basename(folder), records)
+    files = render_page(posixpath.basename(folder), page_records(runs))
     with tempfile.TemporaryDirectory(prefix="nbflow-page-") as tmp:
         written = []
         for name, text in files.items():

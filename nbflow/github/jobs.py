@@ -13,7 +13,11 @@ manifest's graph (docs/scale.md, docs/github.md).
   workflow: that step stays one job running all its items. It runs on the
   step's own runner (``ci.steps.<id>.runs-on``, else ``ci.runs-on``, else
   ``ubuntu-latest``) with ``contents: read`` and the manifest's secrets. A job whose
-  need failed is skipped by GitHub; ``nbflow assemble`` records why.
+  need failed is skipped by GitHub; ``nbflow assemble`` records why. A step with a
+  ``run_if`` other than the default runs unless the workflow run was cancelled or
+  the plan failed (``!cancelled()``): ``nbflow run --step`` reads its needs' pieces
+  (a need whose job GitHub skipped counts as skipped after a failure) and its rule
+  runs or skips it, as in a local run.
 - ``assemble`` runs after every step job, whatever happened to them (unless the plan
   did not run), assembles the run folder, commits and pushes it, and notifies, as
   ``nbflow run --commit --push`` does: the only job with ``contents: write``. It is
@@ -50,7 +54,7 @@ from nbflow.github.steps import (
     timeout_minutes,
 )
 from nbflow.manifest.expressions import find_references
-from nbflow.manifest.model import Step, Workflow
+from nbflow.manifest.model import RunIf, Step, Workflow
 from nbflow.plan import topological_order
 from nbflow.run_record import item_name
 from nbflow.store.pieces import Seed
@@ -200,7 +204,12 @@ def _plan_job(context: Context) -> Any:
 
 def _step_job(context: Context, step: Step) -> Any:
     minutes = timeout_minutes(replace(context.workflow, steps=(step,)))
-    condition = "needs.plan.outputs.skip != 'true'" if context.push_paths else ""
+    conditions = []
+    if step.run_if is not RunIf.ALL_SUCCEEDED:  # GitHub would skip it after a failed need
+        conditions += ["!cancelled()", "needs.plan.result == 'success'"]
+    if context.push_paths:
+        conditions.append("needs.plan.outputs.skip != 'true'")
+    condition = " && ".join(conditions)
     job = _head(context, f"{context.name} / {step.id}", condition, _reading(), minutes)
     job.insert(1, "needs", ["plan", *(job_id(n) for n in step.needs)])
     add_environment(job, context)

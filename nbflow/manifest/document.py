@@ -7,6 +7,9 @@ Design decisions:
 - ruamel parses round-trip, so positions survive (``lc.key``/``lc.value``/``lc.item``,
   zero-based, turned 1-based in :class:`~nbflow.errors.Source`). Duplicate keys are
   allowed while parsing and all reported afterwards from the node tree.
+- A plain manifest is read by libyaml instead (:mod:`~nbflow.manifest.fast_yaml`:
+  the same values and positions, a tenth of the time); anything it is not sure to
+  read as ruamel does is left to ruamel, so every problem is reported by ruamel's path.
 - Checks read :attr:`Document.data`, plain Python whose shape may still be wrong;
   :func:`as_dict` and :func:`as_list` let them skip what they cannot read.
 - ruamel is imported inside the functions that parse: importing this module is cheap.
@@ -22,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nbflow.errors import ManifestError, Problem, Source
-from nbflow.manifest import limits
+from nbflow.manifest import fast_yaml, limits
 from nbflow.manifest.values import type_name
 
 if TYPE_CHECKING:
@@ -36,12 +39,12 @@ KeyPath = tuple[str | int, ...]
 
 @dataclass(frozen=True)
 class Document:
-    """A parsed manifest: plain data for checks, ruamel nodes for positions."""
+    """A parsed manifest: plain data for checks, containers with positions (``lc``)."""
 
     file: Path
-    root: Any  # ruamel CommentedMap
+    root: Any  # ruamel CommentedMap, or fast_yaml's LocatedMap
     data: dict[str, Any]
-    node: Any  # ruamel MappingNode, for duplicate keys
+    node: Any  # ruamel MappingNode, for duplicate keys (None: read by fast_yaml)
     unbuilt: tuple[Unbuilt, ...] = ()  # scalars built as text (2024-02-30), see unbuilt.py
 
     def source(self, path: KeyPath, *, key: bool = False) -> Source:
@@ -165,8 +168,16 @@ def _encoding_problem(path: Path, raw: bytes, exc: UnicodeDecodeError) -> Proble
 
 
 def _parse_yaml(path: Path, text: str) -> tuple[Any, Any, tuple[Unbuilt, ...]]:
-    """Round-trip parse, keeping the node tree so duplicate keys can all be reported,
-    and the scalars that could only be built as text (see unbuilt.py)."""
+    """libyaml's parse of a plain manifest (fast_yaml.py), else ruamel's round-trip
+    parse, keeping the node tree so duplicate keys can all be reported, and the
+    scalars that could only be built as text (see unbuilt.py)."""
+    fast = fast_yaml.parse(text)
+    if fast is not None:
+        return fast.root, None, ()
+    return _parse_round_trip(path, text)
+
+
+def _parse_round_trip(path: Path, text: str) -> tuple[Any, Any, tuple[Unbuilt, ...]]:
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
@@ -279,6 +290,8 @@ _TEXT_TAGS = {f"tag:yaml.org,2002:{name}" for name in ("str", "value", "merge")}
 
 def duplicate_key_problems(doc: Document) -> list[Problem]:
     """Every key written twice in one mapping, located at its second use."""
+    if doc.node is None:
+        return []  # read by fast_yaml, which leaves a duplicate key to ruamel
     from ruamel.yaml.nodes import MappingNode, SequenceNode
 
     problems: list[Problem] = []

@@ -11,18 +11,40 @@ prints the same in the terminal.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeVar
 
 from nbflow.report.run_report import STATUS_EMOJI, format_duration
 from nbflow.report.svg import duration_chart
 from nbflow.run_record import RunRecord, RunStatus, StepStatus
+from nbflow.run_summary import RunSummary
 
 PAGE, CHART = "README.md", "durations.svg"
 SHOWN = 30  # runs on the page, the strip and the chart
+Run = TypeVar("Run", RunRecord, RunSummary)
 
 
-def latest(records: Sequence[RunRecord], count: int = SHOWN) -> list[RunRecord]:
+def latest(records: Sequence[Run], count: int = SHOWN) -> list[Run]:
     """The newest ``count`` runs, oldest first, by logical time (then run id)."""
     return sorted(records, key=lambda r: (r.logical, r.run_id))[-count:]
+
+
+def page_records(runs: Sequence[RunSummary]) -> list[RunRecord]:
+    """The full records the page and the chart are rendered from: the latest
+    :data:`SHOWN` runs and the latest failed one, so :func:`render_page` of them is the
+    page of all ``runs``. A run whose full record cannot be read is left out, as if
+    it were not there."""
+    while True:
+        shown = latest(runs)
+        failed = latest([r for r in runs if r.status == RunStatus.FAILED], 1)
+        records = []
+        for run in shown + [r for r in failed if all(r is not s for s in shown)]:
+            try:
+                records.append(run.record())
+            except (KeyError, TypeError, ValueError):
+                runs = [r for r in runs if r is not run]
+                break
+        else:
+            return records
 
 
 def render_page(workflow: str, records: Sequence[RunRecord]) -> dict[str, str]:

@@ -19,10 +19,11 @@ import secrets
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from nbflow.errors import UsageError, WriteError
 from nbflow.run_record import RunRecord, RunStatus, StepRecord
+from nbflow.run_summary import RunSummary
 from nbflow.store.record_text import record_text
 
 if TYPE_CHECKING:
@@ -113,8 +114,13 @@ def write_record(run_dir: Path, record: RunRecord, text: str | None = None) -> N
 
 
 def read_record(run_dir: Path) -> RunRecord:
+    return RunRecord.from_json(read_json(run_dir))
+
+
+def read_json(run_dir: Path) -> Any:
+    """The parsed ``run.json`` of ``run_dir``."""
     with (run_dir / RECORD_FILE).open(encoding="utf-8") as handle:
-        return RunRecord.from_json(json.load(handle))
+        return json.load(handle)
 
 
 def run_dir(runs_dir: Path, workflow: str, run_id: str) -> Path:
@@ -236,7 +242,7 @@ def previous_record(runs_dir: Path, record: RunRecord) -> RunRecord | None:
     return None
 
 
-def is_interrupted(record: RunRecord) -> bool:
+def is_interrupted(record: RunRecord | RunSummary) -> bool:
     """A record left ``running`` by a process that no longer exists."""
     return record.status == RunStatus.RUNNING and not _pid_alive(record.pid)
 

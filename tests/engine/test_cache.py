@@ -315,6 +315,21 @@ def test_parameter_order_does_not_change_the_fingerprint() -> None:
     assert step_fingerprint(parameters={"n": 2, "name": "x", "when": "2024-05-01"}, **parts) != one
 
 
+def test_a_fingerprint_an_earlier_nbflow_recorded_still_matches() -> None:
+    """nbflow's own version does not count: upgrading it keeps earlier runs reusable.
+    The value is sha256 of the parts and ``"version": 1`` as compact JSON with sorted
+    keys, UTF-8 as it is (not ``\\u`` escapes); a change to the recipe bumps ``VERSION``
+    (every step then runs once) and this value."""
+    fingerprint = step_fingerprint(
+        notebook="abc",
+        kernel="python3",
+        parameters={"n": 1, "city": "Zürich"},
+        needs={"a": "def"},
+        inputs={"data/*.csv": {"data/x.csv": "012"}},
+    )
+    assert fingerprint == "b5361e0e962dd6aed6f78bfb49966f869e9911e7c4b3be43abb017feba13c5c8"
+
+
 def test_a_notebook_put_back_with_an_older_time_is_read_again(tmp_path: Path) -> None:
     """The digest memo is keyed on the file's exact (mtime, size): a different file
     with an older time (``cp -p``, an unpacked archive) is not an earlier read of it."""

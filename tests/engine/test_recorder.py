@@ -11,7 +11,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from nbflow.engine.recorder import REPORT_EVERY, Recorder
+from nbflow.engine.recorder import REPORT_EVERY, REPORT_SHARE, Recorder
 from nbflow.report.run_report import render_report
 from nbflow.run_record import (
     Attempt,
@@ -31,12 +31,13 @@ SECRET = "s3cret-value-1234"
 
 
 class Clock:
-    """Seconds that pass only when the test says so."""
+    """Seconds that pass only when the test says so, or ``tick`` at each reading."""
 
-    def __init__(self) -> None:
-        self.now = 0.0
+    def __init__(self, tick: float = 0.0) -> None:
+        self.now, self.tick = 0.0, tick
 
     def __call__(self) -> float:
+        self.now += self.tick
         return self.now
 
 
@@ -85,6 +86,25 @@ def test_many_quick_changes_write_the_report_far_less_often_yet_complete_at_the_
     # the finished run's report is the rendering of its final record, whatever the clock
     assert _report(folder) == render_report(final)
     assert final.count(StepStatus.SUCCEEDED) == 50
+
+
+def test_a_report_slow_to_render_is_written_less_often(tmp_path):
+    # every reading of the clock is half a second later: rendering "takes" 0.5 s, so the
+    # report waits 0.5 / REPORT_SHARE = 5 s, not REPORT_EVERY, before it is written again
+    clock = Clock(tick=0.5)
+    recorder, folder = _recorder(tmp_path, 50, clock)
+    reports = [_report(folder)]
+    for step in recorder.record.steps:
+        for status in (StepStatus.RUNNING, StepStatus.SUCCEEDED):
+            recorder.update(replace(recorder.step(step.id), status=status))
+            if _report(folder) != reports[-1]:
+                reports.append(_report(folder))
+    wait = 0.5 / REPORT_SHARE
+    assert wait > REPORT_EVERY
+    assert len(reports) <= 1 + clock.now / wait + 1  # ~11, not one per second (~35)
+    assert _report(folder) != render_report(recorder.record)  # behind, while running
+    recorder.finish(RunStatus.SUCCEEDED)
+    assert _report(folder) == render_report(recorder.record)
 
 
 def test_a_change_the_report_was_too_recent_for_is_written_by_a_later_heartbeat(tmp_path):

@@ -6,15 +6,16 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from helpers import (
+    STOP_TIMEOUT,
     injected_parameters,
     latest_run,
     sweep_workflow,
+    wait_for,
     write_manifest,
     write_notebook,
 )
@@ -265,7 +266,7 @@ def test_interrupted_sweep_cancels_running_and_queued_items(project: Path) -> No
         "name = ''",
         [
             "import pathlib, time\npathlib.Path(f'started-{name}.txt').write_text('yes')\n"
-            "time.sleep(60)"
+            "time.sleep(600)"  # far longer than STOP_TIMEOUT: only the signal ends it
         ],
     )
     write_manifest(
@@ -284,13 +285,10 @@ def test_interrupted_sweep_cancels_running_and_queued_items(project: Path) -> No
         text=True,
     )
     try:
-        deadline = time.monotonic() + 30
-        while len(list(folder.glob("started-*.txt"))) < 2:
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "the items never started"
-            time.sleep(0.1)
+        wait_for(folder / "started-a.txt", proc)  # --jobs 2: a and b start, c waits
+        wait_for(folder / "started-b.txt", proc)
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=30)
+        _, err = proc.communicate(timeout=STOP_TIMEOUT)
     finally:
         proc.kill()
 

@@ -24,8 +24,10 @@ from nbflow.run_record import RunStatus, StepStatus, parse_time
 from nbflow.store import runs
 from nbflow.store.runs import read_record
 from tests.helpers import (
+    STOP_TIMEOUT,
     kernel_processes,
     latest_run,
+    wait_for,
     wait_for_no_kernel_processes,
     write_manifest,
     write_notebook,
@@ -52,15 +54,6 @@ def start_cli(root: Path, *args: str) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
-
-
-def wait_for(path: Path, proc: subprocess.Popen[str] | None = None, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        if proc is not None:
-            assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, f"{path.name} never appeared"
-        time.sleep(0.05)
 
 
 def three_steps(root: Path, name: str) -> Path:
@@ -100,7 +93,7 @@ def test_signal_mid_run_cancels_it(project: Path, marker: str, signum: int) -> N
         wait_for(folder / "right.started", proc)
         kernels = kernel_processes(parent=proc.pid)
         proc.send_signal(signum)
-        out, err = proc.communicate(timeout=60)
+        out, err = proc.communicate(timeout=STOP_TIMEOUT)
     finally:
         proc.kill()
 

@@ -38,6 +38,13 @@ from nbflow.errors import ManifestError
 from nbflow.manifest.load import load_manifest
 from tests.helpers import write_notebook
 
+#: The suite's timeout (300 s, pyproject) ends the whole process when it fires (its
+#: "thread" method): under pytest-xdist, "worker crashed" / "node down". These tests
+#: are seconds of CPU each, but at load 25 on 2 cores test_random_documents took
+#: over 300 s of wall time and took its worker down. A hang is caught per example
+#: by hypothesis's deadline (``fuzz``), so the whole test gets a bound that holds.
+pytestmark = pytest.mark.timeout(1800)
+
 EXAMPLES = {
     "documents": 700,
     "near_valid": 1000,

@@ -69,10 +69,18 @@ def test_catch_up_is_bounded_by_max_and_names_the_backfill_for_the_rest(
     assert main(["run", "--schedule", CRON, "--catch-up", "--max", "1"]) == 0
 
     assert [d for d, _, _ in by_logical_day(ran_four_days_ago)] == [day(-4), day(-1), day(0)]
+    command = f"backfill daily --from {day(-3)}T00:00+00:00 --to {day(-2)}T00:00+00:00"
     assert (
-        f"nbflow: daily: 2 older missed ticks left out (--max 1): run them with `nbflow "
-        f"backfill daily --from {day(-3)}T00:00+00:00 --to {day(-2)}T00:00+00:00`"
+        f"nbflow: daily: 2 older missed ticks left out (--max 1): run them with `nbflow {command}`"
     ) in capsys.readouterr().err
+
+    # as docs/running.md says: only that command remembers them (the search starts
+    # after the latest run, today's) ...
+    assert main(["due", "--missed"]) == 0
+    assert capsys.readouterr().out == ""
+    # ... and it runs exactly them
+    assert main(command.split()) == 0
+    assert [d for d, _, _ in by_logical_day(ran_four_days_ago)] == [day(d) for d in range(-4, 1)]
 
 
 def test_a_workflow_never_run_has_nothing_to_catch_up(
