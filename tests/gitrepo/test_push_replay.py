@@ -18,6 +18,7 @@ from nbflow.project import Project
 
 RUN_1 = "2026-11-23T000000Z-ab12"
 RUN_2 = "2026-11-23T000100Z-cd34"
+RUN_3 = "2026-11-23T000200Z-ef56"
 
 
 def clone(origin: Path, path: Path) -> Path:
@@ -123,3 +124,25 @@ def test_a_remote_rewritten_meanwhile_stops_the_push_naming_the_run_commit(
     )
     assert git(other, "log", "-1", "--format=%(trailers:key=Nbflow-Run,valueonly)") == RUN_1
     assert git(git_repo.parent / "origin.git", "log", "--format=%s", "main") == "rewritten"
+
+
+@pytest.mark.parametrize("local", ["missing", "behind"])
+def test_a_runs_branch_missing_or_behind_is_built_on_the_remotes_tip_at_once(
+    git_repo: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture, local: str
+) -> None:
+    """A clone without the runs branch, or with one behind the remote's, commits the
+    run on the remote's tip, so that the first push lands (no rejected push replayed)."""
+    folder, record = write_run(git_repo, RUN_1)
+    tip = commit_run(Project(git_repo), folder, record, target="runs-branch", push=True).sha
+    other = clone(git_repo.parent / "origin.git", tmp_path / "other")
+    if local == "behind":
+        git(other, "branch", "-q", "nbflow/runs", "origin/nbflow/runs")
+        folder3, record3 = write_run(git_repo, RUN_3)
+        tip = commit_run(Project(git_repo), folder3, record3, target="runs-branch", push=True).sha
+    folder2, record2 = write_run(other, RUN_2)
+
+    with caplog.at_level(logging.INFO, logger="nbflow.git.repo"):
+        result = commit_run(Project(other), folder2, record2, target="runs-branch", push=True)
+
+    assert git(other, "rev-parse", f"{result.sha}^") == tip
+    assert [m for m in caplog.messages if "push rejected" in m] == []
