@@ -12,6 +12,7 @@ from conftest import configure_git
 from helpers import git, write_run
 
 from nbflow.errors import StoreError
+from nbflow.git import index_lock
 from nbflow.git.commands import Git
 from nbflow.git.repo import commit_run
 from nbflow.project import Project
@@ -92,6 +93,40 @@ def test_a_branch_moved_after_the_push_stays_where_it_was_moved(
     assert git(other, "rev-parse", "main") == moved[0]
     assert caplog.messages == [stays_warning(result.sha, moved[0])]
     assert not (other / ".git" / "index.lock").exists()
+
+
+def test_an_index_another_process_holds_after_the_push_leaves_the_branch_with_a_warning(
+    git_repo: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Another git process holds ``index.lock`` when the checked-out branch should follow
+    the replayed run: the run has landed, so nbflow warns and leaves branch, index and
+    the other process's lock file alone instead of failing."""
+    other = clone(git_repo.parent / "origin.git", tmp_path / "other")
+    folder1, record1 = write_run(git_repo, RUN_1)
+    commit_run(Project(git_repo), folder1, record1, target="current", push=True)
+    folder2, record2 = write_run(other, RUN_2)
+    lock = other / ".git" / "index.lock"
+    real_fetch, fetches = Git.fetch, []
+
+    def another_process_takes_the_index(self: Git, *args: Any, **kwargs: Any) -> Any:
+        fetches.append(args)
+        if len(fetches) == 2:  # the fetch after the rejected push
+            lock.write_text("another git process\n")
+        return real_fetch(self, *args, **kwargs)
+
+    monkeypatch.setattr(Git, "fetch", another_process_takes_the_index)
+    monkeypatch.setattr(index_lock, "LOCK_WAIT", 0.2)
+
+    with caplog.at_level(logging.WARNING, logger="nbflow.git.repo"):
+        result = commit_run(Project(other), folder2, record2, target="current", push=True)
+
+    local = git(other, "rev-parse", "main")
+    assert git(git_repo.parent / "origin.git", "rev-parse", "main") == result.sha != local
+    assert caplog.messages == [stays_warning(result.sha, local)]
+    assert lock.read_text() == "another git process\n"
 
 
 def test_a_remote_rewritten_meanwhile_stops_the_push_naming_the_run_commit(
