@@ -170,7 +170,10 @@ class Git:
         if failure is not None:
             return []
         found: list[tuple[str, str]] = []  # (path, object id)
+        tail = f"/{name}"
         for entry in out.split("\0"):
+            if not entry.endswith(tail) and not entry.endswith(f"\t{name}"):
+                continue  # most entries: cheap to skip before splitting
             meta, _, path = entry.partition("\t")
             mode_type_id = meta.split()
             if mode_type_id[1:2] == ["blob"] and path.rpartition("/")[2] == name:

@@ -25,9 +25,9 @@ from nbflow.store.runs import (
     RUN_ID_PATTERN,
     check_run_id,
     find_run,
-    iter_run_dirs,
     read_json,
     read_record,
+    run_folders,
 )
 
 log = logging.getLogger(__name__)
@@ -79,9 +79,11 @@ def _listing(
 ) -> list[Run]:
     found: dict[str, Run] = {}
     if branches is None:
-        for folder in iter_run_dirs(project.runs_dir, workflow):
+        for folder in run_folders(project.runs_dir, workflow):
             try:
                 run = from_folder(folder)
+            except FileNotFoundError:
+                continue  # a folder without a record
             except (OSError, KeyError, ValueError, TypeError, AttributeError) as exc:
                 file = folder / RECORD_FILE
                 log.warning(

@@ -16,7 +16,9 @@ import pytest
 from helpers import git, write_run
 
 from nbflow.cli import main
+from nbflow.git.commands import Git
 from nbflow.git.history import list_runs, list_summaries
+from nbflow.git.history_page import committed_tree
 from nbflow.project import Project
 from nbflow.store.runs import RECORD_FILE
 
@@ -222,3 +224,22 @@ def test_a_damaged_working_tree_record_is_named_and_the_others_listed(
     assert "fix its JSON" in err and "internal error" not in err
     assert main(["runs", "--json"]) == 0
     assert [r["run_id"] for r in json.loads(capsys.readouterr().out)] == ["2026-11-21T000000Z-0004"]
+
+
+def test_the_history_page_of_a_run_commit_reads_through_the_cache(git_repo: Path) -> None:
+    committed_history(git_repo)
+    folder, _ = write_run(git_repo, "2026-11-21T000000Z-0004", status="failed")
+    paths = [f"runs/demo/{folder.name}/{p.name}" for p in folder.iterdir()]
+    repo = Git(git_repo)
+    head = repo.run("rev-parse", "HEAD").strip()
+
+    tree = committed_tree(repo, head, paths, f"runs/demo/{folder.name}")
+
+    blobs = repo.run("ls-tree", "-r", tree, "runs/demo").split("\n")
+    records = {line.split()[2] for line in blobs if line.endswith("/run.json")}
+    assert set(json.loads(cache_file(git_repo).read_text())["blobs"]) == records
+    page = repo.run("show", f"{tree}:runs/demo/README.md")
+    assert page.count("| [2026-11-2") == 4 and "Last failure" in page
+    cache_file(git_repo).write_text('{"version": 1, "blo')  # damaged: read again
+    assert committed_tree(repo, head, paths, f"runs/demo/{folder.name}") == tree
+    assert committed_tree(repo, head, paths, f"runs/demo/{folder.name}") == tree  # cached
