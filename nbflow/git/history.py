@@ -126,15 +126,20 @@ def find_record(project: Project, run_id: str, branches: Sequence[str] | None = 
 
 
 def iter_committed_records(
-    repo_root: Path, branch: str, workflow: str | None = None, runs_dir: Path | None = None
+    repo_root: Path,
+    branch: str,
+    workflow: str | None = None,
+    runs_dir: Path | None = None,
+    known: Container[str] = (),
 ) -> Iterator[RunRecord]:
     """Run records committed on ``branch`` under ``runs_dir`` (default
     ``<repo_root>/runs``), read from Git objects (no checkout) by workflow then run
-    id; nothing when the branch or the folder does not exist."""
+    id, those of runs in ``known`` left unread; nothing when the branch or the
+    folder does not exist."""
     git = Git.find(repo_root)
     if git is None:
         return
-    where, wanted = _where(git, runs_dir or Path(repo_root) / RUNS_DIR, workflow, ())
+    where, wanted = _where(git, runs_dir or Path(repo_root) / RUNS_DIR, workflow, known)
     found = [
         (p, _from_blob(p, d, RunRecord.from_json))
         for p, d in git.files_named(branch, where, RECORD_FILE, wanted)
