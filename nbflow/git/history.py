@@ -84,18 +84,8 @@ def _listing(
                 run = from_folder(folder)
             except FileNotFoundError:
                 continue  # a folder without a record
-            except (OSError, KeyError, ValueError, TypeError, AttributeError) as exc:
-                file = folder / RECORD_FILE
-                log.warning(
-                    "%s: unreadable run record (%s: %s), left out of the list; fix its JSON, "
-                    "or restore it with `git checkout -- %s` if it was committed, or delete "
-                    "the folder %s",
-                    file,
-                    type(exc).__name__,
-                    exc,
-                    file,
-                    folder,
-                )
+            except UNREADABLE as exc:
+                log.warning("%s", unreadable(folder, exc, "left out of the list"))
                 continue
             found[run.run_id] = run
         branches = history_branches(project.root, project.commit.runs_branch)
@@ -108,14 +98,33 @@ def _listing(
     return sorted(found.values(), key=lambda r: (r.workflow, r.start, r.run_id))
 
 
+UNREADABLE = (OSError, KeyError, ValueError, TypeError, AttributeError)
+
+
+def unreadable(folder: Path, exc: Exception, what: str) -> str:
+    """The message for the damaged ``run.json`` of ``folder``: the file, the error,
+    and how to fix it."""
+    file = folder / RECORD_FILE
+    return (
+        f"{file}: unreadable run record ({type(exc).__name__}: {exc}), {what}; fix its "
+        f"JSON, or restore it with `git checkout -- {file}` if it was committed, or delete "
+        f"the folder {folder}"
+    )
+
+
 def find_record(project: Project, run_id: str, branches: Sequence[str] | None = None) -> RunRecord:
     """The record of run ``run_id``: from the working tree, else from Git."""
     check_run_id(run_id)
     if branches is None:
         try:
-            return read_record(find_run(project.runs_dir, run_id))
+            folder = find_run(project.runs_dir, run_id)
         except UsageError:
             pass
+        else:
+            try:
+                return read_record(folder)
+            except UNREADABLE as exc:
+                raise UsageError(unreadable(folder, exc, "cannot show it")) from None
     for record in list_runs(project, branches=branches):
         if record.run_id == run_id:
             return record

@@ -16,6 +16,7 @@ import pytest
 from helpers import git, write_run
 
 from nbflow.cli import main
+from nbflow.cli.common import EXIT_INVALID
 from nbflow.git.commands import Git
 from nbflow.git.history import list_runs, list_summaries
 from nbflow.git.history_page import committed_tree
@@ -243,3 +244,17 @@ def test_the_history_page_of_a_run_commit_reads_through_the_cache(git_repo: Path
     cache_file(git_repo).write_text('{"version": 1, "blo')  # damaged: read again
     assert committed_tree(repo, head, paths, f"runs/demo/{folder.name}") == tree
     assert committed_tree(repo, head, paths, f"runs/demo/{folder.name}") == tree  # cached
+
+
+def test_showing_a_run_whose_record_is_damaged_names_the_file(
+    git_repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    damaged, _ = write_run(git_repo, "2026-11-21T000000Z-0005")
+    (damaged / RECORD_FILE).write_text('{"workflow": "de')
+    monkeypatch.chdir(git_repo)
+
+    assert main(["show", "2026-11-21T000000Z-0005"]) == EXIT_INVALID
+
+    err = capsys.readouterr().err
+    assert f"{damaged / RECORD_FILE}: unreadable run record (JSONDecodeError" in err
+    assert "cannot show it; fix its JSON" in err and "internal error" not in err
