@@ -11,6 +11,7 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
 from helpers import git
 
 from nbflow.git.commands import Git
@@ -157,3 +158,26 @@ def test_attributes_core_filemode_and_core_symlinks_false_as_git_add_gives(
     assert git(git_repo, "cat-file", "blob", f"{tree}:{FOLDER}/crlf.txt") == "one\ntwo"
     modes = git(git_repo, "ls-tree", tree, f"{FOLDER}/").splitlines()
     assert [line.split()[0] for line in modes] == ["100644", "100755", "120000", "100644"]
+
+
+@pytest.mark.parametrize("setting", ["core.filemode", "core.symlinks"])
+def test_core_filemode_or_core_symlinks_false_alone_as_git_add_gives(
+    git_repo: Path, setting: str
+) -> None:
+    """Each setting keeps only its own mode: with ``core.filemode`` false alone a link
+    checked out as a file becomes a file, with ``core.symlinks`` false alone a file no
+    longer executable loses its bit."""
+    write(git_repo, f"{FOLDER}/was-executable.txt", "x\n", executable=True)
+    os.symlink("was-executable.txt", git_repo / FOLDER / "link")
+    parent = commit_all(git_repo, "modes")
+    git(git_repo, "config", setting, "false")
+    (git_repo / FOLDER / "link").unlink()
+    paths = [
+        write(git_repo, f"{FOLDER}/link", "was-executable.txt"),
+        write(git_repo, f"{FOLDER}/was-executable.txt", "y\n", executable=False),
+    ]
+
+    tree = assert_same_tree(git_repo, parent, paths)
+
+    modes = [line.split()[0] for line in listing(git_repo, tree).splitlines()[-2:]]
+    assert modes == (["100644", "100755"] if setting == "core.filemode" else ["120000", "100644"])
