@@ -181,3 +181,18 @@ def test_core_filemode_or_core_symlinks_false_alone_as_git_add_gives(
 
     modes = [line.split()[0] for line in listing(git_repo, tree).splitlines()[-2:]]
     assert modes == (["100644", "100755"] if setting == "core.filemode" else ["120000", "100644"])
+
+
+def test_a_workflow_with_many_earlier_runs_as_git_add_gives(git_repo: Path) -> None:
+    """The workflow's folder read from the parent is a tree object of a few kilobytes
+    (one entry per earlier run), not the few entries of a new repository."""
+    earlier = [f"runs/wf/2026-11-{day:02}T000000Z-ab12" for day in range(1, 31)]
+    for folder in earlier:
+        write(git_repo, f"{folder}/run.json", f"{folder}\n")
+    parent = commit_all(git_repo, "a month of runs")
+    paths = [write(git_repo, f"{FOLDER}/run.json", "{}\n")]
+
+    tree = assert_same_tree(git_repo, parent, paths)
+
+    runs = git(git_repo, "ls-tree", "--name-only", f"{tree}:runs/wf").splitlines()
+    assert runs == [*(f.rpartition("/")[2] for f in earlier), FOLDER.rpartition("/")[2]]
