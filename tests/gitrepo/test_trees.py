@@ -106,10 +106,15 @@ def test_a_folder_replacing_an_earlier_runs_folder_as_git_add_gives(git_repo: Pa
     assert git(git_repo, "show", f"{tree}:{FOLDER}/left.ipynb") == "only in the first attempt"
 
 
-def test_a_file_and_a_folder_trading_places_as_git_add_gives(git_repo: Path) -> None:
+@pytest.mark.parametrize("symlinks", ["true", "false"])
+def test_a_file_and_a_folder_trading_places_as_git_add_gives(
+    git_repo: Path, symlinks: str
+) -> None:
+    """Also with ``core.symlinks`` false: only a link's mode is kept, not a folder's."""
     write(git_repo, "runs/wf/was-a-file", "file\n")
     write(git_repo, "runs/wf/was-a-folder/inside.txt", "inside\n")
     parent = commit_all(git_repo, "before")
+    git(git_repo, "config", "core.symlinks", symlinks)
     (git_repo / "runs/wf/was-a-file").unlink()
     (git_repo / "runs/wf/was-a-folder/inside.txt").unlink()
     (git_repo / "runs/wf/was-a-folder").rmdir()
