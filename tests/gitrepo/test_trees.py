@@ -107,9 +107,7 @@ def test_a_folder_replacing_an_earlier_runs_folder_as_git_add_gives(git_repo: Pa
 
 
 @pytest.mark.parametrize("symlinks", ["true", "false"])
-def test_a_file_and_a_folder_trading_places_as_git_add_gives(
-    git_repo: Path, symlinks: str
-) -> None:
+def test_a_file_and_a_folder_trading_places_as_git_add_gives(git_repo: Path, symlinks: str) -> None:
     """Also with ``core.symlinks`` false: only a link's mode is kept, not a folder's."""
     write(git_repo, "runs/wf/was-a-file", "file\n")
     write(git_repo, "runs/wf/was-a-folder/inside.txt", "inside\n")
