@@ -110,6 +110,10 @@ def test_a_workflow_never_run_has_nothing_to_catch_up(
     [
         (["run", "daily", "--catch-up"], "--catch-up makes up for missed ticks of a schedule: "
          "give --schedule CRON"),
+        (["run", "--schedule", CRON, "--catch-up", "--plan"], "--catch-up runs whole runs: "
+         "drop --plan/--step"),
+        (["run", "--schedule", CRON, "--catch-up", "--step", "hello"], "--catch-up runs whole "
+         "runs: drop --plan/--step"),
         (["run", "--schedule", CRON, "--max", "2"], "--max bounds --catch-up: add --catch-up, "
          "or drop --max"),
         (["run", "--schedule", CRON, "--catch-up", "--max", "-1"], "--max -1: give a number of "
