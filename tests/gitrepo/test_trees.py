@@ -199,3 +199,19 @@ def test_a_workflow_with_many_earlier_runs_as_git_add_gives(git_repo: Path) -> N
 
     runs = git(git_repo, "ls-tree", "--name-only", f"{tree}:runs/wf").splitlines()
     assert runs == [*(f.rpartition("/")[2] for f in earlier), FOLDER.rpartition("/")[2]]
+
+
+def test_a_new_subfolder_before_an_earlier_one_as_git_add_gives(git_repo: Path) -> None:
+    """A later attempt adding a subfolder the parent lacks, then writing into one it
+    has: the earlier subfolder's other files are kept."""
+    write(git_repo, f"{FOLDER}/b/out.txt", "first attempt\n")
+    write(git_repo, f"{FOLDER}/b/only-first.txt", "kept\n")
+    parent = commit_all(git_repo, "first attempt")
+    paths = [
+        write(git_repo, f"{FOLDER}/a/new.txt", "second attempt\n"),
+        write(git_repo, f"{FOLDER}/b/out.txt", "second attempt\n"),
+    ]
+
+    tree = assert_same_tree(git_repo, parent, paths)
+
+    assert git(git_repo, "show", f"{tree}:{FOLDER}/b/only-first.txt") == "kept"
