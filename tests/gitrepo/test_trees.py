@@ -202,13 +202,14 @@ def test_a_workflow_with_many_earlier_runs_as_git_add_gives(git_repo: Path) -> N
 
 
 def test_a_new_subfolder_before_an_earlier_one_as_git_add_gives(git_repo: Path) -> None:
-    """A later attempt adding a subfolder the parent lacks, then writing into one it
-    has: the earlier subfolder's other files are kept."""
+    """A later attempt adding a subfolder the parent lacks (its name with a space, as
+    ``git cat-file`` echoes it), then writing into one it has: the earlier subfolder's
+    other files are kept."""
     write(git_repo, f"{FOLDER}/b/out.txt", "first attempt\n")
     write(git_repo, f"{FOLDER}/b/only-first.txt", "kept\n")
     parent = commit_all(git_repo, "first attempt")
     paths = [
-        write(git_repo, f"{FOLDER}/a/new.txt", "second attempt\n"),
+        write(git_repo, f"{FOLDER}/a new/new.txt", "second attempt\n"),
         write(git_repo, f"{FOLDER}/b/out.txt", "second attempt\n"),
     ]
 
