@@ -77,18 +77,31 @@ class IndexLock:
                     raise IndexLockedError(lock_message(self.path, run_id)) from None
                 time.sleep(_POLL)
         try:
-            self._fill(fd)
+            self._fill(fd, run_id)
         except BaseException:
             self.path.unlink(missing_ok=True)
             raise
 
-    def _fill(self, fd: int) -> None:
-        """Copy the index into the lock file; with no index yet (a new repository),
-        an empty one written by git (an empty file is not a valid index)."""
+    def _unreadable(self, exc: OSError, run_id: str) -> str:
+        index = self.index
+        return (
+            f"cannot commit the run: git's index {index} cannot be read ({exc.strerror}); "
+            f"move it away (`mv {index} {index}.broken`), then run `git reset -q` to rebuild "
+            "it from HEAD (changes you had staged are unstaged, your files stay), then commit "
+            f"the run with `nbflow commit {run_id}`"
+        )
+
+    def _fill(self, fd: int, run_id: str) -> None:
+        """Copy the index into the lock file (StoreError naming the index and the fix
+        when it cannot be read); with no index yet (a new repository), an empty one
+        written by git (an empty file is not a valid index)."""
         with os.fdopen(fd, "wb") as out:
             if self.index.exists():
-                with self.index.open("rb") as current:
-                    shutil.copyfileobj(current, out)
+                try:
+                    with self.index.open("rb") as current:
+                        shutil.copyfileobj(current, out)
+                except OSError as exc:
+                    raise StoreError(self._unreadable(exc, run_id)) from exc
                 return
         fresh = self.index.with_name(f"{self.index.name}.nbflow-{os.getpid()}")
         try:

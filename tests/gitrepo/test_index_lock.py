@@ -103,7 +103,7 @@ def test_a_lock_that_cannot_be_filled_is_deleted(git_repo: Path) -> None:
     index.unlink()
     index.mkdir()
 
-    with pytest.raises(IsADirectoryError), IndexLock.hold(Git.open(git_repo), RUN_1):
+    with pytest.raises(StoreError), IndexLock.hold(Git.open(git_repo), RUN_1):
         pass
 
     assert not (git_repo / ".git" / "index.lock").exists()

@@ -191,6 +191,32 @@ def test_commit_failure_exits_1_and_keeps_the_run(
     assert git(git_repo, "log", "--format=%s") == "initial commit"
 
 
+def test_an_index_that_cannot_be_read_exits_1_naming_it_and_the_fix(
+    git_repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``.git/index`` cannot be read (here it is a folder): committing the run stops
+    with exit 1 and a message naming the file, what is wrong and how to rebuild it, not
+    a traceback; nothing is committed and no lock file is left."""
+    write_run(git_repo, RUN_1)
+    index = git_repo / ".git" / "index"
+    index.unlink()
+    index.mkdir()
+    monkeypatch.chdir(git_repo)
+
+    assert main(["commit", RUN_1]) == 1
+
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err == (
+        f"error: cannot commit the run: git's index {index} cannot be read (Is a directory); "
+        f"move it away (`mv {index} {index}.broken`), then run `git reset -q` to rebuild it "
+        "from HEAD (changes you had staged are unstaged, your files stay), then commit the "
+        f"run with `nbflow commit {RUN_1}`\n"
+    )
+    assert git(git_repo, "log", "--format=%s") == "initial commit"
+    assert not (git_repo / ".git" / "index.lock").exists()
+
+
 def test_a_run_commit_changing_files_outside_its_folder_is_refused(git_repo: Path) -> None:
     """The last check before a run commit is made (a bug in nbflow if it fires): only
     the run folder and the files named beside it may change; at most five others are
