@@ -1,5 +1,6 @@
 """History that grows: ``nbflow runs`` over 10,000 committed runs, a cached rerun
-whose history holds them, ``nbflow affected`` / ``run --changed`` over a range of
+whose history holds them, a backfill whose ticks all ran (the catch-up/backfill
+history scan alone), ``nbflow affected`` / ``run --changed`` over a range of
 1,000 commits, and committing a 50-step run into a repository holding them.
 Usage: ``python bench/history.py [REPEAT] [RUNS] [COMMITS]`` (defaults 5, 10000, 1000).
 
@@ -185,6 +186,20 @@ def main(repeat: int, runs: int, commits: int) -> None:
         "nbflow runs --branch main": lambda: run([*nbflow, "runs", "--branch", "main"], root),
         f"nbflow run {WORKFLOW} (cached, {runs:,} runs)": lambda: run(
             [*nbflow, "run", WORKFLOW], root
+        ),
+        f"nbflow backfill (10 ticks already run, {runs:,} runs)": lambda: run(
+            [
+                *nbflow,
+                "backfill",
+                WORKFLOW,
+                "--from",
+                "2025-01-01T00:00Z",
+                "--to",
+                "2025-01-01T00:09Z",
+                "--every",
+                "1m",
+            ],
+            root,
         ),
         f"nbflow affected ({commits:,} commits)": lambda: run([*nbflow, "affected", changed], root),
         f"nbflow run --changed ({commits:,} commits)": lambda: run(

@@ -8,12 +8,14 @@ building every step's record (``RunRecord.from_json``) was half the time of
 record of the few runs that need it (the page's chart, the last failure) is built
 from it on demand. A summary is read from exactly the records a full read accepts:
 what ``RunRecord.from_json`` rejects (a missing field, an unknown status, a step
-without an id or with an unknown status) is rejected here too.
+without an id or with an unknown status) is rejected here too. A summary's
+:meth:`fields` are what the summary cache (``git/summary_cache.py``) keeps of it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from nbflow.run_record import RunRecord, RunStatus, StepStatus
@@ -34,7 +36,7 @@ class RunSummary:
     logical: str  # the logical time; an older record's: its start
     steps: int
     succeeded: int  # steps that succeeded (not cached)
-    data: dict[str, Any]  # the record's JSON, for :meth:`record`
+    source: Callable[[], Any] = field(compare=False, repr=False)  # the record's JSON
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunSummary:
@@ -61,9 +63,48 @@ class RunSummary:
             logical=data.get("logical_time") or data["start"],
             steps=len(statuses),
             succeeded=statuses.count(StepStatus.SUCCEEDED.value),
-            data=data,
+            source=lambda: data,
         )
+
+    @classmethod
+    def from_fields(cls, fields: Any, source: Callable[[], Any]) -> RunSummary:
+        """The summary whose :meth:`fields` are ``fields``, its record read by
+        ``source``; ValueError or TypeError when ``fields`` are not such a list."""
+        if not isinstance(fields, list) or [type(v) for v in fields[:5] + fields[7:]] != _TYPES:
+            raise ValueError("not the fields of a run summary")
+        workflow, run_id, status, trigger, start, duration, pid, logical, steps, ok = fields
+        return cls(
+            workflow,
+            run_id,
+            RunStatus(status),
+            trigger,
+            start,
+            duration,
+            pid,
+            logical,
+            steps,
+            ok,
+            source=source,
+        )
+
+    def fields(self) -> list[Any]:
+        """The summary as a JSON list (its record left out)."""
+        return [
+            self.workflow,
+            self.run_id,
+            self.status.value,
+            self.trigger,
+            self.start,
+            self.duration,
+            self.pid,
+            self.logical,
+            self.steps,
+            self.succeeded,
+        ]
 
     def record(self) -> RunRecord:
         """The full record."""
-        return RunRecord.from_json(self.data)
+        return RunRecord.from_json(self.source())
+
+
+_TYPES = [str, str, str, str, str, str, int, int]  # of the fields but duration and pid

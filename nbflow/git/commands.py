@@ -158,25 +158,40 @@ class Git:
         all read by one ``git cat-file --batch`` — not an object lookup per file, which
         is slow over thousands of run records. Nothing when ``rev`` or ``folder`` does
         not exist."""
+        found = self.blobs_named(rev, folder, name, wanted)
+        return list(zip((p for p, _ in found), self.read_blobs([b for _, b in found]), strict=True))
+
+    def blobs_named(
+        self, rev: str, folder: str, name: str, wanted: Callable[[str], bool] | None = None
+    ) -> list[tuple[str, str]]:
+        """The paths and blob ids of the files :meth:`files_named` reads, unread."""
         spec = [] if folder in ("", ".") else ["--", f":(top,literal){folder}/"]
         out, failure = self._execute(("ls-tree", "-r", "-z", "--full-tree", rev, *spec), None)
         if failure is not None:
             return []
         found: list[tuple[str, str]] = []  # (path, object id)
+        tail = f"/{name}"
         for entry in out.split("\0"):
+            if not entry.endswith(tail) and not entry.endswith(f"\t{name}"):
+                continue  # most entries: cheap to skip before splitting
             meta, _, path = entry.partition("\t")
             mode_type_id = meta.split()
             if mode_type_id[1:2] == ["blob"] and path.rpartition("/")[2] == name:
                 if wanted is not None and not wanted(path):
                     continue
                 found.append((path, mode_type_id[2]))
-        if not found:
+        return found
+
+    def read_blobs(self, ids: Sequence[str]) -> list[bytes]:
+        """The contents of the objects ``ids``, by one ``git cat-file --batch``."""
+        if not ids:
             return []
-        ids = "".join(f"{sha}\n" for _, sha in found).encode()
-        batch = _process(["cat-file", "--batch"], self.top, None, ids)
+        batch = _process(
+            ["cat-file", "--batch"], self.top, None, "".join(f"{i}\n" for i in ids).encode()
+        )
         if batch.returncode != 0:
             raise StoreError(f"`git cat-file --batch` failed: {_text(batch.stderr)}")
-        return list(zip((p for p, _ in found), _batch_contents(batch.stdout), strict=True))
+        return _batch_contents(batch.stdout)
 
     def upstream(self, branch: str) -> tuple[str, str]:
         remote = self._config(f"branch.{branch}.remote") or self.default_remote()

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from nbflow.errors import UsageError
 from nbflow.git.commands import DEFAULT_REMOTE, Git
+from nbflow.git.summary_cache import Summaries
 from nbflow.project import RUNS_DIR, Project
 from nbflow.run_record import RunRecord
 from nbflow.run_summary import RunSummary
@@ -24,14 +25,15 @@ from nbflow.store.runs import (
     RUN_ID_PATTERN,
     check_run_id,
     find_run,
-    iter_run_dirs,
     read_json,
     read_record,
+    run_folders,
 )
 
 log = logging.getLogger(__name__)
 
 Run = TypeVar("Run", RunRecord, RunSummary)
+Wanted = Callable[[str], bool]
 
 
 def list_runs(
@@ -39,37 +41,75 @@ def list_runs(
 ) -> list[RunRecord]:
     """Runs in the working tree and committed on ``branches`` (default: HEAD and the
     runs branch), one record per run id, by workflow then time. Given ``branches``,
-    only runs committed there are listed."""
-    return _listing(project, workflow, branches, RunRecord.from_json)
+    only runs committed there are listed. A damaged record in the working tree is
+    named in a warning and left out."""
+    git = Git.find(project.root)
+
+    def committed(rev: str, where: str, wanted: Wanted) -> list[tuple[str, RunRecord | None]]:
+        assert git is not None
+        found = git.files_named(rev, where, RECORD_FILE, wanted)
+        return [(path, _from_blob(path, data, RunRecord.from_json)) for path, data in found]
+
+    return _listing(project, git, workflow, branches, read_record, committed)
 
 
 def list_summaries(
     project: Project, workflow: str | None = None, branches: Sequence[str] | None = None
 ) -> list[RunSummary]:
-    """The runs :func:`list_runs` lists, as summaries (no step records built): what
-    ``nbflow runs`` and the catch-up/backfill scan need of a long history."""
-    return _listing(project, workflow, branches, RunSummary.from_json)
+    """The runs :func:`list_runs` lists, as summaries (no step records built), read
+    through the summary cache (git/summary_cache.py): what ``nbflow runs`` and the
+    catch-up/backfill scan need of a long history."""
+    git = Git.find(project.root)
+    if git is None:
+        return _listing(project, git, workflow, branches, _summary_of, _nothing)
+    summaries = Summaries(git)
+    try:
+        return _listing(project, git, workflow, branches, summaries.of_folder, summaries.committed)
+    finally:
+        summaries.save()
 
 
 def _listing(
     project: Project,
+    git: Git | None,
     workflow: str | None,
     branches: Sequence[str] | None,
-    parse: Callable[[dict[str, Any]], Run],
+    from_folder: Callable[[Path], Run],
+    committed: Callable[[str, str, Wanted], list[tuple[str, Run | None]]],
 ) -> list[Run]:
     found: dict[str, Run] = {}
     if branches is None:
-        for folder in iter_run_dirs(project.runs_dir, workflow):
-            run = parse(read_json(folder))
+        for folder in run_folders(project.runs_dir, workflow):
+            try:
+                run = from_folder(folder)
+            except FileNotFoundError:
+                continue  # a folder without a record
+            except UNREADABLE as exc:
+                log.warning("%s", unreadable(folder, exc, "left out of the list"))
+                continue
             found[run.run_id] = run
         branches = history_branches(project.root, project.commit.runs_branch)
-    for branch in branches:
-        committed = iter_committed_records(
-            project.root, branch, workflow, project.runs_dir, known=found.keys(), parse=parse
-        )
-        for run in committed:
-            found.setdefault(run.run_id, run)
+    if git is not None:
+        where, wanted = _where(git, project.runs_dir, workflow, found.keys())
+        for branch in branches:
+            for _, read in sorted(committed(branch, where, wanted), key=_by_workflow_and_id):
+                if read is not None:
+                    found.setdefault(read.run_id, read)
     return sorted(found.values(), key=lambda r: (r.workflow, r.start, r.run_id))
+
+
+UNREADABLE = (OSError, KeyError, ValueError, TypeError, AttributeError)
+
+
+def unreadable(folder: Path, exc: Exception, what: str) -> str:
+    """The message for the damaged ``run.json`` of ``folder``: the file, the error,
+    and how to fix it."""
+    file = folder / RECORD_FILE
+    return (
+        f"{file}: unreadable run record ({type(exc).__name__}: {exc}), {what}; fix its "
+        f"JSON, or restore it with `git checkout -- {file}` if it was committed, or delete "
+        f"the folder {folder}"
+    )
 
 
 def find_record(project: Project, run_id: str, branches: Sequence[str] | None = None) -> RunRecord:
@@ -77,9 +117,14 @@ def find_record(project: Project, run_id: str, branches: Sequence[str] | None = 
     check_run_id(run_id)
     if branches is None:
         try:
-            return read_record(find_run(project.runs_dir, run_id))
+            folder = find_run(project.runs_dir, run_id)
         except UsageError:
             pass
+        else:
+            try:
+                return read_record(folder)
+            except UNREADABLE as exc:
+                raise UsageError(unreadable(folder, exc, "cannot show it")) from None
     for record in list_runs(project, branches=branches):
         if record.run_id == run_id:
             return record
@@ -95,28 +140,49 @@ def iter_committed_records(
     workflow: str | None = None,
     runs_dir: Path | None = None,
     known: Container[str] = (),
-    parse: Callable[[dict[str, Any]], Run] = RunRecord.from_json,  # type: ignore[assignment]
-) -> Iterator[Run]:
-    """Run records (or what ``parse`` makes of them) committed on ``branch`` under
-    ``runs_dir`` (default ``<repo_root>/runs``), read from Git objects (no checkout) by
-    workflow then run id, those of runs in ``known`` left unread; nothing when the
-    branch or the folder does not exist."""
+) -> Iterator[RunRecord]:
+    """Run records committed on ``branch`` under ``runs_dir`` (default
+    ``<repo_root>/runs``), read from Git objects (no checkout) by workflow then run
+    id, those of runs in ``known`` left unread; nothing when the branch or the
+    folder does not exist."""
     git = Git.find(repo_root)
     if git is None:
         return
-    folder = git.relative(runs_dir or Path(repo_root) / RUNS_DIR)
+    where, wanted = _where(git, runs_dir or Path(repo_root) / RUNS_DIR, workflow, known)
+    found = [
+        (p, _from_blob(p, d, RunRecord.from_json))
+        for p, d in git.files_named(branch, where, RECORD_FILE, wanted)
+    ]
+    for _, record in sorted(found, key=_by_workflow_and_id):
+        if record is not None:
+            yield record
+
+
+def _where(
+    git: Git, runs_dir: Path, workflow: str | None, known: Container[str]
+) -> tuple[str, Wanted]:
+    """Where in a tree the run records of ``workflow`` (or all) are, and which paths
+    there are records of runs not in ``known``."""
+    folder = git.relative(runs_dir)
     prefix = "" if folder == "." else f"{folder}/"
 
     def wanted(path: str) -> bool:
         parts = path.removeprefix(prefix).split("/")
         return len(parts) == 3 and bool(RUN_ID_PATTERN.match(parts[1])) and parts[1] not in known
 
-    where = f"{prefix}{workflow}" if workflow else folder
-    found = git.files_named(branch, where, RECORD_FILE, wanted)
-    for path, data in sorted(found, key=lambda file: file[0].removeprefix(prefix).split("/")):
-        run = _from_blob(path, data, parse)
-        if run is not None:
-            yield run
+    return (f"{prefix}{workflow}" if workflow else folder), wanted
+
+
+def _by_workflow_and_id(found: tuple[str, object]) -> list[str]:
+    return found[0].split("/")[-3:]
+
+
+def _summary_of(folder: Path) -> RunSummary:
+    return RunSummary.from_json(read_json(folder))
+
+
+def _nothing(rev: str, where: str, wanted: Wanted) -> list[tuple[str, RunSummary | None]]:
+    return []
 
 
 def history_branches(repo_root: Path, runs_branch: str) -> list[str]:

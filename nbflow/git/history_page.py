@@ -2,23 +2,23 @@
 
 A run commit changes its run folder ``runs/<wf>/<run-id>/`` and, beside it, the
 workflow's page ``runs/<wf>/README.md`` and chart ``runs/<wf>/durations.svg``
-(report/history.py), rendered from every run record in the tree being committed.
+(report/history.py), rendered from every run record in the tree being committed
+(their summaries read through the cache of git/summary_cache.py).
 The replay after a rejected push (git/replay.py) renders them again on the new tip,
 so the page never conflicts: it lists the runs the branch holds.
 """
 
 from __future__ import annotations
 
-import json
 import posixpath
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 from nbflow.git.commands import Git
+from nbflow.git.summary_cache import Summaries
 from nbflow.report.history import CHART, PAGE, page_records, render_page
-from nbflow.run_summary import RunSummary
-from nbflow.store.runs import RECORD_FILE, RUN_ID_PATTERN
+from nbflow.store.runs import RUN_ID_PATTERN
 
 
 def page_paths(run_folder: str) -> tuple[str, ...]:
@@ -38,14 +38,14 @@ def committed_tree(git: Git, parent: str | None, paths: Sequence[str], run_folde
 def with_history_page(git: Git, tree: str, run_folder: str) -> str:
     """``tree`` with the page of ``run_folder``'s workflow rendered from its records."""
     folder = posixpath.dirname(run_folder)
-    runs = []
-    for path, data in git.files_named(tree, folder, RECORD_FILE):
+
+    def wanted(path: str) -> bool:
         parts = path.removeprefix(f"{folder}/").split("/")
-        if len(parts) == 2 and RUN_ID_PATTERN.match(parts[0]):
-            try:
-                runs.append(RunSummary.from_json(json.loads(data.decode("utf-8"))))
-            except (KeyError, TypeError, ValueError):
-                continue  # an unreadable record is left off the page
+        return len(parts) == 2 and bool(RUN_ID_PATTERN.match(parts[0]))
+
+    summaries = Summaries(git)  # an unreadable record is left off the page
+    runs = [run for _, run in summaries.committed(tree, folder, wanted) if run is not None]
+    summaries.save()
     files = render_page(posixpath.basename(folder), page_records(runs))
     with tempfile.TemporaryDirectory(prefix="nbflow-page-") as tmp:
         written = []

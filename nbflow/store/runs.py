@@ -129,7 +129,7 @@ def run_dir(runs_dir: Path, workflow: str, run_id: str) -> Path:
 
 def iter_run_dirs(runs_dir: Path, workflow: str | None = None) -> Iterator[Path]:
     """Run folders, oldest first, of one workflow or all."""
-    return (f for f in _run_folders(runs_dir, workflow) if (f / RECORD_FILE).is_file())
+    return (f for f in run_folders(runs_dir, workflow) if (f / RECORD_FILE).is_file())
 
 
 def run_dirs_newest_first(runs_dir: Path, workflow: str) -> Iterator[Path]:
@@ -137,11 +137,12 @@ def run_dirs_newest_first(runs_dir: Path, workflow: str) -> Iterator[Path]:
     record: a reader that stops at the first few (the cache, the latest results) then
     looks at those only, not at every folder of a long history. A folder without a
     readable record is the reader's to skip."""
-    return reversed(_run_folders(runs_dir, workflow))
+    return reversed(run_folders(runs_dir, workflow))
 
 
-def _run_folders(runs_dir: Path, workflow: str | None) -> list[Path]:
-    """The folders named like run ids, oldest first, of one workflow or all."""
+def run_folders(runs_dir: Path, workflow: str | None = None) -> list[Path]:
+    """The folders named like run ids, oldest first, of one workflow or all, not
+    checked for a record (a folder without one is the reader's to skip)."""
     workflows = [runs_dir / workflow] if workflow else sorted(p for p in runs_dir.glob("*"))
     found: list[Path] = []
     for folder in workflows:

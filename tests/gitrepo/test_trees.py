@@ -11,6 +11,7 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
 from helpers import git
 
 from nbflow.git.commands import Git
@@ -105,10 +106,13 @@ def test_a_folder_replacing_an_earlier_runs_folder_as_git_add_gives(git_repo: Pa
     assert git(git_repo, "show", f"{tree}:{FOLDER}/left.ipynb") == "only in the first attempt"
 
 
-def test_a_file_and_a_folder_trading_places_as_git_add_gives(git_repo: Path) -> None:
+@pytest.mark.parametrize("symlinks", ["true", "false"])
+def test_a_file_and_a_folder_trading_places_as_git_add_gives(git_repo: Path, symlinks: str) -> None:
+    """Also with ``core.symlinks`` false: only a link's mode is kept, not a folder's."""
     write(git_repo, "runs/wf/was-a-file", "file\n")
     write(git_repo, "runs/wf/was-a-folder/inside.txt", "inside\n")
     parent = commit_all(git_repo, "before")
+    git(git_repo, "config", "core.symlinks", symlinks)
     (git_repo / "runs/wf/was-a-file").unlink()
     (git_repo / "runs/wf/was-a-folder/inside.txt").unlink()
     (git_repo / "runs/wf/was-a-folder").rmdir()
@@ -157,3 +161,58 @@ def test_attributes_core_filemode_and_core_symlinks_false_as_git_add_gives(
     assert git(git_repo, "cat-file", "blob", f"{tree}:{FOLDER}/crlf.txt") == "one\ntwo"
     modes = git(git_repo, "ls-tree", tree, f"{FOLDER}/").splitlines()
     assert [line.split()[0] for line in modes] == ["100644", "100755", "120000", "100644"]
+
+
+@pytest.mark.parametrize("setting", ["core.filemode", "core.symlinks"])
+def test_core_filemode_or_core_symlinks_false_alone_as_git_add_gives(
+    git_repo: Path, setting: str
+) -> None:
+    """Each setting keeps only its own mode: with ``core.filemode`` false alone a link
+    checked out as a file becomes a file, with ``core.symlinks`` false alone a file no
+    longer executable loses its bit."""
+    write(git_repo, f"{FOLDER}/was-executable.txt", "x\n", executable=True)
+    os.symlink("was-executable.txt", git_repo / FOLDER / "link")
+    parent = commit_all(git_repo, "modes")
+    git(git_repo, "config", setting, "false")
+    (git_repo / FOLDER / "link").unlink()
+    paths = [
+        write(git_repo, f"{FOLDER}/link", "was-executable.txt"),
+        write(git_repo, f"{FOLDER}/was-executable.txt", "y\n", executable=False),
+    ]
+
+    tree = assert_same_tree(git_repo, parent, paths)
+
+    modes = [line.split()[0] for line in listing(git_repo, tree).splitlines()[-2:]]
+    assert modes == (["100644", "100755"] if setting == "core.filemode" else ["120000", "100644"])
+
+
+def test_a_workflow_with_many_earlier_runs_as_git_add_gives(git_repo: Path) -> None:
+    """The workflow's folder read from the parent is a tree object of a few kilobytes
+    (one entry per earlier run), not the few entries of a new repository."""
+    earlier = [f"runs/wf/2026-11-{day:02}T000000Z-ab12" for day in range(1, 31)]
+    for folder in earlier:
+        write(git_repo, f"{folder}/run.json", f"{folder}\n")
+    parent = commit_all(git_repo, "a month of runs")
+    paths = [write(git_repo, f"{FOLDER}/run.json", "{}\n")]
+
+    tree = assert_same_tree(git_repo, parent, paths)
+
+    runs = git(git_repo, "ls-tree", "--name-only", f"{tree}:runs/wf").splitlines()
+    assert runs == [*(f.rpartition("/")[2] for f in earlier), FOLDER.rpartition("/")[2]]
+
+
+def test_a_new_subfolder_before_an_earlier_one_as_git_add_gives(git_repo: Path) -> None:
+    """A later attempt adding a subfolder the parent lacks (its name with a space, as
+    ``git cat-file`` echoes it), then writing into one it has: the earlier subfolder's
+    other files are kept."""
+    write(git_repo, f"{FOLDER}/b/out.txt", "first attempt\n")
+    write(git_repo, f"{FOLDER}/b/only-first.txt", "kept\n")
+    parent = commit_all(git_repo, "first attempt")
+    paths = [
+        write(git_repo, f"{FOLDER}/a new/new.txt", "second attempt\n"),
+        write(git_repo, f"{FOLDER}/b/out.txt", "second attempt\n"),
+    ]
+
+    tree = assert_same_tree(git_repo, parent, paths)
+
+    assert git(git_repo, "show", f"{tree}:{FOLDER}/b/only-first.txt") == "kept"

@@ -83,6 +83,21 @@ def test_catch_up_is_bounded_by_max_and_names_the_backfill_for_the_rest(
     assert [d for d, _, _ in by_logical_day(ran_four_days_ago)] == [day(d) for d in range(-4, 1)]
 
 
+def test_catch_up_with_max_0_runs_only_the_tick_that_fired(
+    ran_four_days_ago: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--max 0`` is allowed ("0 or more"): no missed tick is run, all are named."""
+    capsys.readouterr()
+
+    assert main(["run", "--schedule", CRON, "--catch-up", "--max", "0"]) == 0
+
+    assert [d for d, _, _ in by_logical_day(ran_four_days_ago)] == [day(-4), day(0)]
+    command = f"backfill daily --from {day(-3)}T00:00+00:00 --to {day(-1)}T00:00+00:00"
+    assert (
+        f"nbflow: daily: 3 older missed ticks left out (--max 0): run them with `nbflow {command}`"
+    ) in capsys.readouterr().err
+
+
 def test_a_workflow_never_run_has_nothing_to_catch_up(
     project: Path, daily: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -95,6 +110,10 @@ def test_a_workflow_never_run_has_nothing_to_catch_up(
     [
         (["run", "daily", "--catch-up"], "--catch-up makes up for missed ticks of a schedule: "
          "give --schedule CRON"),
+        (["run", "--schedule", CRON, "--catch-up", "--plan"], "--catch-up runs whole runs: "
+         "drop --plan/--step"),
+        (["run", "--schedule", CRON, "--catch-up", "--step", "hello"], "--catch-up runs whole "
+         "runs: drop --plan/--step"),
         (["run", "--schedule", CRON, "--max", "2"], "--max bounds --catch-up: add --catch-up, "
          "or drop --max"),
         (["run", "--schedule", CRON, "--catch-up", "--max", "-1"], "--max -1: give a number of "
