@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import configure_git
@@ -379,6 +380,32 @@ def test_runs_branch_in_a_fresh_clone_builds_on_the_remote_branch(
 
 
 # --------------------------------------------------------------------------- pull-request branch
+
+
+def test_a_pr_branch_created_meanwhile_is_left_to_whoever_created_it(
+    git_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run's pull-request branch appears between nbflow reading it (missing) and
+    creating it (here made by git just before nbflow writes its commit): nbflow does not
+    try again on a value it read before; it stops, saying the branch exists already."""
+    branch = f"nbflow/demo/{RUN_1}"
+    real_commit_tree = Git.commit_tree
+
+    def the_branch_appears_first(self: Git, *args: Any, **kwargs: Any) -> str:
+        git(git_repo, "branch", "-q", branch, "HEAD")
+        return real_commit_tree(self, *args, **kwargs)
+
+    monkeypatch.setattr(Git, "commit_tree", the_branch_appears_first)
+    head = git(git_repo, "rev-parse", "HEAD")
+    folder, record = write_run(git_repo, RUN_1)
+
+    with pytest.raises(StoreError) as exc:
+        commit_run(Project(git_repo), folder, record, target="pr", push=False)
+
+    assert str(exc.value) == (
+        f"cannot commit the run: refs/heads/{branch} exists already; nothing was committed"
+    )
+    assert git(git_repo, "rev-parse", branch) == head
 
 
 def test_pr_target_pushes_a_new_branch_without_switching(git_repo: Path) -> None:
