@@ -19,19 +19,18 @@ rebuilt when it can be written), never an error.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from nbflow.errors import WriteError
 from nbflow.git.commands import Git
 from nbflow.run_summary import RunSummary
-from nbflow.store.runs import RECORD_FILE, read_json
+from nbflow.store.runs import RECORD_FILE, read_json, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -116,19 +115,9 @@ class Summaries:
             blobs, files = self._used_blobs, self._used_files
         text = json.dumps({"version": VERSION, "blobs": blobs, "files": files})
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".summaries-")
-        except OSError as exc:
-            log.debug("%s: run summary cache not written: %s", self.path, exc)
-            return
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-            os.replace(temporary, self.path)
-        except OSError as exc:
-            log.debug("%s: run summary cache not written: %s", self.path, exc)
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
+            write_atomic(self.path, text)
+        except WriteError as exc:
+            log.debug("run summary cache not written: %s", exc)
 
 
 def _load(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
