@@ -37,7 +37,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from nbflow.engine.forkserver import PR_SET_PDEATHSIG, ForkedProcess, ForkError, ForkServer
+from nbflow.engine.forkserver import (
+    LAUNCHER,
+    PR_SET_PDEATHSIG,
+    ForkedProcess,
+    ForkError,
+    ForkServer,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +52,11 @@ LISTEN_TIMEOUT, LISTEN_POLL = 30.0, 0.005  # waiting for a started kernel's port
 # after a listening socket's local port in /proc/net/tcp and tcp6: no remote end, LISTEN
 TCP_LISTENING = (b"00000000:0000 0A ", b"00000000000000000000000000000000:0000 0A ")
 KILL_POLL = 0.005
+# given to every ipykernel nbflow starts: no IPython history database. Each kernel
+# otherwise opened the user's history.sqlite, wrote its session and every cell into
+# it from a thread of its own (32 kernels at once in a fan-out, contending for one
+# file); `In`, `_ih` and `%history` of the step's own cells still work, from memory.
+IPYKERNEL_ARGUMENTS = ("--HistoryManager.enabled=False",)
 
 
 @dataclass(frozen=True)
@@ -93,6 +104,7 @@ class Kernel:
         env = {**os.environ, **dict(spec.env)}
         try:
             self.km.start_kernel(
+                extra_arguments=_extra_arguments(self.km.kernel_spec.argv),
                 cwd=spec.cwd,
                 env=env,
                 stdout=self.log,
@@ -156,6 +168,12 @@ class Kernel:
         finally:
             with contextlib.suppress(OSError):
                 self.log.close()
+
+
+def _extra_arguments(argv: list[str]) -> list[str]:
+    """What nbflow adds to a kernel's command line: IPYKERNEL_ARGUMENTS for an
+    ipykernel (``python -m ipykernel_launcher`` or ``-m ipykernel``), else nothing."""
+    return list(IPYKERNEL_ARGUMENTS) if argv[1:3] in (["-m", LAUNCHER], ["-m", "ipykernel"]) else []
 
 
 def prepare_classes() -> None:
