@@ -122,15 +122,21 @@ class Kernel:
 
         A client connecting before the kernel listens is refused, and zmq retries
         only after its reconnect interval (0.1 s): most of a forked kernel's start.
-        The kernel's sockets are looked up in the system's table of listening ones,
+        A forked kernel says when it listens (:mod:`nbflow.engine.forkserver`); a
+        launched one's sockets are looked up in the system's table of listening ones,
         not probed with connections: a probe takes an ephemeral port, which another
         kernel may have been given to bind.
         """
+        process = self.km.provisioner.process
+        if (
+            isinstance(process, ForkedProcess)
+            and process.wait_listening(LISTEN_TIMEOUT) is not False
+        ):
+            return  # it said so (or never did: the client's wait reports it)
         info = self.km.get_connection_info()
         if info.get("transport") != "tcp":
             return
         ports = {info[f"{name}_port"] for name in ("shell", "iopub", "stdin", "control", "hb")}
-        process = self.km.provisioner.process
         deadline = time.monotonic() + LISTEN_TIMEOUT
         while process.poll() is None and time.monotonic() < deadline:
             if _SOCKETS.listening(ports) is not False:
@@ -314,12 +320,12 @@ def _fork_provisioner_class() -> type[Any]:
             if self.forks.can_fork(cmd, env):
                 try:
                     cwd = os.fspath(kwargs.get("cwd") or os.getcwd())
-                    pid = self.forks.spawn(cmd, cwd, env, kwargs["stdout"])
+                    process = self.forks.spawn(cmd, cwd, env, kwargs["stdout"])
                 except ForkError as exc:
                     log.warning("%s; launching the kernel instead", exc)
                 else:
-                    self.process = ForkedProcess(pid)  # type: ignore[assignment]
-                    self.pid = self.pgid = pid  # the kernel leads its own process group
+                    self.process = process  # type: ignore[assignment]
+                    self.pid = self.pgid = process.pid  # it leads its own process group
                     self.cwd = cwd
                     return self.connection_info
             return await super().launch_kernel(cmd, **kwargs)
