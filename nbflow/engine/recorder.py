@@ -76,9 +76,16 @@ class Recorder:
         self._next_report: float | None = None  # when the report may be written again
         self._report_stale = False  # the record changed since the report was written
         self._finished = False  # the run ended: every save writes the report too
+        self._watchers: list[Callable[[str], None]] = []  # told the id of each step changed
+        #: the steps running now (SLAs are watched over these alone: engine/sla.py)
+        self.running = {s.id for s in self.record.steps if s.status is StepStatus.RUNNING}
 
     def step(self, step_id: str) -> StepRecord:
         return self.record.step(step_id)
+
+    def watch(self, watcher: Callable[[str], None]) -> None:
+        """Tell ``watcher`` the id of each step whose record changes, once it has."""
+        self._watchers.append(watcher)
 
     def start(self) -> None:
         """Save the record as the run starts."""
@@ -92,6 +99,12 @@ class Recorder:
         if stopped and self._on_stopped:
             self._on_stopped(step.id)
         self.record = self.record.with_step(self._redact(step))
+        if step.status is StepStatus.RUNNING:
+            self.running.add(step.id)
+        else:
+            self.running.discard(step.id)
+        for watcher in self._watchers:
+            watcher(step.id)
         self.save()
         if self.observer:
             self.observer.step_changed(self.record, step)
@@ -179,11 +192,13 @@ class Recorder:
 
     @contextlib.contextmanager
     def deferred_saves(self) -> Iterator[None]:
-        """Save once, at the end, for every change made meanwhile."""
-        self._deferred = True
+        """Save once, at the end, for every change made meanwhile (nested: at the end
+        of the outermost)."""
+        outermost, self._deferred = not self._deferred, True
         try:
             yield
         finally:
-            self._deferred = False
-            if self._pending:
-                self.save()
+            if outermost:
+                self._deferred = False
+                if self._pending:
+                    self.save()

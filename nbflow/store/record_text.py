@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from itertools import compress, count
+from operator import is_not
 from typing import Any
 
 from nbflow.run_record import RunRecord, StepRecord
@@ -48,18 +50,21 @@ def record_text(record: RunRecord, steps: Sequence[str] | None = None) -> str:
 
 class RecordText:
     """run.json's text for successive records of one run, each step's JSON text kept
-    while its record stays the same object."""
+    while its record stays the same object. The steps are compared with the last
+    record's by identity in one pass in C (``map(is_not)``): a save of a 1,000-step run
+    serialises the step that changed and joins the kept pieces, with no Python-level
+    work per unchanged step."""
 
     def __init__(self) -> None:
-        self._steps: dict[str, tuple[StepRecord, str]] = {}
+        self._steps: tuple[StepRecord, ...] = ()  # the steps of the last record
+        self._pieces: list[str] = []  # their texts, in the same order
 
     def text(self, record: RunRecord) -> str:
-        return record_text(record, [self._step(step) for step in record.steps])
-
-    def _step(self, step: StepRecord) -> str:
-        kept = self._steps.get(step.id)
-        if kept is not None and kept[0] is step:
-            return kept[1]
-        text = step_text(step)
-        self._steps[step.id] = (step, text)
-        return text
+        steps = record.steps
+        if len(steps) != len(self._steps):
+            self._steps, self._pieces = steps, [step_text(step) for step in steps]
+        elif steps is not self._steps:
+            for position in compress(count(), map(is_not, steps, self._steps)):
+                self._pieces[position] = step_text(steps[position])
+            self._steps = steps
+        return record_text(record, self._pieces)
