@@ -9,8 +9,9 @@ seconds while the run goes on, and less often when rendering it takes more than
 :data:`REPORT_SHARE` of the time (a change that finds it written too recently is
 written by a later save or heartbeat), and always once the run has finished, so a
 finished run's report is the rendering of its final record. Saves can be deferred
-to write once for a burst of changes (cache hits settled in one pass, the final
-record after a write failure). When the run ends, its report gains what changed in
+to write once for a burst of changes (a turn of the runner's loop: the steps that
+finished and those they let start, saved before those start; the final record after
+a write failure); deferrals nest. When the run ends, its report gains what changed in
 its notebooks since the previous run (report/notebook_changes.py).
 """
 
