@@ -1,24 +1,30 @@
 """History that grows: ``nbflow runs`` over 10,000 committed runs, a cached rerun
 whose history holds them, a backfill whose ticks all ran (the catch-up/backfill
 history scan alone), ``nbflow affected`` / ``run --changed`` over a range of
-1,000 commits, and committing a 50-step run into a repository holding them.
+1,000 commits, and committing a 50-step run into a repository holding them; and
+the history rows again in a fresh clone with no summary cache (as every CI run
+starts: ``actions/checkout``), the cache deleted before each sample.
 Usage: ``python bench/history.py [REPEAT] [RUNS] [COMMITS]`` (defaults 5, 10000, 1000).
 
 The repository is generated, not run: ``git fast-import`` writes RUNS run commits
 (each adds ``runs/wide/<run-id>/`` with a run.json of 5 steps, a README.md and an
 executed notebook, as ``nbflow commit`` would), then COMMITS commits that change
 the project (a data file most of the time, a notebook one commit in fifty, and a
-run folder one commit in five), and checks the result out. Building it is untimed.
-Every command is a fresh ``python -m nbflow`` process, round-robin.
+run folder one commit in five), and checks the result out. The run that warms
+the step cache is committed by nbflow, so the repository holds the history page
+and the summary index as one whose runs nbflow committed does. Building it, and
+the clone, is untimed. Every command is a fresh ``python -m nbflow`` process,
+round-robin.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -162,21 +168,56 @@ def add_run_folder(root: Path, steps: int) -> str:
     return rec.run_id
 
 
+def fresh_clone(root: Path, run_id: str) -> Path:
+    """A clone of the bench repository, as ``actions/checkout`` makes one, with the
+    uncommitted run folder ``run_id`` copied in."""
+    clone = Path(tempfile.mkdtemp(prefix="nbflow-bench-clone-")) / "repo"
+    subprocess.run(["git", "clone", "-q", str(root), str(clone)], check=True)
+    for key, value in (("user.name", "bench"), ("user.email", "bench@example.com")):
+        subprocess.run(["git", "-C", str(clone), "config", key, value], check=True)
+    folder = Path("runs") / WORKFLOW / run_id
+    shutil.copytree(root / folder, clone / folder)
+    return clone
+
+
 def main(repeat: int, runs: int, commits: int) -> None:
     root = build(runs, commits)
     nbflow = [PYTHON, "-m", "nbflow"]
-    run([*nbflow, "run", WORKFLOW], root)  # executes the 5 steps once: the cache is warm
+    # Executes the 5 steps once (the step cache is warm); committed by nbflow, with the
+    # history page and the summary index.
+    run([*nbflow, "run", WORKFLOW, "--commit"], root)
     subprocess.run(["git", "-C", str(root), "add", "-A"], check=True)
-    subprocess.run(["git", "-C", str(root), "commit", "-qm", "warm cache"], check=True)
+    subprocess.run(
+        ["git", "-C", str(root), "commit", "-q", "--allow-empty", "-m", "warm cache"], check=True
+    )
     run_id = add_run_folder(root, COMMIT_STEPS)
     head = subprocess.run(
         ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
     ).stdout.strip()
+    clone = fresh_clone(root, run_id)
 
-    def commit() -> float:
-        took = run([*nbflow, "commit", run_id], root)
-        subprocess.run(["git", "-C", str(root), "reset", "-q", head], check=True, env=env())
+    def commit(where: Path = root) -> float:
+        took = run([*nbflow, "commit", run_id], where)
+        subprocess.run(["git", "-C", str(where), "reset", "-q", head], check=True, env=env())
+        subprocess.run(["git", "-C", str(where), "checkout", "-q", "--", "runs"], check=True)
         return took
+
+    def cold(took: Callable[[], float]) -> float:
+        """``took`` in the fresh clone with no summary cache (deleting it is untimed)."""
+        shutil.rmtree(clone / ".git" / "nbflow", ignore_errors=True)
+        return took()
+
+    backfill = [
+        *nbflow,
+        "backfill",
+        WORKFLOW,
+        "--from",
+        "2025-01-01T00:00Z",
+        "--to",
+        "2025-01-01T00:09Z",
+        "--every",
+        "1m",
+    ]
 
     changed = f"before-changes..{head}"
     contenders = {
@@ -187,25 +228,17 @@ def main(repeat: int, runs: int, commits: int) -> None:
         f"nbflow run {WORKFLOW} (cached, {runs:,} runs)": lambda: run(
             [*nbflow, "run", WORKFLOW], root
         ),
-        f"nbflow backfill (10 ticks already run, {runs:,} runs)": lambda: run(
-            [
-                *nbflow,
-                "backfill",
-                WORKFLOW,
-                "--from",
-                "2025-01-01T00:00Z",
-                "--to",
-                "2025-01-01T00:09Z",
-                "--every",
-                "1m",
-            ],
-            root,
-        ),
+        f"nbflow backfill (10 ticks already run, {runs:,} runs)": lambda: run(backfill, root),
         f"nbflow affected ({commits:,} commits)": lambda: run([*nbflow, "affected", changed], root),
         f"nbflow run --changed ({commits:,} commits)": lambda: run(
             [*nbflow, "run", "--changed", changed], root
         ),
         f"nbflow commit ({COMMIT_STEPS}-step run)": commit,
+        "fresh clone, no cache: nbflow runs": lambda: cold(lambda: run([*nbflow, "runs"], clone)),
+        "fresh clone, no cache: nbflow backfill": lambda: cold(lambda: run(backfill, clone)),
+        f"fresh clone, no cache: nbflow commit ({COMMIT_STEPS}-step run)": lambda: cold(
+            lambda: commit(clone)
+        ),
     }
     rows = compare(repeat, contenders)
     print(f"## history: {runs:,} runs, {commits:,} commits ({machine()}; {load()})\n")

@@ -41,13 +41,19 @@ print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
 
 
 def imported_by(args: list[str], cwd: Path) -> tuple[int, set[str]]:
+    code, modules = imported_modules(args, cwd)
+    return code, {name.partition(".")[0] for name in modules}
+
+
+def imported_modules(args: list[str], cwd: Path) -> tuple[int, set[str]]:
+    """The exit code of ``nbflow ARGS`` in a fresh interpreter, and every module it
+    imported (dotted names)."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.run(
         [sys.executable, "-c", PROBE, *args], cwd=cwd, env=env, capture_output=True, text=True
     )
     result = json.loads(proc.stdout.strip().splitlines()[-1])
-    top_level = {name.partition(".")[0] for name in result["modules"]}
-    return result["code"], top_level
+    return result["code"], set(result["modules"])
 
 
 @pytest.mark.parametrize(
@@ -105,3 +111,30 @@ def test_a_cached_rerun_imports_no_event_loop_and_no_round_trip_yaml(project: Pa
 
     assert code == 0
     assert sorted(modules & {"asyncio", "ruamel", "papermill", "jupyter_client", "ssl"}) == []
+
+
+def test_a_cached_rerun_imports_nbflow_modules_for_features_it_does_not_use(
+    project: Path,
+) -> None:
+    """No step has an ``if:`` condition, the run has no ``--schedule``, and no runs are
+    listed: the modules for those are not imported; nor importlib.resources (with
+    zipfile: ~10 ms) to find the manifest's schema file."""
+    from helpers import write_manifest, write_notebook
+
+    folder = project / "workflows" / "cached"
+    write_notebook(folder / "a.ipynb", "x = 1", ["y = x"])
+    write_notebook(folder / "b.ipynb", "x = 1", ["y = x"])
+    write_manifest(
+        folder,
+        "name: cached\ndefaults: {cache: true}\n"
+        "steps:\n  - {id: a, notebook: a.ipynb}\n  - {id: b, notebook: b.ipynb, needs: [a]}\n",
+    )
+    assert imported_by(["run", "cached"], project)[0] == 0
+
+    code, modules = imported_modules(["run", "cached"], project)
+
+    assert code == 0
+    unused = {"nbflow.manifest.conditions", "nbflow.schedule", "nbflow.run_summary"}
+    unused |= {"importlib.resources", "zipfile"}
+    assert "nbflow.engine.runner" in modules
+    assert sorted(modules & unused) == []

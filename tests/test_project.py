@@ -116,6 +116,7 @@ def test_runs_dir_is_honoured_by_run_runs_show_commit_and_ci(
     assert sorted(committed) == sorted(
         [f"history/demo/{run_dir.name}/{name}" for name in ("README.md", "only.ipynb", "run.json")]
         + ["history/demo/README.md", "history/demo/durations.svg"]  # the history page
+        + ["history/demo/summaries.jsonl"]  # and its summary index
     )
     capsys.readouterr()
     assert main(["runs", "--branch", "main"]) == 0  # read from Git, under history/

@@ -38,11 +38,13 @@ def logical_time(workflow: Any, args: argparse.Namespace) -> Any:
     """The moment the run is for: ``--logical-time``; with ``--schedule CRON``, that
     schedule's latest tick (a late scheduler still processes the tick's day); else
     None (the run's start)."""
-    from nbflow.schedule import latest_tick, schedule_for_cron
-
     if getattr(args, "logical_time", None):
         return parse_moment(args.logical_time, "--logical-time")
-    schedule = schedule_for_cron(workflow, args.schedule) if args.schedule else None
+    if not args.schedule:
+        return None
+    from nbflow.schedule import latest_tick, schedule_for_cron
+
+    schedule = schedule_for_cron(workflow, args.schedule)
     return latest_tick(schedule) if schedule else None
 
 

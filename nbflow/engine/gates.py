@@ -25,7 +25,6 @@ from pathlib import Path
 
 from nbflow.engine.trigger_rules import CONDITION_FALSE
 from nbflow.engine.waiting import Watch
-from nbflow.manifest.conditions import evaluate, parse_condition, shown_values
 from nbflow.manifest.expressions import Context, ExpressionError, resolve
 from nbflow.manifest.model import Step
 from nbflow.report.run_report import format_duration
@@ -74,6 +73,8 @@ class Gates:
             watch.stop()
 
     def _holds(self, step: Step, text: str) -> bool:
+        from nbflow.manifest.conditions import evaluate, parse_condition, shown_values  # `if:`
+
         current = self.records(step.id)
         try:
             condition = parse_condition(text)

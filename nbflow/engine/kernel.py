@@ -37,7 +37,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from nbflow.engine.forkserver import PR_SET_PDEATHSIG, ForkedProcess, ForkError, ForkServer
+from nbflow.engine.forkserver import (
+    LAUNCHER,
+    PR_SET_PDEATHSIG,
+    ForkedProcess,
+    ForkError,
+    ForkServer,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +52,11 @@ LISTEN_TIMEOUT, LISTEN_POLL = 30.0, 0.005  # waiting for a started kernel's port
 # after a listening socket's local port in /proc/net/tcp and tcp6: no remote end, LISTEN
 TCP_LISTENING = (b"00000000:0000 0A ", b"00000000000000000000000000000000:0000 0A ")
 KILL_POLL = 0.005
+# given to every ipykernel nbflow starts: no IPython history database. Each kernel
+# otherwise opened the user's history.sqlite, wrote its session and every cell into
+# it from a thread of its own (32 kernels at once in a fan-out, contending for one
+# file); `In`, `_ih` and `%history` of the step's own cells still work, from memory.
+IPYKERNEL_ARGUMENTS = ("--HistoryManager.enabled=False",)
 
 
 @dataclass(frozen=True)
@@ -93,6 +104,7 @@ class Kernel:
         env = {**os.environ, **dict(spec.env)}
         try:
             self.km.start_kernel(
+                extra_arguments=_extra_arguments(self.km.kernel_spec.argv),
                 cwd=spec.cwd,
                 env=env,
                 stdout=self.log,
@@ -110,15 +122,21 @@ class Kernel:
 
         A client connecting before the kernel listens is refused, and zmq retries
         only after its reconnect interval (0.1 s): most of a forked kernel's start.
-        The kernel's sockets are looked up in the system's table of listening ones,
+        A forked kernel says when it listens (:mod:`nbflow.engine.forkserver`); a
+        launched one's sockets are looked up in the system's table of listening ones,
         not probed with connections: a probe takes an ephemeral port, which another
         kernel may have been given to bind.
         """
+        process = self.km.provisioner.process
+        if (
+            isinstance(process, ForkedProcess)
+            and process.wait_listening(LISTEN_TIMEOUT) is not False
+        ):
+            return  # it said so (or never did: the client's wait reports it)
         info = self.km.get_connection_info()
         if info.get("transport") != "tcp":
             return
         ports = {info[f"{name}_port"] for name in ("shell", "iopub", "stdin", "control", "hb")}
-        process = self.km.provisioner.process
         deadline = time.monotonic() + LISTEN_TIMEOUT
         while process.poll() is None and time.monotonic() < deadline:
             if _SOCKETS.listening(ports) is not False:
@@ -156,6 +174,12 @@ class Kernel:
         finally:
             with contextlib.suppress(OSError):
                 self.log.close()
+
+
+def _extra_arguments(argv: list[str]) -> list[str]:
+    """What nbflow adds to a kernel's command line: IPYKERNEL_ARGUMENTS for an
+    ipykernel (``python -m ipykernel_launcher`` or ``-m ipykernel``), else nothing."""
+    return list(IPYKERNEL_ARGUMENTS) if argv[1:3] in (["-m", LAUNCHER], ["-m", "ipykernel"]) else []
 
 
 def prepare_classes() -> None:
@@ -296,12 +320,12 @@ def _fork_provisioner_class() -> type[Any]:
             if self.forks.can_fork(cmd, env):
                 try:
                     cwd = os.fspath(kwargs.get("cwd") or os.getcwd())
-                    pid = self.forks.spawn(cmd, cwd, env, kwargs["stdout"])
+                    process = self.forks.spawn(cmd, cwd, env, kwargs["stdout"])
                 except ForkError as exc:
                     log.warning("%s; launching the kernel instead", exc)
                 else:
-                    self.process = ForkedProcess(pid)  # type: ignore[assignment]
-                    self.pid = self.pgid = pid  # the kernel leads its own process group
+                    self.process = process  # type: ignore[assignment]
+                    self.pid = self.pgid = process.pid  # it leads its own process group
                     self.cwd = cwd
                     return self.connection_info
             return await super().launch_kernel(cmd, **kwargs)

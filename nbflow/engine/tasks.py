@@ -8,6 +8,7 @@ Every kernel of a run gets the run's environment (its id, no push token).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -99,10 +100,14 @@ class Tasks:
 
     def upstream_outputs(self, step: Step) -> Mapping[str, Mapping[str, Any] | None]:
         """The outputs of every step upstream of ``step``, by id: a view, each read
-        when an expression names it."""
+        when an expression names it (the upstream steps are found then too: most
+        steps name none, and finding them is O(steps) a step)."""
+        return _Outputs(functools.partial(self._upstream_of, step), self.outputs_of)
+
+    def _upstream_of(self, step: Step) -> frozenset[str]:
         if step.id not in self._upstream:
             self._upstream[step.id] = frozenset(upstream(self.workflow, step.needs))
-        return _Outputs(self._upstream[step.id], self.outputs_of)
+        return self._upstream[step.id]
 
     def outputs_of(self, step_id: str) -> Mapping[str, Any] | None:
         """A step's outputs: its own in this run, else those an earlier run lends."""
@@ -131,12 +136,19 @@ class Tasks:
 
 
 class _Outputs(Mapping[str, Mapping[str, Any] | None]):
-    """The outputs of ``steps``, each read (``outputs_of``) when asked for."""
+    """The outputs of the steps ``steps()`` names (asked once, when first needed), each
+    read (``outputs_of``) when asked for."""
 
     def __init__(
-        self, steps: frozenset[str], outputs_of: Callable[[str], Mapping[str, Any] | None]
+        self,
+        steps: Callable[[], frozenset[str]],
+        outputs_of: Callable[[str], Mapping[str, Any] | None],
     ) -> None:
-        self._steps, self._outputs_of = steps, outputs_of
+        self._steps_of, self._outputs_of = steps, outputs_of
+
+    @functools.cached_property
+    def _steps(self) -> frozenset[str]:
+        return self._steps_of()
 
     def __getitem__(self, step_id: str) -> Mapping[str, Any] | None:
         if step_id not in self._steps:

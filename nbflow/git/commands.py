@@ -184,11 +184,15 @@ class Git:
 
     def read_blobs(self, ids: Sequence[str]) -> list[bytes]:
         """The contents of the objects ``ids``, by one ``git cat-file --batch``."""
-        if not ids:
+        return [data or b"" for data in self.read_objects(ids)]
+
+    def read_objects(self, names: Sequence[str]) -> list[bytes | None]:
+        """The contents of the objects ``names`` (ids, or ``REV:PATH``), None for each
+        that does not exist, by one ``git cat-file --batch``."""
+        if not names:
             return []
-        batch = _process(
-            ["cat-file", "--batch"], self.top, None, "".join(f"{i}\n" for i in ids).encode()
-        )
+        given = "".join(f"{n}\n" for n in names).encode("utf-8", "surrogateescape")
+        batch = _process(["cat-file", "--batch"], self.top, None, given)
         if batch.returncode != 0:
             raise StoreError(f"`git cat-file --batch` failed: {_text(batch.stderr)}")
         return _batch_contents(batch.stdout)
@@ -436,13 +440,19 @@ def _text(output: bytes) -> str:
     return text[:-1] if text.endswith("\n") else text
 
 
-def _batch_contents(out: bytes) -> list[bytes]:
+def _batch_contents(out: bytes) -> list[bytes | None]:
     """The objects' contents in the output of ``git cat-file --batch``: each is a
-    header ``<id> <type> <size>``, the bytes, and a newline."""
-    contents, at = [], 0
+    header ``<id> <type> <size>``, the bytes, and a newline; or ``<name> missing``."""
+    contents: list[bytes | None] = []
+    at = 0
     while at < len(out):
         header_end = out.index(b"\n", at)
-        size = int(out[at:header_end].rsplit(b" ", 1)[1])
+        size_text = out[at:header_end].rsplit(b" ", 1)[1]
+        if size_text == b"missing":
+            contents.append(None)
+            at = header_end + 1
+            continue
+        size = int(size_text)
         contents.append(out[header_end + 1 : header_end + 1 + size])
         at = header_end + 1 + size + 1
     return contents

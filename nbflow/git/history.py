@@ -63,6 +63,8 @@ def list_summaries(
     if git is None:
         return _listing(project, git, workflow, branches, _summary_of, _nothing)
     summaries = Summaries(git)
+    if branches is None:
+        summaries.track(project.runs_dir, workflow)
     try:
         return _listing(project, git, workflow, branches, summaries.of_folder, summaries.committed)
     finally:

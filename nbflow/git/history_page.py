@@ -2,8 +2,10 @@
 
 A run commit changes its run folder ``runs/<wf>/<run-id>/`` and, beside it, the
 workflow's page ``runs/<wf>/README.md`` and chart ``runs/<wf>/durations.svg``
-(report/history.py), rendered from every run record in the tree being committed
-(their summaries read through the cache of git/summary_cache.py).
+(report/history.py), and the summary index ``runs/<wf>/summaries.jsonl``
+(git/summary_index.py), rendered from every run record in the tree being committed
+(their summaries read through the cache of git/summary_cache.py, or the index the
+tree holds already).
 The replay after a rejected push (git/replay.py) renders them again on the new tip,
 so the page never conflicts: it lists the runs the branch holds.
 """
@@ -15,8 +17,10 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from nbflow.git import summary_index
 from nbflow.git.commands import Git
 from nbflow.git.summary_cache import Summaries
+from nbflow.git.summary_index import INDEX_FILE
 from nbflow.report.history import CHART, PAGE, page_records, render_page
 from nbflow.store.runs import RUN_ID_PATTERN
 
@@ -24,7 +28,7 @@ from nbflow.store.runs import RUN_ID_PATTERN
 def page_paths(run_folder: str) -> tuple[str, ...]:
     """The page files a commit of ``run_folder`` (``runs/<wf>/<run-id>``) writes."""
     folder = posixpath.dirname(run_folder)
-    return tuple(f"{folder}/{name}" if folder else name for name in (PAGE, CHART))
+    return tuple(f"{folder}/{name}" if folder else name for name in (PAGE, CHART, INDEX_FILE))
 
 
 def committed_tree(git: Git, parent: str | None, paths: Sequence[str], run_folder: str) -> str:
@@ -43,10 +47,14 @@ def with_history_page(git: Git, tree: str, run_folder: str) -> str:
         parts = path.removeprefix(f"{folder}/").split("/")
         return len(parts) == 2 and bool(RUN_ID_PATTERN.match(parts[0]))
 
-    summaries = Summaries(git)  # an unreadable record is left off the page
-    runs = [run for _, run in summaries.committed(tree, folder, wanted) if run is not None]
-    summaries.save()
+    summaries = Summaries(git)  # an unreadable record is left off the page and the index
+    found = [
+        (blob, run) for _, blob, run in summaries.records(tree, folder, wanted) if run is not None
+    ]
+    runs = [run for _, run in found]
     files = render_page(posixpath.basename(folder), page_records(runs))
+    files[INDEX_FILE] = summary_index.render(summaries.line(blob, run) for blob, run in found)
+    summaries.save()
     with tempfile.TemporaryDirectory(prefix="nbflow-page-") as tmp:
         written = []
         for name, text in files.items():

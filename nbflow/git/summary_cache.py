@@ -15,20 +15,29 @@ The file is written atomically (a temporary file renamed over it), carries a
 version, lives in the git dir (never in the work tree, never committed), and is a
 convenience only: a damaged, unreadable or unwritable cache is ignored (and
 rebuilt when it can be written), never an error.
+
+A fresh clone has no cache: there a committed record's summary comes from its
+workflow's committed index (git/summary_index.py), also keyed by blob id, and so
+does a working-tree record's when git tracks it unchanged (``git ls-files``: its
+blob id is then the one in git's index). Only what neither holds is read.
 """
 
 from __future__ import annotations
 
+import glob
 import json
 import logging
 import os
+import posixpath
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from nbflow.errors import WriteError
+from nbflow.errors import StoreError, WriteError
+from nbflow.git import summary_index
 from nbflow.git.commands import Git
+from nbflow.git.summary_index import INDEX_FILE
 from nbflow.run_summary import RunSummary
 from nbflow.store.runs import RECORD_FILE, read_json, write_atomic
 
@@ -51,11 +60,44 @@ class Summaries:
         self._used_blobs: dict[str, Any] = {}
         self._used_files: dict[str, Any] = {}
         self._added = False
+        self._indexed: summary_index.Entries = {}  # from committed indexes
+        self._indexes: list[str] = []  # committed indexes to read when needed
+        self._tracked: dict[str, str] = {}  # working-tree record: its blob id
+
+    def track(self, runs_dir: Path, workflow: str | None) -> None:
+        """Learn the blob ids of the records under ``runs_dir`` (of ``workflow``, or
+        all) that git tracks and that are unchanged in the work tree (``git ls-files
+        -m`` compares a racily clean file's content, as ``git status`` does), and
+        where their workflows' indexes are in git's index."""
+        try:
+            rel = self.git.relative(runs_dir)
+            prefix = "" if rel == "." else f"{rel}/"
+            where = f":(top,glob){glob.escape(prefix)}{glob.escape(workflow or '') or '*'}"
+            records = f"{where}/*/{RECORD_FILE}"
+            staged = self.git.run("ls-files", "-s", "-z", "--", records, f"{where}/{INDEX_FILE}")
+            changed = set(self.git.run("ls-files", "-m", "-z", "--", records).split("\0"))
+        except StoreError as exc:
+            log.debug("tracked run records not listed: %s", exc)
+            return
+        for entry in staged.split("\0"):
+            meta, _, path = entry.partition("\t")
+            mode, blob, stage = (meta.split() + ["", "", ""])[:3]
+            if stage != "0" or mode not in ("100644", "100755") or path in changed:
+                continue
+            if path.endswith(f"/{RECORD_FILE}"):
+                self._tracked[os.path.join(runs_dir, path[len(prefix) :])] = blob
+            else:
+                self._indexes.append(blob)
 
     def of_folder(self, folder: Path) -> RunSummary:
         """The summary of the ``run.json`` in ``folder``: OSError, KeyError,
         ValueError or TypeError (as reading it does) when it cannot be read."""
         key = os.path.join(folder, RECORD_FILE)  # not a Path: 10,000 of them cost
+        blob = self._tracked.get(key)
+        if blob is not None:
+            found = self._of_blob(blob, lambda: read_json(folder))
+            if found is not None:
+                return found
         stat = os.stat(key)
         entry = self._files.get(key)
         if isinstance(entry, list) and entry[:1] == [[stat.st_size, stat.st_mtime_ns, stat.st_ino]]:
@@ -77,21 +119,31 @@ class Summaries:
     ) -> list[tuple[str, RunSummary | None]]:
         """The run records under ``folder`` at ``rev`` (whose path ``wanted``
         accepts) by path, each with its summary, or None when it is unreadable."""
+        return [(path, summary) for path, _, summary in self.records(rev, folder, wanted)]
+
+    def records(
+        self, rev: str, folder: str, wanted: Callable[[str], bool] | None = None
+    ) -> list[tuple[str, str, RunSummary | None]]:
+        """:meth:`committed`'s records, each with its blob id."""
         found = self.git.blobs_named(rev, folder, RECORD_FILE, wanted)
         summaries: dict[str, RunSummary | None] = {}
         unread = []
         for path, blob in found:
-            if blob in self._blobs:
-                fields = self._blobs[blob]
-                summary = None if fields is None else _summary(fields, self._reader(blob))
-                if fields is None or summary is not None:
-                    self._used_blobs[blob] = fields
-                    summaries[path] = summary
-                    continue
-            unread.append((path, blob))
-        for (path, blob), data in zip(
-            unread, self.git.read_blobs([b for _, b in unread]), strict=True
-        ):
+            if blob in self._blobs and self._blobs[blob] is None:
+                self._used_blobs[blob] = None  # known to be unreadable
+                summaries[path] = None
+            elif (summary := self._of_blob(blob, self._reader(blob), read=False)) is not None:
+                summaries[path] = summary
+            else:
+                unread.append((path, blob))
+        if unread:  # no cache (a fresh clone): the committed indexes of their workflows
+            self._indexes += sorted(
+                {f"{rev}:{posixpath.dirname(posixpath.dirname(p))}/{INDEX_FILE}" for p, _ in unread}
+            )
+            left = [(p, b) for p, b in unread if not self._found(summaries, p, b)]
+        else:
+            left = []
+        for (path, blob), data in zip(left, self.git.read_blobs([b for _, b in left]), strict=True):
             try:
                 summary = RunSummary.from_json(json.loads(data.decode("utf-8")))
             except (KeyError, ValueError, TypeError) as exc:
@@ -100,7 +152,38 @@ class Summaries:
             summaries[path] = summary
             self._used_blobs[blob] = summary and summary.fields()
             self._added = True
-        return [(path, summaries[path]) for path, _ in found]
+        return [(path, blob, summaries[path]) for path, blob in found]
+
+    def line(self, blob: str, summary: RunSummary) -> str:
+        """The committed index's line for the record ``blob`` summarised as ``summary``:
+        the line read from an index when it says the same."""
+        fields = summary.fields()
+        entry = self._indexed.get(blob)
+        return entry[1] if entry and entry[0] == fields else summary_index.line(blob, fields)
+
+    def _found(self, summaries: dict[str, RunSummary | None], path: str, blob: str) -> bool:
+        summary = self._of_blob(blob, self._reader(blob))
+        if summary is not None:
+            summaries[path] = summary
+        return summary is not None
+
+    def _of_blob(
+        self, blob: str, source: Callable[[], Any], read: bool = True
+    ) -> RunSummary | None:
+        """The summary of the record ``blob`` from the cache, else (``read``: reading
+        the committed indexes not read yet) from an index; None when neither has it."""
+        fields = self._blobs.get(blob)
+        if fields is not None and (summary := _summary(fields, source)) is not None:
+            self._used_blobs[blob] = fields
+            return summary
+        if not read:
+            return None
+        if blob not in self._indexed and self._indexes:
+            names, self._indexes = self._indexes, []
+            for data in self.git.read_objects(names):
+                self._indexed.update(summary_index.parse(data or b""))
+        entry = self._indexed.get(blob)
+        return None if entry is None else _summary(entry[0], source)
 
     def _reader(self, blob: str) -> Callable[[], Any]:
         return lambda: json.loads(self.git.read_blobs([blob])[0].decode("utf-8"))

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from nbflow.errors import Problem, Source
-from nbflow.manifest.conditions import ConditionError, parse_condition
 from nbflow.manifest.document import Document, KeyPath, as_dict, as_list
 from nbflow.manifest.durations import parse_duration
 from nbflow.manifest.expressions import find_references
@@ -74,6 +73,8 @@ class ControlCheck:
     # -- conditions -----------------------------------------------------------------
 
     def _condition(self, path: KeyPath, text: str, index: int) -> None:
+        from nbflow.manifest.conditions import ConditionError, parse_condition  # `if:` only
+
         try:
             condition = parse_condition(text)
         except ConditionError as exc:

@@ -28,6 +28,7 @@ Design decisions:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from typing import Any
 
@@ -37,12 +38,14 @@ __all__ = ["LocatedList", "LocatedMap", "parse"]
 
 #: Characters ruamel's reader refuses (its NON_PRINTABLE), a tab, a byte-order
 #: mark, a line break other than LF or CRLF, a ``%`` at a line start (a directive):
-#: all left to ruamel.
-_DECLINED_TEXT = re.compile(
+#: all left to ruamel. The classes span Unicode: ``re`` takes ~4 ms to compile them,
+#: so they are compiled only for a text that is not ASCII (most manifests are).
+_DECLINED = (
     "[^\x0a\x0d\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd"
-    "\U00010000-\U0010ffff]|\r(?!\n)|^%",
-    re.MULTILINE,
+    "\U00010000-\U0010ffff]|\r(?!\n)|^%"
 )
+#: The same, for ASCII text: the characters below 128 the class above refuses.
+_DECLINED_ASCII = re.compile(r"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|^%", re.MULTILINE)
 #: Plain scalars YAML 1.2 (ruamel's resolver) reads as numbers or dates in forms
 #: not built here: left to ruamel.
 _NUMBER_LIKE = re.compile(
@@ -116,7 +119,7 @@ class Parsed:
 def parse(text: str) -> Parsed | None:
     """``text`` read by libyaml when its root is a mapping read exactly as ruamel
     reads it; None to leave it to ruamel (see the module docstring)."""
-    if _DECLINED_TEXT.search(text):
+    if _is_declined(text):
         return None
     try:
         from yaml import YAMLError, nodes
@@ -127,6 +130,18 @@ def parse(text: str) -> Parsed | None:
         return _Reader(CParser, nodes, text).read()
     except (_Declined, YAMLError, RecursionError):
         return None
+
+
+def _is_declined(text: str) -> bool:
+    """Whether ``text`` holds a character, line break or directive left to ruamel."""
+    if text.isascii():
+        return _DECLINED_ASCII.search(text) is not None
+    return _declined_text().search(text) is not None
+
+
+@functools.cache
+def _declined_text() -> re.Pattern[str]:
+    return re.compile(_DECLINED, re.MULTILINE)
 
 
 class _Reader:

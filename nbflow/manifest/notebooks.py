@@ -98,12 +98,12 @@ def _inspect(notebook: NotebookFile) -> NotebookInfo:
     code = [c for c in cells if c["cell_type"] == "code"]
     index = next((i for i, c in enumerate(cells) if _is_parameters(c)), -1)
     params = _source(cells[index]) if index >= 0 else None
-    error = _syntax_error(params) if params is not None else None
+    tree, error = _parse_cell(params) if params is not None else (None, None)
     return NotebookInfo(
-        parameters=None if params is None else _assigned(params),
+        parameters=None if params is None else _assigned(tree),
         records=_records(code),
         kernel=_kernel(data),
-        types={} if params is None else _declared_types(params),
+        types={} if params is None else _declared_types(tree, params),
         parameters_error=_where_error(notebook, index, *error) if error else None,
         injected=next(
             ((i, _source(c)) for i, c in enumerate(cells) if INJECTED_TAG in _tags(c)), None
@@ -136,34 +136,25 @@ def _source(cell: dict[str, Any]) -> str:
     return multiline_text(cell.get("source", ""))
 
 
-def _parse(source: str) -> ast.Module | None:
-    try:
-        return ast.parse(_python(source))
-    except SyntaxError:
-        return None
-
-
 def _python(source: str) -> str:
     """IPython magics and shell escapes are not Python: blank them out."""
     lines = ["" if line.lstrip()[:1] in ("%", "!") else line for line in source.splitlines()]
     return "\n".join(lines)
 
 
-def _syntax_error(source: str) -> tuple[int, str] | None:
-    """``(2, " (y = (): '(' was never closed")``, the line in the cell and what is
-    wrong there, for a cell that is not Python, else None."""
+def _parse_cell(source: str) -> tuple[ast.Module | None, tuple[int, str] | None]:
+    """The cell's syntax tree, or None and ``(2, " (y = (): '(' was never closed")``:
+    the line in the cell and what is wrong there, for a cell that is not Python."""
     try:
-        ast.parse(_python(source))
+        return ast.parse(_python(source)), None
     except SyntaxError as exc:
         number, lines = exc.lineno or 0, source.splitlines()
         line = lines[number - 1].strip() if 0 < number <= len(lines) else ""
         shown = f" ({line})" if line else ""
-        return number, f"{shown}: {exc.msg}"
-    return None
+        return None, (number, f"{shown}: {exc.msg}")
 
 
-def _assigned(source: str) -> tuple[str, ...]:
-    tree = _parse(source)
+def _assigned(tree: ast.Module | None) -> tuple[str, ...]:
     names: list[str] = []
     for node in tree.body if tree else ():
         targets: list[ast.expr] = []
@@ -176,9 +167,8 @@ def _assigned(source: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def _declared_types(source: str) -> dict[str, Declared]:
+def _declared_types(tree: ast.Module | None, source: str) -> dict[str, Declared]:
     """Each simply assigned name with a type: its annotation, else its literal's type."""
-    tree = _parse(source)
     types: dict[str, Declared] = {}
     for node in tree.body if tree else ():
         targets: list[ast.expr]
@@ -246,7 +236,10 @@ def _target_names(target: ast.expr) -> list[str]:
 def _records(cells: list[dict[str, Any]]) -> tuple[str, ...]:
     names: list[str] = []
     for cell in cells:
-        tree = _parse(_source(cell))
+        source = _source(cell)
+        if source.isascii() and "record" not in source:
+            continue  # no record() call (names are NFKC-normalised: only ASCII is sure)
+        tree = _parse_cell(source)[0]
         for node in ast.walk(tree) if tree else ():
             if isinstance(node, ast.Call) and _is_record(node.func) and node.args:
                 first = node.args[0]

@@ -98,7 +98,10 @@ def _notebooks(record: RunRecord, step: str | None) -> Iterator[tuple[str, str]]
 
 def _diff_notebook(name: str, label: str, before: Path, after: Path) -> NotebookDiff | None:
     """How notebook ``name`` changed from the run folder ``before`` to ``after``."""
-    old, new = _read(before / name), _read(after / name)
+    old_text, new_text = _read_text(before / name), _read_text(after / name)
+    if old_text is not None and old_text == new_text:
+        return None  # the same text (a cached step's notebook is a copy): nothing changed
+    old, new = _parse(old_text), _parse(new_text)
     if old is None and new is None:
         return None
     if old is None or new is None:
@@ -109,10 +112,17 @@ def _diff_notebook(name: str, label: str, before: Path, after: Path) -> Notebook
     return NotebookDiff(label, name, "changed", tuple(cells)) if cells else None
 
 
-def _read(path: Path) -> dict[str, Any] | None:
+def _read_text(path: Path) -> str | None:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return path.read_text(encoding="utf-8")
     except (OSError, ValueError):
+        return None
+
+
+def _parse(text: str | None) -> dict[str, Any] | None:
+    try:
+        data = json.loads(text) if text is not None else None
+    except ValueError:
         return None
     return data if isinstance(data, dict) else None
 

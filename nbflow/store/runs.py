@@ -23,11 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 from nbflow.errors import UsageError, WriteError
 from nbflow.run_record import RunRecord, RunStatus, StepRecord
-from nbflow.run_summary import RunSummary
 from nbflow.store.record_text import record_text
 
 if TYPE_CHECKING:
-    pass
+    from nbflow.run_summary import RunSummary
 
 RECORD_FILE = "run.json"
 REPORT_FILE = "README.md"

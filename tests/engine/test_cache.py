@@ -350,3 +350,54 @@ def test_double_star_inputs_span_folders(tmp_path: Path) -> None:
         "data/2024/b.csv",
         "data/a.csv",
     ]
+
+
+def test_the_steps_upstream_are_found_only_for_a_step_naming_their_outputs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finding every step upstream of a step walks the graph (a chain: O(steps) for
+    each step); a step whose expressions name no step's outputs does without."""
+    import shutil
+
+    from nbflow.engine import tasks
+    from nbflow.engine.step import StepResult
+    from nbflow.run_record import utc_now
+
+    folder = tmp_path / "workflows" / "chain"
+    for name in "abcd":
+        write_notebook(folder / f"{name}.ipynb", "x = 0", ["import nbflow\nnbflow.record('x', x)"])
+    workflow = load_manifest(
+        write_manifest(
+            folder,
+            """
+            name: chain
+            steps:
+              - {id: a, notebook: a.ipynb}
+              - {id: b, notebook: b.ipynb, needs: [a]}
+              - {id: c, notebook: c.ipynb, needs: [b]}
+              - id: d
+                notebook: d.ipynb
+                needs: [c]
+                parameters: {x: "${{ steps.a.outputs.x }}"}
+            """,
+        )
+    )
+    walked: list[tuple[str, ...]] = []
+
+    def upstream(workflow: Any, roots: Any) -> set[str]:
+        walked.append(tuple(roots))
+        return real_upstream(workflow, roots)
+
+    real_upstream = tasks.upstream
+    monkeypatch.setattr(tasks, "upstream", upstream)
+
+    def executor(task: Any, handle: Any, cancelled: Any) -> StepResult:
+        shutil.copyfile(task.notebook, task.output)
+        now = utc_now()
+        return StepResult(S, now, now, 0.0, outputs={"x": 7} if task.step_id == "a" else {})
+
+    record = run_workflow(workflow, RunOptions(), executor=executor)
+
+    assert [s.status for s in record.steps] == [S, S, S, S]
+    assert record.step("d").parameters == {"x": 7}
+    assert walked == [("c",)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -150,3 +151,50 @@ def test_a_dead_template_falls_back_to_launching(
     assert result.error is None
     assert "kernel template failed" in caplog.text
     assert "launching the kernel instead" in caplog.text
+
+
+def test_a_forked_kernel_says_when_it_listens(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Handed out once it says so, without reading the system's socket tables (~5 ms
+    of CPU per reading, late by tens of milliseconds on a loaded machine)."""
+    from nbflow.engine import kernel as kernel_module
+
+    readings: list[bytes | None] = []
+    read = kernel_module._read_tables
+
+    def counted() -> bytes | None:
+        readings.append(read())
+        return readings[-1]
+
+    monkeypatch.setattr(kernel_module, "_read_tables", counted)
+    with KernelPool(1) as pool:
+        kernel = pool.take(_spec(tmp_path))
+        _template(kernel.pid)
+        info = kernel.km.get_connection_info()
+        ports = [info[f"{name}_port"] for name in ("shell", "iopub", "stdin", "control", "hb")]
+        assert readings == []
+        tables = read()
+        assert tables is not None
+        assert all(kernel_module._listens(tables, port) for port in ports)
+
+
+def test_a_kernel_that_never_says_it_listens_is_watched_as_a_launched_one(
+    tmp_path: Path,
+) -> None:
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        for written, expected in [(forkserver.LISTENING, True), (b"", False), (None, None)]:
+            listening, said = os.pipe()
+            process = forkserver.ForkedProcess(sleeper.pid, listening)
+            if written is not None:
+                os.write(said, written)
+                os.close(said)
+            assert process.wait_listening(0.05) is expected
+            if written is None:
+                os.close(said)
+                assert process.wait_listening(5) is False  # closed: it died
+            assert process.wait_listening(0) is bool(expected)  # asked again: the same
+    finally:
+        sleeper.kill()
+        sleeper.wait()

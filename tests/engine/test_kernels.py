@@ -220,3 +220,35 @@ def test_listening_ports_are_read_from_the_system_not_probed(family: str, host: 
 
     assert before is False  # bound, not yet listening; the other one alone is not enough
     assert during is True
+
+
+@pytest.mark.parametrize("forked", [True, False])
+def test_a_steps_kernel_writes_no_ipython_history_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, forked: bool
+) -> None:
+    """Each kernel wrote its session and cells into the user's history.sqlite, from a
+    thread of its own (32 kernels at once in a fan-out); the step's own cells are
+    still in ``In``."""
+    monkeypatch.setenv("NBFLOW_FORK_KERNELS", "1" if forked else "0")
+    ipython_dir = tmp_path / "ipython"
+    probe = "import nbflow\nnbflow.record('earlier', In[1])\nnbflow.record('parent', os.getppid())"
+    notebook = write_notebook(tmp_path / "nb.ipynb", None, ["import os", probe])
+    env = {"IPYTHONDIR": str(ipython_dir), "NBFLOW_RUN_ID": f"history-{os.getpid()}"}
+    with KernelPool(1) as pool:
+        task = StepTask("s", notebook, tmp_path / "s.ipynb", tmp_path, env=env, kernels=pool)
+        result = execute_step(task)
+
+    assert result.error is None, result.error
+    assert result.outputs["earlier"] == "import os"
+    assert (result.outputs["parent"] != os.getpid()) is forked
+    assert ipython_dir.is_dir()  # the kernel used this IPython folder
+    assert list(ipython_dir.rglob("history.sqlite*")) == []
+
+
+def test_only_an_ipykernel_is_told_to_keep_no_history() -> None:
+    from nbflow.engine.kernel import _extra_arguments
+
+    flag = ["--HistoryManager.enabled=False"]
+    assert _extra_arguments(["python", "-m", "ipykernel_launcher", "-f", "{c}"]) == flag
+    assert _extra_arguments(["/other/python", "-m", "ipykernel", "-f", "{c}"]) == flag
+    assert _extra_arguments(["R", "--slave", "-e", "IRkernel::main()", "--args", "{c}"]) == []

@@ -354,6 +354,7 @@ def test_runs_branch_leaves_the_checkout_untouched(git_repo: Path) -> None:
         f"runs/demo/{RUN_2}/run.json",
         "runs/demo/README.md",  # the workflow's history page, on the runs branch too
         "runs/demo/durations.svg",
+        "runs/demo/summaries.jsonl",  # and its summary index
     ]
     assert git(git_repo.parent / "origin.git", "rev-parse", "nbflow/runs") == second.sha
     status = state[3] + "\n?? runs/"

@@ -3,12 +3,15 @@ the same values, of the same types, at the same positions — or leaves it to ru
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from helpers import write_notebook
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nbflow.errors import ManifestError
 from nbflow.manifest import document, fast_yaml
@@ -146,6 +149,21 @@ LEFT_TO_RUAMEL = {
 @pytest.mark.parametrize("text", LEFT_TO_RUAMEL.values(), ids=LEFT_TO_RUAMEL.keys())
 def test_what_libyaml_may_read_otherwise_is_left_to_ruamel(text: str) -> None:
     assert fast_yaml.parse(text) is None
+
+
+#: Characters around the edges of what ruamel's reader accepts.
+EDGES = "\x00\x08\t\n\x0b\x0c\r\x1f !~\x7f\x80\x85\x9f\xa0\u2027\u2028\u2029\u202a"
+EDGES += "\ud7ff\ue000\ufefe\ufeff\uff00\ufffd\ufffe\U00010000\U0010ffff%ab"
+
+
+@settings(max_examples=300)
+@given(st.text(alphabet=st.sampled_from(EDGES) | st.characters(), max_size=12))
+def test_ascii_text_is_declined_exactly_as_the_unicode_classes_decline_it(text: str) -> None:
+    """ASCII text is checked with a small pattern (the Unicode classes take ~4 ms to
+    compile): it declines exactly what the full pattern declines."""
+    full = re.compile(fast_yaml._DECLINED, re.MULTILINE)
+    for sample in (text, text.encode("ascii", "replace").decode("ascii")):
+        assert fast_yaml._is_declined(sample) == bool(full.search(sample)), repr(sample)
 
 
 def test_a_problem_in_a_manifest_read_by_libyaml_is_located_as_by_ruamel(

@@ -31,6 +31,17 @@ def test_parameters_records_and_kernel(tmp_path: Path) -> None:
     )
 
 
+def test_a_record_call_spelled_with_compatibility_characters_is_found(tmp_path: Path) -> None:
+    """Cells without the text ``record`` are not parsed; Python reads the name
+    ``ｒｅｃｏｒｄ`` (fullwidth letters) as ``record``, so such a cell still is."""
+    path = write_notebook(
+        tmp_path / "nb.ipynb",
+        "x = 1",
+        ["rows = 3", "\uff52\uff45\uff43\uff4f\uff52\uff44('rows', rows)", "y = (record('y', 2)"],
+    )
+    assert inspect_notebook(path).records == ("rows",)
+
+
 def test_no_parameters_cell(tmp_path: Path) -> None:
     path = write_notebook(tmp_path / "nb.ipynb", None, [code_cell("x = 1", tags=["other"])])
     assert inspect_notebook(path).parameters is None

@@ -58,6 +58,26 @@ def test_the_same_parameters_change_nothing_and_exit_code_says_so(
     )
 
 
+def test_a_notebook_the_same_in_both_runs_is_unchanged_even_with_repeated_cell_ids(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A notebook byte for byte the same in both runs (a cached step's is a copy) has
+    not changed: not even two cells with one id (an edited run folder) pair up
+    differently and read as changed."""
+    a, b = two_runs(project, "2", "2")
+    notebook = json.loads((a / "fit.ipynb").read_text())
+    first = next(c for c in notebook["cells"] if c["cell_type"] == "code" and c["outputs"])
+    repeat = {**first, "outputs": [{"output_type": "stream", "name": "stdout", "text": "x\n"}]}
+    notebook["cells"].append(repeat)
+    for run in (a, b):
+        (run / "fit.ipynb").write_text(json.dumps(notebook), encoding="utf-8")
+
+    assert diff(capsys, a.name, b.name) == (
+        0,
+        f"demo {a.name} → {b.name}: no output changed in 2 notebooks\n",
+    )
+
+
 def test_exit_code_is_1_when_an_output_changed(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -79,6 +79,7 @@ def test_two_clones_pushing_runs_both_land_and_the_replayed_page_lists_both(
         "runs/demo/2026-11-23T000100Z-cd34",
         "runs/demo/README.md",
         "runs/demo/durations.svg",
+        "runs/demo/summaries.jsonl",
     ]
     changed = git(origin, "show", "--name-only", "--format=", "main").split()
     assert "runs/demo/README.md" in changed and f"runs/demo/{second}/run.json" in changed
