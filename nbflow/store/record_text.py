@@ -50,9 +50,9 @@ def record_text(record: RunRecord, steps: Sequence[str] | None = None) -> str:
     lines = "".join(f"{line},\n" for line in before)
     rest = "".join(f",\n{line}" for line in after or ())
     if not steps:
-        return f"{{\n{lines}  \"steps\": []{rest}\n}}\n"
+        return f'{{\n{lines}  "steps": []{rest}\n}}\n'
     pieces = list(steps)
-    pieces[0] = f"{{\n{lines}  \"steps\": [\n    {pieces[0]}"
+    pieces[0] = f'{{\n{lines}  "steps": [\n    {pieces[0]}'
     pieces[-1] = f"{pieces[-1]}\n  ]{rest}\n}}\n"
     return ",\n    ".join(pieces)
 
