@@ -97,6 +97,10 @@ def run_workflow(
         return run.execute()
 
 
+#: A step or item to start: its step's id, the work, and its arguments.
+_Start = tuple[str, Callable[..., Any], tuple[Any, ...]]
+
+
 class _Run:
     """One run while it executes: the loop, and the collaborators it asks."""
 
@@ -116,7 +120,9 @@ class _Run:
         folder = runs.run_dir(project.runs_dir, workflow.name, record.run_id)
         redactor = Redactor.from_environment(workflow.secrets, os.environ)
         self.recorder = Recorder(folder, record, redactor, observer, self._discard_kernel)
-        self.readiness = Readiness(workflow, plan, self.recorder.step, self.recorder.update)
+        self.readiness = Readiness(
+            workflow, plan, self.recorder.step, self.recorder.update, self.recorder.watch
+        )
         self.tasks = Tasks(
             workflow,
             params,
@@ -181,19 +187,20 @@ class _Run:
         return self._finish()
 
     def _loop(self, pool: ThreadPoolExecutor, running: dict[Future[Any], str]) -> None:
+        finished: Iterable[Future[Any]] = ()
         while True:
-            settled = False
-            for step in self._ready(running.values()):
-                if step.is_sweep:
-                    settled |= self._expand(step)
-                elif len(running) < self.jobs:  # else it stays pending until a worker is free
-                    self.recorder.update(
-                        replace(self._step(step.id), status=StepStatus.RUNNING, start=utc_now())
-                    )
-                    running[self._submit(pool, self._execute_step, step)] = step.id
-            while self.sweeps.queued and len(running) < self.jobs:
-                step, item, task = self.sweeps.start_next()
-                running[self._submit(pool, self.attempts.run_item, step, item, task)] = step.id
+            # one save for the turn: the steps that finished and those they let start
+            with self.recorder.deferred_saves():
+                for future in finished:
+                    self._record_result(running.pop(future), future.result())
+                    if self.attempts.write_error:
+                        raise self.attempts.write_error  # its dependants are cancelled
+                    self.readiness.skip_dependants()
+                starting, settled = self._claim(running)
+            # saved: a step that finished is on disk before a step needing it starts
+            for step_id, work, args in starting:
+                running[self._submit(pool, work, *args)] = step_id
+            finished = ()
             if not running:
                 if settled:
                     continue  # a sweep settled at once may have made its dependants ready
@@ -207,11 +214,24 @@ class _Run:
             finished, _ = wait(list(running), timeout=_TURN, return_when=FIRST_COMPLETED)
             self.recorder.heartbeat()
             self._check_slas()
-            for future in finished:
-                self._record_result(running.pop(future), future.result())
-                if self.attempts.write_error:
-                    raise self.attempts.write_error  # its dependants are cancelled, not skipped
-                self.readiness.skip_dependants()
+
+    def _claim(self, running: dict[Future[Any], str]) -> tuple[list[_Start], bool]:
+        """The steps and items to start now, each recorded as running (for as many
+        workers as are free), and whether a foreach step settled at once."""
+        settled, starting = False, list[_Start]()
+        free = self.jobs - len(running)
+        for step in self._ready(running.values()):
+            if step.is_sweep:
+                settled |= self._expand(step)
+            elif len(starting) < free:  # else it stays pending until a worker is free
+                self.recorder.update(
+                    replace(self._step(step.id), status=StepStatus.RUNNING, start=utc_now())
+                )
+                starting.append((step.id, self._execute_step, (step,)))
+        while self.sweeps.queued and len(starting) < free:
+            step, item, task = self.sweeps.start_next()
+            starting.append((step.id, self.attempts.run_item, (step, item, task)))
+        return starting, settled
 
     def _ready(self, running: Iterable[str]) -> list[Step]:
         """The steps ready to execute, once those the cache answers are settled (which
@@ -245,7 +265,7 @@ class _Run:
     def _check_slas(self) -> None:
         """Record (and notify, off this thread) the SLAs missed since the last turn."""
         record = self.recorder.record
-        checked = self.slas.check(record, self.gates.waiting)
+        checked = self.slas.check(record, self.gates.waiting, self.recorder.running)
         if checked is not record:
             for miss in checked.sla_misses[len(record.sla_misses) :]:
                 log.warning("%s: %s missed its SLA", self.workflow.name, miss.what)
