@@ -143,6 +143,12 @@ class Kernel:
                 return
             time.sleep(LISTEN_POLL)
 
+    def alive(self) -> bool:
+        """Whether the kernel process is running (a forked kernel that could not bind a
+        port it was given ends before it says it listens)."""
+        provisioner = self.km.provisioner
+        return provisioner is not None and provisioner.process.poll() is None
+
     @property
     def pid(self) -> int | None:
         provisioner = self.km.provisioner
