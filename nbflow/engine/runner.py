@@ -15,19 +15,19 @@ import contextlib
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nbflow.engine.attempts import Attempts, Executor, failed_to_start
 from nbflow.engine.cache import RunCache, StepCache
 from nbflow.engine.gates import Gates
 from nbflow.engine.kernel_names import check_kernels, resolve_kernels
-from nbflow.engine.kernels import KernelPool
 from nbflow.engine.locks import workflow_lock
 from nbflow.engine.loops import closing_loop
 from nbflow.engine.papermill_load import load_papermill
@@ -37,7 +37,7 @@ from nbflow.engine.reuse import Lenders
 from nbflow.engine.scratch import scratch_folder
 from nbflow.engine.sla import SlaWatch
 from nbflow.engine.start import RunOptions, finished_run, resume_run, start_run
-from nbflow.engine.step import execute_step
+from nbflow.engine.step_task import KernelHandle, StepResult, StepTask
 from nbflow.engine.sweep import Sweeps
 from nbflow.engine.tasks import Tasks
 from nbflow.errors import NbflowError, WriteError
@@ -56,6 +56,9 @@ from nbflow.run_record import (
 from nbflow.secrets import Redactor
 from nbflow.store import runs
 
+if TYPE_CHECKING:
+    from nbflow.engine.kernels import KernelPool
+
 __all__ = ["Executor", "RunObserver", "RunOptions", "run_workflow", "settle_record"]
 
 log = logging.getLogger(__name__)
@@ -69,9 +72,12 @@ def run_workflow(
     *,
     project: Project | None = None,
     observer: RunObserver | None = None,
-    executor: Executor = execute_step,
+    executor: Executor | None = None,
 ) -> RunRecord:
     """Run ``workflow`` and return its final record (never raises for a failed step).
+
+    Steps execute here (engine/step.py's ``execute_step``, kernels warmed ahead)
+    unless ``executor`` executes them elsewhere (Dask).
 
     With ``options.resume``, finish that earlier run instead: its succeeded steps keep
     their notebooks and outputs, the others run again, and the run keeps its id,
@@ -113,7 +119,7 @@ class _Run:
         params: dict[str, Any],
         record: RunRecord,
         observer: RunObserver | None,
-        executor: Executor,
+        executor: Executor | None,
         scratch: Path | None = None,
     ) -> None:
         self.workflow, self.project, self.jobs = workflow, project, max(1, options.jobs)
@@ -137,11 +143,10 @@ class _Run:
             records=self.recorder.step,
             is_selected=self.readiness.is_selected,
         )
-        # warm kernels, one per coming step, forked from a template with the run's env;
-        # none when steps execute elsewhere (Dask)
-        self.kernels = self.tasks.kernels = (
-            KernelPool(self.jobs + 1, self.tasks.run_env()) if executor is execute_step else None
-        )
+        # warm kernels, one per coming step, forked from a template with the run's env,
+        # made once a step is to execute here (_claim); none when steps execute elsewhere
+        self.here = _executes_here(executor)
+        self.kernels: KernelPool | None = None
         forced = downstream(workflow, options.force_steps) if options.force_steps else set()
         self.cache = RunCache(
             workflow,
@@ -153,7 +158,7 @@ class _Run:
         )
         self.lenders = Lenders(self.readiness, self.tasks, self.cache, self.recorder)
         self.sweeps = Sweeps(workflow, params, self.tasks, self.cache, self.recorder, options.items)
-        self.attempts = Attempts(executor, project.root)
+        self.attempts = Attempts(executor or _execute_here, project.root)
         self.gates = Gates(
             workflow.directory, self.tasks.context, self.recorder.step, self.recorder.update
         )
@@ -220,7 +225,10 @@ class _Run:
         workers as are free), and whether a foreach step settled at once."""
         settled, starting = False, list[_Start]()
         free = self.jobs - len(running)
-        for step in self._ready(running.values()):
+        ready = self._ready(running.values())
+        if ready and self.here and not self.kernels:  # before any task that may execute
+            self.kernels = self.tasks.kernels = _kernel_pool(self.jobs + 1, self.tasks.run_env())
+        for step in ready:
             if step.is_sweep:
                 settled |= self._expand(step)
             elif len(starting) < free:  # else it stays pending until a worker is free
@@ -393,6 +401,31 @@ class _Run:
         return self.recorder.finish(status)
 
 
+def _executes_here(executor: Executor | None) -> bool:
+    """Whether steps execute in this process: no executor given, or engine/step.py's
+    ``execute_step`` given (its module is then imported already)."""
+    step = sys.modules.get("nbflow.engine.step")
+    return executor is None or (step is not None and executor is step.execute_step)
+
+
+def _execute_here(
+    task: StepTask, handle: KernelHandle, cancelled: Callable[[], bool]
+) -> StepResult:
+    """engine/step.py's ``execute_step``, imported once a step executes (``_kernel_pool``
+    imported it on this thread first): a run whose steps are all cached imports neither
+    papermill's side nor the kernel modules."""
+    from nbflow.engine.step import execute_step
+
+    return execute_step(task, handle, cancelled)
+
+
+def _kernel_pool(size: int, env: dict[str, str]) -> KernelPool:
+    from nbflow.engine import step  # noqa: F401 - imported here, not on a worker thread
+    from nbflow.engine.kernels import KernelPool
+
+    return KernelPool(size, env)
+
+
 @contextlib.contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
     """Treat SIGTERM like Ctrl-C while a run executes (main thread only)."""
@@ -419,7 +452,7 @@ def settle_record(
     step: its items left pending); the run's status is computed, and record and
     report are saved in its run folder."""
     plan = plan_run(workflow)
-    run = _Run(workflow, plan, project, RunOptions(), record.parameters, record, None, execute_step)
+    run = _Run(workflow, plan, project, RunOptions(), record.parameters, record, None, None)
     with run.recorder.deferred_saves():  # one write of record and report, not one per change
         run.readiness.skip_dependants()
         run._cancel_unfinished(missing)
