@@ -12,6 +12,12 @@ the process's CPU went to work no step needs, done here once or not at all:
   ``None`` in ``sys.modules``, which makes ``import github`` fail as if missing:
   papermill then refuses only ``github://`` paths); nbflow's own GitHub code
   imports it as usual afterwards.
+- papermill's import registers the engines and I/O handlers other packages offer
+  as entry points, scanning every installed distribution's metadata twice (~20 ms
+  of CPU with 140 packages). nbflow runs notebooks with its own engine
+  (:data:`ENGINE`) on local paths only, so the scan finds nothing it uses: it is
+  skipped (papermill's ``entrypoints.get_group_all`` answers nothing while papermill
+  is imported).
 - nbformat validates every notebook papermill reads and writes with a
   fastjsonschema check it compiles on first use, per process and per format
   version; steps starting together each compiled it (nbformat's cache is filled
@@ -64,7 +70,7 @@ def load_papermill() -> str | None:
 
 def _load() -> str | None:
     with contextlib.suppress(Exception):  # the step that needs it will report why
-        with _hidden(UNUSED_BY_NBFLOW):
+        with _hidden(UNUSED_BY_NBFLOW), _no_plugins():
             papermill_files.use()  # imports papermill
         from nbflow.engine.kernel import prepare_classes
 
@@ -86,6 +92,23 @@ def _hidden(names: tuple[str, ...]) -> Any:
         for name in hidden:
             if sys.modules.get(name, 0) is None:
                 del sys.modules[name]
+
+
+@contextlib.contextmanager
+def _no_plugins() -> Any:
+    """While inside, papermill finds no engine or I/O handler of other packages
+    (``entrypoints.get_group_all``, which papermill calls when imported)."""
+    try:
+        import entrypoints  # type: ignore[import-untyped]  # papermill's, not nbflow's
+    except ImportError:  # a papermill that finds its plugins otherwise
+        yield
+        return
+    scan = entrypoints.get_group_all
+    entrypoints.get_group_all = lambda group, path=None: []
+    try:
+        yield
+    finally:
+        entrypoints.get_group_all = scan
 
 
 def prime_nbformat(major: int, minor: int) -> None:

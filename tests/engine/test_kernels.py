@@ -252,3 +252,19 @@ def test_only_an_ipykernel_is_told_to_keep_no_history() -> None:
     assert _extra_arguments(["python", "-m", "ipykernel_launcher", "-f", "{c}"]) == flag
     assert _extra_arguments(["/other/python", "-m", "ipykernel", "-f", "{c}"]) == flag
     assert _extra_arguments(["R", "--slave", "-e", "IRkernel::main()", "--args", "{c}"]) == []
+
+
+@pytest.mark.parametrize("ipython_dir", [None, "ipython"])
+def test_a_runs_kernel_folders_are_jupyter_clients(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ipython_dir: str | None
+) -> None:
+    """The same folders as jupyter_client's default, found without importing IPython."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    from nbflow.engine.kernel import kernel_specs
+
+    if ipython_dir is None:
+        monkeypatch.delenv("IPYTHONDIR", raising=False)
+    else:
+        monkeypatch.setenv("IPYTHONDIR", str(tmp_path / ipython_dir))
+    assert kernel_specs().kernel_dirs == KernelSpecManager().kernel_dirs

@@ -14,22 +14,29 @@ from helpers import write_manifest, write_notebook
 REPO = Path(__file__).resolve().parent.parent.parent
 
 # A fresh interpreter runs the workflow, counting fastjsonschema compiles (nbformat's
-# validator compiles its own check unless it is given nbflow's).
+# validator compiles its own check unless it is given nbflow's) and scans of the
+# installed distributions for papermill's plugins.
 PROBE = """
 import json, sys
-import fastjsonschema
-compiles = []
+import entrypoints, fastjsonschema
+compiles, scans = [], []
 real = fastjsonschema.compile
 fastjsonschema.compile = lambda *a, **k: compiles.append(1) or real(*a, **k)
+scan = entrypoints.get_group_all
+entrypoints.get_group_all = lambda *a, **k: scans.append(a) or scan(*a, **k)
 from nbflow.cli import main
 code = main(sys.argv[1:])
 hidden = "github" in sys.modules
+ipython = "IPython" in sys.modules  # only kernels need it (jupyter_client asked it a path)
 import github  # hidden from papermill only while it is imported
-print(json.dumps({"code": code, "github_during_run": hidden, "compiles": len(compiles)}))
+print(json.dumps({"code": code, "github_during_run": hidden, "compiles": len(compiles),
+                  "plugin_scans": len(scans), "ipython": ipython}))
 """
 
 
-def test_a_run_neither_imports_pygithub_nor_compiles_nbformats_schema(project: Path) -> None:
+def test_a_run_imports_and_scans_only_what_it_uses(project: Path) -> None:
+    """No PyGithub, no IPython, no scan for papermill plugins in nbflow's process,
+    and nbformat's schema check not compiled again."""
     folder = project / "workflows" / "two"
     for name in "ab":
         write_notebook(folder / f"{name}.ipynb", None, ["import nbflow\nnbflow.record('x', 1)"])
@@ -52,7 +59,13 @@ def test_a_run_neither_imports_pygithub_nor_compiles_nbformats_schema(project: P
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert result == {"code": 0, "github_during_run": False, "compiles": 0}
+    assert result == {
+        "code": 0,
+        "github_during_run": False,
+        "compiles": 0,
+        "plugin_scans": 0,
+        "ipython": False,
+    }
 
 
 def test_nbformat_checks_papermills_notebooks_with_nbflows_check() -> None:
