@@ -302,10 +302,22 @@ class RunRecord:
         """What ``${{ run.id }}`` and ``${{ run.date }}`` (the logical date) resolve to."""
         return {"id": self.run_id, "date": self.logical[:10]}
 
+    @functools.cached_property
+    def _positions(self) -> dict[str, int]:
+        return {step.id: i for i, step in enumerate(self.steps)}
+
     def with_step(self, updated: StepRecord) -> RunRecord:
-        """A copy with one step record replaced."""
-        steps = tuple(updated if s.id == updated.id else s for s in self.steps)
-        return replace(self, steps=steps)
+        """A copy with one step record replaced (its lookups made from this record's:
+        a running run replaces a step after every change, and looking its steps up
+        again from scratch would make each change O(steps))."""
+        position = self._positions.get(updated.id)
+        if position is None:
+            return replace(self)
+        steps = (*self.steps[:position], updated, *self.steps[position + 1 :])
+        copy = replace(self, steps=steps)
+        copy.__dict__["_positions"] = self._positions  # the same steps, in the same order
+        copy.__dict__["_steps_by_id"] = {**self._steps_by_id, updated.id: updated}
+        return copy
 
     def count(self, status: StepStatus) -> int:
         return sum(1 for s in self.steps if s.status == status)

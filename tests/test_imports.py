@@ -117,8 +117,11 @@ def test_a_cached_rerun_imports_nbflow_modules_for_features_it_does_not_use(
     project: Path,
 ) -> None:
     """No step has an ``if:`` condition, the run has no ``--schedule``, and no runs are
-    listed: the modules for those are not imported; nor importlib.resources (with
-    zipfile: ~10 ms) to find the manifest's schema file."""
+    listed: the modules for those are not imported, nor those executing a step
+    (engine/step.py, the kernel pool: ~16 ms); nor importlib.resources (with
+    zipfile: ~10 ms) to find the manifest's schema file; nor PyYAML (~16 ms): the
+    manifest and nbflow.yaml, read by the first run, are read back from the disk
+    cache (manifest/fast_yaml.py)."""
     from helpers import write_manifest, write_notebook
 
     folder = project / "workflows" / "cached"
@@ -135,6 +138,8 @@ def test_a_cached_rerun_imports_nbflow_modules_for_features_it_does_not_use(
 
     assert code == 0
     unused = {"nbflow.manifest.conditions", "nbflow.schedule", "nbflow.run_summary"}
-    unused |= {"importlib.resources", "zipfile"}
+    unused |= {"importlib.resources", "zipfile", "yaml"}
+    executing = {"nbflow.engine.step", "nbflow.engine.kernels", "nbflow.engine.kernel"}
+    unused |= executing | {"nbflow.engine.forkserver", "nbflow.engine.source", "socket"}
     assert "nbflow.engine.runner" in modules
     assert sorted(modules & unused) == []

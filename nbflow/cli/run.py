@@ -144,15 +144,14 @@ def _is_finished(workflow: Any, project: Any, run_id: str) -> bool:
 
 
 def _executor(args: argparse.Namespace) -> Any:
-    """A context giving the step executor ``--executor`` names."""
+    """A context giving the step executor ``--executor`` names (None: steps execute
+    here, the runner's own)."""
     import contextlib
-
-    from nbflow.engine.step import execute_step
 
     if args.executor != "dask":
         if args.scheduler:
             raise UsageError("--scheduler is for --executor dask")
-        return contextlib.nullcontext(execute_step)
+        return contextlib.nullcontext(None)  # steps execute here (engine/runner.py)
     from nbflow.engine.dask import dask_executor
 
     return dask_executor(args.scheduler)

@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from nbflow.engine.step import KernelHandle, StepResult, StepTask
+from nbflow.engine.step_task import KernelHandle, StepResult, StepTask
 from nbflow.errors import NbflowError, WriteError
 from nbflow.manifest.model import Step
 from nbflow.report.notebook_html import write_step_html

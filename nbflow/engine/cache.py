@@ -19,7 +19,7 @@ from typing import Any
 
 from nbflow.engine import fingerprint as fp
 from nbflow.engine.recorder import Recorder
-from nbflow.engine.step import StepTask
+from nbflow.engine.step_task import StepTask
 from nbflow.engine.tasks import Tasks
 from nbflow.errors import NbflowError
 from nbflow.manifest.model import Step, Workflow

@@ -37,14 +37,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from nbflow.engine.step import (
-    KernelHandle,
-    StepResult,
-    StepTask,
-    execute_step,
-    redact_notebook,
-    write_executed,
-)
+from nbflow.engine.step import execute_step, redact_notebook, write_executed
+from nbflow.engine.step_task import KernelHandle, StepResult, StepTask
 from nbflow.errors import ExecutionError, UsageError
 from nbflow.run_record import StepError, StepStatus, parse_time, utc_now
 

@@ -17,7 +17,9 @@ result may stand in (engine/reuse.py) waits until that is decided.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import contextlib
+import heapq
+from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
 
@@ -84,7 +86,17 @@ def decide(step: Step, needs: Sequence[Upstream]) -> Decision:
 
 
 class Readiness:
-    """Asks :func:`decide` about the pending steps of one run."""
+    """Asks :func:`decide` about the pending steps of one run, again only about those
+    whose needs changed.
+
+    A pending step's decision is kept until a record it is made from changes: those
+    of the steps it needs, and through a need that is skipped or not selected, those
+    further up (:meth:`upstream` reads them). :meth:`changed` is told of each change
+    (by the recorder, ``watch``); without ``watch``, each call compares every step's
+    record with the one last seen. A pass walks, in plan order, only the steps whose
+    decision may have changed and those decided to run that are still pending, so an
+    executed step costs the decisions of its dependants, not of every pending step.
+    """
 
     def __init__(
         self,
@@ -92,14 +104,29 @@ class Readiness:
         plan: Plan,
         records: Callable[[str], StepRecord],
         update: Callable[[StepRecord], None],
+        watch: Callable[[Callable[[str], None]], None] | None = None,
     ) -> None:
         self.workflow, self.plan = workflow, plan
-        self._steps = plan.steps  # asked for on every pass: made once per plan
         self._records, self._update = records, update
         # steps not selected whose earlier result may stand in, until decided
         self.undecided: set[str] = set()
-        # each pending step's last decision, with the records of its needs it was made from
-        self._decided: dict[str, tuple[tuple[StepRecord, ...], Decision]] = {}
+        self._undecided_seen: frozenset[str] = frozenset()
+        self._position = {step_id: i for i, step_id in enumerate(plan.order)}
+        dependants: dict[str, list[str]] = {step_id: [] for step_id in plan.order}
+        for step in workflow.steps:
+            for need in dict.fromkeys(step.needs):
+                dependants[need].append(step.id)
+        self._dependants = dependants
+        self._decided: dict[str, Decision] = {}  # pending steps' decisions, while valid
+        self._dirty: set[str] = set(plan.order)  # to be decided again
+        # pending steps walked and decided to run, or to be skipped
+        self._runnable: set[str] = set()
+        self._skipping: set[str] = set()
+        self._walk: _Walk | None = None  # the pass going on
+        self._seen: dict[str, StepRecord] | None = {}  # without watch: the records last seen
+        if watch is not None:
+            watch(self.changed)
+            self._seen = None
 
     def is_selected(self, step_id: str) -> bool:
         return step_id in self.plan.selected
@@ -107,8 +134,48 @@ class Readiness:
     def include(self, step_id: str) -> None:
         """Run ``step_id`` though it was not selected (its earlier result cannot stand in)."""
         self.plan = replace(self.plan, selected=self.plan.selected | {step_id})
-        self._steps = self.plan.steps
         self._decided.clear()
+        self._dirty.update(self.plan.order)
+
+    def changed(self, step_id: str) -> None:
+        """``step_id``'s record changed (or whether it is undecided): decide again the
+        steps needing it, and through those skipped or not selected, the steps
+        needing them (their state as a need is made from their needs')."""
+        self._mark(step_id)
+        through, stack = {step_id}, [step_id]
+        while stack:
+            for dependant in self._dependants[stack.pop()]:
+                self._mark(dependant)
+                if dependant not in through and (
+                    not self.is_selected(dependant)
+                    or self._records(dependant).status is StepStatus.SKIPPED
+                ):
+                    through.add(dependant)
+                    stack.append(dependant)
+
+    def _mark(self, step_id: str) -> None:
+        """Forget ``step_id``'s decision, and walk it again: in the pass going on when
+        it comes after the step being asked, else in the next one."""
+        self._decided.pop(step_id, None)
+        walk, position = self._walk, self._position[step_id]
+        if walk is not None and position > walk.current:
+            walk.add(position)
+        else:
+            self._dirty.add(step_id)
+
+    def _sync(self) -> None:
+        """Take in the changes not told: every record, without ``watch``; and the steps
+        that became undecided or were decided since the last call."""
+        if self._seen is not None:
+            for step_id in self.plan.order:
+                record = self._records(step_id)
+                if self._seen.get(step_id) is not record:
+                    self._seen[step_id] = record
+                    self.changed(step_id)
+        if self.undecided != self._undecided_seen:
+            for step_id in self.undecided ^ self._undecided_seen:
+                self.changed(step_id)
+            self._undecided_seen = frozenset(self.undecided)
 
     def ready(
         self,
@@ -124,15 +191,16 @@ class Readiness:
         chain of cached steps settles in one pass, not one per step."""
         self.skip_dependants()  # a rule may skip a step before anything ran (a piece)
         ready = []
-        for step in self._pending(busy):
-            decision = self.decision(step)
-            if decision.verdict is not Verdict.RUN:
-                continue
-            self._note(step.id, decision.reason)
-            if admit and not admit(step):
-                continue
-            if not (settle and settle(step)):
-                ready.append(step)
+        with contextlib.closing(self._pending(self._runnable, set(busy))) as pending:
+            for step in pending:
+                decision = self._decision(step)
+                if decision.verdict is not Verdict.RUN:
+                    continue
+                self._note(step.id, decision.reason)
+                if admit and not admit(step):
+                    continue
+                if not (settle and settle(step)):
+                    ready.append(step)
         return ready
 
     def _note(self, step_id: str, reason: str) -> None:
@@ -143,12 +211,23 @@ class Readiness:
             self._update(replace(current, reason=joined))
 
     def soon(self, busy: Iterable[str]) -> list[Step]:
-        """The pending steps that the ``busy`` ones will make ready (kernels warm ahead)."""
+        """The pending steps that the ``busy`` ones will make ready (kernels warm ahead):
+        those decided to run, and those needing a busy one whose other needs are done."""
+        self._sync()
         running = set(busy)
+        near = self._runnable | self._skipping | self._dirty
+        near.update(d for b in running if b in self._dependants for d in self._dependants[b])
+        records, order = self._records, self.plan.order
         return [
-            step
-            for step in self._pending(running)
-            if all(n in running or self.is_satisfied(n) for n in step.needs)
+            self.workflow.step(order[position])
+            for position in sorted(self._position[s] for s in near)
+            if self.is_selected(order[position])
+            and order[position] not in running
+            and records(order[position]).status is StepStatus.PENDING
+            and all(
+                n in running or self.is_satisfied(n)
+                for n in self.workflow.step(order[position]).needs
+            )
         ]
 
     def skip_dependants(self) -> None:
@@ -156,36 +235,27 @@ class Readiness:
         changed = True
         while changed:
             changed = False
-            for step in self._pending(()):
-                decision = self.decision(step)
-                if decision.verdict is Verdict.SKIP:
-                    current = self._records(step.id)
-                    self._update(
-                        replace(current, status=StepStatus.SKIPPED, reason=decision.reason)
-                    )
-                    changed = True
+            with contextlib.closing(self._pending(self._skipping, set())) as pending:
+                for step in pending:
+                    decision = self._decision(step)
+                    if decision.verdict is Verdict.SKIP:
+                        current = self._records(step.id)
+                        self._update(
+                            replace(current, status=StepStatus.SKIPPED, reason=decision.reason)
+                        )
+                        changed = True
 
     def decision(self, step: Step) -> Decision:
-        """:func:`decide` for ``step``; made again only when the records it is made from
-        changed (a run asks about every pending step after each change of any step)."""
-        needs = self._need_records(step)
-        kept = self._decided.get(step.id)
-        if kept is not None and needs is not None and kept[0] == needs:
-            return kept[1]
-        decision = decide(step, [self.upstream(n) for n in step.needs])
-        if needs is not None:
-            self._decided[step.id] = (needs, decision)
-        return decision
+        """:func:`decide` for ``step``; made again only when a record it is made from
+        changed."""
+        self._sync()
+        return self._decision(step)
 
-    def _need_records(self, step: Step) -> tuple[StepRecord, ...] | None:
-        """The records of the steps ``step`` needs, when its decision depends on them
-        alone (each selected and not skipped: a skipped need's outcome and the state
-        of a need not selected depend on the steps further up); else None."""
-        records = tuple(self._records(n) for n in step.needs)
-        for need, record in zip(step.needs, records, strict=True):
-            if record.status is StepStatus.SKIPPED or not self.is_selected(need):
-                return None
-        return records
+    def _decision(self, step: Step) -> Decision:
+        kept = self._decided.get(step.id)
+        if kept is None:
+            kept = self._decided[step.id] = decide(step, [self.upstream(n) for n in step.needs])
+        return kept
 
     def is_satisfied(self, need: str) -> bool:
         """Whether a step needing ``need`` may start, as far as ``need`` goes."""
@@ -217,10 +287,64 @@ class Readiness:
             return skipped_outcome(record.reason, needs)
         return Outcome.FAILED if record.status is StepStatus.FAILED else Outcome.CANCELLED
 
-    def _pending(self, busy: Iterable[str]) -> list[Step]:
-        running, records = set(busy), self._records
-        return [
-            step
-            for step in self._steps
-            if records(step.id).status == StepStatus.PENDING and step.id not in running
-        ]
+    def _pending(self, also: set[str], busy: set[str]) -> Generator[Step, None, None]:
+        """The pending selected steps not ``busy`` among those to decide again and
+        ``also`` (the steps decided to run, or to skip), in plan order, with those
+        marked while the walk goes on that come after the step it is at; each one
+        walked is kept as one to run or to skip by its decision once it was asked."""
+        self._sync()
+        walk = self._walk = _Walk(self._position[s] for s in self._dirty | also)
+        self._dirty.clear()
+        order, records, held = self.plan.order, self._records, []
+        try:
+            while (position := walk.next()) is not None:
+                step_id = order[position]
+                if not self.is_selected(step_id) or records(step_id).status != StepStatus.PENDING:
+                    self._keep(step_id, None)
+                    continue
+                if step_id in busy:
+                    held.append(step_id)  # asked again once it is not busy
+                    continue
+                step = self.workflow.step(step_id)
+                yield step
+                if self._seen is not None:
+                    self._sync()  # what asking it changed, not told
+                pending = records(step_id).status == StepStatus.PENDING
+                self._keep(step_id, self._decision(step).verdict if pending else None)
+        finally:
+            self._walk = None
+            self._dirty.update(held)
+            self._dirty.update(order[p] for p in walk.left())
+
+    def _keep(self, step_id: str, verdict: Verdict | None) -> None:
+        """Remember a step walked as one to run or to skip (``verdict``; None: it is not
+        pending any more), to be walked again by the passes that act on it."""
+        for verdicts, kept in ((self._runnable, Verdict.RUN), (self._skipping, Verdict.SKIP)):
+            if verdict is kept:
+                verdicts.add(step_id)
+            else:
+                verdicts.discard(step_id)
+
+
+class _Walk:
+    """The positions (in plan order) a pass is still to visit, smallest first."""
+
+    def __init__(self, positions: Iterable[int]) -> None:
+        self._heap = list(set(positions))
+        heapq.heapify(self._heap)
+        self._queued = set(self._heap)
+        self.current = -1
+
+    def add(self, position: int) -> None:
+        if position not in self._queued:
+            self._queued.add(position)
+            heapq.heappush(self._heap, position)
+
+    def next(self) -> int | None:
+        if not self._heap:
+            return None
+        self.current = heapq.heappop(self._heap)
+        return self.current
+
+    def left(self) -> list[int]:
+        return self._heap

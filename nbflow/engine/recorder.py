@@ -9,8 +9,9 @@ seconds while the run goes on, and less often when rendering it takes more than
 :data:`REPORT_SHARE` of the time (a change that finds it written too recently is
 written by a later save or heartbeat), and always once the run has finished, so a
 finished run's report is the rendering of its final record. Saves can be deferred
-to write once for a burst of changes (cache hits settled in one pass, the final
-record after a write failure). When the run ends, its report gains what changed in
+to write once for a burst of changes (a turn of the runner's loop: the steps that
+finished and those they let start, saved before those start; the final record after
+a write failure); deferrals nest. When the run ends, its report gains what changed in
 its notebooks since the previous run (report/notebook_changes.py).
 """
 
@@ -76,9 +77,16 @@ class Recorder:
         self._next_report: float | None = None  # when the report may be written again
         self._report_stale = False  # the record changed since the report was written
         self._finished = False  # the run ended: every save writes the report too
+        self._watchers: list[Callable[[str], None]] = []  # told the id of each step changed
+        #: the steps running now (SLAs are watched over these alone: engine/sla.py)
+        self.running = {s.id for s in self.record.steps if s.status is StepStatus.RUNNING}
 
     def step(self, step_id: str) -> StepRecord:
         return self.record.step(step_id)
+
+    def watch(self, watcher: Callable[[str], None]) -> None:
+        """Tell ``watcher`` the id of each step whose record changes, once it has."""
+        self._watchers.append(watcher)
 
     def start(self) -> None:
         """Save the record as the run starts."""
@@ -92,6 +100,12 @@ class Recorder:
         if stopped and self._on_stopped:
             self._on_stopped(step.id)
         self.record = self.record.with_step(self._redact(step))
+        if step.status is StepStatus.RUNNING:
+            self.running.add(step.id)
+        else:
+            self.running.discard(step.id)
+        for watcher in self._watchers:
+            watcher(step.id)
         self.save()
         if self.observer:
             self.observer.step_changed(self.record, step)
@@ -179,11 +193,13 @@ class Recorder:
 
     @contextlib.contextmanager
     def deferred_saves(self) -> Iterator[None]:
-        """Save once, at the end, for every change made meanwhile."""
-        self._deferred = True
+        """Save once, at the end, for every change made meanwhile (nested: at the end
+        of the outermost)."""
+        outermost, self._deferred = not self._deferred, True
         try:
             yield
         finally:
-            self._deferred = False
-            if self._pending:
-                self.save()
+            if outermost:
+                self._deferred = False
+                if self._pending:
+                    self.save()

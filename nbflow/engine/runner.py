@@ -15,19 +15,19 @@ import contextlib
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nbflow.engine.attempts import Attempts, Executor, failed_to_start
 from nbflow.engine.cache import RunCache, StepCache
 from nbflow.engine.gates import Gates
 from nbflow.engine.kernel_names import check_kernels, resolve_kernels
-from nbflow.engine.kernels import KernelPool
 from nbflow.engine.locks import workflow_lock
 from nbflow.engine.loops import closing_loop
 from nbflow.engine.papermill_load import load_papermill
@@ -37,7 +37,7 @@ from nbflow.engine.reuse import Lenders
 from nbflow.engine.scratch import scratch_folder
 from nbflow.engine.sla import SlaWatch
 from nbflow.engine.start import RunOptions, finished_run, resume_run, start_run
-from nbflow.engine.step import execute_step
+from nbflow.engine.step_task import KernelHandle, StepResult, StepTask
 from nbflow.engine.sweep import Sweeps
 from nbflow.engine.tasks import Tasks
 from nbflow.errors import NbflowError, WriteError
@@ -56,6 +56,9 @@ from nbflow.run_record import (
 from nbflow.secrets import Redactor
 from nbflow.store import runs
 
+if TYPE_CHECKING:
+    from nbflow.engine.kernels import KernelPool
+
 __all__ = ["Executor", "RunObserver", "RunOptions", "run_workflow", "settle_record"]
 
 log = logging.getLogger(__name__)
@@ -69,9 +72,12 @@ def run_workflow(
     *,
     project: Project | None = None,
     observer: RunObserver | None = None,
-    executor: Executor = execute_step,
+    executor: Executor | None = None,
 ) -> RunRecord:
     """Run ``workflow`` and return its final record (never raises for a failed step).
+
+    Steps execute here (engine/step.py's ``execute_step``, kernels warmed ahead)
+    unless ``executor`` executes them elsewhere (Dask).
 
     With ``options.resume``, finish that earlier run instead: its succeeded steps keep
     their notebooks and outputs, the others run again, and the run keeps its id,
@@ -97,6 +103,10 @@ def run_workflow(
         return run.execute()
 
 
+#: A step or item to start: its step's id, the work, and its arguments.
+_Start = tuple[str, Callable[..., Any], tuple[Any, ...]]
+
+
 class _Run:
     """One run while it executes: the loop, and the collaborators it asks."""
 
@@ -109,14 +119,16 @@ class _Run:
         params: dict[str, Any],
         record: RunRecord,
         observer: RunObserver | None,
-        executor: Executor,
+        executor: Executor | None,
         scratch: Path | None = None,
     ) -> None:
         self.workflow, self.project, self.jobs = workflow, project, max(1, options.jobs)
         folder = runs.run_dir(project.runs_dir, workflow.name, record.run_id)
         redactor = Redactor.from_environment(workflow.secrets, os.environ)
         self.recorder = Recorder(folder, record, redactor, observer, self._discard_kernel)
-        self.readiness = Readiness(workflow, plan, self.recorder.step, self.recorder.update)
+        self.readiness = Readiness(
+            workflow, plan, self.recorder.step, self.recorder.update, self.recorder.watch
+        )
         self.tasks = Tasks(
             workflow,
             params,
@@ -131,11 +143,10 @@ class _Run:
             records=self.recorder.step,
             is_selected=self.readiness.is_selected,
         )
-        # warm kernels, one per coming step, forked from a template with the run's env;
-        # none when steps execute elsewhere (Dask)
-        self.kernels = self.tasks.kernels = (
-            KernelPool(self.jobs + 1, self.tasks.run_env()) if executor is execute_step else None
-        )
+        # warm kernels, one per coming step, forked from a template with the run's env,
+        # made once a step is to execute here (_claim); none when steps execute elsewhere
+        self.here = _executes_here(executor)
+        self.kernels: KernelPool | None = None
         forced = downstream(workflow, options.force_steps) if options.force_steps else set()
         self.cache = RunCache(
             workflow,
@@ -147,7 +158,7 @@ class _Run:
         )
         self.lenders = Lenders(self.readiness, self.tasks, self.cache, self.recorder)
         self.sweeps = Sweeps(workflow, params, self.tasks, self.cache, self.recorder, options.items)
-        self.attempts = Attempts(executor, project.root)
+        self.attempts = Attempts(executor or _execute_here, project.root)
         self.gates = Gates(
             workflow.directory, self.tasks.context, self.recorder.step, self.recorder.update
         )
@@ -181,19 +192,20 @@ class _Run:
         return self._finish()
 
     def _loop(self, pool: ThreadPoolExecutor, running: dict[Future[Any], str]) -> None:
+        finished: Iterable[Future[Any]] = ()
         while True:
-            settled = False
-            for step in self._ready(running.values()):
-                if step.is_sweep:
-                    settled |= self._expand(step)
-                elif len(running) < self.jobs:  # else it stays pending until a worker is free
-                    self.recorder.update(
-                        replace(self._step(step.id), status=StepStatus.RUNNING, start=utc_now())
-                    )
-                    running[self._submit(pool, self._execute_step, step)] = step.id
-            while self.sweeps.queued and len(running) < self.jobs:
-                step, item, task = self.sweeps.start_next()
-                running[self._submit(pool, self.attempts.run_item, step, item, task)] = step.id
+            # one save for the turn: the steps that finished and those they let start
+            with self.recorder.deferred_saves():
+                for future in finished:
+                    self._record_result(running.pop(future), future.result())
+                    if self.attempts.write_error:
+                        raise self.attempts.write_error  # its dependants are cancelled
+                    self.readiness.skip_dependants()
+                starting, settled = self._claim(running)
+            # saved: a step that finished is on disk before a step needing it starts
+            for step_id, work, args in starting:
+                running[self._submit(pool, work, *args)] = step_id
+            finished = ()
             if not running:
                 if settled:
                     continue  # a sweep settled at once may have made its dependants ready
@@ -207,11 +219,27 @@ class _Run:
             finished, _ = wait(list(running), timeout=_TURN, return_when=FIRST_COMPLETED)
             self.recorder.heartbeat()
             self._check_slas()
-            for future in finished:
-                self._record_result(running.pop(future), future.result())
-                if self.attempts.write_error:
-                    raise self.attempts.write_error  # its dependants are cancelled, not skipped
-                self.readiness.skip_dependants()
+
+    def _claim(self, running: dict[Future[Any], str]) -> tuple[list[_Start], bool]:
+        """The steps and items to start now, each recorded as running (for as many
+        workers as are free), and whether a foreach step settled at once."""
+        settled, starting = False, list[_Start]()
+        free = self.jobs - len(running)
+        ready = self._ready(running.values())
+        if ready and self.here and not self.kernels:  # before any task that may execute
+            self.kernels = self.tasks.kernels = _kernel_pool(self.jobs + 1, self.tasks.run_env())
+        for step in ready:
+            if step.is_sweep:
+                settled |= self._expand(step)
+            elif len(starting) < free:  # else it stays pending until a worker is free
+                self.recorder.update(
+                    replace(self._step(step.id), status=StepStatus.RUNNING, start=utc_now())
+                )
+                starting.append((step.id, self._execute_step, (step,)))
+        while self.sweeps.queued and len(starting) < free:
+            step, item, task = self.sweeps.start_next()
+            starting.append((step.id, self.attempts.run_item, (step, item, task)))
+        return starting, settled
 
     def _ready(self, running: Iterable[str]) -> list[Step]:
         """The steps ready to execute, once those the cache answers are settled (which
@@ -245,7 +273,7 @@ class _Run:
     def _check_slas(self) -> None:
         """Record (and notify, off this thread) the SLAs missed since the last turn."""
         record = self.recorder.record
-        checked = self.slas.check(record, self.gates.waiting)
+        checked = self.slas.check(record, self.gates.waiting, self.recorder.running)
         if checked is not record:
             for miss in checked.sla_misses[len(record.sla_misses) :]:
                 log.warning("%s: %s missed its SLA", self.workflow.name, miss.what)
@@ -373,6 +401,31 @@ class _Run:
         return self.recorder.finish(status)
 
 
+def _executes_here(executor: Executor | None) -> bool:
+    """Whether steps execute in this process: no executor given, or engine/step.py's
+    ``execute_step`` given (its module is then imported already)."""
+    step = sys.modules.get("nbflow.engine.step")
+    return executor is None or (step is not None and executor is step.execute_step)
+
+
+def _execute_here(
+    task: StepTask, handle: KernelHandle, cancelled: Callable[[], bool]
+) -> StepResult:
+    """engine/step.py's ``execute_step``, imported once a step executes (``_kernel_pool``
+    imported it on this thread first): a run whose steps are all cached imports neither
+    papermill's side nor the kernel modules."""
+    from nbflow.engine.step import execute_step
+
+    return execute_step(task, handle, cancelled)
+
+
+def _kernel_pool(size: int, env: dict[str, str]) -> KernelPool:
+    from nbflow.engine import step  # noqa: F401 - imported here, not on a worker thread
+    from nbflow.engine.kernels import KernelPool
+
+    return KernelPool(size, env)
+
+
 @contextlib.contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
     """Treat SIGTERM like Ctrl-C while a run executes (main thread only)."""
@@ -399,7 +452,7 @@ def settle_record(
     step: its items left pending); the run's status is computed, and record and
     report are saved in its run folder."""
     plan = plan_run(workflow)
-    run = _Run(workflow, plan, project, RunOptions(), record.parameters, record, None, execute_step)
+    run = _Run(workflow, plan, project, RunOptions(), record.parameters, record, None, None)
     with run.recorder.deferred_saves():  # one write of record and report, not one per change
         run.readiness.skip_dependants()
         run._cancel_unfinished(missing)

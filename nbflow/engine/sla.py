@@ -43,14 +43,24 @@ class SlaWatch:
     threads: list[threading.Thread] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)  # the run's clock
 
+    #: the steps with an SLA, and their limits and places in the workflow's order
+    limits: dict[str, tuple[int, float]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        steps = enumerate(self.workflow.steps)
+        self.limits = {s.id: (i, s.sla) for i, s in steps if s.sla is not None}
+
     @property
     def active(self) -> bool:
         """Whether the workflow or any step has an SLA."""
-        return self.workflow.sla is not None or any(s.sla for s in self.workflow.steps)
+        return self.workflow.sla is not None or bool(self.limits)
 
-    def check(self, record: RunRecord, waiting: Collection[str] = ()) -> RunRecord:
-        """``record`` with the misses first seen now added (each notified once);
-        ``waiting``: the steps waiting for their paths, which count as running."""
+    def check(
+        self, record: RunRecord, waiting: Collection[str] = (), running: Collection[str] = ()
+    ) -> RunRecord:
+        """``record`` with the misses first seen now added (each notified once), looking
+        only at the steps ``running`` and ``waiting`` for their paths (which counts as
+        running): a turn of the loop costs the steps going on, not every step."""
         if not self.active or record.status != RunStatus.RUNNING:
             return record
         new: list[SlaMiss] = []
@@ -58,14 +68,15 @@ class SlaWatch:
         now = time.monotonic()
         if sla is not None and None not in self.missed and now - self.started > sla:
             new.append(SlaMiss(None, sla, utc_now()))
-        for step in record.steps:
-            limit = self.workflow.step(step.id).sla
-            going = step.status == StepStatus.RUNNING or step.id in waiting
-            if not going or limit is None or step.id in self.missed:
+        going = {s for s in (*running, *waiting) if s in self.limits and s not in self.missed}
+        for step_id in sorted(going, key=self.limits.__getitem__):  # the workflow's order
+            status = record.step(step_id).status
+            if status != StepStatus.RUNNING and step_id not in waiting:
                 continue
-            started = self.step_started.setdefault(step.id, now)
+            limit = self.limits[step_id][1]
+            started = self.step_started.setdefault(step_id, now)
             if now - started > limit:
-                new.append(SlaMiss(step.id, limit, utc_now()))
+                new.append(SlaMiss(step_id, limit, utc_now()))
         if not new:
             return record
         self.missed.update(m.step for m in new)

@@ -12,26 +12,24 @@ independent steps in parallel threads, each with its own event loop.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
-import signal
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from nbflow.engine import papermill_files
 from nbflow.engine.folders import make_output_folders
-from nbflow.engine.kernel import KernelSpec, start_kernel
+from nbflow.engine.kernel import start_kernel
 from nbflow.engine.kernels import KernelPool
 from nbflow.engine.outputs import read_outputs
 from nbflow.engine.papermill_load import load_papermill, prime_nbformat
 from nbflow.engine.source import StepSource, parameters_source, prepare_source
+from nbflow.engine.step_task import KernelHandle, StepResult, StepTask
 from nbflow.engine.stops import quiet_when_stopped
 from nbflow.manifest.notebook_file import NotebookError, multiline_text
 from nbflow.run_record import StepError, StepStatus, utc_now
@@ -39,78 +37,21 @@ from nbflow.secrets import Redactor
 from nbflow.store.notebooks import dump_notebook, write_clean
 from nbflow.store.runs import is_out_of_room, write_atomic
 
+__all__ = [
+    "KernelHandle",
+    "StepResult",
+    "StepTask",
+    "execute_step",
+    "redact_notebook",
+    "write_executed",
+]
+
 log = logging.getLogger(__name__)
 
 KERNEL_START_TIMEOUT = 60.0
 KERNEL_START_ATTEMPTS = 3
 KERNEL_START_FAILURES = ("Kernel died before replying to kernel_info", "Kernel didn't respond")
 STOPPED = ("Timeout", "Cancelled", "DeadKernelError")  # stops the notebook cannot report
-
-
-@dataclass(frozen=True)
-class StepTask:
-    """Everything needed to execute one notebook, resolved."""
-
-    step_id: str
-    notebook: Path
-    output: Path
-    cwd: Path
-    parameters: Mapping[str, Any] = field(default_factory=dict)
-    kernel: str = "python3"
-    timeout: float | None = None
-    env: Mapping[str, str] = field(default_factory=dict)
-    log_output: bool = False
-    redactor: Redactor = field(default_factory=lambda: Redactor({}))
-    kernels: KernelPool | None = None  # warm kernels; None: start one for this step
-    inputs: tuple[str, ...] = ()  # the step's `inputs:` globs, expressions resolved
-    produces: tuple[str, ...] = ()  # and its `produces:` globs
-    scratch: Path | None = None  # for the unmasked notebook, connection file (None: TMPDIR)
-    # write the executed notebook cleaned (store/notebooks.py), paths relative to `root`
-    clean: bool = False
-    root: Path | None = None
-
-    @property
-    def kernel_spec(self) -> KernelSpec:
-        return KernelSpec.of(self.kernel, self.cwd, self.env, self.scratch)
-
-
-@dataclass(frozen=True)
-class StepResult:
-    status: StepStatus
-    start: str
-    end: str
-    duration: float
-    error: StepError | None = None
-    outputs: dict[str, Any] = field(default_factory=dict)
-    # what cleaning moved out of the notebook written (None: none written cleaned)
-    timings: dict[str, Any] | None = None
-
-
-class KernelHandle:
-    """A running kernel that another thread may stop (timeout, cancellation)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._pid: int | None = None
-        self.reason: str | None = None
-
-    def attach(self, pid: int | None) -> None:
-        with self._lock:
-            self._pid = pid
-            if self.reason is not None:
-                self._kill()
-
-    def stop(self, reason: str) -> None:
-        """Kill the kernel now; the step ends with ``reason``."""
-        with self._lock:
-            if self.reason is None:
-                self.reason = reason
-            self._kill()
-
-    def _kill(self) -> None:
-        if self._pid is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self._pid, signal.SIGKILL)
 
 
 def execute_step(

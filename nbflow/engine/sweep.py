@@ -34,7 +34,7 @@ from typing import Any
 from nbflow.engine.cache import RunCache
 from nbflow.engine.parameters import resolve_foreach
 from nbflow.engine.recorder import Recorder
-from nbflow.engine.step import StepTask
+from nbflow.engine.step_task import StepTask
 from nbflow.engine.tasks import Tasks
 from nbflow.errors import NbflowError
 from nbflow.manifest.model import Step, Workflow

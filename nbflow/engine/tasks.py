@@ -11,18 +11,20 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from nbflow.engine.kernel import KernelSpec
-from nbflow.engine.kernels import KernelPool
 from nbflow.engine.parameters import expression_context, resolve_globs, resolve_step_parameters
-from nbflow.engine.step import StepTask
+from nbflow.engine.step_task import StepTask
 from nbflow.manifest.expressions import Context
 from nbflow.manifest.model import Step, Workflow
 from nbflow.plan import upstream
 from nbflow.run_record import StepRecord, item_name
 from nbflow.secrets import TOKEN_VARIABLES, Redactor
 from nbflow.store.runs import item_notebook
+
+if TYPE_CHECKING:
+    from nbflow.engine.kernel import KernelSpec
+    from nbflow.engine.kernels import KernelPool
 
 
 class Tasks:
@@ -118,6 +120,8 @@ class Tasks:
 
     def kernel_spec(self, step: Step) -> KernelSpec:
         """The kernel ``step`` executes in (warmed ahead by the runner)."""
+        from nbflow.engine.kernel import KernelSpec  # when kernels are warmed: a step executes
+
         return KernelSpec.of(
             step.kernel, self.workflow.directory, self.kernel_env(step), self.scratch
         )

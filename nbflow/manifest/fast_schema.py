@@ -3,7 +3,7 @@ kept on disk between runs.
 
 fastjsonschema turns a schema into Python source and compiles it: ~0.06 s of CPU for
 nbformat's schema or the manifest's, a fifth of a cached no-op run. The compiled code
-object is kept (with :mod:`marshal`, as Python keeps ``.pyc`` files) under
+object is kept (:mod:`~nbflow.manifest.disk_cache`) under
 ``$XDG_CACHE_HOME/nbflow/schemas`` (default ``~/.cache``), named by a hash of the
 schema, the Python version and the installed fastjsonschema, so a new schema or a new
 fastjsonschema compiles again. A cache that cannot be read or written is skipped:
@@ -12,16 +12,12 @@ the check is only ever slower, never different. ``NBFLOW_SCHEMA_CACHE=0`` turns 
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import importlib.util
-import marshal
-import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import CodeType
 from typing import Any
+
+from nbflow.manifest import disk_cache
 
 __all__ = ["compiled_check"]
 
@@ -42,7 +38,7 @@ def compiled_check(schema_text: str) -> Callable[[Any], Any]:
 
         return fastjsonschema.compile(json.loads(schema_text))
     if path and kept is None:
-        _write(path, (name, code))
+        disk_cache.write(path, (name, code))
     return check  # type: ignore[no-any-return]
 
 
@@ -61,35 +57,15 @@ def _compile(schema_text: str) -> tuple[str, CodeType]:
 
 
 def _cache_path(schema_text: str) -> Path | None:
-    if os.environ.get("NBFLOW_SCHEMA_CACHE") == "0":
+    installed = disk_cache.installed("fastjsonschema")
+    if installed is None:
         return None
-    spec = importlib.util.find_spec("fastjsonschema")  # finds it, imports nothing
-    if spec is None or spec.origin is None:
-        return None
-    try:
-        installed = f"{spec.origin}:{os.stat(spec.origin).st_mtime_ns}"
-    except OSError:
-        return None
-    key = hashlib.sha256(f"{sys.version}\0{installed}\0{schema_text}".encode()).hexdigest()
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "nbflow" / "schemas" / f"{key[:32]}.marshal"
+    return disk_cache.cache_file("schemas", "NBFLOW_SCHEMA_CACHE", installed, schema_text)
 
 
 def _read(path: Path) -> tuple[str, CodeType] | None:
-    try:
-        name, code = marshal.loads(path.read_bytes())
-    except (OSError, ValueError, EOFError, TypeError):
+    kept = disk_cache.read(path)
+    if not (isinstance(kept, tuple) and len(kept) == 2):
         return None
+    name, code = kept
     return (name, code) if isinstance(name, str) and isinstance(code, CodeType) else None
-
-
-def _write(path: Path, code: tuple[str, CodeType]) -> None:
-    """Keep ``code`` at ``path`` (through a temporary file); any failure is ignored."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(marshal.dumps(code))
-        tmp.replace(path)
-    except OSError:
-        with contextlib.suppress(OSError):  # no folder to hold it: nothing to remove
-            tmp.unlink(missing_ok=True)

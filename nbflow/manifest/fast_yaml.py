@@ -23,15 +23,24 @@ Design decisions:
 - The values come back in containers carrying ruamel's ``lc`` interface
   (``key``/``value``/``item`` positions, zero-based), so ``Document.source``
   locates them the same way whichever parser read them.
+- What libyaml read is kept on disk (:mod:`~nbflow.manifest.disk_cache`, under
+  ``nbflow/yaml``), values and positions, named by the text, this module's file and
+  the installed PyYAML: the same file read again (a rerun, ``nbflow.yaml``) is read
+  back without importing PyYAML, whose import (~16 ms: its reader compiles a pattern
+  spanning Unicode) was a twentieth of a cached run. ``NBFLOW_YAML_CACHE=0`` turns
+  it off; a kept file that cannot be read is read by libyaml again.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
+import os
 import re
+from pathlib import Path
 from typing import Any
 
+from nbflow.manifest import disk_cache
 from nbflow.manifest.limits import MAX_DEPTH
 
 __all__ = ["LocatedList", "LocatedMap", "parse"]
@@ -118,18 +127,89 @@ class Parsed:
 
 def parse(text: str) -> Parsed | None:
     """``text`` read by libyaml when its root is a mapping read exactly as ruamel
-    reads it; None to leave it to ruamel (see the module docstring)."""
+    reads it; None to leave it to ruamel (see the module docstring). A text read
+    before is read back from the disk cache."""
     if _is_declined(text):
         return None
+    path = _kept_file(text)
+    if path and (kept := _unpacked(disk_cache.read(path))) is not None:
+        return Parsed(kept)
     try:
         from yaml import YAMLError, nodes
         from yaml.cyaml import CParser
     except ImportError:  # PyYAML without libyaml would be no faster than ruamel
         return None
     try:
-        return _Reader(CParser, nodes, text).read()
+        parsed = _Reader(CParser, nodes, text).read()
     except (_Declined, YAMLError, RecursionError):
         return None
+    if path and parsed:
+        disk_cache.write(path, _packed(parsed.root))
+    return parsed
+
+
+def _kept_file(text: str) -> Path | None:
+    """Where the reading of ``text`` is kept: named by the text, this reader (its
+    file) and the installed PyYAML, so a new version of either reads it again."""
+    installed = disk_cache.installed("yaml")
+    try:
+        reader = os.stat(__file__)
+    except OSError:
+        return None
+    if installed is None:
+        return None
+    made_by = f"{__file__}:{reader.st_mtime_ns}:{reader.st_size}:{MAX_DEPTH}"
+    return disk_cache.cache_file("yaml", "NBFLOW_YAML_CACHE", installed, made_by, text)
+
+
+def _packed(value: Any) -> Any:
+    """``value`` in the types marshal keeps: a mapping or list as a tuple that holds
+    its positions, a date as a tuple (a scalar is never a tuple)."""
+    if isinstance(value, LocatedMap):
+        keys = tuple(value)
+        return (
+            "map",
+            keys,
+            tuple(_packed(v) for v in value.values()),
+            tuple(value.lc.keys[k] for k in keys),
+            tuple(value.lc.values[k] for k in keys),
+        )
+    if isinstance(value, LocatedList):
+        return ("list", tuple(_packed(v) for v in value), tuple(value.lc.items))
+    if isinstance(value, dt.date):
+        return ("date", value.year, value.month, value.day)
+    return value
+
+
+def _unpacked(packed: Any) -> LocatedMap | None:
+    """The root mapping ``_packed`` kept; None when ``packed`` is not one."""
+    try:
+        root = _value_of(packed)
+    except (ValueError, TypeError):
+        return None
+    return root if isinstance(root, LocatedMap) else None
+
+
+def _value_of(packed: Any) -> Any:
+    if not isinstance(packed, tuple):
+        return packed
+    kind, *parts = packed
+    if kind == "map":
+        keys, values, key_at, value_at = parts
+        mapping = LocatedMap(zip(keys, map(_value_of, values), strict=True))
+        mapping.lc = lines = _MapLines()
+        lines.keys = dict(zip(keys, key_at, strict=True))
+        lines.values = dict(zip(keys, value_at, strict=True))
+        return mapping
+    if kind == "list":
+        values, at = parts
+        items = LocatedList(map(_value_of, values))
+        items.lc = _ListLines()
+        items.lc.items = list(at)
+        return items
+    if kind == "date":
+        return dt.date(*parts)
+    raise ValueError(f"not a kept value: {kind!r}")
 
 
 def _is_declined(text: str) -> bool:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from helpers import write_manifest, write_notebook
 
 from nbflow.engine.readiness import Decision, NeedState, Readiness, Upstream, Verdict, decide
@@ -129,3 +131,119 @@ def test_a_step_not_selected_stands_for_the_steps_it_needs(tmp_path: Path) -> No
     records.update(replace(records.get("a"), status=StepStatus.FAILED))
     run.skip_dependants()
     assert records.get("c").reason == "needs 'a', which failed"  # through b, not selected
+
+
+class ToldRecords(Records):
+    """Records that tell their watchers of each change, as the runner's recorder does,
+    and count how many records readiness reads."""
+
+    def __init__(self, workflow: Workflow, **statuses: StepStatus) -> None:
+        super().__init__(workflow, **statuses)
+        self.watchers: list[Callable[[str], None]] = []
+        self.reads = 0
+
+    def get(self, step_id: str) -> StepRecord:
+        self.reads += 1
+        return super().get(step_id)
+
+    def update(self, step: StepRecord) -> None:
+        super().update(step)
+        for watcher in self.watchers:
+            watcher(step.id)
+
+    def watch(self, watcher: Callable[[str], None]) -> None:
+        self.watchers.append(watcher)
+
+
+RULES = """
+name: rules
+steps:
+  - {id: a, notebook: n.ipynb}
+  - {id: b, notebook: n.ipynb, needs: [a]}
+  - {id: c, notebook: n.ipynb, needs: [b]}
+  - {id: d, notebook: n.ipynb, needs: [c], run_if: all_done}
+  - {id: e, notebook: n.ipynb, needs: [c, a], run_if: any_failed}
+  - {id: f, notebook: n.ipynb, needs: [a]}
+  - {id: g, notebook: n.ipynb, needs: [f, d], run_if: none_failed}
+  - {id: h, notebook: n.ipynb, needs: [g]}
+  - {id: i, notebook: n.ipynb, needs: [f]}
+  - {id: j, notebook: n.ipynb, needs: [e, i], run_if: all_done}
+"""
+
+
+def _run_through(run: Readiness, records: Records, failing: set[str]) -> dict[str, tuple]:
+    """Execute the steps ``run`` makes ready one at a time, as the runner does with one
+    worker (those in ``failing`` fail); every step's final status and reason."""
+    while True:
+        run.skip_dependants()
+        ready = run.ready(())
+        if not ready:
+            return {i: (s.status, s.reason) for i, s in records.steps.items()}
+        step_id = ready[0].id
+        records.update(replace(records.get(step_id), status=StepStatus.RUNNING))
+        status = StepStatus.FAILED if step_id in failing else StepStatus.SUCCEEDED
+        records.update(replace(records.get(step_id), status=status))
+
+
+@pytest.mark.parametrize("told", [False, True], ids=["records compared", "changes told"])
+def test_decisions_told_of_changes_are_those_made_comparing_every_record(
+    tmp_path: Path, told: bool
+) -> None:
+    """Trigger rules, a failure, a step not selected (f) standing for its needs: told
+    each change (the runner), readiness decides only the dependants of the steps that
+    changed, and decides them as when it compared every record on every pass."""
+    folder = tmp_path / "workflows" / "rules"
+    write_notebook(folder / "n.ipynb", None, ["1"])
+    workflow = load_manifest(write_manifest(folder, RULES))
+    records = (ToldRecords if told else Records)(workflow, f=StepStatus.SKIPPED)
+    selected = [s.id for s in workflow.steps if s.id != "f"]
+    plan = plan_run(workflow, selected)
+    watch = records.watch if isinstance(records, ToldRecords) else None
+    run = Readiness(workflow, plan, records.get, records.update, watch)
+
+    assert _run_through(run, records, failing={"b"}) == {
+        "a": (StepStatus.SUCCEEDED, ""),
+        "b": (StepStatus.FAILED, ""),
+        "c": (StepStatus.SKIPPED, "needs 'b', which failed"),
+        "d": (
+            StepStatus.SUCCEEDED,
+            "run_if all_done: every step it needs is done; 'c' skipped after a failure",
+        ),
+        "e": (StepStatus.SUCCEEDED, "run_if any_failed: 'c' skipped after a failure"),
+        "f": (StepStatus.SKIPPED, ""),
+        "g": (StepStatus.SUCCEEDED, "run_if none_failed: none failed"),
+        "h": (StepStatus.SUCCEEDED, ""),
+        "i": (StepStatus.SUCCEEDED, ""),
+        "j": (StepStatus.SUCCEEDED, "run_if all_done: every step it needs is done"),
+    }
+
+
+def test_told_of_changes_a_step_costs_its_dependants_not_every_pending_step(
+    tmp_path: Path,
+) -> None:
+    """Over a 60-step chain, the records read to go from one executed step to the next
+    are as few at the chain's start (59 steps pending) as at its end (none): readiness
+    asks about the dependants of the step that changed, not every pending step."""
+    folder = tmp_path / "workflows" / "long"
+    write_notebook(folder / "n.ipynb", None, ["1"])
+    steps = "".join(
+        f"  - {{id: s{i}, notebook: n.ipynb, needs: [{f's{i - 1}' if i else ''}]}}\n"
+        for i in range(60)
+    )
+    workflow = load_manifest(write_manifest(folder, f"name: long\nsteps:\n{steps}"))
+    records = ToldRecords(workflow)
+    run = Readiness(workflow, plan_run(workflow), records.get, records.update, records.watch)
+    reads = []
+    while ready := run.ready(()):
+        records.reads = 0
+        (step,) = ready
+        records.update(replace(records.get(step.id), status=StepStatus.RUNNING))
+        records.update(replace(records.get(step.id), status=StepStatus.SUCCEEDED))
+        run.skip_dependants()
+        run.ready(())  # as the runner asks next
+        reads.append(records.reads)
+
+    assert len(reads) == 60
+    assert all(s.status is StepStatus.SUCCEEDED for s in records.steps.values())
+    assert max(reads) <= 12, reads  # a handful each, from the first step to the last
+    assert reads[0] == reads[30] == reads[-2], reads

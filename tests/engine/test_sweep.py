@@ -8,6 +8,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import (
@@ -395,3 +396,49 @@ def test_items_are_cached_one_by_one(project: Path) -> None:
     )
     forced = run_workflow(workflow, RunOptions(jobs=3, cached=True, force_steps=["region"]))
     assert {i.status for i in forced.step("region").items} == {StepStatus.SUCCEEDED}
+
+
+def test_every_item_executed_here_gets_the_runs_warm_kernels(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kernel pool is made once a step is to execute (a run whose steps are all
+    cached imports none of it), before the tasks of a foreach step's items are made
+    (when it expands, before any item starts): each item's task carries it."""
+    import shutil
+
+    from nbflow.engine import step
+    from nbflow.engine.step_task import StepResult
+    from nbflow.run_record import utc_now
+
+    folder = tmp_path / "workflows" / "warm"
+    write_notebook(folder / "a.ipynb", "x = 0", ["y = x"])
+    workflow = load_manifest(
+        write_manifest(
+            folder,
+            """
+            name: warm
+            steps:
+              - id: each
+                notebook: a.ipynb
+                foreach: [1, 2, 3]
+                parameters: {x: "${{ item }}"}
+            """,
+        )
+    )
+    pools: dict[str, object] = {}
+
+    def execute_step(task: Any, handle: Any, cancelled: Any) -> StepResult:
+        pools[task.step_id] = task.kernels
+        shutil.copyfile(task.notebook, task.output)
+        now = utc_now()
+        return StepResult(StepStatus.SUCCEEDED, now, now, 0.0)
+
+    monkeypatch.setattr(step, "execute_step", execute_step)
+    monkeypatch.setenv("NBFLOW_FORK_KERNELS", "0")  # no template started for the fake steps
+
+    record = run_workflow(workflow, RunOptions(jobs=2))
+
+    assert record.status == RunStatus.SUCCEEDED
+    assert sorted(pools) == ["each[0]", "each[1]", "each[2]"]
+    assert pools["each[0]"] is not None
+    assert all(pool is pools["each[0]"] for pool in pools.values())

@@ -3,6 +3,7 @@ the same values, of the same types, at the same positions — or leaves it to ru
 
 from __future__ import annotations
 
+import marshal
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,18 +42,22 @@ def _paths(value: Any, prefix: tuple[str | int, ...] = ()) -> Iterator[tuple[str
 
 
 def assert_read_alike(text: str) -> None:
-    """libyaml's reading of ``text`` is ruamel's: values, types, every position."""
+    """libyaml's reading of ``text`` is ruamel's: values, types, every position; and so
+    is that reading as the disk cache keeps it and reads it back."""
     fast = fast_yaml.parse(text)
     assert fast is not None, f"left to ruamel: {text!r}"
+    kept = fast_yaml._unpacked(marshal.loads(marshal.dumps(fast_yaml._packed(fast.root))))
+    assert kept is not None
     root, _, _ = document._parse_round_trip(FILE, text)
     data = document._plain(root)
-    assert _typed(document._plain(fast.root)) == _typed(data)
-    by_libyaml = document.Document(FILE, fast.root, data, None)
     by_ruamel = document.Document(FILE, root, data, None)
-    for path in _paths(data):
-        assert by_libyaml.source(path) == by_ruamel.source(path), path
-        if path and isinstance(path[-1], str):
-            assert by_libyaml.source(path, key=True) == by_ruamel.source(path, key=True), path
+    for reading in (fast.root, kept):
+        assert _typed(document._plain(reading)) == _typed(data)
+        by_libyaml = document.Document(FILE, reading, data, None)
+        for path in _paths(data):
+            assert by_libyaml.source(path) == by_ruamel.source(path), path
+            if path and isinstance(path[-1], str):
+                assert by_libyaml.source(path, key=True) == by_ruamel.source(path, key=True)
 
 
 READ_ALIKE = [
@@ -198,3 +203,57 @@ def test_project_settings_read_by_libyaml_equal_ruamels(tmp_path: Path) -> None:
     (tmp_path / "nbflow.yaml").write_text(text, encoding="utf-8")
     assert fast_yaml.parse(text) is not None
     assert _typed(Project(tmp_path).config) == _typed(YAML(typ="safe").load(text))
+
+
+@pytest.fixture
+def kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The disk cache, empty, in a folder of its own: where readings are kept."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv("NBFLOW_YAML_CACHE", raising=False)
+    return tmp_path / "nbflow" / "yaml"
+
+
+MANIFEST = "name: demo\ndefaults: {cache: true}\nsteps:\n  - {id: a, notebook: a.ipynb}\n"
+
+
+def test_a_text_read_before_is_read_back_without_libyaml(
+    kept: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = fast_yaml.parse(MANIFEST)
+    assert first is not None
+    assert len(list(kept.iterdir())) == 1
+
+    def no_libyaml(*args: object) -> None:
+        raise AssertionError("read by libyaml again")
+
+    monkeypatch.setattr(fast_yaml, "_Reader", no_libyaml)
+    again = fast_yaml.parse(MANIFEST)
+
+    assert again is not None and again.root is not first.root
+    assert _typed(again.root) == _typed(first.root)
+    assert again.root["steps"].lc.item(0) == first.root["steps"].lc.item(0) == (3, 4)
+    assert again.root.lc.value("defaults") == first.root.lc.value("defaults") == (1, 10)
+
+
+def test_a_kept_reading_that_cannot_be_read_is_read_by_libyaml_again(kept: Path) -> None:
+    assert fast_yaml.parse(MANIFEST) is not None
+    (file,) = kept.iterdir()
+    for damaged in (b"not marshal", marshal.dumps(("map", ("name",))), marshal.dumps([1])):
+        file.write_bytes(damaged)
+
+        reading = fast_yaml.parse(MANIFEST)
+
+        assert reading is not None
+        assert reading.root["steps"][0] == {"id": "a", "notebook": "a.ipynb"}
+        assert fast_yaml._unpacked(marshal.loads(file.read_bytes())) is not None  # rewritten
+
+
+def test_nothing_is_kept_with_the_cache_off(kept: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NBFLOW_YAML_CACHE", "0")
+    assert fast_yaml.parse(MANIFEST) is not None
+    assert not kept.exists()
+
+
+def test_a_text_left_to_ruamel_is_not_kept(kept: Path) -> None:
+    assert fast_yaml.parse("name: a\nname: b") is None
+    assert not kept.exists()
