@@ -28,7 +28,6 @@ import glob
 import json
 import logging
 import os
-import posixpath
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -47,22 +46,24 @@ CACHE_FILE = "nbflow/summaries.json"  # under the git dir
 VERSION = 1
 RACY_SECONDS = 3
 LIMIT = 200_000  # entries; beyond it only those used by the last listing are kept
+FEW = 32  # records a committed index leaves out that are read without the cache
 
 
 class Summaries:
-    """Summaries of the run records of one repository, read through its cache; call
-    :meth:`save` once done."""
+    """Summaries of the run records of one repository, read from the committed
+    indexes, else through the cache; call :meth:`save` once done."""
 
     def __init__(self, git: Git) -> None:
         self.git = git
         self.path = git.git_path(CACHE_FILE)
-        self._blobs, self._files = _load(self.path)
+        self._cache: tuple[dict[str, Any], dict[str, Any]] | None = None  # read when needed
         self._used_blobs: dict[str, Any] = {}
         self._used_files: dict[str, Any] = {}
         self._added = False
         self._indexed: summary_index.Entries = {}  # from committed indexes
         self._indexes: list[str] = []  # committed indexes to read when needed
         self._tracked: dict[str, str] = {}  # working-tree record: its blob id
+        self._direct = 0  # records an index left out, read without the cache
 
     def track(self, runs_dir: Path, workflow: str | None) -> None:
         """Learn the blob ids of the records under ``runs_dir`` (of ``workflow``, or
@@ -95,11 +96,17 @@ class Summaries:
         key = os.path.join(folder, RECORD_FILE)  # not a Path: 10,000 of them cost
         blob = self._tracked.get(key)
         if blob is not None:
-            found = self._of_blob(blob, lambda: read_json(folder))
+            found = self._from_index(blob, lambda: read_json(folder))
             if found is not None:
                 return found
+        if self._direct < FEW and self._index():  # an index has the others
+            self._direct += 1
+            return RunSummary.from_json(read_json(folder))
+        blobs, files = self._cached()
+        if blob is not None and (found := self._of_blob(blob, lambda: read_json(folder))):
+            return found
         stat = os.stat(key)
-        entry = self._files.get(key)
+        entry = files.get(key)
         if isinstance(entry, list) and entry[:1] == [[stat.st_size, stat.st_mtime_ns, stat.st_ino]]:
             summary = _summary(entry[-1], lambda: read_json(folder))
             if summary is not None:
@@ -124,34 +131,45 @@ class Summaries:
     def records(
         self, rev: str, folder: str, wanted: Callable[[str], bool] | None = None
     ) -> list[tuple[str, str, RunSummary | None]]:
-        """:meth:`committed`'s records, each with its blob id."""
+        """:meth:`committed`'s records, each with its blob id: from the indexes of
+        their workflows at ``rev``, else from the cache (when the indexes left out more
+        than :data:`FEW`), else read."""
         found = self.git.blobs_named(rev, folder, RECORD_FILE, wanted)
+        workflows = {path.rsplit("/", 2)[0] for path, _ in found}  # wf/run-id/run.json
+        self._indexes += [f"{rev}:{w}/{INDEX_FILE}" for w in sorted(workflows)]
         summaries: dict[str, RunSummary | None] = {}
         unread = []
         for path, blob in found:
-            if blob in self._blobs and self._blobs[blob] is None:
-                self._used_blobs[blob] = None  # known to be unreadable
-                summaries[path] = None
-            elif (summary := self._of_blob(blob, self._reader(blob), read=False)) is not None:
+            summary = self._from_index(blob, self._reader(blob))
+            if summary is not None:
                 summaries[path] = summary
             else:
                 unread.append((path, blob))
-        if unread:  # no cache (a fresh clone): the committed indexes of their workflows
-            self._indexes += sorted(
-                {f"{rev}:{posixpath.dirname(posixpath.dirname(p))}/{INDEX_FILE}" for p, _ in unread}
-            )
-            left = [(p, b) for p, b in unread if not self._found(summaries, p, b)]
-        else:
+        cache = len(unread) > FEW or (bool(unread) and not self._index())
+        if cache:
+            blobs, _ = self._cached()
             left = []
-        for (path, blob), data in zip(left, self.git.read_blobs([b for _, b in left]), strict=True):
+            for path, blob in unread:
+                if blob in blobs and blobs[blob] is None:
+                    self._used_blobs[blob] = None  # known to be unreadable
+                    summaries[path] = None
+                elif (summary := self._of_blob(blob, self._reader(blob))) is not None:
+                    summaries[path] = summary
+                else:
+                    left.append((path, blob))
+            unread = left
+        for (path, blob), data in zip(
+            unread, self.git.read_blobs([b for _, b in unread]), strict=True
+        ):
             try:
                 summary = RunSummary.from_json(json.loads(data.decode("utf-8")))
             except (KeyError, ValueError, TypeError) as exc:
                 log.debug("%s: unreadable committed run record: %s", path, exc)
                 summary = None
             summaries[path] = summary
-            self._used_blobs[blob] = summary and summary.fields()
-            self._added = True
+            if cache:
+                self._used_blobs[blob] = summary and summary.fields()
+                self._added = True
         return [(path, blob, summaries[path]) for path, blob in found]
 
     def line(self, blob: str, summary: RunSummary) -> str:
@@ -161,29 +179,31 @@ class Summaries:
         entry = self._indexed.get(blob)
         return entry[1] if entry and entry[0] == fields else summary_index.line(blob, fields)
 
-    def _found(self, summaries: dict[str, RunSummary | None], path: str, blob: str) -> bool:
-        summary = self._of_blob(blob, self._reader(blob))
-        if summary is not None:
-            summaries[path] = summary
-        return summary is not None
+    def _from_index(self, blob: str, source: Callable[[], Any]) -> RunSummary | None:
+        """The summary of the record ``blob`` from a committed index, or None."""
+        entry = self._index().get(blob)
+        return None if entry is None else _summary(entry[0], source)
 
-    def _of_blob(
-        self, blob: str, source: Callable[[], Any], read: bool = True
-    ) -> RunSummary | None:
-        """The summary of the record ``blob`` from the cache, else (``read``: reading
-        the committed indexes not read yet) from an index; None when neither has it."""
-        fields = self._blobs.get(blob)
-        if fields is not None and (summary := _summary(fields, source)) is not None:
-            self._used_blobs[blob] = fields
-            return summary
-        if not read:
-            return None
-        if blob not in self._indexed and self._indexes:
+    def _index(self) -> summary_index.Entries:
+        """The entries of the committed indexes found so far (read when first needed)."""
+        if self._indexes:
             names, self._indexes = self._indexes, []
             for data in self.git.read_objects(names):
                 self._indexed.update(summary_index.parse(data or b""))
-        entry = self._indexed.get(blob)
-        return None if entry is None else _summary(entry[0], source)
+        return self._indexed
+
+    def _cached(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        if self._cache is None:
+            self._cache = _load(self.path)
+        return self._cache
+
+    def _of_blob(self, blob: str, source: Callable[[], Any]) -> RunSummary | None:
+        """The summary of the record ``blob`` from the cache, or None."""
+        fields = self._cached()[0].get(blob)
+        if fields is None or (summary := _summary(fields, source)) is None:
+            return None
+        self._used_blobs[blob] = fields
+        return summary
 
     def _reader(self, blob: str) -> Callable[[], Any]:
         return lambda: json.loads(self.git.read_blobs([blob])[0].decode("utf-8"))
@@ -193,7 +213,9 @@ class Summaries:
         message) when it cannot be written."""
         if not self._added:
             return
-        blobs, files = {**self._blobs, **self._used_blobs}, {**self._files, **self._used_files}
+        cached_blobs, cached_files = self._cached()
+        blobs = {**cached_blobs, **self._used_blobs}
+        files = {**cached_files, **self._used_files}
         if len(blobs) + len(files) > LIMIT:
             blobs, files = self._used_blobs, self._used_files
         text = json.dumps({"version": VERSION, "blobs": blobs, "files": files})

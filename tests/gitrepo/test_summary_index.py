@@ -257,3 +257,28 @@ def test_a_run_commit_in_a_fresh_clone_takes_the_other_runs_from_the_index(
     new = committed_index(clone)
     assert new[0] == line(blob, fields) and new[1:] == full_scan(clone)[1:]
     assert len(new) == 3
+
+
+def test_records_the_index_leaves_out_are_read_and_many_of_them_cached(git_repo: Path) -> None:
+    """Runs committed without nbflow (so not in the index): a few are read each time,
+    more than FEW go through the summary cache, and the listing is right either way."""
+    from nbflow.git.summary_cache import FEW
+
+    commit_runs(git_repo, RUNS, push=False)
+    others = [f"2026-11-24T{n // 60:02d}{n % 60:02d}00Z-{n:04x}" for n in range(FEW + 2)]
+    for run_id in others[:2]:
+        write_run(git_repo, run_id)
+    git(git_repo, "add", "runs")
+    git(git_repo, "commit", "-q", "-m", "two runs by hand")
+    cache = git_repo / ".git" / "nbflow" / "summaries.json"
+
+    assert [s[0] for s in listing(git_repo, branches=["main"])] == RUNS + others[:2]
+    assert not cache.exists()  # two left out: read, not cached
+
+    for run_id in others[2:]:
+        write_run(git_repo, run_id)
+    git(git_repo, "add", "runs")
+    git(git_repo, "commit", "-q", "-m", "more runs by hand")
+
+    assert [s[0] for s in listing(git_repo, branches=["main"])] == RUNS + others
+    assert len(json.loads(cache.read_text())["blobs"]) == FEW + 2
