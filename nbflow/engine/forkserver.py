@@ -119,11 +119,12 @@ class ForkedProcess:
         self.returncode: int | None = None
         self._listening = listening  # the read end of the kernel's "listening" pipe
         self._said = False  # whether it wrote LISTENING into it
+        self._pidfd: int | None = None
         try:
-            self._pidfd: int | None = os.pidfd_open(pid)
-        except BaseException:
+            self._pidfd = os.pidfd_open(pid)
+        except ProcessLookupError:  # it ended already (a port it was given was taken)
+            self.returncode = 0
             self._close_listening()
-            raise
 
     def wait_listening(self, timeout: float) -> bool | None:
         """True once the kernel said it listens on all its ports; False when it closed
@@ -227,18 +228,18 @@ class ForkServer:
                 os.close(said)  # the kernel holds it now: closed there, the pipe ends
                 said = -1
                 answer = self._answer()
-            if "pid" not in answer:
-                raise ForkError(f"kernel template refused: {answer.get('error')}")
-            return ForkedProcess(int(answer["pid"]), listening)
-        except (OSError, ValueError) as exc:
+        except BaseException as exc:
             os.close(listening)
-            raise ForkError(f"kernel template failed: {exc}{self._log_tail()}") from exc
-        except BaseException:
-            os.close(listening)
+            if isinstance(exc, (OSError, ValueError)):
+                raise ForkError(f"kernel template failed: {exc}{self._log_tail()}") from exc
             raise
         finally:
             if said != -1:
                 os.close(said)
+        if "pid" not in answer:
+            os.close(listening)
+            raise ForkError(f"kernel template refused: {answer.get('error')}")
+        return ForkedProcess(int(answer["pid"]), listening)  # it closes `listening`
 
     def close(self) -> None:
         """Stop the template; the kernels forked from it die with it."""

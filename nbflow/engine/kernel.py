@@ -143,6 +143,12 @@ class Kernel:
                 return
             time.sleep(LISTEN_POLL)
 
+    def alive(self) -> bool:
+        """Whether the kernel process is running (a forked kernel that could not bind a
+        port it was given ends before it says it listens)."""
+        provisioner = self.km.provisioner
+        return provisioner is not None and provisioner.process.poll() is None
+
     @property
     def pid(self) -> int | None:
         provisioner = self.km.provisioner
@@ -351,12 +357,20 @@ def _client_class() -> type[Any]:
     warm kernel that is most of a short step. Here the kernel is ready once the
     reply *and* its ``idle`` status on IOPub have arrived; nbclient ignores IOPub
     messages of other requests, so nothing needs flushing.
+
+    It starts no heartbeat channel: a thread per step, pinging the kernel every
+    second, that nothing listens to (a client its KernelManager made asks the
+    manager whether the kernel lives, and nbflow watches the process itself).
     """
     from queue import Empty
 
     from jupyter_client.asynchronous.client import AsyncKernelClient
 
     class StepKernelClient(AsyncKernelClient):
+        def start_channels(self, *args: Any, **kwargs: Any) -> None:
+            kwargs["hb"] = False
+            super().start_channels(*args, **kwargs)
+
         async def wait_for_ready(self, timeout: float | None = None) -> None:
             deadline = time.monotonic() + (timeout if timeout is not None else 60.0)
             while True:

@@ -40,6 +40,8 @@ __all__ = ["Kernel", "KernelPool", "KernelSpec"]
 
 log = logging.getLogger(__name__)
 
+START_ATTEMPTS = 3  # kernels started for one step when each ends while starting
+
 
 class KernelPool:
     """Warm kernels keyed by spec, at most ``size`` of them; thread-safe.
@@ -140,6 +142,22 @@ class KernelPool:
         self.close()
 
     def _start(self, spec: KernelSpec) -> Kernel:
+        """A started kernel; one that ended while starting is replaced (up to
+        START_ATTEMPTS kernels), the last one returned as it is (the step reports it).
+
+        jupyter_client chooses a kernel's ports and the kernel binds them later: in a
+        wide fan-out another process (another kernel's client) can take one in
+        between, and the kernel exits. Another kernel gets other ports."""
+        kernel = self._started(spec)
+        for _ in range(START_ATTEMPTS - 1):
+            if kernel.alive():
+                break
+            log.debug("a kernel ended while starting: %s", kernel.log_text()[-500:])
+            self._kill(kernel)
+            kernel = self._started(spec)
+        return kernel
+
+    def _started(self, spec: KernelSpec) -> Kernel:
         kernel = Kernel(spec, self._forks, self._specs)
         with self._lock:
             self._live.add(kernel)  # close() kills it even if nobody takes it

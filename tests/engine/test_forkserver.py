@@ -198,3 +198,50 @@ def test_a_kernel_that_never_says_it_listens_is_watched_as_a_launched_one(
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_a_kernel_whose_port_was_taken_is_replaced_by_another_fork(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """jupyter_client chooses the ports and the kernel binds them later; in a wide
+    fan-out another process can take one in between, and the kernel exits."""
+    import socket
+
+    from jupyter_client.localinterfaces import localhost
+    from jupyter_client.provisioning.local_provisioner import LocalPortCache
+
+    taken = socket.socket()
+    taken.bind((localhost(), 0))
+    taken.listen()
+    given: list[int] = []
+    find = LocalPortCache.find_available_port
+
+    def first_one_taken(self: LocalPortCache, ip: str) -> int:
+        port: int = taken.getsockname()[1] if not given else find(self, ip)
+        given.append(port)
+        return port
+
+    monkeypatch.setattr(LocalPortCache, "find_available_port", first_one_taken)
+    try:
+        with KernelPool(1) as pool:
+            kernel = pool.take(_spec(tmp_path))
+            assert kernel.alive()
+            _template(kernel.pid)  # forked again, not launched
+            assert kernel.km.shell_port != taken.getsockname()[1]
+    finally:
+        taken.close()
+    assert len(given) == 10  # two kernels' five ports
+
+
+def test_a_kernel_gone_before_it_is_watched_counts_as_ended() -> None:
+    """It exited before nbflow opened its pidfd (a port it was given was taken):
+    ended, not an error that fails the step."""
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    listening, said = os.pipe()
+    process = forkserver.ForkedProcess(gone.pid, listening)
+    os.close(said)
+    assert process.poll() is not None
+    assert process.wait_listening(5) is False
+    with pytest.raises(OSError):
+        os.fstat(listening)  # closed with it

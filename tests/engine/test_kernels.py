@@ -268,3 +268,19 @@ def test_a_runs_kernel_folders_are_jupyter_clients(
     else:
         monkeypatch.setenv("IPYTHONDIR", str(tmp_path / ipython_dir))
     assert kernel_specs().kernel_dirs == KernelSpecManager().kernel_dirs
+
+
+def test_a_step_starts_no_heartbeat_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A thread per step pinged the kernel every second; nothing read it (the client
+    asks its KernelManager whether the kernel lives)."""
+    from jupyter_client.channels import HBChannel
+
+    started: list[object] = []
+    start = HBChannel.start
+    monkeypatch.setattr(HBChannel, "start", lambda self: started.append(self) or start(self))
+    notebook = write_notebook(tmp_path / "nb.ipynb", None, ["import nbflow\nnbflow.record('x', 1)"])
+    with KernelPool(1) as pool:
+        task = StepTask("s", notebook, tmp_path / "s.ipynb", tmp_path, kernels=pool)
+        result = execute_step(task)
+    assert (result.status, result.outputs) == (StepStatus.SUCCEEDED, {"x": 1})
+    assert started == []
