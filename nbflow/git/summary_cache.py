@@ -16,10 +16,13 @@ version, lives in the git dir (never in the work tree, never committed), and is 
 convenience only: a damaged, unreadable or unwritable cache is ignored (and
 rebuilt when it can be written), never an error.
 
-A fresh clone has no cache: there a committed record's summary comes from its
-workflow's committed index (git/summary_index.py), also keyed by blob id, and so
-does a working-tree record's when git tracks it unchanged (``git ls-files``: its
-blob id is then the one in git's index). Only what neither holds is read.
+A fresh clone (every CI run) has no cache, so the committed index of each workflow
+(git/summary_index.py, also keyed by blob id) comes first: a committed record's
+summary is taken from it, and so is a working-tree record's when git tracks it
+unchanged (``git ls-files``: its blob id is then the one in git's index). The few
+records it leaves out (up to :data:`FEW`: the run being committed, a new run folder)
+are read; the cache is read only when it leaves out more (runs committed before the
+index existed, or by hand).
 """
 
 from __future__ import annotations
