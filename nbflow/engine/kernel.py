@@ -143,11 +143,11 @@ class Kernel:
                 return
             time.sleep(LISTEN_POLL)
 
-    def alive(self) -> bool:
-        """Whether the kernel process is running (a forked kernel that could not bind a
-        port it was given ends before it says it listens)."""
-        provisioner = self.km.provisioner
-        return provisioner is not None and provisioner.process.poll() is None
+    def ended_while_starting(self) -> bool:
+        """Whether this forked kernel ended before it said it listens (it could not
+        bind a port it was given); False for a launched one, whose client reports it."""
+        process = self.km.provisioner.process
+        return isinstance(process, ForkedProcess) and process.poll() is not None
 
     @property
     def pid(self) -> int | None:

@@ -142,15 +142,16 @@ class KernelPool:
         self.close()
 
     def _start(self, spec: KernelSpec) -> Kernel:
-        """A started kernel; one that ended while starting is replaced (up to
-        START_ATTEMPTS kernels), the last one returned as it is (the step reports it).
+        """A started kernel; a forked one that ended while starting is replaced (up
+        to START_ATTEMPTS kernels), the last one returned as it is (the step reports
+        it, and starts a launched one: engine/step.py).
 
         jupyter_client chooses a kernel's ports and the kernel binds them later: in a
         wide fan-out another process (another kernel's client) can take one in
-        between, and the kernel exits. Another kernel gets other ports."""
+        between, and the kernel exits. Another fork gets other ports."""
         kernel = self._started(spec)
         for _ in range(START_ATTEMPTS - 1):
-            if kernel.alive():
+            if not kernel.ended_while_starting():
                 break
             log.debug("a kernel ended while starting: %s", kernel.log_text()[-500:])
             self._kill(kernel)

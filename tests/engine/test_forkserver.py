@@ -225,7 +225,8 @@ def test_a_kernel_whose_port_was_taken_is_replaced_by_another_fork(
     try:
         with KernelPool(1) as pool:
             kernel = pool.take(_spec(tmp_path))
-            assert kernel.alive()
+            assert not kernel.ended_while_starting()
+            assert psutil.Process(kernel.pid).is_running()
             _template(kernel.pid)  # forked again, not launched
             assert kernel.km.shell_port != taken.getsockname()[1]
     finally:
