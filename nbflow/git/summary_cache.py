@@ -16,10 +16,13 @@ version, lives in the git dir (never in the work tree, never committed), and is 
 convenience only: a damaged, unreadable or unwritable cache is ignored (and
 rebuilt when it can be written), never an error.
 
-A fresh clone has no cache: there a committed record's summary comes from its
-workflow's committed index (git/summary_index.py), also keyed by blob id, and so
-does a working-tree record's when git tracks it unchanged (``git ls-files``: its
-blob id is then the one in git's index). Only what neither holds is read.
+A fresh clone (every CI run) has no cache, so the committed index of each workflow
+(git/summary_index.py, also keyed by blob id) comes first: a committed record's
+summary is taken from it, and so is a working-tree record's when git tracks it
+unchanged (``git ls-files``: its blob id is then the one in git's index). The few
+records it leaves out (up to :data:`FEW`: the run being committed, a new run folder)
+are read; the cache is read only when it leaves out more (runs committed before the
+index existed, or by hand).
 """
 
 from __future__ import annotations
@@ -69,26 +72,29 @@ class Summaries:
         """Learn the blob ids of the records under ``runs_dir`` (of ``workflow``, or
         all) that git tracks and that are unchanged in the work tree (``git ls-files
         -m`` compares a racily clean file's content, as ``git status`` does), and
-        where their workflows' indexes are in git's index."""
+        where their workflows' indexes are in git's index (the work tree's copy of an
+        index need not be unchanged: its lines are checked one by one)."""
         try:
             rel = self.git.relative(runs_dir)
             prefix = "" if rel == "." else f"{rel}/"
             where = f":(top,glob){glob.escape(prefix)}{glob.escape(workflow or '') or '*'}"
-            records = f"{where}/*/{RECORD_FILE}"
-            staged = self.git.run("ls-files", "-s", "-z", "--", records, f"{where}/{INDEX_FILE}")
-            changed = set(self.git.run("ls-files", "-m", "-z", "--", records).split("\0"))
+            specs = [f"{where}/*/{RECORD_FILE}", f"{where}/{INDEX_FILE}"]
+            # Every entry tagged H, and again tagged C when the work tree's file differs.
+            listed = self.git.run("ls-files", "-t", "-c", "-m", "-s", "-z", "--", *specs)
         except StoreError as exc:
             log.debug("tracked run records not listed: %s", exc)
             return
-        for entry in staged.split("\0"):
+        entries = listed.split("\0")
+        changed = {e.partition("\t")[2] for e in entries if not e.startswith("H ")}
+        for entry in entries:
             meta, _, path = entry.partition("\t")
-            mode, blob, stage = (meta.split() + ["", "", ""])[:3]
-            if stage != "0" or mode not in ("100644", "100755") or path in changed:
+            tag, mode, blob, stage = (meta.split() + ["", "", "", ""])[:4]
+            if tag != "H" or stage != "0" or mode not in ("100644", "100755"):
                 continue
-            if path.endswith(f"/{RECORD_FILE}"):
-                self._tracked[os.path.join(runs_dir, path[len(prefix) :])] = blob
-            else:
+            if not path.endswith(f"/{RECORD_FILE}"):
                 self._indexes.append(blob)
+            elif path not in changed:
+                self._tracked[os.path.join(runs_dir, path[len(prefix) :])] = blob
 
     def of_folder(self, folder: Path) -> RunSummary:
         """The summary of the ``run.json`` in ``folder``: OSError, KeyError,

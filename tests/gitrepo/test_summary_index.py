@@ -282,3 +282,30 @@ def test_records_the_index_leaves_out_are_read_and_many_of_them_cached(git_repo:
 
     assert [s[0] for s in listing(git_repo, branches=["main"])] == RUNS + others
     assert len(json.loads(cache.read_text())["blobs"]) == FEW + 2
+
+
+def test_a_project_in_a_subfolder_of_the_repository_lists_from_its_index(
+    git_repo: Path, tmp_path: Path
+) -> None:
+    project = git_repo / "sub"
+    project.mkdir()
+    (project / "nbflow.yaml").write_text("runs_dir: history\n")
+    git(git_repo, "add", "sub")
+    git(git_repo, "commit", "-q", "-m", "a project in sub/")
+    git(git_repo, "push", "-q")
+    for run_id in RUNS:
+        folder, record = write_run(project, run_id)
+        target = project / "history" / "demo" / run_id
+        target.parent.mkdir(parents=True, exist_ok=True)
+        folder.rename(target)
+        commit_run(Project(project), target, record, target="current", push=True)
+    clone = fresh_clone(git_repo.parent / "origin.git", tmp_path / "clone")
+    index = git(clone, "show", "HEAD:sub/history/demo/summaries.jsonl").splitlines()
+    blob, *fields, _ = json.loads(index[1])
+    fields[3] = "planted"  # shows the listing below reads the index
+    (clone / "sub/history/demo/summaries.jsonl").write_text(
+        "\n".join([HEADER, line(blob, fields), *index[2:]]) + "\n"
+    )
+    git(clone, "commit", "-q", "-am", "plant")
+
+    assert [s[2] for s in summaries(clone / "sub")] == ["planted", "manual", "manual"]
