@@ -25,6 +25,7 @@ Design decisions (docs/running.md, "Incremental runs"):
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import json
@@ -32,7 +33,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from nbflow.manifest.notebook_file import multiline_text
+from nbflow.manifest.notebook_file import source_digest
+from nbflow.manifest.notebooks import NotebookError, inspect_notebook
 from nbflow.manifest.text_notebook import is_text_notebook
 
 VERSION = 1  # bump when the recipe changes: old fingerprints then never match
@@ -41,26 +43,21 @@ _source_cache: dict[Path, tuple[tuple[int, int], str]] = {}
 
 
 def notebook_digest(path: Path) -> str:
-    """sha256 of a notebook's cell types, sources and tags (cached per file version);
-    of its bytes for a text notebook."""
+    """sha256 of a notebook's cell types, sources and tags (cached per file version:
+    the manifest check's reading of it, else read here); of its bytes for a text
+    notebook."""
     if is_text_notebook(path):
         return file_digest(path)
+    with contextlib.suppress(NotebookError):
+        if digest := inspect_notebook(path).source_digest:
+            return digest
     stat = path.stat()
     key = (stat.st_mtime_ns, stat.st_size)
     cached = _source_cache.get(path)
     if cached and cached[0] == key:
         return cached[1]
     with path.open(encoding="utf-8") as handle:
-        notebook = json.load(handle)
-    cells = [
-        [
-            cell.get("cell_type"),
-            multiline_text(cell.get("source", "")),
-            sorted(cell.get("metadata", {}).get("tags", ())),
-        ]
-        for cell in notebook.get("cells", ())
-    ]
-    digest = _sha256(cells)
+        digest = source_digest(json.load(handle))
     _source_cache[path] = (key, digest)
     return digest
 

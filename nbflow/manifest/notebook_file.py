@@ -47,6 +47,7 @@ __all__ = [
     "multiline_text",
     "nbformat_check",
     "read_notebook",
+    "source_digest",
 ]
 
 FORMAT_DOC = "https://nbformat.readthedocs.io/en/latest/format_description.html"
@@ -84,6 +85,21 @@ def multiline_text(value: Any) -> str:
     """A notebook's multi-line string (a cell's source, a stream's text): stored as one
     string or as a list of lines, the same text."""
     return "".join(value) if isinstance(value, list) else str(value)
+
+
+def source_digest(data: Any) -> str:
+    """sha256 of an ``.ipynb``'s cell types, sources and tags, as parsed from its file:
+    what a step's fingerprint counts of its notebook (engine/fingerprint.py)."""
+    cells = [
+        [
+            cell.get("cell_type"),
+            multiline_text(cell.get("source", "")),
+            sorted(cell.get("metadata", {}).get("tags", ())),
+        ]
+        for cell in data.get("cells", ())
+    ]
+    text = json.dumps(cells, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def read_notebook(path: Path) -> NotebookFile:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import ast
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,9 @@ from nbflow.manifest.notebook_file import (
     cell_place,
     multiline_text,
     read_notebook,
+    source_digest,
 )
+from nbflow.manifest.text_notebook import is_text_notebook
 
 __all__ = ["Declared", "NotebookError", "NotebookInfo", "inspect_notebook"]
 
@@ -66,6 +68,8 @@ class NotebookInfo:
     upgraded_from: str | None = None
     #: A text notebook's line where each cell starts (see NotebookFile.cell_lines).
     cell_lines: tuple[int | None, ...] = field(default=(), compare=False)
+    #: An nbformat 4 ``.ipynb``'s source_digest (for its fingerprint); "" for another.
+    source_digest: str = field(default="", compare=False)
 
     def where(self, index: int) -> str:
         """``line 7`` for a cell of a text notebook found in the file, else ``cell 3``."""
@@ -87,7 +91,10 @@ def inspect_notebook(path: Path) -> NotebookInfo:
     cached = _cache.get(path)
     if cached and cached[0] == key:
         return cached[1]
-    info = _inspect(read_notebook(path))
+    notebook = read_notebook(path)
+    info = _inspect(notebook)
+    if notebook.upgraded_from is None and not is_text_notebook(path):
+        info = replace(info, source_digest=source_digest(notebook.data))  # ids do not count
     _cache[path] = (key, info)
     return info
 

@@ -305,6 +305,59 @@ def test_source_as_text_or_as_lines_is_the_same_notebook(tmp_path: Path) -> None
     assert notebook_digest(path) != as_text
 
 
+def _wild_notebook(path: Path) -> Path:
+    """nbformat 4.4 (no cell ids), sources as lists of lines, tags out of order, a
+    markdown and a raw cell, and outputs that do not count."""
+    cells = [
+        {"cell_type": "code", "metadata": {"tags": ["z", "parameters"]}, "execution_count": 1,
+         "outputs": [{"output_type": "stream", "name": "stdout", "text": "1\n"}],
+         "source": ["n = 1\n", "m = 'Zürich'"]},
+        {"cell_type": "markdown", "metadata": {}, "source": "# Title"},
+        {"cell_type": "raw", "metadata": {"tags": []}, "source": ["raw\n"]},
+    ]  # fmt: skip
+    notebook = {"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 4}
+    path.write_text(json.dumps(notebook), encoding="utf-8")
+    return path
+
+
+def test_a_notebooks_digest_is_the_one_earlier_runs_recorded(tmp_path: Path) -> None:
+    """The notebook's part of a fingerprint, now taken from the manifest check's
+    reading of the file (ids given, validated), is what earlier nbflow computed from
+    the file's JSON: sha256 of [type, source, sorted tags] per cell."""
+    import hashlib
+
+    from nbflow.manifest.notebooks import inspect_notebook
+
+    path = _wild_notebook(tmp_path / "wild.ipynb")
+    cells = [
+        ["code", "n = 1\nm = 'Zürich'", ["parameters", "z"]],
+        ["markdown", "# Title", []],
+        ["raw", "raw\n", []],
+    ]
+    text = json.dumps(cells, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    earlier = hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    assert inspect_notebook(path).source_digest == earlier
+    assert notebook_digest(path) == earlier
+
+
+def test_a_notebook_the_manifest_check_read_is_not_read_again_for_its_digest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nbflow.engine import fingerprint
+    from nbflow.manifest.notebooks import inspect_notebook
+
+    path = _wild_notebook(tmp_path / "wild.ipynb")
+    digest = inspect_notebook(path).source_digest
+
+    def no_second_read(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the notebook was parsed again")
+
+    monkeypatch.setattr(fingerprint.json, "load", no_second_read)
+
+    assert notebook_digest(path) == digest
+
+
 def test_parameter_order_does_not_change_the_fingerprint() -> None:
     """Parameters arrive in manifest, notebook or -p order: the same values in another
     order are the same inputs (a mutation survivor: ``sort_keys=False``)."""
