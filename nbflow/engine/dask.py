@@ -134,10 +134,16 @@ class DaskExecutor:
     def _wait(
         self, future: Any, key: str, handle: KernelHandle, cancelled: Callable[[], bool]
     ) -> tuple[StepResult, str | None]:
+        # Not ``future.result(timeout=POLL)``: distributed runs that through
+        # ``asyncio.timeout``, which on Python 3.11 can end in a CancelledError its
+        # ``sync`` does not catch, so a step that ran was recorded as failed with
+        # "UnboundLocalError: … 'result'". The result is asked for once it is done.
+        done = threading.Event()
+        future.add_done_callback(lambda _: done.set())
         deadline = None
         while True:
-            with contextlib.suppress(TimeoutError):
-                value: tuple[StepResult, str | None] = future.result(timeout=POLL)
+            if done.wait(POLL):
+                value: tuple[StepResult, str | None] = future.result()
                 return value
             if deadline is None and (cancelled() or handle.reason is not None):
                 reason = handle.reason or "cancelled: the run was interrupted"

@@ -68,7 +68,8 @@ class NotebookInfo:
     upgraded_from: str | None = None
     #: A text notebook's line where each cell starts (see NotebookFile.cell_lines).
     cell_lines: tuple[int | None, ...] = field(default=(), compare=False)
-    #: An nbformat 4 ``.ipynb``'s source_digest (for its fingerprint); "" for another.
+    #: An ``.ipynb``'s source_digest (for its fingerprint; nbformat 3 as upgraded to 4);
+    #: "" for a text notebook.
     source_digest: str = field(default="", compare=False)
 
     def where(self, index: int) -> str:
@@ -93,7 +94,7 @@ def inspect_notebook(path: Path) -> NotebookInfo:
         return cached[1]
     notebook = read_notebook(path)
     info = _inspect(notebook)
-    if notebook.upgraded_from is None and not is_text_notebook(path):
+    if not is_text_notebook(path):  # nbformat 3 as upgraded: its cells are in worksheets
         info = replace(info, source_digest=source_digest(notebook.data))  # ids do not count
     _cache[path] = (key, info)
     return info

@@ -278,6 +278,33 @@ def test_an_nbformat_3_notebook_is_upgraded_in_memory_and_the_report_says_so(
     assert (folder / "a.ipynb").read_bytes() == before  # the file is left as it is
 
 
+def v3_notebook(*sources: str) -> dict[str, Any]:
+    cells = [v3_cell("x = 1", ("parameters",))] + [v3_cell(source) for source in sources]
+    worksheet = {"cells": cells, "metadata": {}}
+    return {"metadata": {"name": ""}, "nbformat": 3, "nbformat_minor": 0, "worksheets": [worksheet]}
+
+
+def test_an_edited_nbformat_3_notebook_is_run_again_not_answered_from_the_cache(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Its cells live under ``worksheets``: the fingerprint must count them (it
+    digested no cells at all, so an edit was answered by the stale result)."""
+    code = "import nbflow\nnbflow.record('y', x + {})"
+    folder = workflow(project, {"a.ipynb": v3_notebook(code.format(1))})
+    write_manifest(
+        folder, "name: wild\ndefaults: {cache: true}\nsteps:\n  - {id: a, notebook: a.ipynb}\n"
+    )
+    assert run_cli(["run", "wild"], capsys)[0] == 0
+    assert run_cli(["run", "wild"], capsys)[0] == 0
+    assert latest_run(project, "wild")[1].step("a").status.value == "cached"
+
+    (folder / "a.ipynb").write_text(json.dumps(v3_notebook(code.format(2))), encoding="utf-8")
+    assert run_cli(["run", "wild"], capsys)[0] == 0
+
+    step = latest_run(project, "wild")[1].step("a")
+    assert (step.status.value, step.outputs) == ("succeeded", {"y": 3})
+
+
 # -- malformed notebooks ---------------------------------------------------------------------
 
 
