@@ -134,9 +134,13 @@ def iter_run_dirs(runs_dir: Path, workflow: str | None = None) -> Iterator[Path]
 def run_dirs_newest_first(runs_dir: Path, workflow: str) -> Iterator[Path]:
     """The folders named like runs of ``workflow``, newest first, not checked for a
     record: a reader that stops at the first few (the cache, the latest results) then
-    looks at those only, not at every folder of a long history. A folder without a
-    readable record is the reader's to skip."""
-    return reversed(run_folders(runs_dir, workflow))
+    looks at those only, not at every folder of a long history — runs started in the
+    same second are put in order only when the reader reaches that second. A folder
+    without a readable record is the reader's to skip."""
+    folder = runs_dir / workflow
+    names = sorted(_run_names(folder), reverse=True)
+    for _, same_second in itertools.groupby(names, key=_second_of):
+        yield from reversed(_in_start_order_within_a_second([folder / n for n in same_second]))
 
 
 def run_folders(runs_dir: Path, workflow: str | None = None) -> list[Path]:
@@ -145,13 +149,16 @@ def run_folders(runs_dir: Path, workflow: str | None = None) -> list[Path]:
     workflows = [runs_dir / workflow] if workflow else sorted(p for p in runs_dir.glob("*"))
     found: list[Path] = []
     for folder in workflows:
-        try:
-            with os.scandir(folder) as entries:
-                names = [e.name for e in entries if RUN_ID_PATTERN.match(e.name)]
-        except (NotADirectoryError, FileNotFoundError):
-            continue
-        found += _in_start_order([folder / name for name in names])
+        found += _in_start_order([folder / name for name in _run_names(folder)])
     return found
+
+
+def _run_names(folder: Path) -> list[str]:
+    try:
+        with os.scandir(folder) as entries:
+            return [e.name for e in entries if RUN_ID_PATTERN.match(e.name)]
+    except (NotADirectoryError, FileNotFoundError):
+        return []
 
 
 def _in_start_order(folders: list[Path]) -> list[Path]:
@@ -159,23 +166,32 @@ def _in_start_order(folders: list[Path]) -> list[Path]:
     the same second (ids differing only by a random suffix), by their record's start
     (only those records are read)."""
     ordered: list[Path] = []
-    for _, group in itertools.groupby(sorted(folders, key=lambda f: f.name), key=_second_of):
-        same_second = list(group)
-        if len(same_second) > 1:
-            same_second.sort(key=lambda folder: (_start_of(folder), folder.name))
-        ordered += same_second
+    by_name = sorted(folders, key=lambda f: f.name)
+    for _, same_second in itertools.groupby(by_name, key=lambda f: _second_of(f.name)):
+        ordered += _in_start_order_within_a_second(list(same_second))
     return ordered
 
 
-def _second_of(folder: Path) -> str:
-    return folder.name.rpartition("-")[0]
+def _in_start_order_within_a_second(folders: list[Path]) -> list[Path]:
+    """Folders of runs whose ids name the same second, oldest first: by the start
+    their records give, then by id."""
+    if len(folders) < 2:
+        return folders
+    return sorted(folders, key=lambda folder: (_start_of(folder), folder.name))
+
+
+def _second_of(name: str) -> str:
+    return name.rpartition("-")[0]
 
 
 def _start_of(folder: Path) -> str:
+    """The start a run's record gives (ISO 8601 in UTC, milliseconds: sorts as text),
+    "" for an unreadable one; its steps are not built into records for this."""
     try:
-        return read_record(folder).start  # ISO 8601 in UTC, milliseconds: sorts as text
+        start = read_json(folder)["start"]
     except (KeyError, TypeError, ValueError, OSError):
         return ""
+    return start if isinstance(start, str) else ""
 
 
 def find_run(runs_dir: Path, run_id: str) -> Path:

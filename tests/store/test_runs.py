@@ -185,6 +185,48 @@ def test_runs_of_the_same_second_are_ordered_by_their_start(tmp_path: Path) -> N
     assert runs.latest_outputs(tmp_path, "demo", ["a"]) == {"a": (later, {"rows": 2})}
 
 
+def _same_second_history(tmp_path: Path) -> list[str]:
+    """Runs of ``demo``: three in one second (started in the order of their random
+    suffixes reversed), one alone, two more in a later second; ids oldest first."""
+    starts = {
+        "2026-11-20T000000Z-ffff": "2026-11-20T00:00:00.100Z",
+        "2026-11-20T000000Z-8888": "2026-11-20T00:00:00.500Z",
+        "2026-11-20T000000Z-0000": "2026-11-20T00:00:00.900Z",
+        "2026-11-20T000005Z-1234": "2026-11-20T00:00:05.000Z",
+        "2026-11-20T000009Z-9999": "2026-11-20T00:00:09.200Z",
+        "2026-11-20T000009Z-0001": "2026-11-20T00:00:09.700Z",
+    }
+    for run_id, start in starts.items():
+        runs.write_record(
+            runs.run_dir(tmp_path, "demo", run_id), replace(_record(run_id), start=start)
+        )
+    return list(starts)
+
+
+def test_runs_newest_first_are_the_runs_in_start_order_reversed(tmp_path: Path) -> None:
+    oldest_first = _same_second_history(tmp_path)
+
+    assert [p.name for p in runs.iter_run_dirs(tmp_path, "demo")] == oldest_first
+    newest_first = [p.name for p in runs.run_dirs_newest_first(tmp_path, "demo")]
+    assert newest_first == oldest_first[::-1]
+
+
+def test_a_reader_of_the_newest_runs_reads_no_record_of_the_older_seconds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cached rerun looks at the newest run or two: ordering the runs of an old
+    second that shared it (each record read for its start) cost every rerun a read
+    of those records, a cost growing with the history."""
+    _same_second_history(tmp_path)
+    read: list[str] = []
+    real_read_json = runs.read_json
+    monkeypatch.setattr(runs, "read_json", lambda d: read.append(d.name) or real_read_json(d))
+
+    assert runs.latest_outputs(tmp_path, "demo", ["a"])["a"][0] == "2026-11-20T000009Z-0001"
+
+    assert read and all(name.startswith("2026-11-20T000009Z") for name in read), read
+
+
 @pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
 def test_run_files_and_seeds_follow_the_umask_like_git(
     tmp_path: Path, umask: int, mode: int
