@@ -58,6 +58,8 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import IO, Any
 
+from nbflow.engine import kernel_argv
+
 log = logging.getLogger(__name__)
 
 SWITCH = "NBFLOW_FORK_KERNELS"
@@ -299,6 +301,9 @@ def serve(fd: int, parent: int) -> None:
             continue
         if not data:
             os._exit(0)
+        request = json.loads(data)
+        with contextlib.suppress(Exception):  # else the kernel parses it itself
+            kernel_argv.parse_in_template(request["args"])
         if threading.active_count() != 1:
             sock.send(json.dumps({"error": "the template started a thread"}).encode())
             continue
@@ -306,7 +311,7 @@ def serve(fd: int, parent: int) -> None:
         sys.stderr.flush()
         pid = os.fork()
         if pid == 0:
-            _become_kernel(json.loads(data), fds, sock)
+            _become_kernel(request, fds, sock)
         for extra in fds:
             os.close(extra)
         sock.send(json.dumps({"pid": pid}).encode())
@@ -372,6 +377,7 @@ def _become_kernel(request: dict[str, Any], fds: list[int], sock: socket.socket)
     try:
         if listening is not None:
             _say_when_listening(listening)
+        kernel_argv.use_in_kernel(request["args"])
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         sock.close()
         os.setsid()
