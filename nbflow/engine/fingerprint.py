@@ -33,7 +33,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from nbflow.manifest.notebook_file import source_digest
+from nbflow.manifest.notebook_file import canonical_digest, source_digest
 from nbflow.manifest.notebooks import NotebookError, inspect_notebook
 from nbflow.manifest.text_notebook import is_text_notebook
 
@@ -93,7 +93,7 @@ def file_digest(path: Path) -> str:
 
 def outputs_digest(outputs: Mapping[str, Any] | None) -> str:
     """sha256 of a step's recorded outputs (None: not known)."""
-    return _sha256(None if outputs is None else dict(outputs))
+    return canonical_digest(None if outputs is None else dict(outputs))
 
 
 def step_fingerprint(
@@ -105,7 +105,7 @@ def step_fingerprint(
     inputs: Mapping[str, Mapping[str, str]],
 ) -> str:
     """The fingerprint from its parts (digests as the functions above return them)."""
-    return _sha256(
+    return canonical_digest(
         {
             "version": VERSION,
             "notebook": notebook,
@@ -115,8 +115,3 @@ def step_fingerprint(
             "inputs": {k: dict(v) for k, v in inputs.items()},
         }
     )
-
-
-def _sha256(value: Any) -> str:
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()

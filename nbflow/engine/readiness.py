@@ -217,18 +217,14 @@ class Readiness:
         running = set(busy)
         near = self._runnable | self._skipping | self._dirty
         near.update(d for b in running if b in self._dependants for d in self._dependants[b])
-        records, order = self._records, self.plan.order
-        return [
-            self.workflow.step(order[position])
-            for position in sorted(self._position[s] for s in near)
-            if self.is_selected(order[position])
-            and order[position] not in running
-            and records(order[position]).status is StepStatus.PENDING
-            and all(
-                n in running or self.is_satisfied(n)
-                for n in self.workflow.step(order[position]).needs
-            )
-        ]
+        candidates = (
+            self.workflow.step(step_id)
+            for step_id in sorted(near, key=self._position.__getitem__)  # plan order
+            if self.is_selected(step_id)
+            and step_id not in running
+            and self._records(step_id).status is StepStatus.PENDING
+        )
+        return [s for s in candidates if all(n in running or self.is_satisfied(n) for n in s.needs)]
 
     def skip_dependants(self) -> None:
         """Skip every pending step that :func:`decide` skips, until none is left."""

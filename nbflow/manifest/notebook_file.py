@@ -43,6 +43,7 @@ from nbflow.manifest.text_notebook import cell_lines, is_text_notebook, read_tex
 __all__ = [
     "NotebookError",
     "NotebookFile",
+    "canonical_digest",
     "cell_place",
     "multiline_text",
     "nbformat_check",
@@ -98,7 +99,13 @@ def source_digest(data: Any) -> str:
         ]
         for cell in data.get("cells", ())
     ]
-    text = json.dumps(cells, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return canonical_digest(cells)
+
+
+def canonical_digest(value: Any) -> str:
+    """sha256 of ``value``'s canonical JSON (sorted keys, no spaces, UTF-8): how a
+    step's fingerprint digests each thing it counts (engine/fingerprint.py)."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
